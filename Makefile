@@ -1,0 +1,47 @@
+# Front door: every target installs what it needs (Debian packages), configures, builds.
+#   make test                 build (warnings are errors) and run every test
+#   make demo                 build and run the demo on the simulated cluster
+#   make cross ARCH=aarch64   cross-build for aarch64|armhf|x86_64 and run unit tests under qemu
+#   make sanitize             build with ASan+UBSan and run every test
+#   make build | clean
+
+BUILD    ?= build
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+ARCH     ?= aarch64
+
+.PHONY: all build test demo cross sanitize clean deps
+
+all: build
+
+deps:
+	@scripts/deps.sh test
+
+$(BUILD)/CMakeCache.txt:
+	@scripts/deps.sh test
+	cmake -S . -B $(BUILD) -DKMA_WERROR=ON $(CMAKE_FLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: deps build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+demo: deps build
+	scripts/demo.sh $(BUILD)
+
+cross:
+	@scripts/deps.sh cross
+	scripts/cross.sh $(ARCH)
+
+sanitize:
+	@scripts/deps.sh sanitize
+	cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang \
+		-DKMA_SANITIZE=ON -DKMA_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build build-sanitize -j$(JOBS)
+	cd build-sanitize && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j$(JOBS)
+
+clean:
+	rm -rf $(BUILD) build-sanitize build-cross-*

@@ -1,0 +1,150 @@
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef KMA_DEFAULT_STATE_DIR
+#define KMA_DEFAULT_STATE_DIR "/var/lib/kma-agent"
+#endif
+#ifndef KMA_BOARD_DIR
+#define KMA_BOARD_DIR "/usr/share/kma-agent/boards"
+#endif
+#ifndef KMA_DEFAULT_BOARD
+#define KMA_DEFAULT_BOARD "sim"
+#endif
+
+struct parse_ctx {
+	struct agent_config *cfg;
+	struct config_error *err;
+	FILE *file;
+	int line; /* counted by our reader: Debian's inih does not pass line numbers */
+	bool failed;
+};
+
+void config_defaults(struct agent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", KMA_DEFAULT_STATE_DIR);
+	cfg->log_level = LOG_LVL_INFO;
+	cfg->hw_check_interval_s = 60;
+	snprintf(cfg->board_name, sizeof(cfg->board_name), "%s", KMA_DEFAULT_BOARD);
+	snprintf(cfg->board_dir, sizeof(cfg->board_dir), "%s", KMA_BOARD_DIR);
+	snprintf(cfg->hal_root, sizeof(cfg->hal_root), "/");
+}
+
+static char *counting_reader(char *str, int num, void *stream)
+{
+	struct parse_ctx *ctx = stream;
+	char *s = fgets(str, num, ctx->file);
+
+	if (s)
+		ctx->line++;
+	return s;
+}
+
+static int fail(struct parse_ctx *ctx, const char *fmt, const char *a, const char *b)
+{
+	if (ctx->failed)
+		return 0; /* inih goes on after an error: keep the first one */
+	ctx->err->line = ctx->line;
+	snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, a, b);
+	ctx->failed = true;
+	return 0; /* makes inih stop */
+}
+
+static int set_string(struct parse_ctx *ctx, char *dst, size_t size, const char *key,
+                      const char *value)
+{
+	if (value[0] == '\0')
+		return fail(ctx, "%s: empty value%s", key, "");
+	if (strlen(value) >= size)
+		return fail(ctx, "%s: value too long (%s)", key, "limit exceeded");
+	memcpy(dst, value, strlen(value) + 1);
+	return 1;
+}
+
+static int set_uint(struct parse_ctx *ctx, unsigned *dst, unsigned lo, unsigned hi, const char *key,
+                    const char *value)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno || end == value || *end != '\0' || value[0] == '-' || v < lo || v > hi) {
+		char range[64];
+
+		snprintf(range, sizeof(range), "a whole number from %u to %u", lo, hi);
+		return fail(ctx, "%s: expected %s", key, range);
+	}
+	*dst = (unsigned)v;
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	struct agent_config *cfg = ctx->cfg;
+
+	if (strcmp(section, "agent") == 0) {
+		if (strcmp(name, "state_dir") == 0)
+			return set_string(ctx, cfg->state_dir, sizeof(cfg->state_dir), name, value);
+		if (strcmp(name, "log_level") == 0) {
+			if (!log_level_parse(value, &cfg->log_level))
+				return fail(ctx,
+				            "log_level: '%s' is not one of err, warn, notice, "
+				            "info, debug%s",
+				            value, "");
+			return 1;
+		}
+		if (strcmp(name, "hw_check_interval") == 0)
+			return set_uint(ctx, &cfg->hw_check_interval_s, 1, 86400, name, value);
+	} else if (strcmp(section, "board") == 0) {
+		if (strcmp(name, "name") == 0)
+			return set_string(ctx, cfg->board_name, sizeof(cfg->board_name), name,
+			                  value);
+		if (strcmp(name, "dir") == 0)
+			return set_string(ctx, cfg->board_dir, sizeof(cfg->board_dir), name, value);
+		if (strcmp(name, "root") == 0)
+			return set_string(ctx, cfg->hal_root, sizeof(cfg->hal_root), name, value);
+	} else if (section[0] == '\0') {
+		return fail(ctx, "'%s' is outside any [section]%s", name, "");
+	} else {
+		return fail(ctx, "unknown section [%s]%s", section, "");
+	}
+	return fail(ctx, "unknown key '%s' in [%s]", name, section);
+}
+
+int config_load(struct agent_config *cfg, const char *path, struct config_error *err)
+{
+	struct parse_ctx ctx = {.cfg = cfg, .err = err};
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	snprintf(err->path, sizeof(err->path), "%s", path);
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	ctx.file = fopen(path, "re");
+	if (!ctx.file) {
+		snprintf(err->message, sizeof(err->message), "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	rc = ini_parse_stream(counting_reader, &ctx, handler, &ctx);
+	fclose(ctx.file);
+	/* rc > 0 is the first line inih could not parse; report whichever error came first. */
+	if (rc > 0 && (!ctx.failed || rc < err->line)) {
+		err->line = rc;
+		snprintf(err->message, sizeof(err->message),
+		         "syntax error (expected [section], key = value or a comment)");
+		return -1;
+	}
+	if (ctx.failed)
+		return -1;
+	if (rc != 0) {
+		snprintf(err->message, sizeof(err->message), "cannot read the file");
+		return -1;
+	}
+	return 0;
+}

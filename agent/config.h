@@ -1,0 +1,51 @@
+#ifndef KMA_AGENT_CONFIG_H
+#define KMA_AGENT_CONFIG_H
+
+/*
+ * kma-agent configuration (INI, default /etc/kma-agent/agent.conf):
+ *
+ *   [agent]
+ *   state_dir = /var/lib/kma-agent     where the identity record lives
+ *   log_level = info                   err | warn | notice | info | debug
+ *   hw_check_interval = 60             seconds between hardware identity checks (1..86400)
+ *
+ *   [board]
+ *   name = sim                         a folder under dir
+ *   dir  = /usr/share/kma-agent/boards where board definitions live
+ *   root = /                           HAL root: "/" on hardware, the sim directory for sim
+ *
+ * Every key is optional; unknown sections and keys are errors (a typo must not be ignored).
+ */
+
+#include <limits.h>
+
+#include "board.h"
+#include "log.h"
+
+struct agent_config {
+	char path[PATH_MAX];
+	char state_dir[PATH_MAX];
+	enum log_level log_level;
+	unsigned hw_check_interval_s;
+	char board_name[BOARD_NAME_MAX];
+	char board_dir[PATH_MAX];
+	char hal_root[PATH_MAX];
+};
+
+struct config_error {
+	char path[PATH_MAX];
+	int line; /* 0 when the error is not tied to a line */
+	char message[256];
+};
+
+/* Fills cfg with the built-in defaults. */
+void config_defaults(struct agent_config *cfg);
+
+/*
+ * Parses the file at path over cfg (call config_defaults first). On error returns -1 and
+ * fills err with file, line and message; cfg may then be partially updated.
+ */
+int config_load(struct agent_config *cfg, const char *path, struct config_error *err)
+    __attribute__((warn_unused_result));
+
+#endif

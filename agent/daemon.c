@@ -1,0 +1,166 @@
+#include "daemon.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "exitcodes.h"
+#include "identity.h"
+#include "log.h"
+
+struct daemon {
+	struct event_base *base;
+	struct hal *hal;
+	const struct agent_config *cfg;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_hwcheck;
+	struct identity_view last;
+	bool have_last;
+};
+
+static void log_view(const struct identity_view *v)
+{
+	char parts[96];
+
+	identity_parts_str(v->parts_changed, parts, sizeof(parts));
+	if (!v->has_record) {
+		log_notice("identity: state=%s (%s); board serial '%s'", kma_state_id(v->state),
+		           kma_state_meaning(v->state), v->hw.board_serial);
+		return;
+	}
+	log_notice("identity: node %s state=%s generation=%u serial=%s%s%s", v->node_id,
+	           kma_state_id(v->state), v->generation, v->has_cert ? v->cert.serial : "-",
+	           parts[0] ? " changed=" : "", parts);
+}
+
+/* Reports, part by part, what differs from the previous look. */
+static void report_changes(const struct identity_view *was, const struct identity_view *now)
+{
+	static const struct {
+		enum kma_part part;
+		size_t off;
+	} fields[] = {
+	    {KMA_PART_BOARD, offsetof(struct hal_hwid, board_serial)},
+	    {KMA_PART_PRODUCT_UUID, offsetof(struct hal_hwid, product_uuid)},
+	    {KMA_PART_DISK, offsetof(struct hal_hwid, disk_serial)},
+	    {KMA_PART_CPU, offsetof(struct hal_hwid, cpu_id)},
+	    {KMA_PART_MAC, offsetof(struct hal_hwid, mac)},
+	};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *a = (const char *)&was->hw + fields[i].off;
+		const char *b = (const char *)&now->hw + fields[i].off;
+
+		if (strcmp(a, b) != 0)
+			log_warn("hardware: %s changed from '%s' to '%s'",
+			         kma_part_id(fields[i].part), a, b);
+	}
+	if (was->state != now->state) {
+		log_warn("identity: state %s -> %s (%s)", kma_state_id(was->state),
+		         kma_state_id(now->state), kma_state_meaning(now->state));
+		log_view(now);
+	}
+	if (strcmp(was->boot_id, now->boot_id) != 0 && was->boot_id[0])
+		log_notice("boot ID changed from %s to %s", was->boot_id, now->boot_id);
+}
+
+static void hw_check(struct daemon *d)
+{
+	struct identity_view now;
+	enum identity_status st = identity_assess(d->hal, &now);
+
+	if (st == IDENTITY_ERR_HAL) {
+		log_err("hardware identity unreadable: %s", d->hal->error);
+		return;
+	}
+	if (st != IDENTITY_OK &&
+	    (!d->have_last || strcmp(d->last.record_problem, now.record_problem) != 0))
+		log_err("identity record unusable: %s", now.record_problem);
+	if (now.from_backup && (!d->have_last || !d->last.from_backup))
+		log_warn("identity record damaged (%s); using the previous copy",
+		         now.record_problem);
+	if (!d->have_last)
+		log_view(&now);
+	else
+		report_changes(&d->last, &now);
+	d->last = now;
+	d->have_last = true;
+}
+
+static void on_hwcheck(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hw_check(arg);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: checking the identity now");
+		hw_check(d);
+		return;
+	}
+	log_notice("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	event_base_loopexit(d->base, NULL);
+}
+
+int daemon_run(struct hal *hal, const struct agent_config *cfg)
+{
+	int ret = KMA_EXIT_SOFTWARE;
+	struct daemon d = {.hal = hal, .cfg = cfg};
+	struct timeval every = {.tv_sec = (time_t)cfg->hw_check_interval_s};
+	struct event_config *ecfg = event_config_new();
+
+	if (!ecfg)
+		goto exit;
+	/*
+	 * libevent keeps timers on CLOCK_MONOTONIC, so fixing an appliance's wall clock does
+	 * not fire or stall them. The agent is single-threaded: no locks.
+	 */
+	event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
+	d.base = event_base_new_with_config(ecfg);
+	event_config_free(ecfg);
+	if (!d.base) {
+		log_err("cannot create the event loop");
+		goto exit;
+	}
+	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
+	d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
+	d.ev_hwcheck = event_new(d.base, -1, EV_PERSIST, on_hwcheck, &d);
+	if (!d.ev_term || !d.ev_int || !d.ev_hup || !d.ev_hwcheck ||
+	    evsignal_add(d.ev_term, NULL) || evsignal_add(d.ev_int, NULL) ||
+	    evsignal_add(d.ev_hup, NULL) || event_add(d.ev_hwcheck, &every)) {
+		log_err("cannot register events");
+		goto exit;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	log_notice("kma-agent %s starting: board %s (%s backend), state in %s", KMA_VERSION,
+	           hal->board->name, hal->ops->name, hal->state_dir);
+	hw_check(&d);
+	log_notice("running; hardware check every %u s", cfg->hw_check_interval_s);
+	if (event_base_dispatch(d.base) < 0) {
+		log_err("event loop failed");
+		goto exit;
+	}
+	log_notice("stopped");
+	ret = KMA_EXIT_OK;
+exit:
+	if (d.ev_hwcheck)
+		event_free(d.ev_hwcheck);
+	if (d.ev_hup)
+		event_free(d.ev_hup);
+	if (d.ev_int)
+		event_free(d.ev_int);
+	if (d.ev_term)
+		event_free(d.ev_term);
+	if (d.base)
+		event_base_free(d.base);
+	return ret;
+}

@@ -1,0 +1,18 @@
+#ifndef KMA_AGENT_DAEMON_H
+#define KMA_AGENT_DAEMON_H
+
+/*
+ * The agent's run mode: one event loop (libevent, monotonic clock) owns time. Modules
+ * register descriptors and deadlines with it; nothing sleeps in a callback.
+ *
+ * Today the loop re-reads the hardware identity every hw_check_interval seconds (and at
+ * once on SIGHUP) and reports what changed; SIGTERM and SIGINT stop it cleanly.
+ */
+
+#include "config.h"
+#include "hal.h"
+
+/* Runs until SIGTERM/SIGINT. Returns a KMA_EXIT_* status. */
+int daemon_run(struct hal *hal, const struct agent_config *cfg);
+
+#endif

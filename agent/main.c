@@ -1,0 +1,184 @@
+/*
+ * kma-agent: holds and checks a key-management appliance's identity, and (as later issues
+ * land) probes its peers and reports to the coordinator.
+ *
+ * Lifecycle: parse the command line, load the configuration and the board definition,
+ * open the HAL, run the command, close in reverse order.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "board.h"
+#include "cli.h"
+#include "config.h"
+#include "daemon.h"
+#include "exitcodes.h"
+#include "hal.h"
+#include "log.h"
+
+#ifndef KMA_DEFAULT_CONFIG
+#define KMA_DEFAULT_CONFIG "/etc/kma-agent/agent.conf"
+#endif
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: kma-agent [-c FILE] [-l LEVEL] [COMMAND]\n"
+	        "\n"
+	        "Commands:\n"
+	        "  run                      run the agent (the default)\n"
+	        "  identity [--json]        print the board identity and identity state\n"
+	        "  identity import --key F --cert F --ca F [--node-id ID]\n"
+	        "                           install an identity from PEM files\n"
+	        "  causes [--json]          list the failure causes with meaning and remedy\n"
+	        "\n"
+	        "Options:\n"
+	        "  -c, --config FILE        configuration file (default %s)\n"
+	        "  -l, --log-level LEVEL    err, warn, notice, info or debug\n"
+	        "      --check-config       validate the configuration and board, then exit\n"
+	        "  -V, --version            print the version\n"
+	        "  -h, --help               this text\n"
+	        "\n"
+	        "Exit status: 0 ok, 64 usage, 65 corrupt data, 66 missing input, 74 HAL or I/O\n"
+	        "failure, 78 configuration error.\n",
+	        KMA_DEFAULT_CONFIG);
+}
+
+static int load_config(struct agent_config *cfg, const char *path, bool explicit_path)
+{
+	struct config_error err;
+
+	config_defaults(cfg);
+	/* Without -c, a missing default file means built-in defaults (a fresh image). */
+	if (!explicit_path && access(path, F_OK) != 0)
+		return KMA_EXIT_OK;
+	if (config_load(cfg, path, &err) != 0) {
+		if (err.line)
+			fprintf(stderr, "kma-agent: %s:%d: %s\n", err.path, err.line, err.message);
+		else
+			fprintf(stderr, "kma-agent: %s: %s\n", err.path, err.message);
+		return KMA_EXIT_CONFIG;
+	}
+	return KMA_EXIT_OK;
+}
+
+static int load_board(const struct agent_config *cfg, struct board *board)
+{
+	struct board_error err;
+
+	if (board_load(cfg->board_dir, cfg->board_name, board, &err) != BOARD_OK) {
+		if (err.line)
+			fprintf(stderr, "kma-agent: board %s: %s:%d: %s\n", cfg->board_name,
+			        err.path, err.line, err.message);
+		else
+			fprintf(stderr, "kma-agent: board %s: %s: %s\n", cfg->board_name, err.path,
+			        err.message);
+		return KMA_EXIT_CONFIG;
+	}
+	return KMA_EXIT_OK;
+}
+
+static bool want_json(int argc, char **argv, int first)
+{
+	for (int i = first; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			return true;
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"log-level", required_argument, NULL, 'l'},
+	    {"check-config", no_argument, NULL, 'C'}, {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	const char *config_path = KMA_DEFAULT_CONFIG;
+	const char *level_arg = NULL;
+	bool explicit_config = false, check_only = false;
+	const char *cmd = "run";
+	struct agent_config cfg;
+	struct board board;
+	struct hal hal = {0};
+	enum log_level level;
+	int ret, c;
+
+	/* "+": options after the command belong to the command. */
+	while ((c = getopt_long(argc, argv, "+c:l:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			explicit_config = true;
+			break;
+		case 'l':
+			level_arg = optarg;
+			break;
+		case 'C':
+			check_only = true;
+			break;
+		case 'V':
+			printf("kma-agent %s\n", KMA_VERSION);
+			return KMA_EXIT_OK;
+		case 'h':
+			usage(stdout);
+			return KMA_EXIT_OK;
+		default:
+			usage(stderr);
+			return KMA_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		cmd = argv[optind];
+
+	if (strcmp(cmd, "causes") == 0)
+		return cli_causes(want_json(argc, argv, optind + 1));
+	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "identity") != 0) {
+		fprintf(stderr, "kma-agent: unknown command '%s'\n", cmd);
+		usage(stderr);
+		return KMA_EXIT_USAGE;
+	}
+
+	ret = load_config(&cfg, config_path, explicit_config);
+	if (ret)
+		return ret;
+	level = cfg.log_level;
+	if (level_arg && !log_level_parse(level_arg, &level)) {
+		fprintf(stderr, "kma-agent: unknown log level '%s'\n", level_arg);
+		return KMA_EXIT_USAGE;
+	}
+	log_init("kma-agent", level);
+	ret = load_board(&cfg, &board);
+	if (ret)
+		return ret;
+	if (check_only) {
+		printf("%s: ok (board %s, HAL backend %s, state in %s)\n",
+		       explicit_config || access(config_path, F_OK) == 0 ? config_path
+		                                                         : "built-in defaults",
+		       board.name, board.backend, cfg.state_dir);
+		return KMA_EXIT_OK;
+	}
+
+	if (hal_open(&hal, &board, cfg.hal_root, cfg.state_dir) != HAL_OK) {
+		fprintf(stderr, "kma-agent: HAL %s: %s\n", board.backend, hal.error);
+		ret = KMA_EXIT_IOERR;
+		goto exit;
+	}
+
+	if (strcmp(cmd, "identity") == 0) {
+		if (optind + 1 < argc && strcmp(argv[optind + 1], "import") == 0)
+			ret = cli_identity_import(&hal, argc - optind - 1, argv + optind + 1);
+		else if (optind + 1 < argc && !want_json(argc, argv, optind + 1)) {
+			fprintf(stderr, "kma-agent: identity: unexpected '%s'\n", argv[optind + 1]);
+			ret = KMA_EXIT_USAGE;
+		} else
+			ret = cli_identity_show(&hal, want_json(argc, argv, optind + 1));
+	} else {
+		ret = daemon_run(&hal, &cfg);
+	}
+exit:
+	hal_close(&hal);
+	return ret;
+}

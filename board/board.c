@@ -1,0 +1,589 @@
+#include "board.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "fileio.h"
+
+/* A board.conf is a few dozen lines; anything near this size is not one. */
+#define BOARD_FILE_MAX (64 * 1024)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const step_ids[BOARD_STEP_COUNT] = {
+    [BOARD_STEP_REBOOT] = "reboot",
+    [BOARD_STEP_DELETE_ENTRY] = "delete_entry",
+    [BOARD_STEP_FACTORY_RESET] = "factory_reset",
+    [BOARD_STEP_ADD_ENTRY] = "add_entry",
+    [BOARD_STEP_QUICKSTART] = "quickstart",
+    [BOARD_STEP_JOIN] = "join",
+};
+
+const char *board_step_id(enum board_step step)
+{
+	return (unsigned)step < BOARD_STEP_COUNT ? step_ids[step] : "unknown";
+}
+
+enum key_kind {
+	K_NAME,    /* identifier: letters, digits, '.', '_', '-' */
+	K_TEXT,    /* free text for people, may continue on indented lines */
+	K_BACKEND, /* "linux" or "sim" */
+	K_BOOL,    /* "true" or "false" */
+	K_SOURCE,  /* hardware identity source, "kind:argument" or "none" */
+	K_COMMAND, /* command line run without a shell */
+	K_STEP,    /* "automatic" or "manual" */
+	K_INSTR,   /* manual step instruction: free text, may continue */
+};
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_kind kind;
+	size_t off;  /* where the value goes in struct board (not for steps) */
+	size_t size; /* its size */
+	int step;    /* for K_STEP / K_INSTR */
+};
+
+#define FIELD(sec, nm, kind, member)                                                               \
+	{                                                                                          \
+		sec, nm, kind, offsetof(struct board, member),                                     \
+		    sizeof(((struct board *)0)->member), -1                                        \
+	}
+#define STEP(e, id)                                                                                \
+	{"recovery", id, K_STEP, 0, 0, BOARD_STEP_##e},                                            \
+	{                                                                                          \
+		"recovery", id "_instruction", K_INSTR, 0, BOARD_TEXT_MAX, BOARD_STEP_##e          \
+	}
+
+static const struct key keys[] = {
+    FIELD("board", "name", K_NAME, name),
+    FIELD("board", "description", K_TEXT, description),
+    FIELD("board", "backend", K_BACKEND, backend),
+    FIELD("board", "arch", K_NAME, arch),
+    FIELD("board", "unprivileged", K_BOOL, unprivileged),
+    FIELD("identity", "board_serial", K_SOURCE, sources.board_serial),
+    FIELD("identity", "product_uuid", K_SOURCE, sources.product_uuid),
+    FIELD("identity", "disk_serial", K_SOURCE, sources.disk_serial),
+    FIELD("identity", "cpu_id", K_SOURCE, sources.cpu_id),
+    FIELD("identity", "mac", K_SOURCE, sources.mac),
+    FIELD("actions", "reboot", K_COMMAND, actions.reboot),
+    FIELD("actions", "service_restart", K_COMMAND, actions.service_restart),
+    FIELD("actions", "health_check", K_COMMAND, actions.health_check),
+    STEP(REBOOT, "reboot"),
+    STEP(DELETE_ENTRY, "delete_entry"),
+    STEP(FACTORY_RESET, "factory_reset"),
+    STEP(ADD_ENTRY, "add_entry"),
+    STEP(QUICKSTART, "quickstart"),
+    STEP(JOIN, "join"),
+};
+
+static const char *const sections[] = {"board", "identity", "actions", "recovery"};
+
+/*
+ * Parser state. inih hands its handler no line number (Debian builds it without
+ * INI_HANDLER_LINENO), so the reader below feeds it one physical line at a time and
+ * counts them: when the handler runs, line is the line inih is working on.
+ */
+struct parse {
+	const char *buf;
+	size_t len;
+	size_t pos;
+	int line;
+	bool indented;  /* the current line starts with white space */
+	bool have_prev; /* mirrors inih's "previous name" (continuation lines) */
+	int prev_key;   /* index in keys[] of the previous name, -1 when unknown */
+	int key_line[ARRAY_SIZE(keys)];
+	bool stop;     /* the reader hit something inih must not see */
+	bool have_err; /* err_* below are set */
+	int err_line;  /* line of the first error found by us, 0 when none applies */
+	enum board_status err_status;
+	char err_msg[256];
+	struct board *b;
+};
+
+static void fail(struct parse *p, int line, enum board_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail(struct parse *p, int line, enum board_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	/*
+	 * Keep the first error in file order (inih keeps going after one); errors found
+	 * after parsing (line 0) only count when parsing found none.
+	 */
+	if (p->have_err && !(line > 0 && line < p->err_line))
+		return;
+	p->have_err = true;
+	p->err_line = line;
+	p->err_status = st;
+	va_start(ap, fmt);
+	vsnprintf(p->err_msg, sizeof(p->err_msg), fmt, ap);
+	va_end(ap);
+}
+
+static bool is_section_known(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+		if (strlen(sections[i]) == len && memcmp(sections[i], name, len) == 0)
+			return true;
+	return false;
+}
+
+/* Looks at a line before inih does: section names and the continuation state. */
+static void inspect_line(struct parse *p, const char *s, size_t len)
+{
+	size_t i = 0;
+	const char *close;
+
+	if (p->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		i = 3; /* inih skips a UTF-8 byte order mark */
+	p->indented = len > i && (s[i] == ' ' || s[i] == '\t');
+	while (i < len && isspace((unsigned char)s[i]))
+		i++;
+	/* An indented line after a name is a continuation for inih, even "[x]". */
+	if (i == len || s[i] != '[' || (p->indented && p->have_prev))
+		return;
+	close = memchr(s + i, ']', len - i);
+	if (!close)
+		return; /* inih reports the syntax error */
+	/* inih starts a new section here and forgets the previous name. */
+	p->have_prev = false;
+	p->prev_key = -1;
+	if (!is_section_known(s + i + 1, (size_t)(close - (s + i + 1))))
+		fail(p, p->line, BOARD_ERR_INVALID, "unknown section [%.*s]",
+		     (int)(close - (s + i + 1)), s + i + 1);
+}
+
+/* fgets-like reader over the file contents: exactly one physical line per call. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	const char *nl;
+	size_t len, take;
+
+	if (p->stop || p->pos >= p->len || num < 3)
+		return NULL;
+	nl = memchr(p->buf + p->pos, '\n', p->len - p->pos);
+	len = nl ? (size_t)(nl - (p->buf + p->pos)) : p->len - p->pos;
+	take = nl ? len + 1 : len;
+	p->line++;
+	if (memchr(p->buf + p->pos, '\0', len)) {
+		fail(p, p->line, BOARD_ERR_SYNTAX, "NUL byte in line");
+		p->stop = true;
+		return NULL;
+	}
+	/* inih would split a longer line and parse the rest as a line of its own. */
+	if (take > (size_t)num - 1) {
+		fail(p, p->line, BOARD_ERR_INVALID, "line longer than %d characters", num - 2);
+		p->stop = true;
+		return NULL;
+	}
+	memcpy(str, p->buf + p->pos, take);
+	str[take] = '\0';
+	p->pos += take;
+	inspect_line(p, str, len);
+	return str;
+}
+
+static int find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool chars_ok(const char *v, const char *extra)
+{
+	for (const char *c = v; *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr(extra, *c))
+			return false;
+	return true;
+}
+
+static bool printable_ascii(const char *v)
+{
+	for (const char *c = v; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			return false;
+	return true;
+}
+
+/*
+ * Text for people: valid UTF-8 without control characters (it ends up in JSON and
+ * protobuf strings, which must be UTF-8).
+ */
+static bool text_ok(const char *v)
+{
+	const unsigned char *c = (const unsigned char *)v;
+
+	while (*c) {
+		size_t n;
+		unsigned cp;
+
+		if (*c < 0x20 || *c == 0x7f)
+			return false;
+		if (*c < 0x80) {
+			c++;
+			continue;
+		}
+		if ((*c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *c & 0x1f;
+		} else if ((*c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *c & 0x0f;
+		} else if ((*c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *c & 0x07;
+		} else {
+			return false;
+		}
+		for (size_t i = 1; i <= n; i++) {
+			if ((c[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (c[i] & 0x3f);
+		}
+		/* overlong forms, surrogates and values past U+10FFFF */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		c += n + 1;
+	}
+	return true;
+}
+
+/* A single path-like name: no '/', not "." or "..". */
+static bool plain_name(const char *v, const char *extra)
+{
+	return *v && strcmp(v, ".") != 0 && strcmp(v, "..") != 0 && chars_ok(v, extra);
+}
+
+static bool has_dotdot(const char *path)
+{
+	const char *s = path;
+
+	while ((s = strstr(s, "..")) != NULL) {
+		bool start = s == path || s[-1] == '/';
+		bool end = s[2] == '\0' || s[2] == '/';
+
+		if (start && end)
+			return true;
+		s += 2;
+	}
+	return false;
+}
+
+/*
+ * Checks a hardware identity source string (syntax in board.h); NULL when valid, else
+ * what is wrong with it.
+ */
+static const char *source_problem(const char *v)
+{
+	const char *arg = strchr(v, ':');
+	size_t kind_len = arg ? (size_t)(arg - v) : strlen(v);
+
+	if (strcmp(v, "none") == 0)
+		return NULL;
+	if (!arg)
+		return "expected kind:argument or none";
+	arg++;
+	if (!*arg)
+		return "empty argument";
+#define KIND(k) (kind_len == strlen(k) && strncmp(v, k, kind_len) == 0)
+	if (KIND("dmi"))
+		return plain_name(arg, "_") ? NULL
+		                            : "dmi: wants a /sys/class/dmi/id attribute name";
+	if (KIND("devicetree")) {
+		/* a property, possibly below a node: "serial-number", "chosen/serial" */
+		if (arg[0] == '/' || has_dotdot(arg) || !chars_ok(arg, ",._+-@#/"))
+			return "devicetree: wants a relative property path";
+		return NULL;
+	}
+	if (KIND("block"))
+		return plain_name(arg, "._-") ? NULL : "block: wants auto or a device name";
+	if (KIND("cpuinfo"))
+		return chars_ok(arg, " _-") ? NULL : "cpuinfo: wants auto or a field name";
+	if (KIND("net")) /* IFNAMSIZ is 16 including the NUL */
+		return plain_name(arg, "._-") && strlen(arg) < 16
+		           ? NULL
+		           : "net: wants auto or an interface name";
+	if (KIND("file")) {
+		if (arg[0] != '/' || has_dotdot(arg) || !printable_ascii(arg) ||
+		    strpbrk(arg, " \t"))
+			return "file: wants an absolute path without '..' or spaces";
+		return NULL;
+	}
+#undef KIND
+	return "unknown kind (dmi, devicetree, block, cpuinfo, net, file, none)";
+}
+
+static bool set_string(struct parse *p, const struct key *k, char *dst, size_t size,
+                       const char *value, bool append)
+{
+	size_t have = append ? strlen(dst) : 0;
+	size_t need = strlen(value) + (have && *value ? 1 : 0);
+
+	if (have + need >= size) {
+		fail(p, p->line, BOARD_ERR_INVALID, "%s is longer than %zu characters", k->name,
+		     size - 1);
+		return false;
+	}
+	if (have && *value)
+		dst[have++] = ' ';
+	memcpy(dst + have, value, strlen(value) + 1);
+	return true;
+}
+
+static bool check_value(struct parse *p, const struct key *k, const char *value)
+{
+	const char *why = NULL;
+
+	switch (k->kind) {
+	case K_NAME:
+		if (!*value || !chars_ok(value, "._-"))
+			why = "wants letters, digits, '.', '_' or '-'";
+		break;
+	case K_TEXT:
+	case K_INSTR:
+		if (!text_ok(value))
+			why = "contains control characters or is not UTF-8";
+		break;
+	case K_BACKEND:
+		if (strcmp(value, "linux") != 0 && strcmp(value, "sim") != 0)
+			why = "wants linux or sim";
+		break;
+	case K_BOOL:
+		if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+			why = "wants true or false";
+		break;
+	case K_SOURCE:
+		why = source_problem(value);
+		break;
+	case K_COMMAND:
+		if (!printable_ascii(value))
+			why = "wants printable ASCII";
+		break;
+	case K_STEP:
+		if (strcmp(value, "automatic") != 0 && strcmp(value, "manual") != 0)
+			why = "wants automatic or manual";
+		break;
+	}
+	if (why)
+		fail(p, p->line, BOARD_ERR_INVALID, "[%s] %s = \"%s\": %s", k->section, k->name,
+		     value, why);
+	return why == NULL;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	struct board *b = p->b;
+	bool cont = p->indented && p->have_prev;
+	int idx;
+	const struct key *k;
+
+	if (!cont) {
+		p->have_prev = true;
+		p->prev_key = -1;
+	}
+	if (!*section) {
+		fail(p, p->line, BOARD_ERR_INVALID, "key '%s' outside a section", name);
+		return 0;
+	}
+	if (!is_section_known(section, strlen(section))) {
+		/* reported on the section line, which comes first */
+		fail(p, p->line, BOARD_ERR_INVALID, "key '%s' in unknown section [%s]", name,
+		     section);
+		return 0;
+	}
+	idx = cont ? p->prev_key : find_key(section, name);
+	if (idx < 0) {
+		if (!cont)
+			fail(p, p->line, BOARD_ERR_INVALID, "unknown key '%s' in [%s]", name,
+			     section);
+		return 0; /* a continuation of a bad key: that key was reported */
+	}
+	k = &keys[idx];
+	if (cont && k->kind != K_TEXT && k->kind != K_INSTR) {
+		fail(p, p->line, BOARD_ERR_INVALID,
+		     "indented line continues '%s', which takes a single line", k->name);
+		return 0;
+	}
+	if (!cont && p->key_line[idx]) {
+		fail(p, p->line, BOARD_ERR_INVALID, "'%s' in [%s] already set on line %d", name,
+		     section, p->key_line[idx]);
+		return 0;
+	}
+	p->prev_key = idx;
+	if (!cont)
+		p->key_line[idx] = p->line;
+	if (!check_value(p, k, value))
+		return 0;
+
+	switch (k->kind) {
+	case K_BOOL:
+		*(bool *)((char *)b + k->off) = strcmp(value, "true") == 0;
+		return 1;
+	case K_STEP:
+		b->steps[k->step].manual = strcmp(value, "manual") == 0;
+		return 1;
+	case K_INSTR:
+		return set_string(p, k, b->steps[k->step].instruction, k->size, value, cont);
+	default:
+		return set_string(p, k, (char *)b + k->off, k->size, value, cont);
+	}
+}
+
+/* Default board name: the folder that holds board.conf. */
+static void name_from_path(const char *path, char *out, size_t size)
+{
+	const char *end = strrchr(path, '/');
+	const char *start;
+
+	out[0] = '\0';
+	if (!end || end == path)
+		return;
+	start = end;
+	while (start > path && start[-1] != '/')
+		start--;
+	if ((size_t)(end - start) < size) {
+		memcpy(out, start, (size_t)(end - start));
+		out[end - start] = '\0';
+	}
+	if (!chars_ok(out, "._-"))
+		out[0] = '\0';
+}
+
+/* Cross-field rules and required keys, checked once the whole file is read. */
+static void check_board(struct parse *p, const char *path)
+{
+	struct board *b = p->b;
+	static const size_t source_off[] = {
+	    offsetof(struct board, sources.board_serial),
+	    offsetof(struct board, sources.product_uuid),
+	    offsetof(struct board, sources.disk_serial),
+	    offsetof(struct board, sources.cpu_id),
+	    offsetof(struct board, sources.mac),
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		const struct key *k = &keys[i];
+		bool required = (k->kind == K_BACKEND || k->kind == K_STEP ||
+		                 (k->kind == K_SOURCE && strcmp(b->backend, "linux") == 0));
+
+		if (required && !p->key_line[i])
+			fail(p, 0, BOARD_ERR_INVALID, "missing '%s' in [%s]", k->name, k->section);
+	}
+	for (int s = 0; s < BOARD_STEP_COUNT; s++) {
+		int line = p->key_line[find_key("recovery", step_ids[s])];
+
+		if (b->steps[s].manual && !b->steps[s].instruction[0])
+			fail(p, line, BOARD_ERR_INVALID,
+			     "manual step '%s' needs %s_instruction (what the operator does)",
+			     step_ids[s], step_ids[s]);
+	}
+	if (!b->name[0])
+		name_from_path(path, b->name, sizeof(b->name));
+	if (!b->name[0])
+		fail(p, 0, BOARD_ERR_INVALID, "missing 'name' in [board]");
+	if (!b->arch[0])
+		snprintf(b->arch, sizeof(b->arch), "any");
+	/* The sim backend ignores sources; say so instead of leaving them empty. */
+	for (size_t i = 0; i < ARRAY_SIZE(source_off); i++) {
+		char *src = (char *)b + source_off[i];
+
+		if (!src[0])
+			snprintf(src, BOARD_TEXT_MAX, "none");
+	}
+}
+
+enum board_status board_load_file(const char *path, struct board *b, struct board_error *err)
+{
+	enum board_status ret = BOARD_ERR_INVALID;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	struct parse *p = NULL;
+	int rc, r;
+
+	memset(b, 0, sizeof(*b));
+	memset(err, 0, sizeof(*err));
+	snprintf(err->path, sizeof(err->path), "%s", path ? path : "");
+	if (!path || !*path) {
+		snprintf(err->message, sizeof(err->message), "no board file given");
+		goto exit;
+	}
+	rc = fileio_read(path, BOARD_FILE_MAX, &data, &len);
+	if (rc) {
+		ret = rc == EFBIG ? BOARD_ERR_INVALID : BOARD_ERR_NOT_FOUND;
+		snprintf(err->message, sizeof(err->message), "cannot read board file: %s",
+		         rc == EFBIG ? "larger than 64 KiB" : strerror(rc));
+		goto exit;
+	}
+	p = calloc(1, sizeof(*p) + sizeof(struct board));
+	if (!p) {
+		snprintf(err->message, sizeof(err->message), "out of memory");
+		goto exit;
+	}
+	p->b = (struct board *)(p + 1);
+	p->buf = (const char *)data;
+	p->len = len;
+	p->prev_key = -1;
+
+	r = ini_parse_stream(reader, p, handler, p);
+	if (r < 0) {
+		snprintf(err->message, sizeof(err->message), "out of memory while parsing");
+		goto exit;
+	}
+	/* Our error wins when it is on the same line or earlier than inih's. */
+	if (r > 0 && (!p->have_err || r < p->err_line)) {
+		ret = BOARD_ERR_SYNTAX;
+		err->line = r;
+		snprintf(err->message, sizeof(err->message),
+		         "syntax error (expected [section], name = value or a comment)");
+		goto exit;
+	}
+	if (!p->have_err)
+		check_board(p, path);
+	if (p->have_err) {
+		ret = p->err_status;
+		err->line = p->err_line;
+		snprintf(err->message, sizeof(err->message), "%s", p->err_msg);
+		goto exit;
+	}
+	*b = *p->b;
+	ret = BOARD_OK;
+exit:
+	free(p);
+	free(data);
+	return ret;
+}
+
+enum board_status board_load(const char *dir, const char *name, struct board *b,
+                             struct board_error *err)
+{
+	char path[512];
+
+	if (!dir || !name || !plain_name(name, "._-")) {
+		memset(b, 0, sizeof(*b));
+		memset(err, 0, sizeof(*err));
+		snprintf(err->message, sizeof(err->message), "bad board name '%s'",
+		         name ? name : "");
+		return BOARD_ERR_INVALID;
+	}
+	if (snprintf(path, sizeof(path), "%s/%s/board.conf", dir, name) >= (int)sizeof(path)) {
+		memset(b, 0, sizeof(*b));
+		memset(err, 0, sizeof(*err));
+		snprintf(err->message, sizeof(err->message), "board path too long");
+		return BOARD_ERR_INVALID;
+	}
+	return board_load_file(path, b, err);
+}

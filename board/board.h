@@ -1,0 +1,95 @@
+#ifndef KMA_BOARD_H
+#define KMA_BOARD_H
+
+/*
+ * Board definitions: which HAL backend a product uses, where its serial numbers come
+ * from, which commands reboot it and restart and health-check its key service, and which
+ * recovery steps are automatic or manual on that product.
+ *
+ * A board is a folder with a board.conf (INI) file; a new product is a new folder and
+ * no code change. Boards are searched in the directory given by the agent configuration
+ * (default KMA_BOARD_DIR, the installed share/kma-agent/boards).
+ */
+
+#include <stdbool.h>
+
+#define BOARD_NAME_MAX 64
+#define BOARD_TEXT_MAX 512
+
+/* Recovery steps a plan may contain; each is automatic or manual on a given board. */
+enum board_step {
+	BOARD_STEP_REBOOT,
+	BOARD_STEP_DELETE_ENTRY,
+	BOARD_STEP_FACTORY_RESET,
+	BOARD_STEP_ADD_ENTRY,
+	BOARD_STEP_QUICKSTART,
+	BOARD_STEP_JOIN,
+	BOARD_STEP_COUNT
+};
+
+struct board_step_mode {
+	bool manual;
+	char instruction[BOARD_TEXT_MAX]; /* what an operator does when manual */
+};
+
+/*
+ * Where each part of the hardware identity is read from, as "kind:argument":
+ * "dmi:board_serial" (/sys/class/dmi/id/board_serial), "devicetree:serial-number",
+ * "block:auto" or "block:sda" (block-device serial), "cpuinfo:Serial" or "cpuinfo:auto",
+ * "net:auto" or "net:eth0" (MAC address), "file:/path" (first line of a file),
+ * "none" (the part does not exist on this product). The sim backend ignores them.
+ */
+struct board_sources {
+	char board_serial[BOARD_TEXT_MAX];
+	char product_uuid[BOARD_TEXT_MAX];
+	char disk_serial[BOARD_TEXT_MAX];
+	char cpu_id[BOARD_TEXT_MAX];
+	char mac[BOARD_TEXT_MAX];
+};
+
+/* Shell-free command lines (split on white space, run with execvp), empty when none. */
+struct board_actions {
+	char reboot[BOARD_TEXT_MAX];
+	char service_restart[BOARD_TEXT_MAX];
+	char health_check[BOARD_TEXT_MAX];
+};
+
+struct board {
+	char name[BOARD_NAME_MAX];
+	char description[BOARD_TEXT_MAX];
+	char backend[BOARD_NAME_MAX]; /* HAL backend: "linux", "sim" */
+	char arch[BOARD_NAME_MAX];    /* informational: x86_64, aarch64, armhf, any */
+	bool unprivileged;            /* the agent may run as an unprivileged user */
+	struct board_sources sources;
+	struct board_actions actions;
+	struct board_step_mode steps[BOARD_STEP_COUNT];
+};
+
+enum board_status {
+	BOARD_OK = 0,
+	BOARD_ERR_NOT_FOUND, /* no such board folder or board.conf */
+	BOARD_ERR_SYNTAX,    /* INI syntax error (line in err) */
+	BOARD_ERR_INVALID,   /* unknown key, bad value or missing required key (line in err) */
+};
+
+struct board_error {
+	char path[512];
+	int line; /* 0 when not tied to a line */
+	char message[256];
+};
+
+/*
+ * Loads board <dir>/<name>/board.conf into b. On failure fills err (file, line, message)
+ * and leaves b zeroed.
+ */
+enum board_status board_load(const char *dir, const char *name, struct board *b,
+                             struct board_error *err) __attribute__((warn_unused_result));
+
+/* Loads a board.conf from an explicit path. */
+enum board_status board_load_file(const char *path, struct board *b, struct board_error *err)
+    __attribute__((warn_unused_result));
+
+/* "reboot", "delete_entry", ... */
+const char *board_step_id(enum board_step step);
+
+#endif

@@ -1,0 +1,36 @@
+#ifndef KMA_CERTINFO_H
+#define KMA_CERTINFO_H
+
+/*
+ * What an operator needs to know about a certificate: serial (uppercase hex, no
+ * separators), subject, issuer, validity and the node ID it names (subject CN).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mbedtls/x509_crt.h>
+
+struct certinfo {
+	char serial[130];
+	char subject[256];
+	char issuer[256];
+	char node_id[128];
+	int64_t not_before; /* seconds since the epoch, UTC */
+	int64_t not_after;
+};
+
+/* Fills info from a parsed certificate. */
+void certinfo_from_crt(const mbedtls_x509_crt *crt, struct certinfo *info);
+
+/* Parses one DER certificate into info; false when it does not parse. */
+bool certinfo_from_der(const unsigned char *der, size_t len, struct certinfo *info);
+
+/* Formats an epoch time as "2026-11-23T20:13:00Z" into buf (at least 21 bytes). */
+void certinfo_time_str(int64_t t, char *buf, size_t size);
+
+/* Name of an mbedTLS error code ("X509 - Certificate verification failed ..."). */
+void certinfo_strerror(int err, char *buf, size_t size);
+
+#endif

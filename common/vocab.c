@@ -1,0 +1,95 @@
+#include "vocab.h"
+
+#include <string.h>
+
+struct cause_entry {
+	const char *id;
+	const char *meaning;
+	const char *remedy;
+};
+
+static const struct cause_entry causes[KMA_CAUSE_COUNT] = {
+    [KMA_CAUSE_UNSPECIFIED] = {"unspecified", "no cause recorded", "none"},
+#define KMA_CAUSE(e, id, meaning, remedy) [KMA_CAUSE_##e] = {id, meaning, remedy},
+#include "vocab.def"
+#undef KMA_CAUSE
+};
+
+static const char *const state_ids[KMA_STATE_COUNT] = {
+    [KMA_STATE_UNSPECIFIED] = "unspecified",
+#define KMA_STATE(e, id, meaning) [KMA_STATE_##e] = id,
+#include "vocab.def"
+#undef KMA_STATE
+};
+
+static const char *const state_meanings[KMA_STATE_COUNT] = {
+    [KMA_STATE_UNSPECIFIED] = "state not determined",
+#define KMA_STATE(e, id, meaning) [KMA_STATE_##e] = meaning,
+#include "vocab.def"
+#undef KMA_STATE
+};
+
+static const char *const phase_ids[KMA_PHASE_COUNT] = {
+    [KMA_PHASE_UNSPECIFIED] = "unspecified",
+#define KMA_PHASE(e, id) [KMA_PHASE_##e] = id,
+#include "vocab.def"
+#undef KMA_PHASE
+};
+
+static const char *const part_ids[KMA_PART_COUNT] = {
+    [KMA_PART_UNSPECIFIED] = "unspecified",
+#define KMA_PART(e, id) [KMA_PART_##e] = id,
+#include "vocab.def"
+#undef KMA_PART
+};
+
+const char *kma_cause_id(enum kma_cause cause)
+{
+	return (unsigned)cause < KMA_CAUSE_COUNT ? causes[cause].id : causes[0].id;
+}
+
+const char *kma_cause_meaning(enum kma_cause cause)
+{
+	return (unsigned)cause < KMA_CAUSE_COUNT ? causes[cause].meaning : causes[0].meaning;
+}
+
+const char *kma_cause_remedy(enum kma_cause cause)
+{
+	return (unsigned)cause < KMA_CAUSE_COUNT ? causes[cause].remedy : causes[0].remedy;
+}
+
+const char *kma_state_id(enum kma_state state)
+{
+	return (unsigned)state < KMA_STATE_COUNT ? state_ids[state] : state_ids[0];
+}
+
+const char *kma_state_meaning(enum kma_state state)
+{
+	return (unsigned)state < KMA_STATE_COUNT ? state_meanings[state] : state_meanings[0];
+}
+
+const char *kma_phase_id(enum kma_phase phase)
+{
+	return (unsigned)phase < KMA_PHASE_COUNT ? phase_ids[phase] : phase_ids[0];
+}
+
+const char *kma_part_id(enum kma_part part)
+{
+	return (unsigned)part < KMA_PART_COUNT ? part_ids[part] : part_ids[0];
+}
+
+enum kma_cause kma_cause_from_id(const char *id)
+{
+	for (int i = 1; id && i < KMA_CAUSE_COUNT; i++)
+		if (strcmp(causes[i].id, id) == 0)
+			return (enum kma_cause)i;
+	return KMA_CAUSE_UNSPECIFIED;
+}
+
+enum kma_state kma_state_from_id(const char *id)
+{
+	for (int i = 1; id && i < KMA_STATE_COUNT; i++)
+		if (strcmp(state_ids[i], id) == 0)
+			return (enum kma_state)i;
+	return KMA_STATE_UNSPECIFIED;
+}

@@ -1,0 +1,57 @@
+#ifndef KMA_VOCAB_H
+#define KMA_VOCAB_H
+
+/*
+ * Stable public vocabularies: failure causes, identity states, agent phases and hardware
+ * parts. Identifiers are what the CLI, JSON, docs and metrics print; the numeric values
+ * equal the protobuf enum values of proto/kma.proto.
+ */
+
+#include <stddef.h>
+
+enum kma_cause {
+	KMA_CAUSE_UNSPECIFIED = 0,
+#define KMA_CAUSE(e, id, meaning, remedy) KMA_CAUSE_##e,
+#include "vocab.def"
+#undef KMA_CAUSE
+	KMA_CAUSE_COUNT
+};
+
+enum kma_state {
+	KMA_STATE_UNSPECIFIED = 0,
+#define KMA_STATE(e, id, meaning) KMA_STATE_##e,
+#include "vocab.def"
+#undef KMA_STATE
+	KMA_STATE_COUNT
+};
+
+enum kma_phase {
+	KMA_PHASE_UNSPECIFIED = 0,
+#define KMA_PHASE(e, id) KMA_PHASE_##e,
+#include "vocab.def"
+#undef KMA_PHASE
+	KMA_PHASE_COUNT
+};
+
+enum kma_part {
+	KMA_PART_UNSPECIFIED = 0,
+#define KMA_PART(e, id) KMA_PART_##e,
+#include "vocab.def"
+#undef KMA_PART
+	KMA_PART_COUNT
+};
+
+/* Identifier of a value ("peer_serial_mismatch"); "unspecified" for 0 or out of range. */
+const char *kma_cause_id(enum kma_cause cause);
+const char *kma_cause_meaning(enum kma_cause cause);
+const char *kma_cause_remedy(enum kma_cause cause);
+const char *kma_state_id(enum kma_state state);
+const char *kma_state_meaning(enum kma_state state);
+const char *kma_phase_id(enum kma_phase phase);
+const char *kma_part_id(enum kma_part part);
+
+/* Reverse lookups: the value for an identifier, or 0 (UNSPECIFIED) when unknown. */
+enum kma_cause kma_cause_from_id(const char *id);
+enum kma_state kma_state_from_id(const char *id);
+
+#endif

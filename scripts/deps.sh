@@ -1,0 +1,40 @@
+#!/bin/sh
+# Installs the Debian packages the build and tests need, only those missing.
+# Usage: scripts/deps.sh [build|test|cross|sanitize|all]
+set -eu
+
+want="${1:-test}"
+
+base="cmake make gcc pkg-config libc6-dev protobuf-c-compiler libprotobuf-c-dev
+libmbedtls-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev libevent-dev libjson-c-dev"
+test_pkgs="libcmocka-dev openssl curl python3 procps iproute2"
+cross_pkgs="qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf dpkg-dev binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf"
+sanitize_pkgs="clang libclang-rt-14-dev"
+
+pkgs="$base"
+case "$want" in
+build) ;;
+test) pkgs="$pkgs $test_pkgs" ;;
+cross) pkgs="$pkgs $test_pkgs $cross_pkgs" ;;
+sanitize) pkgs="$pkgs $test_pkgs $sanitize_pkgs" ;;
+all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs" ;;
+*) echo "usage: $0 [build|test|cross|sanitize|all]" >&2; exit 64 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "missing Debian packages:$missing" >&2
+	echo "install them as root: apt-get install$missing" >&2
+	exit 69
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,16 @@
+# Board definitions, the HAL (identity store, sim and linux backends) and fileio.
+kma_unit_test(test_board SOURCES unit/test_board.c LIBS kma_board kma_common)
+kma_unit_test(test_fileio SOURCES unit/test_fileio.c LIBS kma_common)
+kma_unit_test(test_idstore SOURCES unit/test_idstore.c
+	LIBS kma_hal kma_board kma_proto kma_common)
+kma_unit_test(test_hal_sim SOURCES unit/test_hal_sim.c
+	LIBS kma_hal kma_board kma_proto kma_common)
+kma_unit_test(test_hal_linux SOURCES unit/test_hal_linux.c
+	LIBS kma_hal kma_board kma_proto kma_common)
+
+# Runs /bin/sh scripts and sleep(1): the build host has them, a cross sysroot under
+# qemu-user may not.
+if(NOT CMAKE_CROSSCOMPILING)
+	kma_unit_test(test_hal_cmd SOURCES unit/test_hal_cmd.c
+		LIBS kma_hal kma_board kma_proto kma_common)
+endif()

@@ -1,0 +1,135 @@
+/* Agent configuration: defaults, values, and every error names the file and the line. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static char path[64];
+
+static void write_conf(const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/kma-conf-XXXXXX",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	unlink(path);
+	return 0;
+}
+
+static void test_defaults_and_values(void **state)
+{
+	struct agent_config cfg;
+	struct config_error err;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.hw_check_interval_s, 60);
+	assert_int_equal(cfg.log_level, LOG_LVL_INFO);
+	assert_string_equal(cfg.hal_root, "/");
+
+	write_conf("; appliance config\n"
+	           "[agent]\n"
+	           "state_dir = /data/kma\n"
+	           "log_level = debug   ; chatty\n"
+	           "hw_check_interval = 5\n"
+	           "\n"
+	           "[board]\n"
+	           "name = generic-aarch64\n"
+	           "dir = /opt/boards\n"
+	           "root = /tmp/sim\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_string_equal(cfg.state_dir, "/data/kma");
+	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
+	assert_int_equal(cfg.hw_check_interval_s, 5);
+	assert_string_equal(cfg.board_name, "generic-aarch64");
+	assert_string_equal(cfg.board_dir, "/opt/boards");
+	assert_string_equal(cfg.hal_root, "/tmp/sim");
+}
+
+static void test_errors_have_lines(void **state)
+{
+	static const struct {
+		const char *text;
+		int line;
+		const char *needle;
+	} cases[] = {
+	    {"[agent]\nstate_dir = /x\nstat_dir = /y\n", 3, "unknown key 'stat_dir'"},
+	    {"[agent]\n\n\n[bored]\nname = x\n", 5, "unknown section [bored]"},
+	    {"[agent]\nlog_level = loud\n", 2, "log_level"},
+	    {"[agent]\nhw_check_interval = 0\n", 2, "from 1 to 86400"},
+	    {"[agent]\nhw_check_interval = 86401\n", 2, "from 1 to 86400"},
+	    {"[agent]\nhw_check_interval = -1\n", 2, "whole number"},
+	    {"[agent]\nhw_check_interval = 10s\n", 2, "whole number"},
+	    {"[agent]\nstate_dir =\n", 2, "empty"},
+	    {"[agent]\nthis line is not ini\n", 2, "syntax error"},
+	    {"# first\n[board\nname = x\n", 2, "syntax error"},
+	    /* The first error wins even when more follow. */
+	    {"[agent]\nbad1 = 1\nbad2 = 2\n", 2, "bad1"},
+	    {"name = x\n[agent]\n", 1, "outside any [section]"},
+	};
+	struct agent_config cfg;
+	struct config_error err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_defaults(&cfg);
+		write_conf(cases[i].text);
+		assert_int_not_equal(config_load(&cfg, path, &err), 0);
+		assert_string_equal(err.path, path);
+		if (err.line != cases[i].line || !strstr(err.message, cases[i].needle))
+			fail_msg("case %zu: got line %d '%s', want line %d containing '%s'", i,
+			         err.line, err.message, cases[i].line, cases[i].needle);
+	}
+}
+
+static void test_missing_file(void **state)
+{
+	struct agent_config cfg;
+	struct config_error err;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_not_equal(config_load(&cfg, "/nonexistent/agent.conf", &err), 0);
+	assert_int_equal(err.line, 0);
+	assert_non_null(strstr(err.message, "No such file"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults_and_values),
+	    cmocka_unit_test(test_errors_have_lines),
+	    cmocka_unit_test(test_missing_file),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,93 @@
+/* Serial numbers: canonical uppercase hex, accepted in any case with or without colons. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "certinfo.h"
+#include "hexser.h"
+
+static void test_format(void **state)
+{
+	const unsigned char raw[] = {0xE2, 0x20, 0x7F, 0xDB, 0x00, 0x84};
+	char out[16];
+
+	(void)state;
+	hexser_format(raw, sizeof(raw), out);
+	assert_string_equal(out, "E2207FDB0084");
+	hexser_format(raw, 0, out);
+	assert_string_equal(out, "");
+}
+
+static void test_normalize(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *out; /* NULL: refused */
+	} cases[] = {
+	    {"E2207FDBA432E9010000000000000084", "E2207FDBA432E9010000000000000084"},
+	    {"e2207fdba432e9010000000000000084", "E2207FDBA432E9010000000000000084"},
+	    {"e2:20:7f:db:a4:32:e9:01:00:00:00:00:00:00:00:84", "E2207FDBA432E9010000000000000084"},
+	    {"86 6B 07 0F", "866B070F"},
+	    {"", NULL},
+	    {":", NULL},
+	    {"0xE2", NULL},
+	    {"E2-20", NULL},
+	    {"G1", NULL},
+	};
+	char out[130];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool ok = hexser_normalize(cases[i].in, out, sizeof(out));
+
+		if (!cases[i].out) {
+			assert_false(ok);
+			continue;
+		}
+		assert_true(ok);
+		assert_string_equal(out, cases[i].out);
+	}
+	assert_false(hexser_normalize("ABCDEF", out, 4)); /* does not fit */
+	assert_false(hexser_normalize(NULL, out, sizeof(out)));
+}
+
+static void test_equal(void **state)
+{
+	(void)state;
+	assert_true(hexser_equal("e2:20:7f", "E2207F"));
+	assert_false(hexser_equal("E2207F", "E2207E"));
+	assert_false(hexser_equal("", ""));
+	assert_false(hexser_equal("zz", "zz"));
+}
+
+static void test_time_str(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	certinfo_time_str(0, buf, sizeof(buf));
+	assert_string_equal(buf, "1970-01-01T00:00:00Z");
+	certinfo_time_str(1424501159, buf, sizeof(buf)); /* the OKM audit log line */
+	assert_string_equal(buf, "2015-02-21T06:45:59Z");
+	certinfo_time_str(4102444800LL, buf, sizeof(buf)); /* past 2038, also on armhf */
+	assert_string_equal(buf, "2100-01-01T00:00:00Z");
+	certinfo_time_str(951782400, buf, sizeof(buf)); /* leap day */
+	assert_string_equal(buf, "2000-02-29T00:00:00Z");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_format),
+	    cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_equal),
+	    cmocka_unit_test(test_time_str),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
