@@ -12,6 +12,15 @@ int cli_identity_show(struct hal *hal, bool json);
 /* `identity import --key F --cert F --ca F [--node-id ID]`. */
 int cli_identity_import(struct hal *hal, int argc, char **argv);
 
+/*
+ * `probe [--ca F --cert F --key F] [--crl F] [--config F] [--expect-id ID]
+ * [--expect-serial HEX] [--timeout S] [--json] HOST:PORT` and `probe --accept ADDR:PORT
+ * --once [...]`. argv[0] is "probe". Without --cert/--key/--ca the node's identity record
+ * (through the configuration) is used. Exit 0 only for cause ok.
+ */
+int cli_probe(int argc, char **argv, const char *config_path, bool explicit_config,
+              const char *level_arg);
+
 /* `causes [--json]`: the cause vocabulary with meaning and remedy. */
 int cli_causes(bool json);
 

@@ -18,6 +18,7 @@
 #include "exitcodes.h"
 #include "hal.h"
 #include "log.h"
+#include "setup.h"
 
 #ifndef KMA_DEFAULT_CONFIG
 #define KMA_DEFAULT_CONFIG "/etc/kma-agent/agent.conf"
@@ -47,40 +48,6 @@ static void usage(FILE *out)
 	        KMA_DEFAULT_CONFIG);
 }
 
-static int load_config(struct agent_config *cfg, const char *path, bool explicit_path)
-{
-	struct config_error err;
-
-	config_defaults(cfg);
-	/* Without -c, a missing default file means built-in defaults (a fresh image). */
-	if (!explicit_path && access(path, F_OK) != 0)
-		return KMA_EXIT_OK;
-	if (config_load(cfg, path, &err) != 0) {
-		if (err.line)
-			fprintf(stderr, "kma-agent: %s:%d: %s\n", err.path, err.line, err.message);
-		else
-			fprintf(stderr, "kma-agent: %s: %s\n", err.path, err.message);
-		return KMA_EXIT_CONFIG;
-	}
-	return KMA_EXIT_OK;
-}
-
-static int load_board(const struct agent_config *cfg, struct board *board)
-{
-	struct board_error err;
-
-	if (board_load(cfg->board_dir, cfg->board_name, board, &err) != BOARD_OK) {
-		if (err.line)
-			fprintf(stderr, "kma-agent: board %s: %s:%d: %s\n", cfg->board_name,
-			        err.path, err.line, err.message);
-		else
-			fprintf(stderr, "kma-agent: board %s: %s: %s\n", cfg->board_name, err.path,
-			        err.message);
-		return KMA_EXIT_CONFIG;
-	}
-	return KMA_EXIT_OK;
-}
-
 static bool want_json(int argc, char **argv, int first)
 {
 	for (int i = first; i < argc; i++)
@@ -103,7 +70,6 @@ int main(int argc, char **argv)
 	struct agent_config cfg;
 	struct board board;
 	struct hal hal = {0};
-	enum log_level level;
 	int ret, c;
 
 	/* "+": options after the command belong to the command. */
@@ -135,22 +101,19 @@ int main(int argc, char **argv)
 
 	if (strcmp(cmd, "causes") == 0)
 		return cli_causes(want_json(argc, argv, optind + 1));
+	if (strcmp(cmd, "probe") == 0)
+		return cli_probe(argc - optind, argv + optind, config_path, explicit_config,
+		                 level_arg);
 	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "identity") != 0) {
 		fprintf(stderr, "kma-agent: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return KMA_EXIT_USAGE;
 	}
 
-	ret = load_config(&cfg, config_path, explicit_config);
+	ret = setup_config(&cfg, config_path, explicit_config, level_arg);
 	if (ret)
 		return ret;
-	level = cfg.log_level;
-	if (level_arg && !log_level_parse(level_arg, &level)) {
-		fprintf(stderr, "kma-agent: unknown log level '%s'\n", level_arg);
-		return KMA_EXIT_USAGE;
-	}
-	log_init("kma-agent", level);
-	ret = load_board(&cfg, &board);
+	ret = setup_board(&cfg, &board);
 	if (ret)
 		return ret;
 	if (check_only) {
@@ -161,11 +124,9 @@ int main(int argc, char **argv)
 		return KMA_EXIT_OK;
 	}
 
-	if (hal_open(&hal, &board, cfg.hal_root, cfg.state_dir) != HAL_OK) {
-		fprintf(stderr, "kma-agent: HAL %s: %s\n", board.backend, hal.error);
-		ret = KMA_EXIT_IOERR;
+	ret = setup_hal(&cfg, &board, &hal);
+	if (ret)
 		goto exit;
-	}
 
 	if (strcmp(cmd, "identity") == 0) {
 		if (optind + 1 < argc && strcmp(argv[optind + 1], "import") == 0)

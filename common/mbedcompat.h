@@ -6,9 +6,18 @@
  * calls this project makes. Everything else is written against the common subset.
  */
 
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/pk.h>
+/* Include this header before any other Mbed TLS header (see MBEDTLS_ALLOW_PRIVATE_ACCESS). */
 #include <mbedtls/version.h>
+
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+/* The received alert's description has no getter before 3.6.x: read the record buffer. */
+#define MBEDTLS_ALLOW_PRIVATE_ACCESS
+#endif
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #define KMA_MBEDTLS3 1
@@ -37,6 +46,73 @@ static inline int kma_pk_check_pair(const mbedtls_pk_context *pub, const mbedtls
 #else
 	(void)drbg;
 	return mbedtls_pk_check_pair(pub, prv);
+#endif
+}
+
+/*
+ * Error codes renamed in 3.x: the classifier uses these names only.
+ */
+#if defined(MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION)
+#define KMA_ERR_SSL_BAD_VERSION MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION
+#else
+#define KMA_ERR_SSL_BAD_VERSION MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION
+#endif
+#if defined(MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN)
+#define KMA_ERR_SSL_NO_COMMON_SUITE MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN
+#else
+#define KMA_ERR_SSL_NO_COMMON_SUITE MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE
+#endif
+#if defined(MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
+#define KMA_ERR_SSL_NO_CLIENT_CERT MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE
+#else
+#define KMA_ERR_SSL_NO_CLIENT_CERT MBEDTLS_ERR_SSL_BAD_CERTIFICATE
+#endif
+
+/* Restricts a configuration to TLS 1.2 (the mesh's policy on both library lines). */
+static inline void kma_ssl_conf_tls12_only(mbedtls_ssl_config *conf)
+{
+#if KMA_MBEDTLS3
+	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	                             MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	                             MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+}
+
+/*
+ * Key-exchange groups in preference order. 2.28 offers P-521 first by default, which costs
+ * far more than P-256 or X25519 per handshake.
+ */
+static inline void kma_ssl_conf_groups(mbedtls_ssl_config *conf)
+{
+#if KMA_MBEDTLS3
+	static const uint16_t groups[] = {
+	    MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1, MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+	    MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+
+	mbedtls_ssl_conf_groups(conf, groups);
+#else
+	static const mbedtls_ecp_group_id curves[] = {
+	    MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP384R1,
+	    MBEDTLS_ECP_DP_NONE};
+
+	mbedtls_ssl_conf_curves(conf, curves);
+#endif
+}
+
+/*
+ * The description of the fatal alert the peer sent, valid right after a handshake step
+ * returned MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: the last record read is that alert.
+ */
+static inline int kma_ssl_received_alert(const mbedtls_ssl_context *ssl)
+{
+#if KMA_MBEDTLS3
+	return ssl->MBEDTLS_PRIVATE(in_msg) ? ssl->MBEDTLS_PRIVATE(in_msg)[1] : -1;
+#else
+	return ssl->in_msg ? ssl->in_msg[1] : -1;
 #endif
 }
 

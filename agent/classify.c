@@ -1,0 +1,163 @@
+#include "classify.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include "mbedcompat.h"
+#include "tlsnames.h"
+
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/x509.h>
+
+#define SAY(...)                                                                                   \
+	do {                                                                                       \
+		if (detail)                                                                        \
+			snprintf(detail, size, __VA_ARGS__);                                       \
+	} while (0)
+
+bool classify_looks_like_tls(const unsigned char *b, size_t len)
+{
+	if (len >= 1 && (b[0] < 20 || b[0] > 24))
+		return false;
+	if (len >= 2 && b[1] != 3)
+		return false;
+	return true;
+}
+
+static enum kma_cause classify_connect(const struct probe_facts *f, char *detail, size_t size)
+{
+	if (f->timed_out) {
+		SAY("no answer to the TCP connect before the deadline");
+		return KMA_CAUSE_TCP_TIMEOUT;
+	}
+	switch (f->sock_errno) {
+	case ECONNREFUSED:
+		SAY("connection refused: nothing listens there, or its listen queue is full");
+		return KMA_CAUSE_TCP_REFUSED;
+	case ECONNRESET:
+		SAY("connection reset during connect");
+		return KMA_CAUSE_TCP_RESET;
+	default:
+		/* ETIMEDOUT, EHOSTUNREACH, ENETUNREACH: the network path. */
+		SAY("connect failed: %s", f->sock_errno ? "no route or no answer" : "unknown");
+		return KMA_CAUSE_TCP_TIMEOUT;
+	}
+}
+
+static enum kma_cause classify_alert(const struct probe_facts *f, char *detail, size_t size)
+{
+	int a = f->alert_received;
+	/* A client whose hello got an alert before any server handshake message, or a
+	 * server whose hello flight got one: that is negotiation, not our certificate. */
+	bool answers_hello = f->server || f->peer_hs_records == 0 || f->our_hs_records < 2;
+
+	if (a == 70) {
+		SAY("the peer answered with protocol_version: no TLS version in common");
+		return KMA_CAUSE_PROTOCOL_MISMATCH;
+	}
+	if ((a == 40 || a == 71) && answers_hello) {
+		SAY("the peer answered our hello with %s: no cipher suite, group or signature "
+		    "algorithm in common",
+		    tlsnames_alert(a));
+		return KMA_CAUSE_CIPHER_MISMATCH;
+	}
+	SAY("the peer aborted with alert %d %s: it does not accept our certificate", a,
+	    tlsnames_alert(a));
+	return KMA_CAUSE_REJECTED_BY_PEER;
+}
+
+/* Our verdict on the peer's certificate, in the order of the vocabulary table. */
+static enum kma_cause classify_verify(const struct probe_facts *f, char *detail, size_t size)
+{
+	uint32_t v = f->verify_flags;
+
+	if (f->server && (v & MBEDTLS_X509_BADCERT_MISSING || !f->peer_cert_seen)) {
+		SAY("the connecting peer sent no certificate");
+		return KMA_CAUSE_PEER_NO_CLIENT_CERT;
+	}
+	if (v & MBEDTLS_X509_BADCERT_NOT_TRUSTED) {
+		if (f->chain_self_signed_root) {
+			SAY("the peer's chain ends in a self-signed root that is not our CA");
+			return KMA_CAUSE_PEER_CERT_UNTRUSTED;
+		}
+		SAY("the peer's chain ends in a certificate whose issuer we do not have");
+		return KMA_CAUSE_PEER_CHAIN_INCOMPLETE;
+	}
+	if (v & MBEDTLS_X509_BADCERT_EXPIRED) {
+		SAY("the peer's certificate has expired");
+		return KMA_CAUSE_PEER_CERT_EXPIRED;
+	}
+	if (v & MBEDTLS_X509_BADCERT_FUTURE) {
+		SAY("the peer's certificate is not valid yet");
+		return KMA_CAUSE_PEER_CERT_NOT_YET_VALID;
+	}
+	if (v & MBEDTLS_X509_BADCERT_REVOKED) {
+		SAY("the peer's certificate is on the CRL");
+		return KMA_CAUSE_PEER_CERT_REVOKED;
+	}
+	if (v & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+	         MBEDTLS_X509_BADCERT_NS_CERT_TYPE)) {
+		SAY("the peer's certificate may not be used as a TLS %s",
+		    f->server ? "client" : "server");
+		return KMA_CAUSE_PEER_CERT_BAD_USAGE;
+	}
+	if (v & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
+		SAY("the peer's certificate names another node than the one expected there");
+		return KMA_CAUSE_PEER_IDENTITY_MISMATCH;
+	}
+	if (v & MBEDTLS_X509_BADCERT_OTHER) {
+		SAY("the peer's certificate is valid but its serial is not the enrolled one");
+		return KMA_CAUSE_PEER_SERIAL_MISMATCH;
+	}
+	/* Weak digest or key, CRL problems: the chain is not one we can trust. */
+	SAY("the peer's certificate failed verification");
+	return KMA_CAUSE_PEER_CERT_UNTRUSTED;
+}
+
+enum kma_cause classify(const struct probe_facts *f, char *detail, size_t size)
+{
+	if (f->stage == PROBE_STAGE_RESOLVE) {
+		SAY("the peer's address did not resolve");
+		return KMA_CAUSE_DNS_FAILURE;
+	}
+	if (f->stage == PROBE_STAGE_CONNECT)
+		return classify_connect(f, detail, size);
+	if (f->handshake_done && f->tls_error == 0) {
+		SAY("mutual authentication succeeded");
+		return KMA_CAUSE_OK;
+	}
+	if (f->first_in_len > 0 && !classify_looks_like_tls(f->first_in, f->first_in_len)) {
+		SAY("the peer sent bytes that are not a TLS record");
+		return KMA_CAUSE_NOT_TLS;
+	}
+	if (f->alert_received >= 0)
+		return classify_alert(f, detail, size);
+	if (f->verify_flags || f->tls_error == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED ||
+	    (f->server && f->tls_error == KMA_ERR_SSL_NO_CLIENT_CERT))
+		return classify_verify(f, detail, size);
+	if (f->tls_error == KMA_ERR_SSL_BAD_VERSION) {
+		SAY("the peer offered a TLS version outside ours");
+		return KMA_CAUSE_PROTOCOL_MISMATCH;
+	}
+	if (f->tls_error == KMA_ERR_SSL_NO_COMMON_SUITE ||
+	    f->tls_error == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE) {
+		SAY("no cipher suite, group or signature algorithm in common");
+		return KMA_CAUSE_CIPHER_MISMATCH;
+	}
+	if (f->timed_out) {
+		SAY("TCP is up but the TLS handshake did not finish before the deadline");
+		return KMA_CAUSE_HANDSHAKE_TIMEOUT;
+	}
+	if (f->sock_errno == ECONNRESET || f->sock_errno == EPIPE ||
+	    f->tls_error == MBEDTLS_ERR_NET_CONN_RESET) {
+		SAY("the connection was reset during the handshake");
+		return KMA_CAUSE_TCP_RESET;
+	}
+	if (f->eof || f->tls_error == MBEDTLS_ERR_SSL_CONN_EOF) {
+		SAY("the peer closed the connection during the handshake without an alert");
+		return KMA_CAUSE_PEER_CLOSED;
+	}
+	/* A TLS peer we could not agree with on some other point of the protocol. */
+	SAY("the handshake failed on a protocol error");
+	return KMA_CAUSE_PROTOCOL_MISMATCH;
+}

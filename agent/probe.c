@@ -1,0 +1,398 @@
+#include "probe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/x509.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hexser.h"
+
+/* After the verdict, how long we wait for the peer to read our alert and close. */
+#define DRAIN_MS 300
+
+uint64_t probe_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Follows the TLS record layer in one direction: keeps the first bytes (to tell non-TLS
+ * peers), counts handshake records, and reads plaintext fatal alerts. Alerts are plaintext
+ * in TLS 1.2 until ChangeCipherSpec, which covers every handshake failure.
+ */
+static void sniff_feed(struct probe_sniff *s, const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n && s->first_len < sizeof(s->first); i++)
+		s->first[s->first_len++] = b[i];
+	while (n > 0 && !s->garbage) {
+		size_t k;
+
+		if (s->body_left == 0) {
+			s->hdr[s->hdr_len++] = *b++;
+			n--;
+			if (s->hdr_len < sizeof(s->hdr))
+				continue;
+			s->hdr_len = 0;
+			if (s->hdr[0] < 20 || s->hdr[0] > 24 || s->hdr[1] != 3) {
+				s->garbage = true;
+				break;
+			}
+			s->body_left = (size_t)s->hdr[3] << 8 | s->hdr[4];
+			s->alert_len = 0;
+			if (s->hdr[0] == 22)
+				s->hs_records++;
+			continue;
+		}
+		k = n < s->body_left ? n : s->body_left;
+		for (size_t i = 0; i < k && s->hdr[0] == 21 && !s->ccs && s->alert_len < 2; i++)
+			s->alert[s->alert_len++] = b[i];
+		b += k;
+		n -= k;
+		s->body_left -= k;
+		if (s->body_left > 0)
+			continue;
+		if (s->hdr[0] == 20)
+			s->ccs = true;
+		else if (s->hdr[0] == 21 && s->alert_len == 2 && s->alert[0] == 2 &&
+		         s->fatal_alert < 0)
+			s->fatal_alert = s->alert[1];
+	}
+}
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct probe *p = ctx;
+	ssize_t n = send(p->fd, buf, len, MSG_NOSIGNAL);
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return MBEDTLS_ERR_SSL_WANT_WRITE;
+		p->facts.sock_errno = errno;
+		return errno == ECONNRESET || errno == EPIPE ? MBEDTLS_ERR_NET_CONN_RESET
+		                                             : MBEDTLS_ERR_NET_SEND_FAILED;
+	}
+	sniff_feed(&p->out, buf, (size_t)n);
+	return (int)n;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+	struct probe *p = ctx;
+	ssize_t n = recv(p->fd, buf, len, 0);
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return MBEDTLS_ERR_SSL_WANT_READ;
+		p->facts.sock_errno = errno;
+		return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
+		                           : MBEDTLS_ERR_NET_RECV_FAILED;
+	}
+	if (n == 0)
+		p->facts.eof = true;
+	sniff_feed(&p->in, buf, (size_t)n);
+	return (int)n;
+}
+
+/*
+ * Called by mbedTLS for each certificate of the chain it built, the peer's leaf last
+ * (depth 0). Pinning lives here so that a wrong node ID or serial fails the handshake
+ * itself, with mbedTLS's alert, on both sides.
+ */
+static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct probe *p = ctx;
+	const mbedtls_x509_crt *last = crt;
+
+	if (depth != 0)
+		return 0;
+	p->facts.peer_cert_seen = true;
+	p->obs.has_cert = true;
+	certinfo_from_crt(crt, &p->obs.cert);
+	/* crt->next is the rest of the chain as the peer sent it. */
+	while (last->next && last->next->raw.len > 0)
+		last = last->next;
+	p->facts.chain_self_signed_root =
+	    last->issuer_raw.len == last->subject_raw.len &&
+	    memcmp(last->issuer_raw.p, last->subject_raw.p, last->issuer_raw.len) == 0;
+	if (p->obs.expect_id[0] && strcmp(p->obs.cert.node_id, p->obs.expect_id) != 0)
+		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	if (p->obs.expect_serial[0] && !hexser_equal(p->obs.cert.serial, p->obs.expect_serial))
+		*flags |= MBEDTLS_X509_BADCERT_OTHER;
+	return 0;
+}
+
+static void probe_reset(struct probe *p, const char *label, const struct probe_expect *expect,
+                        bool inbound)
+{
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	p->state = PROBE_IDLE;
+	p->facts.server = inbound;
+	p->facts.alert_received = -1;
+	p->facts.alert_sent = -1;
+	p->in.fatal_alert = -1;
+	p->out.fatal_alert = -1;
+	p->obs.inbound = inbound;
+	p->obs.alert_sent = -1;
+	p->obs.alert_received = -1;
+	snprintf(p->obs.peer, sizeof(p->obs.peer), "%s", label ? label : "");
+	if (expect && expect->node_id)
+		snprintf(p->obs.expect_id, sizeof(p->obs.expect_id), "%s", expect->node_id);
+	if (expect && expect->serial &&
+	    !hexser_normalize(expect->serial, p->obs.expect_serial, sizeof(p->obs.expect_serial)))
+		p->obs.expect_serial[0] = '\0';
+	mbedtls_ssl_init(&p->ssl);
+	p->start_ms = probe_now_ms();
+}
+
+/* Fills the observation from the facts and starts the orderly close. */
+static void probe_finish(struct probe *p)
+{
+	struct probe_facts *f = &p->facts;
+
+	if (p->ssl_ready) {
+		uint32_t v = mbedtls_ssl_get_verify_result(&p->ssl);
+
+		f->verify_flags = v == 0xFFFFFFFFu ? 0 : v;
+	}
+	f->alert_received = p->in.fatal_alert;
+	if (f->alert_received < 0 && f->tls_error == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
+		f->alert_received = kma_ssl_received_alert(&p->ssl);
+	f->peer_hs_records = p->in.hs_records;
+	f->our_hs_records = p->out.hs_records;
+	memcpy(f->first_in, p->in.first, p->in.first_len);
+	f->first_in_len = p->in.first_len;
+	p->obs.cause = classify(f, p->obs.detail, sizeof(p->obs.detail));
+
+	/* A TLS 1.2 mbedTLS server says nothing when the client sent no certificate. */
+	if (p->obs.cause == KMA_CAUSE_PEER_NO_CLIENT_CERT && p->out.fatal_alert < 0 && !f->eof)
+		mbedtls_ssl_send_alert_message(&p->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+		                               MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
+	if (p->obs.cause == KMA_CAUSE_OK)
+		mbedtls_ssl_close_notify(&p->ssl); /* best effort, never waited for */
+	f->alert_sent = p->out.fatal_alert;
+	p->obs.alert_sent = f->alert_sent;
+	p->obs.alert_received = f->alert_received;
+	p->obs.tls_error = f->tls_error;
+	p->obs.verify_flags = f->verify_flags;
+	if (p->tcp_ms)
+		p->obs.handshake_ms = (uint32_t)(probe_now_ms() - p->tcp_ms);
+	if (f->handshake_done) {
+		snprintf(p->obs.protocol, sizeof(p->obs.protocol), "%s",
+		         mbedtls_ssl_get_version(&p->ssl));
+		snprintf(p->obs.suite, sizeof(p->obs.suite), "%s",
+		         mbedtls_ssl_get_ciphersuite(&p->ssl));
+	}
+	if (p->fd < 0) {
+		p->state = PROBE_DONE;
+		return;
+	}
+	/* Closing with unread data makes the kernel send a reset that can overtake our
+	 * alert: half-close, then read what the peer still sends for a short while. */
+	shutdown(p->fd, SHUT_WR);
+	p->drain_ms = probe_now_ms() + DRAIN_MS;
+	p->state = PROBE_CLOSING;
+}
+
+static int tls_begin(struct probe *p)
+{
+	int rc = mbedtls_ssl_setup(&p->ssl, p->facts.server ? &p->tls->server : &p->tls->client);
+
+	if (rc) {
+		p->facts.tls_error = rc;
+		return -1;
+	}
+	p->ssl_ready = true;
+	mbedtls_ssl_set_bio(&p->ssl, p, bio_send, bio_recv, NULL);
+	mbedtls_ssl_set_verify(&p->ssl, verify_cb, p);
+	p->tcp_ms = probe_now_ms();
+	p->state = PROBE_HANDSHAKE;
+	return 0;
+}
+
+void probe_connect(struct probe *p, struct tlsctx *tls, const struct sockaddr *addr,
+                   socklen_t addr_len, const char *label, const struct probe_expect *expect,
+                   uint32_t timeout_ms)
+{
+	int one = 1;
+
+	probe_reset(p, label, expect, false);
+	p->deadline_ms = p->start_ms + timeout_ms;
+	p->facts.stage = PROBE_STAGE_CONNECT;
+	p->tls = tls;
+	p->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd < 0) {
+		p->facts.sock_errno = errno;
+		probe_finish(p);
+		return;
+	}
+	/* Nagle would hold each handshake flight back by up to 40 ms. */
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(p->fd, addr, addr_len) == 0) {
+		p->facts.stage = PROBE_STAGE_TLS;
+		if (tls_begin(p))
+			probe_finish(p);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		p->facts.sock_errno = errno;
+		probe_finish(p);
+		return;
+	}
+	p->state = PROBE_CONNECTING;
+}
+
+void probe_accept(struct probe *p, struct tlsctx *tls, int fd, const char *label,
+                  const struct probe_expect *expect, uint32_t timeout_ms)
+{
+	int one = 1;
+
+	probe_reset(p, label, expect, true);
+	p->deadline_ms = p->start_ms + timeout_ms;
+	p->tls = tls;
+	p->fd = fd;
+	p->facts.stage = PROBE_STAGE_TLS;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (tls_begin(p))
+		probe_finish(p);
+}
+
+void probe_resolve_failed(struct probe *p, const char *label, const struct probe_expect *expect,
+                          const char *why)
+{
+	probe_reset(p, label, expect, false);
+	p->facts.stage = PROBE_STAGE_RESOLVE;
+	p->facts.resolve_failed = true;
+	probe_finish(p);
+	if (why)
+		snprintf(p->obs.detail, sizeof(p->obs.detail), "%s did not resolve: %s", label,
+		         why);
+}
+
+/* Each step returns what to wait for when the state did not change. */
+static enum probe_wait step_connecting(struct probe *p, uint64_t now)
+{
+	struct pollfd pfd = {.fd = p->fd, .events = POLLOUT};
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (poll(&pfd, 1, 0) <= 0) {
+		if (now < p->deadline_ms)
+			return PROBE_WAIT_WRITE;
+		p->facts.timed_out = true;
+		probe_finish(p);
+		return PROBE_WAIT_READ;
+	}
+	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		p->facts.sock_errno = err;
+		probe_finish(p);
+		return PROBE_WAIT_READ;
+	}
+	p->facts.stage = PROBE_STAGE_TLS;
+	if (tls_begin(p))
+		probe_finish(p);
+	return PROBE_WAIT_WRITE;
+}
+
+static enum probe_wait step_handshake(struct probe *p, uint64_t now)
+{
+	int rc;
+
+	if (now >= p->deadline_ms) {
+		p->facts.timed_out = true;
+		probe_finish(p);
+		return PROBE_WAIT_READ;
+	}
+	rc = mbedtls_ssl_handshake(&p->ssl);
+	if (rc == MBEDTLS_ERR_SSL_WANT_READ)
+		return PROBE_WAIT_READ;
+	if (rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return PROBE_WAIT_WRITE;
+	p->facts.tls_error = rc;
+	p->facts.handshake_done = rc == 0;
+	probe_finish(p);
+	return PROBE_WAIT_READ;
+}
+
+static enum probe_wait step_closing(struct probe *p, uint64_t now)
+{
+	unsigned char sink[512];
+
+	for (;;) {
+		ssize_t n = recv(p->fd, sink, sizeof(sink), 0);
+
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && now < p->drain_ms)
+			return PROBE_WAIT_READ;
+		break; /* EOF, error or out of time */
+	}
+	close(p->fd);
+	p->fd = -1;
+	p->state = PROBE_DONE;
+	return PROBE_WAIT_DONE;
+}
+
+enum probe_wait probe_step(struct probe *p)
+{
+	uint64_t now = probe_now_ms();
+
+	for (;;) {
+		enum probe_state before = p->state;
+		enum probe_wait w;
+
+		switch (p->state) {
+		case PROBE_CONNECTING:
+			w = step_connecting(p, now);
+			break;
+		case PROBE_HANDSHAKE:
+			w = step_handshake(p, now);
+			break;
+		case PROBE_CLOSING:
+			w = step_closing(p, now);
+			break;
+		default:
+			return PROBE_WAIT_DONE;
+		}
+		if (p->state == before)
+			return w;
+	}
+}
+
+int probe_fd(const struct probe *p)
+{
+	return p->fd;
+}
+
+uint64_t probe_deadline(const struct probe *p)
+{
+	return p->state == PROBE_CLOSING ? p->drain_ms : p->deadline_ms;
+}
+
+const struct probe_obs *probe_result(const struct probe *p)
+{
+	return &p->obs;
+}
+
+void probe_free(struct probe *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	mbedtls_ssl_free(&p->ssl);
+	p->ssl_ready = false;
+	p->state = PROBE_DONE;
+}

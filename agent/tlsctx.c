@@ -1,0 +1,204 @@
+#include "tlsctx.h"
+
+#include <errno.h>
+#include <mbedtls/platform_util.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certinfo.h"
+#include "fileio.h"
+
+#define PEM_MAX (256 * 1024)
+
+/* The mesh's suites: ECDSA identities, forward secrecy, AEAD only. */
+static const int mesh_suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    0,
+};
+
+static void say(char *err, size_t size, const char *what, const char *where, int rc)
+{
+	char msg[160];
+
+	certinfo_strerror(rc, msg, sizeof(msg));
+	snprintf(err, size, "%s: %s: %s (-0x%04x)", where, what, msg, (unsigned)-rc);
+}
+
+void tlsctx_init(struct tlsctx *t)
+{
+	mbedtls_entropy_init(&t->entropy);
+	mbedtls_ctr_drbg_init(&t->drbg);
+	mbedtls_x509_crt_init(&t->chain);
+	mbedtls_pk_init(&t->key);
+	mbedtls_x509_crt_init(&t->ca);
+	mbedtls_x509_crl_init(&t->crl);
+	t->has_crl = false;
+	mbedtls_ssl_config_init(&t->client);
+	mbedtls_ssl_config_init(&t->server);
+}
+
+void tlsctx_free(struct tlsctx *t)
+{
+	mbedtls_ssl_config_free(&t->server);
+	mbedtls_ssl_config_free(&t->client);
+	mbedtls_x509_crl_free(&t->crl);
+	mbedtls_x509_crt_free(&t->ca);
+	mbedtls_pk_free(&t->key);
+	mbedtls_x509_crt_free(&t->chain);
+	mbedtls_ctr_drbg_free(&t->drbg);
+	mbedtls_entropy_free(&t->entropy);
+}
+
+static enum tlsctx_status seed(struct tlsctx *t, char *err, size_t size)
+{
+	static const unsigned char pers[] = "kma-agent tls";
+	int rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, pers,
+	                               sizeof(pers) - 1);
+
+	if (rc) {
+		say(err, size, "seeding the RNG", "ctr_drbg", rc);
+		return TLSCTX_ERR_INTERNAL;
+	}
+	return TLSCTX_OK;
+}
+
+/* Reads a PEM file with the terminating NUL that mbedTLS counts. */
+static enum tlsctx_status read_pem(const char *path, unsigned char **buf, size_t *len, char *err,
+                                   size_t size)
+{
+	int e = fileio_read(path, PEM_MAX, buf, len);
+
+	if (e) {
+		snprintf(err, size, "%s: %s", path,
+		         e == EFBIG ? "larger than 256 KiB" : strerror(e));
+		return TLSCTX_ERR_INPUT;
+	}
+	*len += 1;
+	return TLSCTX_OK;
+}
+
+enum tlsctx_status tlsctx_load_files(struct tlsctx *t, const char *key_path, const char *cert_path,
+                                     const char *ca_path, const char *crl_path, char *err,
+                                     size_t size)
+{
+	enum tlsctx_status ret = TLSCTX_ERR_INTERNAL;
+	unsigned char *key = NULL, *cert = NULL, *ca = NULL, *crl = NULL;
+	size_t key_len = 0, cert_len = 0, ca_len = 0, crl_len = 0;
+	int rc;
+
+	ret = seed(t, err, size);
+	if (ret)
+		goto exit;
+	if ((ret = read_pem(key_path, &key, &key_len, err, size)) ||
+	    (ret = read_pem(cert_path, &cert, &cert_len, err, size)) ||
+	    (ret = read_pem(ca_path, &ca, &ca_len, err, size)) ||
+	    (crl_path && (ret = read_pem(crl_path, &crl, &crl_len, err, size))))
+		goto exit;
+	ret = TLSCTX_ERR_DATA;
+	if ((rc = kma_pk_parse_key(&t->key, key, key_len, &t->drbg))) {
+		say(err, size, "private key", key_path, rc);
+		goto exit;
+	}
+	if ((rc = mbedtls_x509_crt_parse(&t->chain, cert, cert_len))) {
+		say(err, size, "certificate", cert_path, rc);
+		goto exit;
+	}
+	if ((rc = mbedtls_x509_crt_parse(&t->ca, ca, ca_len))) {
+		say(err, size, "CA bundle", ca_path, rc);
+		goto exit;
+	}
+	if (crl_path) {
+		if ((rc = mbedtls_x509_crl_parse(&t->crl, crl, crl_len))) {
+			say(err, size, "CRL", crl_path, rc);
+			goto exit;
+		}
+		t->has_crl = true;
+	}
+	ret = TLSCTX_OK;
+exit:
+	if (key) {
+		mbedtls_platform_zeroize(key, key_len);
+		free(key);
+	}
+	free(cert);
+	free(ca);
+	free(crl);
+	return ret;
+}
+
+enum tlsctx_status tlsctx_load_record(struct tlsctx *t, const Kma__V1__IdentityRecord *rec,
+                                      char *err, size_t size)
+{
+	enum tlsctx_status ret = seed(t, err, size);
+	int rc;
+
+	if (ret)
+		return ret;
+	if (rec->n_cert_chain_der == 0 || rec->n_ca_der == 0 || rec->key_der.len == 0) {
+		snprintf(err, size, "identity record of %s lacks a key, certificate or CA",
+		         rec->node_id);
+		return TLSCTX_ERR_DATA;
+	}
+	rc = kma_pk_parse_key(&t->key, rec->key_der.data, rec->key_der.len, &t->drbg);
+	if (rc) {
+		say(err, size, "private key", "identity record", rc);
+		return TLSCTX_ERR_DATA;
+	}
+	for (size_t i = 0; i < rec->n_cert_chain_der; i++) {
+		rc = mbedtls_x509_crt_parse_der(&t->chain, rec->cert_chain_der[i].data,
+		                                rec->cert_chain_der[i].len);
+		if (rc) {
+			say(err, size, "certificate", "identity record", rc);
+			return TLSCTX_ERR_DATA;
+		}
+	}
+	for (size_t i = 0; i < rec->n_ca_der; i++) {
+		rc = mbedtls_x509_crt_parse_der(&t->ca, rec->ca_der[i].data, rec->ca_der[i].len);
+		if (rc) {
+			say(err, size, "CA", "identity record", rc);
+			return TLSCTX_ERR_DATA;
+		}
+	}
+	return TLSCTX_OK;
+}
+
+static enum tlsctx_status setup_conf(struct tlsctx *t, mbedtls_ssl_config *conf, int endpoint,
+                                     char *err, size_t size)
+{
+	int rc = mbedtls_ssl_config_defaults(conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
+	                                     MBEDTLS_SSL_PRESET_DEFAULT);
+
+	if (rc) {
+		say(err, size, "TLS defaults", "ssl_config", rc);
+		return TLSCTX_ERR_INTERNAL;
+	}
+	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &t->drbg);
+	mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_ca_chain(conf, &t->ca, t->has_crl ? &t->crl : NULL);
+	kma_ssl_conf_tls12_only(conf);
+	kma_ssl_conf_groups(conf);
+	mbedtls_ssl_conf_ciphersuites(conf, mesh_suites);
+	rc = mbedtls_ssl_conf_own_cert(conf, &t->chain, &t->key);
+	if (rc) {
+		say(err, size, "own certificate", "ssl_config", rc);
+		return TLSCTX_ERR_INTERNAL;
+	}
+	return TLSCTX_OK;
+}
+
+enum tlsctx_status tlsctx_setup(struct tlsctx *t, char *err, size_t size)
+{
+	enum tlsctx_status ret;
+
+	if (kma_pk_check_pair(&t->chain.pk, &t->key, &t->drbg) != 0) {
+		snprintf(err, size, "the private key does not belong to our certificate");
+		return TLSCTX_ERR_DATA;
+	}
+	ret = setup_conf(t, &t->client, MBEDTLS_SSL_IS_CLIENT, err, size);
+	if (ret == TLSCTX_OK)
+		ret = setup_conf(t, &t->server, MBEDTLS_SSL_IS_SERVER, err, size);
+	return ret;
+}

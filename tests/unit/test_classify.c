@@ -1,0 +1,183 @@
+/*
+ * The classification rules as a table: facts in, cause out. Precedence cases (two causes
+ * possible) are the point: see agent/classify.h.
+ */
+
+#include "mbedcompat.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/x509.h>
+
+#include "classify.h"
+
+#define VERIFY_FAILED MBEDTLS_ERR_X509_CERT_VERIFY_FAILED
+#define ALERT_MSG     MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE
+
+static const unsigned char tls_hdr[] = {22, 3, 3, 0, 64};
+static const unsigned char ssh_hdr[] = {'S', 'S', 'H', '-', '2'};
+
+struct tcase {
+	const char *name;
+	struct probe_facts f;
+	bool tls_bytes, ssh_bytes;
+	enum kma_cause want;
+};
+
+#define TLS(...)                                                                                   \
+	{                                                                                          \
+		.stage = PROBE_STAGE_TLS, .alert_received = -1, .alert_sent = -1, __VA_ARGS__      \
+	}
+#define CLIENT_AFTER_HELLO .peer_hs_records = 4, .our_hs_records = 5
+
+/* TLS() sets defaults that a case then overrides on purpose. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
+static const struct tcase cases[] = {
+    {"dns", {.stage = PROBE_STAGE_RESOLVE, .resolve_failed = true}, 0, 0, KMA_CAUSE_DNS_FAILURE},
+    {"refused",
+     {.stage = PROBE_STAGE_CONNECT, .sock_errno = ECONNREFUSED},
+     0,
+     0,
+     KMA_CAUSE_TCP_REFUSED},
+    {"connect deadline",
+     {.stage = PROBE_STAGE_CONNECT, .timed_out = true},
+     0,
+     0,
+     KMA_CAUSE_TCP_TIMEOUT},
+    {"unreachable",
+     {.stage = PROBE_STAGE_CONNECT, .sock_errno = EHOSTUNREACH},
+     0,
+     0,
+     KMA_CAUSE_TCP_TIMEOUT},
+    {"ok", TLS(.handshake_done = true, CLIENT_AFTER_HELLO), 1, 0, KMA_CAUSE_OK},
+    {"ssh banner", TLS(.tls_error = MBEDTLS_ERR_SSL_INVALID_RECORD), 0, 1, KMA_CAUSE_NOT_TLS},
+    /* Non-TLS bytes win over an EOF that followed them. */
+    {"http then close", TLS(.eof = true, .tls_error = MBEDTLS_ERR_SSL_CONN_EOF), 0, 1,
+     KMA_CAUSE_NOT_TLS},
+    {"silent peer", TLS(.timed_out = true), 0, 0, KMA_CAUSE_HANDSHAKE_TIMEOUT},
+    {"fin mid-handshake", TLS(.eof = true, .tls_error = MBEDTLS_ERR_SSL_CONN_EOF), 0, 0,
+     KMA_CAUSE_PEER_CLOSED},
+    {"rst mid-handshake", TLS(.sock_errno = ECONNRESET, .tls_error = MBEDTLS_ERR_NET_CONN_RESET), 0,
+     0, KMA_CAUSE_TCP_RESET},
+    {"protocol_version alert", TLS(.alert_received = 70, .tls_error = ALERT_MSG), 1, 0,
+     KMA_CAUSE_PROTOCOL_MISMATCH},
+    /* handshake_failure answering our ClientHello is negotiation... */
+    {"handshake_failure to hello",
+     TLS(.alert_received = 40, .tls_error = ALERT_MSG, .our_hs_records = 1), 1, 0,
+     KMA_CAUSE_CIPHER_MISMATCH},
+    {"insufficient_security", TLS(.alert_received = 71, .tls_error = ALERT_MSG), 1, 0,
+     KMA_CAUSE_CIPHER_MISMATCH},
+    /* ...but after our certificate went out it is about us. */
+    {"handshake_failure after our cert",
+     TLS(.alert_received = 40, .tls_error = ALERT_MSG, CLIENT_AFTER_HELLO), 1, 0,
+     KMA_CAUSE_REJECTED_BY_PEER},
+    {"unknown_ca from peer", TLS(.alert_received = 48, .tls_error = ALERT_MSG, CLIENT_AFTER_HELLO),
+     1, 0, KMA_CAUSE_REJECTED_BY_PEER},
+    {"access_denied from peer",
+     TLS(.alert_received = 49, .tls_error = ALERT_MSG, CLIENT_AFTER_HELLO), 1, 0,
+     KMA_CAUSE_REJECTED_BY_PEER},
+    {"foreign root",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_NOT_TRUSTED, .chain_self_signed_root = true),
+     1, 0, KMA_CAUSE_PEER_CERT_UNTRUSTED},
+    {"missing intermediate",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_NOT_TRUSTED),
+     1, 0, KMA_CAUSE_PEER_CHAIN_INCOMPLETE},
+    /* Untrusted outranks everything after it in the table. */
+    {"untrusted and expired and pinned",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true, .chain_self_signed_root = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_NOT_TRUSTED | MBEDTLS_X509_BADCERT_EXPIRED |
+                         MBEDTLS_X509_BADCERT_OTHER),
+     1, 0, KMA_CAUSE_PEER_CERT_UNTRUSTED},
+    {"expired and serial",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_OTHER),
+     1, 0, KMA_CAUSE_PEER_CERT_EXPIRED},
+    {"not yet valid",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_FUTURE),
+     1, 0, KMA_CAUSE_PEER_CERT_NOT_YET_VALID},
+    {"revoked",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_REVOKED),
+     1, 0, KMA_CAUSE_PEER_CERT_REVOKED},
+    {"eku",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_EXT_KEY_USAGE),
+     1, 0, KMA_CAUSE_PEER_CERT_BAD_USAGE},
+    {"wrong node and serial",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_CN_MISMATCH | MBEDTLS_X509_BADCERT_OTHER),
+     1, 0, KMA_CAUSE_PEER_IDENTITY_MISMATCH},
+    {"serial (QuickStart not rejoined)",
+     TLS(.tls_error = VERIFY_FAILED, .peer_cert_seen = true,
+         .verify_flags = MBEDTLS_X509_BADCERT_OTHER),
+     1, 0, KMA_CAUSE_PEER_SERIAL_MISMATCH},
+    {"inbound without client cert",
+     TLS(.server = true, .tls_error = KMA_ERR_SSL_NO_CLIENT_CERT,
+         .verify_flags = MBEDTLS_X509_BADCERT_MISSING),
+     1, 0, KMA_CAUSE_PEER_NO_CLIENT_CERT},
+    {"inbound client rejects our cert",
+     TLS(.server = true, .alert_received = 48, .tls_error = ALERT_MSG, .peer_hs_records = 1,
+         .our_hs_records = 4),
+     1, 0, KMA_CAUSE_REJECTED_BY_PEER},
+    {"server: client offers other version",
+     TLS(.server = true, .tls_error = KMA_ERR_SSL_BAD_VERSION), 1, 0, KMA_CAUSE_PROTOCOL_MISMATCH},
+    {"server: no common suite", TLS(.server = true, .tls_error = KMA_ERR_SSL_NO_COMMON_SUITE), 1, 0,
+     KMA_CAUSE_CIPHER_MISMATCH},
+};
+#pragma GCC diagnostic pop
+
+static void test_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct probe_facts f = cases[i].f;
+		char detail[200] = "";
+		enum kma_cause got;
+
+		if (cases[i].tls_bytes || cases[i].ssh_bytes) {
+			memcpy(f.first_in, cases[i].tls_bytes ? tls_hdr : ssh_hdr, 5);
+			f.first_in_len = 5;
+		}
+		got = classify(&f, detail, sizeof(detail));
+		if (got != cases[i].want)
+			fail_msg("%s: got %s, want %s", cases[i].name, kma_cause_id(got),
+			         kma_cause_id(cases[i].want));
+		assert_true(strlen(detail) > 10);
+	}
+}
+
+static void test_looks_like_tls(void **state)
+{
+	const unsigned char alert[] = {21, 3, 1};
+	const unsigned char sslv2ish[] = {0x80, 0x2e};
+	const unsigned char get[] = "GET /";
+
+	(void)state;
+	assert_true(classify_looks_like_tls(tls_hdr, 5));
+	assert_true(classify_looks_like_tls(alert, 3));
+	assert_true(classify_looks_like_tls(tls_hdr, 1));
+	assert_false(classify_looks_like_tls(sslv2ish, 2));
+	assert_false(classify_looks_like_tls(get, 5));
+	assert_false(classify_looks_like_tls((const unsigned char *)"\x16\x04", 2));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_looks_like_tls),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
