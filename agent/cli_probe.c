@@ -360,7 +360,7 @@ int cli_probe(int argc, char **argv, const char *config_path, bool explicit_conf
 	    {NULL, 0, NULL, 0},
 	};
 	struct probe_opts o = {.timeout_s = 5};
-	struct probe_expect e;
+	struct probe_expect e = {0};
 	struct tlsctx tls;
 	struct probe p;
 	char norm[130], host[256], port[16];

@@ -33,6 +33,10 @@ void config_defaults(struct agent_config *cfg)
 	snprintf(cfg->board_name, sizeof(cfg->board_name), "%s", KMA_DEFAULT_BOARD);
 	snprintf(cfg->board_dir, sizeof(cfg->board_dir), "%s", KMA_BOARD_DIR);
 	snprintf(cfg->hal_root, sizeof(cfg->hal_root), "/");
+	cfg->probe_interval_s = 30;
+	cfg->probe_timeout_s = 5;
+	cfg->max_handshakes = 64;
+	cfg->max_per_source = 16;
 }
 
 static char *counting_reader(char *str, int num, void *stream)
@@ -110,6 +114,21 @@ static int handler(void *user, const char *section, const char *name, const char
 			return set_string(ctx, cfg->board_dir, sizeof(cfg->board_dir), name, value);
 		if (strcmp(name, "root") == 0)
 			return set_string(ctx, cfg->hal_root, sizeof(cfg->hal_root), name, value);
+	} else if (strcmp(section, "mesh") == 0) {
+		if (strcmp(name, "listen") == 0)
+			return set_string(ctx, cfg->mesh_listen, sizeof(cfg->mesh_listen), name,
+			                  value);
+		if (strcmp(name, "peers") == 0)
+			return set_string(ctx, cfg->peers_file, sizeof(cfg->peers_file), name,
+			                  value);
+		if (strcmp(name, "probe_interval") == 0)
+			return set_uint(ctx, &cfg->probe_interval_s, 1, 86400, name, value);
+		if (strcmp(name, "probe_timeout") == 0)
+			return set_uint(ctx, &cfg->probe_timeout_s, 1, 300, name, value);
+		if (strcmp(name, "max_handshakes") == 0)
+			return set_uint(ctx, &cfg->max_handshakes, 1, 4096, name, value);
+		if (strcmp(name, "max_per_source") == 0)
+			return set_uint(ctx, &cfg->max_per_source, 1, 4096, name, value);
 	} else if (section[0] == '\0') {
 		return fail(ctx, "'%s' is outside any [section]%s", name, "");
 	} else {

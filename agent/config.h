@@ -14,6 +14,14 @@
  *   dir  = /usr/share/kma-agent/boards where board definitions live
  *   root = /                           HAL root: "/" on hardware, the sim directory for sim
  *
+ *   [mesh]
+ *   listen = 0.0.0.0:9443              where peers' probes arrive (empty: do not listen)
+ *   peers = /etc/kma-agent/peers.conf  static peer table (see agent/peers.h)
+ *   probe_interval = 30                seconds between probes of a peer, +-20 % (1..86400)
+ *   probe_timeout = 5                  deadline of one connect + handshake (1..300)
+ *   max_handshakes = 64                inbound handshakes held at once (1..4096)
+ *   max_per_source = 16                of those, from one address (1..4096)
+ *
  * Every key is optional; unknown sections and keys are errors (a typo must not be ignored).
  */
 
@@ -30,6 +38,12 @@ struct agent_config {
 	char board_name[BOARD_NAME_MAX];
 	char board_dir[PATH_MAX];
 	char hal_root[PATH_MAX];
+	char mesh_listen[128];
+	char peers_file[PATH_MAX];
+	unsigned probe_interval_s;
+	unsigned probe_timeout_s;
+	unsigned max_handshakes;
+	unsigned max_per_source;
 };
 
 struct config_error {

@@ -9,6 +9,7 @@
 #include "exitcodes.h"
 #include "identity.h"
 #include "log.h"
+#include "mesh.h"
 
 struct daemon {
 	struct event_base *base;
@@ -17,7 +18,32 @@ struct daemon {
 	struct event *ev_term, *ev_int, *ev_hup, *ev_hwcheck;
 	struct identity_view last;
 	bool have_last;
+	struct mesh mesh;
 };
+
+/*
+ * (Re)starts the mesh with the identity now on record: at start and whenever our
+ * certificate changes (QuickStart, import), so peers are probed with it at once.
+ */
+static void mesh_restart(struct daemon *d)
+{
+	Kma__V1__IdentityRecord *rec = NULL;
+	struct hal_load_info info;
+
+	mesh_stop(&d->mesh);
+	if (!d->cfg->mesh_listen[0] && !d->cfg->peers_file[0])
+		return;
+	if (hal_identity_load(d->hal, &rec, &info) != HAL_OK) {
+		log_warn("mesh: not started: this node has no usable identity (%s)",
+		         kma_cause_id(KMA_CAUSE_LOCAL_IDENTITY_MISSING));
+		return;
+	}
+	if (mesh_start(&d->mesh, d->base, d->hal, d->cfg, rec) != 0) {
+		log_err("mesh: not started");
+		mesh_stop(&d->mesh);
+	}
+	kma__v1__identity_record__free_unpacked(rec, NULL);
+}
 
 static void log_view(const struct identity_view *v)
 {
@@ -84,6 +110,14 @@ static void hw_check(struct daemon *d)
 		log_view(&now);
 	else
 		report_changes(&d->last, &now);
+	if (!d->have_last || d->last.has_cert != now.has_cert ||
+	    d->last.generation != now.generation ||
+	    strcmp(d->last.cert.serial, now.cert.serial) != 0) {
+		d->last = now;
+		d->have_last = true;
+		mesh_restart(d);
+		return;
+	}
 	d->last = now;
 	d->have_last = true;
 }
@@ -152,6 +186,7 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg)
 	log_notice("stopped");
 	ret = KMA_EXIT_OK;
 exit:
+	mesh_stop(&d.mesh);
 	if (d.ev_hwcheck)
 		event_free(d.ev_hwcheck);
 	if (d.ev_hup)

@@ -124,7 +124,23 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 	p->facts.chain_self_signed_root =
 	    last->issuer_raw.len == last->subject_raw.len &&
 	    memcmp(last->issuer_raw.p, last->subject_raw.p, last->issuer_raw.len) == 0;
-	if (p->obs.expect_id[0] && strcmp(p->obs.cert.node_id, p->obs.expect_id) != 0)
+	if (p->lookup) {
+		char serial[130] = "";
+
+		/* The expectation comes from the peer table entry the certificate names. */
+		snprintf(p->obs.expect_id, sizeof(p->obs.expect_id), "%s", p->obs.cert.node_id);
+		if (!p->lookup(p->lookup_arg, p->obs.cert.node_id, serial, sizeof(serial))) {
+			*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+			snprintf(p->obs.expect_id, sizeof(p->obs.expect_id),
+			         "(a node of our peer "
+			         "table)");
+		} else if (!hexser_normalize(serial, p->obs.expect_serial,
+		                             sizeof(p->obs.expect_serial))) {
+			p->obs.expect_serial[0] = '\0';
+		}
+	}
+	if (p->obs.expect_id[0] && p->obs.expect_id[0] != '(' &&
+	    strcmp(p->obs.cert.node_id, p->obs.expect_id) != 0)
 		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
 	if (p->obs.expect_serial[0] && !hexser_equal(p->obs.cert.serial, p->obs.expect_serial))
 		*flags |= MBEDTLS_X509_BADCERT_OTHER;
@@ -148,6 +164,10 @@ static void probe_reset(struct probe *p, const char *label, const struct probe_e
 	snprintf(p->obs.peer, sizeof(p->obs.peer), "%s", label ? label : "");
 	if (expect && expect->node_id)
 		snprintf(p->obs.expect_id, sizeof(p->obs.expect_id), "%s", expect->node_id);
+	if (expect) {
+		p->lookup = expect->lookup;
+		p->lookup_arg = expect->lookup_arg;
+	}
 	if (expect && expect->serial &&
 	    !hexser_normalize(expect->serial, p->obs.expect_serial, sizeof(p->obs.expect_serial)))
 		p->obs.expect_serial[0] = '\0';

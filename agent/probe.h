@@ -51,9 +51,16 @@ enum probe_wait {
 	PROBE_WAIT_WRITE = 2,
 };
 
+/*
+ * Who must be at the other end. Inbound, the peer is only known once it presents its
+ * certificate: lookup (when set) then gives the enrolled serial for the node ID the
+ * certificate names, and returns false for a node that is not in our peer table.
+ */
 struct probe_expect {
 	const char *node_id; /* NULL or "": any */
 	const char *serial;  /* NULL or "": any; hex in any case, colons allowed */
+	bool (*lookup)(void *arg, const char *node_id, char *serial, size_t size);
+	void *lookup_arg;
 };
 
 enum probe_state {
@@ -83,6 +90,8 @@ struct probe {
 	enum probe_state state;
 	int fd;
 	struct tlsctx *tls;
+	bool (*lookup)(void *arg, const char *node_id, char *serial, size_t size);
+	void *lookup_arg;
 	mbedtls_ssl_context ssl;
 	bool ssl_ready;
 	uint64_t start_ms, tcp_ms, deadline_ms, drain_ms;

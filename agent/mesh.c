@@ -1,0 +1,446 @@
+#include "mesh.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "tlsnames.h"
+
+/* ---- observations ---- */
+
+static json_object *obs_json(const struct probe_obs *o, int64_t at)
+{
+	json_object *j = json_object_new_object();
+	char t[32];
+
+	certinfo_time_str(at, t, sizeof(t));
+	json_object_object_add(j, "cause", json_object_new_string(kma_cause_id(o->cause)));
+	json_object_object_add(j, "at", json_object_new_string(t));
+	json_object_object_add(j, "peer", json_object_new_string(o->peer));
+	json_object_object_add(j, "alert_sent",
+	                       o->alert_sent >= 0 ? json_object_new_int(o->alert_sent) : NULL);
+	json_object_object_add(j, "alert_received",
+	                       o->alert_received >= 0 ? json_object_new_int(o->alert_received)
+	                                              : NULL);
+	json_object_object_add(j, "tls_error", json_object_new_int(o->tls_error));
+	json_object_object_add(j, "verify_flags", json_object_new_int64(o->verify_flags));
+	json_object_object_add(j, "peer_serial",
+	                       o->has_cert ? json_object_new_string(o->cert.serial) : NULL);
+	json_object_object_add(j, "peer_node_id",
+	                       o->has_cert ? json_object_new_string(o->cert.node_id) : NULL);
+	json_object_object_add(j, "expected_serial", json_object_new_string(o->expect_serial));
+	json_object_object_add(j, "handshake_ms", json_object_new_int64(o->handshake_ms));
+	json_object_object_add(j, "detail", json_object_new_string(o->detail));
+	return j;
+}
+
+static void write_status(struct mesh *m)
+{
+	json_object *root = json_object_new_object(), *peers = json_object_new_array();
+	json_object *lst = json_object_new_object();
+	const char *text;
+	int e;
+
+	for (size_t i = 0; i < m->n_peers; i++) {
+		const struct peer_state *ps = &m->peers[i];
+		json_object *p = json_object_new_object();
+		char t[32];
+
+		json_object_object_add(p, "node_id", json_object_new_string(ps->entry.node_id));
+		json_object_object_add(p, "name", json_object_new_string(ps->entry.name));
+		json_object_object_add(p, "address", json_object_new_string(ps->entry.address));
+		json_object_object_add(p, "enrolled_serial",
+		                       json_object_new_string(ps->entry.serial));
+		json_object_object_add(p, "outbound",
+		                       ps->has_out ? obs_json(&ps->out, ps->last_probe) : NULL);
+		json_object_object_add(p, "inbound",
+		                       ps->has_in ? obs_json(&ps->in, ps->in_at) : NULL);
+		json_object_object_add(p, "consecutive_failures",
+		                       json_object_new_int64(ps->consecutive_failures));
+		certinfo_time_str(ps->last_ok, t, sizeof(t));
+		json_object_object_add(p, "last_ok",
+		                       ps->last_ok ? json_object_new_string(t) : NULL);
+		json_object_array_add(peers, p);
+	}
+	json_object_object_add(root, "peers", peers);
+	json_object_object_add(lst, "listen", json_object_new_string(m->cfg->mesh_listen));
+	json_object_object_add(lst, "accepted", json_object_new_int64((int64_t)m->accepted));
+	json_object_object_add(lst, "evicted", json_object_new_int64((int64_t)m->evicted));
+	json_object_object_add(lst, "in_progress", json_object_new_int64(m->n_inbound));
+	json_object_object_add(root, "listener", lst);
+	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+	e = fileio_write_atomic(m->status_path, NULL, text, strlen(text), 0644);
+	if (e)
+		log_errno(LOG_LVL_WARN, e, "writing %s", m->status_path);
+	json_object_put(root);
+}
+
+/* Logs a change of cause (not every probe: a flapping mesh must not flood the log). */
+static void log_change(const struct peer_state *ps, const char *dir, const struct probe_obs *was,
+                       bool had, const struct probe_obs *now)
+{
+	char alerts[64] = "";
+
+	if (had && was->cause == now->cause)
+		return;
+	if (now->alert_sent >= 0 || now->alert_received >= 0)
+		snprintf(
+		    alerts, sizeof(alerts), " (alert %s %d %s)",
+		    now->alert_sent >= 0 ? "sent" : "received",
+		    now->alert_sent >= 0 ? now->alert_sent : now->alert_received,
+		    tlsnames_alert(now->alert_sent >= 0 ? now->alert_sent : now->alert_received));
+	log_msg(now->cause == KMA_CAUSE_OK ? LOG_LVL_NOTICE : LOG_LVL_WARN,
+	        "peer %s %s %s: %s%s: %s", ps->entry.node_id, dir, now->peer,
+	        kma_cause_id(now->cause), alerts, now->detail);
+}
+
+/* ---- outbound ---- */
+
+static void schedule(struct peer_state *ps, uint32_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+	evtimer_add(ps->timer, &tv);
+}
+
+/* interval +- 20 %, so that nodes started together do not probe in lockstep. */
+static uint32_t jittered(struct mesh *m, uint32_t base_ms)
+{
+	uint32_t r = 0;
+
+	if (hal_random(m->hal, &r, sizeof(r)) != HAL_OK)
+		r = (uint32_t)probe_now_ms();
+	return base_ms - base_ms / 5 + r % (base_ms / 5 * 2 + 1);
+}
+
+static void outbound_done(struct probe_ev *pe, void *arg)
+{
+	struct peer_state *ps = arg;
+	struct mesh *m = ps->mesh;
+	const struct probe_obs *o = probe_result(&pe->probe);
+	bool changed = !ps->has_out || ps->out.cause != o->cause ||
+	               strcmp(ps->out.cert.serial, o->cert.serial) != 0;
+
+	log_change(ps, "outbound", &ps->out, ps->has_out, o);
+	ps->out = *o;
+	ps->has_out = true;
+	ps->last_probe = hal_time_real(m->hal);
+	if (o->cause == KMA_CAUSE_OK) {
+		ps->consecutive_failures = 0;
+		ps->last_ok = ps->last_probe;
+	} else {
+		ps->consecutive_failures++;
+	}
+	probe_free(&pe->probe);
+	free(pe);
+	ps->inflight = NULL;
+	if (changed)
+		write_status(m);
+	schedule(ps, jittered(m, m->cfg->probe_interval_s * 1000u));
+}
+
+static void probe_peer(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_state *ps = arg;
+	struct mesh *m = ps->mesh;
+	struct probe_expect e = {.node_id = ps->entry.node_id, .serial = ps->entry.serial};
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	char host[128], *colon;
+	struct probe_ev *pe;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	if (ps->inflight)
+		return;
+	pe = calloc(1, sizeof(*pe));
+	if (!pe) {
+		schedule(ps, 1000);
+		return;
+	}
+	ps->inflight = pe;
+	snprintf(host, sizeof(host), "%s", ps->entry.address);
+	colon = strrchr(host, ':');
+	if (colon)
+		*colon = '\0';
+	if (host[0] == '[') {
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	/* TODO(mesh): names resolve synchronously; numeric addresses (the usual peer table)
+	 * never block. */
+	rc = colon ? getaddrinfo(host, colon + 1, &hints, &ai) : EAI_NONAME;
+	if (rc)
+		probe_resolve_failed(&pe->probe, ps->entry.address, &e, gai_strerror(rc));
+	else
+		probe_connect(&pe->probe, &m->tls, ai->ai_addr, ai->ai_addrlen, ps->entry.address,
+		              &e, m->cfg->probe_timeout_s * 1000u);
+	if (ai)
+		freeaddrinfo(ai);
+	probe_ev_run(pe, m->base, outbound_done, ps);
+}
+
+/* ---- inbound ---- */
+
+static bool lookup_serial(void *arg, const char *node_id, char *serial, size_t size)
+{
+	struct mesh *m = arg;
+	const struct peer_entry *e = peers_find(&m->table, node_id);
+
+	if (!e)
+		return false;
+	snprintf(serial, size, "%s", e->serial);
+	return true;
+}
+
+static void unlink_inbound(struct mesh *m, struct probe_ev *pe)
+{
+	for (struct probe_ev **pp = &m->inbound; *pp; pp = &(*pp)->next) {
+		if (*pp == pe) {
+			*pp = pe->next;
+			m->n_inbound--;
+			return;
+		}
+	}
+}
+
+static void inbound_done(struct probe_ev *pe, void *arg)
+{
+	struct mesh *m = arg;
+	const struct probe_obs *o = probe_result(&pe->probe);
+	struct peer_state *ps = NULL;
+
+	unlink_inbound(m, pe);
+	for (size_t i = 0; o->has_cert && i < m->n_peers; i++)
+		if (strcmp(m->peers[i].entry.node_id, o->cert.node_id) == 0)
+			ps = &m->peers[i];
+	if (ps) {
+		bool changed = !ps->has_in || ps->in.cause != o->cause;
+
+		log_change(ps, "inbound", &ps->in, ps->has_in, o);
+		ps->in = *o;
+		ps->has_in = true;
+		ps->in_at = hal_time_real(m->hal);
+		if (changed)
+			write_status(m);
+	} else if (o->cause != KMA_CAUSE_OK) {
+		log_debug("inbound %s: %s: %s", o->peer, kma_cause_id(o->cause), o->detail);
+	}
+	probe_free(&pe->probe);
+	free(pe);
+}
+
+static bool same_source(const struct probe_ev *pe, const char *src)
+{
+	const char *a = pe->probe.obs.peer, *colon = strrchr(a, ':');
+
+	return colon && strlen(src) == (size_t)(colon - a) && strncmp(a, src, strlen(src)) == 0;
+}
+
+/* The connection to drop: the oldest that sent nothing, else the oldest (of a source). */
+static struct probe_ev *victim(struct mesh *m, const char *src)
+{
+	struct probe_ev *idle = NULL, *any = NULL;
+
+	for (struct probe_ev *pe = m->inbound; pe; pe = pe->next) {
+		if (src && !same_source(pe, src))
+			continue;
+		if (!any || pe->started_ms < any->started_ms)
+			any = pe;
+		if (!probe_ev_progressed(pe) && (!idle || pe->started_ms < idle->started_ms))
+			idle = pe;
+	}
+	return idle ? idle : any;
+}
+
+static void evict(struct mesh *m, struct probe_ev *pe)
+{
+	unlink_inbound(m, pe);
+	probe_ev_cancel(pe);
+	free(pe);
+	m->evicted++;
+}
+
+static unsigned count_source(struct mesh *m, const char *src)
+{
+	unsigned n = 0;
+
+	for (struct probe_ev *pe = m->inbound; pe; pe = pe->next)
+		n += same_source(pe, src);
+	return n;
+}
+
+static void on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct mesh *m = arg;
+
+	(void)what;
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char ip[INET6_ADDRSTRLEN] = "?", label[PROBE_ADDR_MAX];
+		struct probe_expect e = {.lookup = lookup_serial, .lookup_arg = m};
+		struct probe_ev *pe;
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		unsigned port = 0;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_errno(LOG_LVL_WARN, errno, "accept");
+			return;
+		}
+		m->accepted++;
+		if (ss.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip,
+			          sizeof(ip));
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		} else {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
+		snprintf(label, sizeof(label), "%s:%u", ip, port);
+		while (count_source(m, ip) >= m->cfg->max_per_source)
+			evict(m, victim(m, ip));
+		while (m->n_inbound >= m->cfg->max_handshakes)
+			evict(m, victim(m, NULL));
+		pe = calloc(1, sizeof(*pe));
+		if (!pe) {
+			close(fd);
+			continue;
+		}
+		pe->next = m->inbound;
+		m->inbound = pe;
+		m->n_inbound++;
+		probe_accept(&pe->probe, &m->tls, fd, label, &e, m->cfg->probe_timeout_s * 1000u);
+		probe_ev_run(pe, m->base, inbound_done, m);
+	}
+}
+
+static int listen_on(struct mesh *m)
+{
+	char host[128], *colon;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *ai = NULL;
+	int one = 1, rc;
+
+	snprintf(host, sizeof(host), "%s", m->cfg->mesh_listen);
+	colon = strrchr(host, ':');
+	if (!colon) {
+		log_err("mesh: listen '%s' is not ADDR:PORT", m->cfg->mesh_listen);
+		return -1;
+	}
+	*colon = '\0';
+	if (host[0] == '[') {
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (rc) {
+		log_err("mesh: listen %s: %s", m->cfg->mesh_listen, gai_strerror(rc));
+		return -1;
+	}
+	m->lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* A deep backlog: we accept at once, the queue only absorbs bursts. */
+	if (m->lfd < 0 || setsockopt(m->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(m->lfd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(m->lfd, 512) < 0) {
+		log_errno(LOG_LVL_ERR, errno, "mesh: listen on %s", m->cfg->mesh_listen);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	m->accept_ev = event_new(m->base, m->lfd, EV_READ | EV_PERSIST, on_accept, m);
+	if (!m->accept_ev || event_add(m->accept_ev, NULL)) {
+		log_err("mesh: cannot register the listener");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
+               const struct agent_config *cfg, const Kma__V1__IdentityRecord *rec)
+{
+	char err[512];
+	struct config_error cerr;
+
+	memset(m, 0, sizeof(*m));
+	m->base = base;
+	m->hal = hal;
+	m->cfg = cfg;
+	m->lfd = -1;
+	tlsctx_init(&m->tls);
+	m->running = true;
+	if (snprintf(m->status_path, sizeof(m->status_path), "%s/mesh.json", hal->state_dir) >=
+	    (int)sizeof(m->status_path)) {
+		log_err("mesh: state directory path too long");
+		return -1;
+	}
+	if (tlsctx_load_record(&m->tls, rec, err, sizeof(err)) != TLSCTX_OK ||
+	    tlsctx_setup(&m->tls, err, sizeof(err)) != TLSCTX_OK) {
+		log_err("mesh: our identity is not usable for TLS: %s", err);
+		return -1;
+	}
+	if (cfg->peers_file[0] && peers_load(&m->table, cfg->peers_file, &cerr) != 0) {
+		log_err("mesh: %s:%d: %s", cerr.path, cerr.line, cerr.message);
+		return -1;
+	}
+	m->n_peers = m->table.n;
+	m->peers = calloc(m->n_peers ? m->n_peers : 1, sizeof(*m->peers));
+	if (!m->peers)
+		return -1;
+	if (cfg->mesh_listen[0] && listen_on(m) != 0)
+		return -1;
+	for (size_t i = 0; i < m->n_peers; i++) {
+		struct peer_state *ps = &m->peers[i];
+
+		ps->entry = m->table.peers[i];
+		ps->mesh = m;
+		ps->timer = evtimer_new(base, probe_peer, ps);
+		if (!ps->timer)
+			return -1;
+		/* Probe at once, spread over the first second. */
+		schedule(ps, jittered(m, 500));
+	}
+	write_status(m);
+	log_notice("mesh: %zu peers, listening on %s, probing every %u s", m->n_peers,
+	           cfg->mesh_listen[0] ? cfg->mesh_listen : "(nothing)", cfg->probe_interval_s);
+	return 0;
+}
+
+void mesh_stop(struct mesh *m)
+{
+	if (!m->running)
+		return;
+	for (size_t i = 0; m->peers && i < m->n_peers; i++) {
+		struct peer_state *ps = &m->peers[i];
+
+		if (ps->timer)
+			event_free(ps->timer);
+		if (ps->inflight) {
+			probe_ev_cancel(ps->inflight);
+			free(ps->inflight);
+		}
+	}
+	free(m->peers);
+	m->peers = NULL;
+	while (m->inbound)
+		evict(m, m->inbound);
+	if (m->accept_ev)
+		event_free(m->accept_ev);
+	if (m->lfd >= 0)
+		close(m->lfd);
+	tlsctx_free(&m->tls);
+	m->running = false;
+}

@@ -1,0 +1,71 @@
+#ifndef KMA_AGENT_MESH_H
+#define KMA_AGENT_MESH_H
+
+/*
+ * The peer mesh: listens for peers' probes (TLS server, client certificate required) and
+ * probes every peer of the peer table (TLS client) on an interval with jitter, keeping
+ * per peer the last outbound and inbound observation, consecutive failures, the time of
+ * the last ok and the last certificate seen.
+ *
+ * The listener must never become the node that refuses connections: it accepts at once,
+ * holds at most max_handshakes handshakes (max_per_source per address), and when full
+ * drops the oldest connection that has sent nothing (or else the oldest), so a real
+ * peer, which sends its hello at once and finishes in milliseconds, gets through; every
+ * handshake has a deadline, which ends slow clients.
+ *
+ * Observations are written to <state_dir>/mesh.json whenever one changes.
+ */
+
+#include <event2/event.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "hal.h"
+#include "peers.h"
+#include "probe_ev.h"
+#include "tlsctx.h"
+
+struct mesh;
+
+struct peer_state {
+	struct peer_entry entry;
+	struct probe_obs out, in;
+	bool has_out, has_in;
+	unsigned consecutive_failures;
+	int64_t last_ok;    /* real time of the last ok outbound probe, 0 never */
+	int64_t last_probe; /* real time of the last outbound probe */
+	int64_t in_at;      /* real time of the last inbound observation */
+	struct event *timer;
+	struct probe_ev *inflight;
+	struct mesh *mesh;
+};
+
+struct mesh {
+	struct event_base *base;
+	struct hal *hal;
+	const struct agent_config *cfg;
+	struct tlsctx tls;
+	struct peer_table table;
+	struct peer_state *peers;
+	size_t n_peers;
+	int lfd;
+	struct event *accept_ev;
+	struct probe_ev *inbound; /* in-flight inbound handshakes */
+	unsigned n_inbound;
+	unsigned long accepted, evicted;
+	char status_path[PATH_MAX];
+	bool running;
+};
+
+/*
+ * Starts listening and probing with the identity in rec. Returns 0, or -1 with the reason
+ * logged (the agent then runs without a mesh and says so).
+ */
+int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
+               const struct agent_config *cfg, const Kma__V1__IdentityRecord *rec)
+    __attribute__((warn_unused_result));
+
+/* Stops everything; safe on a mesh that never started. */
+void mesh_stop(struct mesh *m);
+
+#endif

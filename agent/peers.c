@@ -1,0 +1,119 @@
+#include "peers.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hexser.h"
+
+struct peers_ctx {
+	struct peer_table *t;
+	struct config_error *err;
+	FILE *file;
+	int line;
+	bool failed;
+	char section[160];
+};
+
+static char *counting_reader(char *str, int num, void *stream)
+{
+	struct peers_ctx *ctx = stream;
+	char *s = fgets(str, num, ctx->file);
+
+	if (s)
+		ctx->line++;
+	return s;
+}
+
+static int fail(struct peers_ctx *ctx, const char *fmt, const char *arg)
+{
+	if (!ctx->failed) {
+		ctx->err->line = ctx->line;
+		snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, arg);
+		ctx->failed = true;
+	}
+	return 0;
+}
+
+static int copy(struct peers_ctx *ctx, char *dst, size_t size, const char *key, const char *value)
+{
+	if (!value[0] || strlen(value) >= size)
+		return fail(ctx, "%s: empty or too long", key);
+	memcpy(dst, value, strlen(value) + 1);
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct peers_ctx *ctx = user;
+	struct peer_table *t = ctx->t;
+	struct peer_entry *e;
+
+	if (strncmp(section, "peer ", 5) != 0 || !section[5])
+		return fail(ctx, "section [%s] is not [peer NODE_ID]", section);
+	if (strcmp(section, ctx->section) != 0) {
+		/* A new section starts a new peer. */
+		if (peers_find(t, section + 5))
+			return fail(ctx, "peer %s listed twice", section + 5);
+		if (t->n == PEERS_MAX)
+			return fail(ctx, "more than %s peers", "256");
+		e = &t->peers[t->n++];
+		memset(e, 0, sizeof(*e));
+		if (!copy(ctx, e->node_id, sizeof(e->node_id), "node ID", section + 5))
+			return 0;
+		memcpy(e->name, e->node_id, sizeof(e->name)); /* same size */
+		snprintf(ctx->section, sizeof(ctx->section), "%s", section);
+	}
+	e = &t->peers[t->n - 1];
+	if (strcmp(name, "address") == 0)
+		return copy(ctx, e->address, sizeof(e->address), name, value);
+	if (strcmp(name, "name") == 0)
+		return copy(ctx, e->name, sizeof(e->name), name, value);
+	if (strcmp(name, "serial") == 0) {
+		if (!hexser_normalize(value, e->serial, sizeof(e->serial)))
+			return fail(ctx, "serial '%s' is not hex", value);
+		return 1;
+	}
+	return fail(ctx, "unknown key '%s'", name);
+}
+
+int peers_load(struct peer_table *t, const char *path, struct config_error *err)
+{
+	struct peers_ctx ctx = {.t = t, .err = err};
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	snprintf(err->path, sizeof(err->path), "%s", path);
+	t->n = 0;
+	ctx.file = fopen(path, "re");
+	if (!ctx.file) {
+		snprintf(err->message, sizeof(err->message), "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	rc = ini_parse_stream(counting_reader, &ctx, handler, &ctx);
+	fclose(ctx.file);
+	if (rc > 0 && (!ctx.failed || rc < err->line)) {
+		err->line = rc;
+		snprintf(err->message, sizeof(err->message), "syntax error");
+		return -1;
+	}
+	if (ctx.failed)
+		return -1;
+	for (size_t i = 0; i < t->n; i++) {
+		if (!t->peers[i].address[0]) {
+			snprintf(err->message, sizeof(err->message), "peer %s has no address",
+			         t->peers[i].node_id);
+			return -1;
+		}
+	}
+	return rc == 0 ? 0 : -1;
+}
+
+const struct peer_entry *peers_find(const struct peer_table *t, const char *node_id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->peers[i].node_id, node_id) == 0)
+			return &t->peers[i];
+	return NULL;
+}

@@ -1,0 +1,41 @@
+#ifndef KMA_AGENT_PEERS_H
+#define KMA_AGENT_PEERS_H
+
+/*
+ * The peer table: who this node should authenticate with, where, and which certificate
+ * serial the cluster enrolled for each. The coordinator pushes it (later issue); until
+ * then, and as a fallback, it is read from a file:
+ *
+ *   [peer u-kma02]                                  ; the node ID (certificate CN)
+ *   address = 22.222.222.134:9443
+ *   serial  = 866B070F94660D13000000000000001E       ; enrolled serial (pinning)
+ *   name    = u-kma02                               ; optional display name
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+#define PEERS_MAX 256
+
+struct peer_entry {
+	char node_id[128];
+	char name[128];
+	char address[128];
+	char serial[130]; /* normalised; "" when the cluster enrolled none */
+};
+
+struct peer_table {
+	size_t n;
+	struct peer_entry peers[PEERS_MAX];
+};
+
+/* Loads a peer file; on error fills err (file, line, message) and returns -1. */
+int peers_load(struct peer_table *t, const char *path, struct config_error *err)
+    __attribute__((warn_unused_result));
+
+/* The entry for a node ID, or NULL. */
+const struct peer_entry *peers_find(const struct peer_table *t, const char *node_id);
+
+#endif
