@@ -3,14 +3,16 @@
 #   make demo                 build and run the demo on the simulated cluster
 #   make cross ARCH=aarch64   cross-build for aarch64|armhf|x86_64 and run unit tests under qemu
 #   make sanitize             build with ASan+UBSan and run every test
+#   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
 #   make build | clean
 
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 ARCH     ?= aarch64
+N        ?= 200
 
-.PHONY: all build test demo cross sanitize clean deps
+.PHONY: all build test demo cross sanitize bench clean deps
 
 all: build
 
@@ -43,5 +45,12 @@ sanitize:
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j$(JOBS)
 
+bench:
+	@scripts/deps.sh bench
+	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DKMA_BUILD_BENCH=ON \
+		-DKMA_BUILD_TESTS=OFF -DKMA_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build build-bench -j$(JOBS)
+	build-bench/bench/bench_handshake tests/data $(N)
+
 clean:
-	rm -rf $(BUILD) build-sanitize build-cross-*
+	rm -rf $(BUILD) build-sanitize build-bench build-cross-*

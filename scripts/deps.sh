@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, only those missing.
-# Usage: scripts/deps.sh [build|test|cross|sanitize|all]
+# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|all]
 set -eu
 
 want="${1:-test}"
@@ -10,6 +10,7 @@ libmbedtls-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev libevent-dev libj
 test_pkgs="libcmocka-dev openssl curl python3 procps iproute2"
 cross_pkgs="qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf dpkg-dev binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf"
 sanitize_pkgs="clang libclang-rt-14-dev"
+bench_pkgs="libssl-dev"
 
 pkgs="$base"
 case "$want" in
@@ -17,8 +18,9 @@ build) ;;
 test) pkgs="$pkgs $test_pkgs" ;;
 cross) pkgs="$pkgs $test_pkgs $cross_pkgs" ;;
 sanitize) pkgs="$pkgs $test_pkgs $sanitize_pkgs" ;;
-all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs" ;;
-*) echo "usage: $0 [build|test|cross|sanitize|all]" >&2; exit 64 ;;
+bench) pkgs="$pkgs $bench_pkgs" ;;
+all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs" ;;
+*) echo "usage: $0 [build|test|cross|sanitize|bench|all]" >&2; exit 64 ;;
 esac
 
 missing=""
