@@ -21,6 +21,12 @@ int cli_identity_import(struct hal *hal, int argc, char **argv);
 int cli_probe(int argc, char **argv, const char *config_path, bool explicit_config,
               const char *level_arg);
 
+/*
+ * `mesh [--json]`: the last observation of every peer, both directions, as the running
+ * agent recorded it. Exit 0 when every peer is ok, 1 otherwise, 66 without a mesh.
+ */
+int cli_mesh(struct hal *hal, bool json);
+
 /* `causes [--json]`: the cause vocabulary with meaning and remedy. */
 int cli_causes(bool json);
 

@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "probe") == 0)
 		return cli_probe(argc - optind, argv + optind, config_path, explicit_config,
 		                 level_arg);
-	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "identity") != 0) {
+	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "identity") != 0 && strcmp(cmd, "mesh") != 0) {
 		fprintf(stderr, "kma-agent: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return KMA_EXIT_USAGE;
@@ -136,6 +136,8 @@ int main(int argc, char **argv)
 			ret = KMA_EXIT_USAGE;
 		} else
 			ret = cli_identity_show(&hal, want_json(argc, argv, optind + 1));
+	} else if (strcmp(cmd, "mesh") == 0) {
+		ret = cli_mesh(&hal, want_json(argc, argv, optind + 1));
 	} else {
 		ret = daemon_run(&hal, &cfg);
 	}

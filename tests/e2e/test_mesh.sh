@@ -75,6 +75,8 @@ wait_cause a inbound ok
 wait_cause u inbound ok
 expect_json "$T/u/state/mesh.json" "j['peers'][0]['outbound']['peer_serial']" "$A_OLD"
 expect_json "$T/u/state/mesh.json" "j['peers'][0]['consecutive_failures']" 0
+expect_exit 0 "$AGENT" -c "$T/u/agent.conf" mesh
+expect_grep "a-kma01" "$T/out"
 ok "two agents authenticate each other in both directions"
 
 # a-kma01's parts are replaced and it is QuickStarted: new key, new serial, not rejoined.
@@ -93,6 +95,8 @@ expect_json "$T/a/state/mesh.json" "j['peers'][0]['outbound']['alert_received']"
 expect_json "$M" "j['peers'][0]['consecutive_failures'] >= 1" True
 expect_grep "peer a-kma01 outbound 127.0.0.1:$PA: peer_serial_mismatch (alert sent 49 access_denied)" "$T/u.log"
 expect_grep "peer u-kma02 outbound 127.0.0.1:$PU: rejected_by_peer (alert received 49 access_denied)" "$T/a.log"
+expect_exit 1 "$AGENT" -c "$T/u/agent.conf" mesh
+expect_grep "peer_serial_mismatch     peer_serial_mismatch" "$T/out"
 ok "QuickStart without rejoin: serial mismatch on one side, rejected_by_peer on the other"
 
 # Enrol the new serial (what the rejoin does): the mesh heals.
