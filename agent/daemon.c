@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,6 +123,26 @@ static void hw_check(struct daemon *d)
 	d->have_last = true;
 }
 
+/* A changed peer table is probed at once; observations of unchanged peers stay. */
+static void reload_peers(struct daemon *d)
+{
+	struct peer_table *t;
+	struct config_error err;
+
+	if (!d->mesh.running || !d->cfg->peers_file[0])
+		return;
+	t = malloc(sizeof(*t));
+	if (!t)
+		return;
+	if (peers_load(t, d->cfg->peers_file, &err) != 0)
+		log_err("peer table not reloaded: %s:%d: %s", err.path, err.line, err.message);
+	else if (mesh_update_peers(&d->mesh, t) != 0)
+		log_err("peer table not reloaded: out of memory");
+	else
+		log_notice("peer table reloaded: %zu peers", t->n);
+	free(t);
+}
+
 static void on_hwcheck(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -135,8 +156,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: checking the identity now");
+		log_info("SIGHUP: checking the identity and re-reading the peer table now");
 		hw_check(d);
+		reload_peers(d);
 		return;
 	}
 	log_notice("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");

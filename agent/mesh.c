@@ -50,7 +50,7 @@ static void write_status(struct mesh *m)
 	int e;
 
 	for (size_t i = 0; i < m->n_peers; i++) {
-		const struct peer_state *ps = &m->peers[i];
+		const struct peer_state *ps = m->peers[i];
 		json_object *p = json_object_new_object();
 		char t[32];
 
@@ -145,7 +145,8 @@ static void outbound_done(struct probe_ev *pe, void *arg)
 	ps->inflight = NULL;
 	if (changed)
 		write_status(m);
-	schedule(ps, jittered(m, m->cfg->probe_interval_s * 1000u));
+	schedule(ps, ps->reprobe ? 0 : jittered(m, m->cfg->probe_interval_s * 1000u));
+	ps->reprobe = false;
 }
 
 static void probe_peer(evutil_socket_t fd, short what, void *arg)
@@ -222,17 +223,27 @@ static void inbound_done(struct probe_ev *pe, void *arg)
 
 	unlink_inbound(m, pe);
 	for (size_t i = 0; o->has_cert && i < m->n_peers; i++)
-		if (strcmp(m->peers[i].entry.node_id, o->cert.node_id) == 0)
-			ps = &m->peers[i];
+		if (strcmp(m->peers[i]->entry.node_id, o->cert.node_id) == 0)
+			ps = m->peers[i];
 	if (ps) {
-		bool changed = !ps->has_in || ps->in.cause != o->cause;
+		bool changed = !ps->has_in || ps->in.cause != o->cause ||
+		               strcmp(ps->in.cert.serial, o->cert.serial) != 0;
 
 		log_change(ps, "inbound", &ps->in, ps->has_in, o);
 		ps->in = *o;
 		ps->has_in = true;
 		ps->in_at = hal_time_real(m->hal);
-		if (changed)
+		if (changed) {
 			write_status(m);
+			/* The peer changed (re-keyed, restarted, accepts us again): look at
+			 * it from our side now rather than at the next period. */
+			if (ps->inflight)
+				ps->reprobe = true;
+			else {
+				evtimer_del(ps->timer);
+				schedule(ps, 0);
+			}
+		}
 	} else if (o->cause != KMA_CAUSE_OK) {
 		log_debug("inbound %s: %s: %s", o->peer, kma_cause_id(o->cause), o->detail);
 	}
@@ -369,6 +380,83 @@ static int listen_on(struct mesh *m)
 
 /* ---- lifecycle ---- */
 
+static void peer_free(struct peer_state *ps)
+{
+	if (ps->timer)
+		event_free(ps->timer);
+	if (ps->inflight) {
+		probe_ev_cancel(ps->inflight);
+		free(ps->inflight);
+	}
+	free(ps);
+}
+
+static struct peer_state *take_peer(struct mesh *m, const char *node_id)
+{
+	for (size_t i = 0; i < m->n_peers; i++) {
+		struct peer_state *ps = m->peers[i];
+
+		if (ps && strcmp(ps->entry.node_id, node_id) == 0) {
+			m->peers[i] = NULL;
+			return ps;
+		}
+	}
+	return NULL;
+}
+
+int mesh_update_peers(struct mesh *m, const struct peer_table *t)
+{
+	struct peer_state **next = calloc(t->n ? t->n : 1, sizeof(*next));
+	size_t i;
+
+	if (!next)
+		return -1;
+	for (i = 0; i < t->n; i++) {
+		next[i] = calloc(1, sizeof(**next));
+		if (!next[i])
+			break;
+		next[i]->timer = evtimer_new(m->base, probe_peer, next[i]);
+		if (!next[i]->timer)
+			break;
+	}
+	if (i < t->n) {
+		for (size_t k = 0; k <= i && k < t->n; k++)
+			if (next[k])
+				peer_free(next[k]);
+		free(next);
+		return -1;
+	}
+	for (i = 0; i < t->n; i++) {
+		struct peer_state *old = take_peer(m, t->peers[i].node_id);
+		bool changed = !old || strcmp(old->entry.address, t->peers[i].address) != 0 ||
+		               strcmp(old->entry.serial, t->peers[i].serial) != 0;
+
+		if (old) {
+			/* Keep the peer (in-flight probes point at it); drop the spare. */
+			peer_free(next[i]);
+			next[i] = old;
+		}
+		next[i]->entry = t->peers[i];
+		next[i]->mesh = m;
+		if (changed && next[i]->inflight) {
+			next[i]->reprobe = true; /* that probe expected the old entry */
+		} else if (changed) {
+			evtimer_del(next[i]->timer);
+			schedule(next[i], jittered(m, 500)); /* at once, spread over a second */
+		}
+	}
+	for (i = 0; i < m->n_peers; i++)
+		if (m->peers[i])
+			peer_free(m->peers[i]); /* no longer in the table */
+	free(m->peers);
+	m->peers = next;
+	m->n_peers = t->n;
+	if (&m->table != t)
+		m->table = *t;
+	write_status(m);
+	return 0;
+}
+
 int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
                const struct agent_config *cfg, const Kma__V1__IdentityRecord *rec)
 {
@@ -396,24 +484,10 @@ int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
 		log_err("mesh: %s:%d: %s", cerr.path, cerr.line, cerr.message);
 		return -1;
 	}
-	m->n_peers = m->table.n;
-	m->peers = calloc(m->n_peers ? m->n_peers : 1, sizeof(*m->peers));
-	if (!m->peers)
-		return -1;
 	if (cfg->mesh_listen[0] && listen_on(m) != 0)
 		return -1;
-	for (size_t i = 0; i < m->n_peers; i++) {
-		struct peer_state *ps = &m->peers[i];
-
-		ps->entry = m->table.peers[i];
-		ps->mesh = m;
-		ps->timer = evtimer_new(base, probe_peer, ps);
-		if (!ps->timer)
-			return -1;
-		/* Probe at once, spread over the first second. */
-		schedule(ps, jittered(m, 500));
-	}
-	write_status(m);
+	if (mesh_update_peers(m, &m->table) != 0)
+		return -1;
 	log_notice("mesh: %zu peers, listening on %s, probing every %u s", m->n_peers,
 	           cfg->mesh_listen[0] ? cfg->mesh_listen : "(nothing)", cfg->probe_interval_s);
 	return 0;
@@ -423,18 +497,11 @@ void mesh_stop(struct mesh *m)
 {
 	if (!m->running)
 		return;
-	for (size_t i = 0; m->peers && i < m->n_peers; i++) {
-		struct peer_state *ps = &m->peers[i];
-
-		if (ps->timer)
-			event_free(ps->timer);
-		if (ps->inflight) {
-			probe_ev_cancel(ps->inflight);
-			free(ps->inflight);
-		}
-	}
+	for (size_t i = 0; m->peers && i < m->n_peers; i++)
+		peer_free(m->peers[i]);
 	free(m->peers);
 	m->peers = NULL;
+	m->n_peers = 0;
 	while (m->inbound)
 		evict(m, m->inbound);
 	if (m->accept_ev)

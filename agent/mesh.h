@@ -37,6 +37,7 @@ struct peer_state {
 	int64_t in_at;      /* real time of the last inbound observation */
 	struct event *timer;
 	struct probe_ev *inflight;
+	bool reprobe; /* the table changed during the in-flight probe */
 	struct mesh *mesh;
 };
 
@@ -46,7 +47,7 @@ struct mesh {
 	const struct agent_config *cfg;
 	struct tlsctx tls;
 	struct peer_table table;
-	struct peer_state *peers;
+	struct peer_state **peers; /* stable: in-flight probes point at their peer */
 	size_t n_peers;
 	int lfd;
 	struct event *accept_ev;
@@ -63,6 +64,14 @@ struct mesh {
  */
 int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
                const struct agent_config *cfg, const Kma__V1__IdentityRecord *rec)
+    __attribute__((warn_unused_result));
+
+/*
+ * Replaces the peer table. A peer that stays keeps its observations; a new peer, or one
+ * whose address or enrolled serial changed, is probed at once. Returns 0, -1 on memory
+ * exhaustion (the old table then stays).
+ */
+int mesh_update_peers(struct mesh *m, const struct peer_table *t)
     __attribute__((warn_unused_result));
 
 /* Stops everything; safe on a mesh that never started. */
