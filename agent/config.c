@@ -1,10 +1,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "inifile.h"
 
 #ifndef KMA_DEFAULT_STATE_DIR
 #define KMA_DEFAULT_STATE_DIR "/var/lib/kma-agent"
@@ -16,11 +17,13 @@
 #define KMA_DEFAULT_BOARD "sim"
 #endif
 
+/* agent.conf is a dozen lines; anything this large is not one. */
+#define CONFIG_FILE_MAX (1024 * 1024)
+
 struct parse_ctx {
 	struct agent_config *cfg;
 	struct config_error *err;
-	FILE *file;
-	int line; /* counted by our reader: Debian's inih does not pass line numbers */
+	struct inifile ini; /* ini.line: the line the handler is looking at */
 	bool failed;
 };
 
@@ -39,21 +42,11 @@ void config_defaults(struct agent_config *cfg)
 	cfg->max_per_source = 16;
 }
 
-static char *counting_reader(char *str, int num, void *stream)
-{
-	struct parse_ctx *ctx = stream;
-	char *s = fgets(str, num, ctx->file);
-
-	if (s)
-		ctx->line++;
-	return s;
-}
-
 static int fail(struct parse_ctx *ctx, const char *fmt, const char *a, const char *b)
 {
 	if (ctx->failed)
 		return 0; /* inih goes on after an error: keep the first one */
-	ctx->err->line = ctx->line;
+	ctx->err->line = ctx->ini.line;
 	snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, a, b);
 	ctx->failed = true;
 	return 0; /* makes inih stop */
@@ -139,19 +132,19 @@ static int handler(void *user, const char *section, const char *name, const char
 
 int config_load(struct agent_config *cfg, const char *path, struct config_error *err)
 {
+	enum inifile_status st;
 	struct parse_ctx ctx = {.cfg = cfg, .err = err};
 	int rc;
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->path, sizeof(err->path), "%s", path);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	ctx.file = fopen(path, "re");
-	if (!ctx.file) {
-		snprintf(err->message, sizeof(err->message), "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	rc = ini_parse_stream(counting_reader, &ctx, handler, &ctx);
-	fclose(ctx.file);
+	st = inifile_parse_file(&ctx.ini, path, CONFIG_FILE_MAX, handler, NULL, &ctx);
+	/* A reader error (unreadable file, refused line) follows every error the handler saw. */
+	if (st != INIFILE_OK && !ctx.failed)
+		ctx.failed =
+		    inifile_reader_error(&ctx.ini, &err->line, err->message, sizeof(err->message));
+	rc = ctx.ini.result;
 	/* rc > 0 is the first line inih could not parse; report whichever error came first. */
 	if (rc > 0 && (!ctx.failed || rc < err->line)) {
 		err->line = rc;

@@ -1,35 +1,26 @@
 #include "peers.h"
 
-#include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "hexser.h"
+#include "inifile.h"
+
+/* PEERS_MAX peers of a few lines each fit many times over. */
+#define PEERS_FILE_MAX (1024 * 1024)
 
 struct peers_ctx {
 	struct peer_table *t;
 	struct config_error *err;
-	FILE *file;
-	int line;
+	struct inifile ini; /* ini.line: the line the handler is looking at */
 	bool failed;
 	char section[160];
 };
 
-static char *counting_reader(char *str, int num, void *stream)
-{
-	struct peers_ctx *ctx = stream;
-	char *s = fgets(str, num, ctx->file);
-
-	if (s)
-		ctx->line++;
-	return s;
-}
-
 static int fail(struct peers_ctx *ctx, const char *fmt, const char *arg)
 {
 	if (!ctx->failed) {
-		ctx->err->line = ctx->line;
+		ctx->err->line = ctx->ini.line;
 		snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, arg);
 		ctx->failed = true;
 	}
@@ -80,19 +71,19 @@ static int handler(void *user, const char *section, const char *name, const char
 
 int peers_load(struct peer_table *t, const char *path, struct config_error *err)
 {
+	enum inifile_status st;
 	struct peers_ctx ctx = {.t = t, .err = err};
 	int rc;
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->path, sizeof(err->path), "%s", path);
 	t->n = 0;
-	ctx.file = fopen(path, "re");
-	if (!ctx.file) {
-		snprintf(err->message, sizeof(err->message), "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	rc = ini_parse_stream(counting_reader, &ctx, handler, &ctx);
-	fclose(ctx.file);
+	st = inifile_parse_file(&ctx.ini, path, PEERS_FILE_MAX, handler, NULL, &ctx);
+	/* A reader error (unreadable file, refused line) follows every error the handler saw. */
+	if (st != INIFILE_OK && !ctx.failed)
+		ctx.failed =
+		    inifile_reader_error(&ctx.ini, &err->line, err->message, sizeof(err->message));
+	rc = ctx.ini.result;
 	if (rc > 0 && (!ctx.failed || rc < err->line)) {
 		err->line = rc;
 		snprintf(err->message, sizeof(err->message), "syntax error");

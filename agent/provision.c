@@ -1,9 +1,5 @@
 #include "provision.h"
 
-#include <errno.h>
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 #include <stdio.h>
@@ -11,25 +7,10 @@
 #include <string.h>
 
 #include "certinfo.h"
-#include "fileio.h"
 #include "mbedcompat.h"
+#include "tlsctx.h"
 
-#define PEM_MAX     (64 * 1024)
 #define KEY_DER_MAX 2048
-
-/* Reads a PEM file; mbedTLS wants the terminating NUL counted in the length. */
-static int read_pem(const char *path, unsigned char **buf, size_t *len, char *err, size_t size)
-{
-	int e = fileio_read(path, PEM_MAX, buf, len);
-
-	if (e) {
-		snprintf(err, size, "%s: %s", path,
-		         e == EFBIG ? "larger than 64 KiB" : strerror(e));
-		return -1;
-	}
-	*len += 1;
-	return 0;
-}
 
 static void mbed_err(char *err, size_t size, const char *what, const char *path, int rc)
 {
@@ -91,64 +72,45 @@ exit:
 	return ret;
 }
 
+static enum provision_status from_tlsctx(enum tlsctx_status st)
+{
+	switch (st) {
+	case TLSCTX_OK:
+		return PROVISION_OK;
+	case TLSCTX_ERR_INPUT:
+		return PROVISION_ERR_INPUT;
+	case TLSCTX_ERR_DATA:
+		return PROVISION_ERR_DATA;
+	case TLSCTX_ERR_INTERNAL:
+		break;
+	}
+	return PROVISION_ERR_INTERNAL;
+}
+
 enum provision_status provision_import(struct hal *hal, const struct provision_files *files,
                                        char *err, size_t size)
 {
 	enum provision_status ret = PROVISION_ERR_INTERNAL;
-	unsigned char *key_pem = NULL, *cert_pem = NULL, *ca_pem = NULL;
-	size_t key_len = 0, cert_len = 0, ca_len = 0;
 	unsigned char *key_der = NULL;
-	mbedtls_pk_context pk;
-	mbedtls_x509_crt chain, ca;
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
+	struct tlsctx t;
 	struct certinfo leaf;
 	uint32_t flags = 0;
 	int rc, der_len;
 
-	mbedtls_pk_init(&pk);
-	mbedtls_x509_crt_init(&chain);
-	mbedtls_x509_crt_init(&ca);
-	mbedtls_entropy_init(&entropy);
-	mbedtls_ctr_drbg_init(&drbg);
-
-	ret = PROVISION_ERR_INPUT;
-	if (read_pem(files->key_path, &key_pem, &key_len, err, size) ||
-	    read_pem(files->cert_path, &cert_pem, &cert_len, err, size) ||
-	    read_pem(files->ca_path, &ca_pem, &ca_len, err, size))
+	tlsctx_init(&t);
+	ret = from_tlsctx(tlsctx_load_files(&t, files->key_path, files->cert_path, files->ca_path,
+	                                    NULL, err, size));
+	if (ret != PROVISION_OK)
 		goto exit;
-
-	ret = PROVISION_ERR_INTERNAL;
-	rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
-	                           (const unsigned char *)"kma-import", 10);
-	if (rc) {
-		mbed_err(err, size, "seeding the RNG", "ctr_drbg", rc);
-		goto exit;
-	}
 
 	ret = PROVISION_ERR_DATA;
-	rc = kma_pk_parse_key(&pk, key_pem, key_len, &drbg);
-	if (rc) {
-		mbed_err(err, size, "private key", files->key_path, rc);
-		goto exit;
-	}
-	rc = mbedtls_x509_crt_parse(&chain, cert_pem, cert_len);
-	if (rc) {
-		mbed_err(err, size, "certificate", files->cert_path, rc);
-		goto exit;
-	}
-	rc = mbedtls_x509_crt_parse(&ca, ca_pem, ca_len);
-	if (rc) {
-		mbed_err(err, size, "CA bundle", files->ca_path, rc);
-		goto exit;
-	}
-	rc = kma_pk_check_pair(&chain.pk, &pk, &drbg);
+	rc = kma_pk_check_pair(&t.chain.pk, &t.key, &t.drbg);
 	if (rc) {
 		snprintf(err, size, "%s does not belong to the certificate in %s", files->key_path,
 		         files->cert_path);
 		goto exit;
 	}
-	rc = mbedtls_x509_crt_verify(&chain, &ca, NULL, NULL, &flags, NULL, NULL);
+	rc = mbedtls_x509_crt_verify(&t.chain, &t.ca, NULL, NULL, &flags, NULL, NULL);
 	if (rc) {
 		char why[256];
 
@@ -158,7 +120,7 @@ enum provision_status provision_import(struct hal *hal, const struct provision_f
 		         files->ca_path, why);
 		goto exit;
 	}
-	certinfo_from_crt(&chain, &leaf);
+	certinfo_from_crt(&t.chain, &leaf);
 	if (files->node_id && strcmp(files->node_id, leaf.node_id) != 0) {
 		snprintf(err, size, "%s names node '%s', not '%s'", files->cert_path, leaf.node_id,
 		         files->node_id);
@@ -175,28 +137,18 @@ enum provision_status provision_import(struct hal *hal, const struct provision_f
 	if (!key_der)
 		goto exit;
 	/* mbedtls_pk_write_key_der writes at the end of the buffer. */
-	der_len = mbedtls_pk_write_key_der(&pk, key_der, KEY_DER_MAX);
+	der_len = mbedtls_pk_write_key_der(&t.key, key_der, KEY_DER_MAX);
 	if (der_len <= 0) {
 		mbed_err(err, size, "re-encoding the key", files->key_path, der_len);
 		goto exit;
 	}
 	ret = store_record(hal, leaf.node_id, key_der + KEY_DER_MAX - der_len, (size_t)der_len,
-	                   &chain, &ca, err, size);
+	                   &t.chain, &t.ca, err, size);
 exit:
 	if (key_der) {
 		mbedtls_platform_zeroize(key_der, KEY_DER_MAX);
 		free(key_der);
 	}
-	if (key_pem) {
-		mbedtls_platform_zeroize(key_pem, key_len);
-		free(key_pem);
-	}
-	free(cert_pem);
-	free(ca_pem);
-	mbedtls_pk_free(&pk);
-	mbedtls_x509_crt_free(&chain);
-	mbedtls_x509_crt_free(&ca);
-	mbedtls_ctr_drbg_free(&drbg);
-	mbedtls_entropy_free(&entropy);
+	tlsctx_free(&t);
 	return ret;
 }

@@ -69,7 +69,7 @@ static enum tlsctx_status seed(struct tlsctx *t, char *err, size_t size)
 static enum tlsctx_status read_pem(const char *path, unsigned char **buf, size_t *len, char *err,
                                    size_t size)
 {
-	int e = fileio_read(path, PEM_MAX, buf, len);
+	int e = fileio_read_input(path, PEM_MAX, buf, len);
 
 	if (e) {
 		snprintf(err, size, "%s: %s", path,

@@ -8,9 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
-#include "fileio.h"
+#include "inifile.h"
 
 /* A board.conf is a few dozen lines; anything near this size is not one. */
 #define BOARD_FILE_MAX (64 * 1024)
@@ -86,21 +84,13 @@ static const struct key keys[] = {
 
 static const char *const sections[] = {"board", "identity", "actions", "recovery"};
 
-/*
- * Parser state. inih hands its handler no line number (Debian builds it without
- * INI_HANDLER_LINENO), so the reader below feeds it one physical line at a time and
- * counts them: when the handler runs, line is the line inih is working on.
- */
+/* Parser state; ini.line is the line inih is working on when the handler runs. */
 struct parse {
-	const char *buf;
-	size_t len;
-	size_t pos;
-	int line;
+	struct inifile ini;
 	bool indented;  /* the current line starts with white space */
 	bool have_prev; /* mirrors inih's "previous name" (continuation lines) */
 	int prev_key;   /* index in keys[] of the previous name, -1 when unknown */
 	int key_line[ARRAY_SIZE(keys)];
-	bool stop;     /* the reader hit something inih must not see */
 	bool have_err; /* err_* below are set */
 	int err_line;  /* line of the first error found by us, 0 when none applies */
 	enum board_status err_status;
@@ -138,12 +128,13 @@ static bool is_section_known(const char *name, size_t len)
 }
 
 /* Looks at a line before inih does: section names and the continuation state. */
-static void inspect_line(struct parse *p, const char *s, size_t len)
+static void inspect_line(void *user, const char *s, size_t len)
 {
+	struct parse *p = user;
 	size_t i = 0;
 	const char *close;
 
-	if (p->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+	if (p->ini.line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
 		i = 3; /* inih skips a UTF-8 byte order mark */
 	p->indented = len > i && (s[i] == ' ' || s[i] == '\t');
 	while (i < len && isspace((unsigned char)s[i]))
@@ -158,39 +149,8 @@ static void inspect_line(struct parse *p, const char *s, size_t len)
 	p->have_prev = false;
 	p->prev_key = -1;
 	if (!is_section_known(s + i + 1, (size_t)(close - (s + i + 1))))
-		fail(p, p->line, BOARD_ERR_INVALID, "unknown section [%.*s]",
+		fail(p, p->ini.line, BOARD_ERR_INVALID, "unknown section [%.*s]",
 		     (int)(close - (s + i + 1)), s + i + 1);
-}
-
-/* fgets-like reader over the file contents: exactly one physical line per call. */
-static char *reader(char *str, int num, void *stream)
-{
-	struct parse *p = stream;
-	const char *nl;
-	size_t len, take;
-
-	if (p->stop || p->pos >= p->len || num < 3)
-		return NULL;
-	nl = memchr(p->buf + p->pos, '\n', p->len - p->pos);
-	len = nl ? (size_t)(nl - (p->buf + p->pos)) : p->len - p->pos;
-	take = nl ? len + 1 : len;
-	p->line++;
-	if (memchr(p->buf + p->pos, '\0', len)) {
-		fail(p, p->line, BOARD_ERR_SYNTAX, "NUL byte in line");
-		p->stop = true;
-		return NULL;
-	}
-	/* inih would split a longer line and parse the rest as a line of its own. */
-	if (take > (size_t)num - 1) {
-		fail(p, p->line, BOARD_ERR_INVALID, "line longer than %d characters", num - 2);
-		p->stop = true;
-		return NULL;
-	}
-	memcpy(str, p->buf + p->pos, take);
-	str[take] = '\0';
-	p->pos += take;
-	inspect_line(p, str, len);
-	return str;
 }
 
 static int find_key(const char *section, const char *name)
@@ -333,7 +293,7 @@ static bool set_string(struct parse *p, const struct key *k, char *dst, size_t s
 	size_t need = strlen(value) + (have && *value ? 1 : 0);
 
 	if (have + need >= size) {
-		fail(p, p->line, BOARD_ERR_INVALID, "%s is longer than %zu characters", k->name,
+		fail(p, p->ini.line, BOARD_ERR_INVALID, "%s is longer than %zu characters", k->name,
 		     size - 1);
 		return false;
 	}
@@ -378,7 +338,7 @@ static bool check_value(struct parse *p, const struct key *k, const char *value)
 		break;
 	}
 	if (why)
-		fail(p, p->line, BOARD_ERR_INVALID, "[%s] %s = \"%s\": %s", k->section, k->name,
+		fail(p, p->ini.line, BOARD_ERR_INVALID, "[%s] %s = \"%s\": %s", k->section, k->name,
 		     value, why);
 	return why == NULL;
 }
@@ -396,36 +356,36 @@ static int handler(void *user, const char *section, const char *name, const char
 		p->prev_key = -1;
 	}
 	if (!*section) {
-		fail(p, p->line, BOARD_ERR_INVALID, "key '%s' outside a section", name);
+		fail(p, p->ini.line, BOARD_ERR_INVALID, "key '%s' outside a section", name);
 		return 0;
 	}
 	if (!is_section_known(section, strlen(section))) {
 		/* reported on the section line, which comes first */
-		fail(p, p->line, BOARD_ERR_INVALID, "key '%s' in unknown section [%s]", name,
+		fail(p, p->ini.line, BOARD_ERR_INVALID, "key '%s' in unknown section [%s]", name,
 		     section);
 		return 0;
 	}
 	idx = cont ? p->prev_key : find_key(section, name);
 	if (idx < 0) {
 		if (!cont)
-			fail(p, p->line, BOARD_ERR_INVALID, "unknown key '%s' in [%s]", name,
+			fail(p, p->ini.line, BOARD_ERR_INVALID, "unknown key '%s' in [%s]", name,
 			     section);
 		return 0; /* a continuation of a bad key: that key was reported */
 	}
 	k = &keys[idx];
 	if (cont && k->kind != K_TEXT && k->kind != K_INSTR) {
-		fail(p, p->line, BOARD_ERR_INVALID,
+		fail(p, p->ini.line, BOARD_ERR_INVALID,
 		     "indented line continues '%s', which takes a single line", k->name);
 		return 0;
 	}
 	if (!cont && p->key_line[idx]) {
-		fail(p, p->line, BOARD_ERR_INVALID, "'%s' in [%s] already set on line %d", name,
+		fail(p, p->ini.line, BOARD_ERR_INVALID, "'%s' in [%s] already set on line %d", name,
 		     section, p->key_line[idx]);
 		return 0;
 	}
 	p->prev_key = idx;
 	if (!cont)
-		p->key_line[idx] = p->line;
+		p->key_line[idx] = p->ini.line;
 	if (!check_value(p, k, value))
 		return 0;
 
@@ -509,10 +469,8 @@ static void check_board(struct parse *p, const char *path)
 enum board_status board_load_file(const char *path, struct board *b, struct board_error *err)
 {
 	enum board_status ret = BOARD_ERR_INVALID;
-	unsigned char *data = NULL;
-	size_t len = 0;
 	struct parse *p = NULL;
-	int rc, r;
+	enum inifile_status st;
 
 	memset(b, 0, sizeof(*b));
 	memset(err, 0, sizeof(*err));
@@ -521,32 +479,40 @@ enum board_status board_load_file(const char *path, struct board *b, struct boar
 		snprintf(err->message, sizeof(err->message), "no board file given");
 		goto exit;
 	}
-	rc = fileio_read(path, BOARD_FILE_MAX, &data, &len);
-	if (rc) {
-		ret = rc == EFBIG ? BOARD_ERR_INVALID : BOARD_ERR_NOT_FOUND;
-		snprintf(err->message, sizeof(err->message), "cannot read board file: %s",
-		         rc == EFBIG ? "larger than 64 KiB" : strerror(rc));
-		goto exit;
-	}
 	p = calloc(1, sizeof(*p) + sizeof(struct board));
 	if (!p) {
 		snprintf(err->message, sizeof(err->message), "out of memory");
 		goto exit;
 	}
 	p->b = (struct board *)(p + 1);
-	p->buf = (const char *)data;
-	p->len = len;
 	p->prev_key = -1;
 
-	r = ini_parse_stream(reader, p, handler, p);
-	if (r < 0) {
+	st = inifile_parse_file(&p->ini, path, BOARD_FILE_MAX, handler, inspect_line, p);
+	if (st == INIFILE_ERR_READ) {
+		int rc = p->ini.read_errno;
+
+		ret = rc == EFBIG ? BOARD_ERR_INVALID : BOARD_ERR_NOT_FOUND;
+		snprintf(err->message, sizeof(err->message), "cannot read board file: %s",
+		         rc == EFBIG ? "larger than 64 KiB" : strerror(rc));
+		goto exit;
+	}
+	if (p->ini.result < 0) {
 		snprintf(err->message, sizeof(err->message), "out of memory while parsing");
 		goto exit;
 	}
+	if (p->ini.refused) {
+		char why[64];
+		int line;
+
+		inifile_reader_error(&p->ini, &line, why, sizeof(why));
+		fail(p, line,
+		     p->ini.refused == INIFILE_ERR_NUL ? BOARD_ERR_SYNTAX : BOARD_ERR_INVALID, "%s",
+		     why);
+	}
 	/* Our error wins when it is on the same line or earlier than inih's. */
-	if (r > 0 && (!p->have_err || r < p->err_line)) {
+	if (p->ini.result > 0 && (!p->have_err || p->ini.result < p->err_line)) {
 		ret = BOARD_ERR_SYNTAX;
-		err->line = r;
+		err->line = p->ini.result;
 		snprintf(err->message, sizeof(err->message),
 		         "syntax error (expected [section], name = value or a comment)");
 		goto exit;
@@ -563,7 +529,6 @@ enum board_status board_load_file(const char *path, struct board *b, struct boar
 	ret = BOARD_OK;
 exit:
 	free(p);
-	free(data);
 	return ret;
 }
 

@@ -16,7 +16,7 @@ static int crash_at(enum fileio_point point)
 	return fileio_crash_hook && fileio_crash_hook(point);
 }
 
-int fileio_read(const char *path, size_t max, unsigned char **out, size_t *out_len)
+static int read_file(const char *path, int oflags, size_t max, unsigned char **out, size_t *out_len)
 {
 	int ret = EIO;
 	int fd = -1;
@@ -24,7 +24,7 @@ int fileio_read(const char *path, size_t max, unsigned char **out, size_t *out_l
 	struct stat st;
 	size_t len = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDONLY | O_CLOEXEC | oflags);
 	if (fd < 0) {
 		ret = errno;
 		goto exit;
@@ -69,6 +69,16 @@ exit:
 	if (fd >= 0)
 		close(fd);
 	return ret;
+}
+
+int fileio_read(const char *path, size_t max, unsigned char **out, size_t *out_len)
+{
+	return read_file(path, O_NOFOLLOW, max, out, out_len);
+}
+
+int fileio_read_input(const char *path, size_t max, unsigned char **out, size_t *out_len)
+{
+	return read_file(path, 0, max, out, out_len);
 }
 
 static int write_all(int fd, const unsigned char *p, size_t len)

@@ -27,10 +27,18 @@ enum fileio_point {
 extern int (*fileio_crash_hook)(enum fileio_point point);
 
 /*
- * Reads a whole regular file of at most max bytes into a new NUL-terminated buffer the
- * caller frees. EFBIG when larger than max.
+ * Reads a whole regular file, not through a symbolic link, of at most max bytes into a
+ * new NUL-terminated buffer the caller frees. EFBIG when larger than max.
  */
 int fileio_read(const char *path, size_t max, unsigned char **out, size_t *out_len)
+    __attribute__((warn_unused_result));
+
+/*
+ * The same for files an operator or an image points us at (configuration, board
+ * definitions, PEM files): symbolic links are followed, since read-only images often link
+ * /etc into a data partition. fileio_read is for the agent's own state.
+ */
+int fileio_read_input(const char *path, size_t max, unsigned char **out, size_t *out_len)
     __attribute__((warn_unused_result));
 
 /*

@@ -14,7 +14,10 @@ ok "version, help and usage errors"
 make_sim n1 SIM-BOARD-0001
 expect_exit 0 "$AGENT" -c "$T/n1/agent.conf" --check-config
 expect_grep "ok (board sim, HAL backend sim" "$T/out"
-ok "--check-config accepts a good configuration"
+# Read-only images link /etc into a data partition: a symlinked file must work.
+ln -s "$T/n1/agent.conf" "$T/linked.conf"
+expect_exit 0 "$AGENT" -c "$T/linked.conf" --check-config
+ok "--check-config accepts a good configuration, also through a symlink"
 
 # A typo is an error with file and line, never ignored.
 sed 's/^hw_check_interval/hw_check_intervall/' "$T/n1/agent.conf" >"$T/typo.conf"

@@ -24,6 +24,16 @@ static void write_conf(const char *text)
 	fclose(f);
 }
 
+/* Like write_conf, for contents that may hold NUL bytes. */
+static void write_bytes(const char *data, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
 static int setup(void **state)
 {
 	int fd;
@@ -111,6 +121,65 @@ static void test_errors_have_lines(void **state)
 	}
 }
 
+#define LONG_VALUE                                                                                 \
+	"/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"     \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"      \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
+/*
+ * Lines inih would misread are refused with their line: a NUL byte (inih would drop the
+ * rest of the line) and a line longer than its buffer (inih would parse the tail as a line
+ * of its own). An earlier error still wins.
+ */
+static void test_reader_refusals(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t len;
+		int line;
+		const char *needle;
+	} cases[] = {
+#define CASE(text, line, needle) {text, sizeof(text) - 1, line, needle}
+	    CASE("[agent]\nstate_dir = /a\0b\n", 2, "NUL byte in line"),
+	    CASE("[agent]\nlog_level = info\nstate_dir = " LONG_VALUE "\n", 3,
+	         "line longer than 198 characters"),
+	    CASE("[agent]\nstate_dir = " LONG_VALUE, 2, "line longer than"),
+	    CASE("[agent]\nbad = 1\nstate_dir = /a\0b\n", 2, "unknown key 'bad'"),
+	    CASE("[agent]\noops\nstate_dir = " LONG_VALUE "\n", 2, "syntax error"),
+#undef CASE
+	};
+	struct agent_config cfg;
+	struct config_error err;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_defaults(&cfg);
+		write_bytes(cases[i].text, cases[i].len);
+		assert_int_not_equal(config_load(&cfg, path, &err), 0);
+		if (err.line != cases[i].line || !strstr(err.message, cases[i].needle))
+			fail_msg("case %zu: got line %d '%s', want line %d containing '%s'", i,
+			         err.line, err.message, cases[i].line, cases[i].needle);
+	}
+}
+
+static void test_file_too_large(void **state)
+{
+	struct agent_config cfg;
+	struct config_error err;
+	size_t len = 1024 * 1024 + 1;
+	char *text = malloc(len);
+
+	(void)state;
+	assert_non_null(text);
+	memset(text, ';', len);
+	write_bytes(text, len);
+	free(text);
+	config_defaults(&cfg);
+	assert_int_not_equal(config_load(&cfg, path, &err), 0);
+	assert_int_equal(err.line, 0);
+	assert_non_null(strstr(err.message, "larger than"));
+}
+
 static void test_missing_file(void **state)
 {
 	struct agent_config cfg;
@@ -126,9 +195,9 @@ static void test_missing_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults_and_values),
-	    cmocka_unit_test(test_errors_have_lines),
-	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_errors_have_lines),
+	    cmocka_unit_test(test_missing_file),        cmocka_unit_test(test_reader_refusals),
+	    cmocka_unit_test(test_file_too_large),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

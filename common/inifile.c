@@ -1,0 +1,97 @@
+#include "inifile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+
+/* fgets-like reader over the contents: exactly one physical line per call. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct inifile *f = stream;
+	const char *nl;
+	size_t len, take;
+
+	if (f->refused || f->pos >= f->len || num < 3)
+		return NULL;
+	f->line_max = num - 2; /* inih's buffer less the newline and the NUL */
+	nl = memchr(f->buf + f->pos, '\n', f->len - f->pos);
+	len = nl ? (size_t)(nl - (f->buf + f->pos)) : f->len - f->pos;
+	take = nl ? len + 1 : len;
+	f->line++;
+	if (memchr(f->buf + f->pos, '\0', len)) {
+		f->refused = INIFILE_ERR_NUL;
+		f->refused_line = f->line;
+		return NULL;
+	}
+	if (take > (size_t)num - 1) {
+		f->refused = INIFILE_ERR_LONG_LINE;
+		f->refused_line = f->line;
+		return NULL;
+	}
+	memcpy(str, f->buf + f->pos, take);
+	str[take] = '\0';
+	f->pos += take;
+	if (f->hook)
+		f->hook(f->user, str, len);
+	return str;
+}
+
+enum inifile_status inifile_parse(struct inifile *f, const char *buf, size_t len,
+                                  ini_handler handler, inifile_line_fn hook, void *user)
+{
+	memset(f, 0, sizeof(*f));
+	f->buf = buf;
+	f->len = len;
+	f->hook = hook;
+	f->user = user;
+	f->result = ini_parse_stream(reader, f, handler, user);
+	if (f->result > 0)
+		return INIFILE_ERR_PARSE;
+	if (f->refused)
+		return f->refused;
+	return f->result < 0 ? INIFILE_ERR_NOMEM : INIFILE_OK;
+}
+
+enum inifile_status inifile_parse_file(struct inifile *f, const char *path, size_t max,
+                                       ini_handler handler, inifile_line_fn hook, void *user)
+{
+	enum inifile_status ret = INIFILE_ERR_READ;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	int e;
+
+	e = fileio_read_input(path, max, &data, &len);
+	if (e) {
+		memset(f, 0, sizeof(*f));
+		f->read_errno = e;
+		f->file_max = max;
+		goto exit;
+	}
+	ret = inifile_parse(f, (const char *)data, len, handler, hook, user);
+	f->file_max = max;
+	/* the contents are gone once we return */
+	f->buf = NULL;
+	f->len = 0;
+exit:
+	free(data);
+	return ret;
+}
+
+bool inifile_reader_error(const struct inifile *f, int *line, char *msg, size_t size)
+{
+	if (f->read_errno == EFBIG)
+		snprintf(msg, size, "cannot read: larger than %zu KiB", f->file_max / 1024);
+	else if (f->read_errno)
+		snprintf(msg, size, "cannot open: %s", strerror(f->read_errno));
+	else if (f->refused == INIFILE_ERR_NUL)
+		snprintf(msg, size, "NUL byte in line");
+	else if (f->refused == INIFILE_ERR_LONG_LINE)
+		snprintf(msg, size, "line longer than %d characters", f->line_max);
+	else
+		return false;
+	*line = f->read_errno ? 0 : f->refused_line;
+	return true;
+}

@@ -1,0 +1,90 @@
+#ifndef KMA_INIFILE_H
+#define KMA_INIFILE_H
+
+/*
+ * INI parsing with line numbers, for every parser of an INI file (board.conf, agent.conf,
+ * the peer file). inih does the parsing; Debian builds it without INI_HANDLER_LINENO, so
+ * the handler gets no line number. This module feeds inih exactly one physical line per
+ * call and counts them: while the handler (or the line hook) runs, inifile.line is the
+ * line inih is working on.
+ *
+ * The reader refuses, and stops parsing at, a line inih would misread: one that holds a
+ * NUL byte (inih would silently drop the rest of it) or one longer than inih's line
+ * buffer (inih would split it and parse the tail as a line of its own). Lines before the
+ * refused one have then been parsed and handled; none after it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <ini.h>
+
+enum inifile_status {
+	INIFILE_OK = 0,        /* every line read; inih found no error, no handler returned 0 */
+	INIFILE_ERR_READ,      /* the file could not be read: see read_errno */
+	INIFILE_ERR_PARSE,     /* inih's error on line result: bad syntax or a handler's 0 */
+	INIFILE_ERR_NUL,       /* refused line refused_line: it holds a NUL byte */
+	INIFILE_ERR_LONG_LINE, /* refused line refused_line: longer than line_max characters */
+	INIFILE_ERR_NOMEM,     /* inih could not allocate (result < 0) */
+};
+
+/*
+ * Called for each line the reader accepts, before inih parses it. text is the line as
+ * inih gets it, NUL-terminated; len counts its bytes without the newline. line in the
+ * struct inifile is already this line's number. user is the handler's user pointer.
+ */
+typedef void (*inifile_line_fn)(void *user, const char *text, size_t len);
+
+/*
+ * One parse. Callers may read every field; only the parse functions write them. Embed it
+ * in (or point to it from) the handler's user data to read line from the handler.
+ */
+struct inifile {
+	int line;                    /* physical line being parsed, from 1; 0 before the first */
+	int result;                  /* ini_parse_stream's: 0, first failed line, or < 0 */
+	enum inifile_status refused; /* INIFILE_ERR_NUL, INIFILE_ERR_LONG_LINE or INIFILE_OK */
+	int refused_line;            /* the refused line, 0 when none was */
+	int line_max;                /* longest line accepted (from inih's buffer size), in
+	                                characters without the newline; 0 before the first */
+	int read_errno;              /* fileio_read's error for INIFILE_ERR_READ (EFBIG: too big) */
+	size_t file_max;             /* inifile_parse_file's max, 0 for inifile_parse */
+
+	/* the reader's position; private */
+	const char *buf;
+	size_t len;
+	size_t pos;
+	inifile_line_fn hook;
+	void *user;
+};
+
+/*
+ * Parses len bytes at buf (no terminating NUL needed) with inih, calling handler for each
+ * name = value (with user) and, when not NULL, hook for each line first. Fills f and
+ * returns the first problem in file order: INIFILE_ERR_PARSE (result is its line) comes
+ * before a refused line, since inih never sees the refused line or any after it; then a
+ * refusal; then INIFILE_ERR_NOMEM. Both result and refused_line are kept, so a caller that
+ * records errors of its own (handler checks) can order them against both.
+ */
+enum inifile_status inifile_parse(struct inifile *f, const char *buf, size_t len,
+                                  ini_handler handler, inifile_line_fn hook, void *user)
+    __attribute__((warn_unused_result));
+
+/*
+ * inifile_parse over the contents of path, read whole with fileio_read (a regular file,
+ * not a symbolic link, of at most max bytes). On INIFILE_ERR_READ nothing was parsed and
+ * read_errno says why: EFBIG when the file is larger than max.
+ */
+enum inifile_status inifile_parse_file(struct inifile *f, const char *path, size_t max,
+                                       ini_handler handler, inifile_line_fn hook, void *user)
+    __attribute__((warn_unused_result));
+
+/*
+ * Describes what went wrong below inih, if anything: a file that could not be read
+ * (*line = 0; "cannot open: <strerror>", or "cannot read: larger than N KiB" for EFBIG) or
+ * a refused line (*line = refused_line; "NUL byte in line" or "line longer than N
+ * characters"). Returns true when it wrote msg and *line, false (writing neither) when
+ * the reader had no problem; inih's result is the caller's to report.
+ */
+bool inifile_reader_error(const struct inifile *f, int *line, char *msg, size_t size);
+
+#endif
