@@ -24,6 +24,62 @@ bool classify_looks_like_tls(const unsigned char *b, size_t len)
 	return true;
 }
 
+/* Reads a big-endian field of n bytes at *p, if it is within end. */
+static bool take(const unsigned char **p, const unsigned char *end, size_t n, size_t *out)
+{
+	size_t v = 0;
+
+	if ((size_t)(end - *p) < n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | (*p)[i];
+	*p += n;
+	*out = v;
+	return true;
+}
+
+int classify_hello_offers_tls12(const unsigned char *msg, size_t len)
+{
+	const unsigned char *p = msg, *end = msg + len, *ext_end;
+	size_t type, n;
+
+	/* type, length, legacy_version, random, session_id, suites, compression */
+	if (!take(&p, end, 1, &type) || type != 1 || !take(&p, end, 3, &n) ||
+	    !take(&p, end, 2, &n) || (size_t)(end - p) < 32)
+		return -1;
+	p += 32;
+	if (!take(&p, end, 1, &n) || (size_t)(end - p) < n)
+		return -1;
+	p += n;
+	if (!take(&p, end, 2, &n) || (size_t)(end - p) < n)
+		return -1;
+	p += n;
+	if (!take(&p, end, 1, &n) || (size_t)(end - p) < n)
+		return -1;
+	p += n;
+	if (!take(&p, end, 2, &n) || (size_t)(end - p) < n)
+		return -1;
+	ext_end = p + n;
+	while (p < ext_end) {
+		size_t ext, elen, vlen;
+
+		if (!take(&p, ext_end, 2, &ext) || !take(&p, ext_end, 2, &elen) ||
+		    (size_t)(ext_end - p) < elen)
+			return -1;
+		if (ext != 43) { /* supported_versions */
+			p += elen;
+			continue;
+		}
+		if (!take(&p, ext_end, 1, &vlen) || vlen > elen - 1 || vlen % 2)
+			return -1;
+		for (size_t i = 0; i + 1 < vlen; i += 2)
+			if (p[i] == 3 && p[i + 1] == 3)
+				return 1;
+		return 0;
+	}
+	return -1;
+}
+
 static enum kma_cause classify_connect(const struct probe_facts *f, char *detail, size_t size)
 {
 	if (f->timed_out) {
@@ -135,7 +191,7 @@ enum kma_cause classify(const struct probe_facts *f, char *detail, size_t size)
 	if (f->verify_flags || f->tls_error == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED ||
 	    (f->server && f->tls_error == KMA_ERR_SSL_NO_CLIENT_CERT))
 		return classify_verify(f, detail, size);
-	if (f->tls_error == KMA_ERR_SSL_BAD_VERSION) {
+	if (f->hello_without_tls12 || f->tls_error == KMA_ERR_SSL_BAD_VERSION) {
 		SAY("the peer offered a TLS version outside ours");
 		return KMA_CAUSE_PROTOCOL_MISMATCH;
 	}

@@ -41,10 +41,18 @@ struct probe_facts {
 	unsigned our_hs_records;     /* handshake records we sent */
 	unsigned char first_in[5];   /* the first bytes the peer sent */
 	size_t first_in_len;
+	bool hello_without_tls12; /* the peer's ClientHello lists versions, none is 1.2 */
 };
 
 /* The cause for a set of facts; detail (may be NULL) gets one sentence of why. */
 enum kma_cause classify(const struct probe_facts *f, char *detail, size_t size);
+
+/*
+ * Looks into a ClientHello handshake message (the body of the first handshake record):
+ * 1 when its supported_versions extension lists TLS 1.2, 0 when it lists versions but not
+ * 1.2 (a TLS 1.3-only client), -1 when it has no such extension or does not parse.
+ */
+int classify_hello_offers_tls12(const unsigned char *msg, size_t len);
 
 /* Whether bytes look like the start of a TLS record (content type 20..24, major 3). */
 bool classify_looks_like_tls(const unsigned char *b, size_t len);

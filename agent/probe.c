@@ -56,6 +56,11 @@ static void sniff_feed(struct probe_sniff *s, const unsigned char *b, size_t n)
 		k = n < s->body_left ? n : s->body_left;
 		for (size_t i = 0; i < k && s->hdr[0] == 21 && !s->ccs && s->alert_len < 2; i++)
 			s->alert[s->alert_len++] = b[i];
+		/* The peer's hello, to tell a version mismatch from a suite mismatch. */
+		for (size_t i = 0; i < k && s->hdr[0] == 22 && s->hs_records == 1 &&
+		                   s->hello_len < sizeof(s->hello);
+		     i++)
+			s->hello[s->hello_len++] = b[i];
 		b += k;
 		n -= k;
 		s->body_left -= k;
@@ -192,6 +197,8 @@ static void probe_finish(struct probe *p)
 	f->our_hs_records = p->out.hs_records;
 	memcpy(f->first_in, p->in.first, p->in.first_len);
 	f->first_in_len = p->in.first_len;
+	f->hello_without_tls12 = f->server && !f->handshake_done &&
+	                         classify_hello_offers_tls12(p->in.hello, p->in.hello_len) == 0;
 	p->obs.cause = classify(f, p->obs.detail, sizeof(p->obs.detail));
 
 	/* A TLS 1.2 mbedTLS server says nothing when the client sent no certificate. */

@@ -84,6 +84,8 @@ struct probe_sniff {
 	int fatal_alert; /* -1 when none */
 	unsigned char first[5];
 	size_t first_len;
+	unsigned char hello[1024]; /* the start of the first handshake record's body */
+	size_t hello_len;
 };
 
 struct probe {

@@ -86,3 +86,63 @@ dir = $KMA_SOURCE_DIR/board
 root = $d/sim
 CONF
 }
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now (bound, then released).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_bg LOG CMD...: runs CMD in the background (stdin /dev/null, output to LOG), killed on
+# exit; its pid in $BG_PID.
+start_bg() {
+	_log=$1
+	shift
+	"$@" </dev/null >"$_log" 2>&1 &
+	BG_PID=$!
+	PIDS="$PIDS $BG_PID"
+}
+
+# wait_listen PORT [SECONDS]: bounded wait until something listens on TCP PORT, without
+# connecting to it (a one-shot listener keeps its single connection for the test).
+wait_listen() {
+	python3 - "$1" "${2:-30}" <<'PY' || fail "nothing listens on port $1"
+import sys, time
+port, limit = int(sys.argv[1]), time.time() + float(sys.argv[2])
+def listening():
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(f).read().splitlines()[1:]
+        except OSError:
+            continue
+        for l in lines:
+            c = l.split()
+            if c[3] == "0A" and int(c[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+while not listening():
+    if time.time() > limit:
+        sys.exit(1)
+    time.sleep(0.05)
+PY
+}
+
+# expect_jsons FILE EXPR WANT [EXPR WANT]...: expect_json for several pairs in one python3 run.
+expect_jsons() {
+	python3 -S - "$@" <<'PY' || fail "JSON check on $1"
+import json, sys
+f, a = sys.argv[1], sys.argv[2:]
+try:
+    j = json.load(open(f))
+except Exception as e:
+    sys.stderr.write(open(f).read() + "\nbad JSON in %s: %s\n" % (f, e))
+    sys.exit(1)
+for e, want in zip(a[0::2], a[1::2]):
+    try:
+        got = str(eval(e))
+    except Exception as x:
+        got = "error: %r" % x
+    if got != want:
+        sys.stderr.write(open(f).read() + "\n%s = '%s', want '%s'\n" % (e, got, want))
+        sys.exit(1)
+PY
+}

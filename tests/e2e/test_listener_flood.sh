@@ -4,7 +4,7 @@
 # authenticate, nothing is refused, and the agent drops the stalled connections.
 . "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 openssl ecparam -name prime256v1 -genkey -noout -out "$T/u.key" 2>/dev/null
 openssl req -new -key "$T/u.key" -subj "/O=Example Cluster/CN=u-kma02" -out "$T/u.csr" 2>/dev/null
 printf 'extendedKeyUsage=serverAuth,clientAuth\n' >"$T/ext.cnf"

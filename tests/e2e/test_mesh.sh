@@ -7,10 +7,6 @@
 # in both directions, and a-kma01 must see that u-kma02 rejects it (alert 49).
 . "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # issue NAME SERIAL: a P-256 leaf for node NAME from the test cluster CA.
 issue() {
 	openssl ecparam -name prime256v1 -genkey -noout -out "$T/$1-$2.key" 2>/dev/null

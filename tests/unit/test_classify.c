@@ -172,11 +172,63 @@ static void test_looks_like_tls(void **state)
 	assert_false(classify_looks_like_tls((const unsigned char *)"\x16\x04", 2));
 }
 
+/* A ClientHello with the given supported_versions payload (NULL: no such extension). */
+static size_t make_hello(unsigned char *b, const unsigned char *versions, size_t vlen)
+{
+	size_t n = 0, body_at, ext_at;
+
+	b[n++] = 1; /* client_hello */
+	n += 3;     /* length, filled below */
+	body_at = n;
+	b[n++] = 3;
+	b[n++] = 3;
+	memset(b + n, 0xAB, 32);
+	n += 32;
+	b[n++] = 0;                                           /* session id */
+	b[n++] = 0, b[n++] = 2, b[n++] = 0x13, b[n++] = 0x01; /* one suite */
+	b[n++] = 1, b[n++] = 0;                               /* null compression */
+	ext_at = n;
+	n += 2;
+	b[n++] = 0, b[n++] = 10, b[n++] = 0, b[n++] = 2, b[n++] = 0, b[n++] = 0; /* groups */
+	if (versions) {
+		b[n++] = 0, b[n++] = 43, b[n++] = 0, b[n++] = (unsigned char)(vlen + 1);
+		b[n++] = (unsigned char)vlen;
+		memcpy(b + n, versions, vlen);
+		n += vlen;
+	}
+	b[ext_at] = (unsigned char)((n - ext_at - 2) >> 8);
+	b[ext_at + 1] = (unsigned char)(n - ext_at - 2);
+	b[1] = 0, b[2] = (unsigned char)((n - body_at) >> 8), b[3] = (unsigned char)(n - body_at);
+	return n;
+}
+
+static void test_hello_versions(void **state)
+{
+	static const unsigned char only13[] = {3, 4}, both[] = {3, 4, 3, 3}, only12[] = {3, 3};
+	unsigned char b[256];
+	size_t n;
+
+	(void)state;
+	n = make_hello(b, only13, sizeof(only13));
+	assert_int_equal(classify_hello_offers_tls12(b, n), 0);
+	for (size_t cut = 0; cut < n; cut++) /* truncated anywhere: never a verdict of 0 */
+		assert_int_not_equal(classify_hello_offers_tls12(b, cut), 0);
+	n = make_hello(b, both, sizeof(both));
+	assert_int_equal(classify_hello_offers_tls12(b, n), 1);
+	n = make_hello(b, only12, sizeof(only12));
+	assert_int_equal(classify_hello_offers_tls12(b, n), 1);
+	n = make_hello(b, NULL, 0);
+	assert_int_equal(classify_hello_offers_tls12(b, n), -1);
+	b[0] = 2; /* a ServerHello is not a ClientHello */
+	assert_int_equal(classify_hello_offers_tls12(b, n), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_looks_like_tls),
+	    cmocka_unit_test(test_hello_versions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
