@@ -40,6 +40,7 @@ void config_defaults(struct agent_config *cfg)
 	cfg->probe_timeout_s = 5;
 	cfg->max_handshakes = 64;
 	cfg->max_per_source = 16;
+	cfg->report_interval_s = 30;
 }
 
 static int fail(struct parse_ctx *ctx, const char *fmt, const char *a, const char *b)
@@ -122,6 +123,16 @@ static int handler(void *user, const char *section, const char *name, const char
 			return set_uint(ctx, &cfg->max_handshakes, 1, 4096, name, value);
 		if (strcmp(name, "max_per_source") == 0)
 			return set_uint(ctx, &cfg->max_per_source, 1, 4096, name, value);
+	} else if (strcmp(section, "coordinator") == 0) {
+		if (strcmp(name, "url") == 0) {
+			if (strncmp(value, "https://", 8) != 0)
+				return fail(ctx, "url: '%s' is not an https:// URL%s", value, "");
+			return set_string(ctx, cfg->coord_url, sizeof(cfg->coord_url), name, value);
+		}
+		if (strcmp(name, "report_interval") == 0)
+			return set_uint(ctx, &cfg->report_interval_s, 1, 3600, name, value);
+		if (strcmp(name, "ca") == 0)
+			return set_string(ctx, cfg->coord_ca, sizeof(cfg->coord_ca), name, value);
 	} else if (section[0] == '\0') {
 		return fail(ctx, "'%s' is outside any [section]%s", name, "");
 	} else {

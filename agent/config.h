@@ -22,6 +22,13 @@
  *   max_handshakes = 64                inbound handshakes held at once (1..4096)
  *   max_per_source = 16                of those, from one address (1..4096)
  *
+ *   [coordinator]
+ *   url = https://coord.example:8443/  where reports go (empty: no coordinator); https only
+ *   report_interval = 30               seconds between reports (1..3600); the coordinator
+ *                                      may ask for another interval in its reply
+ *   ca = /etc/kma-agent/coord-ca.pem   CA of the coordinator's server certificate (default:
+ *                                      the cluster CA of our identity record)
+ *
  * Every key is optional; unknown sections and keys are errors (a typo must not be ignored).
  */
 
@@ -44,6 +51,9 @@ struct agent_config {
 	unsigned probe_timeout_s;
 	unsigned max_handshakes;
 	unsigned max_per_source;
+	char coord_url[512];
+	unsigned report_interval_s;
+	char coord_ca[PATH_MAX];
 };
 
 struct config_error {

@@ -10,6 +10,7 @@
 #include "exitcodes.h"
 #include "identity.h"
 #include "log.h"
+#include "coordlink.h"
 #include "mesh.h"
 
 struct daemon {
@@ -20,29 +21,53 @@ struct daemon {
 	struct identity_view last;
 	bool have_last;
 	struct mesh mesh;
+	struct coordlink link;
 };
 
+static void hw_check(struct daemon *d);
+
+static void on_identity_changed(void *arg)
+{
+	hw_check(arg);
+}
+
+static void on_mesh_change(void *arg)
+{
+	struct daemon *d = arg;
+
+	coordlink_kick(&d->link);
+}
+
 /*
- * (Re)starts the mesh with the identity now on record: at start and whenever our
- * certificate changes (QuickStart, import), so peers are probed with it at once.
+ * (Re)starts the mesh and the coordinator link with the identity now on record: at start
+ * and whenever our certificate changes (QuickStart, import), so peers are probed and the
+ * coordinator hears from us with it at once.
  */
-static void mesh_restart(struct daemon *d)
+static void identity_restart(struct daemon *d)
 {
 	Kma__V1__IdentityRecord *rec = NULL;
 	struct hal_load_info info;
+	const struct agent_config *cfg = d->cfg;
 
+	coordlink_stop(&d->link);
 	mesh_stop(&d->mesh);
-	if (!d->cfg->mesh_listen[0] && !d->cfg->peers_file[0])
+	if (!cfg->mesh_listen[0] && !cfg->peers_file[0] && !cfg->coord_url[0])
 		return;
 	if (hal_identity_load(d->hal, &rec, &info) != HAL_OK) {
 		log_warn("mesh: not started: this node has no usable identity (%s)",
 		         kma_cause_id(KMA_CAUSE_LOCAL_IDENTITY_MISSING));
 		return;
 	}
-	if (mesh_start(&d->mesh, d->base, d->hal, d->cfg, rec) != 0) {
+	if (mesh_start(&d->mesh, d->base, d->hal, cfg, rec) != 0) {
 		log_err("mesh: not started");
 		mesh_stop(&d->mesh);
+	} else {
+		d->mesh.on_change = on_mesh_change;
+		d->mesh.on_change_arg = d;
 	}
+	if (cfg->coord_url[0] && coordlink_start(&d->link, d->base, d->hal, cfg, &d->last, &d->mesh,
+	                                         rec, on_identity_changed, d) != 0)
+		log_err("coordinator: not reporting");
 	kma__v1__identity_record__free_unpacked(rec, NULL);
 }
 
@@ -116,9 +141,11 @@ static void hw_check(struct daemon *d)
 	    strcmp(d->last.cert.serial, now.cert.serial) != 0) {
 		d->last = now;
 		d->have_last = true;
-		mesh_restart(d);
+		identity_restart(d);
 		return;
 	}
+	if (d->last.state != now.state)
+		coordlink_kick(&d->link);
 	d->last = now;
 	d->have_last = true;
 }
@@ -208,6 +235,7 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg)
 	log_notice("stopped");
 	ret = KMA_EXIT_OK;
 exit:
+	coordlink_stop(&d.link);
 	mesh_stop(&d.mesh);
 	if (d.ev_hwcheck)
 		event_free(d.ev_hwcheck);

@@ -6,6 +6,7 @@
  * open the HAL, run the command, close in reverse order.
  */
 
+#include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -139,7 +140,14 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "mesh") == 0) {
 		ret = cli_mesh(&hal, want_json(argc, argv, optind + 1));
 	} else {
+		/* Before any thread exists, as libcurl asks. */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fprintf(stderr, "kma-agent: libcurl initialisation failed\n");
+			ret = KMA_EXIT_SOFTWARE;
+			goto exit;
+		}
 		ret = daemon_run(&hal, &cfg);
+		curl_global_cleanup();
 	}
 exit:
 	hal_close(&hal);

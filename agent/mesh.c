@@ -81,6 +81,8 @@ static void write_status(struct mesh *m)
 	if (e)
 		log_errno(LOG_LVL_WARN, e, "writing %s", m->status_path);
 	json_object_put(root);
+	if (m->on_change)
+		m->on_change(m->on_change_arg);
 }
 
 /* Logs a change of cause (not every probe: a flapping mesh must not flood the log). */

@@ -56,6 +56,9 @@ struct mesh {
 	unsigned long accepted, evicted;
 	char status_path[PATH_MAX];
 	bool running;
+	/* Called when an observation changes (after mesh.json is written). */
+	void (*on_change)(void *arg);
+	void *on_change_arg;
 };
 
 /*

@@ -1,0 +1,345 @@
+#include "mbedcompat.h"
+
+#include "coordlink.h"
+
+#include <errno.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pem.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "hexser.h"
+#include "log.h"
+
+#define PEM_BUF (64 * 1024)
+
+/* ---- the report ---- */
+
+static void cert_msg(const struct certinfo *ci, Kma__V1__CertInfo *m)
+{
+	kma__v1__cert_info__init(m);
+	m->serial = (char *)ci->serial;
+	m->subject = (char *)ci->subject;
+	m->issuer = (char *)ci->issuer;
+	m->not_before = ci->not_before;
+	m->not_after = ci->not_after;
+	m->node_id = (char *)ci->node_id;
+}
+
+static void obs_msg(struct coordlink *c, const struct peer_state *ps, const struct probe_obs *o,
+                    int64_t at, size_t i)
+{
+	Kma__V1__PeerObservation *m = &c->obs[i];
+
+	kma__v1__peer_observation__init(m);
+	m->peer_node_id = (char *)ps->entry.node_id;
+	m->peer_address = (char *)ps->entry.address;
+	m->direction = o->inbound ? KMA__V1__DIRECTION__DIRECTION_INBOUND
+	                          : KMA__V1__DIRECTION__DIRECTION_OUTBOUND;
+	m->cause = (Kma__V1__Cause)o->cause;
+	if (o->alert_sent >= 0) {
+		kma__v1__tls_alert__init(&c->alerts[2 * i]);
+		c->alerts[2 * i].number = (uint32_t)o->alert_sent;
+		m->alert_sent = &c->alerts[2 * i];
+	}
+	if (o->alert_received >= 0) {
+		kma__v1__tls_alert__init(&c->alerts[2 * i + 1]);
+		c->alerts[2 * i + 1].number = (uint32_t)o->alert_received;
+		m->alert_received = &c->alerts[2 * i + 1];
+	}
+	m->tls_error = o->tls_error;
+	m->verify_flags = o->verify_flags;
+	if (o->has_cert) {
+		cert_msg(&o->cert, &c->certs[i]);
+		m->peer_cert = &c->certs[i];
+	}
+	m->expected_node_id = (char *)o->expect_id;
+	m->expected_serial = (char *)o->expect_serial;
+	m->handshake_ms = o->handshake_ms;
+	m->protocol = (char *)o->protocol;
+	m->cipher_suite = (char *)o->suite;
+	m->observed_at = at;
+	m->detail = (char *)o->detail;
+	c->obs_ptrs[c->n_obs++] = m;
+}
+
+/* Kept across fill() and done(): the wire message points into these (one link per agent). */
+static Kma__V1__HardwareIdentity hw_now, hw_enrolled;
+static uint8_t fp_now[HAL_FP_LEN], fp_enrolled[HAL_FP_LEN];
+static Kma__V1__CertInfo own_cert;
+static Kma__V1__HardwarePart parts[KMA_PART_COUNT];
+
+static void fill(void *arg, Kma__V1__AgentReport *r)
+{
+	struct coordlink *c = arg;
+	const struct identity_view *v = c->view;
+	size_t n = c->mesh->running ? c->mesh->n_peers * 2 : 0, np = 0;
+
+	r->node_id = (char *)v->node_id;
+	r->boot_id = (char *)v->boot_id;
+	r->agent_version = KMA_VERSION;
+	r->board = (char *)c->hal->board->name;
+	r->state = (Kma__V1__IdentityState)v->state;
+	r->phase = KMA__V1__PHASE__PHASE_RUNNING;
+	if (v->has_cert) {
+		cert_msg(&v->cert, &own_cert);
+		r->own_cert = &own_cert;
+	}
+	hal_hwid_to_msg(&v->hw, &hw_now, fp_now);
+	r->hardware = &hw_now;
+	if (v->has_record) {
+		hal_hwid_to_msg(&v->enrolled_hw, &hw_enrolled, fp_enrolled);
+		r->enrolled_hardware = &hw_enrolled;
+	}
+	for (int p = 1; p < KMA_PART_COUNT; p++)
+		if (v->parts_changed & (1u << p))
+			parts[np++] = (Kma__V1__HardwarePart)p;
+	r->n_parts_changed = np;
+	r->parts_changed = parts;
+	r->generation = v->generation;
+	r->sent_at = hal_time_real(c->hal);
+	r->peer_table_version = c->table_version;
+
+	c->n_obs = 0;
+	c->obs = calloc(n ? n : 1, sizeof(*c->obs));
+	c->obs_ptrs = calloc(n ? n : 1, sizeof(*c->obs_ptrs));
+	c->certs = calloc(n ? n : 1, sizeof(*c->certs));
+	c->alerts = calloc(n ? 2 * n : 1, sizeof(*c->alerts));
+	if (!c->obs || !c->obs_ptrs || !c->certs || !c->alerts)
+		return; /* reported without observations rather than not at all */
+	for (size_t i = 0; c->mesh->running && i < c->mesh->n_peers; i++) {
+		const struct peer_state *ps = c->mesh->peers[i];
+
+		if (ps->has_out)
+			obs_msg(c, ps, &ps->out, ps->last_probe, c->n_obs);
+		if (ps->has_in)
+			obs_msg(c, ps, &ps->in, ps->in_at, c->n_obs);
+	}
+	r->n_peers = c->n_obs;
+	r->peers = c->obs_ptrs;
+}
+
+static void done(void *arg)
+{
+	struct coordlink *c = arg;
+
+	free(c->obs);
+	free(c->obs_ptrs);
+	free(c->certs);
+	free(c->alerts);
+	c->obs = NULL;
+	c->obs_ptrs = NULL;
+	c->certs = NULL;
+	c->alerts = NULL;
+}
+
+/* ---- the reply ---- */
+
+/* Records the serial the cluster enrolled for us, so the state says whether we joined. */
+static void apply_enrolled_serial(struct coordlink *c, const char *serial)
+{
+	Kma__V1__IdentityRecord *rec = NULL;
+	struct hal_load_info info;
+	char norm[130] = "";
+
+	if (serial && serial[0] && !hexser_normalize(serial, norm, sizeof(norm))) {
+		log_warn("coordinator: ignoring enrolled serial '%s' (not hex)", serial);
+		return;
+	}
+	if (strcmp(norm, c->view->enrolled_serial) == 0)
+		return;
+	if (hal_identity_load(c->hal, &rec, &info) != HAL_OK)
+		return;
+	rec->enrolled_serial = norm;
+	rec->enrolment = c->view->has_cert && hexser_equal(norm, c->view->cert.serial)
+	                     ? KMA__V1__ENROLMENT_STATE__ENROLMENT_STATE_JOINED
+	                     : KMA__V1__ENROLMENT_STATE__ENROLMENT_STATE_PENDING;
+	if (hal_identity_store(c->hal, rec) != HAL_OK)
+		log_err("coordinator: cannot record the enrolled serial: %s", c->hal->error);
+	else
+		log_notice("coordinator: the cluster enrolled serial %s for us (ours is %s)",
+		           norm[0] ? norm : "(none)", c->view->cert.serial);
+	rec->enrolled_serial = NULL; /* norm is ours, not the unpacked record's */
+	kma__v1__identity_record__free_unpacked(rec, NULL);
+	c->identity_changed(c->arg);
+}
+
+static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *reply)
+{
+	struct peer_table *t;
+
+	if (c->table && reply->peer_table_version == c->table_version)
+		return;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return;
+	for (size_t i = 0; i < reply->n_peers && t->n < PEERS_MAX; i++) {
+		const Kma__V1__Peer *p = reply->peers[i];
+		struct peer_entry *e = &t->peers[t->n];
+
+		/* The reply is input from the network: take only entries that make sense. */
+		if (!p->node_id || !p->node_id[0] || !p->address || !p->address[0] ||
+		    strlen(p->node_id) >= sizeof(e->node_id) ||
+		    strlen(p->address) >= sizeof(e->address) ||
+		    strcmp(p->node_id, c->view->node_id) == 0)
+			continue;
+		snprintf(e->node_id, sizeof(e->node_id), "%s", p->node_id);
+		snprintf(e->name, sizeof(e->name), "%s",
+		         p->name && p->name[0] ? p->name : p->node_id);
+		snprintf(e->address, sizeof(e->address), "%s", p->address);
+		if (!p->enrolled_serial ||
+		    !hexser_normalize(p->enrolled_serial, e->serial, sizeof(e->serial)))
+			e->serial[0] = '\0';
+		t->n++;
+	}
+	free(c->table);
+	c->table = t;
+	c->table_version = reply->peer_table_version;
+	log_notice("coordinator: peer table version %llu, %zu peers",
+	           (unsigned long long)c->table_version, t->n);
+	coordlink_apply_table(c);
+}
+
+static void apply(void *arg, const Kma__V1__CoordinatorReply *reply)
+{
+	struct coordlink *c = arg;
+
+	apply_table(c, reply);
+	apply_enrolled_serial(c, reply->enrolled_serial);
+}
+
+void coordlink_apply_table(struct coordlink *c)
+{
+	if (c->running && c->table && c->mesh->running && mesh_update_peers(c->mesh, c->table) != 0)
+		log_err("coordinator: peer table not applied: out of memory");
+}
+
+/* ---- lifecycle ---- */
+
+static uint32_t rand32(void *arg)
+{
+	struct coordlink *c = arg;
+	uint32_t r = 0;
+
+	if (hal_random(c->hal, &r, sizeof(r)) != HAL_OK)
+		r = (uint32_t)hal_time_real(c->hal);
+	return r;
+}
+
+/* Appends DER objects as PEM to buf. */
+static int pem_append(char *buf, size_t size, size_t *used, const char *what,
+                      const ProtobufCBinaryData *der, size_t n)
+{
+	char head[64], foot[64];
+
+	snprintf(head, sizeof(head), "-----BEGIN %s-----\n", what);
+	snprintf(foot, sizeof(foot), "-----END %s-----\n", what);
+	for (size_t i = 0; i < n; i++) {
+		size_t olen = 0;
+
+		if (mbedtls_pem_write_buffer(head, foot, der[i].data, der[i].len,
+		                             (unsigned char *)buf + *used, size - *used, &olen))
+			return -1;
+		*used += olen - 1; /* olen counts the terminating NUL */
+	}
+	return 0;
+}
+
+static int key_pem(const Kma__V1__IdentityRecord *rec, char *buf, size_t size)
+{
+	mbedtls_pk_context pk;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	int rc;
+
+	mbedtls_pk_init(&pk);
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&drbg);
+	rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0);
+	if (rc == 0)
+		rc = kma_pk_parse_key(&pk, rec->key_der.data, rec->key_der.len, &drbg);
+	if (rc == 0)
+		rc = mbedtls_pk_write_key_pem(&pk, (unsigned char *)buf, size);
+	mbedtls_pk_free(&pk);
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&entropy);
+	return rc;
+}
+
+int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *hal,
+                    const struct agent_config *cfg, const struct identity_view *view,
+                    struct mesh *mesh, const Kma__V1__IdentityRecord *rec,
+                    void (*identity_changed)(void *arg), void *arg)
+{
+	static const struct reporter_ops ops = {fill, done, apply};
+	int ret = -1;
+	char *cert = malloc(PEM_BUF), *key = malloc(PEM_BUF), *ca = NULL;
+	unsigned char *ca_file = NULL;
+	size_t used = 0, ca_len = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->hal = hal;
+	c->cfg = cfg;
+	c->view = view;
+	c->mesh = mesh;
+	c->identity_changed = identity_changed;
+	c->arg = arg;
+	if (!cert || !key)
+		goto exit;
+	cert[0] = '\0';
+	if (pem_append(cert, PEM_BUF, &used, "CERTIFICATE", rec->cert_chain_der,
+	               rec->n_cert_chain_der) ||
+	    key_pem(rec, key, PEM_BUF)) {
+		log_err("coordinator: our identity cannot be used for TLS");
+		goto exit;
+	}
+	if (cfg->coord_ca[0]) {
+		int e = fileio_read_input(cfg->coord_ca, PEM_BUF, &ca_file, &ca_len);
+
+		if (e) {
+			log_errno(LOG_LVL_ERR, e, "coordinator: %s", cfg->coord_ca);
+			goto exit;
+		}
+		ca = (char *)ca_file;
+	} else {
+		ca = malloc(PEM_BUF);
+		used = 0;
+		if (!ca || (ca[0] = '\0', pem_append(ca, PEM_BUF, &used, "CERTIFICATE", rec->ca_der,
+		                                     rec->n_ca_der))) {
+			log_err("coordinator: the cluster CA of our identity is not usable");
+			goto exit;
+		}
+	}
+	if (reporter_start(&c->rep, base, cfg->coord_url, cert, key, ca, cfg->report_interval_s,
+	                   &ops, c, rand32) != 0)
+		goto exit;
+	c->running = true;
+	ret = 0;
+exit:
+	if (key) {
+		mbedtls_platform_zeroize(key, PEM_BUF);
+		free(key);
+	}
+	free(cert);
+	free(ca);
+	return ret;
+}
+
+void coordlink_kick(struct coordlink *c)
+{
+	if (c->running)
+		reporter_kick(&c->rep);
+}
+
+void coordlink_stop(struct coordlink *c)
+{
+	if (c->running)
+		reporter_stop(&c->rep);
+	free(c->table);
+	c->table = NULL;
+	c->running = false;
+}

@@ -1,0 +1,335 @@
+#include "reporter.h"
+
+#include <mbedtls/platform_util.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define RESP_MAX    (1u << 20)
+#define BACKOFF_MAX 300000u
+
+struct sock_ctx {
+	struct reporter *r;
+	struct event *ev;
+};
+
+static void send_report(struct reporter *r);
+
+static void arm(struct event *ev, uint32_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+	evtimer_del(ev);
+	evtimer_add(ev, &tv);
+}
+
+/* Next attempt after n failures: doubling from min(interval, 5 s), capped at 5 minutes,
+ * with "equal jitter" (between half and all of it) so a fleet does not come back in step. */
+static uint32_t backoff_ms(struct reporter *r)
+{
+	uint32_t base = r->interval_ms < 5000 ? r->interval_ms : 5000;
+	uint32_t d = base;
+
+	for (unsigned i = 1; i < r->failures && d < BACKOFF_MAX; i++)
+		d *= 2;
+	if (d > BACKOFF_MAX)
+		d = BACKOFF_MAX;
+	return d / 2 + r->random(r->arg) % (d / 2 + 1);
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct reporter *r = arg;
+	size_t len = size * n;
+	unsigned char *grown;
+
+	if (r->resp_len + len > RESP_MAX)
+		return 0; /* makes curl fail the transfer: no coordinator sends that much */
+	grown = realloc(r->resp, r->resp_len + len);
+	if (!grown)
+		return 0;
+	memcpy(grown + r->resp_len, data, len);
+	r->resp = grown;
+	r->resp_len += len;
+	return len;
+}
+
+static void finish(struct reporter *r, CURLcode rc)
+{
+	Kma__V1__CoordinatorReply *reply = NULL;
+	char why[256] = "";
+	uint32_t next = r->interval_ms;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->last_status);
+	if (rc != CURLE_OK)
+		snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
+	else if (r->last_status != 200)
+		snprintf(why, sizeof(why), "HTTP %ld: %.*s", r->last_status,
+		         (int)(r->resp_len < 160 ? r->resp_len : 160), (const char *)r->resp);
+	else if (!(reply = kma__v1__coordinator_reply__unpack(NULL, r->resp_len, r->resp)))
+		snprintf(why, sizeof(why), "the reply does not decode as a CoordinatorReply");
+	why[strcspn(why, "\r\n")] = '\0';
+
+	if (reply) {
+		if (r->failures)
+			log_notice("coordinator: reachable again after %u failed reports",
+			           r->failures);
+		r->failures = 0;
+		r->last_error[0] = '\0';
+		if (reply->next_report_interval_ms >= 1000 &&
+		    reply->next_report_interval_ms <= 3600000)
+			r->interval_ms = reply->next_report_interval_ms;
+		next = r->interval_ms;
+		r->ops.apply(r->arg, reply);
+		kma__v1__coordinator_reply__free_unpacked(reply, NULL);
+	} else {
+		r->failures++;
+		/* Say it once per kind of failure, not once per retry. */
+		if (strcmp(why, r->last_error) != 0)
+			log_warn("coordinator: report %llu failed: %s (retrying with backoff; "
+			         "probing goes on with the last peer table)",
+			         (unsigned long long)r->sequence, why);
+		snprintf(r->last_error, sizeof(r->last_error), "%s", why);
+		next = backoff_ms(r);
+	}
+	curl_multi_remove_handle(r->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	free(r->body);
+	r->body = NULL;
+	free(r->resp);
+	r->resp = NULL;
+	r->resp_len = 0;
+	if (r->pending && !r->failures)
+		next = 0;
+	r->pending = false;
+	arm(r->timer, next);
+}
+
+static void check_done(struct reporter *r)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(r->multi, &left)))
+		if (msg->msg == CURLMSG_DONE && msg->easy_handle == r->easy)
+			finish(r, msg->data.result);
+}
+
+static void on_sock(evutil_socket_t fd, short what, void *arg)
+{
+	struct reporter *r = ((struct sock_ctx *)arg)->r; /* arg may be freed below */
+	int running;
+	int action =
+	    (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+
+	curl_multi_socket_action(r->multi, fd, action, &running);
+	check_done(r);
+}
+
+static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct reporter *r = userp;
+	struct sock_ctx *sc = socketp;
+	short kind = EV_PERSIST;
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (sc) {
+			event_free(sc->ev);
+			free(sc);
+		}
+		return 0;
+	}
+	if (!sc) {
+		sc = calloc(1, sizeof(*sc));
+		if (!sc)
+			return -1;
+		sc->r = r;
+		curl_multi_assign(r->multi, s, sc);
+	} else {
+		event_free(sc->ev);
+	}
+	if (what & CURL_POLL_IN)
+		kind |= EV_READ;
+	if (what & CURL_POLL_OUT)
+		kind |= EV_WRITE;
+	sc->ev = event_new(r->base, s, kind, on_sock, sc);
+	return sc->ev && event_add(sc->ev, NULL) == 0 ? 0 : -1;
+}
+
+static void on_curl_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct reporter *r = arg;
+	int running;
+
+	(void)fd;
+	(void)what;
+	curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(r);
+}
+
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	struct reporter *r = userp;
+
+	(void)m;
+	if (timeout_ms < 0)
+		evtimer_del(r->curl_timer);
+	else
+		arm(r->curl_timer, (uint32_t)timeout_ms);
+	return 0;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	send_report(arg);
+}
+
+static void send_report(struct reporter *r)
+{
+	static struct curl_slist *headers; /* the same for every request: built once */
+	Kma__V1__AgentReport rep = KMA__V1__AGENT_REPORT__INIT;
+	size_t len;
+
+	if (r->easy) {
+		r->pending = true;
+		return;
+	}
+	r->ops.fill(r->arg, &rep);
+	rep.sequence = ++r->sequence;
+	len = kma__v1__agent_report__get_packed_size(&rep);
+	r->body = malloc(len ? len : 1);
+	if (r->body)
+		r->body_len = kma__v1__agent_report__pack(&rep, r->body);
+	r->ops.done(r->arg);
+	if (!headers) {
+		headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+		headers = curl_slist_append(headers, "Accept: application/x-protobuf");
+	}
+	r->easy = r->body && headers ? curl_easy_init() : NULL;
+	if (!r->easy) {
+		free(r->body);
+		r->body = NULL;
+		arm(r->timer, 1000);
+		return;
+	}
+	curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
+	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(r->easy, CURLOPT_SSLCERT_BLOB, &r->cert);
+	curl_easy_setopt(r->easy, CURLOPT_SSLCERTTYPE, "PEM");
+	curl_easy_setopt(r->easy, CURLOPT_SSLKEY_BLOB, &r->key);
+	curl_easy_setopt(r->easy, CURLOPT_SSLKEYTYPE, "PEM");
+	curl_easy_setopt(r->easy, CURLOPT_CAINFO_BLOB, &r->ca);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, 15000L);
+	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	if (curl_multi_add_handle(r->multi, r->easy) != CURLM_OK) {
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+		free(r->body);
+		r->body = NULL;
+		arm(r->timer, 1000);
+	}
+}
+
+static int blob_copy(struct curl_blob *b, const char *pem)
+{
+	b->len = strlen(pem);
+	b->data = malloc(b->len + 1);
+	if (!b->data)
+		return -1;
+	memcpy(b->data, pem, b->len + 1);
+	b->flags = CURL_BLOB_COPY;
+	return 0;
+}
+
+int reporter_start(struct reporter *r, struct event_base *base, const char *url,
+                   const char *cert_pem, const char *key_pem, const char *ca_pem,
+                   unsigned interval_s, const struct reporter_ops *ops, void *arg,
+                   uint32_t (*random)(void *arg))
+{
+	memset(r, 0, sizeof(*r));
+	r->base = base;
+	r->ops = *ops;
+	r->arg = arg;
+	r->random = random;
+	r->interval_ms = interval_s * 1000u;
+	if (snprintf(r->url, sizeof(r->url), "%s%sv1/report", url,
+	             url[strlen(url) - 1] == '/' ? "" : "/") >= (int)sizeof(r->url)) {
+		log_err("coordinator: URL too long");
+		return -1;
+	}
+	if (blob_copy(&r->cert, cert_pem) || blob_copy(&r->key, key_pem) ||
+	    blob_copy(&r->ca, ca_pem))
+		goto fail;
+	r->multi = curl_multi_init();
+	r->timer = evtimer_new(base, on_timer, r);
+	r->curl_timer = evtimer_new(base, on_curl_timer, r);
+	if (!r->multi || !r->timer || !r->curl_timer)
+		goto fail;
+	curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
+	curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
+	arm(r->timer, 0);
+	log_notice("coordinator: reporting to %s every %u s", r->url, interval_s);
+	return 0;
+fail:
+	log_err("coordinator: cannot start reporting (out of memory)");
+	reporter_stop(r);
+	return -1;
+}
+
+void reporter_kick(struct reporter *r)
+{
+	if (!r->multi)
+		return;
+	if (r->easy) {
+		r->pending = true;
+		return;
+	}
+	/* While the coordinator is failing, the backoff timer stands: do not hammer it. */
+	if (!r->failures)
+		arm(r->timer, 0);
+}
+
+void reporter_stop(struct reporter *r)
+{
+	if (r->easy) {
+		curl_multi_remove_handle(r->multi, r->easy);
+		curl_easy_cleanup(r->easy);
+		r->easy = NULL;
+	}
+	if (r->multi)
+		curl_multi_cleanup(r->multi);
+	r->multi = NULL;
+	if (r->timer)
+		event_free(r->timer);
+	if (r->curl_timer)
+		event_free(r->curl_timer);
+	r->timer = r->curl_timer = NULL;
+	free(r->cert.data);
+	if (r->key.data)
+		mbedtls_platform_zeroize(r->key.data, r->key.len);
+	free(r->key.data);
+	free(r->ca.data);
+	memset(&r->cert, 0, sizeof(r->cert));
+	memset(&r->key, 0, sizeof(r->key));
+	memset(&r->ca, 0, sizeof(r->ca));
+	free(r->body);
+	free(r->resp);
+	r->body = NULL;
+	r->resp = NULL;
+}

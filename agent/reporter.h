@@ -1,0 +1,71 @@
+#ifndef KMA_AGENT_REPORTER_H
+#define KMA_AGENT_REPORTER_H
+
+/*
+ * Reports to the coordinator: POSTs an AgentReport (protobuf, mutual TLS with the node's
+ * identity, libcurl's multi interface driven by the agent's event loop) every interval and
+ * at once when reporter_kick() says something changed, and hands each CoordinatorReply to
+ * the owner. When the coordinator is unreachable or refuses, it backs off (doubling, with
+ * jitter, up to 5 minutes) and the agent goes on with what it has.
+ */
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kma.pb-c.h"
+
+struct reporter;
+
+/*
+ * fill: fills *report (whose sequence the reporter sets); what it points to must live
+ *       until done(), which the reporter calls right after encoding it.
+ * apply: a reply arrived and decoded.
+ */
+struct reporter_ops {
+	void (*fill)(void *arg, Kma__V1__AgentReport *report);
+	void (*done)(void *arg);
+	void (*apply)(void *arg, const Kma__V1__CoordinatorReply *reply);
+};
+
+struct reporter {
+	struct event_base *base;
+	CURLM *multi;
+	CURL *easy; /* the request in flight, NULL when none */
+	struct event *timer;
+	struct event *curl_timer;
+	char url[512];
+	struct curl_blob cert, key, ca; /* PEM; key zeroised on free */
+	unsigned interval_ms;
+	unsigned failures;
+	bool pending; /* a kick arrived while a request was in flight */
+	uint64_t sequence;
+	unsigned char *body;
+	size_t body_len;
+	unsigned char *resp;
+	size_t resp_len;
+	long last_status;
+	char last_error[256];
+	struct reporter_ops ops;
+	void *arg;
+	uint32_t (*random)(void *arg);
+};
+
+/*
+ * Starts reporting to url (".../v1/report" is appended) with the given PEM client
+ * certificate chain, key and the CA that signs the coordinator's certificate. The PEM
+ * buffers are copied. Returns 0, or -1 (logged).
+ */
+int reporter_start(struct reporter *r, struct event_base *base, const char *url,
+                   const char *cert_pem, const char *key_pem, const char *ca_pem,
+                   unsigned interval_s, const struct reporter_ops *ops, void *arg,
+                   uint32_t (*random)(void *arg)) __attribute__((warn_unused_result));
+
+/* Reports as soon as possible (after the request in flight, if any). */
+void reporter_kick(struct reporter *r);
+
+/* Stops, cancelling a request in flight; safe on a reporter that never started. */
+void reporter_stop(struct reporter *r);
+
+#endif
