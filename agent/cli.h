@@ -27,6 +27,12 @@ int cli_probe(int argc, char **argv, const char *config_path, bool explicit_conf
  */
 int cli_mesh(struct hal *hal, bool json);
 
+/* `quickstart --node-id ID (--token T | --token-file F)`: enrol a fresh key. */
+int cli_quickstart(struct hal *hal, const struct agent_config *cfg, int argc, char **argv);
+
+/* `factory-reset [--yes]`: erase the identity record through the HAL, and only it. */
+int cli_factory_reset(struct hal *hal, int argc, char **argv);
+
 /* `causes [--json]`: the cause vocabulary with meaning and remedy. */
 int cli_causes(bool json);
 

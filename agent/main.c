@@ -105,7 +105,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "probe") == 0)
 		return cli_probe(argc - optind, argv + optind, config_path, explicit_config,
 		                 level_arg);
-	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "identity") != 0 && strcmp(cmd, "mesh") != 0) {
+	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "identity") != 0 && strcmp(cmd, "mesh") != 0 &&
+	    strcmp(cmd, "quickstart") != 0 && strcmp(cmd, "factory-reset") != 0) {
 		fprintf(stderr, "kma-agent: unknown command '%s'\n", cmd);
 		usage(stderr);
 		return KMA_EXIT_USAGE;
@@ -137,6 +138,10 @@ int main(int argc, char **argv)
 			ret = KMA_EXIT_USAGE;
 		} else
 			ret = cli_identity_show(&hal, want_json(argc, argv, optind + 1));
+	} else if (strcmp(cmd, "quickstart") == 0) {
+		ret = cli_quickstart(&hal, &cfg, argc - optind, argv + optind);
+	} else if (strcmp(cmd, "factory-reset") == 0) {
+		ret = cli_factory_reset(&hal, argc - optind, argv + optind);
 	} else if (strcmp(cmd, "mesh") == 0) {
 		ret = cli_mesh(&hal, want_json(argc, argv, optind + 1));
 	} else {

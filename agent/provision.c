@@ -23,7 +23,7 @@ static void mbed_err(char *err, size_t size, const char *what, const char *path,
 static enum provision_status store_record(struct hal *hal, const char *node_id,
                                           const unsigned char *key_der, size_t key_len,
                                           const mbedtls_x509_crt *chain, const mbedtls_x509_crt *ca,
-                                          char *err, size_t size)
+                                          const char *enrolled_serial, char *err, size_t size)
 {
 	enum provision_status ret = PROVISION_ERR_INTERNAL;
 	Kma__V1__IdentityRecord rec = KMA__V1__IDENTITY_RECORD__INIT;
@@ -54,7 +54,9 @@ static enum provision_status store_record(struct hal *hal, const char *node_id,
 	rec.n_ca_der = n_cas;
 	rec.ca_der = cas;
 	rec.enrolled_hardware = &hw_msg;
-	rec.enrolment = KMA__V1__ENROLMENT_STATE__ENROLMENT_STATE_PENDING;
+	rec.enrolment = enrolled_serial ? KMA__V1__ENROLMENT_STATE__ENROLMENT_STATE_JOINED
+	                                : KMA__V1__ENROLMENT_STATE__ENROLMENT_STATE_PENDING;
+	rec.enrolled_serial = (char *)(enrolled_serial ? enrolled_serial : "");
 	rec.generation = 1;
 	rec.stored_at = hal_time_real(hal);
 	/* A new identity on the same node is a new QuickStart generation. */
@@ -69,6 +71,62 @@ static enum provision_status store_record(struct hal *hal, const char *node_id,
 	}
 	ret = PROVISION_OK;
 exit:
+	return ret;
+}
+
+enum provision_status provision_install(struct hal *hal, const struct provision_material *m,
+                                        char *err, size_t size)
+{
+	enum provision_status ret = PROVISION_ERR_DATA;
+	unsigned char *key_der = NULL;
+	struct certinfo leaf;
+	uint32_t flags = 0;
+	int rc, der_len;
+
+	rc = kma_pk_check_pair(&m->chain->pk, m->key, m->drbg);
+	if (rc) {
+		snprintf(err, size, "%s does not belong to the certificate in %s", m->key_label,
+		         m->cert_label);
+		goto exit;
+	}
+	rc = mbedtls_x509_crt_verify(m->chain, m->ca, NULL, NULL, &flags, NULL, NULL);
+	if (rc) {
+		char why[256];
+
+		mbedtls_x509_crt_verify_info(why, sizeof(why), "", flags);
+		why[strcspn(why, "\n")] = '\0';
+		snprintf(err, size, "%s does not verify to the CA in %s: %s", m->cert_label,
+		         m->ca_label, why);
+		goto exit;
+	}
+	certinfo_from_crt(m->chain, &leaf);
+	if (m->node_id && strcmp(m->node_id, leaf.node_id) != 0) {
+		snprintf(err, size, "%s names node '%s', not '%s'", m->cert_label, leaf.node_id,
+		         m->node_id);
+		goto exit;
+	}
+	if (leaf.node_id[0] == '\0') {
+		snprintf(err, size, "%s has no subject CN to take the node ID from", m->cert_label);
+		goto exit;
+	}
+
+	ret = PROVISION_ERR_INTERNAL;
+	key_der = malloc(KEY_DER_MAX);
+	if (!key_der)
+		goto exit;
+	/* mbedtls_pk_write_key_der writes at the end of the buffer. */
+	der_len = mbedtls_pk_write_key_der(m->key, key_der, KEY_DER_MAX);
+	if (der_len <= 0) {
+		mbed_err(err, size, "re-encoding the key", m->key_label, der_len);
+		goto exit;
+	}
+	ret = store_record(hal, leaf.node_id, key_der + KEY_DER_MAX - der_len, (size_t)der_len,
+	                   m->chain, m->ca, m->enrolled_serial, err, size);
+exit:
+	if (key_der) {
+		mbedtls_platform_zeroize(key_der, KEY_DER_MAX);
+		free(key_der);
+	}
 	return ret;
 }
 
@@ -90,64 +148,25 @@ static enum provision_status from_tlsctx(enum tlsctx_status st)
 enum provision_status provision_import(struct hal *hal, const struct provision_files *files,
                                        char *err, size_t size)
 {
-	enum provision_status ret = PROVISION_ERR_INTERNAL;
-	unsigned char *key_der = NULL;
+	enum provision_status ret;
 	struct tlsctx t;
-	struct certinfo leaf;
-	uint32_t flags = 0;
-	int rc, der_len;
 
 	tlsctx_init(&t);
 	ret = from_tlsctx(tlsctx_load_files(&t, files->key_path, files->cert_path, files->ca_path,
 	                                    NULL, err, size));
-	if (ret != PROVISION_OK)
-		goto exit;
+	if (ret == PROVISION_OK) {
+		struct provision_material m = {
+		    .key = &t.key,
+		    .chain = &t.chain,
+		    .ca = &t.ca,
+		    .drbg = &t.drbg,
+		    .node_id = files->node_id,
+		    .key_label = files->key_path,
+		    .cert_label = files->cert_path,
+		    .ca_label = files->ca_path,
+		};
 
-	ret = PROVISION_ERR_DATA;
-	rc = kma_pk_check_pair(&t.chain.pk, &t.key, &t.drbg);
-	if (rc) {
-		snprintf(err, size, "%s does not belong to the certificate in %s", files->key_path,
-		         files->cert_path);
-		goto exit;
-	}
-	rc = mbedtls_x509_crt_verify(&t.chain, &t.ca, NULL, NULL, &flags, NULL, NULL);
-	if (rc) {
-		char why[256];
-
-		mbedtls_x509_crt_verify_info(why, sizeof(why), "", flags);
-		why[strcspn(why, "\n")] = '\0';
-		snprintf(err, size, "%s does not verify to the CA in %s: %s", files->cert_path,
-		         files->ca_path, why);
-		goto exit;
-	}
-	certinfo_from_crt(&t.chain, &leaf);
-	if (files->node_id && strcmp(files->node_id, leaf.node_id) != 0) {
-		snprintf(err, size, "%s names node '%s', not '%s'", files->cert_path, leaf.node_id,
-		         files->node_id);
-		goto exit;
-	}
-	if (leaf.node_id[0] == '\0') {
-		snprintf(err, size, "%s has no subject CN to take the node ID from",
-		         files->cert_path);
-		goto exit;
-	}
-
-	ret = PROVISION_ERR_INTERNAL;
-	key_der = malloc(KEY_DER_MAX);
-	if (!key_der)
-		goto exit;
-	/* mbedtls_pk_write_key_der writes at the end of the buffer. */
-	der_len = mbedtls_pk_write_key_der(&t.key, key_der, KEY_DER_MAX);
-	if (der_len <= 0) {
-		mbed_err(err, size, "re-encoding the key", files->key_path, der_len);
-		goto exit;
-	}
-	ret = store_record(hal, leaf.node_id, key_der + KEY_DER_MAX - der_len, (size_t)der_len,
-	                   &t.chain, &t.ca, err, size);
-exit:
-	if (key_der) {
-		mbedtls_platform_zeroize(key_der, KEY_DER_MAX);
-		free(key_der);
+		ret = provision_install(hal, &m, err, size);
 	}
 	tlsctx_free(&t);
 	return ret;

@@ -86,3 +86,23 @@ expect_exit 65 "$AGENT" -c "$C" identity --json
 expect_grep "identity record unusable" "$T/err"
 expect_json "$T/out" "j['node_id']" None
 ok "an unusable record is refused with exit 65"
+
+# Factory reset erases the identity record and only it; it asks first.
+expect_exit 0 "$AGENT" -c "$C" identity import --key "$DATA/a-kma01.key" \
+	--cert "$DATA/a-kma01.pem" --ca "$DATA/ca.pem"
+echo keep >"$T/n1/state/other-file"
+expect_exit 64 "$AGENT" -c "$C" factory-reset </dev/null
+expect_grep "give --yes" "$T/err"
+expect_exit 0 "$AGENT" -c "$C" identity --json
+expect_json "$T/out" "j['state']" provisioned
+expect_exit 0 "$AGENT" -c "$C" factory-reset --yes
+expect_exit 0 "$AGENT" -c "$C" identity --json
+expect_json "$T/out" "j['state']" unprovisioned
+[ -f "$T/n1/state/other-file" ] || fail "factory reset removed more than the identity"
+[ ! -e "$REC.prev" ] || fail "factory reset left the previous identity behind"
+ok "factory-reset asks, then erases the identity record and nothing else"
+
+expect_exit 64 "$AGENT" -c "$C" quickstart --node-id a-kma01
+expect_exit 64 "$AGENT" -c "$C" quickstart --node-id 'a,O=evil' --token x
+expect_grep "node ID 'a,O=evil'" "$T/err"
+ok "quickstart refuses bad arguments before generating anything"

@@ -1,0 +1,263 @@
+#include "mbedcompat.h"
+
+#include "quickstart.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_csr.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certinfo.h"
+#include "fileio.h"
+
+#define CSR_MAX   2048
+#define REPLY_MAX (256 * 1024)
+
+struct buf {
+	unsigned char *data;
+	size_t len;
+};
+
+/* The HAL is the entropy source, so a board (or the sim, in tests) decides where keys'
+ * randomness comes from. */
+static int hal_entropy(void *arg, unsigned char *out, size_t len)
+{
+	return hal_random(arg, out, len) == HAL_OK ? 0 : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
+}
+
+/* Node IDs go into a DN string: letters, digits, '.', '_' and '-' only. */
+static bool node_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && !strchr("._-", id[i]))
+			return false;
+	return true;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+	size_t len = size * n;
+	unsigned char *grown;
+
+	if (b->len + len > REPLY_MAX)
+		return 0;
+	grown = realloc(b->data, b->len + len + 1);
+	if (!grown)
+		return 0;
+	memcpy(grown + b->len, data, len);
+	b->data = grown;
+	b->len += len;
+	b->data[b->len] = '\0';
+	return len;
+}
+
+static enum quickstart_status post_enroll(const struct agent_config *cfg, const uint8_t *body,
+                                          size_t len, struct buf *reply, char *err, size_t size)
+{
+	enum quickstart_status ret = QUICKSTART_ERR_INTERNAL;
+	struct curl_slist *headers = NULL;
+	unsigned char *ca = NULL;
+	size_t ca_len = 0;
+	struct curl_blob blob;
+	char url[600];
+	long status = 0;
+	CURL *c = NULL;
+	CURLcode rc;
+	int e;
+
+	if (!cfg->coord_url[0] || !cfg->coord_ca[0]) {
+		snprintf(err, size,
+		         "QuickStart needs [coordinator] url and ca in the configuration");
+		return QUICKSTART_ERR_USAGE;
+	}
+	e = fileio_read_input(cfg->coord_ca, 256 * 1024, &ca, &ca_len);
+	if (e) {
+		snprintf(err, size, "%s: %s", cfg->coord_ca, strerror(e));
+		return QUICKSTART_ERR_USAGE;
+	}
+	snprintf(url, sizeof(url), "%s%sv1/enroll", cfg->coord_url,
+	         cfg->coord_url[strlen(cfg->coord_url) - 1] == '/' ? "" : "/");
+	blob = (struct curl_blob){.data = ca, .len = ca_len, .flags = CURL_BLOB_COPY};
+	headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+	c = curl_easy_init();
+	if (!c || !headers)
+		goto exit;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
+	rc = curl_easy_perform(c);
+	if (rc != CURLE_OK) {
+		snprintf(err, size, "%s: %s", url, curl_easy_strerror(rc));
+		ret = QUICKSTART_ERR_UNREACHABLE;
+		goto exit;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		snprintf(err, size, "the coordinator refused the enrolment: HTTP %ld: %.*s", status,
+		         (int)(reply->len < 200 ? reply->len : 200),
+		         reply->data ? (const char *)reply->data : "");
+		err[strcspn(err, "\r\n")] = '\0';
+		ret = QUICKSTART_ERR_REFUSED;
+		goto exit;
+	}
+	ret = QUICKSTART_OK;
+exit:
+	curl_easy_cleanup(c);
+	curl_slist_free_all(headers);
+	free(ca);
+	return ret;
+}
+
+enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config *cfg,
+                                      const char *node_id, const char *token, char *err,
+                                      size_t size)
+{
+	enum quickstart_status ret = QUICKSTART_ERR_INTERNAL;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_pk_context key;
+	mbedtls_x509write_csr csr;
+	mbedtls_x509_crt chain, ca;
+	Kma__V1__EnrollRequest req = KMA__V1__ENROLL_REQUEST__INIT;
+	Kma__V1__HardwareIdentity hw_msg = KMA__V1__HARDWARE_IDENTITY__INIT;
+	Kma__V1__EnrollReply *rep = NULL;
+	struct hal_hwid hw;
+	uint8_t fp[HAL_FP_LEN], *body = NULL;
+	unsigned char csr_buf[CSR_MAX];
+	char subject[96], serial[130];
+	struct buf reply = {0};
+	int csr_len;
+	size_t body_len = 0;
+
+	mbedtls_ctr_drbg_init(&drbg);
+	mbedtls_pk_init(&key);
+	mbedtls_x509write_csr_init(&csr);
+	mbedtls_x509_crt_init(&chain);
+	mbedtls_x509_crt_init(&ca);
+	if (!node_id_ok(node_id)) {
+		snprintf(err, size, "node ID '%s': use 1 to 64 letters, digits, '.', '_' or '-'",
+		         node_id);
+		ret = QUICKSTART_ERR_USAGE;
+		goto exit;
+	}
+	if (hal_read_hwid(hal, &hw) != HAL_OK) {
+		snprintf(err, size, "reading the hardware identity: %s", hal->error);
+		ret = QUICKSTART_ERR_HAL;
+		goto exit;
+	}
+	snprintf(subject, sizeof(subject), "CN=%s", node_id);
+	if (mbedtls_ctr_drbg_seed(&drbg, hal_entropy, hal, (const unsigned char *)"kma-qs", 6) ||
+	    mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) ||
+	    mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key),
+	                        mbedtls_ctr_drbg_random, &drbg)) {
+		snprintf(err, size, "generating the key failed");
+		goto exit;
+	}
+	mbedtls_x509write_csr_set_key(&csr, &key);
+	mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
+	if (mbedtls_x509write_csr_set_subject_name(&csr, subject)) {
+		snprintf(err, size, "building the CSR failed");
+		goto exit;
+	}
+	/* Written at the end of the buffer. */
+	csr_len = mbedtls_x509write_csr_der(&csr, csr_buf, sizeof(csr_buf), mbedtls_ctr_drbg_random,
+	                                    &drbg);
+	if (csr_len <= 0) {
+		snprintf(err, size, "signing the CSR failed");
+		goto exit;
+	}
+	hal_hwid_to_msg(&hw, &hw_msg, fp);
+	req.node_id = (char *)node_id;
+	req.token = (char *)token;
+	req.csr_der = (ProtobufCBinaryData){(size_t)csr_len, csr_buf + sizeof(csr_buf) - csr_len};
+	req.hardware = &hw_msg;
+	body_len = kma__v1__enroll_request__get_packed_size(&req);
+	body = malloc(body_len);
+	if (!body)
+		goto exit;
+	kma__v1__enroll_request__pack(&req, body);
+	ret = post_enroll(cfg, body, body_len, &reply, err, size);
+	if (ret != QUICKSTART_OK)
+		goto exit;
+
+	ret = QUICKSTART_ERR_DATA;
+	rep = kma__v1__enroll_reply__unpack(NULL, reply.len, reply.data);
+	if (!rep || !rep->ok || rep->n_cert_chain_der == 0 || rep->n_ca_der == 0) {
+		snprintf(err, size, "the enrolment reply is not usable%s%s",
+		         rep && rep->error ? ": " : "", rep && rep->error ? rep->error : "");
+		goto exit;
+	}
+	for (size_t i = 0; i < rep->n_cert_chain_der; i++)
+		if (mbedtls_x509_crt_parse_der(&chain, rep->cert_chain_der[i].data,
+		                               rep->cert_chain_der[i].len)) {
+			snprintf(err, size, "the enrolment reply's certificate does not parse");
+			goto exit;
+		}
+	for (size_t i = 0; i < rep->n_ca_der; i++)
+		if (mbedtls_x509_crt_parse_der(&ca, rep->ca_der[i].data, rep->ca_der[i].len)) {
+			snprintf(err, size, "the enrolment reply's CA does not parse");
+			goto exit;
+		}
+	{
+		struct certinfo leaf;
+		struct provision_material m = {
+		    .key = &key,
+		    .chain = &chain,
+		    .ca = &ca,
+		    .drbg = &drbg,
+		    .node_id = node_id,
+		    .enrolled_serial = serial,
+		    .key_label = "our new key",
+		    .cert_label = "the enrolment reply",
+		    .ca_label = "the enrolment reply's CA",
+		};
+
+		certinfo_from_crt(&chain, &leaf);
+		snprintf(serial, sizeof(serial), "%s", leaf.serial);
+		switch (provision_install(hal, &m, err, size)) {
+		case PROVISION_OK:
+			ret = QUICKSTART_OK;
+			break;
+		case PROVISION_ERR_HAL:
+			ret = QUICKSTART_ERR_HAL;
+			break;
+		case PROVISION_ERR_DATA:
+			ret = QUICKSTART_ERR_DATA;
+			break;
+		default:
+			ret = QUICKSTART_ERR_INTERNAL;
+			break;
+		}
+	}
+exit:
+	if (rep)
+		kma__v1__enroll_reply__free_unpacked(rep, NULL);
+	free(reply.data);
+	if (body) /* it holds the token */
+		mbedtls_platform_zeroize(body, body_len);
+	free(body);
+	mbedtls_x509_crt_free(&chain);
+	mbedtls_x509_crt_free(&ca);
+	mbedtls_x509write_csr_free(&csr);
+	mbedtls_pk_free(&key);
+	mbedtls_ctr_drbg_free(&drbg);
+	return ret;
+}
