@@ -1,37 +1,308 @@
 /*
- * kma-coord: the cluster's single source of truth (reports, enrolment, mesh diagnosis,
- * recovery plans). This build only knows its version and the wire schema; serving lands
- * with the coordinator issue.
+ * kma-coord: the cluster's single source of truth. This slice serves agent reports and
+ * the operator's node table over HTTPS with client certificates (docs/protocol.md).
+ *
+ * Lifecycle: arguments, configuration, PEM files, store, authenticator, HTTPS server;
+ * then it waits for SIGTERM or SIGINT and finalises in reverse.
  */
 
-#include <getopt.h>
-#include <stdio.h>
+#include "mbedcompat.h"
 
+#include <getopt.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/x509_crt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "auth.h"
+#include "certinfo.h"
+#include "coord_config.h"
 #include "exitcodes.h"
+#include "fileio.h"
+#include "http.h"
 #include "kma.pb-c.h"
+#include "log.h"
+#include "store.h"
+
+#ifndef KMA_COORD_DEFAULT_CONFIG
+#define KMA_COORD_DEFAULT_CONFIG "/etc/kma-coord/coord.conf"
+#endif
+
+/* PEM files are a few KiB; anything this large is not one. */
+#define PEM_MAX (1024 * 1024)
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: kma-coord [-c FILE] [--check-config]\n"
+	        "  -c, --config FILE   configuration (default %s)\n"
+	        "      --check-config  validate the configuration and the PEM files, then exit\n"
+	        "  -V, --version       print the version\n"
+	        "  -h, --help          this text\n"
+	        "\n"
+	        "Exit status: 0 ok, 64 usage, 65 unusable PEM, 66 missing input, 69 cannot\n"
+	        "serve (address in use), 74 database failure, 78 configuration error.\n",
+	        KMA_COORD_DEFAULT_CONFIG);
+}
+
+/* The PEM files, read once; the key is wiped as soon as the server has it. */
+struct pem_files {
+	char *cert;
+	size_t cert_len;
+	char *key;
+	size_t key_len;
+	char *trust; /* cluster CA then operator CA */
+	size_t trust_len;
+};
+
+static void pem_files_free(struct pem_files *f)
+{
+	if (f->key)
+		mbedtls_platform_zeroize(f->key, f->key_len);
+	free(f->key);
+	free(f->cert);
+	free(f->trust);
+	memset(f, 0, sizeof(*f));
+}
+
+static int read_pem(const char *path, const char *what, char **out, size_t *len)
+{
+	unsigned char *buf = NULL;
+	int err = fileio_read_input(path, PEM_MAX, &buf, len);
+
+	if (err) {
+		log_errno(LOG_LVL_ERR, err, "%s %s: cannot read", what, path);
+		return KMA_EXIT_NOINPUT;
+	}
+	*out = (char *)buf;
+	return KMA_EXIT_OK;
+}
+
+/* Checks that the server certificate and key parse and belong together. */
+static int check_server_pair(const struct coord_config *cfg, const struct pem_files *f)
+{
+	mbedtls_x509_crt crt;
+	mbedtls_pk_context pk;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	char msg[128];
+	int ret = KMA_EXIT_DATAERR, rc;
+
+	mbedtls_x509_crt_init(&crt);
+	mbedtls_pk_init(&pk);
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&drbg);
+	rc = mbedtls_x509_crt_parse(&crt, (const unsigned char *)f->cert, f->cert_len + 1);
+	if (rc != 0) {
+		certinfo_strerror(rc, msg, sizeof(msg));
+		log_err("cert %s: %s", cfg->cert, rc > 0 ? "some certificates do not parse" : msg);
+		goto exit;
+	}
+	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
+	                          (const unsigned char *)"kma-coord", 9) != 0) {
+		log_err("cannot seed the random generator");
+		ret = KMA_EXIT_SOFTWARE;
+		goto exit;
+	}
+	rc = kma_pk_parse_key(&pk, (const unsigned char *)f->key, f->key_len + 1, &drbg);
+	if (rc != 0) {
+		/* The error names the format problem only, never key material. */
+		certinfo_strerror(rc, msg, sizeof(msg));
+		log_err("key %s: %s", cfg->key, msg);
+		goto exit;
+	}
+	if (kma_pk_check_pair(&crt.pk, &pk, &drbg) != 0) {
+		log_err("key %s does not belong to cert %s", cfg->key, cfg->cert);
+		goto exit;
+	}
+	ret = KMA_EXIT_OK;
+exit:
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&entropy);
+	mbedtls_pk_free(&pk);
+	mbedtls_x509_crt_free(&crt);
+	return ret;
+}
+
+static int load_pem_files(const struct coord_config *cfg, struct pem_files *f)
+{
+	char *ca = NULL, *opca = NULL;
+	size_t ca_len = 0, opca_len = 0;
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	ret = read_pem(cfg->cert, "cert", &f->cert, &f->cert_len);
+	if (!ret)
+		ret = read_pem(cfg->key, "key", &f->key, &f->key_len);
+	if (!ret)
+		ret = read_pem(cfg->ca, "ca", &ca, &ca_len);
+	if (!ret)
+		ret = read_pem(cfg->operator_ca, "operator_ca", &opca, &opca_len);
+	if (ret)
+		goto exit;
+	f->trust_len = ca_len + 1 + opca_len;
+	f->trust = malloc(f->trust_len + 1);
+	if (!f->trust) {
+		ret = KMA_EXIT_SOFTWARE;
+		goto exit;
+	}
+	/* A newline between them, in case the first file lacks its last one. */
+	memcpy(f->trust, ca, ca_len);
+	f->trust[ca_len] = '\n';
+	memcpy(f->trust + ca_len + 1, opca, opca_len + 1);
+	ret = check_server_pair(cfg, f);
+exit:
+	free(ca);
+	free(opca);
+	if (ret)
+		pem_files_free(f);
+	return ret;
+}
+
+static int load_config(struct coord_config *cfg, const char *path)
+{
+	struct coord_config_error err;
+
+	coord_config_defaults(cfg);
+	if (coord_config_load(cfg, path, &err) != 0 || coord_config_check(cfg, &err) != 0) {
+		if (err.line > 0)
+			fprintf(stderr, "kma-coord: %s:%d: %s\n", err.path, err.line, err.message);
+		else
+			fprintf(stderr, "kma-coord: %s: %s\n", err.path, err.message);
+		return KMA_EXIT_CONFIG;
+	}
+	log_set_level(cfg->log_level);
+	return KMA_EXIT_OK;
+}
+
+/* Blocks until SIGTERM or SIGINT; signals stay blocked in every thread started later. */
+static void wait_for_stop(const sigset_t *set)
+{
+	int sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_notice("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			return;
+		}
+		log_info("SIGHUP: nothing to reload in this version");
+	}
+}
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'C'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	int c;
+	const char *config_path = KMA_COORD_DEFAULT_CONFIG;
+	bool check_only = false;
+	struct coord_config cfg;
+	struct pem_files pem = {0};
+	struct store *store = NULL;
+	struct auth *auth = NULL;
+	struct http_server *srv = NULL;
+	struct http_params hp;
+	sigset_t set;
+	int ret = KMA_EXIT_SOFTWARE, c;
 
-	while ((c = getopt_long(argc, argv, "Vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'C':
+			check_only = true;
+			break;
 		case 'V':
 			printf("kma-coord %s (wire schema %s)\n", KMA_VERSION,
 			       kma__v1__agent_report__descriptor.package_name);
 			return KMA_EXIT_OK;
 		case 'h':
-			printf("usage: kma-coord [--version]\n");
+			usage(stdout);
 			return KMA_EXIT_OK;
 		default:
+			usage(stderr);
 			return KMA_EXIT_USAGE;
 		}
 	}
-	fprintf(stderr, "kma-coord: serving is not implemented in this build yet\n");
-	return KMA_EXIT_UNAVAILABLE;
+	if (optind < argc) {
+		fprintf(stderr, "kma-coord: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return KMA_EXIT_USAGE;
+	}
+	log_init("kma-coord", LOG_LVL_INFO);
+	ret = load_config(&cfg, config_path);
+	if (ret)
+		return ret;
+	ret = load_pem_files(&cfg, &pem);
+	if (ret)
+		goto exit;
+	auth = auth_new(cfg.ca, cfg.operator_ca);
+	if (!auth) {
+		ret = KMA_EXIT_DATAERR;
+		goto exit;
+	}
+	if (check_only) {
+		printf("%s: ok (listen %s, db %s, report interval %u s)\n", config_path, cfg.listen,
+		       cfg.db, cfg.report_interval_s);
+		ret = KMA_EXIT_OK;
+		goto exit;
+	}
+
+	/* The database, its WAL and everything else we create are ours alone. */
+	umask(077);
+	if (store_open(cfg.db, &store) != STORE_OK) {
+		ret = KMA_EXIT_IOERR;
+		goto exit;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+		ret = KMA_EXIT_SOFTWARE;
+		goto exit;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	hp = (struct http_params){
+	    .listen = cfg.listen,
+	    .cert_pem = pem.cert,
+	    .key_pem = pem.key,
+	    .trust_pem = pem.trust,
+	    .max_body = cfg.max_body,
+	    .report_interval_ms = cfg.report_interval_s * 1000u,
+	    .store = store,
+	    .auth = auth,
+	};
+	srv = http_start(&hp);
+	/* GnuTLS has its own copy of the key now. */
+	mbedtls_platform_zeroize(pem.key, pem.key_len);
+	if (!srv) {
+		ret = KMA_EXIT_UNAVAILABLE;
+		goto exit;
+	}
+	log_notice("serving on %s (db %s, report interval %u s, max body %u bytes)", cfg.listen,
+	           cfg.db, cfg.report_interval_s, cfg.max_body);
+	wait_for_stop(&set);
+	ret = KMA_EXIT_OK;
+exit:
+	http_stop(srv);
+	store_close(store);
+	auth_free(auth);
+	pem_files_free(&pem);
+	if (!check_only && ret == KMA_EXIT_OK)
+		log_notice("stopped");
+	return ret;
 }

@@ -1,0 +1,61 @@
+#ifndef KMA_COORD_AUTH_H
+#define KMA_COORD_AUTH_H
+
+/*
+ * Who is calling: the client certificate chain a TLS connection presented, verified with
+ * Mbed TLS against the cluster CA (agents) and the operator CA (kmactl users). GnuTLS (in
+ * libmicrohttpd) only requests the certificate; every decision is made here.
+ */
+
+#include <stddef.h>
+
+#include "certinfo.h"
+
+enum auth_role {
+	AUTH_NONE = 0, /* no certificate, or one that chains to neither CA */
+	AUTH_AGENT,    /* chains to the cluster CA; name = node ID (CN) */
+	AUTH_OPERATOR, /* chains to the operator CA; name = CN */
+};
+
+struct auth;
+
+/* Longest chain auth_check takes (leaf and intermediates). */
+#define AUTH_CHAIN_MAX 8
+
+/* One DER certificate as the TLS library hands it over (leaf first in a chain). */
+struct auth_der {
+	const unsigned char *data;
+	size_t len;
+};
+
+struct auth_result {
+	enum auth_role role;
+	char name[sizeof(((struct certinfo *)0)->node_id)]; /* CN, "" when role is NONE */
+	char serial[sizeof(((struct certinfo *)0)->serial)];
+	char why[320]; /* for NONE: why the chain was refused, for the log */
+};
+
+/*
+ * Loads both CA bundles (PEM, one or more certificates each). On failure returns NULL
+ * after logging which file and why.
+ */
+struct auth *auth_new(const char *cluster_ca_path, const char *operator_ca_path)
+    __attribute__((warn_unused_result));
+
+/* NULL is fine. */
+void auth_free(struct auth *a);
+
+/*
+ * Decides the role of a client that presented chain (n certificates, leaf first; n = 0
+ * when it presented none). A chain of more than AUTH_CHAIN_MAX is refused before chain is
+ * read, so chain may hold fewer entries than n then. The cluster CA is tried first. Either role
+ * needs a non-empty CN and, when the certificate has one, an extended key usage allowing
+ * clientAuth; a refusal explains the cluster CA's verify flags in why.
+ */
+void auth_check(const struct auth *a, const struct auth_der *chain, size_t n,
+                struct auth_result *out);
+
+/* "agent", "operator" or "none". */
+const char *auth_role_name(enum auth_role role);
+
+#endif

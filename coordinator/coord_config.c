@@ -1,0 +1,201 @@
+#include "coord_config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inifile.h"
+
+#ifndef KMA_COORD_DEFAULT_DB
+#define KMA_COORD_DEFAULT_DB "/var/lib/kma-coord/coord.db"
+#endif
+
+/* coord.conf is a dozen lines; anything this large is not one. */
+#define CONFIG_FILE_MAX (1024 * 1024)
+
+struct parse_ctx {
+	struct coord_config *cfg;
+	struct coord_config_error *err;
+	struct inifile ini; /* ini.line: the line the handler is looking at */
+	bool failed;
+};
+
+void coord_config_defaults(struct coord_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen, sizeof(cfg->listen), "0.0.0.0:8443");
+	snprintf(cfg->db, sizeof(cfg->db), "%s", KMA_COORD_DEFAULT_DB);
+	cfg->report_interval_s = 30;
+	cfg->max_body = 65536;
+	cfg->log_level = LOG_LVL_INFO;
+}
+
+static int fail(struct parse_ctx *ctx, const char *fmt, const char *a, const char *b)
+{
+	if (ctx->failed)
+		return 0; /* inih goes on after an error: keep the first one */
+	ctx->err->line = ctx->ini.line;
+	snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, a, b);
+	ctx->failed = true;
+	return 0;
+}
+
+static int set_string(struct parse_ctx *ctx, char *dst, size_t size, const char *key,
+                      const char *value)
+{
+	if (value[0] == '\0')
+		return fail(ctx, "%s: empty value%s", key, "");
+	if (strlen(value) >= size)
+		return fail(ctx, "%s: value too long (%s)", key, "limit exceeded");
+	memcpy(dst, value, strlen(value) + 1);
+	return 1;
+}
+
+static int set_uint(struct parse_ctx *ctx, unsigned *dst, unsigned lo, unsigned hi, const char *key,
+                    const char *value)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno || end == value || *end != '\0' || value[0] == '-' || v < lo || v > hi) {
+		char range[64];
+
+		snprintf(range, sizeof(range), "a whole number from %u to %u", lo, hi);
+		return fail(ctx, "%s: expected %s", key, range);
+	}
+	*dst = (unsigned)v;
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	struct coord_config *cfg = ctx->cfg;
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+
+	if (section[0] == '\0')
+		return fail(ctx, "'%s' is outside any [section]%s", name, "");
+	if (strcmp(section, "coord") != 0)
+		return fail(ctx, "unknown section [%s]%s", section, "");
+	if (strcmp(name, "listen") == 0) {
+		if (coord_config_split_listen(value, host, sizeof(host), &port) != 0)
+			return fail(ctx, "listen: '%s' is not ADDR:PORT or [ADDR]:PORT%s", value,
+			            "");
+		return set_string(ctx, cfg->listen, sizeof(cfg->listen), name, value);
+	}
+	if (strcmp(name, "db") == 0)
+		return set_string(ctx, cfg->db, sizeof(cfg->db), name, value);
+	if (strcmp(name, "cert") == 0)
+		return set_string(ctx, cfg->cert, sizeof(cfg->cert), name, value);
+	if (strcmp(name, "key") == 0)
+		return set_string(ctx, cfg->key, sizeof(cfg->key), name, value);
+	if (strcmp(name, "ca") == 0)
+		return set_string(ctx, cfg->ca, sizeof(cfg->ca), name, value);
+	if (strcmp(name, "operator_ca") == 0)
+		return set_string(ctx, cfg->operator_ca, sizeof(cfg->operator_ca), name, value);
+	if (strcmp(name, "report_interval") == 0)
+		return set_uint(ctx, &cfg->report_interval_s, 1, 3600, name, value);
+	if (strcmp(name, "max_body") == 0)
+		return set_uint(ctx, &cfg->max_body, 1024, 16 * 1024 * 1024, name, value);
+	if (strcmp(name, "log_level") == 0) {
+		if (!log_level_parse(value, &cfg->log_level))
+			return fail(ctx,
+			            "log_level: '%s' is not one of err, warn, notice, info, "
+			            "debug%s",
+			            value, "");
+		return 1;
+	}
+	return fail(ctx, "unknown key '%s' in [%s]", name, section);
+}
+
+int coord_config_load(struct coord_config *cfg, const char *path, struct coord_config_error *err)
+{
+	enum inifile_status st;
+	struct parse_ctx ctx = {.cfg = cfg, .err = err};
+	int rc;
+
+	memset(err, 0, sizeof(*err));
+	snprintf(err->path, sizeof(err->path), "%s", path);
+	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+	st = inifile_parse_file(&ctx.ini, path, CONFIG_FILE_MAX, handler, NULL, &ctx);
+	if (st != INIFILE_OK && !ctx.failed)
+		ctx.failed =
+		    inifile_reader_error(&ctx.ini, &err->line, err->message, sizeof(err->message));
+	rc = ctx.ini.result;
+	/* rc > 0 is the first line inih could not parse; report whichever error came first. */
+	if (rc > 0 && (!ctx.failed || rc < err->line)) {
+		err->line = rc;
+		snprintf(err->message, sizeof(err->message),
+		         "syntax error (expected [section], key = value or a comment)");
+		return -1;
+	}
+	if (ctx.failed)
+		return -1;
+	if (rc != 0) {
+		snprintf(err->message, sizeof(err->message), "cannot read the file");
+		return -1;
+	}
+	return 0;
+}
+
+int coord_config_check(const struct coord_config *cfg, struct coord_config_error *err)
+{
+	static const char *const names[] = {"cert", "key", "ca", "operator_ca"};
+	const char *values[] = {cfg->cert, cfg->key, cfg->ca, cfg->operator_ca};
+
+	memset(err, 0, sizeof(*err));
+	snprintf(err->path, sizeof(err->path), "%s", cfg->path);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (values[i][0] == '\0') {
+			snprintf(err->message, sizeof(err->message),
+			         "[coord] %s is required (PEM file)", names[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int coord_config_split_listen(const char *listen, char *host, size_t size, unsigned *port)
+{
+	const char *colon, *h = listen;
+	size_t hlen;
+	char *end;
+	unsigned long p;
+	unsigned char buf[sizeof(struct in6_addr)];
+	char tmp[INET6_ADDRSTRLEN];
+	bool v6 = false;
+
+	if (listen[0] == '[') {
+		const char *close = strchr(listen, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		h = listen + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+		v6 = true;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon)
+			return -1;
+		hlen = (size_t)(colon - listen);
+	}
+	if (hlen == 0 || hlen >= sizeof(tmp) || hlen >= size)
+		return -1;
+	memcpy(tmp, h, hlen);
+	tmp[hlen] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, tmp, buf) != 1)
+		return -1;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end != '\0' || colon[1] == '-' || p == 0 || p > 65535)
+		return -1;
+	memcpy(host, tmp, hlen + 1);
+	*port = (unsigned)p;
+	return 0;
+}

@@ -1,0 +1,70 @@
+#ifndef KMA_COORD_CONFIG_H
+#define KMA_COORD_CONFIG_H
+
+/*
+ * kma-coord configuration (INI, default /etc/kma-coord/coord.conf):
+ *
+ *   [coord]
+ *   listen = 0.0.0.0:8443              ADDR:PORT, IPv6 as [ADDR]:PORT
+ *   db = /var/lib/kma-coord/coord.db   SQLite file (WAL next to it)
+ *   cert = /etc/kma-coord/server.pem   server certificate chain (PEM)
+ *   key = /etc/kma-coord/server.key    its private key (PEM); never logged
+ *   ca = /etc/kma-coord/ca.pem         cluster CA (PEM): agents chain to it
+ *   operator_ca = ...                  operator CA (PEM): kmactl users chain to it
+ *   report_interval = 30               seconds between agent reports (1..3600)
+ *   max_body = 65536                   largest request body in bytes (1024..16777216)
+ *   log_level = info                   err | warn | notice | info | debug
+ *
+ * Every key but cert, key, ca and operator_ca is optional; those four are required to
+ * serve (coord_config_check says which is missing). Unknown sections and keys are errors.
+ */
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "log.h"
+
+struct coord_config {
+	char path[PATH_MAX];
+	char listen[128];
+	char db[PATH_MAX];
+	char cert[PATH_MAX];
+	char key[PATH_MAX];
+	char ca[PATH_MAX];
+	char operator_ca[PATH_MAX];
+	unsigned report_interval_s;
+	unsigned max_body;
+	enum log_level log_level;
+};
+
+struct coord_config_error {
+	char path[PATH_MAX];
+	int line; /* 0 when the error is not tied to a line */
+	char message[256];
+};
+
+/* Fills cfg with the built-in defaults. */
+void coord_config_defaults(struct coord_config *cfg);
+
+/*
+ * Parses the file at path over cfg (call coord_config_defaults first). On error returns -1
+ * and fills err with file, line and message; cfg may then be partially updated.
+ */
+int coord_config_load(struct coord_config *cfg, const char *path, struct coord_config_error *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * Cross-field rules after a successful load: the four PEM paths are set and listen parses.
+ * Returns -1 with err filled (line 0) when not.
+ */
+int coord_config_check(const struct coord_config *cfg, struct coord_config_error *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * Splits "ADDR:PORT" or "[ADDR]:PORT" into host (size bytes) and port. Numeric
+ * addresses only. Returns 0, or -1 when it does not parse.
+ */
+int coord_config_split_listen(const char *listen, char *host, size_t size, unsigned *port)
+    __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,406 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "coord_config.h"
+#include "log.h"
+#include "opapi.h"
+#include "report.h"
+
+/* A stalled client is dropped after this many idle seconds. */
+#define CONNECTION_TIMEOUT_S 10
+/* Connections held at once; agents report every few seconds at most. */
+#define CONNECTION_LIMIT 256
+/*
+ * libmicrohttpd 0.9.75 cannot queue a response while a body arrives, so a chunked body that
+ * grows past max_body is read and dropped (never kept) until it ends, then answered 413; past
+ * this many times max_body the connection is closed instead: an endless body must not keep
+ * the server busy. A body with Content-Length is refused before any byte is read.
+ */
+#define DISCARD_FACTOR 16
+/* TLS 1.2 or later (docs/protocol.md). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct http_params p;
+};
+
+enum route {
+	ROUTE_NOT_FOUND,
+	ROUTE_REPORT,
+	ROUTE_OPAPI,
+};
+
+/* One request, from its headers to its completion (MHD's *con_cls). */
+struct request {
+	enum route route;
+	struct auth_result who;
+	char client[INET6_ADDRSTRLEN + 96]; /* "address (role name)" for the log */
+	bool responded;                     /* a response was queued early */
+	bool too_large;
+	unsigned char *body;
+	size_t len;
+	size_t cap;
+	size_t discarded;
+};
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_info("http: %s", buf);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, int status, const void *data, size_t len,
+                             const char *content_type, const char *allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	if (content_type &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES)
+		goto fail;
+	if (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)
+		goto fail;
+	ret = MHD_queue_response(c, (unsigned)status, r);
+	MHD_destroy_response(r);
+	return ret;
+fail:
+	MHD_destroy_response(r);
+	return MHD_NO;
+}
+
+/* A one-line text/plain answer, as the report endpoint gives for every rejection. */
+static enum MHD_Result queue_text(struct MHD_Connection *c, int status, const char *why,
+                                  const char *allow)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line), "%s\n", why);
+
+	if (n < 0)
+		return MHD_NO;
+	if ((size_t)n >= sizeof(line))
+		n = (int)sizeof(line) - 1;
+	return queue(c, status, line, (size_t)n, "text/plain; charset=utf-8", allow);
+}
+
+/* A refusal before the body: counted as a rejected report when it was one. */
+static enum MHD_Result refuse(struct http_server *srv, struct MHD_Connection *c, struct request *rq,
+                              int status, const char *why, const char *allow)
+{
+	if (rq->route == ROUTE_REPORT)
+		report_reject(srv->p.store, status, rq->client, why);
+	else
+		log_info("%s refused (%d): %s", rq->client, status, why);
+	rq->responded = true;
+	return queue_text(c, status, why, allow);
+}
+
+static void authenticate(struct http_server *srv, struct MHD_Connection *c, struct request *rq)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct auth_der chain[AUTH_CHAIN_MAX];
+	const gnutls_datum_t *certs = NULL;
+	unsigned n = 0;
+	char addr[INET6_ADDRSTRLEN] = "?";
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr) {
+		const struct sockaddr *sa = ci->client_addr;
+
+		if (sa->sa_family == AF_INET)
+			inet_ntop(AF_INET,
+			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
+			          sizeof(addr));
+		else if (sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6,
+			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
+			          sizeof(addr));
+	}
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci && ci->tls_session)
+		certs = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+	if (!certs)
+		n = 0;
+	/* auth_check refuses a chain longer than it takes before reading any of it. */
+	for (unsigned i = 0; i < n && i < sizeof(chain) / sizeof(chain[0]); i++) {
+		chain[i].data = certs[i].data;
+		chain[i].len = certs[i].size;
+	}
+	auth_check(srv->p.auth, chain, n, &rq->who);
+	if (rq->who.role == AUTH_NONE)
+		snprintf(rq->client, sizeof(rq->client), "%s", addr);
+	else
+		snprintf(rq->client, sizeof(rq->client), "%s (%s %.64s)", addr,
+		         auth_role_name(rq->who.role), rq->who.name);
+}
+
+/* The headers are in: authenticate, route, and refuse what can be refused before the body. */
+static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, const char *url,
+                             const char *method, struct request *rq)
+{
+	const char *cl;
+
+	authenticate(srv, c, rq);
+	if (strcmp(url, "/v1/report") == 0)
+		rq->route = ROUTE_REPORT;
+	else if (opapi_owns(url))
+		rq->route = ROUTE_OPAPI;
+	else
+		rq->route = ROUTE_NOT_FOUND;
+	log_debug("%s %s from %s", method, url, rq->client);
+
+	if (rq->who.role == AUTH_NONE) {
+		char why[sizeof(rq->who.why) + 40];
+
+		snprintf(why, sizeof(why), "client certificate refused: %s", rq->who.why);
+		return refuse(srv, c, rq, MHD_HTTP_FORBIDDEN, why, NULL);
+	}
+	switch (rq->route) {
+	case ROUTE_REPORT:
+		if (rq->who.role != AUTH_AGENT)
+			return refuse(srv, c, rq, MHD_HTTP_FORBIDDEN,
+			              "only agent certificates may report", NULL);
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return refuse(srv, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
+		break;
+	case ROUTE_OPAPI:
+		if (rq->who.role != AUTH_OPERATOR)
+			return refuse(srv, c, rq, MHD_HTTP_FORBIDDEN,
+			              "the operator API takes operator certificates only", NULL);
+		break;
+	case ROUTE_NOT_FOUND:
+		return refuse(srv, c, rq, MHD_HTTP_NOT_FOUND, "no such path", NULL);
+	}
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(cl, &end, 10);
+		if (errno || end == cl || v > srv->p.max_body) {
+			char why[96];
+
+			snprintf(why, sizeof(why), "body of %s bytes is larger than %zu", cl,
+			         srv->p.max_body);
+			return refuse(srv, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, why, NULL);
+		}
+	}
+	return MHD_YES;
+}
+
+/* A piece of the body: kept while the total fits max_body, dropped from then on. */
+static enum MHD_Result take(struct http_server *srv, struct request *rq, const char *data,
+                            size_t size)
+{
+	if (!rq->too_large && size > srv->p.max_body - rq->len) {
+		rq->too_large = true;
+		free(rq->body);
+		rq->body = NULL;
+		rq->cap = 0;
+	}
+	if (rq->too_large) {
+		rq->discarded += size;
+		if (rq->discarded / DISCARD_FACTOR > srv->p.max_body) {
+			if (rq->route == ROUTE_REPORT)
+				report_reject(srv->p.store, MHD_HTTP_CONTENT_TOO_LARGE, rq->client,
+				              "endless body: connection closed");
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (rq->len + size > rq->cap) {
+		size_t ncap = rq->cap ? rq->cap : 4096;
+		unsigned char *nb;
+
+		while (ncap < rq->len + size)
+			ncap *= 2;
+		if (ncap > srv->p.max_body)
+			ncap = srv->p.max_body;
+		nb = realloc(rq->body, ncap + 1);
+		if (!nb) {
+			log_err("http: out of memory for a body of %zu bytes", rq->len + size);
+			return MHD_NO;
+		}
+		rq->body = nb;
+		rq->cap = ncap;
+	}
+	memcpy(rq->body + rq->len, data, size);
+	rq->len += size;
+	return MHD_YES;
+}
+
+/* The whole body is in: hand it to its endpoint and answer. */
+static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c, const char *url,
+                              const char *method, struct request *rq)
+{
+	enum MHD_Result ret;
+
+	rq->responded = true;
+	if (rq->too_large) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "body larger than %zu bytes", srv->p.max_body);
+		if (rq->route == ROUTE_REPORT)
+			report_reject(srv->p.store, MHD_HTTP_CONTENT_TOO_LARGE, rq->client, why);
+		return queue_text(c, MHD_HTTP_CONTENT_TOO_LARGE, why, NULL);
+	}
+	if (rq->route == ROUTE_REPORT) {
+		struct report_outcome out;
+		const char *ct =
+		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+		report_handle(srv->p.store, srv->p.report_interval_ms, rq->who.name, ct,
+		              rq->body ? rq->body : (const unsigned char *)"", rq->len, time(NULL),
+		              &out);
+		if (out.status == MHD_HTTP_OK)
+			ret = queue(c, out.status, out.reply, out.reply_len, REPORT_CONTENT_TYPE,
+			            NULL);
+		else
+			ret = queue_text(c, out.status, out.reason, NULL);
+		free(out.reply);
+		return ret;
+	} else {
+		struct opapi_response out;
+
+		opapi_handle(srv->p.store, method, url, rq->body ? (const char *)rq->body : "",
+		             rq->len, rq->who.name, time(NULL), &out);
+		if (out.status >= 400)
+			log_info("%s %s from %s: %d %.*s", method, url, rq->client, out.status,
+			         (int)(out.body_len > 200 ? 200 : out.body_len),
+			         out.body ? out.body : "");
+		ret = queue(c, out.status, out.body ? out.body : "", out.body_len,
+		            out.body ? "application/json" : NULL, out.allow);
+		free(out.body);
+		return ret;
+	}
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct request *rq = *con_cls;
+
+	(void)version;
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		if (!rq) {
+			log_err("http: out of memory for a request");
+			return MHD_NO;
+		}
+		*con_cls = rq;
+		return begin(srv, c, url, method, rq);
+	}
+	if (rq->responded) {
+		*upload_data_size = 0; /* answered already: the rest is not read */
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		enum MHD_Result ret = take(srv, rq, upload_data, *upload_data_size);
+
+		*upload_data_size = 0;
+		return ret;
+	}
+	return finish(srv, c, url, method, rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (!rq)
+		return;
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+struct http_server *http_start(const struct http_params *p)
+{
+	struct http_server *srv = NULL;
+	struct sockaddr_storage ss;
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	unsigned flags =
+	    MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+
+	memset(&ss, 0, sizeof(ss));
+	if (coord_config_split_listen(p->listen, host, sizeof(host), &port) != 0) {
+		log_err("listen '%s': not ADDR:PORT", p->listen);
+		return NULL;
+	}
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return NULL;
+		flags |= MHD_USE_IPv6;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return NULL;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (!srv) {
+		log_err("http: out of memory");
+		return NULL;
+	}
+	srv->p = *p;
+	srv->p.key_pem = NULL; /* not kept: only MHD_start_daemon reads it */
+	srv->daemon = MHD_start_daemon(
+	    flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+	    NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_KEY,
+	    p->key_pem, MHD_OPTION_HTTPS_MEM_CERT, p->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST,
+	    p->trust_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, srv, MHD_OPTION_END);
+	if (!srv->daemon) {
+		log_err("http: cannot serve on %s (address in use, or bad certificate/key)",
+		        p->listen);
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+void http_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	free(srv);
+}

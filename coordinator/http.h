@@ -1,0 +1,46 @@
+#ifndef KMA_COORD_HTTP_H
+#define KMA_COORD_HTTP_H
+
+/*
+ * The coordinator's HTTPS server (libmicrohttpd over GnuTLS). GnuTLS requests a client
+ * certificate (it offers both CAs as acceptable issuers) but decides nothing: every
+ * request is authenticated by auth_check and routed:
+ *
+ *   POST /v1/report   agents only       report.c
+ *   /v1/nodes*, /v1/mesh  operators only  opapi.c
+ *
+ * A client with no usable certificate gets 403 on every path. Bodies are accumulated up
+ * to max_body bytes: a Content-Length above it gets 413 before any byte is read; a
+ * chunked body that grows past it is dropped from then on (never kept) and answered 413
+ * when it ends, or its connection is closed once it passes 16 times max_body.
+ *
+ * One internal polling thread runs every callback, so the store is only ever used from
+ * that thread while the server runs.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+#include "store.h"
+
+struct http_params {
+	const char *listen;    /* "ADDR:PORT" or "[ADDR]:PORT" */
+	const char *cert_pem;  /* server certificate chain, NUL-terminated PEM */
+	const char *key_pem;   /* its private key; only needed until http_start returns */
+	const char *trust_pem; /* cluster CA and operator CA bundles, concatenated */
+	size_t max_body;
+	uint32_t report_interval_ms;
+	struct store *store; /* used from the server thread until http_stop */
+	const struct auth *auth;
+};
+
+struct http_server;
+
+/* Starts serving. Returns NULL after logging why (bad address, port in use, bad PEM). */
+struct http_server *http_start(const struct http_params *p) __attribute__((warn_unused_result));
+
+/* Stops serving and waits for the server thread; no callback runs after it. NULL is fine. */
+void http_stop(struct http_server *srv);
+
+#endif

@@ -1,0 +1,378 @@
+#include "opapi.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hexser.h"
+#include "log.h"
+
+#define JSON_DEPTH_MAX 8
+
+static void respond_json(struct opapi_response *out, int status, json_object *j)
+{
+	const char *text;
+	size_t len = 0;
+
+	out->status = status;
+	text = json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &len);
+	out->body = text ? malloc(len + 1) : NULL;
+	if (!out->body) {
+		out->status = 500;
+		out->body_len = 0;
+		return;
+	}
+	memcpy(out->body, text, len + 1);
+	out->body_len = len;
+}
+
+static void respond_error(struct opapi_response *out, int status, const char *why)
+{
+	json_object *j = json_object_new_object();
+
+	if (!j) {
+		out->status = 500;
+		return;
+	}
+	json_object_object_add(j, "error", json_object_new_string(why));
+	respond_json(out, status, j);
+	json_object_put(j);
+}
+
+bool opapi_node_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > OPAPI_NODE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = id[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool opapi_owns(const char *path)
+{
+	return strcmp(path, "/v1/nodes") == 0 || strncmp(path, "/v1/nodes/", 10) == 0 ||
+	       strcmp(path, "/v1/mesh") == 0;
+}
+
+static json_object *node_json(const struct store_node *n)
+{
+	json_object *j = json_object_new_object(), *r;
+
+	json_object_object_add(j, "node_id", json_object_new_string(n->node_id));
+	json_object_object_add(j, "name", json_object_new_string(n->name));
+	json_object_object_add(j, "address", json_object_new_string(n->address));
+	json_object_object_add(j, "enrolled_serial", json_object_new_string(n->enrolled_serial));
+	if (!n->has_report) {
+		json_object_object_add(j, "last_report", NULL);
+		return j;
+	}
+	r = json_object_new_object();
+	json_object_object_add(r, "at", json_object_new_int64(n->report_at));
+	json_object_object_add(r, "sequence", json_object_new_uint64(n->report_sequence));
+	json_object_object_add(r, "state", json_object_new_string(n->report_state));
+	json_object_object_add(j, "last_report", r);
+	return j;
+}
+
+static void nodes_get(struct store *st, struct opapi_response *out)
+{
+	struct store_node *nodes = NULL;
+	size_t n = 0;
+	uint64_t version;
+	json_object *j = NULL, *arr;
+
+	if (store_nodes_list(st, &nodes, &n) != STORE_OK ||
+	    store_peer_table_version(st, &version) != STORE_OK) {
+		respond_error(out, 500, "store failure");
+		goto exit;
+	}
+	j = json_object_new_object();
+	arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, node_json(&nodes[i]));
+	json_object_object_add(j, "nodes", arr);
+	json_object_object_add(j, "peer_table_version", json_object_new_uint64(version));
+	respond_json(out, 200, j);
+exit:
+	json_object_put(j);
+	free(nodes);
+}
+
+/* Parses body as one JSON object; NULL (with a 400 in out) when it is not one. */
+static json_object *parse_object(const char *body, size_t len, struct opapi_response *out)
+{
+	json_tokener *tok = json_tokener_new_ex(JSON_DEPTH_MAX);
+	json_object *j = NULL;
+
+	if (!tok) {
+		respond_error(out, 500, "out of memory");
+		return NULL;
+	}
+	if (len > 0 && len <= (size_t)INT32_MAX)
+		j = json_tokener_parse_ex(tok, body, (int)len);
+	if (!j || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len || !json_object_is_type(j, json_type_object)) {
+		json_object_put(j);
+		j = NULL;
+		respond_error(out, 400, "body is not a JSON object");
+	}
+	json_tokener_free(tok);
+	return j;
+}
+
+/*
+ * Copies the string member key of j into dst. Missing: "" when optional, else an error.
+ * Returns false with a 400 in out when it is not a string or too long.
+ */
+static bool get_string(json_object *j, const char *key, bool required, char *dst, size_t size,
+                       struct opapi_response *out)
+{
+	json_object *v;
+	char why[128];
+
+	dst[0] = '\0';
+	if (!json_object_object_get_ex(j, key, &v) || json_object_is_type(v, json_type_null)) {
+		if (!required)
+			return true;
+		snprintf(why, sizeof(why), "%s is required", key);
+		respond_error(out, 400, why);
+		return false;
+	}
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(why, sizeof(why), "%s must be a string", key);
+		respond_error(out, 400, why);
+		return false;
+	}
+	if ((size_t)json_object_get_string_len(v) >= size ||
+	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+		snprintf(why, sizeof(why), "%s is too long or holds a NUL byte", key);
+		respond_error(out, 400, why);
+		return false;
+	}
+	memcpy(dst, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
+	return true;
+}
+
+/* Normalises a serial in place; false with a 400 when it is not hex. */
+static bool serial_ok(char *serial, size_t size, struct opapi_response *out)
+{
+	char canon[STORE_SERIAL_MAX];
+
+	if (!hexser_normalize(serial, canon, sizeof(canon))) {
+		respond_error(out, 400, "enrolled_serial is not a hex serial");
+		return false;
+	}
+	snprintf(serial, size, "%s", canon);
+	return true;
+}
+
+static void nodes_post(struct store *st, const char *body, size_t len, const char *who, int64_t now,
+                       struct opapi_response *out)
+{
+	json_object *j = parse_object(body, len, out);
+	struct store_node n;
+	enum store_status sst;
+
+	if (!j)
+		return;
+	memset(&n, 0, sizeof(n));
+	if (!get_string(j, "node_id", true, n.node_id, sizeof(n.node_id), out) ||
+	    !get_string(j, "name", true, n.name, sizeof(n.name), out) ||
+	    !get_string(j, "address", true, n.address, sizeof(n.address), out) ||
+	    !get_string(j, "enrolled_serial", false, n.enrolled_serial, sizeof(n.enrolled_serial),
+	                out))
+		goto exit;
+	if (!opapi_node_id_ok(n.node_id)) {
+		respond_error(out, 400, "node_id must be 1 to 64 of A-Z a-z 0-9 . _ -");
+		goto exit;
+	}
+	if (n.enrolled_serial[0] && !serial_ok(n.enrolled_serial, sizeof(n.enrolled_serial), out))
+		goto exit;
+	sst = store_node_add(st, &n, now);
+	if (sst == STORE_EXISTS) {
+		respond_error(out, 409, "node exists");
+		goto exit;
+	}
+	if (sst != STORE_OK) {
+		respond_error(out, 500, "store failure");
+		goto exit;
+	}
+	log_notice("operator %s added node %s (address %s, serial %s)", who, n.node_id, n.address,
+	           n.enrolled_serial[0] ? n.enrolled_serial : "none");
+	json_object_put(j);
+	j = node_json(&n);
+	respond_json(out, 201, j);
+exit:
+	json_object_put(j);
+}
+
+static void serial_put(struct store *st, const char *node_id, const char *body, size_t len,
+                       const char *who, int64_t now, struct opapi_response *out)
+{
+	json_object *j = parse_object(body, len, out);
+	char serial[STORE_SERIAL_MAX];
+	enum store_status sst;
+
+	if (!j)
+		return;
+	if (!get_string(j, "enrolled_serial", true, serial, sizeof(serial), out) ||
+	    !serial_ok(serial, sizeof(serial), out))
+		goto exit;
+	sst = store_node_set_serial(st, node_id, serial, "put", now);
+	if (sst == STORE_NOT_FOUND) {
+		respond_error(out, 404, "no such node");
+		goto exit;
+	}
+	if (sst != STORE_OK) {
+		respond_error(out, 500, "store failure");
+		goto exit;
+	}
+	log_notice("operator %s set the enrolled serial of %s to %s", who, node_id, serial);
+	json_object_put(j);
+	j = json_object_new_object();
+	json_object_object_add(j, "node_id", json_object_new_string(node_id));
+	json_object_object_add(j, "enrolled_serial", json_object_new_string(serial));
+	respond_json(out, 200, j);
+exit:
+	json_object_put(j);
+}
+
+static void node_delete(struct store *st, const char *node_id, const char *who,
+                        struct opapi_response *out)
+{
+	enum store_status sst = store_node_delete(st, node_id);
+
+	if (sst == STORE_NOT_FOUND) {
+		respond_error(out, 404, "no such node");
+		return;
+	}
+	if (sst != STORE_OK) {
+		respond_error(out, 500, "store failure");
+		return;
+	}
+	log_notice("operator %s deleted node %s", who, node_id);
+	out->status = 204;
+}
+
+static void mesh_get(struct store *st, struct opapi_response *out)
+{
+	struct store_observation *obs = NULL;
+	size_t n = 0;
+	json_object *j = NULL, *arr;
+
+	if (store_observations_list(st, &obs, &n) != STORE_OK) {
+		respond_error(out, 500, "store failure");
+		goto exit;
+	}
+	j = json_object_new_object();
+	arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct store_observation *o = &obs[i];
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "node_id", json_object_new_string(o->node_id));
+		json_object_object_add(e, "peer_id", json_object_new_string(o->peer_id));
+		json_object_object_add(e, "direction", json_object_new_string(o->direction));
+		json_object_object_add(e, "cause", json_object_new_string(o->cause));
+		json_object_object_add(
+		    e, "alert_sent", o->alert_sent < 0 ? NULL : json_object_new_int(o->alert_sent));
+		json_object_object_add(
+		    e, "alert_received",
+		    o->alert_received < 0 ? NULL : json_object_new_int(o->alert_received));
+		json_object_object_add(e, "peer_serial", json_object_new_string(o->peer_serial));
+		json_object_object_add(e, "expected_serial",
+		                       json_object_new_string(o->expected_serial));
+		json_object_object_add(e, "at", json_object_new_int64(o->at));
+		json_object_object_add(e, "detail", json_object_new_string(o->detail));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(j, "observations", arr);
+	respond_json(out, 200, j);
+exit:
+	json_object_put(j);
+	free(obs);
+}
+
+void opapi_handle(struct store *st, const char *method, const char *path, const char *body,
+                  size_t len, const char *who, int64_t now, struct opapi_response *out)
+{
+	char node_id[OPAPI_NODE_ID_MAX + 1];
+	const char *rest, *slash;
+	size_t idlen;
+
+	memset(out, 0, sizeof(*out));
+	if (strcmp(path, "/v1/nodes") == 0) {
+		if (strcmp(method, "GET") == 0) {
+			nodes_get(st, out);
+			return;
+		}
+		if (strcmp(method, "POST") == 0) {
+			nodes_post(st, body, len, who, now, out);
+			return;
+		}
+		out->allow = "GET, POST";
+		{
+			respond_error(out, 405, "method not allowed");
+			return;
+		}
+	}
+	if (strcmp(path, "/v1/mesh") == 0) {
+		if (strcmp(method, "GET") == 0) {
+			mesh_get(st, out);
+			return;
+		}
+		out->allow = "GET";
+		{
+			respond_error(out, 405, "method not allowed");
+			return;
+		}
+	}
+	if (strncmp(path, "/v1/nodes/", 10) != 0) {
+		respond_error(out, 404, "no such path");
+		return;
+	}
+	rest = path + 10;
+	slash = strchr(rest, '/');
+	idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+	if (idlen == 0 || idlen > OPAPI_NODE_ID_MAX) {
+		respond_error(out, 404, "no such node");
+		return;
+	}
+	memcpy(node_id, rest, idlen);
+	node_id[idlen] = '\0';
+	if (!opapi_node_id_ok(node_id)) {
+		respond_error(out, 404, "no such node");
+		return;
+	}
+	if (!slash) {
+		if (strcmp(method, "DELETE") == 0) {
+			node_delete(st, node_id, who, out);
+			return;
+		}
+		out->allow = "DELETE";
+		{
+			respond_error(out, 405, "method not allowed");
+			return;
+		}
+	}
+	if (strcmp(slash, "/serial") == 0) {
+		if (strcmp(method, "PUT") == 0) {
+			serial_put(st, node_id, body, len, who, now, out);
+			return;
+		}
+		out->allow = "PUT";
+		{
+			respond_error(out, 405, "method not allowed");
+			return;
+		}
+	}
+	respond_error(out, 404, "no such path");
+}

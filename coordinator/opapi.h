@@ -1,0 +1,46 @@
+#ifndef KMA_COORD_OPAPI_H
+#define KMA_COORD_OPAPI_H
+
+/*
+ * The operator API (JSON, docs/protocol.md), for callers the HTTP layer has already
+ * authenticated as operators:
+ *
+ *   GET    /v1/nodes                   nodes with their last report, peer table version
+ *   POST   /v1/nodes                   add a node: 201, 409 exists, 400 bad JSON or fields
+ *   PUT    /v1/nodes/{node_id}/serial  record the enrolled serial: 200, 404, 400
+ *   DELETE /v1/nodes/{node_id}         204, 404
+ *   GET    /v1/mesh                    every stored peer observation
+ *
+ * Errors carry {"error": "why"}. Anything else under /v1/nodes or /v1/mesh is 404 (no
+ * such path) or 405 (wrong method).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define OPAPI_NODE_ID_MAX 64 /* bytes; [A-Za-z0-9._-] */
+
+struct opapi_response {
+	int status;
+	char *body; /* JSON text, the caller's to free(); NULL for 204 */
+	size_t body_len;
+	const char *allow; /* for 405: the methods the path takes */
+};
+
+/* True for the paths this module serves (so the HTTP layer can route by prefix). */
+bool opapi_owns(const char *path);
+
+/* True when id is a valid node ID: 1..OPAPI_NODE_ID_MAX of [A-Za-z0-9._-]. */
+bool opapi_node_id_ok(const char *id);
+
+/*
+ * Serves one request (the whole body in body/len). who names the operator for the log.
+ * now stamps created nodes and enrolments.
+ */
+void opapi_handle(struct store *st, const char *method, const char *path, const char *body,
+                  size_t len, const char *who, int64_t now, struct opapi_response *out);
+
+#endif

@@ -1,0 +1,292 @@
+#include "report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "vocab.h"
+
+static bool check_message(const ProtobufCMessage *m, const char *path, char *why, size_t size);
+
+/* Checks one value of field f; member points at its storage (a char *, an int, a pointer). */
+static bool check_value(const ProtobufCFieldDescriptor *f, const void *member, const char *path,
+                        char *why, size_t size)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)member;
+
+		if (s && strlen(s) > REPORT_MAX_STRING) {
+			snprintf(why, size, "%s%s: string of %zu bytes (limit %d)", path, f->name,
+			         strlen(s), REPORT_MAX_STRING);
+			return false;
+		}
+		return true;
+	}
+	case PROTOBUF_C_TYPE_ENUM: {
+		int v = *(const int *)member;
+
+		if (!protobuf_c_enum_descriptor_get_value(f->descriptor, v)) {
+			snprintf(why, size, "%s%s: %d is not a %s", path, f->name, v,
+			         ((const ProtobufCEnumDescriptor *)f->descriptor)->short_name);
+			return false;
+		}
+		return true;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
+		char subpath[96];
+
+		if (!sub)
+			return true;
+		snprintf(subpath, sizeof(subpath), "%s%s.", path, f->name);
+		return check_message(sub, subpath, why, size);
+	}
+	default:
+		return true; /* numbers and bytes: any value is meaningful or bounded by max_body */
+	}
+}
+
+static size_t elem_size(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(void *);
+	case PROTOBUF_C_TYPE_ENUM:
+		return sizeof(int);
+	default:
+		return 0; /* not checked */
+	}
+}
+
+/* Walks every field through the schema's descriptors, so new fields are checked too. */
+static bool check_message(const ProtobufCMessage *m, const char *path, char *why, size_t size)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + f->quantifier_offset);
+			const char *arr = *(char *const *)(base + f->offset);
+			size_t es = elem_size(f);
+
+			if (n > REPORT_MAX_REPEATED) {
+				snprintf(why, size, "%s%s: %zu entries (limit %d)", path, f->name,
+				         n, REPORT_MAX_REPEATED);
+				return false;
+			}
+			for (size_t j = 0; es && j < n; j++)
+				if (!check_value(f, arr + j * es, path, why, size))
+					return false;
+		} else if (!check_value(f, base + f->offset, path, why, size)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+bool report_validate(const Kma__V1__AgentReport *r, char *why, size_t size)
+{
+	if (!r->node_id || r->node_id[0] == '\0') {
+		snprintf(why, size, "node_id is empty");
+		return false;
+	}
+	if (!check_message(&r->base, "", why, size))
+		return false;
+	for (size_t i = 0; i < r->n_peers; i++) {
+		if (r->peers[i]->peer_node_id[0] == '\0') {
+			snprintf(why, size, "peers[%zu].peer_node_id is empty", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool report_content_type_ok(const char *content_type)
+{
+	size_t n = strlen(REPORT_CONTENT_TYPE);
+
+	if (!content_type)
+		return false;
+	while (*content_type == ' ' || *content_type == '\t')
+		content_type++;
+	if (strncasecmp(content_type, REPORT_CONTENT_TYPE, n) != 0)
+		return false;
+	content_type += n;
+	while (*content_type == ' ' || *content_type == '\t')
+		content_type++;
+	return *content_type == '\0' || *content_type == ';';
+}
+
+int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
+                       unsigned char **out, size_t *len)
+{
+	Kma__V1__CoordinatorReply reply = KMA__V1__COORDINATOR_REPLY__INIT;
+	struct store_node *nodes = NULL;
+	Kma__V1__Peer *peers = NULL, **ptrs = NULL;
+	size_t n_nodes = 0, n = 0;
+	unsigned char *buf = NULL;
+	int ret = -1;
+
+	*out = NULL;
+	*len = 0;
+	if (store_nodes_list(st, &nodes, &n_nodes) != STORE_OK ||
+	    store_peer_table_version(st, &reply.peer_table_version) != STORE_OK)
+		goto exit;
+	peers = calloc(n_nodes ? n_nodes : 1, sizeof(*peers));
+	ptrs = calloc(n_nodes ? n_nodes : 1, sizeof(*ptrs));
+	if (!peers || !ptrs)
+		goto exit;
+	for (size_t i = 0; i < n_nodes; i++) {
+		if (strcmp(nodes[i].node_id, node_id) == 0) {
+			reply.enrolled_serial = nodes[i].enrolled_serial;
+			continue;
+		}
+		kma__v1__peer__init(&peers[n]);
+		peers[n].node_id = nodes[i].node_id;
+		peers[n].name = nodes[i].name;
+		peers[n].address = nodes[i].address;
+		peers[n].enrolled_serial = nodes[i].enrolled_serial;
+		ptrs[n] = &peers[n];
+		n++;
+	}
+	reply.ack_sequence = ack;
+	reply.peers = ptrs;
+	reply.n_peers = n;
+	reply.next_report_interval_ms = interval_ms;
+	*len = kma__v1__coordinator_reply__get_packed_size(&reply);
+	buf = malloc(*len ? *len : 1);
+	if (!buf)
+		goto exit;
+	if (kma__v1__coordinator_reply__pack(&reply, buf) != *len)
+		goto exit;
+	*out = buf;
+	buf = NULL;
+	ret = 0;
+exit:
+	if (ret != 0) {
+		log_err("report: cannot build the reply for %s", node_id);
+		*len = 0;
+	}
+	free(buf);
+	free(ptrs);
+	free(peers);
+	free(nodes);
+	return ret;
+}
+
+void report_reject(struct store *st, int status, const char *who, const char *reason)
+{
+	log_info("report from %s rejected (%d): %s", who, status, reason);
+	if (store_reject_count(st, status) != STORE_OK)
+		log_warn("report: could not count the rejection");
+}
+
+static const char *direction_id(Kma__V1__Direction d)
+{
+	switch (d) {
+	case KMA__V1__DIRECTION__DIRECTION_OUTBOUND:
+		return "outbound";
+	case KMA__V1__DIRECTION__DIRECTION_INBOUND:
+		return "inbound";
+	default:
+		return "unspecified";
+	}
+}
+
+static void observation_from(const char *node_id, const Kma__V1__PeerObservation *p,
+                             struct store_observation *o)
+{
+	memset(o, 0, sizeof(*o));
+	snprintf(o->node_id, sizeof(o->node_id), "%s", node_id);
+	snprintf(o->peer_id, sizeof(o->peer_id), "%s", p->peer_node_id);
+	snprintf(o->direction, sizeof(o->direction), "%s", direction_id(p->direction));
+	snprintf(o->cause, sizeof(o->cause), "%s", kma_cause_id((enum kma_cause)p->cause));
+	o->alert_sent = p->alert_sent ? (int)p->alert_sent->number : -1;
+	o->alert_received = p->alert_received ? (int)p->alert_received->number : -1;
+	snprintf(o->peer_serial, sizeof(o->peer_serial), "%s",
+	         p->peer_cert ? p->peer_cert->serial : "");
+	snprintf(o->expected_serial, sizeof(o->expected_serial), "%s", p->expected_serial);
+	o->at = p->observed_at;
+	snprintf(o->detail, sizeof(o->detail), "%s", p->detail);
+}
+
+void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node_id,
+                   const char *content_type, const unsigned char *body, size_t len, int64_t now,
+                   struct report_outcome *out)
+{
+	Kma__V1__AgentReport *r = NULL;
+	struct store_observation *obs = NULL;
+	struct store_report rec;
+	char why[sizeof(out->reason)];
+	enum store_status sst;
+
+	memset(out, 0, sizeof(*out));
+	out->status = 500;
+	snprintf(out->reason, sizeof(out->reason), "internal error");
+	if (!report_content_type_ok(content_type)) {
+		out->status = 415;
+		snprintf(out->reason, sizeof(out->reason), "Content-Type must be %s",
+		         REPORT_CONTENT_TYPE);
+		goto exit;
+	}
+	r = kma__v1__agent_report__unpack(NULL, len, body);
+	if (!r) {
+		out->status = 400;
+		snprintf(out->reason, sizeof(out->reason), "body does not decode as AgentReport");
+		goto exit;
+	}
+	if (!report_validate(r, why, sizeof(why))) {
+		out->status = 422;
+		snprintf(out->reason, sizeof(out->reason), "%s", why);
+		goto exit;
+	}
+	if (strcmp(r->node_id, cert_node_id) != 0) {
+		out->status = 403;
+		snprintf(out->reason, sizeof(out->reason),
+		         "node_id '%.64s' differs from the certificate's '%.64s'", r->node_id,
+		         cert_node_id);
+		goto exit;
+	}
+	obs = calloc(r->n_peers ? r->n_peers : 1, sizeof(*obs));
+	if (!obs)
+		goto exit;
+	for (size_t i = 0; i < r->n_peers; i++)
+		observation_from(r->node_id, r->peers[i], &obs[i]);
+	rec = (struct store_report){
+	    .node_id = r->node_id,
+	    .sequence = r->sequence,
+	    .received_at = now,
+	    .state = kma_state_id((enum kma_state)r->state),
+	    .body = body,
+	    .body_len = len,
+	};
+	sst = store_report_put(st, &rec, obs, r->n_peers);
+	if (sst == STORE_NOT_FOUND) {
+		out->status = 403;
+		snprintf(out->reason, sizeof(out->reason), "node '%.64s' is not in the cluster",
+		         r->node_id);
+		goto exit;
+	}
+	if (sst != STORE_OK)
+		goto exit;
+	if (report_build_reply(st, r->node_id, r->sequence, interval_ms, &out->reply,
+	                       &out->reply_len) != 0)
+		goto exit;
+	out->status = 200;
+	out->reason[0] = '\0';
+	log_debug("report: %s sequence %llu stored (%zu observations)", r->node_id,
+	          (unsigned long long)r->sequence, r->n_peers);
+exit:
+	if (out->status != 200 && out->status != 500)
+		report_reject(st, out->status, cert_node_id, out->reason);
+	free(obs);
+	if (r)
+		kma__v1__agent_report__free_unpacked(r, NULL);
+}

@@ -1,0 +1,66 @@
+#ifndef KMA_COORD_REPORT_H
+#define KMA_COORD_REPORT_H
+
+/*
+ * POST /v1/report (docs/protocol.md): an agent's AgentReport in, a CoordinatorReply out.
+ * The HTTP layer (http.c) authenticates the client, enforces max_body while the body
+ * arrives and hands the whole body here; this module does every later check, in the
+ * contract's order: 415 content type, 400 decode, 422 semantics, 403 identity, then
+ * stores the report in one transaction and builds the reply.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kma.pb-c.h"
+#include "store.h"
+
+/* Limits of the 422 check (docs/protocol.md). */
+#define REPORT_MAX_REPEATED 256 /* peers, and every other repeated field */
+#define REPORT_MAX_STRING   256 /* bytes in any string field */
+
+#define REPORT_CONTENT_TYPE "application/x-protobuf"
+
+struct report_outcome {
+	int status;           /* HTTP status */
+	char reason[192];     /* one line for the text/plain body when status is not 200 */
+	unsigned char *reply; /* status 200: packed CoordinatorReply, the caller's to free() */
+	size_t reply_len;
+};
+
+/*
+ * The 422 check: node_id not empty, at most REPORT_MAX_REPEATED elements in any repeated
+ * field, every enum value one the schema names, no string longer than REPORT_MAX_STRING
+ * bytes, and every peer observation names its peer. Returns true when valid; otherwise
+ * false with the first problem in why (naming the field).
+ */
+bool report_validate(const Kma__V1__AgentReport *r, char *why, size_t size);
+
+/* True when content_type (may be NULL) is application/x-protobuf, parameters ignored. */
+bool report_content_type_ok(const char *content_type);
+
+/*
+ * Packs the CoordinatorReply for node_id: ack_sequence = ack, the current peer table
+ * version, every other node as a peer, the node's enrolled serial and the interval.
+ * Returns 0 with *out (free()) and *len, or -1 (logged).
+ */
+int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
+                       unsigned char **out, size_t *len) __attribute__((warn_unused_result));
+
+/*
+ * Handles a complete request from an agent whose certificate names cert_node_id:
+ * content type, decode, validation, identity, store (received_at = now), reply. Fills out;
+ * a rejection is counted and logged through report_reject.
+ */
+void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node_id,
+                   const char *content_type, const unsigned char *body, size_t len, int64_t now,
+                   struct report_outcome *out);
+
+/*
+ * Counts a rejected report under status and logs it at info with the client (who) and
+ * the reason. Also used by the HTTP layer for the checks it makes (403 role, 413).
+ */
+void report_reject(struct store *st, int status, const char *who, const char *reason);
+
+#endif

@@ -1,0 +1,665 @@
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* The schema this build writes; older files are migrated forward in store_open. */
+#define SCHEMA_VERSION 1
+
+static const char schema_v1[] =
+    "CREATE TABLE IF NOT EXISTS nodes ("
+    " node_id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL DEFAULT '',"
+    " address TEXT NOT NULL DEFAULT '', enrolled_serial TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS enrolments ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, node_id TEXT NOT NULL, serial TEXT NOT NULL,"
+    " at INTEGER NOT NULL, how TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS enrolments_node ON enrolments(node_id);"
+    "CREATE TABLE IF NOT EXISTS reports ("
+    " node_id TEXT PRIMARY KEY NOT NULL, sequence INTEGER NOT NULL,"
+    " received_at INTEGER NOT NULL, state TEXT NOT NULL, body BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS observations ("
+    " node_id TEXT NOT NULL, peer_id TEXT NOT NULL, direction TEXT NOT NULL,"
+    " cause TEXT NOT NULL, alert_sent INTEGER NOT NULL, alert_received INTEGER NOT NULL,"
+    " peer_serial TEXT NOT NULL, expected_serial TEXT NOT NULL, at INTEGER NOT NULL,"
+    " detail TEXT NOT NULL, PRIMARY KEY (node_id, peer_id, direction));"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('peer_table_version', '0');"
+    "CREATE TABLE IF NOT EXISTS rejects ("
+    " status INTEGER PRIMARY KEY NOT NULL, count INTEGER NOT NULL);";
+
+enum stmt_id {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_NODE_INSERT,
+	S_NODE_EXISTS,
+	S_NODE_DELETE,
+	S_NODE_SET_SERIAL,
+	S_NODE_GET,
+	S_NODES_LIST,
+	S_ENROL_INSERT,
+	S_ENROL_LIST,
+	S_VERSION_GET,
+	S_VERSION_BUMP,
+	S_REPORT_UPSERT,
+	S_REPORT_DELETE,
+	S_REPORT_BODY,
+	S_OBS_UPSERT,
+	S_OBS_DELETE_NODE,
+	S_OBS_LIST,
+	S_REJECT_INC,
+	S_REJECT_GET,
+	S_COUNT
+};
+
+#define NODE_COLUMNS                                                                               \
+	"SELECT n.node_id, n.name, n.address, n.enrolled_serial, n.created_at, r.sequence,"        \
+	" r.received_at, r.state FROM nodes n LEFT JOIN reports r ON r.node_id = n.node_id"
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_NODE_INSERT] = "INSERT INTO nodes(node_id, name, address, enrolled_serial, created_at)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_NODE_EXISTS] = "SELECT 1 FROM nodes WHERE node_id = ?1",
+    [S_NODE_DELETE] = "DELETE FROM nodes WHERE node_id = ?1",
+    [S_NODE_SET_SERIAL] = "UPDATE nodes SET enrolled_serial = ?2 WHERE node_id = ?1",
+    [S_NODE_GET] = NODE_COLUMNS " WHERE n.node_id = ?1",
+    [S_NODES_LIST] = NODE_COLUMNS " ORDER BY n.node_id",
+    [S_ENROL_INSERT] = "INSERT INTO enrolments(node_id, serial, at, how) VALUES (?1, ?2, ?3, ?4)",
+    [S_ENROL_LIST] = "SELECT serial, at, how FROM enrolments WHERE node_id = ?1 ORDER BY id",
+    [S_VERSION_GET] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'peer_table_version'",
+    [S_VERSION_BUMP] = "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+                       " WHERE key = 'peer_table_version'",
+    [S_REPORT_UPSERT] =
+        "INSERT OR REPLACE INTO reports(node_id, sequence, received_at, state, body)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_REPORT_DELETE] = "DELETE FROM reports WHERE node_id = ?1",
+    [S_REPORT_BODY] = "SELECT body FROM reports WHERE node_id = ?1",
+    [S_OBS_UPSERT] = "INSERT OR REPLACE INTO observations(node_id, peer_id, direction, cause,"
+                     " alert_sent, alert_received, peer_serial, expected_serial, at, detail)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [S_OBS_DELETE_NODE] = "DELETE FROM observations WHERE node_id = ?1",
+    [S_OBS_LIST] = "SELECT node_id, peer_id, direction, cause, alert_sent, alert_received,"
+                   " peer_serial, expected_serial, at, detail FROM observations"
+                   " ORDER BY node_id, peer_id, direction",
+    [S_REJECT_INC] = "INSERT INTO rejects(status, count) VALUES (?1, 1)"
+                     " ON CONFLICT(status) DO UPDATE SET count = count + 1",
+    [S_REJECT_GET] = "SELECT count FROM rejects WHERE status = ?1",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+};
+
+static enum store_status db_fail(struct store *st, const char *what)
+{
+	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
+	return STORE_ERROR;
+}
+
+/* Resets and clears a statement for its next use. */
+static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = st->stmt[id];
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+/* Runs a statement that returns no rows. */
+static enum store_status run(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, what);
+	return STORE_OK;
+}
+
+static enum store_status tx_begin(struct store *st)
+{
+	return run(st, stmt_get(st, S_BEGIN), "begin");
+}
+
+static enum store_status tx_commit(struct store *st)
+{
+	return run(st, stmt_get(st, S_COMMIT), "commit");
+}
+
+static void tx_rollback(struct store *st)
+{
+	if (sqlite3_get_autocommit(st->db))
+		return; /* SQLite already rolled back (or nothing began) */
+	if (run(st, stmt_get(st, S_ROLLBACK), "rollback") != STORE_OK)
+		log_err("store: rollback failed; the transaction stays open");
+}
+
+static void col_text(sqlite3_stmt *s, int col, char *buf, size_t size)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	snprintf(buf, size, "%s", t ? (const char *)t : "");
+}
+
+static void bind_text(sqlite3_stmt *s, int idx, const char *text)
+{
+	/* Binding never fails for a prepared statement with that index and static text. */
+	(void)sqlite3_bind_text(s, idx, text, -1, SQLITE_TRANSIENT);
+}
+
+static enum store_status exec(struct store *st, const char *sql, const char *what)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("store: %s: %s", what, msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return STORE_ERROR;
+	}
+	return STORE_OK;
+}
+
+static enum store_status schema_migrate(struct store *st)
+{
+	enum store_status ret = STORE_ERROR;
+	sqlite3_stmt *s = NULL;
+	int version;
+
+	if (exec(st, "BEGIN IMMEDIATE", "begin schema") != STORE_OK)
+		return STORE_ERROR;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		db_fail(st, "read schema version");
+		goto exit;
+	}
+	version = sqlite3_column_int(s, 0);
+	if (version > SCHEMA_VERSION) {
+		log_err("store: schema version %d is newer than this build's %d", version,
+		        SCHEMA_VERSION);
+		goto exit;
+	}
+	/* Each step takes the schema from version N to N + 1; v1 is the first. */
+	if (version < 1 && exec(st, schema_v1, "create schema v1") != STORE_OK)
+		goto exit;
+	if (version < SCHEMA_VERSION) {
+		char sql[64];
+
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+		if (exec(st, sql, "set schema version") != STORE_OK)
+			goto exit;
+	}
+	ret = STORE_OK;
+exit:
+	sqlite3_finalize(s);
+	if (ret == STORE_OK)
+		ret = exec(st, "COMMIT", "commit schema");
+	if (ret != STORE_OK && !sqlite3_get_autocommit(st->db))
+		(void)exec(st, "ROLLBACK", "rollback schema");
+	return ret;
+}
+
+enum store_status store_open(const char *path, struct store **out)
+{
+	enum store_status ret = STORE_ERROR;
+	struct store *st;
+	sqlite3_stmt *s = NULL;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st) {
+		log_err("store: out of memory");
+		return STORE_ERROR;
+	}
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		log_err("store: cannot open %s: %s", path,
+		        st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto exit;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if (sqlite3_busy_timeout(st->db, 5000) != SQLITE_OK)
+		goto exit;
+	/* journal_mode answers with the mode in effect: a file system without WAL says so. */
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		db_fail(st, "set WAL mode");
+		goto exit;
+	}
+	if (sqlite3_column_text(s, 0) == NULL ||
+	    strcmp((const char *)sqlite3_column_text(s, 0), "wal") != 0) {
+		log_err("store: %s: WAL mode refused", path);
+		goto exit;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (exec(st, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", "set pragmas") !=
+	    STORE_OK)
+		goto exit;
+	if (schema_migrate(st) != STORE_OK)
+		goto exit;
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                       &st->stmt[i], NULL) != SQLITE_OK) {
+			db_fail(st, stmt_sql[i]);
+			goto exit;
+		}
+	}
+	*out = st;
+	st = NULL;
+	ret = STORE_OK;
+exit:
+	sqlite3_finalize(s);
+	store_close(st);
+	return ret;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
+		log_err("store: close: %s", sqlite3_errmsg(st->db));
+	free(st);
+}
+
+static enum store_status node_exists(struct store *st, const char *node_id)
+{
+	sqlite3_stmt *s = stmt_get(st, S_NODE_EXISTS);
+	int rc;
+
+	bind_text(s, 1, node_id);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return STORE_OK;
+	if (rc == SQLITE_DONE)
+		return STORE_NOT_FOUND;
+	return db_fail(st, "look up node");
+}
+
+static enum store_status version_bump(struct store *st)
+{
+	return run(st, stmt_get(st, S_VERSION_BUMP), "bump peer table version");
+}
+
+static enum store_status enrol_insert(struct store *st, const char *node_id, const char *serial,
+                                      const char *how, int64_t now)
+{
+	sqlite3_stmt *s = stmt_get(st, S_ENROL_INSERT);
+
+	bind_text(s, 1, node_id);
+	bind_text(s, 2, serial);
+	sqlite3_bind_int64(s, 3, now);
+	bind_text(s, 4, how);
+	return run(st, s, "record enrolment");
+}
+
+enum store_status store_node_add(struct store *st, const struct store_node *n, int64_t now)
+{
+	enum store_status ret = STORE_ERROR;
+	sqlite3_stmt *s;
+
+	if (tx_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	ret = node_exists(st, n->node_id);
+	if (ret == STORE_OK) {
+		ret = STORE_EXISTS;
+		goto exit;
+	}
+	if (ret != STORE_NOT_FOUND)
+		goto exit;
+	ret = STORE_ERROR;
+	s = stmt_get(st, S_NODE_INSERT);
+	bind_text(s, 1, n->node_id);
+	bind_text(s, 2, n->name);
+	bind_text(s, 3, n->address);
+	bind_text(s, 4, n->enrolled_serial);
+	sqlite3_bind_int64(s, 5, now);
+	if (run(st, s, "insert node") != STORE_OK)
+		goto exit;
+	if (n->enrolled_serial[0] &&
+	    enrol_insert(st, n->node_id, n->enrolled_serial, "add", now) != STORE_OK)
+		goto exit;
+	if (version_bump(st) != STORE_OK)
+		goto exit;
+	ret = tx_commit(st);
+exit:
+	if (ret != STORE_OK)
+		tx_rollback(st);
+	return ret;
+}
+
+enum store_status store_node_delete(struct store *st, const char *node_id)
+{
+	static const enum stmt_id deletes[] = {S_OBS_DELETE_NODE, S_REPORT_DELETE, S_NODE_DELETE};
+	enum store_status ret;
+
+	if (tx_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	ret = node_exists(st, node_id);
+	if (ret != STORE_OK)
+		goto exit;
+	ret = STORE_ERROR;
+	for (size_t i = 0; i < sizeof(deletes) / sizeof(deletes[0]); i++) {
+		sqlite3_stmt *s = stmt_get(st, deletes[i]);
+
+		bind_text(s, 1, node_id);
+		if (run(st, s, "delete node") != STORE_OK)
+			goto exit;
+	}
+	if (version_bump(st) != STORE_OK)
+		goto exit;
+	ret = tx_commit(st);
+exit:
+	if (ret != STORE_OK)
+		tx_rollback(st);
+	return ret;
+}
+
+enum store_status store_node_set_serial(struct store *st, const char *node_id, const char *serial,
+                                        const char *how, int64_t now)
+{
+	enum store_status ret;
+	sqlite3_stmt *s;
+
+	if (tx_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	ret = node_exists(st, node_id);
+	if (ret != STORE_OK)
+		goto exit;
+	ret = STORE_ERROR;
+	s = stmt_get(st, S_NODE_SET_SERIAL);
+	bind_text(s, 1, node_id);
+	bind_text(s, 2, serial);
+	if (run(st, s, "set serial") != STORE_OK)
+		goto exit;
+	if (enrol_insert(st, node_id, serial, how, now) != STORE_OK)
+		goto exit;
+	if (version_bump(st) != STORE_OK)
+		goto exit;
+	ret = tx_commit(st);
+exit:
+	if (ret != STORE_OK)
+		tx_rollback(st);
+	return ret;
+}
+
+static void node_from_row(sqlite3_stmt *s, struct store_node *n)
+{
+	memset(n, 0, sizeof(*n));
+	col_text(s, 0, n->node_id, sizeof(n->node_id));
+	col_text(s, 1, n->name, sizeof(n->name));
+	col_text(s, 2, n->address, sizeof(n->address));
+	col_text(s, 3, n->enrolled_serial, sizeof(n->enrolled_serial));
+	n->created_at = sqlite3_column_int64(s, 4);
+	n->has_report = sqlite3_column_type(s, 5) != SQLITE_NULL;
+	if (n->has_report) {
+		n->report_sequence = (uint64_t)sqlite3_column_int64(s, 5);
+		n->report_at = sqlite3_column_int64(s, 6);
+		col_text(s, 7, n->report_state, sizeof(n->report_state));
+	}
+}
+
+enum store_status store_node_get(struct store *st, const char *node_id, struct store_node *out)
+{
+	sqlite3_stmt *s = stmt_get(st, S_NODE_GET);
+	enum store_status ret;
+	int rc;
+
+	bind_text(s, 1, node_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		node_from_row(s, out);
+		ret = STORE_OK;
+	} else if (rc == SQLITE_DONE) {
+		ret = STORE_NOT_FOUND;
+	} else {
+		ret = db_fail(st, "get node");
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+/*
+ * Steps s to its end, growing *arr (of elem bytes per row) and calling fill for each row.
+ * The array is the caller's on STORE_OK; freed otherwise.
+ */
+static enum store_status collect(struct store *st, sqlite3_stmt *s, size_t elem, void **arr,
+                                 size_t *count, void (*fill)(sqlite3_stmt *, void *),
+                                 const char *what)
+{
+	enum store_status ret = STORE_ERROR;
+	unsigned char *a = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			unsigned char *na = realloc(a, ncap * elem);
+
+			if (!na) {
+				log_err("store: %s: out of memory", what);
+				goto exit;
+			}
+			a = na;
+			cap = ncap;
+		}
+		fill(s, a + n * elem);
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		db_fail(st, what);
+		goto exit;
+	}
+	*arr = a;
+	*count = n;
+	a = NULL;
+	ret = STORE_OK;
+exit:
+	sqlite3_reset(s);
+	free(a);
+	return ret;
+}
+
+static void fill_node(sqlite3_stmt *s, void *p)
+{
+	node_from_row(s, p);
+}
+
+enum store_status store_nodes_list(struct store *st, struct store_node **out, size_t *count)
+{
+	void *arr = NULL;
+	enum store_status ret;
+
+	ret = collect(st, stmt_get(st, S_NODES_LIST), sizeof(struct store_node), &arr, count,
+	              fill_node, "list nodes");
+	*out = arr;
+	return ret;
+}
+
+static void fill_enrolment(sqlite3_stmt *s, void *p)
+{
+	struct store_enrolment *e = p;
+
+	memset(e, 0, sizeof(*e));
+	col_text(s, 0, e->serial, sizeof(e->serial));
+	e->at = sqlite3_column_int64(s, 1);
+	col_text(s, 2, e->how, sizeof(e->how));
+}
+
+enum store_status store_enrolments(struct store *st, const char *node_id,
+                                   struct store_enrolment **out, size_t *count)
+{
+	sqlite3_stmt *s = stmt_get(st, S_ENROL_LIST);
+	void *arr = NULL;
+	enum store_status ret;
+
+	bind_text(s, 1, node_id);
+	ret = collect(st, s, sizeof(struct store_enrolment), &arr, count, fill_enrolment,
+	              "list enrolments");
+	*out = arr;
+	return ret;
+}
+
+enum store_status store_peer_table_version(struct store *st, uint64_t *version)
+{
+	sqlite3_stmt *s = stmt_get(st, S_VERSION_GET);
+	enum store_status ret = STORE_ERROR;
+
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*version = (uint64_t)sqlite3_column_int64(s, 0);
+		ret = STORE_OK;
+	} else {
+		db_fail(st, "read peer table version");
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+enum store_status store_report_put(struct store *st, const struct store_report *r,
+                                   const struct store_observation *obs, size_t n_obs)
+{
+	enum store_status ret;
+	sqlite3_stmt *s;
+
+	if (tx_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	ret = node_exists(st, r->node_id);
+	if (ret != STORE_OK)
+		goto exit;
+	ret = STORE_ERROR;
+	s = stmt_get(st, S_REPORT_UPSERT);
+	bind_text(s, 1, r->node_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->sequence);
+	sqlite3_bind_int64(s, 3, r->received_at);
+	bind_text(s, 4, r->state);
+	sqlite3_bind_blob64(s, 5, r->body_len ? (const void *)r->body : "", r->body_len,
+	                    SQLITE_TRANSIENT);
+	if (run(st, s, "store report") != STORE_OK)
+		goto exit;
+	for (size_t i = 0; i < n_obs; i++) {
+		const struct store_observation *o = &obs[i];
+
+		s = stmt_get(st, S_OBS_UPSERT);
+		bind_text(s, 1, r->node_id);
+		bind_text(s, 2, o->peer_id);
+		bind_text(s, 3, o->direction);
+		bind_text(s, 4, o->cause);
+		sqlite3_bind_int(s, 5, o->alert_sent);
+		sqlite3_bind_int(s, 6, o->alert_received);
+		bind_text(s, 7, o->peer_serial);
+		bind_text(s, 8, o->expected_serial);
+		sqlite3_bind_int64(s, 9, o->at);
+		bind_text(s, 10, o->detail);
+		if (run(st, s, "store observation") != STORE_OK)
+			goto exit;
+	}
+	ret = tx_commit(st);
+exit:
+	if (ret != STORE_OK)
+		tx_rollback(st);
+	return ret;
+}
+
+enum store_status store_report_body(struct store *st, const char *node_id, unsigned char **body,
+                                    size_t *len)
+{
+	sqlite3_stmt *s = stmt_get(st, S_REPORT_BODY);
+	enum store_status ret = STORE_ERROR;
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	bind_text(s, 1, node_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(s, 0);
+		const void *p = sqlite3_column_blob(s, 0);
+
+		*body = malloc(n ? n : 1);
+		if (*body) {
+			if (n)
+				memcpy(*body, p, n);
+			*len = n;
+			ret = STORE_OK;
+		}
+	} else if (rc == SQLITE_DONE) {
+		ret = STORE_NOT_FOUND;
+	} else {
+		db_fail(st, "read report");
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+static void fill_observation(sqlite3_stmt *s, void *p)
+{
+	struct store_observation *o = p;
+
+	memset(o, 0, sizeof(*o));
+	col_text(s, 0, o->node_id, sizeof(o->node_id));
+	col_text(s, 1, o->peer_id, sizeof(o->peer_id));
+	col_text(s, 2, o->direction, sizeof(o->direction));
+	col_text(s, 3, o->cause, sizeof(o->cause));
+	o->alert_sent = sqlite3_column_int(s, 4);
+	o->alert_received = sqlite3_column_int(s, 5);
+	col_text(s, 6, o->peer_serial, sizeof(o->peer_serial));
+	col_text(s, 7, o->expected_serial, sizeof(o->expected_serial));
+	o->at = sqlite3_column_int64(s, 8);
+	col_text(s, 9, o->detail, sizeof(o->detail));
+}
+
+enum store_status store_observations_list(struct store *st, struct store_observation **out,
+                                          size_t *count)
+{
+	void *arr = NULL;
+	enum store_status ret;
+
+	ret = collect(st, stmt_get(st, S_OBS_LIST), sizeof(struct store_observation), &arr, count,
+	              fill_observation, "list observations");
+	*out = arr;
+	return ret;
+}
+
+enum store_status store_reject_count(struct store *st, int status)
+{
+	sqlite3_stmt *s = stmt_get(st, S_REJECT_INC);
+
+	/* One statement is its own transaction. */
+	sqlite3_bind_int(s, 1, status);
+	return run(st, s, "count rejected report");
+}
+
+enum store_status store_rejects_get(struct store *st, int status, uint64_t *count)
+{
+	sqlite3_stmt *s = stmt_get(st, S_REJECT_GET);
+	enum store_status ret = STORE_ERROR;
+	int rc;
+
+	*count = 0;
+	sqlite3_bind_int(s, 1, status);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*count = (uint64_t)sqlite3_column_int64(s, 0);
+		ret = STORE_OK;
+	} else if (rc == SQLITE_DONE) {
+		ret = STORE_OK;
+	} else {
+		db_fail(st, "read rejects");
+	}
+	sqlite3_reset(s);
+	return ret;
+}

@@ -1,0 +1,152 @@
+#ifndef KMA_COORD_STORE_H
+#define KMA_COORD_STORE_H
+
+/*
+ * The coordinator's state in one SQLite file: nodes, enrolment history, the last report of
+ * each node, peer observations, the peer table version and counters of rejected reports.
+ *
+ * The file is opened in WAL mode with synchronous=FULL: a function that returned
+ * STORE_OK has committed its change durably. Every write runs in one transaction, so a
+ * crash at any point leaves either all of a change or none of it. One struct store must
+ * not be used from two threads at once.
+ *
+ * Times are seconds since the epoch (UTC); the caller passes "now" so tests control it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_status {
+	STORE_OK = 0,
+	STORE_EXISTS,    /* the node already exists */
+	STORE_NOT_FOUND, /* no such node */
+	STORE_ERROR,     /* SQLite failed (logged with the statement's purpose) */
+};
+
+#define STORE_ID_MAX     128 /* node IDs, with the NUL */
+#define STORE_TEXT_MAX   257 /* names, addresses, details: 256 bytes and the NUL */
+#define STORE_SERIAL_MAX 130 /* uppercase hex of up to 64 bytes and the NUL */
+#define STORE_STATE_MAX  32
+
+struct store;
+
+struct store_node {
+	char node_id[STORE_ID_MAX];
+	char name[STORE_TEXT_MAX];
+	char address[STORE_TEXT_MAX];
+	char enrolled_serial[STORE_SERIAL_MAX]; /* "" when none */
+	int64_t created_at;
+	/* the last report, filled by store_node_get and store_nodes_list */
+	bool has_report;
+	uint64_t report_sequence;
+	int64_t report_at;
+	char report_state[STORE_STATE_MAX];
+};
+
+struct store_enrolment {
+	char serial[STORE_SERIAL_MAX];
+	int64_t at;
+	char how[32];
+};
+
+struct store_observation {
+	char node_id[STORE_ID_MAX];
+	char peer_id[STORE_ID_MAX];
+	char direction[16]; /* "outbound" | "inbound" | "unspecified" */
+	char cause[48];     /* vocabulary identifier */
+	int alert_sent;     /* TLS alert number, -1 when none */
+	int alert_received; /* -1 when none */
+	char peer_serial[STORE_SERIAL_MAX];
+	char expected_serial[STORE_SERIAL_MAX];
+	int64_t at;
+	char detail[STORE_TEXT_MAX];
+};
+
+/* One report as stored: the decoded summary and the raw protobuf body. */
+struct store_report {
+	const char *node_id;
+	uint64_t sequence;
+	int64_t received_at;
+	const char *state; /* identity state identifier */
+	const unsigned char *body;
+	size_t body_len;
+};
+
+/*
+ * Opens (creating if needed) the database at path, sets WAL, synchronous=FULL and a busy
+ * timeout, creates or migrates the schema and prepares the statements. Idempotent on an
+ * existing file. *out is the caller's to store_close.
+ */
+enum store_status store_open(const char *path, struct store **out)
+    __attribute__((warn_unused_result));
+
+/* Finalises the statements and closes the database; NULL is fine. */
+void store_close(struct store *st);
+
+/*
+ * Adds a node (created_at = now); when n->enrolled_serial is not empty it is also recorded
+ * in the enrolment history with how "add". Bumps the peer table version. STORE_EXISTS when
+ * a node with that ID exists.
+ */
+enum store_status store_node_add(struct store *st, const struct store_node *n, int64_t now)
+    __attribute__((warn_unused_result));
+
+/*
+ * Deletes a node with its last report and its observations (the enrolment history stays).
+ * Bumps the peer table version. STORE_NOT_FOUND when there is no such node.
+ */
+enum store_status store_node_delete(struct store *st, const char *node_id)
+    __attribute__((warn_unused_result));
+
+/*
+ * Records serial (canonical hex) as the node's enrolled serial and appends it to the
+ * history with how ("put", "enrol", ...). Bumps the peer table version.
+ */
+enum store_status store_node_set_serial(struct store *st, const char *node_id, const char *serial,
+                                        const char *how, int64_t now)
+    __attribute__((warn_unused_result));
+
+/* One node with its last report summary. */
+enum store_status store_node_get(struct store *st, const char *node_id, struct store_node *out)
+    __attribute__((warn_unused_result));
+
+/* Every node, ordered by node ID, into a new array (*out, free()) of *count entries. */
+enum store_status store_nodes_list(struct store *st, struct store_node **out, size_t *count)
+    __attribute__((warn_unused_result));
+
+/* The node's enrolment history, oldest first, into a new array the caller frees. */
+enum store_status store_enrolments(struct store *st, const char *node_id,
+                                   struct store_enrolment **out, size_t *count)
+    __attribute__((warn_unused_result));
+
+/* The peer table version: 0 for a new database, +1 on every change of nodes or serials. */
+enum store_status store_peer_table_version(struct store *st, uint64_t *version)
+    __attribute__((warn_unused_result));
+
+/*
+ * Stores a report in one transaction: replaces the node's last report and, for each of
+ * obs, the observation with the same (node, peer, direction); others stay. STORE_NOT_FOUND
+ * (nothing written) when the node is not in the cluster.
+ */
+enum store_status store_report_put(struct store *st, const struct store_report *r,
+                                   const struct store_observation *obs, size_t n_obs)
+    __attribute__((warn_unused_result));
+
+/* The stored body of the node's last report into a new buffer the caller frees. */
+enum store_status store_report_body(struct store *st, const char *node_id, unsigned char **body,
+                                    size_t *len) __attribute__((warn_unused_result));
+
+/* Every observation, ordered by node, peer and direction, into a new array (free()). */
+enum store_status store_observations_list(struct store *st, struct store_observation **out,
+                                          size_t *count) __attribute__((warn_unused_result));
+
+/* Adds one to the count of reports rejected with HTTP status. */
+enum store_status store_reject_count(struct store *st, int status)
+    __attribute__((warn_unused_result));
+
+/* The count of reports rejected with status (0 when none). */
+enum store_status store_rejects_get(struct store *st, int status, uint64_t *count)
+    __attribute__((warn_unused_result));
+
+#endif

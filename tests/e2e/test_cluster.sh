@@ -1,0 +1,126 @@
+#!/bin/sh
+# The OKM incident's first half on a real cluster: kma-coord and two agents on loopback.
+# The operator enrols a-kma01 and u-kma02; the agents report, get their peer tables from
+# the coordinator and authenticate each other. Then a-kma01's parts are replaced and it
+# is QuickStarted with a new certificate the cluster never enrolled: the coordinator must
+# hear both sides of the failure, a-kma01 must know it is not enrolled, and enrolling the
+# new serial must heal the mesh. Every agent probes once an hour: all of it is events.
+. "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
+. "$KMA_SOURCE_DIR/tests/e2e/pki.sh"
+
+COORD="$KMA_BUILD_DIR/coordinator/kma-coord"
+P="$T/pki"
+OLD=E2207FDBA432E9010000000000000084
+NEW=E2207FDBA432E9010000000000000085
+USER=866B070F94660D13000000000000001E
+
+pki_make "$P" || fail "test PKI"
+printf '[server]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1\n' \
+	>>"$P/ca/ca.cnf"
+pki_sign "$P/ca" coord "/O=Example Cluster/CN=kma-coord" server 5E4E4E4E00000001 "$NOW0" "$NOW1" ||
+	fail "server certificate"
+pki_root "$P" opca "/O=Example Operators/CN=Example Operator CA" || fail "operator CA"
+pki_sign "$P/opca" alice "/O=Example Operators/CN=alice" clientonly 0A11CE0000000001 "$NOW0" "$NOW1" ||
+	fail "operator certificate"
+
+CPORT=$(free_port)
+PA=$(free_port)
+PU=$(free_port)
+cat >"$T/coord.conf" <<CONF
+[coord]
+listen = 127.0.0.1:$CPORT
+db = $T/coord.db
+cert = $P/coord.pem
+key = $P/coord.key
+ca = $P/ca.pem
+operator_ca = $P/opca.pem
+report_interval = 1
+CONF
+start_bg "$T/coord.log" "$COORD" -c "$T/coord.conf"
+wait_for_line "$T/coord.log" "serving on 127.0.0.1:$CPORT"
+
+# op METHOD PATH [JSON]: the operator API, as alice.
+op() {
+	code=$(curl -sS -o "$T/body" -w '%{http_code}' --max-time 20 --cacert "$P/ca.pem" \
+		--cert "$P/alice.pem" --key "$P/alice.key" -X "$1" -H 'Content-Type: application/json' \
+		${3:+--data "$3"} "https://localhost:$CPORT$2" 2>"$T/curl.err") || code="curl-exit-$?"
+}
+op POST /v1/nodes "{\"node_id\":\"a-kma01\",\"name\":\"a-kma01\",\"address\":\"127.0.0.1:$PA\",\"enrolled_serial\":\"$OLD\"}"
+[ "$code" = 201 ] || fail "adding a-kma01: $code $(cat "$T/body")"
+op POST /v1/nodes "{\"node_id\":\"u-kma02\",\"name\":\"u-kma02\",\"address\":\"127.0.0.1:$PU\",\"enrolled_serial\":\"$USER\"}"
+[ "$code" = 201 ] || fail "adding u-kma02: $code $(cat "$T/body")"
+
+# agent NAME PORT CERT: a sim appliance that reports to the coordinator.
+agent() {
+	make_sim "$1" "SIM-$1"
+	printf '\n[mesh]\nlisten = 127.0.0.1:%s\nprobe_interval = 3600\nprobe_timeout = 3\n' "$2" \
+		>>"$T/$1/agent.conf"
+	printf '\n[coordinator]\nurl = https://localhost:%s/\nreport_interval = 1\nca = %s\n' \
+		"$CPORT" "$P/ca.pem" >>"$T/$1/agent.conf"
+	expect_exit 0 "$AGENT" -c "$T/$1/agent.conf" identity import --key "$P/$3.key" \
+		--cert "$P/$3.pem" --ca "$P/ca.pem"
+	start_bg "$T/$1.log" "$AGENT" -c "$T/$1/agent.conf"
+}
+agent a "$PA" a-kma01
+A_PID=$BG_PID
+agent u "$PU" u-kma02
+
+# wait_mesh NODE PEER DIR CAUSE: bounded wait until the coordinator has that observation.
+wait_mesh() {
+	n=0
+	while :; do
+		op GET /v1/mesh
+		got=$(python3 -c 'import json,sys
+j=json.load(open(sys.argv[1]))
+print(next((o["cause"] for o in j["observations"] if o["node_id"]==sys.argv[2] and o["peer_id"]==sys.argv[3] and o["direction"]==sys.argv[4]), "-"))' \
+			"$T/body" "$1" "$2" "$3" 2>/dev/null)
+		[ "$got" = "$4" ] && return 0
+		n=$((n + 1))
+		[ $n -ge 150 ] && { cat "$T/body" "$T/a.log" "$T/u.log" >&2; fail "coordinator: $1 -> $2 $3 is '$got', want '$4'"; }
+		sleep 0.2
+	done
+}
+wait_mesh a-kma01 u-kma02 outbound ok
+wait_mesh u-kma02 a-kma01 outbound ok
+wait_mesh a-kma01 u-kma02 inbound ok
+wait_mesh u-kma02 a-kma01 inbound ok
+expect_grep "coordinator: peer table version" "$T/a.log"
+expect_exit 0 "$AGENT" -c "$T/a/agent.conf" identity --json
+expect_json "$T/out" "j['state']" enrolled
+expect_json "$T/out" "j['enrolled_serial']" "$OLD"
+ok "agents take their peer tables from the coordinator, authenticate both ways, are enrolled"
+
+# a-kma01: parts replaced, QuickStarted with a new key; the cluster still enrols the old serial.
+expect_exit 0 "$AGENT" -c "$T/a/agent.conf" identity import --key "$P/a-kma01-new.key" \
+	--cert "$P/a-kma01-new.pem" --ca "$P/ca.pem"
+kill -HUP "$A_PID"
+wait_mesh u-kma02 a-kma01 inbound peer_serial_mismatch
+wait_mesh u-kma02 a-kma01 outbound peer_serial_mismatch
+wait_mesh a-kma01 u-kma02 outbound rejected_by_peer
+n=0
+until "$AGENT" -c "$T/a/agent.conf" identity --json >"$T/id.json" 2>/dev/null &&
+	[ "$(json_get "$T/id.json" "j['state']")" = not_enrolled ]; do
+	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/id.json"; fail "a-kma01 does not know it is not enrolled"; }
+	sleep 0.1
+done
+python3 -c 'import json,sys
+j=json.load(open(sys.argv[1]))
+o=[o for o in j["observations"] if o["node_id"]=="u-kma02" and o["peer_id"]=="a-kma01" and o["direction"]=="outbound"][0]
+assert o["peer_serial"]==sys.argv[2] and o["expected_serial"]==sys.argv[3] and o["alert_sent"]==49, o
+o=[o for o in j["observations"] if o["node_id"]=="a-kma01" and o["peer_id"]=="u-kma02" and o["direction"]=="outbound"][0]
+assert o["alert_received"]==49, o' "$T/body" "$NEW" "$OLD" || { cat "$T/body"; fail "evidence at the coordinator"; }
+ok "QuickStart without rejoin: the coordinator holds both sides (serial mismatch, alert 49) and a-kma01 is not_enrolled"
+
+# The rejoin: the operator enrols the new serial; every agent gets it with its next reply.
+op PUT /v1/nodes/a-kma01/serial "{\"enrolled_serial\":\"$NEW\"}"
+[ "$code" = 200 ] || fail "enrolling the new serial: $code $(cat "$T/body")"
+wait_mesh u-kma02 a-kma01 outbound ok
+wait_mesh a-kma01 u-kma02 outbound ok
+wait_mesh u-kma02 a-kma01 inbound ok
+n=0
+until "$AGENT" -c "$T/a/agent.conf" identity --json >"$T/id.json" 2>/dev/null &&
+	[ "$(json_get "$T/id.json" "j['state']")" = enrolled ]; do
+	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/id.json"; fail "a-kma01 is not enrolled after the rejoin"; }
+	sleep 0.1
+done
+ok "after enrolling the new serial the mesh heals and a-kma01 is enrolled"

@@ -1,0 +1,338 @@
+/* The coordinator's SQLite store: schema, nodes, enrolment history, reports, durability. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "store.h"
+
+static char dir[128];
+static char db[192];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/kma-store-XXXXXX",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(db, sizeof(db), "%s/coord.db", dir);
+	log_init("test_store", LOG_LVL_ERR);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[256];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct store *open_db(void)
+{
+	struct store *st = NULL;
+
+	assert_int_equal(store_open(db, &st), STORE_OK);
+	assert_non_null(st);
+	return st;
+}
+
+static void add(struct store *st, const char *id, const char *serial, int64_t now)
+{
+	struct store_node n;
+
+	memset(&n, 0, sizeof(n));
+	snprintf(n.node_id, sizeof(n.node_id), "%s", id);
+	snprintf(n.name, sizeof(n.name), "name of %s", id);
+	snprintf(n.address, sizeof(n.address), "%s.example:9443", id);
+	snprintf(n.enrolled_serial, sizeof(n.enrolled_serial), "%s", serial);
+	assert_int_equal(store_node_add(st, &n, now), STORE_OK);
+}
+
+static uint64_t version(struct store *st)
+{
+	uint64_t v = 12345;
+
+	assert_int_equal(store_peer_table_version(st, &v), STORE_OK);
+	return v;
+}
+
+static void test_schema_idempotent(void **state)
+{
+	struct store *st;
+
+	(void)state;
+	st = open_db();
+	assert_int_equal(version(st), 0);
+	store_close(st);
+	/* A second open of an existing file neither fails nor resets anything. */
+	st = open_db();
+	assert_int_equal(version(st), 0);
+	add(st, "a-kma01", "", 1);
+	store_close(st);
+	st = open_db();
+	assert_int_equal(version(st), 1);
+	store_close(st);
+	store_close(NULL);
+}
+
+static void test_nodes(void **state)
+{
+	struct store *st = open_db();
+	struct store_node *nodes = NULL, n;
+	size_t count = 0;
+
+	(void)state;
+	add(st, "u-kma02", "", 10);
+	add(st, "a-kma01", "e2:20:7f", 11);
+	memset(&n, 0, sizeof(n));
+	snprintf(n.node_id, sizeof(n.node_id), "a-kma01");
+	assert_int_equal(store_node_add(st, &n, 12), STORE_EXISTS);
+
+	assert_int_equal(store_nodes_list(st, &nodes, &count), STORE_OK);
+	assert_int_equal(count, 2);
+	assert_string_equal(nodes[0].node_id, "a-kma01"); /* ordered by ID */
+	assert_string_equal(nodes[0].name, "name of a-kma01");
+	assert_string_equal(nodes[0].address, "a-kma01.example:9443");
+	assert_int_equal(nodes[0].created_at, 11);
+	assert_false(nodes[0].has_report);
+	assert_string_equal(nodes[1].node_id, "u-kma02");
+	free(nodes);
+
+	assert_int_equal(store_node_get(st, "u-kma02", &n), STORE_OK);
+	assert_string_equal(n.enrolled_serial, "");
+	assert_int_equal(store_node_delete(st, "u-kma02"), STORE_OK);
+	assert_int_equal(store_node_delete(st, "u-kma02"), STORE_NOT_FOUND);
+	assert_int_equal(store_node_get(st, "u-kma02", &n), STORE_NOT_FOUND);
+	assert_int_equal(store_nodes_list(st, &nodes, &count), STORE_OK);
+	assert_int_equal(count, 1);
+	free(nodes);
+	store_close(st);
+}
+
+static void test_serial_history(void **state)
+{
+	struct store *st = open_db();
+	struct store_enrolment *h = NULL;
+	struct store_node n;
+	size_t count = 0;
+
+	(void)state;
+	add(st, "a-kma01", "E2207FDBA432E9010000000000000084", 100);
+	add(st, "u-kma02", "", 100);
+	assert_int_equal(
+	    store_node_set_serial(st, "a-kma01", "E2207FDBA432E9010000000000000085", "put", 200),
+	    STORE_OK);
+	assert_int_equal(store_node_set_serial(st, "nobody", "01", "put", 200), STORE_NOT_FOUND);
+	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
+	assert_string_equal(n.enrolled_serial, "E2207FDBA432E9010000000000000085");
+
+	assert_int_equal(store_enrolments(st, "a-kma01", &h, &count), STORE_OK);
+	assert_int_equal(count, 2);
+	assert_string_equal(h[0].serial, "E2207FDBA432E9010000000000000084");
+	assert_string_equal(h[0].how, "add");
+	assert_int_equal(h[0].at, 100);
+	assert_string_equal(h[1].serial, "E2207FDBA432E9010000000000000085");
+	assert_string_equal(h[1].how, "put");
+	assert_int_equal(h[1].at, 200);
+	free(h);
+
+	/* A node added without a serial has no history; deleting a node keeps its history. */
+	assert_int_equal(store_enrolments(st, "u-kma02", &h, &count), STORE_OK);
+	assert_int_equal(count, 0);
+	free(h);
+	assert_int_equal(store_node_delete(st, "a-kma01"), STORE_OK);
+	assert_int_equal(store_enrolments(st, "a-kma01", &h, &count), STORE_OK);
+	assert_int_equal(count, 2);
+	free(h);
+	store_close(st);
+}
+
+static void test_version_bumps(void **state)
+{
+	struct store *st = open_db();
+	struct store_node n;
+
+	(void)state;
+	assert_int_equal(version(st), 0);
+	add(st, "a-kma01", "", 1);
+	assert_int_equal(version(st), 1);
+	add(st, "u-kma02", "01", 1);
+	assert_int_equal(version(st), 2);
+	assert_int_equal(store_node_set_serial(st, "a-kma01", "02", "put", 2), STORE_OK);
+	assert_int_equal(version(st), 3);
+	assert_int_equal(store_node_delete(st, "u-kma02"), STORE_OK);
+	assert_int_equal(version(st), 4);
+	/* Refused changes change nothing. */
+	memset(&n, 0, sizeof(n));
+	snprintf(n.node_id, sizeof(n.node_id), "a-kma01");
+	assert_int_equal(store_node_add(st, &n, 3), STORE_EXISTS);
+	assert_int_equal(store_node_delete(st, "u-kma02"), STORE_NOT_FOUND);
+	assert_int_equal(store_node_set_serial(st, "u-kma02", "03", "put", 3), STORE_NOT_FOUND);
+	assert_int_equal(version(st), 4);
+	store_close(st);
+}
+
+static struct store_observation obs(const char *peer, const char *dir_, const char *cause,
+                                    int64_t at)
+{
+	struct store_observation o;
+
+	memset(&o, 0, sizeof(o));
+	snprintf(o.peer_id, sizeof(o.peer_id), "%s", peer);
+	snprintf(o.direction, sizeof(o.direction), "%s", dir_);
+	snprintf(o.cause, sizeof(o.cause), "%s", cause);
+	o.alert_sent = -1;
+	o.alert_received = 42;
+	o.at = at;
+	snprintf(o.detail, sizeof(o.detail), "seen at %lld", (long long)at);
+	return o;
+}
+
+static void test_report_upsert(void **state)
+{
+	struct store *st = open_db();
+	struct store_observation first[3], second[1], *list = NULL;
+	struct store_report r = {.node_id = "a-kma01",
+	                         .sequence = 7,
+	                         .received_at = 1000,
+	                         .state = "enrolled",
+	                         .body = (const unsigned char *)"\x08\x07",
+	                         .body_len = 2};
+	struct store_node n;
+	unsigned char *body = NULL;
+	size_t count = 0, len = 0;
+	uint64_t v;
+
+	(void)state;
+	add(st, "a-kma01", "", 1);
+	v = version(st);
+	first[0] = obs("u-kma02", "outbound", "ok", 900);
+	first[1] = obs("u-kma02", "inbound", "ok", 900);
+	first[2] = obs("x-kma03", "outbound", "tcp_refused", 900);
+	assert_int_equal(store_report_put(st, &r, first, 3), STORE_OK);
+
+	second[0] = obs("u-kma02", "outbound", "peer_serial_mismatch", 1900);
+	r.sequence = 8;
+	r.received_at = 2000;
+	r.state = "hardware_changed";
+	assert_int_equal(store_report_put(st, &r, second, 1), STORE_OK);
+
+	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
+	assert_true(n.has_report);
+	assert_int_equal(n.report_sequence, 8);
+	assert_int_equal(n.report_at, 2000);
+	assert_string_equal(n.report_state, "hardware_changed");
+	assert_int_equal(store_report_body(st, "a-kma01", &body, &len), STORE_OK);
+	assert_int_equal(len, 2);
+	assert_memory_equal(body, "\x08\x07", 2);
+	free(body);
+
+	/* Only (a-kma01, u-kma02, outbound) was replaced; the other two stay. */
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	assert_int_equal(count, 3);
+	assert_string_equal(list[0].peer_id, "u-kma02");
+	assert_string_equal(list[0].direction, "inbound");
+	assert_string_equal(list[0].cause, "ok");
+	assert_string_equal(list[1].direction, "outbound");
+	assert_string_equal(list[1].cause, "peer_serial_mismatch");
+	assert_int_equal(list[1].at, 1900);
+	assert_int_equal(list[1].alert_sent, -1);
+	assert_int_equal(list[1].alert_received, 42);
+	assert_string_equal(list[1].node_id, "a-kma01");
+	assert_string_equal(list[2].peer_id, "x-kma03");
+	free(list);
+
+	/* A report of a node not in the cluster writes nothing. */
+	r.node_id = "stranger";
+	assert_int_equal(store_report_put(st, &r, second, 1), STORE_NOT_FOUND);
+	assert_int_equal(store_report_body(st, "stranger", &body, &len), STORE_NOT_FOUND);
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	assert_int_equal(count, 3);
+	free(list);
+	/* Reports do not change the peer table. */
+	assert_int_equal(version(st), v);
+
+	/* Deleting the node takes its report and observations with it. */
+	assert_int_equal(store_node_delete(st, "a-kma01"), STORE_OK);
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	assert_int_equal(count, 0);
+	free(list);
+	assert_int_equal(store_report_body(st, "a-kma01", &body, &len), STORE_NOT_FOUND);
+	store_close(st);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	struct store *st = open_db();
+	struct store_observation o = obs("u-kma02", "outbound", "ok", 5);
+	struct store_report r = {.node_id = "a-kma01",
+	                         .sequence = 41,
+	                         .received_at = 50,
+	                         .state = "enrolled",
+	                         .body = (const unsigned char *)"x",
+	                         .body_len = 1};
+	struct store_node n;
+	struct store_observation *list = NULL;
+	size_t count = 0;
+	uint64_t c = 0;
+
+	(void)state;
+	add(st, "a-kma01", "0A", 1);
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(store_reject_count(st, 403), STORE_OK);
+	assert_int_equal(store_reject_count(st, 403), STORE_OK);
+	assert_int_equal(store_reject_count(st, 413), STORE_OK);
+	store_close(st);
+
+	st = open_db();
+	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
+	assert_string_equal(n.enrolled_serial, "0A");
+	assert_true(n.has_report);
+	assert_int_equal(n.report_sequence, 41);
+	assert_int_equal(version(st), 1);
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	assert_int_equal(count, 1);
+	free(list);
+	assert_int_equal(store_rejects_get(st, 403, &c), STORE_OK);
+	assert_int_equal(c, 2);
+	assert_int_equal(store_rejects_get(st, 413, &c), STORE_OK);
+	assert_int_equal(c, 1);
+	assert_int_equal(store_rejects_get(st, 400, &c), STORE_OK);
+	assert_int_equal(c, 0);
+	store_close(st);
+}
+
+static void test_open_failure(void **state)
+{
+	struct store *st = (struct store *)1;
+
+	(void)state;
+	assert_int_equal(store_open("/nonexistent-dir/kma/coord.db", &st), STORE_ERROR);
+	assert_null(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_schema_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_serial_history, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_version_bumps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_upsert, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_open_failure, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
