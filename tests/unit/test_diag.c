@@ -1,0 +1,277 @@
+/*
+ * Mesh diagnosis as tables: a cluster's observations in, the findings out. Each scenario
+ * is one incident shape; the point is that the right node is named and nothing else is.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "diag.h"
+
+#define NOW  1800000000
+#define OLD  "E2207FDBA432E9010000000000000084"
+#define NEW  "E2207FDBA432E9010000000000000085"
+#define MAXO 32
+
+struct cluster {
+	struct store_node nodes[4];
+	struct diag_self self[4];
+	size_t n;
+	struct store_observation obs[MAXO];
+	size_t n_obs;
+};
+
+static void node(struct cluster *c, const char *id)
+{
+	snprintf(c->nodes[c->n].node_id, STORE_ID_MAX, "%s", id);
+	snprintf(c->self[c->n].state, STORE_STATE_MAX, "enrolled");
+	c->self[c->n].report_at = NOW - 5;
+	c->n++;
+}
+
+/* seen(c, observer, peer, "outbound"|"inbound", cause[, alert_sent, alert_received]) */
+static struct store_observation *seen(struct cluster *c, const char *by, const char *peer,
+                                      const char *dir, const char *cause)
+{
+	struct store_observation *o = &c->obs[c->n_obs++];
+
+	memset(o, 0, sizeof(*o));
+	snprintf(o->node_id, sizeof(o->node_id), "%s", by);
+	snprintf(o->peer_id, sizeof(o->peer_id), "%s", peer);
+	snprintf(o->direction, sizeof(o->direction), "%s", dir);
+	snprintf(o->cause, sizeof(o->cause), "%s", cause);
+	o->alert_sent = o->alert_received = -1;
+	o->at = NOW - 5;
+	return o;
+}
+
+/* Both directions of a pair ok. */
+static void healthy_pair(struct cluster *c, const char *a, const char *b)
+{
+	seen(c, a, b, "outbound", "ok");
+	seen(c, b, a, "outbound", "ok");
+	seen(c, a, b, "inbound", "ok");
+	seen(c, b, a, "inbound", "ok");
+}
+
+static size_t run(struct cluster *c, struct diag_finding *f, size_t max)
+{
+	struct diag_input in = {
+	    .nodes = c->nodes,
+	    .self = c->self,
+	    .n_nodes = c->n,
+	    .obs = c->obs,
+	    .n_obs = c->n_obs,
+	    .now = NOW,
+	    .stale_after = 90,
+	};
+
+	return diag_run(&in, f, max);
+}
+
+static void three(struct cluster *c)
+{
+	memset(c, 0, sizeof(*c));
+	node(c, "a-kma01");
+	node(c, "u-kma02");
+	node(c, "b-kma03");
+}
+
+static bool mentions(const struct diag_finding *f, const char *text)
+{
+	for (size_t i = 0; i < f->n_evidence; i++)
+		if (strstr(f->evidence[i], text))
+			return true;
+	return strstr(f->summary, text) != NULL;
+}
+
+static void test_healthy(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "a-kma01", "u-kma02");
+	healthy_pair(&c, "a-kma01", "b-kma03");
+	healthy_pair(&c, "u-kma02", "b-kma03");
+	assert_int_equal(run(&c, f, 8), 0);
+}
+
+/* The OKM archetype: a-kma01 QuickStarted with a new serial, never rejoined. */
+static void test_okm_not_rejoined(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+	struct store_observation *o;
+	const char *peers[] = {"u-kma02", "b-kma03"};
+
+	(void)state;
+	three(&c);
+	snprintf(c.self[0].state, STORE_STATE_MAX, "not_enrolled");
+	healthy_pair(&c, "u-kma02", "b-kma03");
+	for (int i = 0; i < 2; i++) {
+		o = seen(&c, peers[i], "a-kma01", "outbound", "peer_serial_mismatch");
+		snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
+		snprintf(o->expected_serial, sizeof(o->expected_serial), OLD);
+		o->alert_sent = 49;
+		seen(&c, peers[i], "a-kma01", "inbound", "peer_serial_mismatch")->alert_sent = 49;
+		seen(&c, "a-kma01", peers[i], "outbound", "rejected_by_peer")->alert_received = 49;
+		seen(&c, "a-kma01", peers[i], "inbound", "rejected_by_peer")->alert_received = 49;
+	}
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "node_not_rejoined");
+	assert_string_equal(f[0].culprit, "a-kma01");
+	assert_false(f[0].warning);
+	assert_non_null(strstr(f[0].remedy, "factory reset and rejoin a-kma01"));
+	assert_true(mentions(&f[0], "presented serial " NEW ", enrolled " OLD ", alert 49 sent"));
+	assert_true(mentions(&f[0], "a-kma01 -> u-kma02: rejected_by_peer, alert 49 received"));
+	assert_true(mentions(&f[0], "a-kma01 itself reports identity state not_enrolled"));
+}
+
+/* The incident's other symptom: one node refuses everyone (listen queue full). */
+static void test_refused(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "a-kma01", "u-kma02");
+	seen(&c, "a-kma01", "b-kma03", "outbound", "tcp_refused");
+	seen(&c, "u-kma02", "b-kma03", "outbound", "tcp_refused");
+	seen(&c, "b-kma03", "a-kma01", "outbound", "ok");
+	seen(&c, "b-kma03", "u-kma02", "outbound", "ok");
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "node_refused");
+	assert_string_equal(f[0].culprit, "b-kma03");
+	assert_non_null(strstr(f[0].remedy, "rolling reboot of b-kma03"));
+}
+
+static void test_ca_mismatch(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+
+	(void)state;
+	three(&c);
+	seen(&c, "a-kma01", "u-kma02", "outbound", "peer_cert_untrusted");
+	seen(&c, "u-kma02", "a-kma01", "outbound", "peer_cert_untrusted");
+	seen(&c, "b-kma03", "a-kma01", "outbound", "peer_chain_incomplete");
+	seen(&c, "a-kma01", "b-kma03", "outbound", "rejected_by_peer")->alert_received = 48;
+	seen(&c, "u-kma02", "b-kma03", "inbound", "peer_cert_untrusted");
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "cluster_ca_mismatch");
+	assert_string_equal(f[0].culprit, "");
+}
+
+static void test_stale_trust(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "u-kma02", "b-kma03");
+	seen(&c, "a-kma01", "u-kma02", "outbound", "peer_cert_untrusted");
+	seen(&c, "a-kma01", "b-kma03", "outbound", "peer_cert_untrusted");
+	seen(&c, "u-kma02", "a-kma01", "outbound", "rejected_by_peer")->alert_received = 48;
+	seen(&c, "b-kma03", "a-kma01", "outbound", "rejected_by_peer")->alert_received = 48;
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "node_stale_trust");
+	assert_string_equal(f[0].culprit, "a-kma01");
+}
+
+static void test_pair(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "a-kma01", "b-kma03");
+	healthy_pair(&c, "u-kma02", "b-kma03");
+	seen(&c, "a-kma01", "u-kma02", "outbound", "tcp_timeout");
+	seen(&c, "u-kma02", "a-kma01", "outbound", "tcp_timeout");
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "pair_failure");
+	assert_string_equal(f[0].culprit, "a-kma01 <-> u-kma02");
+}
+
+static void test_identity_wrong(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "u-kma02", "b-kma03");
+	seen(&c, "u-kma02", "a-kma01", "outbound", "peer_identity_mismatch");
+	seen(&c, "b-kma03", "a-kma01", "outbound", "peer_identity_mismatch");
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "node_identity_wrong");
+	assert_string_equal(f[0].culprit, "a-kma01");
+}
+
+static void test_node_facts(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+	size_t n;
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "a-kma01", "u-kma02");
+	healthy_pair(&c, "a-kma01", "b-kma03");
+	healthy_pair(&c, "u-kma02", "b-kma03");
+	snprintf(c.self[1].state, STORE_STATE_MAX, "hardware_changed");
+	c.self[2].report_at = NOW - 600;
+	c.self[0].cert_not_after = NOW + 10 * 86400;
+	snprintf(c.self[0].cert_serial, STORE_SERIAL_MAX, OLD);
+	n = run(&c, f, 8);
+	assert_int_equal(n, 3);
+	assert_string_equal(f[0].pattern, "cert_expiring");
+	assert_true(f[0].warning);
+	assert_non_null(strstr(f[0].summary, "expires in 10 days"));
+	assert_string_equal(f[1].pattern, "node_state");
+	assert_string_equal(f[1].culprit, "u-kma02");
+	assert_string_equal(f[2].pattern, "node_silent");
+	assert_non_null(strstr(f[2].summary, "for 600 s"));
+}
+
+static void test_unexplained(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "a-kma01", "b-kma03");
+	healthy_pair(&c, "u-kma02", "b-kma03");
+	seen(&c, "a-kma01", "u-kma02", "outbound", "peer_cert_revoked");
+	seen(&c, "u-kma02", "a-kma01", "outbound", "ok");
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "unexplained");
+	assert_true(mentions(&f[0], "a-kma01 -> u-kma02: peer_cert_revoked"));
+	/* A full output array never overflows. */
+	assert_int_equal(run(&c, f, 0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_healthy),        cmocka_unit_test(test_okm_not_rejoined),
+	    cmocka_unit_test(test_refused),        cmocka_unit_test(test_ca_mismatch),
+	    cmocka_unit_test(test_stale_trust),    cmocka_unit_test(test_pair),
+	    cmocka_unit_test(test_identity_wrong), cmocka_unit_test(test_node_facts),
+	    cmocka_unit_test(test_unexplained),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
