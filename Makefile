@@ -4,6 +4,7 @@
 #   make cross ARCH=aarch64   cross-build for aarch64|armhf|x86_64 and run unit tests under qemu
 #   make sanitize             build with ASan+UBSan and run every test
 #   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
+#   make fuzz                 libFuzzer on every parser of untrusted bytes (FUZZ_SECONDS each)
 #   make build | clean
 
 BUILD    ?= build
@@ -12,7 +13,7 @@ CMAKE_FLAGS ?=
 ARCH     ?= aarch64
 N        ?= 200
 
-.PHONY: all build test demo cross sanitize bench clean deps
+.PHONY: all build test demo cross sanitize bench fuzz clean deps
 
 all: build
 
@@ -52,5 +53,8 @@ bench:
 	cmake --build build-bench -j$(JOBS)
 	build-bench/bench/bench_handshake tests/data $(N)
 
+fuzz:
+	scripts/fuzz.sh
+
 clean:
-	rm -rf $(BUILD) build-sanitize build-bench build-cross-*
+	rm -rf $(BUILD) build-sanitize build-bench build-fuzz build-cross-*

@@ -70,7 +70,7 @@ int classify_hello_offers_tls12(const unsigned char *msg, size_t len)
 			p += elen;
 			continue;
 		}
-		if (!take(&p, ext_end, 1, &vlen) || vlen > elen - 1 || vlen % 2)
+		if (elen == 0 || !take(&p, ext_end, 1, &vlen) || vlen > elen - 1 || vlen % 2)
 			return -1;
 		for (size_t i = 0; i + 1 < vlen; i += 2)
 			if (p[i] == 3 && p[i + 1] == 3)

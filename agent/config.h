@@ -15,7 +15,7 @@
  *   root = /                           HAL root: "/" on hardware, the sim directory for sim
  *
  *   [mesh]
- *   listen = 0.0.0.0:9443              where peers' probes arrive (empty: do not listen)
+ *   listen = 0.0.0.0:9443              where peers' probes arrive (absent: do not listen)
  *   peers = /etc/kma-agent/peers.conf  static peer table (see agent/peers.h)
  *   probe_interval = 30                seconds between probes of a peer, +-20 % (1..86400)
  *   probe_timeout = 5                  deadline of one connect + handshake (1..300)

@@ -219,6 +219,17 @@ static void test_hello_versions(void **state)
 	assert_int_equal(classify_hello_offers_tls12(b, n), 1);
 	n = make_hello(b, NULL, 0);
 	assert_int_equal(classify_hello_offers_tls12(b, n), -1);
+	/* An empty supported_versions before another extension (found by fuzzing). */
+	{
+		static const unsigned char tail[] = {0x00, 0x2b, 0x00, 0x00, 0xfe};
+		size_t m = make_hello(b, NULL, 0);
+
+		memcpy(b + m, tail, sizeof(tail));
+		b[m - 7] = (unsigned char)(b[m - 7] + sizeof(tail)); /* extensions length */
+		b[3] = (unsigned char)(b[3] + sizeof(tail));
+		assert_int_equal(classify_hello_offers_tls12(b, m + sizeof(tail)), -1);
+	}
+	n = make_hello(b, NULL, 0);
 	b[0] = 2; /* a ServerHello is not a ClientHello */
 	assert_int_equal(classify_hello_offers_tls12(b, n), -1);
 }
