@@ -1,0 +1,594 @@
+#include "ctl_cmd.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "ctl_diag.h"
+#include "ctl_http.h"
+#include "ctl_mesh.h"
+#include "ctl_nodes.h"
+#include "exitcodes.h"
+
+#define JSON_DEPTH_MAX 32
+#define NODE_ID_MAX    64
+
+struct ctx {
+	const struct ctl_opts *opts;
+	const struct ctl_config *cfg;
+};
+
+struct ctl_verb {
+	const char *words; /* "node add" */
+	const char *usage; /* operands and flags after the words */
+	const char *summary;
+	int nargs;      /* operands after the words */
+	unsigned flags; /* enum ctl_flag bits it takes */
+	int (*run)(const struct ctx *c, char **args);
+};
+
+static int verb_status(const struct ctx *c, char **args);
+static int verb_node_list(const struct ctx *c, char **args);
+static int verb_node_add(const struct ctx *c, char **args);
+static int verb_node_remove(const struct ctx *c, char **args);
+static int verb_node_set_serial(const struct ctx *c, char **args);
+static int verb_mesh(const struct ctx *c, char **args);
+static int verb_diagnose(const struct ctx *c, char **args);
+
+static const struct ctl_verb verbs[] = {
+    {"status", "[--stale SECONDS]",
+     "nodes, identity state, last report; exit 0 only if all are enrolled and reported "
+     "within --stale (90 s)",
+     0, CTL_FLAG_STALE, verb_status},
+    {"node list", "", "the nodes of the cluster", 0, 0, verb_node_list},
+    {"node add", "ID --name NAME --address HOST:PORT [--serial HEX]",
+     "add a node; prints its one-time enrolment token as 'token: ...' when one is issued", 1,
+     CTL_FLAG_NAME | CTL_FLAG_ADDRESS | CTL_FLAG_SERIAL, verb_node_add},
+    {"node remove", "ID [--yes]",
+     "remove a node; asks [y/N] at a terminal, elsewhere refuses without --yes", 1, CTL_FLAG_YES,
+     verb_node_remove},
+    {"node set-serial", "ID HEX", "record HEX as the node's enrolled certificate serial", 2, 0,
+     verb_node_set_serial},
+    {"mesh", "",
+     "pair matrix of causes (row: observer, column: peer); exit 0 only if every cell is ok", 0, 0,
+     verb_mesh},
+    {"diagnose", "", "findings with evidence and remedy; exit 0 only when healthy", 0, 0,
+     verb_diagnose},
+};
+
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+static const char *const flag_names[] = {"--stale", "--name", "--address", "--serial", "--yes"};
+
+/* ---- command line ---- */
+
+/* How many leading words of argv spell words ("node add" = 2), or 0 when they do not. */
+static int match_words(const char *words, int argc, char **argv)
+{
+	const char *p = words;
+	int i = 0;
+
+	while (*p) {
+		size_t n = strcspn(p, " ");
+
+		if (i >= argc || strlen(argv[i]) != n || strncmp(argv[i], p, n) != 0)
+			return 0;
+		i++;
+		p += n;
+		p += *p == ' ';
+	}
+	return i;
+}
+
+const struct ctl_verb *ctl_cmd_find(int argc, char **argv, const struct ctl_opts *opts, int *nwords,
+                                    FILE *err)
+{
+	const struct ctl_verb *v = NULL;
+	int words = 0;
+
+	if (argc == 0) {
+		fprintf(err, "kmactl: no command (try kmactl --help)\n");
+		return NULL;
+	}
+	for (size_t i = 0; i < NVERBS && !v; i++) {
+		words = match_words(verbs[i].words, argc, argv);
+		if (words)
+			v = &verbs[i];
+	}
+	if (!v) {
+		if (strcmp(argv[0], "node") == 0)
+			fprintf(err,
+			        "kmactl: node needs one of list, add, remove, set-serial%s%s\n",
+			        argc > 1 ? "; not " : "", argc > 1 ? argv[1] : "");
+		else
+			fprintf(err, "kmactl: unknown command '%s' (try kmactl --help)\n", argv[0]);
+		return NULL;
+	}
+	if (argc - words != v->nargs) {
+		fprintf(err, "kmactl: usage: kmactl %s %s\n", v->words, v->usage);
+		return NULL;
+	}
+	for (size_t b = 0; b < sizeof(flag_names) / sizeof(flag_names[0]); b++) {
+		if ((opts->given & (1u << b)) && !(v->flags & (1u << b))) {
+			fprintf(err, "kmactl: %s does not take %s\n", v->words, flag_names[b]);
+			return NULL;
+		}
+	}
+	if ((v->flags & CTL_FLAG_NAME) && !(opts->given & CTL_FLAG_NAME)) {
+		fprintf(err, "kmactl: %s needs --name NAME\n", v->words);
+		return NULL;
+	}
+	if ((v->flags & CTL_FLAG_ADDRESS) && !(opts->given & CTL_FLAG_ADDRESS)) {
+		fprintf(err, "kmactl: %s needs --address HOST:PORT\n", v->words);
+		return NULL;
+	}
+	*nwords = words;
+	return v;
+}
+
+void ctl_cmd_help(FILE *out)
+{
+	fprintf(out,
+	        "usage: kmactl [options] COMMAND [arguments]\n\n"
+	        "The operator's view of a kma cluster, through the coordinator's operator API.\n\n"
+	        "Commands:\n");
+	for (size_t i = 0; i < NVERBS; i++) {
+		fprintf(out, "  %s%s%s\n", verbs[i].words, verbs[i].usage[0] ? " " : "",
+		        verbs[i].usage);
+		fprintf(out, "      %s\n", verbs[i].summary);
+	}
+	fprintf(
+	    out,
+	    "\nOptions:\n"
+	    "  -c, --config FILE     configuration (default $KMACTL_CONFIG, else "
+	    "%s)\n"
+	    "      --url URL         coordinator, https://HOST:PORT (overrides [kmactl] url)\n"
+	    "      --cert FILE       operator certificate, PEM (overrides [kmactl] cert)\n"
+	    "      --key FILE        its private key, PEM (overrides [kmactl] key)\n"
+	    "      --ca FILE         CA of the coordinator's certificate (overrides [kmactl] ca)\n"
+	    "  -w, --write-out FMT   table (default) or json\n"
+	    "      --json            same as -w json\n"
+	    "  -h, --help            this help\n"
+	    "  -V, --version         the version\n"
+	    "\nConfiguration file:\n"
+	    "  [kmactl]\n"
+	    "  url = https://coord.example:8443\n"
+	    "  cert = /etc/kma-agent/operator.pem\n"
+	    "  key = /etc/kma-agent/operator.key\n"
+	    "  ca = /etc/kma-agent/coord-ca.pem\n"
+	    "\nExit status:\n"
+	    "  0   ok, healthy\n"
+	    "  1   not healthy, or the coordinator refused the request (its reason is printed)\n"
+	    "  2   cannot reach or authenticate to the coordinator (connection, TLS), or it "
+	    "failed\n"
+	    "  64  usage error\n"
+	    "  66  a certificate, key, CA or named configuration file cannot be read\n"
+	    "  69  the coordinator does not support the command yet\n"
+	    "  78  configuration error (file:line)\n",
+	    KMACTL_DEFAULT_CONFIG);
+}
+
+/* ---- talking to the coordinator ---- */
+
+/*
+ * Sends the request; 0 when an HTTP answer arrived (any status), else the exit status
+ * after saying why.
+ */
+static int transport(const struct ctx *c, const char *method, const char *path, const char *json,
+                     struct ctl_http_reply *r)
+{
+	enum ctl_http_status st = ctl_http_request(c->cfg, method, path, json, r);
+
+	if (st == CTL_HTTP_OK)
+		return KMA_EXIT_OK;
+	fprintf(stderr, "kmactl: %s (%s): %s\n", ctl_http_status_text(st), c->cfg->url, r->error);
+	return st == CTL_HTTP_LOCAL_CERT ? KMA_EXIT_NOINPUT : KMACTL_EXIT_REMOTE;
+}
+
+/* Says why the coordinator did not do it; 1 for a refusal (4xx), 2 for its failure. */
+static int refused(const char *method, const char *path, const struct ctl_http_reply *r)
+{
+	char why[256];
+
+	ctl_http_reply_reason(r, why, sizeof(why));
+	if (r->status >= 400 && r->status < 500) {
+		fprintf(stderr, "kmactl: the coordinator refused %s %s (%ld): %s\n", method, path,
+		        r->status, why);
+		return KMA_EXIT_FAILURE;
+	}
+	fprintf(stderr, "kmactl: the coordinator failed %s %s (%ld): %s\n", method, path, r->status,
+	        why);
+	return KMACTL_EXIT_REMOTE;
+}
+
+/* Parses the reply's body as one JSON value into *doc; 0 or the exit status. */
+static int parse(const char *path, const struct ctl_http_reply *r, json_object **doc)
+{
+	json_tokener *tok = json_tokener_new_ex(JSON_DEPTH_MAX);
+	json_object *j = NULL;
+
+	*doc = NULL;
+	if (!tok) {
+		fprintf(stderr, "kmactl: out of memory\n");
+		return KMA_EXIT_SOFTWARE;
+	}
+	if (r->len > 0 && r->len <= (size_t)INT32_MAX)
+		j = json_tokener_parse_ex(tok, r->body, (int)r->len);
+	if (!j || json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(j);
+		json_tokener_free(tok);
+		fprintf(stderr, "kmactl: the coordinator's answer to %s is not JSON\n", path);
+		return KMACTL_EXIT_REMOTE;
+	}
+	json_tokener_free(tok);
+	*doc = j;
+	return KMA_EXIT_OK;
+}
+
+/* GET path into *doc; 0 or the exit status after saying why. */
+static int get_json(const struct ctx *c, const char *path, json_object **doc)
+{
+	struct ctl_http_reply r;
+	int ret = transport(c, "GET", path, NULL, &r);
+
+	*doc = NULL;
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	if (r.status != 200) {
+		ret = refused("GET", path, &r);
+		goto exit;
+	}
+	ret = parse(path, &r, doc);
+exit:
+	ctl_http_reply_free(&r);
+	return ret;
+}
+
+static void print_json(json_object *doc)
+{
+	printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+	                                                       JSON_C_TO_STRING_SPACED |
+	                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* Same character set the coordinator accepts; keeps operands out of the URL syntax. */
+static bool node_id_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > NODE_ID_MAX)
+		return false;
+	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+static int bad_node_id(const char *id)
+{
+	fprintf(stderr, "kmactl: '%s' is not a node ID (1 to %d of A-Z a-z 0-9 . _ -)\n", id,
+	        NODE_ID_MAX);
+	return KMA_EXIT_USAGE;
+}
+
+/* ---- verbs ---- */
+
+static int nodes_view(const struct ctx *c, bool status)
+{
+	json_object *doc = NULL, *arr;
+	struct ctl_node *nodes = NULL;
+	size_t n = 0, counts[4] = {0};
+	int64_t now = (int64_t)time(NULL);
+	unsigned stale = c->opts->stale_s;
+	char why[256];
+	int ret = get_json(c, "/v1/nodes", &doc);
+
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	ret = KMACTL_EXIT_REMOTE;
+	if (ctl_nodes_parse(doc, &nodes, &n, why, sizeof(why)) != 0) {
+		fprintf(stderr, "kmactl: %s\n", why);
+		goto exit;
+	}
+	for (size_t i = 0; i < n; i++)
+		counts[ctl_node_health(&nodes[i], now, stale)]++;
+	if (c->opts->output == CTL_OUT_JSON) {
+		if (status) {
+			/* the API's document, each node with the verdict kmactl drew */
+			json_object_object_get_ex(doc, "nodes", &arr);
+			for (size_t i = 0; i < n; i++)
+				json_object_object_add(
+				    json_object_array_get_idx(arr, i), "health",
+				    json_object_new_string(ctl_node_health_id(
+				        ctl_node_health(&nodes[i], now, stale))));
+			json_object_object_add(doc, "stale_seconds", json_object_new_int64(stale));
+			json_object_object_add(doc, "healthy",
+			                       json_object_new_boolean(counts[CTL_NODE_OK] == n));
+		}
+		print_json(doc);
+	} else if (n == 0) {
+		printf("no nodes in the cluster\n");
+	} else {
+		if (ctl_nodes_render(nodes, n, now, stale, status, stdout) != 0) {
+			fprintf(stderr, "kmactl: out of memory\n");
+			ret = KMA_EXIT_SOFTWARE;
+			goto exit;
+		}
+		if (status) {
+			printf("\n%zu node%s: %zu ok", n, n == 1 ? "" : "s", counts[CTL_NODE_OK]);
+			if (counts[CTL_NODE_NEVER])
+				printf(", %zu never reported", counts[CTL_NODE_NEVER]);
+			if (counts[CTL_NODE_STALE])
+				printf(", %zu stale (no report for more than %us)",
+				       counts[CTL_NODE_STALE], stale);
+			if (counts[CTL_NODE_BAD_STATE])
+				printf(", %zu not enrolled", counts[CTL_NODE_BAD_STATE]);
+			printf("\n");
+		}
+	}
+	ret = !status || counts[CTL_NODE_OK] == n ? KMA_EXIT_OK : KMA_EXIT_FAILURE;
+exit:
+	free(nodes);
+	json_object_put(doc);
+	return ret;
+}
+
+static int verb_status(const struct ctx *c, char **args)
+{
+	(void)args;
+	return nodes_view(c, true);
+}
+
+static int verb_node_list(const struct ctx *c, char **args)
+{
+	(void)args;
+	return nodes_view(c, false);
+}
+
+/* Prints every member of the answer as "key: value", the token last on its own line. */
+static void print_fields(json_object *doc)
+{
+	json_object *token = NULL;
+
+	if (!json_object_is_type(doc, json_type_object))
+		return;
+	json_object_object_foreach(doc, key, val)
+	{
+		if (strcmp(key, "token") == 0) {
+			token = val;
+			continue;
+		}
+		if (json_object_is_type(val, json_type_string) && json_object_get_string_len(val))
+			printf("%s: %s\n", key, json_object_get_string(val));
+		else if (!val || json_object_is_type(val, json_type_string))
+			printf("%s: -\n", key);
+		else
+			printf("%s: %s\n", key,
+			       json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
+	}
+	/* the one-time token goes to stdout only, never to a log or stderr */
+	if (token)
+		printf("token: %s\n", json_object_get_string(token));
+}
+
+static int verb_node_add(const struct ctx *c, char **args)
+{
+	json_object *req = json_object_new_object(), *doc = NULL;
+	struct ctl_http_reply r = {0};
+	int ret = KMA_EXIT_SOFTWARE;
+
+	if (!node_id_ok(args[0])) {
+		ret = bad_node_id(args[0]);
+		goto exit;
+	}
+	if (!req)
+		goto exit;
+	json_object_object_add(req, "node_id", json_object_new_string(args[0]));
+	json_object_object_add(req, "name", json_object_new_string(c->opts->name));
+	json_object_object_add(req, "address", json_object_new_string(c->opts->address));
+	if (c->opts->serial)
+		json_object_object_add(req, "enrolled_serial",
+		                       json_object_new_string(c->opts->serial));
+	ret = transport(c, "POST", "/v1/nodes",
+	                json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &r);
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	if (r.status != 200 && r.status != 201) {
+		ret = refused("POST", "/v1/nodes", &r);
+		goto exit;
+	}
+	ret = parse("/v1/nodes", &r, &doc);
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	if (c->opts->output == CTL_OUT_JSON) {
+		print_json(doc);
+	} else {
+		printf("node %s added\n", args[0]);
+		print_fields(doc);
+	}
+exit:
+	ctl_http_reply_free(&r);
+	json_object_put(doc);
+	json_object_put(req);
+	return ret;
+}
+
+/* At a terminal, asks [y/N]; true only for y or yes. */
+static bool confirm(const char *id)
+{
+	char line[32];
+
+	fprintf(stderr,
+	        "Remove node %s from the cluster? Its peers drop it from their tables. [y/N] ", id);
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	line[strcspn(line, "\r\n")] = '\0';
+	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+}
+
+static int verb_node_remove(const struct ctx *c, char **args)
+{
+	struct ctl_http_reply r = {0};
+	char path[32 + NODE_ID_MAX];
+	int ret;
+
+	if (!node_id_ok(args[0]))
+		return bad_node_id(args[0]);
+	if (!c->opts->yes) {
+		if (!isatty(STDIN_FILENO)) {
+			fprintf(
+			    stderr,
+			    "kmactl: refusing to remove %s without --yes (no terminal to ask)\n",
+			    args[0]);
+			return KMA_EXIT_USAGE;
+		}
+		if (!confirm(args[0])) {
+			fprintf(stderr, "kmactl: not removed\n");
+			return KMA_EXIT_FAILURE;
+		}
+	}
+	snprintf(path, sizeof(path), "/v1/nodes/%s", args[0]);
+	ret = transport(c, "DELETE", path, NULL, &r);
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	if (r.status != 204 && r.status != 200) {
+		ret = refused("DELETE", path, &r);
+		goto exit;
+	}
+	if (c->opts->output == CTL_OUT_JSON)
+		printf("{\n  \"node_id\": \"%s\",\n  \"removed\": true\n}\n", args[0]);
+	else
+		printf("node %s removed\n", args[0]);
+exit:
+	ctl_http_reply_free(&r);
+	return ret;
+}
+
+static int verb_node_set_serial(const struct ctx *c, char **args)
+{
+	json_object *req = json_object_new_object(), *doc = NULL, *v;
+	struct ctl_http_reply r = {0};
+	char path[32 + NODE_ID_MAX];
+	int ret = KMA_EXIT_SOFTWARE;
+
+	if (!node_id_ok(args[0])) {
+		ret = bad_node_id(args[0]);
+		goto exit;
+	}
+	if (!req)
+		goto exit;
+	snprintf(path, sizeof(path), "/v1/nodes/%s/serial", args[0]);
+	json_object_object_add(req, "enrolled_serial", json_object_new_string(args[1]));
+	ret = transport(c, "PUT", path, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
+	                &r);
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	if (r.status != 200) {
+		ret = refused("PUT", path, &r);
+		goto exit;
+	}
+	ret = parse(path, &r, &doc);
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	if (c->opts->output == CTL_OUT_JSON)
+		print_json(doc);
+	else
+		printf("node %s: enrolled serial %s\n", args[0],
+		       json_object_object_get_ex(doc, "enrolled_serial", &v) &&
+		               json_object_is_type(v, json_type_string)
+		           ? json_object_get_string(v)
+		           : args[1]);
+exit:
+	ctl_http_reply_free(&r);
+	json_object_put(doc);
+	json_object_put(req);
+	return ret;
+}
+
+static int verb_mesh(const struct ctx *c, char **args)
+{
+	json_object *nodes = NULL, *mesh = NULL;
+	struct ctl_mesh m;
+	char why[256];
+	int ret;
+
+	(void)args;
+	ctl_mesh_init(&m);
+	ret = get_json(c, "/v1/nodes", &nodes);
+	if (ret == KMA_EXIT_OK)
+		ret = get_json(c, "/v1/mesh", &mesh);
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	ret = KMACTL_EXIT_REMOTE;
+	if (ctl_mesh_build(&m, nodes, mesh, why, sizeof(why)) != 0) {
+		fprintf(stderr, "kmactl: %s\n", why);
+		goto exit;
+	}
+	if (c->opts->output == CTL_OUT_JSON) {
+		print_json(mesh);
+	} else if (ctl_mesh_render(&m, stdout) != 0) {
+		fprintf(stderr, "kmactl: out of memory\n");
+		ret = KMA_EXIT_SOFTWARE;
+		goto exit;
+	}
+	ret = ctl_mesh_all_ok(&m) ? KMA_EXIT_OK : KMA_EXIT_FAILURE;
+exit:
+	ctl_mesh_free(&m);
+	json_object_put(nodes);
+	json_object_put(mesh);
+	return ret;
+}
+
+static int verb_diagnose(const struct ctx *c, char **args)
+{
+	static const char path[] = "/v1/diagnosis";
+	struct ctl_http_reply r = {0};
+	json_object *doc = NULL;
+	bool healthy = false;
+	char why[256];
+	int ret;
+
+	(void)args;
+	ret = transport(c, "GET", path, NULL, &r);
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	if (r.status == 404) {
+		fprintf(stderr,
+		        "kmactl: the coordinator at %s does not support diagnosis yet (GET %s "
+		        "answered 404)\n",
+		        c->cfg->url, path);
+		ret = KMA_EXIT_UNAVAILABLE;
+		goto exit;
+	}
+	if (r.status != 200) {
+		ret = refused("GET", path, &r);
+		goto exit;
+	}
+	ret = parse(path, &r, &doc);
+	if (ret != KMA_EXIT_OK)
+		goto exit;
+	if (ctl_diag_check(doc, &healthy, why, sizeof(why)) != 0) {
+		fprintf(stderr, "kmactl: %s\n", why);
+		ret = KMACTL_EXIT_REMOTE;
+		goto exit;
+	}
+	if (c->opts->output == CTL_OUT_JSON)
+		print_json(doc);
+	else
+		ctl_diag_render(doc, stdout);
+	ret = healthy ? KMA_EXIT_OK : KMA_EXIT_FAILURE;
+exit:
+	ctl_http_reply_free(&r);
+	json_object_put(doc);
+	return ret;
+}
+
+int ctl_cmd_run(const struct ctl_verb *verb, char **args, const struct ctl_opts *opts,
+                const struct ctl_config *cfg)
+{
+	struct ctx c = {.opts = opts, .cfg = cfg};
+
+	return verb->run(&c, args);
+}

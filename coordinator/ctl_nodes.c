@@ -1,0 +1,151 @@
+#include "ctl_nodes.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_table.h"
+
+static const char *string_member(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+int ctl_nodes_parse(json_object *doc, struct ctl_node **out, size_t *n, char *why, size_t size)
+{
+	json_object *arr, *last, *v;
+	struct ctl_node *nodes = NULL;
+	size_t count;
+	int ret = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (!doc || !json_object_is_type(doc, json_type_object) ||
+	    !json_object_object_get_ex(doc, "nodes", &arr) ||
+	    !json_object_is_type(arr, json_type_array)) {
+		snprintf(why, size, "the coordinator's answer lacks the nodes array");
+		goto exit;
+	}
+	count = json_object_array_length(arr);
+	nodes = calloc(count ? count : 1, sizeof(*nodes));
+	if (!nodes) {
+		snprintf(why, size, "out of memory");
+		goto exit;
+	}
+	for (size_t i = 0; i < count; i++) {
+		json_object *o = json_object_array_get_idx(arr, i);
+		struct ctl_node *nd = &nodes[i];
+
+		nd->id = string_member(o, "node_id");
+		nd->name = string_member(o, "name");
+		nd->address = string_member(o, "address");
+		nd->serial = string_member(o, "enrolled_serial");
+		if (!nd->id) {
+			snprintf(why, size, "node %zu has no node_id", i + 1);
+			goto exit;
+		}
+		nd->name = nd->name ? nd->name : "";
+		nd->address = nd->address ? nd->address : "";
+		nd->serial = nd->serial ? nd->serial : "";
+		nd->state = "";
+		if (!json_object_object_get_ex(o, "last_report", &last) ||
+		    !json_object_is_type(last, json_type_object))
+			continue; /* null: never reported */
+		if (!json_object_object_get_ex(last, "at", &v) ||
+		    !json_object_is_type(v, json_type_int)) {
+			snprintf(why, size, "node %s: last_report has no time", nd->id);
+			goto exit;
+		}
+		nd->reported = true;
+		nd->at = json_object_get_int64(v);
+		nd->state = string_member(last, "state");
+		nd->state = nd->state ? nd->state : "";
+	}
+	*out = nodes;
+	*n = count;
+	nodes = NULL;
+	ret = 0;
+exit:
+	free(nodes);
+	return ret;
+}
+
+enum ctl_node_health ctl_node_health(const struct ctl_node *node, int64_t now, unsigned stale_s)
+{
+	if (!node->reported)
+		return CTL_NODE_NEVER;
+	if (now - node->at > (int64_t)stale_s)
+		return CTL_NODE_STALE;
+	if (strcmp(node->state, "enrolled") != 0)
+		return CTL_NODE_BAD_STATE;
+	return CTL_NODE_OK;
+}
+
+const char *ctl_node_health_id(enum ctl_node_health h)
+{
+	switch (h) {
+	case CTL_NODE_OK:
+		return "ok";
+	case CTL_NODE_NEVER:
+		return "never reported";
+	case CTL_NODE_STALE:
+		return "stale";
+	case CTL_NODE_BAD_STATE:
+		return "bad state";
+	}
+	return "unknown";
+}
+
+void ctl_format_age(int64_t secs, char *buf, size_t size)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 60)
+		snprintf(buf, size, "%" PRId64 "s", secs);
+	else if (secs < 3600)
+		snprintf(buf, size, "%" PRId64 "m%" PRId64 "s", secs / 60, secs % 60);
+	else if (secs < 86400)
+		snprintf(buf, size, "%" PRId64 "h%" PRId64 "m", secs / 3600, secs % 3600 / 60);
+	else
+		snprintf(buf, size, "%" PRId64 "d%" PRId64 "h", secs / 86400, secs % 86400 / 3600);
+}
+
+int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsigned stale_s,
+                     bool with_health, FILE *out)
+{
+	static const char *const head[] = {"NODE",        "NAME",  "ADDRESS", "SERIAL",
+	                                   "LAST REPORT", "STATE", "HEALTH"};
+	size_t ncols = with_health ? 7 : 6;
+	struct ctl_table t;
+	int ret;
+
+	ctl_table_init(&t, ncols);
+	ctl_table_add(&t, head);
+	for (size_t i = 0; i < n; i++) {
+		const struct ctl_node *nd = &nodes[i];
+		char age[48];
+		const char *row[7];
+
+		if (nd->reported) {
+			ctl_format_age(now - nd->at, age, sizeof(age) - 4);
+			strcat(age, " ago");
+		} else {
+			snprintf(age, sizeof(age), "never");
+		}
+		row[0] = nd->id;
+		row[1] = nd->name[0] ? nd->name : "-";
+		row[2] = nd->address[0] ? nd->address : "-";
+		row[3] = nd->serial[0] ? nd->serial : "-";
+		row[4] = age;
+		row[5] = nd->state[0] ? nd->state : "-";
+		row[6] = ctl_node_health_id(ctl_node_health(nd, now, stale_s));
+		ctl_table_add(&t, row);
+	}
+	ret = ctl_table_print(&t, out);
+	ctl_table_free(&t);
+	return ret;
+}
