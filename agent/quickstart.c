@@ -30,6 +30,20 @@ static int hal_entropy(void *arg, unsigned char *out, size_t len)
 	return hal_random(arg, out, len) == HAL_OK ? 0 : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
 }
 
+/* The QuickStart generation this enrolment will be (the record stores it too). */
+static uint32_t next_generation(struct hal *hal)
+{
+	Kma__V1__IdentityRecord *old = NULL;
+	struct hal_load_info info;
+	uint32_t g = 1;
+
+	if (hal_identity_load(hal, &old, &info) == HAL_OK) {
+		g = old->generation + 1;
+		kma__v1__identity_record__free_unpacked(old, NULL);
+	}
+	return g;
+}
+
 /* Node IDs go into a DN string: letters, digits, '.', '_' and '-' only. */
 static bool node_id_ok(const char *id)
 {
@@ -189,6 +203,7 @@ enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config
 	req.token = (char *)token;
 	req.csr_der = (ProtobufCBinaryData){(size_t)csr_len, csr_buf + sizeof(csr_buf) - csr_len};
 	req.hardware = &hw_msg;
+	req.generation = next_generation(hal);
 	body_len = kma__v1__enroll_request__get_packed_size(&req);
 	body = malloc(body_len);
 	if (!body)

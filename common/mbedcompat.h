@@ -14,15 +14,27 @@
 #define MBEDTLS_ALLOW_PRIVATE_ACCESS
 #endif
 
+#include <mbedtls/bignum.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #define KMA_MBEDTLS3 1
 #else
 #define KMA_MBEDTLS3 0
+#endif
+
+/*
+ * A structure member that 3.x marks private (MBEDTLS_PRIVATE) and 2.28 leaves public, e.g.
+ * the signature fields of mbedtls_x509_csr or the group of an mbedtls_ecp_keypair.
+ */
+#if KMA_MBEDTLS3
+#define KMA_PRIV(member) MBEDTLS_PRIVATE(member)
+#else
+#define KMA_PRIV(member) member
 #endif
 
 /* mbedtls_pk_parse_key; 3.x wants an RNG for blinding. */
@@ -127,6 +139,28 @@ static inline int kma_pk_sign(mbedtls_pk_context *pk, mbedtls_md_type_t md, cons
 #else
 	(void)sig_size;
 	return mbedtls_pk_sign(pk, md, hash, hash_len, sig, sig_len, mbedtls_ctr_drbg_random, drbg);
+#endif
+}
+
+/*
+ * The serial of a certificate being written, as big-endian bytes (a positive number: the
+ * caller clears the top bit). 3.4 added set_serial_raw and deprecated the mpi variant.
+ */
+static inline int kma_x509write_crt_set_serial(mbedtls_x509write_cert *ctx,
+                                               const unsigned char *serial, size_t len)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03040000
+	return mbedtls_x509write_crt_set_serial_raw(ctx, (unsigned char *)serial, len);
+#else
+	mbedtls_mpi n;
+	int ret;
+
+	mbedtls_mpi_init(&n);
+	ret = mbedtls_mpi_read_binary(&n, serial, len);
+	if (ret == 0)
+		ret = mbedtls_x509write_crt_set_serial(ctx, &n);
+	mbedtls_mpi_free(&n);
+	return ret;
 #endif
 }
 

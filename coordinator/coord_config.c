@@ -30,6 +30,9 @@ void coord_config_defaults(struct coord_config *cfg)
 	cfg->report_interval_s = 30;
 	cfg->max_body = 65536;
 	cfg->log_level = LOG_LVL_INFO;
+	cfg->token_ttl_s = COORD_TOKEN_TTL_DEFAULT;
+	cfg->cert_days = COORD_CERT_DAYS_DEFAULT;
+	snprintf(cfg->cluster_id, sizeof(cfg->cluster_id), "%s", COORD_CLUSTER_ID_DEFAULT);
 }
 
 static int fail(struct parse_ctx *ctx, const char *fmt, const char *a, const char *b)
@@ -98,6 +101,14 @@ static int handler(void *user, const char *section, const char *name, const char
 		return set_string(ctx, cfg->ca, sizeof(cfg->ca), name, value);
 	if (strcmp(name, "operator_ca") == 0)
 		return set_string(ctx, cfg->operator_ca, sizeof(cfg->operator_ca), name, value);
+	if (strcmp(name, "ca_key") == 0)
+		return set_string(ctx, cfg->ca_key, sizeof(cfg->ca_key), name, value);
+	if (strcmp(name, "token_ttl") == 0)
+		return set_uint(ctx, &cfg->token_ttl_s, 60, 604800, name, value);
+	if (strcmp(name, "cert_days") == 0)
+		return set_uint(ctx, &cfg->cert_days, 1, 3650, name, value);
+	if (strcmp(name, "cluster_id") == 0)
+		return set_string(ctx, cfg->cluster_id, sizeof(cfg->cluster_id), name, value);
 	if (strcmp(name, "report_interval") == 0)
 		return set_uint(ctx, &cfg->report_interval_s, 1, 3600, name, value);
 	if (strcmp(name, "max_body") == 0)

@@ -14,15 +14,27 @@
  *   report_interval = 30               seconds between agent reports (1..3600)
  *   max_body = 65536                   largest request body in bytes (1024..16777216)
  *   log_level = info                   err | warn | notice | info | debug
+ *   ca_key = /etc/kma-coord/ca.key     the cluster CA's private key (PEM, mode 0600): with
+ *                                      it the coordinator signs QuickStart enrolments;
+ *                                      without it POST /v1/enroll answers 503. Never logged.
+ *   token_ttl = 3600                   seconds an enrolment token is valid (60..604800)
+ *   cert_days = 825                    validity of issued certificates in days (1..3650)
+ *   cluster_id = kma                   named in enrolment replies (1..64 bytes)
  *
  * Every key but cert, key, ca and operator_ca is optional; those four are required to
  * serve (coord_config_check says which is missing). Unknown sections and keys are errors.
+ * That ca_key belongs to ca is checked when the CA is loaded (enroll_ca_load), which
+ * --check-config does too.
  */
 
 #include <limits.h>
 #include <stddef.h>
 
 #include "log.h"
+
+#define COORD_TOKEN_TTL_DEFAULT  3600u
+#define COORD_CERT_DAYS_DEFAULT  825u
+#define COORD_CLUSTER_ID_DEFAULT "kma"
 
 struct coord_config {
 	char path[PATH_MAX];
@@ -32,6 +44,10 @@ struct coord_config {
 	char key[PATH_MAX];
 	char ca[PATH_MAX];
 	char operator_ca[PATH_MAX];
+	char ca_key[PATH_MAX]; /* "" when this coordinator does not issue certificates */
+	unsigned token_ttl_s;
+	unsigned cert_days;
+	char cluster_id[65];
 	unsigned report_interval_s;
 	unsigned max_body;
 	enum log_level log_level;

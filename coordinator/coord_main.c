@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "certinfo.h"
 #include "coord_config.h"
+#include "enroll.h"
 #include "exitcodes.h"
 #include "fileio.h"
 #include "http.h"
@@ -211,6 +212,7 @@ int main(int argc, char **argv)
 	struct pem_files pem = {0};
 	struct store *store = NULL;
 	struct auth *auth = NULL;
+	struct enroll_ca *enroll_ca = NULL;
 	struct http_server *srv = NULL;
 	struct http_params hp;
 	sigset_t set;
@@ -253,9 +255,26 @@ int main(int argc, char **argv)
 		ret = KMA_EXIT_DATAERR;
 		goto exit;
 	}
+	/* Also for --check-config: ca_key must parse and belong to ca. */
+	if (cfg.ca_key[0]) {
+		switch (enroll_ca_load(cfg.ca, cfg.ca_key, &enroll_ca)) {
+		case ENROLL_OK:
+			break;
+		case ENROLL_ERR_INPUT:
+			ret = KMA_EXIT_NOINPUT;
+			goto exit;
+		case ENROLL_ERR_DATA:
+			ret = KMA_EXIT_DATAERR;
+			goto exit;
+		default:
+			ret = KMA_EXIT_SOFTWARE;
+			goto exit;
+		}
+	}
 	if (check_only) {
-		printf("%s: ok (listen %s, db %s, report interval %u s)\n", config_path, cfg.listen,
-		       cfg.db, cfg.report_interval_s);
+		printf("%s: ok (listen %s, db %s, report interval %u s, enrolment %s)\n",
+		       config_path, cfg.listen, cfg.db, cfg.report_interval_s,
+		       enroll_ca ? "on" : "off (no ca_key)");
 		ret = KMA_EXIT_OK;
 		goto exit;
 	}
@@ -285,6 +304,10 @@ int main(int argc, char **argv)
 	    .report_interval_ms = cfg.report_interval_s * 1000u,
 	    .store = store,
 	    .auth = auth,
+	    .enroll_ca = enroll_ca,
+	    .token_ttl_s = cfg.token_ttl_s,
+	    .cert_days = cfg.cert_days,
+	    .cluster_id = cfg.cluster_id,
 	};
 	srv = http_start(&hp);
 	/* GnuTLS has its own copy of the key now. */
@@ -295,11 +318,17 @@ int main(int argc, char **argv)
 	}
 	log_notice("serving on %s (db %s, report interval %u s, max body %u bytes)", cfg.listen,
 	           cfg.db, cfg.report_interval_s, cfg.max_body);
+	if (enroll_ca)
+		log_notice("enrolment: issuing as %s (tokens valid %u s, certificates %u days)",
+		           enroll_ca_subject(enroll_ca), cfg.token_ttl_s, cfg.cert_days);
+	else
+		log_notice("enrolment: off (no ca_key)");
 	wait_for_stop(&set);
 	ret = KMA_EXIT_OK;
 exit:
 	http_stop(srv);
 	store_close(store);
+	enroll_ca_free(enroll_ca);
 	auth_free(auth);
 	pem_files_free(&pem);
 	if (!check_only && ret == KMA_EXIT_OK)

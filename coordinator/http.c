@@ -41,6 +41,7 @@ enum route {
 	ROUTE_NOT_FOUND,
 	ROUTE_REPORT,
 	ROUTE_OPAPI,
+	ROUTE_ENROLL,
 };
 
 /* One request, from its headers to its completion (MHD's *con_cls). */
@@ -165,13 +166,16 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 	authenticate(srv, c, rq);
 	if (strcmp(url, "/v1/report") == 0)
 		rq->route = ROUTE_REPORT;
+	else if (strcmp(url, "/v1/enroll") == 0)
+		rq->route = ROUTE_ENROLL;
 	else if (opapi_owns(url))
 		rq->route = ROUTE_OPAPI;
 	else
 		rq->route = ROUTE_NOT_FOUND;
 	log_debug("%s %s from %s", method, url, rq->client);
 
-	if (rq->who.role == AUTH_NONE) {
+	/* A node to be enrolled has no certificate yet: its token is checked instead. */
+	if (rq->who.role == AUTH_NONE && rq->route != ROUTE_ENROLL) {
 		char why[sizeof(rq->who.why) + 40];
 
 		snprintf(why, sizeof(why), "client certificate refused: %s", rq->who.why);
@@ -189,6 +193,14 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 		if (rq->who.role != AUTH_OPERATOR)
 			return refuse(srv, c, rq, MHD_HTTP_FORBIDDEN,
 			              "the operator API takes operator certificates only", NULL);
+		break;
+	case ROUTE_ENROLL:
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return refuse(srv, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
+		if (!srv->p.enroll_ca)
+			return refuse(srv, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+			              "this coordinator does not issue certificates (no ca_key)",
+			              NULL);
 		break;
 	case ROUTE_NOT_FOUND:
 		return refuse(srv, c, rq, MHD_HTTP_NOT_FOUND, "no such path", NULL);
@@ -267,6 +279,20 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c,
 			report_reject(srv->p.store, MHD_HTTP_CONTENT_TOO_LARGE, rq->client, why);
 		return queue_text(c, MHD_HTTP_CONTENT_TOO_LARGE, why, NULL);
 	}
+	if (rq->route == ROUTE_ENROLL) {
+		struct enroll_outcome out;
+
+		enroll_handle(srv->p.enroll_ca, srv->p.store, srv->p.cert_days, srv->p.cluster_id,
+		              rq->client, rq->body ? rq->body : (const unsigned char *)"", rq->len,
+		              time(NULL), &out);
+		if (out.status == MHD_HTTP_OK)
+			ret = queue(c, out.status, out.reply, out.reply_len, ENROLL_CONTENT_TYPE,
+			            NULL);
+		else
+			ret = queue_text(c, out.status, out.reason, NULL);
+		free(out.reply);
+		return ret;
+	}
 	if (rq->route == ROUTE_REPORT) {
 		struct report_outcome out;
 		const char *ct =
@@ -285,8 +311,9 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c,
 	} else {
 		struct opapi_response out;
 
-		opapi_handle(srv->p.store, method, url, rq->body ? (const char *)rq->body : "",
-		             rq->len, rq->who.name, time(NULL), &out);
+		opapi_handle(srv->p.store, srv->p.token_ttl_s, method, url,
+		             rq->body ? (const char *)rq->body : "", rq->len, rq->who.name,
+		             time(NULL), &out);
 		if (out.status >= 400)
 			log_info("%s %s from %s: %d %.*s", method, url, rq->client, out.status,
 			         (int)(out.body_len > 200 ? 200 : out.body_len),
@@ -338,6 +365,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (!rq)
 		return;
+	/* An enrolment body holds a one-time token. */
+	if (rq->body && rq->route == ROUTE_ENROLL)
+		explicit_bzero(rq->body, rq->cap);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
@@ -380,6 +410,12 @@ struct http_server *http_start(const struct http_params *p)
 	}
 	srv->p = *p;
 	srv->p.key_pem = NULL; /* not kept: only MHD_start_daemon reads it */
+	if (srv->p.token_ttl_s == 0)
+		srv->p.token_ttl_s = COORD_TOKEN_TTL_DEFAULT;
+	if (srv->p.cert_days == 0)
+		srv->p.cert_days = COORD_CERT_DAYS_DEFAULT;
+	if (!srv->p.cluster_id)
+		srv->p.cluster_id = COORD_CLUSTER_ID_DEFAULT;
 	srv->daemon = MHD_start_daemon(
 	    flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
 	    NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_KEY,

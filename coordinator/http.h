@@ -8,8 +8,9 @@
  *
  *   POST /v1/report   agents only       report.c
  *   /v1/nodes*, /v1/mesh  operators only  opapi.c
+ *   POST /v1/enroll   anyone (the one-time token in the body is the credential)  enroll.c
  *
- * A client with no usable certificate gets 403 on every path. Bodies are accumulated up
+ * A client with no usable certificate gets 403 on every other path. Bodies are accumulated up
  * to max_body bytes: a Content-Length above it gets 413 before any byte is read; a
  * chunked body that grows past it is dropped from then on (never kept) and answered 413
  * when it ends, or its connection is closed once it passes 16 times max_body.
@@ -22,6 +23,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "enroll.h"
 #include "store.h"
 
 struct http_params {
@@ -33,6 +35,10 @@ struct http_params {
 	uint32_t report_interval_ms;
 	struct store *store; /* used from the server thread until http_stop */
 	const struct auth *auth;
+	struct enroll_ca *enroll_ca; /* NULL: POST /v1/enroll answers 503; used like store */
+	unsigned token_ttl_s;        /* enrolment tokens; 0: COORD_TOKEN_TTL_DEFAULT */
+	unsigned cert_days;          /* enrolled certificates; 0: COORD_CERT_DAYS_DEFAULT */
+	const char *cluster_id;      /* in enrolment replies; NULL: COORD_CLUSTER_ID_DEFAULT */
 };
 
 struct http_server;

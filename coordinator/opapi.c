@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enroll.h"
 #include "hexser.h"
 #include "log.h"
 
@@ -174,12 +175,22 @@ static bool serial_ok(char *serial, size_t size, struct opapi_response *out)
 	return true;
 }
 
-static void nodes_post(struct store *st, const char *body, size_t len, const char *who, int64_t now,
-                       struct opapi_response *out)
+/* Adds "token" and "expires_at" to j, then wipes the token. */
+static void add_token(json_object *j, char *token, int64_t expires_at)
+{
+	json_object_object_add(j, "token", json_object_new_string(token));
+	json_object_object_add(j, "expires_at", json_object_new_int64(expires_at));
+	explicit_bzero(token, strlen(token));
+}
+
+static void nodes_post(struct store *st, unsigned token_ttl_s, const char *body, size_t len,
+                       const char *who, int64_t now, struct opapi_response *out)
 {
 	json_object *j = parse_object(body, len, out);
 	struct store_node n;
 	enum store_status sst;
+	char token[ENROLL_TOKEN_HEX], hash[STORE_TOKEN_HASH_MAX];
+	int64_t expires_at = now + (int64_t)token_ttl_s;
 
 	if (!j)
 		return;
@@ -196,7 +207,11 @@ static void nodes_post(struct store *st, const char *body, size_t len, const cha
 	}
 	if (n.enrolled_serial[0] && !serial_ok(n.enrolled_serial, sizeof(n.enrolled_serial), out))
 		goto exit;
-	sst = store_node_add(st, &n, now);
+	if (enroll_token_new(token, hash) != 0) {
+		respond_error(out, 500, "no randomness for the enrolment token");
+		goto exit;
+	}
+	sst = store_node_add_with_token(st, &n, now, hash, expires_at);
 	if (sst == STORE_EXISTS) {
 		respond_error(out, 409, "node exists");
 		goto exit;
@@ -205,12 +220,47 @@ static void nodes_post(struct store *st, const char *body, size_t len, const cha
 		respond_error(out, 500, "store failure");
 		goto exit;
 	}
-	log_notice("operator %s added node %s (address %s, serial %s)", who, n.node_id, n.address,
-	           n.enrolled_serial[0] ? n.enrolled_serial : "none");
+	log_notice("operator %s added node %s (address %s, serial %s; enrolment token valid %u s)",
+	           who, n.node_id, n.address, n.enrolled_serial[0] ? n.enrolled_serial : "none",
+	           token_ttl_s);
 	json_object_put(j);
 	j = node_json(&n);
+	add_token(j, token, expires_at);
 	respond_json(out, 201, j);
 exit:
+	explicit_bzero(token, sizeof(token));
+	json_object_put(j);
+}
+
+static void token_post(struct store *st, unsigned token_ttl_s, const char *node_id, const char *who,
+                       int64_t now, struct opapi_response *out)
+{
+	char token[ENROLL_TOKEN_HEX], hash[STORE_TOKEN_HASH_MAX];
+	int64_t expires_at = now + (int64_t)token_ttl_s;
+	enum store_status sst;
+	json_object *j = NULL;
+
+	if (enroll_token_new(token, hash) != 0) {
+		respond_error(out, 500, "no randomness for the enrolment token");
+		goto exit;
+	}
+	sst = store_token_issue(st, node_id, hash, expires_at);
+	if (sst == STORE_NOT_FOUND) {
+		respond_error(out, 404, "no such node");
+		goto exit;
+	}
+	if (sst != STORE_OK) {
+		respond_error(out, 500, "store failure");
+		goto exit;
+	}
+	log_notice("operator %s issued a new enrolment token for %s (valid %u s)", who, node_id,
+	           token_ttl_s);
+	j = json_object_new_object();
+	json_object_object_add(j, "node_id", json_object_new_string(node_id));
+	add_token(j, token, expires_at);
+	respond_json(out, 201, j);
+exit:
+	explicit_bzero(token, sizeof(token));
 	json_object_put(j);
 }
 
@@ -301,8 +351,9 @@ exit:
 	free(obs);
 }
 
-void opapi_handle(struct store *st, const char *method, const char *path, const char *body,
-                  size_t len, const char *who, int64_t now, struct opapi_response *out)
+void opapi_handle(struct store *st, unsigned token_ttl_s, const char *method, const char *path,
+                  const char *body, size_t len, const char *who, int64_t now,
+                  struct opapi_response *out)
 {
 	char node_id[OPAPI_NODE_ID_MAX + 1];
 	const char *rest, *slash;
@@ -315,7 +366,7 @@ void opapi_handle(struct store *st, const char *method, const char *path, const 
 			return;
 		}
 		if (strcmp(method, "POST") == 0) {
-			nodes_post(st, body, len, who, now, out);
+			nodes_post(st, token_ttl_s, body, len, who, now, out);
 			return;
 		}
 		out->allow = "GET, POST";
@@ -369,6 +420,17 @@ void opapi_handle(struct store *st, const char *method, const char *path, const 
 			return;
 		}
 		out->allow = "PUT";
+		{
+			respond_error(out, 405, "method not allowed");
+			return;
+		}
+	}
+	if (strcmp(slash, "/token") == 0) {
+		if (strcmp(method, "POST") == 0) {
+			token_post(st, token_ttl_s, node_id, who, now, out);
+			return;
+		}
+		out->allow = "POST";
 		{
 			respond_error(out, 405, "method not allowed");
 			return;

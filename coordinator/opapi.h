@@ -6,7 +6,9 @@
  * authenticated as operators:
  *
  *   GET    /v1/nodes                   nodes with their last report, peer table version
- *   POST   /v1/nodes                   add a node: 201, 409 exists, 400 bad JSON or fields
+ *   POST   /v1/nodes                   add a node: 201 with an enrolment token, 409 exists,
+ *                                       400 bad JSON or fields
+ *   POST   /v1/nodes/{node_id}/token   a new enrolment token (the old one is void): 201, 404
  *   PUT    /v1/nodes/{node_id}/serial  record the enrolled serial: 200, 404, 400
  *   DELETE /v1/nodes/{node_id}         204, 404
  *   GET    /v1/mesh                    every stored peer observation
@@ -38,9 +40,11 @@ bool opapi_node_id_ok(const char *id);
 
 /*
  * Serves one request (the whole body in body/len). who names the operator for the log.
- * now stamps created nodes and enrolments.
+ * now stamps created nodes and enrolments; enrolment tokens are valid until now +
+ * token_ttl_s. A token is in the 201 body only: it is never logged.
  */
-void opapi_handle(struct store *st, const char *method, const char *path, const char *body,
-                  size_t len, const char *who, int64_t now, struct opapi_response *out);
+void opapi_handle(struct store *st, unsigned token_ttl_s, const char *method, const char *path,
+                  const char *body, size_t len, const char *who, int64_t now,
+                  struct opapi_response *out);
 
 #endif

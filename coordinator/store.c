@@ -8,7 +8,7 @@
 #include "log.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -32,6 +32,12 @@ static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS rejects ("
     " status INTEGER PRIMARY KEY NOT NULL, count INTEGER NOT NULL);";
 
+/* v2: enrolment tokens, by the SHA-256 of the token (the token itself is never stored). */
+static const char schema_v2[] = "CREATE TABLE IF NOT EXISTS tokens ("
+                                " token_sha256 TEXT PRIMARY KEY NOT NULL, node_id TEXT NOT NULL,"
+                                " expires_at INTEGER NOT NULL, used_at INTEGER);"
+                                "CREATE INDEX IF NOT EXISTS tokens_node ON tokens(node_id);";
+
 enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
@@ -54,6 +60,11 @@ enum stmt_id {
 	S_OBS_LIST,
 	S_REJECT_INC,
 	S_REJECT_GET,
+	S_TOKEN_INSERT,
+	S_TOKEN_DELETE_UNUSED,
+	S_TOKEN_DELETE_NODE,
+	S_TOKEN_GET,
+	S_TOKEN_USE,
 	S_COUNT
 };
 
@@ -92,6 +103,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_REJECT_INC] = "INSERT INTO rejects(status, count) VALUES (?1, 1)"
                      " ON CONFLICT(status) DO UPDATE SET count = count + 1",
     [S_REJECT_GET] = "SELECT count FROM rejects WHERE status = ?1",
+    [S_TOKEN_INSERT] = "INSERT OR REPLACE INTO tokens(token_sha256, node_id, expires_at, used_at)"
+                       " VALUES (?1, ?2, ?3, NULL)",
+    [S_TOKEN_DELETE_UNUSED] = "DELETE FROM tokens WHERE node_id = ?1 AND used_at IS NULL",
+    [S_TOKEN_DELETE_NODE] = "DELETE FROM tokens WHERE node_id = ?1",
+    [S_TOKEN_GET] = "SELECT t.node_id, t.expires_at, t.used_at IS NOT NULL FROM tokens t"
+                    " JOIN nodes n ON n.node_id = t.node_id WHERE t.token_sha256 = ?1",
+    [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2 WHERE token_sha256 = ?1 AND used_at IS NULL",
 };
 
 struct store {
@@ -190,6 +208,8 @@ static enum store_status schema_migrate(struct store *st)
 	}
 	/* Each step takes the schema from version N to N + 1; v1 is the first. */
 	if (version < 1 && exec(st, schema_v1, "create schema v1") != STORE_OK)
+		goto exit;
+	if (version < 2 && exec(st, schema_v2, "migrate schema to v2") != STORE_OK)
 		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
@@ -306,7 +326,25 @@ static enum store_status enrol_insert(struct store *st, const char *node_id, con
 	return run(st, s, "record enrolment");
 }
 
-enum store_status store_node_add(struct store *st, const struct store_node *n, int64_t now)
+/* Replaces the node's unused tokens with token_sha256; inside a transaction. */
+static enum store_status token_insert(struct store *st, const char *node_id,
+                                      const char *token_sha256, int64_t expires_at)
+{
+	sqlite3_stmt *s = stmt_get(st, S_TOKEN_DELETE_UNUSED);
+
+	bind_text(s, 1, node_id);
+	if (run(st, s, "void unused tokens") != STORE_OK)
+		return STORE_ERROR;
+	s = stmt_get(st, S_TOKEN_INSERT);
+	bind_text(s, 1, token_sha256);
+	bind_text(s, 2, node_id);
+	sqlite3_bind_int64(s, 3, expires_at);
+	return run(st, s, "insert token");
+}
+
+/* store_node_add, with a token when token_sha256 is not NULL. */
+static enum store_status node_add(struct store *st, const struct store_node *n, int64_t now,
+                                  const char *token_sha256, int64_t expires_at)
 {
 	enum store_status ret = STORE_ERROR;
 	sqlite3_stmt *s;
@@ -332,6 +370,110 @@ enum store_status store_node_add(struct store *st, const struct store_node *n, i
 	if (n->enrolled_serial[0] &&
 	    enrol_insert(st, n->node_id, n->enrolled_serial, "add", now) != STORE_OK)
 		goto exit;
+	if (token_sha256 && token_insert(st, n->node_id, token_sha256, expires_at) != STORE_OK)
+		goto exit;
+	if (version_bump(st) != STORE_OK)
+		goto exit;
+	ret = tx_commit(st);
+exit:
+	if (ret != STORE_OK)
+		tx_rollback(st);
+	return ret;
+}
+
+enum store_status store_node_add(struct store *st, const struct store_node *n, int64_t now)
+{
+	return node_add(st, n, now, NULL, 0);
+}
+
+enum store_status store_node_add_with_token(struct store *st, const struct store_node *n,
+                                            int64_t now, const char *token_sha256,
+                                            int64_t expires_at)
+{
+	return node_add(st, n, now, token_sha256, expires_at);
+}
+
+enum store_status store_token_issue(struct store *st, const char *node_id, const char *token_sha256,
+                                    int64_t expires_at)
+{
+	enum store_status ret;
+
+	if (tx_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	ret = node_exists(st, node_id);
+	if (ret != STORE_OK)
+		goto exit;
+	ret = token_insert(st, node_id, token_sha256, expires_at);
+	if (ret != STORE_OK)
+		goto exit;
+	ret = tx_commit(st);
+exit:
+	if (ret != STORE_OK)
+		tx_rollback(st);
+	return ret;
+}
+
+/* The checks of store_token_check; the caller may hold a transaction. */
+static enum store_status token_verdict(struct store *st, const char *token_sha256,
+                                       const char *node_id, int64_t now)
+{
+	sqlite3_stmt *s = stmt_get(st, S_TOKEN_GET);
+	enum store_status ret;
+	int rc;
+
+	bind_text(s, 1, token_sha256);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		ret = STORE_TOKEN_UNKNOWN;
+	} else if (rc != SQLITE_ROW) {
+		ret = db_fail(st, "look up token");
+	} else {
+		const unsigned char *owner = sqlite3_column_text(s, 0);
+
+		if (!owner || strcmp((const char *)owner, node_id) != 0)
+			ret = STORE_TOKEN_OTHER_NODE;
+		else if (sqlite3_column_int(s, 2))
+			ret = STORE_TOKEN_USED;
+		else if (sqlite3_column_int64(s, 1) <= now)
+			ret = STORE_TOKEN_EXPIRED;
+		else
+			ret = STORE_OK;
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+enum store_status store_token_check(struct store *st, const char *token_sha256, const char *node_id,
+                                    int64_t now)
+{
+	return token_verdict(st, token_sha256, node_id, now);
+}
+
+enum store_status store_token_redeem(struct store *st, const char *token_sha256,
+                                     const char *node_id, const char *serial, int64_t now)
+{
+	enum store_status ret;
+	sqlite3_stmt *s;
+
+	if (tx_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	/* Checked again inside the write transaction: only one redeemer can pass. */
+	ret = token_verdict(st, token_sha256, node_id, now);
+	if (ret != STORE_OK)
+		goto exit;
+	ret = STORE_ERROR;
+	s = stmt_get(st, S_TOKEN_USE);
+	bind_text(s, 1, token_sha256);
+	sqlite3_bind_int64(s, 2, now);
+	if (run(st, s, "mark token used") != STORE_OK)
+		goto exit;
+	s = stmt_get(st, S_NODE_SET_SERIAL);
+	bind_text(s, 1, node_id);
+	bind_text(s, 2, serial);
+	if (run(st, s, "set serial") != STORE_OK)
+		goto exit;
+	if (enrol_insert(st, node_id, serial, "quickstart", now) != STORE_OK)
+		goto exit;
 	if (version_bump(st) != STORE_OK)
 		goto exit;
 	ret = tx_commit(st);
@@ -343,7 +485,8 @@ exit:
 
 enum store_status store_node_delete(struct store *st, const char *node_id)
 {
-	static const enum stmt_id deletes[] = {S_OBS_DELETE_NODE, S_REPORT_DELETE, S_NODE_DELETE};
+	static const enum stmt_id deletes[] = {S_OBS_DELETE_NODE, S_REPORT_DELETE,
+	                                       S_TOKEN_DELETE_NODE, S_NODE_DELETE};
 	enum store_status ret;
 
 	if (tx_begin(st) != STORE_OK)

@@ -2,8 +2,9 @@
 #define KMA_COORD_STORE_H
 
 /*
- * The coordinator's state in one SQLite file: nodes, enrolment history, the last report of
- * each node, peer observations, the peer table version and counters of rejected reports.
+ * The coordinator's state in one SQLite file: nodes, enrolment history, enrolment tokens,
+ * the last report of each node, peer observations, the peer table version and counters of
+ * rejected reports.
  *
  * The file is opened in WAL mode with synchronous=FULL: a function that returned
  * STORE_OK has committed its change durably. Every write runs in one transaction, so a
@@ -22,12 +23,18 @@ enum store_status {
 	STORE_EXISTS,    /* the node already exists */
 	STORE_NOT_FOUND, /* no such node */
 	STORE_ERROR,     /* SQLite failed (logged with the statement's purpose) */
+	/* store_token_check and store_token_redeem only: why a token is refused */
+	STORE_TOKEN_UNKNOWN,    /* no such token (never issued, replaced, or its node deleted) */
+	STORE_TOKEN_OTHER_NODE, /* issued for another node */
+	STORE_TOKEN_USED,       /* already redeemed */
+	STORE_TOKEN_EXPIRED,    /* expires_at <= now */
 };
 
-#define STORE_ID_MAX     128 /* node IDs, with the NUL */
-#define STORE_TEXT_MAX   257 /* names, addresses, details: 256 bytes and the NUL */
-#define STORE_SERIAL_MAX 130 /* uppercase hex of up to 64 bytes and the NUL */
-#define STORE_STATE_MAX  32
+#define STORE_ID_MAX         128 /* node IDs, with the NUL */
+#define STORE_TEXT_MAX       257 /* names, addresses, details: 256 bytes and the NUL */
+#define STORE_SERIAL_MAX     130 /* uppercase hex of up to 64 bytes and the NUL */
+#define STORE_STATE_MAX      32
+#define STORE_TOKEN_HASH_MAX 65 /* lowercase hex SHA-256 of a token and the NUL */
 
 struct store;
 
@@ -93,7 +100,43 @@ enum store_status store_node_add(struct store *st, const struct store_node *n, i
     __attribute__((warn_unused_result));
 
 /*
- * Deletes a node with its last report and its observations (the enrolment history stays).
+ * store_node_add, and in the same transaction an enrolment token for the new node:
+ * token_sha256 (lowercase hex SHA-256 of the token; the token itself is never stored),
+ * valid until expires_at.
+ */
+enum store_status store_node_add_with_token(struct store *st, const struct store_node *n,
+                                            int64_t now, const char *token_sha256,
+                                            int64_t expires_at) __attribute__((warn_unused_result));
+
+/*
+ * Issues an enrolment token for an existing node: stores token_sha256 valid until
+ * expires_at and deletes every unused token of that node (a used one stays, so it is still
+ * told apart as used). STORE_NOT_FOUND when there is no such node.
+ */
+enum store_status store_token_issue(struct store *st, const char *node_id, const char *token_sha256,
+                                    int64_t expires_at) __attribute__((warn_unused_result));
+
+/*
+ * Checks, without changing anything, that token_sha256 is an unused token of node_id still
+ * valid at now. STORE_OK, STORE_TOKEN_UNKNOWN (also when its node no longer exists),
+ * STORE_TOKEN_OTHER_NODE, STORE_TOKEN_USED, STORE_TOKEN_EXPIRED, checked in that order.
+ */
+enum store_status store_token_check(struct store *st, const char *token_sha256, const char *node_id,
+                                    int64_t now) __attribute__((warn_unused_result));
+
+/*
+ * Redeems a token in one transaction: the checks of store_token_check, then marks the
+ * token used at now, records serial (canonical hex) as the node's enrolled serial with
+ * history how "quickstart" and bumps the peer table version. On any refusal nothing is
+ * written; a token is redeemed at most once even if two callers race.
+ */
+enum store_status store_token_redeem(struct store *st, const char *token_sha256,
+                                     const char *node_id, const char *serial, int64_t now)
+    __attribute__((warn_unused_result));
+
+/*
+ * Deletes a node with its last report, its observations and its enrolment tokens (the
+ * enrolment history stays).
  * Bumps the peer table version. STORE_NOT_FOUND when there is no such node.
  */
 enum store_status store_node_delete(struct store *st, const char *node_id)

@@ -1,0 +1,18 @@
+#ifndef KMA_COORD_DIAGNOSE_H
+#define KMA_COORD_DIAGNOSE_H
+
+/*
+ * GET /v1/diagnosis: the mesh diagnosis (coordinator/diag.h) over what the store holds,
+ * as {"healthy": bool, "findings": [{"pattern", "severity", "culprit", "summary",
+ * "remedy", "evidence": [...]}]}. healthy is false while any finding is an error.
+ */
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* A new JSON object the caller puts, or NULL when the store failed (logged). */
+json_object *diagnose_json(struct store *st, int64_t now, int64_t stale_after);
+
+#endif
