@@ -311,7 +311,11 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c,
 	} else {
 		struct opapi_response out;
 
-		opapi_handle(srv->p.store, srv->p.token_ttl_s, method, url,
+		/* A node is silent after three report intervals without a report. */
+		struct opapi_params prm = {srv->p.token_ttl_s,
+		                           3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5};
+
+		opapi_handle(srv->p.store, &prm, method, url,
 		             rq->body ? (const char *)rq->body : "", rq->len, rq->who.name,
 		             time(NULL), &out);
 		if (out.status >= 400)

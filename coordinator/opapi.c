@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diagnose.h"
 #include "enroll.h"
 #include "hexser.h"
 #include "log.h"
@@ -60,7 +61,7 @@ bool opapi_node_id_ok(const char *id)
 bool opapi_owns(const char *path)
 {
 	return strcmp(path, "/v1/nodes") == 0 || strncmp(path, "/v1/nodes/", 10) == 0 ||
-	       strcmp(path, "/v1/mesh") == 0;
+	       strcmp(path, "/v1/mesh") == 0 || strcmp(path, "/v1/diagnosis") == 0;
 }
 
 static json_object *node_json(const struct store_node *n)
@@ -351,10 +352,12 @@ exit:
 	free(obs);
 }
 
-void opapi_handle(struct store *st, unsigned token_ttl_s, const char *method, const char *path,
-                  const char *body, size_t len, const char *who, int64_t now,
+void opapi_handle(struct store *st, const struct opapi_params *prm, const char *method,
+                  const char *path, const char *body, size_t len, const char *who, int64_t now,
                   struct opapi_response *out)
 {
+	unsigned token_ttl_s = prm->token_ttl_s;
+
 	char node_id[OPAPI_NODE_ID_MAX + 1];
 	const char *rest, *slash;
 	size_t idlen;
@@ -374,6 +377,21 @@ void opapi_handle(struct store *st, unsigned token_ttl_s, const char *method, co
 			respond_error(out, 405, "method not allowed");
 			return;
 		}
+	}
+	if (strcmp(path, "/v1/diagnosis") == 0) {
+		if (strcmp(method, "GET") == 0) {
+			json_object *j = diagnose_json(st, now, prm->stale_after_s);
+
+			if (j)
+				respond_json(out, 200, j);
+			else
+				respond_error(out, 500,
+				              "the coordinator's store could not be read");
+			return;
+		}
+		out->allow = "GET";
+		respond_error(out, 405, "method not allowed");
+		return;
 	}
 	if (strcmp(path, "/v1/mesh") == 0) {
 		if (strcmp(method, "GET") == 0) {

@@ -38,13 +38,19 @@ bool opapi_owns(const char *path);
 /* True when id is a valid node ID: 1..OPAPI_NODE_ID_MAX of [A-Za-z0-9._-]. */
 bool opapi_node_id_ok(const char *id);
 
+/* What the operator API needs to know of the coordinator's configuration. */
+struct opapi_params {
+	unsigned token_ttl_s;  /* enrolment tokens are valid until now + this */
+	int64_t stale_after_s; /* the diagnosis calls a node silent after this */
+};
+
 /*
  * Serves one request (the whole body in body/len). who names the operator for the log.
- * now stamps created nodes and enrolments; enrolment tokens are valid until now +
- * token_ttl_s. A token is in the 201 body only: it is never logged.
+ * now stamps created nodes and enrolments. A token is in the 201 body only: it is never
+ * logged.
  */
-void opapi_handle(struct store *st, unsigned token_ttl_s, const char *method, const char *path,
-                  const char *body, size_t len, const char *who, int64_t now,
+void opapi_handle(struct store *st, const struct opapi_params *prm, const char *method,
+                  const char *path, const char *body, size_t len, const char *who, int64_t now,
                   struct opapi_response *out);
 
 #endif

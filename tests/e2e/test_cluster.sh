@@ -109,7 +109,17 @@ o=[o for o in j["observations"] if o["node_id"]=="u-kma02" and o["peer_id"]=="a-
 assert o["peer_serial"]==sys.argv[2] and o["expected_serial"]==sys.argv[3] and o["alert_sent"]==49, o
 o=[o for o in j["observations"] if o["node_id"]=="a-kma01" and o["peer_id"]=="u-kma02" and o["direction"]=="outbound"][0]
 assert o["alert_received"]==49, o' "$T/body" "$NEW" "$OLD" || { cat "$T/body"; fail "evidence at the coordinator"; }
-ok "QuickStart without rejoin: the coordinator holds both sides (serial mismatch, alert 49) and a-kma01 is not_enrolled"
+op GET /v1/diagnosis
+[ "$code" = 200 ] || fail "diagnosis: $code"
+python3 -c 'import json,sys
+j=json.load(open(sys.argv[1]))
+assert j["healthy"] is False, j
+f=[f for f in j["findings"] if f["pattern"]=="node_not_rejoined"]
+assert len(f)==1 and f[0]["culprit"]=="a-kma01", j
+assert "factory reset and rejoin a-kma01" in f[0]["remedy"], f
+assert not [g for g in j["findings"] if g["culprit"]=="u-kma02"], j' "$T/body" ||
+	{ cat "$T/body"; fail "the diagnosis does not name a-kma01"; }
+ok "QuickStart without rejoin: the coordinator holds both sides (serial mismatch, alert 49), names a-kma01, and a-kma01 is not_enrolled"
 
 # The rejoin: the operator enrols the new serial; every agent gets it with its next reply.
 op PUT /v1/nodes/a-kma01/serial "{\"enrolled_serial\":\"$NEW\"}"
@@ -123,4 +133,9 @@ until "$AGENT" -c "$T/a/agent.conf" identity --json >"$T/id.json" 2>/dev/null &&
 	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/id.json"; fail "a-kma01 is not enrolled after the rejoin"; }
 	sleep 0.1
 done
-ok "after enrolling the new serial the mesh heals and a-kma01 is enrolled"
+n=0
+until op GET /v1/diagnosis && [ "$(json_get "$T/body" "j['healthy']")" = True ]; do
+	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/body"; fail "the cluster is not diagnosed healthy"; }
+	sleep 0.2
+done
+ok "after enrolling the new serial the mesh heals, a-kma01 is enrolled, the cluster is healthy"

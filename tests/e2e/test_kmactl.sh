@@ -202,22 +202,13 @@ done
 expect_grep "peer_serial_mismatch: valid certificate, right ID, serial differs" "$T/out"
 ok "kmactl mesh exits 1 and shows the serial-mismatch cell"
 
-# diagnose: 69 while the coordinator has no /v1/diagnosis, else 1 naming a-kma01
-dcode=$(curl -sS -o "$T/diag.json" -w '%{http_code}' --max-time 20 --cacert "$P/ca.pem" \
-	--cert "$P/alice.pem" --key "$P/alice.key" "https://localhost:$CPORT/v1/diagnosis") ||
-	dcode=curl-failed
-if [ "$dcode" = 200 ]; then
-	n=0
-	until ctl diagnose >"$T/out" 2>"$T/err"; st=$?; grep -q "culprit: *a-kma01" "$T/out"; do
-		n=$((n + 1))
-		[ $n -ge 100 ] && { cat "$T/out" "$T/err" >&2; fail "diagnose never named a-kma01"; }
-		sleep 0.2
-	done
-	[ "$st" = 1 ] || { cat "$T/out"; fail "kmactl diagnose exit $st, want 1"; }
-	ok "kmactl diagnose exits 1 and names a-kma01"
-else
-	[ "$dcode" = 404 ] || fail "GET /v1/diagnosis answered $dcode"
-	expect_exit 69 ctl diagnose
-	expect_grep "does not support diagnosis" "$T/err"
-	ok "kmactl diagnose exits 69 while the coordinator has no diagnosis"
-fi
+# diagnose names the re-keyed node and exits 1 while the cluster is unhealthy.
+n=0
+until ctl diagnose >"$T/out" 2>"$T/err"; st=$?; grep -q "culprit: *a-kma01" "$T/out"; do
+	n=$((n + 1))
+	[ $n -ge 100 ] && { cat "$T/out" "$T/err" >&2; fail "diagnose never named a-kma01"; }
+	sleep 0.2
+done
+[ "$st" = 1 ] || { cat "$T/out"; fail "kmactl diagnose exit $st, want 1"; }
+expect_grep "node_not_rejoined" "$T/out"
+ok "kmactl diagnose exits 1 and names a-kma01"
