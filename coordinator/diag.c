@@ -337,6 +337,16 @@ static void pair_failures(struct ctx *c)
 	}
 }
 
+/* Whether any other node has probed node (outbound). */
+static bool observed(const struct diag_input *in, const char *node)
+{
+	for (size_t i = 0; i < in->n_obs; i++)
+		if (outbound(&in->obs[i]) && strcmp(in->obs[i].peer_id, node) == 0 &&
+		    strcmp(in->obs[i].node_id, node) != 0)
+			return true;
+	return false;
+}
+
 static void node_findings(struct ctx *c)
 {
 	const struct diag_input *in = c->in;
@@ -358,6 +368,16 @@ static void node_findings(struct ctx *c)
 				         : !strcmp(s->state, "unprovisioned")
 				             ? "QuickStart this node"
 				             : "factory reset and rejoin this node");
+		}
+		if (in->n_nodes > 1 && s->report_at && !observed(in, x)) {
+			f = add(c, "node_unverified", x, false,
+			        "no peer has probed %s yet: its identity is not verified", x);
+			if (f)
+				snprintf(
+				    f->remedy, sizeof(f->remedy),
+				    "wait for the first probes; if this stays, check %s's address "
+				    "in the peer table and that its agent listens",
+				    x);
 		}
 		if (s->report_at == 0 || in->now - s->report_at > in->stale_after) {
 			if (s->report_at == 0)

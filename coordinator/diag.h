@@ -16,6 +16,7 @@
  *   node_stale_trust    X distrusts every peer while they trust each other
  *   pair_failure        one pair fails while both ends are fine with everyone else
  *   node_state          a node reports hardware_changed, not_enrolled or unprovisioned
+ *   node_unverified     a node reports, but no peer has probed it yet
  *   node_silent         no report from a node for longer than stale_after
  *   cert_expiring       a node's certificate expires within 30 days (warning)
  *   unexplained         failing observations no pattern above explains

@@ -245,6 +245,23 @@ static void test_node_facts(void **state)
 	assert_non_null(strstr(f[2].summary, "for 600 s"));
 }
 
+/* A cluster that reports but has not probed yet is not verified, hence not healthy. */
+static void test_unverified(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "a-kma01", "u-kma02");
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "node_unverified");
+	assert_string_equal(f[0].culprit, "b-kma03");
+	c.self[2].report_at = 0; /* never reported: silent, and not also unverified */
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "node_silent");
+}
+
 static void test_unexplained(void **state)
 {
 	struct cluster c;
@@ -270,7 +287,7 @@ int main(void)
 	    cmocka_unit_test(test_refused),        cmocka_unit_test(test_ca_mismatch),
 	    cmocka_unit_test(test_stale_trust),    cmocka_unit_test(test_pair),
 	    cmocka_unit_test(test_identity_wrong), cmocka_unit_test(test_node_facts),
-	    cmocka_unit_test(test_unexplained),
+	    cmocka_unit_test(test_unexplained),    cmocka_unit_test(test_unverified),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
