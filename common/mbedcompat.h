@@ -129,13 +129,13 @@ static inline int kma_ssl_received_alert(const mbedtls_ssl_context *ssl)
 }
 
 /* mbedtls_pk_sign; 3.x also wants the signature buffer's size. */
-static inline int kma_pk_sign(mbedtls_pk_context *pk, mbedtls_md_type_t md, const unsigned char *hash,
-			      size_t hash_len, unsigned char *sig, size_t sig_size, size_t *sig_len,
-			      mbedtls_ctr_drbg_context *drbg)
+static inline int kma_pk_sign(mbedtls_pk_context *pk, mbedtls_md_type_t md,
+                              const unsigned char *hash, size_t hash_len, unsigned char *sig,
+                              size_t sig_size, size_t *sig_len, mbedtls_ctr_drbg_context *drbg)
 {
 #if KMA_MBEDTLS3
 	return mbedtls_pk_sign(pk, md, hash, hash_len, sig, sig_size, sig_len,
-			       mbedtls_ctr_drbg_random, drbg);
+	                       mbedtls_ctr_drbg_random, drbg);
 #else
 	(void)sig_size;
 	return mbedtls_pk_sign(pk, md, hash, hash_len, sig, sig_len, mbedtls_ctr_drbg_random, drbg);
