@@ -10,8 +10,7 @@
 
 #define FINDINGS_MAX 64
 
-/* What the node's last report says about its own certificate. */
-static void self_from_report(struct store *st, const struct store_node *n, struct diag_self *s)
+void diagnose_self_from_report(struct store *st, const struct store_node *n, struct diag_self *s)
 {
 	unsigned char *body = NULL;
 	size_t len = 0;
@@ -52,7 +51,7 @@ json_object *diagnose_json(struct store *st, int64_t now, int64_t stale_after)
 	if (!self || !f)
 		goto exit;
 	for (size_t i = 0; i < n_nodes; i++)
-		self_from_report(st, &nodes[i], &self[i]);
+		diagnose_self_from_report(st, &nodes[i], &self[i]);
 	{
 		struct diag_input in = {nodes, self, n_nodes, obs, n_obs, now, stale_after};
 

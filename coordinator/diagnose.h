@@ -10,7 +10,11 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include "diag.h"
 #include "store.h"
+
+/* What a node said about itself in its last stored report (state, certificate). */
+void diagnose_self_from_report(struct store *st, const struct store_node *n, struct diag_self *s);
 
 /* A new JSON object the caller puts, or NULL when the store failed (logged). */
 json_object *diagnose_json(struct store *st, int64_t now, int64_t stale_after);

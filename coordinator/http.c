@@ -15,6 +15,7 @@
 
 #include "coord_config.h"
 #include "log.h"
+#include "metrics.h"
 #include "opapi.h"
 #include "report.h"
 
@@ -42,6 +43,7 @@ enum route {
 	ROUTE_REPORT,
 	ROUTE_OPAPI,
 	ROUTE_ENROLL,
+	ROUTE_METRICS,
 };
 
 /* One request, from its headers to its completion (MHD's *con_cls). */
@@ -170,6 +172,8 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 		rq->route = ROUTE_ENROLL;
 	else if (opapi_owns(url))
 		rq->route = ROUTE_OPAPI;
+	else if (strcmp(url, "/metrics") == 0)
+		rq->route = ROUTE_METRICS;
 	else
 		rq->route = ROUTE_NOT_FOUND;
 	log_debug("%s %s from %s", method, url, rq->client);
@@ -193,6 +197,14 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 		if (rq->who.role != AUTH_OPERATOR)
 			return refuse(srv, c, rq, MHD_HTTP_FORBIDDEN,
 			              "the operator API takes operator certificates only", NULL);
+		break;
+	case ROUTE_METRICS:
+		/* Prometheus scrapes with an operator certificate, like any operator client. */
+		if (rq->who.role != AUTH_OPERATOR)
+			return refuse(srv, c, rq, MHD_HTTP_FORBIDDEN,
+			              "/metrics takes operator certificates only", NULL);
+		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+			return refuse(srv, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", "GET");
 		break;
 	case ROUTE_ENROLL:
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -291,6 +303,20 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c,
 		else
 			ret = queue_text(c, out.status, out.reason, NULL);
 		free(out.reply);
+		return ret;
+	}
+	if (rq->route == ROUTE_METRICS) {
+		struct metrics_buf mb;
+		/* The same silence threshold as GET /v1/diagnosis (below). */
+		int64_t stale_after = 3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5;
+
+		metrics_buf_init(&mb);
+		if (metrics_render(srv->p.store, time(NULL), stale_after, &mb) == 0)
+			ret = queue(c, MHD_HTTP_OK, mb.data, mb.len, METRICS_CONTENT_TYPE, NULL);
+		else
+			ret = queue_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable",
+			                 NULL);
+		metrics_buf_free(&mb);
 		return ret;
 	}
 	if (rq->route == ROUTE_REPORT) {

@@ -710,6 +710,11 @@ enum store_status store_report_put(struct store *st, const struct store_report *
 		if (run(st, s, "store observation") != STORE_OK)
 			goto exit;
 	}
+	/* Counted with the report, so the count never disagrees with what was stored. */
+	s = stmt_get(st, S_REJECT_INC);
+	sqlite3_bind_int(s, 1, STORE_ACCEPTED_STATUS);
+	if (run(st, s, "count accepted report") != STORE_OK)
+		goto exit;
 	ret = tx_commit(st);
 exit:
 	if (ret != STORE_OK)

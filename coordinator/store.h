@@ -169,8 +169,9 @@ enum store_status store_peer_table_version(struct store *st, uint64_t *version)
 
 /*
  * Stores a report in one transaction: replaces the node's last report and, for each of
- * obs, the observation with the same (node, peer, direction); others stay. STORE_NOT_FOUND
- * (nothing written) when the node is not in the cluster.
+ * obs, the observation with the same (node, peer, direction); others stay; and adds one to
+ * the count of accepted reports (store_rejects_get with STORE_ACCEPTED_STATUS).
+ * STORE_NOT_FOUND (nothing written, nothing counted) when the node is not in the cluster.
  */
 enum store_status store_report_put(struct store *st, const struct store_report *r,
                                    const struct store_observation *obs, size_t n_obs)
@@ -188,7 +189,11 @@ enum store_status store_observations_list(struct store *st, struct store_observa
 enum store_status store_reject_count(struct store *st, int status)
     __attribute__((warn_unused_result));
 
-/* The count of reports rejected with status (0 when none). */
+/* Reports are counted by HTTP status; accepted ones (store_report_put) under this one. */
+#define STORE_ACCEPTED_STATUS 200
+
+/* The count of reports rejected with status, or accepted for STORE_ACCEPTED_STATUS (0 when
+ * none). */
 enum store_status store_rejects_get(struct store *st, int status, uint64_t *count)
     __attribute__((warn_unused_result));
 
