@@ -5,6 +5,7 @@
 #   make sanitize             build with ASan+UBSan and run every test
 #   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
 #   make fuzz                 libFuzzer on every parser of untrusted bytes (FUZZ_SECONDS each)
+#   make valgrind             the agent's probe loop under memcheck (VALGRIND_SECONDS)
 #   make build | clean
 
 BUILD    ?= build
@@ -13,7 +14,7 @@ CMAKE_FLAGS ?=
 ARCH     ?= aarch64
 N        ?= 200
 
-.PHONY: all build test demo cross sanitize bench fuzz clean deps
+.PHONY: all build test demo cross sanitize bench fuzz valgrind clean deps
 
 all: build
 
@@ -55,6 +56,10 @@ bench:
 
 fuzz:
 	scripts/fuzz.sh
+
+valgrind: deps build
+	@scripts/deps.sh valgrind
+	scripts/valgrind-mesh.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-sanitize build-bench build-fuzz build-cross-*

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, only those missing.
-# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|all]
+# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|all]
 set -eu
 
 want="${1:-test}"
@@ -11,6 +11,7 @@ test_pkgs="libcmocka-dev openssl curl python3 procps iproute2"
 cross_pkgs="qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf dpkg-dev binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf"
 sanitize_pkgs="clang libclang-rt-14-dev"
 bench_pkgs="libssl-dev"
+valgrind_pkgs="valgrind"
 
 pkgs="$base"
 case "$want" in
@@ -19,8 +20,9 @@ test) pkgs="$pkgs $test_pkgs" ;;
 cross) pkgs="$pkgs $test_pkgs $cross_pkgs" ;;
 sanitize) pkgs="$pkgs $test_pkgs $sanitize_pkgs" ;;
 bench) pkgs="$pkgs $bench_pkgs" ;;
+valgrind) pkgs="$pkgs $test_pkgs $valgrind_pkgs" ;;
 all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs" ;;
-*) echo "usage: $0 [build|test|cross|sanitize|bench|all]" >&2; exit 64 ;;
+*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|all]" >&2; exit 64 ;;
 esac
 
 missing=""
