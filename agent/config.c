@@ -22,9 +22,7 @@
 
 struct parse_ctx {
 	struct agent_config *cfg;
-	struct config_error *err;
 	struct inifile ini; /* ini.line: the line the handler is looking at */
-	bool failed;
 };
 
 void config_defaults(struct agent_config *cfg)
@@ -43,45 +41,6 @@ void config_defaults(struct agent_config *cfg)
 	cfg->report_interval_s = 30;
 }
 
-static int fail(struct parse_ctx *ctx, const char *fmt, const char *a, const char *b)
-{
-	if (ctx->failed)
-		return 0; /* inih goes on after an error: keep the first one */
-	ctx->err->line = ctx->ini.line;
-	snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, a, b);
-	ctx->failed = true;
-	return 0; /* makes inih stop */
-}
-
-static int set_string(struct parse_ctx *ctx, char *dst, size_t size, const char *key,
-                      const char *value)
-{
-	if (value[0] == '\0')
-		return fail(ctx, "%s: empty value%s", key, "");
-	if (strlen(value) >= size)
-		return fail(ctx, "%s: value too long (%s)", key, "limit exceeded");
-	memcpy(dst, value, strlen(value) + 1);
-	return 1;
-}
-
-static int set_uint(struct parse_ctx *ctx, unsigned *dst, unsigned lo, unsigned hi, const char *key,
-                    const char *value)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (errno || end == value || *end != '\0' || value[0] == '-' || v < lo || v > hi) {
-		char range[64];
-
-		snprintf(range, sizeof(range), "a whole number from %u to %u", lo, hi);
-		return fail(ctx, "%s: expected %s", key, range);
-	}
-	*dst = (unsigned)v;
-	return 1;
-}
-
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -89,85 +48,82 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (strcmp(section, "agent") == 0) {
 		if (strcmp(name, "state_dir") == 0)
-			return set_string(ctx, cfg->state_dir, sizeof(cfg->state_dir), name, value);
+			return inifile_set_string(&ctx->ini, cfg->state_dir, sizeof(cfg->state_dir),
+			                          name, value);
 		if (strcmp(name, "log_level") == 0) {
 			if (!log_level_parse(value, &cfg->log_level))
-				return fail(ctx,
-				            "log_level: '%s' is not one of err, warn, notice, "
-				            "info, debug%s",
-				            value, "");
+				return inifile_fail(
+				    &ctx->ini,
+				    "log_level: '%s' is not one of err, warn, notice, "
+				    "info, debug",
+				    value);
 			return 1;
 		}
 		if (strcmp(name, "hw_check_interval") == 0)
-			return set_uint(ctx, &cfg->hw_check_interval_s, 1, 86400, name, value);
+			return inifile_set_uint(&ctx->ini, &cfg->hw_check_interval_s, 1, 86400,
+			                        name, value);
 	} else if (strcmp(section, "board") == 0) {
 		if (strcmp(name, "name") == 0)
-			return set_string(ctx, cfg->board_name, sizeof(cfg->board_name), name,
-			                  value);
+			return inifile_set_string(&ctx->ini, cfg->board_name,
+			                          sizeof(cfg->board_name), name, value);
 		if (strcmp(name, "dir") == 0)
-			return set_string(ctx, cfg->board_dir, sizeof(cfg->board_dir), name, value);
+			return inifile_set_string(&ctx->ini, cfg->board_dir, sizeof(cfg->board_dir),
+			                          name, value);
 		if (strcmp(name, "root") == 0)
-			return set_string(ctx, cfg->hal_root, sizeof(cfg->hal_root), name, value);
+			return inifile_set_string(&ctx->ini, cfg->hal_root, sizeof(cfg->hal_root),
+			                          name, value);
 	} else if (strcmp(section, "mesh") == 0) {
 		if (strcmp(name, "listen") == 0)
-			return set_string(ctx, cfg->mesh_listen, sizeof(cfg->mesh_listen), name,
-			                  value);
+			return inifile_set_string(&ctx->ini, cfg->mesh_listen,
+			                          sizeof(cfg->mesh_listen), name, value);
 		if (strcmp(name, "peers") == 0)
-			return set_string(ctx, cfg->peers_file, sizeof(cfg->peers_file), name,
-			                  value);
+			return inifile_set_string(&ctx->ini, cfg->peers_file,
+			                          sizeof(cfg->peers_file), name, value);
 		if (strcmp(name, "probe_interval") == 0)
-			return set_uint(ctx, &cfg->probe_interval_s, 1, 86400, name, value);
+			return inifile_set_uint(&ctx->ini, &cfg->probe_interval_s, 1, 86400, name,
+			                        value);
 		if (strcmp(name, "probe_timeout") == 0)
-			return set_uint(ctx, &cfg->probe_timeout_s, 1, 300, name, value);
+			return inifile_set_uint(&ctx->ini, &cfg->probe_timeout_s, 1, 300, name,
+			                        value);
 		if (strcmp(name, "max_handshakes") == 0)
-			return set_uint(ctx, &cfg->max_handshakes, 1, 4096, name, value);
+			return inifile_set_uint(&ctx->ini, &cfg->max_handshakes, 1, 4096, name,
+			                        value);
 		if (strcmp(name, "max_per_source") == 0)
-			return set_uint(ctx, &cfg->max_per_source, 1, 4096, name, value);
+			return inifile_set_uint(&ctx->ini, &cfg->max_per_source, 1, 4096, name,
+			                        value);
 	} else if (strcmp(section, "coordinator") == 0) {
 		if (strcmp(name, "url") == 0) {
 			if (strncmp(value, "https://", 8) != 0)
-				return fail(ctx, "url: '%s' is not an https:// URL%s", value, "");
-			return set_string(ctx, cfg->coord_url, sizeof(cfg->coord_url), name, value);
+				return inifile_fail(&ctx->ini, "url: '%s' is not an https:// URL",
+				                    value);
+			return inifile_set_string(&ctx->ini, cfg->coord_url, sizeof(cfg->coord_url),
+			                          name, value);
 		}
 		if (strcmp(name, "report_interval") == 0)
-			return set_uint(ctx, &cfg->report_interval_s, 1, 3600, name, value);
+			return inifile_set_uint(&ctx->ini, &cfg->report_interval_s, 1, 3600, name,
+			                        value);
 		if (strcmp(name, "ca") == 0)
-			return set_string(ctx, cfg->coord_ca, sizeof(cfg->coord_ca), name, value);
+			return inifile_set_string(&ctx->ini, cfg->coord_ca, sizeof(cfg->coord_ca),
+			                          name, value);
 	} else if (section[0] == '\0') {
-		return fail(ctx, "'%s' is outside any [section]%s", name, "");
+		return inifile_fail(&ctx->ini, "'%s' is outside any [section]", name);
 	} else {
-		return fail(ctx, "unknown section [%s]%s", section, "");
+		return inifile_fail(&ctx->ini, "unknown section [%s]", section);
 	}
-	return fail(ctx, "unknown key '%s' in [%s]", name, section);
+	return inifile_fail(&ctx->ini, "unknown key '%s' in [%s]", name, section);
 }
 
 int config_load(struct agent_config *cfg, const char *path, struct config_error *err)
 {
 	enum inifile_status st;
-	struct parse_ctx ctx = {.cfg = cfg, .err = err};
-	int rc;
+	struct parse_ctx ctx = {.cfg = cfg};
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->path, sizeof(err->path), "%s", path);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	st = inifile_parse_file(&ctx.ini, path, CONFIG_FILE_MAX, handler, NULL, &ctx);
-	/* A reader error (unreadable file, refused line) follows every error the handler saw. */
-	if (st != INIFILE_OK && !ctx.failed)
-		ctx.failed =
-		    inifile_reader_error(&ctx.ini, &err->line, err->message, sizeof(err->message));
-	rc = ctx.ini.result;
-	/* rc > 0 is the first line inih could not parse; report whichever error came first. */
-	if (rc > 0 && (!ctx.failed || rc < err->line)) {
-		err->line = rc;
-		snprintf(err->message, sizeof(err->message),
-		         "syntax error (expected [section], key = value or a comment)");
+	if (inifile_first_error(&ctx.ini, &err->line, err->message, sizeof(err->message),
+	                        "syntax error (expected [section], key = value or a comment)"))
 		return -1;
-	}
-	if (ctx.failed)
-		return -1;
-	if (rc != 0) {
-		snprintf(err->message, sizeof(err->message), "cannot read the file");
-		return -1;
-	}
-	return 0;
+	return st == INIFILE_OK ? 0 : -1; /* fails closed should the two ever disagree */
 }

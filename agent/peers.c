@@ -11,29 +11,9 @@
 
 struct peers_ctx {
 	struct peer_table *t;
-	struct config_error *err;
 	struct inifile ini; /* ini.line: the line the handler is looking at */
-	bool failed;
 	char section[160];
 };
-
-static int fail(struct peers_ctx *ctx, const char *fmt, const char *arg)
-{
-	if (!ctx->failed) {
-		ctx->err->line = ctx->ini.line;
-		snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, arg);
-		ctx->failed = true;
-	}
-	return 0;
-}
-
-static int copy(struct peers_ctx *ctx, char *dst, size_t size, const char *key, const char *value)
-{
-	if (!value[0] || strlen(value) >= size)
-		return fail(ctx, "%s: empty or too long", key);
-	memcpy(dst, value, strlen(value) + 1);
-	return 1;
-}
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -42,54 +22,45 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct peer_entry *e;
 
 	if (strncmp(section, "peer ", 5) != 0 || !section[5])
-		return fail(ctx, "section [%s] is not [peer NODE_ID]", section);
+		return inifile_fail(&ctx->ini, "section [%s] is not [peer NODE_ID]", section);
 	if (strcmp(section, ctx->section) != 0) {
 		/* A new section starts a new peer. */
 		if (peers_find(t, section + 5))
-			return fail(ctx, "peer %s listed twice", section + 5);
+			return inifile_fail(&ctx->ini, "peer %s listed twice", section + 5);
 		if (t->n == PEERS_MAX)
-			return fail(ctx, "more than %s peers", "256");
+			return inifile_fail(&ctx->ini, "more than %d peers", PEERS_MAX);
 		e = &t->peers[t->n++];
 		memset(e, 0, sizeof(*e));
-		if (!copy(ctx, e->node_id, sizeof(e->node_id), "node ID", section + 5))
+		if (!inifile_set_string(&ctx->ini, e->node_id, sizeof(e->node_id), "node ID",
+		                        section + 5))
 			return 0;
 		memcpy(e->name, e->node_id, sizeof(e->name)); /* same size */
 		snprintf(ctx->section, sizeof(ctx->section), "%s", section);
 	}
 	e = &t->peers[t->n - 1];
 	if (strcmp(name, "address") == 0)
-		return copy(ctx, e->address, sizeof(e->address), name, value);
+		return inifile_set_string(&ctx->ini, e->address, sizeof(e->address), name, value);
 	if (strcmp(name, "name") == 0)
-		return copy(ctx, e->name, sizeof(e->name), name, value);
+		return inifile_set_string(&ctx->ini, e->name, sizeof(e->name), name, value);
 	if (strcmp(name, "serial") == 0) {
 		if (!hexser_normalize(value, e->serial, sizeof(e->serial)))
-			return fail(ctx, "serial '%s' is not hex", value);
+			return inifile_fail(&ctx->ini, "serial '%s' is not hex", value);
 		return 1;
 	}
-	return fail(ctx, "unknown key '%s'", name);
+	return inifile_fail(&ctx->ini, "unknown key '%s'", name);
 }
 
 int peers_load(struct peer_table *t, const char *path, struct config_error *err)
 {
 	enum inifile_status st;
-	struct peers_ctx ctx = {.t = t, .err = err};
-	int rc;
+	struct peers_ctx ctx = {.t = t};
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->path, sizeof(err->path), "%s", path);
 	t->n = 0;
 	st = inifile_parse_file(&ctx.ini, path, PEERS_FILE_MAX, handler, NULL, &ctx);
-	/* A reader error (unreadable file, refused line) follows every error the handler saw. */
-	if (st != INIFILE_OK && !ctx.failed)
-		ctx.failed =
-		    inifile_reader_error(&ctx.ini, &err->line, err->message, sizeof(err->message));
-	rc = ctx.ini.result;
-	if (rc > 0 && (!ctx.failed || rc < err->line)) {
-		err->line = rc;
-		snprintf(err->message, sizeof(err->message), "syntax error");
-		return -1;
-	}
-	if (ctx.failed)
+	if (inifile_first_error(&ctx.ini, &err->line, err->message, sizeof(err->message),
+	                        "syntax error"))
 		return -1;
 	for (size_t i = 0; i < t->n; i++) {
 		if (!t->peers[i].address[0]) {
@@ -98,7 +69,7 @@ int peers_load(struct peer_table *t, const char *path, struct config_error *err)
 			return -1;
 		}
 	}
-	return rc == 0 ? 0 : -1;
+	return st == INIFILE_OK ? 0 : -1;
 }
 
 const struct peer_entry *peers_find(const struct peer_table *t, const char *node_id)

@@ -1,6 +1,7 @@
 #include "inifile.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,4 +95,70 @@ bool inifile_reader_error(const struct inifile *f, int *line, char *msg, size_t 
 		return false;
 	*line = f->read_errno ? 0 : f->refused_line;
 	return true;
+}
+
+int inifile_fail(struct inifile *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->failed)
+		return 0;
+	f->failed = true;
+	f->fail_line = f->line;
+	va_start(ap, fmt);
+	vsnprintf(f->fail_msg, sizeof(f->fail_msg), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+int inifile_set_string(struct inifile *f, char *dst, size_t size, const char *key,
+                       const char *value)
+{
+	size_t n = strlen(value);
+
+	if (n == 0)
+		return inifile_fail(f, "%s: empty value", key);
+	if (n >= size)
+		return inifile_fail(f, "%s: value too long (limit exceeded)", key);
+	memcpy(dst, value, n + 1);
+	return 1;
+}
+
+int inifile_set_uint(struct inifile *f, unsigned *dst, unsigned lo, unsigned hi, const char *key,
+                     const char *value)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno || end == value || *end != '\0' || value[0] == '-' || v < lo || v > hi)
+		return inifile_fail(f, "%s: expected a whole number from %u to %u", key, lo, hi);
+	*dst = (unsigned)v;
+	return 1;
+}
+
+bool inifile_first_error(const struct inifile *f, int *line, char *msg, size_t size,
+                         const char *syntax_msg)
+{
+	bool have = f->failed;
+
+	if (have) {
+		*line = f->fail_line;
+		snprintf(msg, size, "%s", f->fail_msg);
+	} else {
+		have = inifile_reader_error(f, line, msg, size);
+	}
+	/* result > 0 is the first line inih could not parse. */
+	if (f->result > 0 && (!have || f->result < *line)) {
+		*line = f->result;
+		snprintf(msg, size, "%s", syntax_msg);
+		return true;
+	}
+	if (!have && f->result < 0) {
+		*line = 0;
+		snprintf(msg, size, "out of memory while parsing");
+		return true;
+	}
+	return have;
 }

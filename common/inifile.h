@@ -48,6 +48,9 @@ struct inifile {
 	                                characters without the newline; 0 before the first */
 	int read_errno;              /* fileio_read's error for INIFILE_ERR_READ (EFBIG: too big) */
 	size_t file_max;             /* inifile_parse_file's max, 0 for inifile_parse */
+	bool failed;                 /* a handler reported an error with inifile_fail */
+	int fail_line;               /* its line */
+	char fail_msg[256];          /* and what it said */
 
 	/* the reader's position; private */
 	const char *buf;
@@ -70,9 +73,9 @@ enum inifile_status inifile_parse(struct inifile *f, const char *buf, size_t len
     __attribute__((warn_unused_result));
 
 /*
- * inifile_parse over the contents of path, read whole with fileio_read (a regular file,
- * not a symbolic link, of at most max bytes). On INIFILE_ERR_READ nothing was parsed and
- * read_errno says why: EFBIG when the file is larger than max.
+ * inifile_parse over the contents of path, read whole with fileio_read_input (a regular
+ * file of at most max bytes; symbolic links are followed). On INIFILE_ERR_READ nothing was parsed
+ * and read_errno says why: EFBIG when the file is larger than max.
  */
 enum inifile_status inifile_parse_file(struct inifile *f, const char *path, size_t max,
                                        ini_handler handler, inifile_line_fn hook, void *user)
@@ -86,5 +89,31 @@ enum inifile_status inifile_parse_file(struct inifile *f, const char *path, size
  * the reader had no problem; inih's result is the caller's to report.
  */
 bool inifile_reader_error(const struct inifile *f, int *line, char *msg, size_t size);
+
+/*
+ * For handlers: records an error at the line being parsed, unless one was recorded
+ * already (inih goes on after a handler error; the first in file order is the one to
+ * tell). Returns 0, what a handler returns for an error.
+ */
+int inifile_fail(struct inifile *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Copies a non-empty value that fits in size bytes into dst; else an error naming key.
+ * Returns what a handler returns: 1, or 0 after inifile_fail. */
+int inifile_set_string(struct inifile *f, char *dst, size_t size, const char *key,
+                       const char *value);
+
+/* Parses a whole number from lo to hi into *dst; else "KEY: expected a whole number from
+ * LO to HI". Returns what a handler returns. */
+int inifile_set_uint(struct inifile *f, unsigned *dst, unsigned lo, unsigned hi, const char *key,
+                     const char *value);
+
+/*
+ * After a parse, the first error in file order among the handler's (inifile_fail), the
+ * reader's (inifile_reader_error, which can only follow the handler's) and inih's syntax
+ * error (told as syntax_msg). Writes *line (0 when not tied to a line) and msg and returns
+ * true when there is one.
+ */
+bool inifile_first_error(const struct inifile *f, int *line, char *msg, size_t size,
+                         const char *syntax_msg);
 
 #endif

@@ -17,9 +17,7 @@
 
 struct parse_ctx {
 	struct coord_config *cfg;
-	struct coord_config_error *err;
 	struct inifile ini; /* ini.line: the line the handler is looking at */
-	bool failed;
 };
 
 void coord_config_defaults(struct coord_config *cfg)
@@ -35,45 +33,6 @@ void coord_config_defaults(struct coord_config *cfg)
 	snprintf(cfg->cluster_id, sizeof(cfg->cluster_id), "%s", COORD_CLUSTER_ID_DEFAULT);
 }
 
-static int fail(struct parse_ctx *ctx, const char *fmt, const char *a, const char *b)
-{
-	if (ctx->failed)
-		return 0; /* inih goes on after an error: keep the first one */
-	ctx->err->line = ctx->ini.line;
-	snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, a, b);
-	ctx->failed = true;
-	return 0;
-}
-
-static int set_string(struct parse_ctx *ctx, char *dst, size_t size, const char *key,
-                      const char *value)
-{
-	if (value[0] == '\0')
-		return fail(ctx, "%s: empty value%s", key, "");
-	if (strlen(value) >= size)
-		return fail(ctx, "%s: value too long (%s)", key, "limit exceeded");
-	memcpy(dst, value, strlen(value) + 1);
-	return 1;
-}
-
-static int set_uint(struct parse_ctx *ctx, unsigned *dst, unsigned lo, unsigned hi, const char *key,
-                    const char *value)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (errno || end == value || *end != '\0' || value[0] == '-' || v < lo || v > hi) {
-		char range[64];
-
-		snprintf(range, sizeof(range), "a whole number from %u to %u", lo, hi);
-		return fail(ctx, "%s: expected %s", key, range);
-	}
-	*dst = (unsigned)v;
-	return 1;
-}
-
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -82,76 +41,65 @@ static int handler(void *user, const char *section, const char *name, const char
 	unsigned port;
 
 	if (section[0] == '\0')
-		return fail(ctx, "'%s' is outside any [section]%s", name, "");
+		return inifile_fail(&ctx->ini, "'%s' is outside any [section]", name);
 	if (strcmp(section, "coord") != 0)
-		return fail(ctx, "unknown section [%s]%s", section, "");
+		return inifile_fail(&ctx->ini, "unknown section [%s]", section);
 	if (strcmp(name, "listen") == 0) {
 		if (coord_config_split_listen(value, host, sizeof(host), &port) != 0)
-			return fail(ctx, "listen: '%s' is not ADDR:PORT or [ADDR]:PORT%s", value,
-			            "");
-		return set_string(ctx, cfg->listen, sizeof(cfg->listen), name, value);
+			return inifile_fail(
+			    &ctx->ini, "listen: '%s' is not ADDR:PORT or [ADDR]:PORT%s", value, "");
+		return inifile_set_string(&ctx->ini, cfg->listen, sizeof(cfg->listen), name, value);
 	}
 	if (strcmp(name, "db") == 0)
-		return set_string(ctx, cfg->db, sizeof(cfg->db), name, value);
+		return inifile_set_string(&ctx->ini, cfg->db, sizeof(cfg->db), name, value);
 	if (strcmp(name, "cert") == 0)
-		return set_string(ctx, cfg->cert, sizeof(cfg->cert), name, value);
+		return inifile_set_string(&ctx->ini, cfg->cert, sizeof(cfg->cert), name, value);
 	if (strcmp(name, "key") == 0)
-		return set_string(ctx, cfg->key, sizeof(cfg->key), name, value);
+		return inifile_set_string(&ctx->ini, cfg->key, sizeof(cfg->key), name, value);
 	if (strcmp(name, "ca") == 0)
-		return set_string(ctx, cfg->ca, sizeof(cfg->ca), name, value);
+		return inifile_set_string(&ctx->ini, cfg->ca, sizeof(cfg->ca), name, value);
 	if (strcmp(name, "operator_ca") == 0)
-		return set_string(ctx, cfg->operator_ca, sizeof(cfg->operator_ca), name, value);
+		return inifile_set_string(&ctx->ini, cfg->operator_ca, sizeof(cfg->operator_ca),
+		                          name, value);
 	if (strcmp(name, "ca_key") == 0)
-		return set_string(ctx, cfg->ca_key, sizeof(cfg->ca_key), name, value);
+		return inifile_set_string(&ctx->ini, cfg->ca_key, sizeof(cfg->ca_key), name, value);
 	if (strcmp(name, "token_ttl") == 0)
-		return set_uint(ctx, &cfg->token_ttl_s, 60, 604800, name, value);
+		return inifile_set_uint(&ctx->ini, &cfg->token_ttl_s, 60, 604800, name, value);
 	if (strcmp(name, "cert_days") == 0)
-		return set_uint(ctx, &cfg->cert_days, 1, 3650, name, value);
+		return inifile_set_uint(&ctx->ini, &cfg->cert_days, 1, 3650, name, value);
 	if (strcmp(name, "cluster_id") == 0)
-		return set_string(ctx, cfg->cluster_id, sizeof(cfg->cluster_id), name, value);
+		return inifile_set_string(&ctx->ini, cfg->cluster_id, sizeof(cfg->cluster_id), name,
+		                          value);
 	if (strcmp(name, "report_interval") == 0)
-		return set_uint(ctx, &cfg->report_interval_s, 1, 3600, name, value);
+		return inifile_set_uint(&ctx->ini, &cfg->report_interval_s, 1, 3600, name, value);
 	if (strcmp(name, "max_body") == 0)
-		return set_uint(ctx, &cfg->max_body, 1024, 16 * 1024 * 1024, name, value);
+		return inifile_set_uint(&ctx->ini, &cfg->max_body, 1024, 16 * 1024 * 1024, name,
+		                        value);
 	if (strcmp(name, "log_level") == 0) {
 		if (!log_level_parse(value, &cfg->log_level))
-			return fail(ctx,
-			            "log_level: '%s' is not one of err, warn, notice, info, "
-			            "debug%s",
-			            value, "");
+			return inifile_fail(
+			    &ctx->ini,
+			    "log_level: '%s' is not one of err, warn, notice, info, "
+			    "debug",
+			    value);
 		return 1;
 	}
-	return fail(ctx, "unknown key '%s' in [%s]", name, section);
+	return inifile_fail(&ctx->ini, "unknown key '%s' in [%s]", name, section);
 }
 
 int coord_config_load(struct coord_config *cfg, const char *path, struct coord_config_error *err)
 {
 	enum inifile_status st;
-	struct parse_ctx ctx = {.cfg = cfg, .err = err};
-	int rc;
+	struct parse_ctx ctx = {.cfg = cfg};
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->path, sizeof(err->path), "%s", path);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	st = inifile_parse_file(&ctx.ini, path, CONFIG_FILE_MAX, handler, NULL, &ctx);
-	if (st != INIFILE_OK && !ctx.failed)
-		ctx.failed =
-		    inifile_reader_error(&ctx.ini, &err->line, err->message, sizeof(err->message));
-	rc = ctx.ini.result;
-	/* rc > 0 is the first line inih could not parse; report whichever error came first. */
-	if (rc > 0 && (!ctx.failed || rc < err->line)) {
-		err->line = rc;
-		snprintf(err->message, sizeof(err->message),
-		         "syntax error (expected [section], key = value or a comment)");
+	if (inifile_first_error(&ctx.ini, &err->line, err->message, sizeof(err->message),
+	                        "syntax error (expected [section], key = value or a comment)"))
 		return -1;
-	}
-	if (ctx.failed)
-		return -1;
-	if (rc != 0) {
-		snprintf(err->message, sizeof(err->message), "cannot read the file");
-		return -1;
-	}
-	return 0;
+	return st == INIFILE_OK ? 0 : -1; /* fails closed should the two ever disagree */
 }
 
 int coord_config_check(const struct coord_config *cfg, struct coord_config_error *err)

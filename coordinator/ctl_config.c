@@ -15,9 +15,7 @@
 
 struct parse_ctx {
 	struct ctl_config *cfg;
-	struct ctl_config_error *err;
 	struct inifile ini; /* ini.line: the line the handler is looking at */
-	bool failed;
 };
 
 void ctl_config_init(struct ctl_config *cfg)
@@ -34,56 +32,35 @@ bool ctl_config_url_ok(const char *url)
 	       url[8] != '/' && strpbrk(url, " \t\r\n") == NULL;
 }
 
-static int fail(struct parse_ctx *ctx, const char *fmt, const char *a, const char *b)
-{
-	if (ctx->failed)
-		return 0; /* inih goes on after an error: keep the first one */
-	ctx->err->line = ctx->ini.line;
-	snprintf(ctx->err->message, sizeof(ctx->err->message), fmt, a, b);
-	ctx->failed = true;
-	return 0;
-}
-
-static int set_string(struct parse_ctx *ctx, char *dst, size_t size, const char *key,
-                      const char *value)
-{
-	if (value[0] == '\0')
-		return fail(ctx, "%s: empty value%s", key, "");
-	if (strlen(value) >= size)
-		return fail(ctx, "%s: value too long%s", key, "");
-	memcpy(dst, value, strlen(value) + 1);
-	return 1;
-}
-
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
 	struct ctl_config *cfg = ctx->cfg;
 
 	if (section[0] == '\0')
-		return fail(ctx, "'%s' is outside any [section]%s", name, "");
+		return inifile_fail(&ctx->ini, "'%s' is outside any [section]", name);
 	if (strcmp(section, "kmactl") != 0)
-		return fail(ctx, "unknown section [%s] (expected [kmactl])%s", section, "");
+		return inifile_fail(&ctx->ini, "unknown section [%s] (expected [kmactl])", section);
 	if (strcmp(name, "url") == 0) {
 		if (!ctl_config_url_ok(value))
-			return fail(ctx, "url: '%s' is not an https:// URL%s", value, "");
-		return set_string(ctx, cfg->url, sizeof(cfg->url), name, value);
+			return inifile_fail(&ctx->ini, "url: '%s' is not an https:// URL", value);
+		return inifile_set_string(&ctx->ini, cfg->url, sizeof(cfg->url), name, value);
 	}
 	if (strcmp(name, "cert") == 0)
-		return set_string(ctx, cfg->cert, sizeof(cfg->cert), name, value);
+		return inifile_set_string(&ctx->ini, cfg->cert, sizeof(cfg->cert), name, value);
 	if (strcmp(name, "key") == 0)
-		return set_string(ctx, cfg->key, sizeof(cfg->key), name, value);
+		return inifile_set_string(&ctx->ini, cfg->key, sizeof(cfg->key), name, value);
 	if (strcmp(name, "ca") == 0)
-		return set_string(ctx, cfg->ca, sizeof(cfg->ca), name, value);
-	return fail(ctx, "unknown key '%s' in [%s] (expected url, cert, key or ca)", name, section);
+		return inifile_set_string(&ctx->ini, cfg->ca, sizeof(cfg->ca), name, value);
+	return inifile_fail(&ctx->ini, "unknown key '%s' in [%s] (expected url, cert, key or ca)",
+	                    name, section);
 }
 
 enum ctl_config_status ctl_config_load(struct ctl_config *cfg, const char *path, bool required,
                                        struct ctl_config_error *err)
 {
-	struct parse_ctx ctx = {.cfg = cfg, .err = err};
+	struct parse_ctx ctx = {.cfg = cfg};
 	enum inifile_status st;
-	int rc;
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->path, sizeof(err->path), "%s", path);
@@ -98,23 +75,10 @@ enum ctl_config_status ctl_config_load(struct ctl_config *cfg, const char *path,
 		           ? CTL_CONFIG_NOINPUT
 		           : CTL_CONFIG_INVALID;
 	}
-	if (st != INIFILE_OK && !ctx.failed)
-		ctx.failed =
-		    inifile_reader_error(&ctx.ini, &err->line, err->message, sizeof(err->message));
-	rc = ctx.ini.result;
-	/* rc > 0 is the first line inih could not parse; report whichever error came first */
-	if (rc > 0 && (!ctx.failed || rc < err->line)) {
-		err->line = rc;
-		snprintf(err->message, sizeof(err->message),
-		         "syntax error (expected [section], key = value or a comment)");
+	if (inifile_first_error(&ctx.ini, &err->line, err->message, sizeof(err->message),
+	                        "syntax error (expected [section], key = value or a comment)") ||
+	    st != INIFILE_OK)
 		return CTL_CONFIG_INVALID;
-	}
-	if (ctx.failed)
-		return CTL_CONFIG_INVALID;
-	if (rc != 0) {
-		snprintf(err->message, sizeof(err->message), "cannot read the file");
-		return CTL_CONFIG_INVALID;
-	}
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
 	return CTL_CONFIG_OK;
 }
