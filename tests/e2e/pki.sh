@@ -150,6 +150,18 @@ pki_make() {
 	[ $? -eq 0 ] || { echo "pki.sh: failed to create the test PKI in $PKI" >&2; return 1; }
 }
 
+# pki_coord DIR: after pki_make, kma-coord's server certificate (cluster CA, names localhost
+# and 127.0.0.1) as coord.pem/key, and an operator CA (opca.pem) with one operator, alice.
+pki_coord() {
+	printf '[server]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1\n' \
+		>>"$1/ca/ca.cnf"
+	pki_sign "$1/ca" coord "/O=Example Cluster/CN=kma-coord" server 5E4E4E4E00000001 \
+		"$NOW0" "$NOW1" || return 1
+	pki_root "$1" opca "/O=Example Operators/CN=Example Operator CA" || return 1
+	pki_sign "$1/opca" alice "/O=Example Operators/CN=alice" clientonly 0A11CE0000000001 \
+		"$NOW0" "$NOW1"
+}
+
 # Run directly: pki.sh DIR
 case "$0" in
 *pki.sh)

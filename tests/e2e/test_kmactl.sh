@@ -12,13 +12,7 @@ OLD=E2207FDBA432E9010000000000000084
 USER=866B070F94660D13000000000000001E
 
 pki_make "$P" || fail "test PKI"
-printf '[server]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost, IP:127.0.0.1\n' \
-	>>"$P/ca/ca.cnf"
-pki_sign "$P/ca" coord "/O=Example Cluster/CN=kma-coord" server 5E4E4E4E00000001 "$NOW0" "$NOW1" ||
-	fail "server certificate"
-pki_root "$P" opca "/O=Example Operators/CN=Example Operator CA" || fail "operator CA"
-pki_sign "$P/opca" alice "/O=Example Operators/CN=alice" clientonly 0A11CE0000000001 "$NOW0" "$NOW1" ||
-	fail "operator certificate"
+pki_coord "$P" || fail "coordinator and operator certificates"
 
 CPORT=$(free_port)
 PA=$(free_port)
