@@ -42,6 +42,13 @@ static void respond_error(struct opapi_response *out, int status, const char *wh
 	json_object_put(j);
 }
 
+/* 405, with the methods the path takes for the Allow header. */
+static void method_not_allowed(struct opapi_response *out, const char *allow)
+{
+	out->allow = allow;
+	respond_error(out, 405, "method not allowed");
+}
+
 bool opapi_node_id_ok(const char *id)
 {
 	size_t n = strlen(id);
@@ -372,11 +379,8 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			nodes_post(st, token_ttl_s, body, len, who, now, out);
 			return;
 		}
-		out->allow = "GET, POST";
-		{
-			respond_error(out, 405, "method not allowed");
-			return;
-		}
+		method_not_allowed(out, "GET, POST");
+		return;
 	}
 	if (strcmp(path, "/v1/diagnosis") == 0) {
 		if (strcmp(method, "GET") == 0) {
@@ -389,8 +393,7 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 				              "the coordinator's store could not be read");
 			return;
 		}
-		out->allow = "GET";
-		respond_error(out, 405, "method not allowed");
+		method_not_allowed(out, "GET");
 		return;
 	}
 	if (strcmp(path, "/v1/mesh") == 0) {
@@ -398,11 +401,8 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			mesh_get(st, out);
 			return;
 		}
-		out->allow = "GET";
-		{
-			respond_error(out, 405, "method not allowed");
-			return;
-		}
+		method_not_allowed(out, "GET");
+		return;
 	}
 	if (strncmp(path, "/v1/nodes/", 10) != 0) {
 		respond_error(out, 404, "no such path");
@@ -426,33 +426,24 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			node_delete(st, node_id, who, out);
 			return;
 		}
-		out->allow = "DELETE";
-		{
-			respond_error(out, 405, "method not allowed");
-			return;
-		}
+		method_not_allowed(out, "DELETE");
+		return;
 	}
 	if (strcmp(slash, "/serial") == 0) {
 		if (strcmp(method, "PUT") == 0) {
 			serial_put(st, node_id, body, len, who, now, out);
 			return;
 		}
-		out->allow = "PUT";
-		{
-			respond_error(out, 405, "method not allowed");
-			return;
-		}
+		method_not_allowed(out, "PUT");
+		return;
 	}
 	if (strcmp(slash, "/token") == 0) {
 		if (strcmp(method, "POST") == 0) {
 			token_post(st, token_ttl_s, node_id, who, now, out);
 			return;
 		}
-		out->allow = "POST";
-		{
-			respond_error(out, 405, "method not allowed");
-			return;
-		}
+		method_not_allowed(out, "POST");
+		return;
 	}
 	respond_error(out, 404, "no such path");
 }
