@@ -115,15 +115,12 @@ static int handler(void *user, const char *section, const char *name, const char
 
 int config_load(struct agent_config *cfg, const char *path, struct config_error *err)
 {
-	enum inifile_status st;
 	struct parse_ctx ctx = {.cfg = cfg};
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->path, sizeof(err->path), "%s", path);
 	snprintf(cfg->path, sizeof(cfg->path), "%s", path);
-	st = inifile_parse_file(&ctx.ini, path, CONFIG_FILE_MAX, handler, NULL, &ctx);
-	if (inifile_first_error(&ctx.ini, &err->line, err->message, sizeof(err->message),
-	                        "syntax error (expected [section], key = value or a comment)"))
-		return -1;
-	return st == INIFILE_OK ? 0 : -1; /* fails closed should the two ever disagree */
+	return inifile_load(&ctx.ini, path, CONFIG_FILE_MAX, handler, &ctx, &err->line,
+	                    err->message, sizeof(err->message),
+	                    "syntax error (expected [section], key = value or a comment)");
 }

@@ -52,15 +52,13 @@ static int handler(void *user, const char *section, const char *name, const char
 
 int peers_load(struct peer_table *t, const char *path, struct config_error *err)
 {
-	enum inifile_status st;
 	struct peers_ctx ctx = {.t = t};
 
 	memset(err, 0, sizeof(*err));
 	snprintf(err->path, sizeof(err->path), "%s", path);
 	t->n = 0;
-	st = inifile_parse_file(&ctx.ini, path, PEERS_FILE_MAX, handler, NULL, &ctx);
-	if (inifile_first_error(&ctx.ini, &err->line, err->message, sizeof(err->message),
-	                        "syntax error"))
+	if (inifile_load(&ctx.ini, path, PEERS_FILE_MAX, handler, &ctx, &err->line, err->message,
+	                 sizeof(err->message), "syntax error"))
 		return -1;
 	for (size_t i = 0; i < t->n; i++) {
 		if (!t->peers[i].address[0]) {
@@ -69,7 +67,7 @@ int peers_load(struct peer_table *t, const char *path, struct config_error *err)
 			return -1;
 		}
 	}
-	return st == INIFILE_OK ? 0 : -1;
+	return 0;
 }
 
 const struct peer_entry *peers_find(const struct peer_table *t, const char *node_id)

@@ -162,3 +162,13 @@ bool inifile_first_error(const struct inifile *f, int *line, char *msg, size_t s
 	}
 	return have;
 }
+
+int inifile_load(struct inifile *f, const char *path, size_t max, ini_handler handler, void *user,
+                 int *line, char *msg, size_t size, const char *syntax_msg)
+{
+	enum inifile_status st = inifile_parse_file(f, path, max, handler, NULL, user);
+
+	if (inifile_first_error(f, line, msg, size, syntax_msg))
+		return -1;
+	return st == INIFILE_OK ? 0 : -1; /* fails closed should the two ever disagree */
+}

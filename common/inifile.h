@@ -116,4 +116,12 @@ int inifile_set_uint(struct inifile *f, unsigned *dst, unsigned lo, unsigned hi,
 bool inifile_first_error(const struct inifile *f, int *line, char *msg, size_t size,
                          const char *syntax_msg);
 
+/*
+ * inifile_parse_file, then inifile_first_error: 0 when the file parsed without any
+ * error, -1 with *line and msg filled otherwise.
+ */
+int inifile_load(struct inifile *f, const char *path, size_t max, ini_handler handler, void *user,
+                 int *line, char *msg, size_t size, const char *syntax_msg)
+    __attribute__((warn_unused_result));
+
 #endif
