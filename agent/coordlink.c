@@ -72,19 +72,46 @@ static Kma__V1__HardwareIdentity hw_now, hw_enrolled;
 static uint8_t fp_now[HAL_FP_LEN], fp_enrolled[HAL_FP_LEN];
 static Kma__V1__CertInfo own_cert;
 static Kma__V1__HardwarePart parts[KMA_PART_COUNT];
+static Kma__V1__KeyServiceHealth health;
+static Kma__V1__RecoveryStepMode steps[BOARD_STEP_COUNT];
+static Kma__V1__RecoveryStepMode *step_ptrs[BOARD_STEP_COUNT];
+
+/* How this board performs each recovery step, so a plan knows which ones wait for people. */
+static void fill_recovery(const struct board *b, Kma__V1__AgentReport *r)
+{
+	for (int i = 0; i < BOARD_STEP_COUNT; i++) {
+		kma__v1__recovery_step_mode__init(&steps[i]);
+		steps[i].step = (char *)board_step_id((enum board_step)i);
+		steps[i].manual = b->steps[i].manual;
+		steps[i].instruction = (char *)b->steps[i].instruction;
+		step_ptrs[i] = &steps[i];
+	}
+	r->n_recovery = BOARD_STEP_COUNT;
+	r->recovery = step_ptrs;
+}
 
 static void fill(void *arg, Kma__V1__AgentReport *r)
 {
 	struct coordlink *c = arg;
-	const struct identity_view *v = c->view;
-	size_t n = c->mesh->running ? c->mesh->n_peers * 2 : 0, np = 0;
+	const struct identity_view *v = c->deps.view;
+	const struct coordlink_status *st = c->deps.status;
+	struct mesh *mesh = c->deps.mesh;
+	size_t n = mesh->running ? mesh->n_peers * 2 : 0, np = 0;
 
-	r->node_id = (char *)v->node_id;
+	r->node_id = c->node_id;
 	r->boot_id = (char *)v->boot_id;
 	r->agent_version = KMA_VERSION;
 	r->board = (char *)c->hal->board->name;
 	r->state = (Kma__V1__IdentityState)v->state;
-	r->phase = KMA__V1__PHASE__PHASE_RUNNING;
+	r->phase = st->phase;
+	if (st->health.checked) {
+		kma__v1__key_service_health__init(&health);
+		health.healthy = st->health.healthy;
+		health.detail = (char *)st->health.detail;
+		health.checked_at = st->health.checked_at;
+		r->health = &health;
+	}
+	fill_recovery(c->hal->board, r);
 	if (v->has_cert) {
 		cert_msg(&v->cert, &own_cert);
 		r->own_cert = &own_cert;
@@ -111,8 +138,8 @@ static void fill(void *arg, Kma__V1__AgentReport *r)
 	c->alerts = calloc(n ? 2 * n : 1, sizeof(*c->alerts));
 	if (!c->obs || !c->obs_ptrs || !c->certs || !c->alerts)
 		return; /* reported without observations rather than not at all */
-	for (size_t i = 0; c->mesh->running && i < c->mesh->n_peers; i++) {
-		const struct peer_state *ps = c->mesh->peers[i];
+	for (size_t i = 0; mesh->running && i < mesh->n_peers; i++) {
+		const struct peer_state *ps = mesh->peers[i];
 
 		if (ps->has_out)
 			obs_msg(c, ps, &ps->out, ps->last_probe, c->n_obs);
@@ -150,22 +177,22 @@ static void apply_enrolled_serial(struct coordlink *c, const char *serial)
 		log_warn("coordinator: ignoring enrolled serial '%s' (not hex)", serial);
 		return;
 	}
-	if (strcmp(norm, c->view->enrolled_serial) == 0)
+	if (strcmp(norm, c->deps.view->enrolled_serial) == 0)
 		return;
 	if (hal_identity_load(c->hal, &rec, &info) != HAL_OK)
 		return;
 	rec->enrolled_serial = norm;
-	rec->enrolment = c->view->has_cert && hexser_equal(norm, c->view->cert.serial)
+	rec->enrolment = c->deps.view->has_cert && hexser_equal(norm, c->deps.view->cert.serial)
 	                     ? KMA__V1__ENROLMENT_STATE__ENROLMENT_STATE_JOINED
 	                     : KMA__V1__ENROLMENT_STATE__ENROLMENT_STATE_PENDING;
 	if (hal_identity_store(c->hal, rec) != HAL_OK)
 		log_err("coordinator: cannot record the enrolled serial: %s", c->hal->error);
 	else
 		log_notice("coordinator: the cluster enrolled serial %s for us (ours is %s)",
-		           norm[0] ? norm : "(none)", c->view->cert.serial);
+		           norm[0] ? norm : "(none)", c->deps.view->cert.serial);
 	rec->enrolled_serial = NULL; /* norm is ours, not the unpacked record's */
 	kma__v1__identity_record__free_unpacked(rec, NULL);
-	c->identity_changed(c->arg);
+	c->deps.identity_changed(c->deps.arg);
 }
 
 static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *reply)
@@ -184,8 +211,7 @@ static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *re
 		/* The reply is input from the network: take only entries that make sense. */
 		if (!p->node_id || !p->node_id[0] || !p->address || !p->address[0] ||
 		    strlen(p->node_id) >= sizeof(e->node_id) ||
-		    strlen(p->address) >= sizeof(e->address) ||
-		    strcmp(p->node_id, c->view->node_id) == 0)
+		    strlen(p->address) >= sizeof(e->address) || strcmp(p->node_id, c->node_id) == 0)
 			continue;
 		snprintf(e->node_id, sizeof(e->node_id), "%s", p->node_id);
 		snprintf(e->name, sizeof(e->name), "%s",
@@ -214,7 +240,8 @@ static void apply(void *arg, const Kma__V1__CoordinatorReply *reply)
 
 void coordlink_apply_table(struct coordlink *c)
 {
-	if (c->running && c->table && c->mesh->running && mesh_update_peers(c->mesh, c->table) != 0)
+	if (c->running && c->table && c->deps.mesh->running &&
+	    mesh_update_peers(c->deps.mesh, c->table) != 0)
 		log_err("coordinator: peer table not applied: out of memory");
 }
 
@@ -271,9 +298,8 @@ static int key_pem(const Kma__V1__IdentityRecord *rec, char *buf, size_t size)
 }
 
 int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *hal,
-                    const struct agent_config *cfg, const struct identity_view *view,
-                    struct mesh *mesh, const Kma__V1__IdentityRecord *rec,
-                    void (*identity_changed)(void *arg), void *arg)
+                    const struct agent_config *cfg, const struct coordlink_deps *deps,
+                    const Kma__V1__IdentityRecord *rec)
 {
 	static const struct reporter_ops ops = {fill, done, apply};
 	int ret = -1;
@@ -284,10 +310,8 @@ int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *ha
 	memset(c, 0, sizeof(*c));
 	c->hal = hal;
 	c->cfg = cfg;
-	c->view = view;
-	c->mesh = mesh;
-	c->identity_changed = identity_changed;
-	c->arg = arg;
+	c->deps = *deps;
+	snprintf(c->node_id, sizeof(c->node_id), "%s", rec->node_id ? rec->node_id : "");
 	if (!cert || !key)
 		goto exit;
 	cert[0] = '\0';

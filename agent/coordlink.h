@@ -14,23 +14,41 @@
 
 #include "config.h"
 #include "hal.h"
+#include "health.h"
 #include "identity.h"
 #include "mesh.h"
 #include "peers.h"
 #include "reporter.h"
 
+/* What the daemon knows beyond the identity view; read when a report is built. */
+struct coordlink_status {
+	Kma__V1__Phase phase;
+	struct health_result health; /* not reported before the first check */
+};
+
+/* The daemon's parts the link reads, and its callbacks (all on the loop's thread). */
+struct coordlink_deps {
+	const struct identity_view *view; /* the daemon's latest */
+	struct mesh *mesh;
+	const struct coordlink_status *status;
+	/* Called after the reply changed the identity record (enrolled serial). */
+	void (*identity_changed)(void *arg);
+	void *arg;
+};
+
 struct coordlink {
 	struct reporter rep;
 	struct hal *hal;
 	const struct agent_config *cfg;
-	const struct identity_view *view; /* the daemon's latest, read when a report is built */
-	struct mesh *mesh;
+	struct coordlink_deps deps;
+	/*
+	 * Our node ID, from the identity the link was started with: a factory reset erases
+	 * the record (the view then has none) but the link goes on reporting as this node.
+	 */
+	char node_id[128];
 	uint64_t table_version;
 	struct peer_table *table; /* the coordinator's last table, NULL before the first */
 	bool running;
-	/* Called after the reply changed the identity record (enrolled serial). */
-	void (*identity_changed)(void *arg);
-	void *arg;
 	/* Scratch for the report being encoded. */
 	Kma__V1__PeerObservation *obs;
 	Kma__V1__PeerObservation **obs_ptrs;
@@ -39,12 +57,13 @@ struct coordlink {
 	size_t n_obs;
 };
 
-/* Starts reporting with the identity in rec. Returns 0 or -1 (logged). */
+/*
+ * Starts reporting with the identity in rec (its certificate and key are copied: the link
+ * keeps using them when the record is erased). deps is copied. Returns 0 or -1 (logged).
+ */
 int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *hal,
-                    const struct agent_config *cfg, const struct identity_view *view,
-                    struct mesh *mesh, const Kma__V1__IdentityRecord *rec,
-                    void (*identity_changed)(void *arg), void *arg)
-    __attribute__((warn_unused_result));
+                    const struct agent_config *cfg, const struct coordlink_deps *deps,
+                    const Kma__V1__IdentityRecord *rec) __attribute__((warn_unused_result));
 
 /* Something changed: report now. */
 void coordlink_kick(struct coordlink *c);

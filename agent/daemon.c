@@ -11,6 +11,7 @@
 #include "identity.h"
 #include "log.h"
 #include "coordlink.h"
+#include "health.h"
 #include "mesh.h"
 
 struct daemon {
@@ -22,6 +23,8 @@ struct daemon {
 	bool have_last;
 	struct mesh mesh;
 	struct coordlink link;
+	struct health health;
+	struct coordlink_status status; /* what reports say beyond the identity view */
 };
 
 static void hw_check(struct daemon *d);
@@ -65,9 +68,18 @@ static void identity_restart(struct daemon *d)
 		d->mesh.on_change = on_mesh_change;
 		d->mesh.on_change_arg = d;
 	}
-	if (cfg->coord_url[0] && coordlink_start(&d->link, d->base, d->hal, cfg, &d->last, &d->mesh,
-	                                         rec, on_identity_changed, d) != 0)
-		log_err("coordinator: not reporting");
+	if (cfg->coord_url[0]) {
+		struct coordlink_deps deps = {
+		    .view = &d->last,
+		    .mesh = &d->mesh,
+		    .status = &d->status,
+		    .identity_changed = on_identity_changed,
+		    .arg = d,
+		};
+
+		if (coordlink_start(&d->link, d->base, d->hal, cfg, &deps, rec) != 0)
+			log_err("coordinator: not reporting");
+	}
 	kma__v1__identity_record__free_unpacked(rec, NULL);
 }
 
@@ -170,6 +182,24 @@ static void reload_peers(struct daemon *d)
 	free(t);
 }
 
+/* Logged once per change, not once per check; every change is reported at once. */
+static void on_health(void *arg, const struct health_result *now)
+{
+	struct daemon *d = arg;
+	const struct health_result *was = &d->status.health;
+
+	if (now->status != HAL_OK)
+		log_warn("key service: health check failed: %s", now->detail);
+	else if (!now->healthy)
+		log_warn("key service: unhealthy: %s", now->detail);
+	else if (was->checked && !was->healthy)
+		log_notice("key service: healthy again (%s)", now->detail);
+	else
+		log_info("key service: healthy (%s)", now->detail);
+	d->status.health = *now;
+	coordlink_kick(&d->link);
+}
+
 static void on_hwcheck(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -183,7 +213,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_info("SIGHUP: checking the identity and re-reading the peer table now");
+		log_info(
+		    "SIGHUP: checking the identity and key service, re-reading the peer table");
+		health_check_now(&d->health);
 		hw_check(d);
 		reload_peers(d);
 		return;
@@ -195,7 +227,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 int daemon_run(struct hal *hal, const struct agent_config *cfg)
 {
 	int ret = KMA_EXIT_SOFTWARE;
-	struct daemon d = {.hal = hal, .cfg = cfg};
+	struct daemon d = {.hal = hal, .cfg = cfg, .status.phase = KMA__V1__PHASE__PHASE_RUNNING};
 	struct timeval every = {.tv_sec = (time_t)cfg->hw_check_interval_s};
 	struct event_config *ecfg = event_config_new();
 
@@ -203,7 +235,8 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg)
 		goto exit;
 	/*
 	 * libevent keeps timers on CLOCK_MONOTONIC, so fixing an appliance's wall clock does
-	 * not fire or stall them. The agent is single-threaded: no locks.
+	 * not fire or stall them. Only the loop's thread touches libevent (the health worker
+	 * talks to it through a pipe): no locks.
 	 */
 	event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
 	d.base = event_base_new_with_config(ecfg);
@@ -226,6 +259,8 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg)
 
 	log_notice("kma-agent %s starting: board %s (%s backend), state in %s", KMA_VERSION,
 	           hal->board->name, hal->ops->name, hal->state_dir);
+	if (health_start(&d.health, d.base, hal, cfg->hw_check_interval_s, on_health, &d) != 0)
+		goto exit;
 	hw_check(&d);
 	log_notice("running; hardware check every %u s", cfg->hw_check_interval_s);
 	if (event_base_dispatch(d.base) < 0) {
@@ -235,6 +270,7 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg)
 	log_notice("stopped");
 	ret = KMA_EXIT_OK;
 exit:
+	health_stop(&d.health);
 	coordlink_stop(&d.link);
 	mesh_stop(&d.mesh);
 	if (d.ev_hwcheck)

@@ -5,8 +5,9 @@
  * The agent's run mode: one event loop (libevent, monotonic clock) owns time. Modules
  * register descriptors and deadlines with it; nothing sleeps in a callback.
  *
- * Today the loop re-reads the hardware identity every hw_check_interval seconds (and at
- * once on SIGHUP) and reports what changed; SIGTERM and SIGINT stop it cleanly.
+ * The loop re-reads the hardware identity every hw_check_interval seconds (and at once on
+ * SIGHUP) and reports what changed; a worker thread (agent/health.h) checks the key service
+ * on the same interval, since that check may block. SIGTERM and SIGINT stop it cleanly.
  */
 
 #include "config.h"
