@@ -129,7 +129,7 @@ static void report_changes(const struct identity_view *was, const struct identit
 		log_notice("boot ID changed from %s to %s", was->boot_id, now->boot_id);
 }
 
-static void hw_check(struct daemon *d)
+static void hw_check_identity(struct daemon *d)
 {
 	struct identity_view now;
 	enum identity_status st = identity_assess(d->hal, &now);
@@ -160,6 +160,13 @@ static void hw_check(struct daemon *d)
 		coordlink_kick(&d->link);
 	d->last = now;
 	d->have_last = true;
+}
+
+/* The identity, then the faults the HAL may inject into a (re)started mesh. */
+static void hw_check(struct daemon *d)
+{
+	hw_check_identity(d);
+	mesh_set_wedged(&d->mesh, hal_listener_wedged(d->hal));
 }
 
 /* A changed peer table is probed at once; observations of unchanged peers stay. */

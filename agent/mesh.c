@@ -380,6 +380,36 @@ static int listen_on(struct mesh *m)
 	return 0;
 }
 
+static void listen_close(struct mesh *m)
+{
+	if (m->accept_ev)
+		event_free(m->accept_ev);
+	m->accept_ev = NULL;
+	if (m->lfd >= 0)
+		close(m->lfd);
+	m->lfd = -1;
+}
+
+void mesh_set_wedged(struct mesh *m, bool wedged)
+{
+	if (!m->running || m->wedged == wedged || !m->cfg->mesh_listen[0])
+		return;
+	m->wedged = wedged;
+	if (wedged) {
+		listen_close(m);
+		log_warn("mesh: listener wedged (HAL fault): %s refuses connections until it "
+		         "clears",
+		         m->cfg->mesh_listen);
+		return;
+	}
+	if (listen_on(m) != 0) {
+		listen_close(m);
+		log_err("mesh: the wedge cleared but %s cannot listen again", m->cfg->mesh_listen);
+		return;
+	}
+	log_notice("mesh: listener unwedged: accepting on %s again", m->cfg->mesh_listen);
+}
+
 /* ---- lifecycle ---- */
 
 static void peer_free(struct peer_state *ps)
@@ -506,10 +536,7 @@ void mesh_stop(struct mesh *m)
 	m->n_peers = 0;
 	while (m->inbound)
 		evict(m, m->inbound);
-	if (m->accept_ev)
-		event_free(m->accept_ev);
-	if (m->lfd >= 0)
-		close(m->lfd);
+	listen_close(m);
 	tlsctx_free(&m->tls);
 	m->running = false;
 }

@@ -56,6 +56,7 @@ struct mesh {
 	unsigned long accepted, evicted;
 	char status_path[PATH_MAX];
 	bool running;
+	bool wedged; /* the listener is closed on the HAL's word (mesh_set_wedged) */
 	/* Called when an observation changes (after mesh.json is written). */
 	void (*on_change)(void *arg);
 	void *on_change_arg;
@@ -76,6 +77,13 @@ int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
  */
 int mesh_update_peers(struct mesh *m, const struct peer_table *t)
     __attribute__((warn_unused_result));
+
+/*
+ * The HAL says the listener is wedged (the sim's fault for a full listen queue): closes the
+ * listening socket, so peers get "connection refused", while probing goes on; false
+ * listens again. Handshakes in progress are kept. No-op on a mesh that is not running.
+ */
+void mesh_set_wedged(struct mesh *m, bool wedged);
 
 /* Stops everything; safe on a mesh that never started. */
 void mesh_stop(struct mesh *m);

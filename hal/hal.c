@@ -299,6 +299,18 @@ enum hal_status hal_health_check(struct hal *hal, struct hal_health *out)
 	return hal->ops->health_check(hal, out);
 }
 
+bool hal_listener_wedged(struct hal *hal)
+{
+	if (!hal || !hal->ops || !hal->ops->listener_wedged)
+		return false;
+	return hal->ops->listener_wedged(hal);
+}
+
+bool hal_reboot_reexecs(const struct hal *hal)
+{
+	return hal && hal->ops && hal->ops->reboot_reexec;
+}
+
 int64_t hal_time_real(struct hal *hal)
 {
 	if (!hal || !hal->ops || !hal->ops->time_real)

@@ -14,8 +14,13 @@
  *   boot_id        changes at every simulated reboot
  *   health         missing or "ok": key service healthy; any other text: unhealthy, why
  *   clock_offset   seconds added to the real-time clock (tests of expiry)
+ *   wedge          present: the node's peer listener is wedged (a full listen queue: peers
+ *                  get "connection refused"); a simulated reboot deletes it
  *   reboots        number of simulated reboots
  *   actions.log    one line per action (reboot, service_restart)
+ *
+ * A simulated reboot only changes files (boot_id, reboots, wedge): the machine stays up, so
+ * the backend sets reboot_reexec and the agent restarts itself (same pid, new boot ID).
  */
 
 #include <limits.h>
@@ -80,10 +85,26 @@ struct hal_ops {
 	                                 struct hal_load_info *info);
 	enum hal_status (*identity_store)(struct hal *hal, const Kma__V1__IdentityRecord *rec);
 	enum hal_status (*identity_erase)(struct hal *hal);
-	/* Actions. reboot may not return on real hardware. */
+	/*
+	 * Actions. reboot may not return on real hardware; when it returns HAL_OK the
+	 * system is going down and will end the agent, unless reboot_reexec is set.
+	 */
 	enum hal_status (*reboot)(struct hal *hal);
 	enum hal_status (*service_restart)(struct hal *hal);
+	/*
+	 * May block (a board command, up to 15 s) and is called from the agent's health
+	 * worker thread on its own copy of struct hal: it must touch nothing but its
+	 * arguments, hal->error and hal->last_errno.
+	 */
 	enum hal_status (*health_check)(struct hal *hal, struct hal_health *out);
+	/*
+	 * Whether the node's peer listener must stop accepting (a fault the sim can inject;
+	 * NULL on real hardware, where a wedged listener is something that happens, not an
+	 * order).
+	 */
+	bool (*listener_wedged)(struct hal *hal);
+	/* The reboot is simulated: the machine stays up, so the agent restarts itself. */
+	bool reboot_reexec;
 	/* Time (seconds since the epoch, UTC) and randomness, so tests can control them. */
 	int64_t (*time_real)(struct hal *hal);
 	enum hal_status (*random)(struct hal *hal, void *buf, size_t len);
@@ -134,8 +155,18 @@ enum hal_status hal_identity_erase(struct hal *hal) __attribute__((warn_unused_r
 
 enum hal_status hal_reboot(struct hal *hal) __attribute__((warn_unused_result));
 enum hal_status hal_service_restart(struct hal *hal) __attribute__((warn_unused_result));
+/*
+ * Whether the local key service is up and serving keys. Blocks up to 15 s on linux boards:
+ * the daemon calls it from its health worker thread, on a copy of *hal (see struct hal_ops).
+ */
 enum hal_status hal_health_check(struct hal *hal, struct hal_health *out)
     __attribute__((warn_unused_result));
+
+/* True when the backend says the peer listener is wedged (sim fault "wedge"). */
+bool hal_listener_wedged(struct hal *hal);
+
+/* True when a successful hal_reboot leaves the machine up and the agent must re-exec. */
+bool hal_reboot_reexecs(const struct hal *hal);
 int64_t hal_time_real(struct hal *hal);
 enum hal_status hal_random(struct hal *hal, void *buf, size_t len)
     __attribute__((warn_unused_result));

@@ -163,7 +163,7 @@ static enum hal_status sim_boot_id(struct hal *hal, char *buf, size_t size)
 
 static enum hal_status sim_reboot(struct hal *hal)
 {
-	char count[32];
+	char count[32], path[PATH_MAX];
 	unsigned long n = 0;
 	enum hal_status st;
 	int rc;
@@ -178,6 +178,13 @@ static enum hal_status sim_reboot(struct hal *hal)
 	st = sim_write(hal, "reboots", count);
 	if (st != HAL_OK)
 		return st;
+	/* A wedged listen queue is the kind of fault a reboot clears. */
+	if (!sim_path(hal, "wedge", path))
+		return HAL_ERR_INVALID;
+	if (unlink(path) < 0 && errno != ENOENT) {
+		hal_set_error(hal, errno, "cannot remove %s", path);
+		return HAL_ERR_IO;
+	}
 	return append_action(hal, "reboot");
 }
 
@@ -205,6 +212,13 @@ static enum hal_status sim_health_check(struct hal *hal, struct hal_health *out)
 	hal_clean_id(text);
 	snprintf(out->detail, sizeof(out->detail), "%s", text);
 	return HAL_OK;
+}
+
+static bool sim_listener_wedged(struct hal *hal)
+{
+	char path[PATH_MAX];
+
+	return hal_path_join(path, sizeof(path), hal->root, "wedge") && access(path, F_OK) == 0;
 }
 
 static int64_t sim_time_real(struct hal *hal)
@@ -237,6 +251,8 @@ const struct hal_ops hal_sim_ops = {
     .reboot = sim_reboot,
     .service_restart = sim_service_restart,
     .health_check = sim_health_check,
+    .listener_wedged = sim_listener_wedged,
+    .reboot_reexec = true,
     .time_real = sim_time_real,
     .random = hal_sys_random,
 };
