@@ -31,6 +31,34 @@ void coord_config_defaults(struct coord_config *cfg)
 	cfg->token_ttl_s = COORD_TOKEN_TTL_DEFAULT;
 	cfg->cert_days = COORD_CERT_DAYS_DEFAULT;
 	snprintf(cfg->cluster_id, sizeof(cfg->cluster_id), "%s", COORD_CLUSTER_ID_DEFAULT);
+	cfg->stabilise_s = 60;
+	cfg->step_timeout_s = 900;
+	cfg->lease_ttl_s = 300;
+	cfg->min_serving = 1;
+}
+
+static int recovery_key(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	struct coord_config *cfg = ctx->cfg;
+	unsigned max_disrupted = 0;
+
+	if (strcmp(name, "stabilise") == 0)
+		return inifile_set_uint(&ctx->ini, &cfg->stabilise_s, 0, 86400, name, value);
+	if (strcmp(name, "step_timeout") == 0)
+		return inifile_set_uint(&ctx->ini, &cfg->step_timeout_s, 5, 86400, name, value);
+	if (strcmp(name, "lease_ttl") == 0)
+		return inifile_set_uint(&ctx->ini, &cfg->lease_ttl_s, 5, 86400, name, value);
+	if (strcmp(name, "min_serving") == 0)
+		return inifile_set_uint(&ctx->ini, &cfg->min_serving, 0, 1000, name, value);
+	if (strcmp(name, "max_disrupted") == 0) {
+		/* One lease per cluster: more at once is not implemented, so it is not accepted. */
+		if (!inifile_set_uint(&ctx->ini, &max_disrupted, 1, 1000, name, value))
+			return 0;
+		if (max_disrupted != 1)
+			return inifile_fail(&ctx->ini, "max_disrupted: only 1 is supported%s", "");
+		return 1;
+	}
+	return inifile_fail(&ctx->ini, "unknown key '%s' in [recovery]", name);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -42,6 +70,8 @@ static int handler(void *user, const char *section, const char *name, const char
 
 	if (section[0] == '\0')
 		return inifile_fail(&ctx->ini, "'%s' is outside any [section]", name);
+	if (strcmp(section, "recovery") == 0)
+		return recovery_key(ctx, name, value);
 	if (strcmp(section, "coord") != 0)
 		return inifile_fail(&ctx->ini, "unknown section [%s]", section);
 	if (strcmp(name, "listen") == 0) {

@@ -21,6 +21,13 @@
  *   cert_days = 825                    validity of issued certificates in days (1..3650)
  *   cluster_id = kma                   named in enrolment replies (1..64 bytes)
  *
+ *   [recovery]
+ *   stabilise = 60                     seconds the mesh must stay whole after a step (0..86400)
+ *   step_timeout = 900                 seconds a step may wait before the plan pauses (5..86400)
+ *   lease_ttl = 300                    seconds a disruptive directive's lease lasts (5..86400)
+ *   min_serving = 1                    nodes that must keep serving while one is disrupted
+ *   max_disrupted = 1                  nodes disrupted at once; only 1 is supported
+ *
  * Every key but cert, key, ca and operator_ca is optional; those four are required to
  * serve (coord_config_check says which is missing). Unknown sections and keys are errors.
  * That ca_key belongs to ca is checked when the CA is loaded (enroll_ca_load), which
@@ -51,6 +58,7 @@ struct coord_config {
 	unsigned report_interval_s;
 	unsigned max_body;
 	enum log_level log_level;
+	unsigned stabilise_s, step_timeout_s, lease_ttl_s, min_serving;
 };
 
 struct coord_config_error {

@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "auth.h"
 #include "certinfo.h"
 #include "coord_config.h"
 #include "enroll.h"
 #include "exitcodes.h"
+#include "engine.h"
 #include "fileio.h"
 #include "http.h"
 #include "kma.pb-c.h"
@@ -182,13 +184,18 @@ static int load_config(struct coord_config *cfg, const char *path)
 }
 
 /* Blocks until SIGTERM or SIGINT; signals stay blocked in every thread started later. */
-static void wait_for_stop(const sigset_t *set)
+/* Until SIGTERM or SIGINT: the recovery engine's ticks, four a second. */
+static void run_until_stop(const sigset_t *set, struct store *st, const struct engine_params *ep)
 {
+	const struct timespec tick = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
 	int sig;
 
 	for (;;) {
-		if (sigwait(set, &sig) != 0)
+		sig = sigtimedwait(set, NULL, &tick);
+		if (sig < 0) {
+			engine_tick(st, ep, time(NULL));
 			continue;
+		}
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_notice("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 			return;
@@ -210,7 +217,8 @@ int main(int argc, char **argv)
 	bool check_only = false;
 	struct coord_config cfg;
 	struct pem_files pem = {0};
-	struct store *store = NULL;
+	struct store *store = NULL, *engine_store = NULL;
+	struct engine_params ep;
 	struct auth *auth = NULL;
 	struct enroll_ca *enroll_ca = NULL;
 	struct http_server *srv = NULL;
@@ -281,7 +289,9 @@ int main(int argc, char **argv)
 
 	/* The database, its WAL and everything else we create are ours alone. */
 	umask(077);
-	if (store_open(cfg.db, &store) != STORE_OK) {
+	/* Two handles on one file: the HTTP thread's and the recovery engine's (this thread). */
+	if (store_open(cfg.db, &store) != STORE_OK ||
+	    store_open(cfg.db, &engine_store) != STORE_OK) {
 		ret = KMA_EXIT_IOERR;
 		goto exit;
 	}
@@ -308,6 +318,14 @@ int main(int argc, char **argv)
 	    .token_ttl_s = cfg.token_ttl_s,
 	    .cert_days = cfg.cert_days,
 	    .cluster_id = cfg.cluster_id,
+	    .min_serving = cfg.min_serving,
+	};
+	ep = (struct engine_params){
+	    .stabilise_s = cfg.stabilise_s,
+	    .step_timeout_s = cfg.step_timeout_s,
+	    .lease_ttl_s = cfg.lease_ttl_s,
+	    .stale_after_s = 3 * (int64_t)cfg.report_interval_s + 5,
+	    .min_serving = cfg.min_serving,
 	};
 	srv = http_start(&hp);
 	/* GnuTLS has its own copy of the key now. */
@@ -323,11 +341,12 @@ int main(int argc, char **argv)
 		           enroll_ca_subject(enroll_ca), cfg.token_ttl_s, cfg.cert_days);
 	else
 		log_notice("enrolment: off (no ca_key)");
-	wait_for_stop(&set);
+	run_until_stop(&set, engine_store, &ep);
 	ret = KMA_EXIT_OK;
 exit:
 	http_stop(srv);
 	store_close(store);
+	store_close(engine_store);
 	enroll_ca_free(enroll_ca);
 	auth_free(auth);
 	pem_files_free(&pem);

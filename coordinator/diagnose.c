@@ -8,8 +8,6 @@
 #include "kma.pb-c.h"
 #include "log.h"
 
-#define FINDINGS_MAX 64
-
 void diagnose_self_from_report(struct store *st, const struct store_node *n, struct diag_self *s)
 {
 	unsigned char *body = NULL;
@@ -33,33 +31,51 @@ void diagnose_self_from_report(struct store *st, const struct store_node *n, str
 	free(body);
 }
 
-json_object *diagnose_json(struct store *st, int64_t now, int64_t stale_after)
+ssize_t diagnose_run(struct store *st, int64_t now, int64_t stale_after, struct diag_finding *f,
+                     size_t max)
 {
 	struct store_node *nodes = NULL;
 	struct store_observation *obs = NULL;
 	struct diag_self *self = NULL;
-	struct diag_finding *f = NULL;
-	size_t n_nodes = 0, n_obs = 0, n;
-	json_object *root = NULL, *arr;
-	bool healthy = true;
+	size_t n_nodes = 0, n_obs = 0;
+	ssize_t n = -1;
 
 	if (store_nodes_list(st, &nodes, &n_nodes) != STORE_OK ||
 	    store_observations_list(st, &obs, &n_obs) != STORE_OK)
 		goto exit;
 	self = calloc(n_nodes ? n_nodes : 1, sizeof(*self));
-	f = calloc(FINDINGS_MAX, sizeof(*f));
-	if (!self || !f)
+	if (!self)
 		goto exit;
 	for (size_t i = 0; i < n_nodes; i++)
 		diagnose_self_from_report(st, &nodes[i], &self[i]);
 	{
 		struct diag_input in = {nodes, self, n_nodes, obs, n_obs, now, stale_after};
 
-		n = diag_run(&in, f, FINDINGS_MAX);
+		n = (ssize_t)diag_run(&in, f, max);
 	}
+exit:
+	if (n < 0)
+		log_err("diagnosis: the store could not be read");
+	free(nodes);
+	free(obs);
+	free(self);
+	return n;
+}
+
+json_object *diagnose_json(struct store *st, int64_t now, int64_t stale_after)
+{
+	struct diag_finding *f = calloc(DIAGNOSE_FINDINGS_MAX, sizeof(*f));
+	ssize_t n = f ? diagnose_run(st, now, stale_after, f, DIAGNOSE_FINDINGS_MAX) : -1;
+	json_object *root = NULL, *arr;
+	bool healthy = true;
+	size_t nodes = 0;
+	struct store_node *list = NULL;
+
+	if (n < 0 || store_nodes_list(st, &list, &nodes) != STORE_OK)
+		goto exit;
 	root = json_object_new_object();
 	arr = json_object_new_array();
-	for (size_t i = 0; i < n; i++) {
+	for (ssize_t i = 0; i < n; i++) {
 		json_object *o = json_object_new_object(), *ev = json_object_new_array();
 
 		healthy &= f[i].warning;
@@ -76,14 +92,10 @@ json_object *diagnose_json(struct store *st, int64_t now, int64_t stale_after)
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(root, "healthy", json_object_new_boolean(healthy));
-	json_object_object_add(root, "nodes", json_object_new_int64((int64_t)n_nodes));
+	json_object_object_add(root, "nodes", json_object_new_int64((int64_t)nodes));
 	json_object_object_add(root, "findings", arr);
 exit:
-	if (!root)
-		log_err("diagnosis: the store could not be read");
-	free(nodes);
-	free(obs);
-	free(self);
+	free(list);
 	free(f);
 	return root;
 }

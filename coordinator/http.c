@@ -339,7 +339,8 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c,
 
 		/* A node is silent after three report intervals without a report. */
 		struct opapi_params prm = {srv->p.token_ttl_s,
-		                           3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5};
+		                           3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5,
+		                           srv->p.min_serving};
 
 		opapi_handle(srv->p.store, &prm, method, url,
 		             rq->body ? (const char *)rq->body : "", rq->len, rq->who.name,

@@ -39,6 +39,7 @@ struct http_params {
 	unsigned token_ttl_s;        /* enrolment tokens; 0: COORD_TOKEN_TTL_DEFAULT */
 	unsigned cert_days;          /* enrolled certificates; 0: COORD_CERT_DAYS_DEFAULT */
 	const char *cluster_id;      /* in enrolment replies; NULL: COORD_CLUSTER_ID_DEFAULT */
+	unsigned min_serving;        /* recovery plans' gate (engine.h) */
 };
 
 struct http_server;

@@ -9,10 +9,11 @@
 #include "enroll.h"
 #include "hexser.h"
 #include "log.h"
+#include "planapi.h"
 
 #define JSON_DEPTH_MAX 8
 
-static void respond_json(struct opapi_response *out, int status, json_object *j)
+void opapi_respond_json(struct opapi_response *out, int status, json_object *j)
 {
 	const char *text;
 	size_t len = 0;
@@ -29,7 +30,7 @@ static void respond_json(struct opapi_response *out, int status, json_object *j)
 	out->body_len = len;
 }
 
-static void respond_error(struct opapi_response *out, int status, const char *why)
+void opapi_respond_error(struct opapi_response *out, int status, const char *why)
 {
 	json_object *j = json_object_new_object();
 
@@ -38,15 +39,15 @@ static void respond_error(struct opapi_response *out, int status, const char *wh
 		return;
 	}
 	json_object_object_add(j, "error", json_object_new_string(why));
-	respond_json(out, status, j);
+	opapi_respond_json(out, status, j);
 	json_object_put(j);
 }
 
 /* 405, with the methods the path takes for the Allow header. */
-static void method_not_allowed(struct opapi_response *out, const char *allow)
+void opapi_method_not_allowed(struct opapi_response *out, const char *allow)
 {
 	out->allow = allow;
-	respond_error(out, 405, "method not allowed");
+	opapi_respond_error(out, 405, "method not allowed");
 }
 
 bool opapi_node_id_ok(const char *id)
@@ -68,7 +69,8 @@ bool opapi_node_id_ok(const char *id)
 bool opapi_owns(const char *path)
 {
 	return strcmp(path, "/v1/nodes") == 0 || strncmp(path, "/v1/nodes/", 10) == 0 ||
-	       strcmp(path, "/v1/mesh") == 0 || strcmp(path, "/v1/diagnosis") == 0;
+	       strcmp(path, "/v1/mesh") == 0 || strcmp(path, "/v1/diagnosis") == 0 ||
+	       planapi_owns(path);
 }
 
 static json_object *node_json(const struct store_node *n)
@@ -100,7 +102,7 @@ static void nodes_get(struct store *st, struct opapi_response *out)
 
 	if (store_nodes_list(st, &nodes, &n) != STORE_OK ||
 	    store_peer_table_version(st, &version) != STORE_OK) {
-		respond_error(out, 500, "store failure");
+		opapi_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	j = json_object_new_object();
@@ -109,7 +111,7 @@ static void nodes_get(struct store *st, struct opapi_response *out)
 		json_object_array_add(arr, node_json(&nodes[i]));
 	json_object_object_add(j, "nodes", arr);
 	json_object_object_add(j, "peer_table_version", json_object_new_uint64(version));
-	respond_json(out, 200, j);
+	opapi_respond_json(out, 200, j);
 exit:
 	json_object_put(j);
 	free(nodes);
@@ -122,7 +124,7 @@ static json_object *parse_object(const char *body, size_t len, struct opapi_resp
 	json_object *j = NULL;
 
 	if (!tok) {
-		respond_error(out, 500, "out of memory");
+		opapi_respond_error(out, 500, "out of memory");
 		return NULL;
 	}
 	if (len > 0 && len <= (size_t)INT32_MAX)
@@ -131,7 +133,7 @@ static json_object *parse_object(const char *body, size_t len, struct opapi_resp
 	    json_tokener_get_parse_end(tok) != len || !json_object_is_type(j, json_type_object)) {
 		json_object_put(j);
 		j = NULL;
-		respond_error(out, 400, "body is not a JSON object");
+		opapi_respond_error(out, 400, "body is not a JSON object");
 	}
 	json_tokener_free(tok);
 	return j;
@@ -152,18 +154,18 @@ static bool get_string(json_object *j, const char *key, bool required, char *dst
 		if (!required)
 			return true;
 		snprintf(why, sizeof(why), "%s is required", key);
-		respond_error(out, 400, why);
+		opapi_respond_error(out, 400, why);
 		return false;
 	}
 	if (!json_object_is_type(v, json_type_string)) {
 		snprintf(why, sizeof(why), "%s must be a string", key);
-		respond_error(out, 400, why);
+		opapi_respond_error(out, 400, why);
 		return false;
 	}
 	if ((size_t)json_object_get_string_len(v) >= size ||
 	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
 		snprintf(why, sizeof(why), "%s is too long or holds a NUL byte", key);
-		respond_error(out, 400, why);
+		opapi_respond_error(out, 400, why);
 		return false;
 	}
 	memcpy(dst, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
@@ -176,7 +178,7 @@ static bool serial_ok(char *serial, size_t size, struct opapi_response *out)
 	char canon[STORE_SERIAL_MAX];
 
 	if (!hexser_normalize(serial, canon, sizeof(canon))) {
-		respond_error(out, 400, "enrolled_serial is not a hex serial");
+		opapi_respond_error(out, 400, "enrolled_serial is not a hex serial");
 		return false;
 	}
 	snprintf(serial, size, "%s", canon);
@@ -210,22 +212,22 @@ static void nodes_post(struct store *st, unsigned token_ttl_s, const char *body,
 	                out))
 		goto exit;
 	if (!opapi_node_id_ok(n.node_id)) {
-		respond_error(out, 400, "node_id must be 1 to 64 of A-Z a-z 0-9 . _ -");
+		opapi_respond_error(out, 400, "node_id must be 1 to 64 of A-Z a-z 0-9 . _ -");
 		goto exit;
 	}
 	if (n.enrolled_serial[0] && !serial_ok(n.enrolled_serial, sizeof(n.enrolled_serial), out))
 		goto exit;
 	if (enroll_token_new(token, hash) != 0) {
-		respond_error(out, 500, "no randomness for the enrolment token");
+		opapi_respond_error(out, 500, "no randomness for the enrolment token");
 		goto exit;
 	}
 	sst = store_node_add_with_token(st, &n, now, hash, expires_at);
 	if (sst == STORE_EXISTS) {
-		respond_error(out, 409, "node exists");
+		opapi_respond_error(out, 409, "node exists");
 		goto exit;
 	}
 	if (sst != STORE_OK) {
-		respond_error(out, 500, "store failure");
+		opapi_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	log_notice("operator %s added node %s (address %s, serial %s; enrolment token valid %u s)",
@@ -234,7 +236,7 @@ static void nodes_post(struct store *st, unsigned token_ttl_s, const char *body,
 	json_object_put(j);
 	j = node_json(&n);
 	add_token(j, token, expires_at);
-	respond_json(out, 201, j);
+	opapi_respond_json(out, 201, j);
 exit:
 	explicit_bzero(token, sizeof(token));
 	json_object_put(j);
@@ -249,16 +251,16 @@ static void token_post(struct store *st, unsigned token_ttl_s, const char *node_
 	json_object *j = NULL;
 
 	if (enroll_token_new(token, hash) != 0) {
-		respond_error(out, 500, "no randomness for the enrolment token");
+		opapi_respond_error(out, 500, "no randomness for the enrolment token");
 		goto exit;
 	}
 	sst = store_token_issue(st, node_id, hash, expires_at);
 	if (sst == STORE_NOT_FOUND) {
-		respond_error(out, 404, "no such node");
+		opapi_respond_error(out, 404, "no such node");
 		goto exit;
 	}
 	if (sst != STORE_OK) {
-		respond_error(out, 500, "store failure");
+		opapi_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	log_notice("operator %s issued a new enrolment token for %s (valid %u s)", who, node_id,
@@ -266,7 +268,7 @@ static void token_post(struct store *st, unsigned token_ttl_s, const char *node_
 	j = json_object_new_object();
 	json_object_object_add(j, "node_id", json_object_new_string(node_id));
 	add_token(j, token, expires_at);
-	respond_json(out, 201, j);
+	opapi_respond_json(out, 201, j);
 exit:
 	explicit_bzero(token, sizeof(token));
 	json_object_put(j);
@@ -286,11 +288,11 @@ static void serial_put(struct store *st, const char *node_id, const char *body, 
 		goto exit;
 	sst = store_node_set_serial(st, node_id, serial, "put", now);
 	if (sst == STORE_NOT_FOUND) {
-		respond_error(out, 404, "no such node");
+		opapi_respond_error(out, 404, "no such node");
 		goto exit;
 	}
 	if (sst != STORE_OK) {
-		respond_error(out, 500, "store failure");
+		opapi_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	log_notice("operator %s set the enrolled serial of %s to %s", who, node_id, serial);
@@ -298,7 +300,7 @@ static void serial_put(struct store *st, const char *node_id, const char *body, 
 	j = json_object_new_object();
 	json_object_object_add(j, "node_id", json_object_new_string(node_id));
 	json_object_object_add(j, "enrolled_serial", json_object_new_string(serial));
-	respond_json(out, 200, j);
+	opapi_respond_json(out, 200, j);
 exit:
 	json_object_put(j);
 }
@@ -309,11 +311,11 @@ static void node_delete(struct store *st, const char *node_id, const char *who,
 	enum store_status sst = store_node_delete(st, node_id);
 
 	if (sst == STORE_NOT_FOUND) {
-		respond_error(out, 404, "no such node");
+		opapi_respond_error(out, 404, "no such node");
 		return;
 	}
 	if (sst != STORE_OK) {
-		respond_error(out, 500, "store failure");
+		opapi_respond_error(out, 500, "store failure");
 		return;
 	}
 	log_notice("operator %s deleted node %s", who, node_id);
@@ -327,7 +329,7 @@ static void mesh_get(struct store *st, struct opapi_response *out)
 	json_object *j = NULL, *arr;
 
 	if (store_observations_list(st, &obs, &n) != STORE_OK) {
-		respond_error(out, 500, "store failure");
+		opapi_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	j = json_object_new_object();
@@ -353,7 +355,7 @@ static void mesh_get(struct store *st, struct opapi_response *out)
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(j, "observations", arr);
-	respond_json(out, 200, j);
+	opapi_respond_json(out, 200, j);
 exit:
 	json_object_put(j);
 	free(obs);
@@ -370,6 +372,10 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 	size_t idlen;
 
 	memset(out, 0, sizeof(*out));
+	if (planapi_owns(path)) {
+		planapi_handle(st, prm, method, path, who, now, out);
+		return;
+	}
 	if (strcmp(path, "/v1/nodes") == 0) {
 		if (strcmp(method, "GET") == 0) {
 			nodes_get(st, out);
@@ -379,7 +385,7 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			nodes_post(st, token_ttl_s, body, len, who, now, out);
 			return;
 		}
-		method_not_allowed(out, "GET, POST");
+		opapi_method_not_allowed(out, "GET, POST");
 		return;
 	}
 	if (strcmp(path, "/v1/diagnosis") == 0) {
@@ -387,13 +393,13 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			json_object *j = diagnose_json(st, now, prm->stale_after_s);
 
 			if (j)
-				respond_json(out, 200, j);
+				opapi_respond_json(out, 200, j);
 			else
-				respond_error(out, 500,
-				              "the coordinator's store could not be read");
+				opapi_respond_error(out, 500,
+				                    "the coordinator's store could not be read");
 			return;
 		}
-		method_not_allowed(out, "GET");
+		opapi_method_not_allowed(out, "GET");
 		return;
 	}
 	if (strcmp(path, "/v1/mesh") == 0) {
@@ -401,24 +407,24 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			mesh_get(st, out);
 			return;
 		}
-		method_not_allowed(out, "GET");
+		opapi_method_not_allowed(out, "GET");
 		return;
 	}
 	if (strncmp(path, "/v1/nodes/", 10) != 0) {
-		respond_error(out, 404, "no such path");
+		opapi_respond_error(out, 404, "no such path");
 		return;
 	}
 	rest = path + 10;
 	slash = strchr(rest, '/');
 	idlen = slash ? (size_t)(slash - rest) : strlen(rest);
 	if (idlen == 0 || idlen > OPAPI_NODE_ID_MAX) {
-		respond_error(out, 404, "no such node");
+		opapi_respond_error(out, 404, "no such node");
 		return;
 	}
 	memcpy(node_id, rest, idlen);
 	node_id[idlen] = '\0';
 	if (!opapi_node_id_ok(node_id)) {
-		respond_error(out, 404, "no such node");
+		opapi_respond_error(out, 404, "no such node");
 		return;
 	}
 	if (!slash) {
@@ -426,7 +432,7 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			node_delete(st, node_id, who, out);
 			return;
 		}
-		method_not_allowed(out, "DELETE");
+		opapi_method_not_allowed(out, "DELETE");
 		return;
 	}
 	if (strcmp(slash, "/serial") == 0) {
@@ -434,7 +440,7 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			serial_put(st, node_id, body, len, who, now, out);
 			return;
 		}
-		method_not_allowed(out, "PUT");
+		opapi_method_not_allowed(out, "PUT");
 		return;
 	}
 	if (strcmp(slash, "/token") == 0) {
@@ -442,8 +448,8 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			token_post(st, token_ttl_s, node_id, who, now, out);
 			return;
 		}
-		method_not_allowed(out, "POST");
+		opapi_method_not_allowed(out, "POST");
 		return;
 	}
-	respond_error(out, 404, "no such path");
+	opapi_respond_error(out, 404, "no such path");
 }

@@ -12,6 +12,8 @@
  *   PUT    /v1/nodes/{node_id}/serial  record the enrolled serial: 200, 404, 400
  *   DELETE /v1/nodes/{node_id}         204, 404
  *   GET    /v1/mesh                    every stored peer observation
+ *   GET    /v1/diagnosis               the mesh diagnosis (diagnose.h)
+ *   /v1/plan, /v1/plans*, /v1/journal   recovery plans (planapi.h)
  *
  * Errors carry {"error": "why"}. Anything else under /v1/nodes or /v1/mesh is 404 (no
  * such path) or 405 (wrong method).
@@ -19,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <json-c/json.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -42,7 +45,14 @@ bool opapi_node_id_ok(const char *id);
 struct opapi_params {
 	unsigned token_ttl_s;  /* enrolment tokens are valid until now + this */
 	int64_t stale_after_s; /* the diagnosis calls a node silent after this */
+	unsigned min_serving;  /* recovery: nodes that must keep serving (plan gates) */
 };
+
+/* Fill out with j as the body (j stays the caller's), or with {"error": why}. */
+void opapi_respond_json(struct opapi_response *out, int status, json_object *j);
+void opapi_respond_error(struct opapi_response *out, int status, const char *why);
+/* 405, with the methods the path takes for the Allow header. */
+void opapi_method_not_allowed(struct opapi_response *out, const char *allow);
 
 /*
  * Serves one request (the whole body in body/len). who names the operator for the log.

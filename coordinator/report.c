@@ -6,6 +6,8 @@
 #include <strings.h>
 
 #include "log.h"
+#include "plan.h"
+#include "store_plan.h"
 #include "vocab.h"
 
 static bool check_message(const ProtobufCMessage *m, const char *path, char *why, size_t size);
@@ -132,6 +134,11 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 	Kma__V1__Peer *peers = NULL, **ptrs = NULL;
 	size_t n_nodes = 0, n = 0;
 	unsigned char *buf = NULL;
+	struct store_step step;
+	struct store_lease lease;
+	Kma__V1__Directive d = KMA__V1__DIRECTIVE__INIT, *dptr;
+	Kma__V1__Lease l = KMA__V1__LEASE__INIT;
+	char token[80] = "";
 	int ret = -1;
 
 	*out = NULL;
@@ -148,6 +155,8 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 			reply.enrolled_serial = nodes[i].enrolled_serial;
 			continue;
 		}
+		if (!nodes[i].enrolled_serial[0])
+			continue; /* not a member until a serial is enrolled: nothing to pin */
 		kma__v1__peer__init(&peers[n]);
 		peers[n].node_id = nodes[i].node_id;
 		peers[n].name = nodes[i].name;
@@ -155,6 +164,31 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 		peers[n].enrolled_serial = nodes[i].enrolled_serial;
 		ptrs[n] = &peers[n];
 		n++;
+	}
+	if (store_directive_for(st, node_id, &step, &lease) == STORE_OK) {
+		/* Re-sent with every reply until the agent reports its result: same ID, same
+		 * lease, so the agent runs it at most once. */
+		int k = plan_kind_from(step.kind);
+
+		d.id = step.directive_id;
+		d.kind = k == PLAN_REBOOT ? KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_REBOOT
+		         : k == PLAN_FACTORY_RESET
+		             ? KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_FACTORY_RESET
+		         : k == PLAN_QUICKSTART ? KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_QUICKSTART
+		                                : KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_HOLD;
+		d.reason = step.reason;
+		l.id = lease.id;
+		l.node_id = lease.node_id;
+		l.fencing_token = lease.fencing;
+		l.expires_at = lease.expires_at;
+		d.lease = &l;
+		/* The token add_entry issued for this QuickStart; never logged. */
+		if (k == PLAN_QUICKSTART &&
+		    store_plan_token(st, step.plan_id, node_id, token, sizeof(token)) == STORE_OK)
+			d.enrolment_token = token;
+		dptr = &d;
+		reply.directives = &dptr;
+		reply.n_directives = 1;
 	}
 	reply.ack_sequence = ack;
 	reply.peers = ptrs;
@@ -174,6 +208,8 @@ exit:
 		log_err("report: cannot build the reply for %s", node_id);
 		*len = 0;
 	}
+	explicit_bzero(token, sizeof(token));
+	explicit_bzero(&step, sizeof(step));
 	free(buf);
 	free(ptrs);
 	free(peers);

@@ -6,9 +6,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "store_priv.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -37,6 +38,34 @@ static const char schema_v2[] = "CREATE TABLE IF NOT EXISTS tokens ("
                                 " token_sha256 TEXT PRIMARY KEY NOT NULL, node_id TEXT NOT NULL,"
                                 " expires_at INTEGER NOT NULL, used_at INTEGER);"
                                 "CREATE INDEX IF NOT EXISTS tokens_node ON tokens(node_id);";
+
+/* v3: recovery plans, their steps, the disruption lease and the append-only journal. */
+static const char schema_v3[] =
+    "CREATE TABLE IF NOT EXISTS plans ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, created_by TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, detail TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS steps ("
+    " plan_id INTEGER NOT NULL REFERENCES plans(id), idx INTEGER NOT NULL,"
+    " kind TEXT NOT NULL, node_id TEXT NOT NULL, reason TEXT NOT NULL,"
+    " manual INTEGER NOT NULL, instruction TEXT NOT NULL, state TEXT NOT NULL,"
+    " phase TEXT NOT NULL, started_at INTEGER NOT NULL, phase_at INTEGER NOT NULL,"
+    " finished_at INTEGER NOT NULL, stable_since INTEGER NOT NULL, detail TEXT NOT NULL,"
+    " directive_id TEXT NOT NULL, fencing INTEGER NOT NULL, boot_before TEXT NOT NULL,"
+    " table_version INTEGER NOT NULL, secret TEXT NOT NULL, confirmed_by TEXT NOT NULL,"
+    " PRIMARY KEY (plan_id, idx));"
+    "CREATE TABLE IF NOT EXISTS lease ("
+    " one INTEGER PRIMARY KEY CHECK (one = 1), id TEXT NOT NULL, node_id TEXT NOT NULL,"
+    " plan_id INTEGER NOT NULL, step INTEGER NOT NULL, fencing INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL, why TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('fencing_token', '0');"
+    "CREATE TABLE IF NOT EXISTS journal ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, plan_id INTEGER NOT NULL,"
+    " step INTEGER NOT NULL, actor TEXT NOT NULL, event TEXT NOT NULL, detail TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS journal_plan ON journal(plan_id);"
+    "CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal"
+    " BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
+    "CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal"
+    " BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;";
 
 enum stmt_id {
 	S_BEGIN,
@@ -211,6 +240,8 @@ static enum store_status schema_migrate(struct store *st)
 		goto exit;
 	if (version < 2 && exec(st, schema_v2, "migrate schema to v2") != STORE_OK)
 		goto exit;
+	if (version < 3 && exec(st, schema_v3, "migrate schema to v3") != STORE_OK)
+		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
 
@@ -281,6 +312,11 @@ exit:
 	sqlite3_finalize(s);
 	store_close(st);
 	return ret;
+}
+
+sqlite3 *store_sqlite(struct store *st)
+{
+	return st->db;
 }
 
 void store_close(struct store *st)

@@ -1,0 +1,785 @@
+#include "engine.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enroll.h"
+#include "kma.pb-c.h"
+#include "log.h"
+#include "store_plan.h"
+
+#define ACTOR "coordinator"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+void engine_lock(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+void engine_unlock(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+/* ---- the snapshot ---- */
+
+static void from_report(const Kma__V1__AgentReport *r, struct plan_node *p)
+{
+	snprintf(p->boot_id, sizeof(p->boot_id), "%s", r->boot_id);
+	if (r->health) {
+		p->health_known = true;
+		p->healthy = r->health->healthy;
+		snprintf(p->health_detail, sizeof(p->health_detail), "%s", r->health->detail);
+	}
+	if (r->own_cert)
+		snprintf(p->cert_serial, sizeof(p->cert_serial), "%s", r->own_cert->serial);
+	p->table_version = r->peer_table_version;
+	if (r->last_directive) {
+		snprintf(p->last_directive, sizeof(p->last_directive), "%s",
+		         r->last_directive->directive_id);
+		p->last_ok = r->last_directive->ok;
+		snprintf(p->last_detail, sizeof(p->last_detail), "%s", r->last_directive->detail);
+		p->last_done_at = r->last_directive->done_at;
+	}
+	p->fencing = r->fencing_token;
+	for (size_t i = 0; i < r->n_recovery; i++) {
+		int k = plan_kind_from(r->recovery[i]->step);
+
+		if (k < 0)
+			continue;
+		p->modes[k].manual = r->recovery[i]->manual;
+		snprintf(p->modes[k].instruction, sizeof(p->modes[k].instruction), "%s",
+		         r->recovery[i]->instruction);
+	}
+}
+
+int engine_view_load(struct store *st, int64_t now, int64_t stale_after, struct plan_view *v)
+{
+	struct store_node *entries = NULL;
+	struct store_observation *obs = NULL;
+	struct plan_node *nodes = NULL;
+	size_t n = 0, n_obs = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (store_nodes_list(st, &entries, &n) != STORE_OK ||
+	    store_observations_list(st, &obs, &n_obs) != STORE_OK ||
+	    store_peer_table_version(st, &v->table_version) != STORE_OK ||
+	    !(nodes = calloc(n ? n : 1, sizeof(*nodes)))) {
+		free(entries);
+		free(obs);
+		log_err("recovery: cannot read the cluster's state");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *body = NULL;
+		size_t len = 0;
+		Kma__V1__AgentReport *r;
+
+		nodes[i].entry = entries[i];
+		if (!entries[i].has_report ||
+		    store_report_body(st, entries[i].node_id, &body, &len) != STORE_OK)
+			continue;
+		r = kma__v1__agent_report__unpack(NULL, len, body);
+		if (r) {
+			from_report(r, &nodes[i]);
+			kma__v1__agent_report__free_unpacked(r, NULL);
+		}
+		free(body);
+	}
+	free(entries);
+	v->nodes = nodes;
+	v->n = n;
+	v->obs = obs;
+	v->n_obs = n_obs;
+	v->now = now;
+	v->stale_after = stale_after;
+	return 0;
+}
+
+void engine_view_free(struct plan_view *v)
+{
+	free((void *)v->nodes);
+	free((void *)v->obs);
+	memset(v, 0, sizeof(*v));
+}
+
+/* ---- one tick ---- */
+
+struct run {
+	struct store *st;
+	const struct engine_params *p;
+	int64_t now;
+	struct store_plan plan;
+	struct store_step *steps;
+	size_t n_steps;
+	struct plan_view v;
+	bool *target;
+};
+
+static void fmt(char *buf, size_t size, const char *f, va_list ap)
+{
+	vsnprintf(buf, size, f, ap);
+}
+
+/* Saves a step and, when event is set, its journal entry in one transaction. */
+static bool save(struct run *r, struct store_step *s, const char *event, const char *f, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool save(struct run *r, struct store_step *s, const char *event, const char *f, ...)
+{
+	char detail[STORE_PLAN_TEXT] = "";
+	bool ok;
+
+	if (f) {
+		va_list ap;
+
+		va_start(ap, f);
+		fmt(detail, sizeof(detail), f, ap);
+		va_end(ap);
+	}
+	if (store_tx_begin(r->st) != STORE_OK)
+		return false;
+	ok = store_step_put(r->st, s) == STORE_OK &&
+	     (!event || store_journal_add(r->st, s->plan_id, s->idx, ACTOR, event, detail,
+	                                  r->now) == STORE_OK);
+	return store_tx_end(r->st, ok) == STORE_OK;
+}
+
+static void phase(struct store_step *s, const char *ph, int64_t now)
+{
+	snprintf(s->phase, sizeof(s->phase), "%s", ph);
+	s->phase_at = now;
+	s->stable_since = 0;
+	s->detail[0] = '\0';
+}
+
+static void pause_plan(struct run *r, struct store_step *s, const char *f, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A failed gate or a refused directive: the plan stops and says why; nothing is retried. */
+static void pause_plan(struct run *r, struct store_step *s, const char *f, ...)
+{
+	char detail[STORE_PLAN_TEXT];
+	va_list ap;
+	bool ok;
+
+	va_start(ap, f);
+	fmt(detail, sizeof(detail), f, ap);
+	va_end(ap);
+	snprintf(s->detail, sizeof(s->detail), "%s", detail);
+	if (store_tx_begin(r->st) != STORE_OK)
+		return;
+	ok = store_step_put(r->st, s) == STORE_OK &&
+	     store_plan_set_state(r->st, r->plan.id, "paused", detail, r->now) == STORE_OK &&
+	     store_journal_add(r->st, r->plan.id, s->idx, ACTOR, "paused", detail, r->now) ==
+	         STORE_OK;
+	if (store_tx_end(r->st, ok) == STORE_OK)
+		log_warn("recovery: plan %lld paused at step %d: %s", (long long)r->plan.id, s->idx,
+		         detail);
+}
+
+/* A gate is not met yet: record what is awaited (journalled once), pause on timeout. */
+static void wait_for(struct run *r, struct store_step *s, const char *why)
+{
+	bool first = s->detail[0] == '\0';
+
+	if (r->now - s->phase_at > r->p->step_timeout_s) {
+		pause_plan(r, s, "step %d (%s %s): %s for more than %lld s: %s", s->idx, s->kind,
+		           s->node_id,
+		           strcmp(s->phase, "gate") == 0 ? "gate before the step not met"
+		                                         : "not done",
+		           (long long)r->p->step_timeout_s, why);
+		return;
+	}
+	if (strcmp(s->detail, why) == 0 && s->stable_since == 0)
+		return;
+	snprintf(s->detail, sizeof(s->detail), "%s", why);
+	s->stable_since = 0;
+	(void)save(r, s, first ? "waiting" : NULL, "%s", why);
+}
+
+static void finish(struct run *r, struct store_step *s, const char *f, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void finish(struct run *r, struct store_step *s, const char *f, ...)
+{
+	char detail[STORE_PLAN_TEXT];
+	va_list ap;
+	bool ok;
+
+	va_start(ap, f);
+	fmt(detail, sizeof(detail), f, ap);
+	va_end(ap);
+	snprintf(s->state, sizeof(s->state), "done");
+	snprintf(s->phase, sizeof(s->phase), "done");
+	snprintf(s->detail, sizeof(s->detail), "%s", detail);
+	s->finished_at = r->now;
+	explicit_bzero(s->secret, sizeof(s->secret));
+	if (store_tx_begin(r->st) != STORE_OK)
+		return;
+	ok =
+	    store_step_put(r->st, s) == STORE_OK &&
+	    store_journal_add(r->st, s->plan_id, s->idx, ACTOR, "done", detail, r->now) == STORE_OK;
+	if (ok && plan_kind_disrupts((enum plan_kind)plan_kind_from(s->kind)))
+		ok = store_lease_release(r->st) == STORE_OK;
+	if (store_tx_end(r->st, ok) == STORE_OK)
+		log_notice("recovery: step %d %s %s done in %lld s", s->idx, s->kind, s->node_id,
+		           (long long)(r->now - s->started_at));
+}
+
+/* Out with a directive: the lease, the directive ID, the phase, the journal: one commit. */
+static void send_directive(struct run *r, struct store_step *s, const struct plan_node *node)
+{
+	struct store_lease lease;
+	enum store_status sst;
+	char why[STORE_PLAN_TEXT];
+	bool ok;
+
+	snprintf(why, sizeof(why), "plan %lld step %d: %s %s", (long long)r->plan.id, s->idx,
+	         s->kind, s->node_id);
+	if (store_tx_begin(r->st) != STORE_OK)
+		return;
+	sst = store_lease_take(r->st, s->node_id, r->plan.id, s->idx, why, r->p->lease_ttl_s,
+	                       r->now, &lease);
+	if (sst == STORE_EXISTS) {
+		(void)store_tx_end(r->st, false);
+		snprintf(why, sizeof(why), "the lease is held by %.64s for %.200s", lease.node_id,
+		         lease.why);
+		wait_for(r, s, why);
+		return;
+	}
+	phase(s, "directive", r->now);
+	s->fencing = lease.fencing;
+	snprintf(s->directive_id, sizeof(s->directive_id), "plan%lld-step%d-%llu",
+	         (long long)r->plan.id, s->idx, (unsigned long long)lease.fencing);
+	snprintf(s->boot_before, sizeof(s->boot_before), "%s", node ? node->boot_id : "");
+	ok = sst == STORE_OK && store_step_put(r->st, s) == STORE_OK &&
+	     store_journal_add(r->st, s->plan_id, s->idx, ACTOR, "directive",
+	                       (snprintf(why, sizeof(why), "%s to %s, %s fencing %llu", s->kind,
+	                                 s->node_id, lease.id, (unsigned long long)lease.fencing),
+	                        why),
+	                       r->now) == STORE_OK;
+	(void)store_tx_end(r->st, ok);
+}
+
+/* The step with a directive out: renew the lease, look for the agent's answer. */
+static bool directive_answer(struct run *r, struct store_step *s, const struct plan_node *node,
+                             bool *answered)
+{
+	struct store_lease lease;
+
+	*answered = false;
+	if (store_lease_take(r->st, s->node_id, r->plan.id, s->idx, "", r->p->lease_ttl_s, r->now,
+	                     &lease) != STORE_OK) {
+		pause_plan(r, s, "step %d: the lease for %s was lost", s->idx, s->node_id);
+		return false;
+	}
+	if (!node || strcmp(node->last_directive, s->directive_id) != 0)
+		return true;
+	if (!node->last_ok) {
+		pause_plan(r, s, "%s refused or failed directive %s: %s", s->node_id,
+		           s->directive_id, node->last_detail);
+		return false;
+	}
+	*answered = true;
+	return true;
+}
+
+static int find_step(struct run *r, const char *kind, const char *node)
+{
+	for (size_t i = 0; i < r->n_steps; i++)
+		if (strcmp(r->steps[i].kind, kind) == 0 && strcmp(r->steps[i].node_id, node) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* add_entry: a fresh one-time token; kept in the step for an automatic QuickStart only. */
+static bool issue_token(struct run *r, struct store_step *s)
+{
+	char token[ENROLL_TOKEN_HEX], hash[STORE_TOKEN_HASH_MAX];
+	int q = find_step(r, "quickstart", s->node_id);
+	int64_t ttl = r->p->step_timeout_s + r->p->lease_ttl_s;
+
+	if (enroll_token_new(token, hash) != 0 ||
+	    store_token_issue(r->st, s->node_id, hash, r->now + ttl) != STORE_OK) {
+		explicit_bzero(token, sizeof(token));
+		pause_plan(r, s, "cannot issue an enrolment token for %s", s->node_id);
+		return false;
+	}
+	if (q >= 0 && !r->steps[q].manual)
+		snprintf(s->secret, sizeof(s->secret), "%s", token);
+	explicit_bzero(token, sizeof(token));
+	return true;
+}
+
+/* Whether the node enrolled through a token since the step began. */
+static bool enrolled_since(struct run *r, const char *node, int64_t since)
+{
+	struct store_enrolment *e = NULL;
+	size_t n = 0;
+	bool yes = false;
+
+	if (store_enrolments(r->st, node, &e, &n) != STORE_OK)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(e[i].how, "quickstart") == 0 && e[i].at >= since)
+			yes = true;
+	free(e);
+	return yes;
+}
+
+/* Stabilisation: the gate must hold without a break for stabilise_s. */
+static void stabilise(struct run *r, struct store_step *s, bool met, const char *why,
+                      const char *done_what)
+{
+	if (!met) {
+		wait_for(r, s, why);
+		return;
+	}
+	if (s->stable_since == 0) {
+		s->stable_since = r->now;
+		snprintf(s->detail, sizeof(s->detail), "stabilising for %lld s",
+		         (long long)r->p->stabilise_s);
+		(void)save(r, s, "stable", "%s; stabilising for %lld s", done_what,
+		           (long long)r->p->stabilise_s);
+	}
+	if (r->now - s->stable_since >= r->p->stabilise_s)
+		finish(r, s, "%s, stable for %lld s; step took %lld s", done_what,
+		       (long long)(r->now - s->stable_since), (long long)(r->now - s->started_at));
+}
+
+static void step_reboot(struct run *r, struct store_step *s, const struct plan_node *node)
+{
+	char why[STORE_PLAN_TEXT];
+	bool answered;
+
+	if (strcmp(s->phase, "directive") == 0) {
+		if (!directive_answer(r, s, node, &answered))
+			return;
+		if (node && node->entry.report_at >= s->phase_at &&
+		    strcmp(node->boot_id, s->boot_before) != 0) {
+			phase(s, "back", r->now);
+			(void)save(r, s, "rebooted", "%s is back with boot ID %s", s->node_id,
+			           node->boot_id);
+		} else {
+			wait_for(r, s,
+			         answered ? "the node is rebooting"
+			                  : "waiting for the node to take the directive");
+		}
+		return;
+	}
+	if (strcmp(s->phase, "back") == 0) {
+		bool met = plan_gate_back(&r->v, r->target, s->node_id, s->boot_before, s->phase_at,
+		                          why, sizeof(why));
+
+		stabilise(r, s, met, why, "back, serving and authenticated with every peer");
+	}
+}
+
+static void step_entry(struct run *r, struct store_step *s, bool remove)
+{
+	char why[STORE_PLAN_TEXT];
+
+	if (strcmp(s->phase, "act") == 0) {
+		if (remove) {
+			/* Idempotent: a restart before the step is saved clears it again. */
+			if (store_node_set_serial(r->st, s->node_id, "", "remove", r->now) !=
+			        STORE_OK ||
+			    store_peer_table_version(r->st, &s->table_version) != STORE_OK) {
+				pause_plan(r, s, "cannot remove the enrolment of %s", s->node_id);
+				return;
+			}
+			phase(s, "push", r->now);
+			(void)save(r, s, "removed",
+			           "enrolment of %s removed; peer table version %llu", s->node_id,
+			           (unsigned long long)s->table_version);
+			return;
+		}
+		if (!issue_token(r, s))
+			return;
+		finish(r, s, "entry of %s re-added with a one-time enrolment token", s->node_id);
+		return;
+	}
+	if (strcmp(s->phase, "push") == 0) {
+		if (plan_gate_pushed(&r->v, s->node_id, s->table_version, why, sizeof(why)))
+			finish(r, s, "every serving node holds peer table version %llu",
+			       (unsigned long long)s->table_version);
+		else
+			wait_for(r, s, why);
+	}
+}
+
+static void step_factory_reset(struct run *r, struct store_step *s, const struct plan_node *node)
+{
+	bool answered;
+
+	if (strcmp(s->phase, "directive") != 0)
+		return;
+	if (!directive_answer(r, s, node, &answered))
+		return;
+	if (answered && node->entry.report_at >= s->phase_at &&
+	    strcmp(node->entry.report_state, "unprovisioned") == 0)
+		finish(r, s, "%s erased its identity (%s)", s->node_id, node->last_detail);
+	else
+		wait_for(r, s,
+		         answered ? "waiting for the node to report unprovisioned"
+		                  : "waiting for the node to take the directive");
+}
+
+static void step_quickstart(struct run *r, struct store_step *s, const struct plan_node *node)
+{
+	bool answered = false;
+
+	if (strcmp(s->phase, "directive") == 0 && !directive_answer(r, s, node, &answered))
+		return;
+	if (enrolled_since(r, s->node_id, s->started_at)) {
+		int a = find_step(r, "add_entry", s->node_id);
+
+		if (a >= 0 && r->steps[a].secret[0]) {
+			explicit_bzero(r->steps[a].secret, sizeof(r->steps[a].secret));
+			(void)save(r, &r->steps[a], NULL, NULL);
+		}
+		finish(r, s, "%s enrolled a new certificate with its one-time token", s->node_id);
+		return;
+	}
+	wait_for(r, s, "waiting for the QuickStart enrolment of the node");
+}
+
+static void step_join(struct run *r, struct store_step *s)
+{
+	char why[STORE_PLAN_TEXT];
+	bool met;
+
+	if (strcmp(s->phase, "verify") != 0)
+		return;
+	met = plan_gate_joined(&r->v, r->target, s->node_id, s->table_version, s->phase_at, why,
+	                       sizeof(why));
+	stabilise(r, s, met, why, "joined: every peer accepts it and it accepts every peer");
+}
+
+/* What a step does when its gate opens (automatic) or an operator confirmed it (manual). */
+static void step_go(struct run *r, struct store_step *s, const struct plan_node *node)
+{
+	switch (plan_kind_from(s->kind)) {
+	case PLAN_REBOOT:
+		if (s->manual)
+			phase(s, "back", r->now);
+		else
+			send_directive(r, s, node);
+		break;
+	case PLAN_FACTORY_RESET:
+	case PLAN_QUICKSTART:
+		if (s->manual) {
+			/* Nothing to send; the QuickStart is still checked by its enrolment. */
+			if (strcmp(s->kind, "quickstart") == 0)
+				phase(s, "verify", r->now);
+			else
+				finish(r, s, "confirmed by %s", s->confirmed_by);
+		} else {
+			send_directive(r, s, node);
+		}
+		break;
+	case PLAN_DELETE_ENTRY:
+	case PLAN_ADD_ENTRY:
+		phase(s, "act", r->now);
+		break;
+	case PLAN_JOIN:
+		phase(s, "verify", r->now);
+		s->table_version = r->v.table_version;
+		break;
+	default:
+		pause_plan(r, s, "step %d: unknown kind %s", s->idx, s->kind);
+	}
+}
+
+static void step_start(struct run *r, struct store_step *s)
+{
+	snprintf(s->state, sizeof(s->state), "active");
+	phase(s, "gate", r->now);
+	s->started_at = r->now;
+	(void)save(r, s, "started", "%s %s: %s", s->kind, s->node_id, s->reason);
+}
+
+static void step_gate(struct run *r, struct store_step *s, const struct plan_node *node)
+{
+	char why[STORE_PLAN_TEXT];
+	enum plan_kind k = (enum plan_kind)plan_kind_from(s->kind);
+
+	if (plan_kind_disrupts(k) && k == PLAN_REBOOT &&
+	    !plan_gate_before(&r->v, r->target, s->node_id, r->p->min_serving, why, sizeof(why))) {
+		wait_for(r, s, why);
+		return;
+	}
+	if (s->manual) {
+		phase(s, "confirm", r->now);
+		if (k == PLAN_REBOOT)
+			snprintf(s->boot_before, sizeof(s->boot_before), "%s",
+			         node ? node->boot_id : "");
+		snprintf(s->detail, sizeof(s->detail), "waiting for an operator: kmactl confirm %d",
+		         s->idx);
+		(void)save(r, s, "manual", "%s", s->instruction);
+		return;
+	}
+	step_go(r, s, node);
+	if (strcmp(s->phase, "gate") != 0 && strcmp(s->phase, "directive") != 0 &&
+	    strcmp(s->state, "done") != 0)
+		(void)save(r, s, NULL, NULL);
+}
+
+static void step_run(struct run *r, struct store_step *s)
+{
+	int x = plan_node_index(&r->v, s->node_id);
+	const struct plan_node *node = x >= 0 ? &r->v.nodes[x] : NULL;
+
+	if (strcmp(s->state, "pending") == 0)
+		step_start(r, s);
+	if (strcmp(s->phase, "gate") == 0) {
+		step_gate(r, s, node);
+		if (strcmp(s->phase, "gate") == 0 || strcmp(s->phase, "confirm") == 0)
+			return;
+	}
+	if (strcmp(s->phase, "confirm") == 0)
+		return;
+	switch (plan_kind_from(s->kind)) {
+	case PLAN_REBOOT:
+		step_reboot(r, s, node);
+		break;
+	case PLAN_DELETE_ENTRY:
+		step_entry(r, s, true);
+		break;
+	case PLAN_ADD_ENTRY:
+		step_entry(r, s, false);
+		break;
+	case PLAN_FACTORY_RESET:
+		step_factory_reset(r, s, node);
+		break;
+	case PLAN_QUICKSTART:
+		step_quickstart(r, s, node);
+		break;
+	case PLAN_JOIN:
+		step_join(r, s);
+		break;
+	default:
+		break;
+	}
+}
+
+static void plan_done(struct run *r)
+{
+	char detail[STORE_PLAN_TEXT];
+	int64_t took = r->now - r->plan.created_at;
+	bool ok;
+
+	snprintf(detail, sizeof(detail), "all %zu steps done in %lld s", r->n_steps,
+	         (long long)took);
+	if (store_tx_begin(r->st) != STORE_OK)
+		return;
+	ok = store_plan_set_state(r->st, r->plan.id, "done", detail, r->now) == STORE_OK &&
+	     store_lease_release(r->st) == STORE_OK &&
+	     store_journal_add(r->st, r->plan.id, 0, ACTOR, "done", detail, r->now) == STORE_OK;
+	if (store_tx_end(r->st, ok) == STORE_OK)
+		log_notice("recovery: plan %lld done: %s", (long long)r->plan.id, detail);
+}
+
+void engine_tick(struct store *st, const struct engine_params *p, int64_t now)
+{
+	struct run r = {.st = st, .p = p, .now = now};
+	struct store_step *cur = NULL;
+
+	engine_lock();
+	if (store_plan_latest(st, &r.plan, &r.steps, &r.n_steps) != STORE_OK ||
+	    strcmp(r.plan.state, "running") != 0)
+		goto exit;
+	for (size_t i = 0; i < r.n_steps && !cur; i++)
+		if (strcmp(r.steps[i].state, "done") != 0 &&
+		    strcmp(r.steps[i].state, "skipped") != 0)
+			cur = &r.steps[i];
+	if (!cur) {
+		plan_done(&r);
+		goto exit;
+	}
+	if (engine_view_load(st, now, p->stale_after_s, &r.v) != 0)
+		goto exit;
+	r.target = calloc(r.v.n ? r.v.n : 1, sizeof(*r.target));
+	if (!r.target)
+		goto exit;
+	/* Nodes the plan still has to fix, besides the current step's, need not be sound. */
+	for (size_t i = 0; i < r.n_steps; i++) {
+		int x = plan_node_index(&r.v, r.steps[i].node_id);
+
+		if (x >= 0 && strcmp(r.steps[i].state, "done") != 0 &&
+		    strcmp(r.steps[i].node_id, cur->node_id) != 0)
+			r.target[x] = true;
+	}
+	step_run(&r, cur);
+exit:
+	engine_unlock();
+	free(r.target);
+	engine_view_free(&r.v);
+	free(r.steps);
+}
+
+/* ---- operator actions ---- */
+
+static enum engine_status latest(struct store *st, struct store_plan *plan,
+                                 struct store_step **steps, size_t *n, char *why, size_t size)
+{
+	enum store_status sst = store_plan_latest(st, plan, steps, n);
+
+	if (sst == STORE_NOT_FOUND) {
+		snprintf(why, size, "there is no plan");
+		return ENGINE_NO_PLAN;
+	}
+	return sst == STORE_OK ? ENGINE_OK : ENGINE_ERROR;
+}
+
+static enum engine_status set_plan(struct store *st, const struct store_plan *plan,
+                                   const char *state, const char *event, const char *who,
+                                   const char *detail, int64_t now)
+{
+	bool ok;
+
+	if (store_tx_begin(st) != STORE_OK)
+		return ENGINE_ERROR;
+	ok = store_plan_set_state(st, plan->id, state, detail, now) == STORE_OK &&
+	     store_journal_add(st, plan->id, 0, who, event, detail, now) == STORE_OK;
+	if (ok && strcmp(state, "aborted") == 0)
+		ok = store_lease_release(st) == STORE_OK;
+	return store_tx_end(st, ok) == STORE_OK ? ENGINE_OK : ENGINE_ERROR;
+}
+
+enum engine_status engine_confirm(struct store *st, int step, const char *who, int64_t now,
+                                  char *why, size_t size)
+{
+	struct store_plan plan;
+	struct store_step *steps = NULL, *s;
+	size_t n = 0;
+	enum engine_status ret = latest(st, &plan, &steps, &n, why, size);
+	bool ok;
+
+	if (ret != ENGINE_OK)
+		goto exit;
+	ret = ENGINE_CONFLICT;
+	if (step < 1 || (size_t)step > n) {
+		snprintf(why, size, "plan %lld has no step %d", (long long)plan.id, step);
+		goto exit;
+	}
+	s = &steps[step - 1];
+	if (strcmp(plan.state, "running") != 0 && strcmp(plan.state, "paused") != 0) {
+		snprintf(why, size, "plan %lld is %s", (long long)plan.id, plan.state);
+		goto exit;
+	}
+	if (strcmp(s->state, "active") != 0 || strcmp(s->phase, "confirm") != 0) {
+		snprintf(why, size, "step %d (%s %s) is not waiting for a confirmation (%s%s%s)",
+		         step, s->kind, s->node_id, s->state, s->phase[0] ? ", " : "", s->phase);
+		goto exit;
+	}
+	snprintf(s->confirmed_by, sizeof(s->confirmed_by), "%s", who);
+	{
+		struct run r = {.st = st, .now = now, .plan = plan};
+
+		/* What the step does next; the engine checks its effect from there. */
+		step_go(&r, s, NULL);
+	}
+	if (strcmp(s->state, "done") == 0) {
+		ret = ENGINE_OK;
+		goto exit;
+	}
+	if (store_tx_begin(st) != STORE_OK) {
+		ret = ENGINE_ERROR;
+		goto exit;
+	}
+	ok = store_step_put(st, s) == STORE_OK &&
+	     store_journal_add(st, plan.id, step, who, "confirmed", s->kind, now) == STORE_OK;
+	ret = store_tx_end(st, ok) == STORE_OK ? ENGINE_OK : ENGINE_ERROR;
+exit:
+	free(steps);
+	return ret;
+}
+
+enum engine_status engine_pause(struct store *st, const char *who, int64_t now, char *why,
+                                size_t size)
+{
+	struct store_plan plan;
+	struct store_step *steps = NULL;
+	size_t n = 0;
+	enum engine_status ret = latest(st, &plan, &steps, &n, why, size);
+
+	free(steps);
+	if (ret != ENGINE_OK)
+		return ret;
+	if (strcmp(plan.state, "running") != 0) {
+		snprintf(why, size, "plan %lld is %s, not running", (long long)plan.id, plan.state);
+		return ENGINE_CONFLICT;
+	}
+	snprintf(why, size, "paused by %s", who);
+	return set_plan(st, &plan, "paused", "paused", who, why, now);
+}
+
+enum engine_status engine_resume(struct store *st, const char *who, int64_t now, char *why,
+                                 size_t size)
+{
+	struct store_plan plan;
+	struct store_step *steps = NULL;
+	size_t n = 0;
+	enum engine_status ret = latest(st, &plan, &steps, &n, why, size);
+
+	if (ret != ENGINE_OK)
+		goto exit;
+	if (strcmp(plan.state, "paused") != 0) {
+		snprintf(why, size, "plan %lld is %s, not paused", (long long)plan.id, plan.state);
+		ret = ENGINE_CONFLICT;
+		goto exit;
+	}
+	/* The current step's wait starts again; a directive already out stays out. */
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(steps[i].state, "active") != 0)
+			continue;
+		steps[i].phase_at = now;
+		steps[i].stable_since = 0;
+		steps[i].detail[0] = '\0';
+		if (store_step_put(st, &steps[i]) != STORE_OK) {
+			ret = ENGINE_ERROR;
+			goto exit;
+		}
+	}
+	ret = set_plan(st, &plan, "running", "resumed", who, "", now);
+exit:
+	free(steps);
+	return ret;
+}
+
+enum engine_status engine_abort(struct store *st, const char *who, int64_t now, char *why,
+                                size_t size)
+{
+	struct store_plan plan;
+	struct store_step *steps = NULL;
+	size_t n = 0;
+	enum engine_status ret = latest(st, &plan, &steps, &n, why, size);
+
+	if (ret != ENGINE_OK)
+		goto exit;
+	if (strcmp(plan.state, "running") != 0 && strcmp(plan.state, "paused") != 0) {
+		snprintf(why, size, "plan %lld is %s", (long long)plan.id, plan.state);
+		ret = ENGINE_CONFLICT;
+		goto exit;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!steps[i].secret[0])
+			continue;
+		explicit_bzero(steps[i].secret, sizeof(steps[i].secret));
+		if (store_step_put(st, &steps[i]) != STORE_OK) {
+			ret = ENGINE_ERROR;
+			goto exit;
+		}
+	}
+	snprintf(why, size, "aborted by %s", who);
+	ret = set_plan(st, &plan, "aborted", "aborted", who, why, now);
+exit:
+	free(steps);
+	return ret;
+}

@@ -1,0 +1,307 @@
+#include "plan.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const kind_ids[PLAN_KIND_COUNT] = {
+    [PLAN_REBOOT] = "reboot",
+    [PLAN_DELETE_ENTRY] = "delete_entry",
+    [PLAN_FACTORY_RESET] = "factory_reset",
+    [PLAN_ADD_ENTRY] = "add_entry",
+    [PLAN_QUICKSTART] = "quickstart",
+    [PLAN_JOIN] = "join",
+};
+
+const char *plan_kind_id(enum plan_kind k)
+{
+	return (unsigned)k < PLAN_KIND_COUNT ? kind_ids[k] : "";
+}
+
+int plan_kind_from(const char *id)
+{
+	for (int k = 0; k < PLAN_KIND_COUNT; k++)
+		if (strcmp(id, kind_ids[k]) == 0)
+			return k;
+	return -1;
+}
+
+bool plan_kind_disrupts(enum plan_kind k)
+{
+	return k == PLAN_REBOOT || k == PLAN_FACTORY_RESET || k == PLAN_QUICKSTART;
+}
+
+static bool say(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Writes why and returns false: gates end with `return say(...)`. */
+static bool say(char *why, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, size, fmt, ap);
+	va_end(ap);
+	return false;
+}
+
+int plan_node_index(const struct plan_view *v, const char *id)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcmp(v->nodes[i].entry.node_id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* ---- building ---- */
+
+static struct store_step *step_add(const struct plan_view *v, struct store_step *out, size_t max,
+                                   size_t *n, enum plan_kind k, const char *node,
+                                   const char *reason)
+{
+	struct store_step *s;
+	int i = plan_node_index(v, node);
+
+	if (*n == max)
+		return NULL;
+	s = &out[(*n)++];
+	memset(s, 0, sizeof(*s));
+	snprintf(s->kind, sizeof(s->kind), "%s", plan_kind_id(k));
+	snprintf(s->node_id, sizeof(s->node_id), "%s", node);
+	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	snprintf(s->state, sizeof(s->state), "pending");
+	if (i >= 0 && v->nodes[i].modes[k].manual) {
+		s->manual = true;
+		snprintf(s->instruction, sizeof(s->instruction), "%s",
+		         v->nodes[i].modes[k].instruction);
+	}
+	return s;
+}
+
+static bool identity_pattern(const char *p)
+{
+	return strcmp(p, "node_not_rejoined") == 0 || strcmp(p, "node_identity_wrong") == 0;
+}
+
+static bool has_identity_finding(const struct diag_finding *f, size_t nf, const char *node)
+{
+	for (size_t i = 0; i < nf; i++)
+		if (identity_pattern(f[i].pattern) && strcmp(f[i].culprit, node) == 0)
+			return true;
+	return false;
+}
+
+size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_t nf,
+                  struct store_step *out, size_t max, char notes[][STORE_PLAN_TEXT],
+                  size_t *n_notes)
+{
+	size_t n = 0;
+	char reason[STORE_PLAN_TEXT];
+
+	*n_notes = 0;
+	/* 1. Rolling reboot of the nodes that refuse connections (unless they are reset). */
+	for (size_t i = 0; i < nf; i++) {
+		if (strcmp(f[i].pattern, "node_refused") != 0 ||
+		    has_identity_finding(f, nf, f[i].culprit))
+			continue;
+		snprintf(reason, sizeof(reason), "%s refuses connections: %s", f[i].culprit,
+		         f[i].summary);
+		step_add(v, out, max, &n, PLAN_REBOOT, f[i].culprit, reason);
+	}
+	/* 2. Factory reset and rejoin of each node whose identity is wrong, one at a time. */
+	for (size_t i = 0; i < nf; i++) {
+		const char *x = f[i].culprit;
+
+		if (!identity_pattern(f[i].pattern))
+			continue;
+		snprintf(reason, sizeof(reason), "%s: %s", f[i].pattern, f[i].summary);
+		step_add(v, out, max, &n, PLAN_DELETE_ENTRY, x, reason);
+		step_add(v, out, max, &n, PLAN_FACTORY_RESET, x,
+		         "erase the wrong identity (and only it) so the node can QuickStart");
+		step_add(v, out, max, &n, PLAN_ADD_ENTRY, x,
+		         "re-add the entry with a one-time enrolment token");
+		step_add(
+		    v, out, max, &n, PLAN_QUICKSTART, x,
+		    "a fresh key and certificate from the cluster CA, enrolled with the token");
+		step_add(v, out, max, &n, PLAN_JOIN, x,
+		         "every peer takes the new serial and the node accepts every peer");
+	}
+	/* What no step addresses stays with the operator. */
+	for (size_t i = 0; i < nf && *n_notes < PLAN_NOTES_MAX; i++) {
+		if (f[i].warning || identity_pattern(f[i].pattern) ||
+		    (strcmp(f[i].pattern, "node_refused") == 0) ||
+		    (strcmp(f[i].pattern, "node_state") == 0 &&
+		     has_identity_finding(f, nf, f[i].culprit)))
+			continue;
+		snprintf(notes[(*n_notes)++], STORE_PLAN_TEXT, "%s%s%s: %s", f[i].pattern,
+		         f[i].culprit[0] ? " " : "", f[i].culprit, f[i].remedy);
+	}
+	return n;
+}
+
+/* ---- gates ---- */
+
+bool plan_node_serving(const struct plan_view *v, const struct plan_node *n, char *why, size_t size)
+{
+	const struct store_node *e = &n->entry;
+
+	if (!e->has_report)
+		return say(why, size, "%s has never reported", e->node_id);
+	if (v->now - e->report_at > v->stale_after)
+		return say(why, size, "%s last reported %lld s ago", e->node_id,
+		           (long long)(v->now - e->report_at));
+	if (strcmp(e->report_state, "enrolled") != 0)
+		return say(why, size, "%s is %s, not enrolled", e->node_id, e->report_state);
+	if (!n->health_known)
+		return say(why, size, "%s has not reported its key service's health", e->node_id);
+	if (!n->healthy)
+		return say(why, size, "%s: key service unhealthy (%s)", e->node_id,
+		           n->health_detail);
+	return true;
+}
+
+static const struct store_observation *find_obs(const struct plan_view *v, const char *node,
+                                                const char *peer, const char *dir)
+{
+	for (size_t i = 0; i < v->n_obs; i++) {
+		const struct store_observation *o = &v->obs[i];
+
+		if (strcmp(o->node_id, node) == 0 && strcmp(o->peer_id, peer) == 0 &&
+		    strcmp(o->direction, dir) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+bool plan_pair_ok(const struct plan_view *v, const char *a, const char *b, int64_t since, char *why,
+                  size_t size)
+{
+	static const char *const dirs[] = {"outbound", "inbound"};
+
+	for (int side = 0; side < 2; side++) {
+		const char *x = side ? b : a, *y = side ? a : b;
+
+		for (int d = 0; d < 2; d++) {
+			const struct store_observation *o = find_obs(v, x, y, dirs[d]);
+
+			if (!o || o->at < since)
+				return say(why, size, "%s has no %s observation of %s yet", x,
+				           dirs[d], y);
+			if (strcmp(o->cause, "ok") != 0)
+				return say(why, size, "%s -> %s %s: %s%s%s", x, y, dirs[d],
+				           o->cause, o->detail[0] ? " " : "", o->detail);
+		}
+	}
+	return true;
+}
+
+/* Serving nodes other than skip and the targets: each must serve, and each pair be ok. */
+static bool others_sound(const struct plan_view *v, const bool *target, const char *skip,
+                         int64_t since, unsigned *serving, char *why, size_t size)
+{
+	*serving = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		const char *a = v->nodes[i].entry.node_id;
+
+		if (target[i] || strcmp(a, skip) == 0)
+			continue;
+		if (!plan_node_serving(v, &v->nodes[i], why, size))
+			return false;
+		(*serving)++;
+		for (size_t j = i + 1; j < v->n; j++) {
+			const char *b = v->nodes[j].entry.node_id;
+
+			if (target[j] || strcmp(b, skip) == 0)
+				continue;
+			if (!plan_pair_ok(v, a, b, since, why, size))
+				return false;
+		}
+	}
+	return true;
+}
+
+bool plan_gate_before(const struct plan_view *v, const bool *target, const char *node,
+                      unsigned min_serving, char *why, size_t size)
+{
+	unsigned serving;
+
+	if (!others_sound(v, target, node, 0, &serving, why, size))
+		return false;
+	if (serving < min_serving)
+		return say(why, size,
+		           "taking %s down leaves %u serving node%s, fewer than min_serving %u",
+		           node, serving, serving == 1 ? "" : "s", min_serving);
+	return true;
+}
+
+/* node serves and is mutually authenticated, since since, with every sound other node. */
+static bool node_meshed(const struct plan_view *v, const bool *target, const char *node,
+                        int64_t since, char *why, size_t size)
+{
+	int x = plan_node_index(v, node);
+
+	if (x < 0)
+		return say(why, size, "%s is no longer in the cluster", node);
+	if (!plan_node_serving(v, &v->nodes[x], why, size))
+		return false;
+	for (size_t i = 0; i < v->n; i++) {
+		if ((int)i == x || target[i])
+			continue;
+		if (!plan_node_serving(v, &v->nodes[i], why, size))
+			continue; /* not a healthy peer: nothing to authenticate with */
+		if (!plan_pair_ok(v, node, v->nodes[i].entry.node_id, since, why, size))
+			return false;
+	}
+	return true;
+}
+
+bool plan_gate_back(const struct plan_view *v, const bool *target, const char *node,
+                    const char *boot_before, int64_t since, char *why, size_t size)
+{
+	int x = plan_node_index(v, node);
+
+	if (x < 0)
+		return say(why, size, "%s is no longer in the cluster", node);
+	if (!v->nodes[x].entry.has_report || v->nodes[x].entry.report_at < since ||
+	    strcmp(v->nodes[x].boot_id, boot_before) == 0)
+		return say(why, size, "%s has not come back yet (boot ID still %s)", node,
+		           boot_before[0] ? boot_before : "unknown");
+	return node_meshed(v, target, node, since, why, size);
+}
+
+bool plan_gate_pushed(const struct plan_view *v, const char *node, uint64_t version, char *why,
+                      size_t size)
+{
+	char ignored[8];
+
+	for (size_t i = 0; i < v->n; i++) {
+		const struct plan_node *p = &v->nodes[i];
+
+		if (strcmp(p->entry.node_id, node) == 0 ||
+		    !plan_node_serving(v, p, ignored, sizeof(ignored)))
+			continue;
+		if (p->table_version < version)
+			return say(why, size, "%s still holds peer table version %llu (want %llu)",
+			           p->entry.node_id, (unsigned long long)p->table_version,
+			           (unsigned long long)version);
+	}
+	return true;
+}
+
+bool plan_gate_joined(const struct plan_view *v, const bool *target, const char *node,
+                      uint64_t version, int64_t since, char *why, size_t size)
+{
+	int x = plan_node_index(v, node);
+	const struct plan_node *p;
+
+	if (x < 0)
+		return say(why, size, "%s is no longer in the cluster", node);
+	p = &v->nodes[x];
+	if (!p->entry.enrolled_serial[0])
+		return say(why, size, "%s has no enrolled serial", node);
+	if (strcmp(p->cert_serial, p->entry.enrolled_serial) != 0)
+		return say(why, size, "%s presents serial %s, the cluster enrolled %s", node,
+		           p->cert_serial[0] ? p->cert_serial : "(none)", p->entry.enrolled_serial);
+	if (!plan_gate_pushed(v, node, version, why, size))
+		return false;
+	return node_meshed(v, target, node, since, why, size);
+}
