@@ -12,15 +12,11 @@
 #include "ctl_http.h"
 #include "ctl_mesh.h"
 #include "ctl_nodes.h"
+#include "ctl_plan.h"
 #include "exitcodes.h"
 
 #define JSON_DEPTH_MAX 32
 #define NODE_ID_MAX    64
-
-struct ctx {
-	const struct ctl_opts *opts;
-	const struct ctl_config *cfg;
-};
 
 struct ctl_verb {
 	const char *words; /* "node add" */
@@ -28,16 +24,16 @@ struct ctl_verb {
 	const char *summary;
 	int nargs;      /* operands after the words */
 	unsigned flags; /* enum ctl_flag bits it takes */
-	int (*run)(const struct ctx *c, char **args);
+	int (*run)(const struct ctl_ctx *c, char **args);
 };
 
-static int verb_status(const struct ctx *c, char **args);
-static int verb_node_list(const struct ctx *c, char **args);
-static int verb_node_add(const struct ctx *c, char **args);
-static int verb_node_remove(const struct ctx *c, char **args);
-static int verb_node_set_serial(const struct ctx *c, char **args);
-static int verb_mesh(const struct ctx *c, char **args);
-static int verb_diagnose(const struct ctx *c, char **args);
+static int verb_status(const struct ctl_ctx *c, char **args);
+static int verb_node_list(const struct ctl_ctx *c, char **args);
+static int verb_node_add(const struct ctl_ctx *c, char **args);
+static int verb_node_remove(const struct ctl_ctx *c, char **args);
+static int verb_node_set_serial(const struct ctl_ctx *c, char **args);
+static int verb_mesh(const struct ctl_ctx *c, char **args);
+static int verb_diagnose(const struct ctl_ctx *c, char **args);
 
 static const struct ctl_verb verbs[] = {
     {"status", "[--stale SECONDS]",
@@ -58,11 +54,31 @@ static const struct ctl_verb verbs[] = {
      verb_mesh},
     {"diagnose", "", "findings with evidence and remedy; exit 0 only when healthy", 0, 0,
      verb_diagnose},
+    {"node token", "ID",
+     "a new one-time enrolment token for the node (the previous one is void), as 'token: ...'", 1,
+     0, ctl_verb_node_token},
+    {"plan", "", "the recovery the diagnosis calls for: each step, its reason and its gate now", 0,
+     0, ctl_verb_plan},
+    {"run", "[--yes] [--dry-run]",
+     "start the plan (asks [y/N]; --yes for scripts) and follow it; exit 0 only when it is "
+     "done and the cluster is healthy; --dry-run shows it and starts nothing",
+     0, CTL_FLAG_YES | CTL_FLAG_DRY_RUN, ctl_verb_run},
+    {"follow", "", "follow the current plan until it ends or pauses (as run does)", 0, 0,
+     ctl_verb_follow},
+    {"confirm", "STEP", "a manual step is done; the plan checks its effect and goes on", 1, 0,
+     ctl_verb_confirm},
+    {"pause", "", "pause the plan after what is in flight; nothing new starts", 0, 0,
+     ctl_verb_pause},
+    {"resume", "", "resume a paused plan; its gates are checked again", 0, 0, ctl_verb_resume},
+    {"abort", "[--yes]", "end the plan; steps done stay done", 0, CTL_FLAG_YES, ctl_verb_abort},
+    {"history", "", "the journal: every step, decision and operator action", 0, 0,
+     ctl_verb_history},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
-static const char *const flag_names[] = {"--stale", "--name", "--address", "--serial", "--yes"};
+static const char *const flag_names[] = {"--stale",  "--name", "--address",
+                                         "--serial", "--yes",  "--dry-run"};
 
 /* ---- command line ---- */
 
@@ -101,9 +117,10 @@ const struct ctl_verb *ctl_cmd_find(int argc, char **argv, const struct ctl_opts
 	}
 	if (!v) {
 		if (strcmp(argv[0], "node") == 0)
-			fprintf(err,
-			        "kmactl: node needs one of list, add, remove, set-serial%s%s\n",
-			        argc > 1 ? "; not " : "", argc > 1 ? argv[1] : "");
+			fprintf(
+			    err,
+			    "kmactl: node needs one of list, add, remove, set-serial, token%s%s\n",
+			    argc > 1 ? "; not " : "", argc > 1 ? argv[1] : "");
 		else
 			fprintf(err, "kmactl: unknown command '%s' (try kmactl --help)\n", argv[0]);
 		return NULL;
@@ -178,8 +195,8 @@ void ctl_cmd_help(FILE *out)
  * Sends the request; 0 when an HTTP answer arrived (any status), else the exit status
  * after saying why.
  */
-static int transport(const struct ctx *c, const char *method, const char *path, const char *json,
-                     struct ctl_http_reply *r)
+int ctl_transport(const struct ctl_ctx *c, const char *method, const char *path, const char *json,
+                  struct ctl_http_reply *r)
 {
 	enum ctl_http_status st = ctl_http_request(c->cfg, method, path, json, r);
 
@@ -190,7 +207,7 @@ static int transport(const struct ctx *c, const char *method, const char *path, 
 }
 
 /* Says why the coordinator did not do it; 1 for a refusal (4xx), 2 for its failure. */
-static int refused(const char *method, const char *path, const struct ctl_http_reply *r)
+int ctl_refused(const char *method, const char *path, const struct ctl_http_reply *r)
 {
 	char why[256];
 
@@ -206,7 +223,7 @@ static int refused(const char *method, const char *path, const struct ctl_http_r
 }
 
 /* Parses the reply's body as one JSON value into *doc; 0 or the exit status. */
-static int parse(const char *path, const struct ctl_http_reply *r, json_object **doc)
+int ctl_parse(const char *path, const struct ctl_http_reply *r, json_object **doc)
 {
 	json_tokener *tok = json_tokener_new_ex(JSON_DEPTH_MAX);
 	json_object *j = NULL;
@@ -230,25 +247,25 @@ static int parse(const char *path, const struct ctl_http_reply *r, json_object *
 }
 
 /* GET path into *doc; 0 or the exit status after saying why. */
-static int get_json(const struct ctx *c, const char *path, json_object **doc)
+int ctl_get_json(const struct ctl_ctx *c, const char *path, json_object **doc)
 {
 	struct ctl_http_reply r;
-	int ret = transport(c, "GET", path, NULL, &r);
+	int ret = ctl_transport(c, "GET", path, NULL, &r);
 
 	*doc = NULL;
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	if (r.status != 200) {
-		ret = refused("GET", path, &r);
+		ret = ctl_refused("GET", path, &r);
 		goto exit;
 	}
-	ret = parse(path, &r, doc);
+	ret = ctl_parse(path, &r, doc);
 exit:
 	ctl_http_reply_free(&r);
 	return ret;
 }
 
-static void print_json(json_object *doc)
+void ctl_print_json(json_object *doc)
 {
 	printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
 	                                                       JSON_C_TO_STRING_SPACED |
@@ -256,7 +273,7 @@ static void print_json(json_object *doc)
 }
 
 /* Same character set the coordinator accepts; keeps operands out of the URL syntax. */
-static bool node_id_ok(const char *id)
+bool ctl_node_id_ok(const char *id)
 {
 	size_t n = strlen(id);
 
@@ -265,7 +282,7 @@ static bool node_id_ok(const char *id)
 	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
-static int bad_node_id(const char *id)
+int ctl_bad_node_id(const char *id)
 {
 	fprintf(stderr, "kmactl: '%s' is not a node ID (1 to %d of A-Z a-z 0-9 . _ -)\n", id,
 	        NODE_ID_MAX);
@@ -274,7 +291,7 @@ static int bad_node_id(const char *id)
 
 /* ---- verbs ---- */
 
-static int nodes_view(const struct ctx *c, bool status)
+static int nodes_view(const struct ctl_ctx *c, bool status)
 {
 	json_object *doc = NULL, *arr;
 	struct ctl_node *nodes = NULL;
@@ -282,7 +299,7 @@ static int nodes_view(const struct ctx *c, bool status)
 	int64_t now = (int64_t)time(NULL);
 	unsigned stale = c->opts->stale_s;
 	char why[256];
-	int ret = get_json(c, "/v1/nodes", &doc);
+	int ret = ctl_get_json(c, "/v1/nodes", &doc);
 
 	if (ret != KMA_EXIT_OK)
 		goto exit;
@@ -306,7 +323,7 @@ static int nodes_view(const struct ctx *c, bool status)
 			json_object_object_add(doc, "healthy",
 			                       json_object_new_boolean(counts[CTL_NODE_OK] == n));
 		}
-		print_json(doc);
+		ctl_print_json(doc);
 	} else if (n == 0) {
 		printf("no nodes in the cluster\n");
 	} else {
@@ -334,13 +351,13 @@ exit:
 	return ret;
 }
 
-static int verb_status(const struct ctx *c, char **args)
+static int verb_status(const struct ctl_ctx *c, char **args)
 {
 	(void)args;
 	return nodes_view(c, true);
 }
 
-static int verb_node_list(const struct ctx *c, char **args)
+static int verb_node_list(const struct ctl_ctx *c, char **args)
 {
 	(void)args;
 	return nodes_view(c, false);
@@ -372,14 +389,14 @@ static void print_fields(json_object *doc)
 		printf("token: %s\n", json_object_get_string(token));
 }
 
-static int verb_node_add(const struct ctx *c, char **args)
+static int verb_node_add(const struct ctl_ctx *c, char **args)
 {
 	json_object *req = json_object_new_object(), *doc = NULL;
 	struct ctl_http_reply r = {0};
 	int ret = KMA_EXIT_SOFTWARE;
 
-	if (!node_id_ok(args[0])) {
-		ret = bad_node_id(args[0]);
+	if (!ctl_node_id_ok(args[0])) {
+		ret = ctl_bad_node_id(args[0]);
 		goto exit;
 	}
 	if (!req)
@@ -390,19 +407,19 @@ static int verb_node_add(const struct ctx *c, char **args)
 	if (c->opts->serial)
 		json_object_object_add(req, "enrolled_serial",
 		                       json_object_new_string(c->opts->serial));
-	ret = transport(c, "POST", "/v1/nodes",
-	                json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &r);
+	ret = ctl_transport(c, "POST", "/v1/nodes",
+	                    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &r);
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	if (r.status != 200 && r.status != 201) {
-		ret = refused("POST", "/v1/nodes", &r);
+		ret = ctl_refused("POST", "/v1/nodes", &r);
 		goto exit;
 	}
-	ret = parse("/v1/nodes", &r, &doc);
+	ret = ctl_parse("/v1/nodes", &r, &doc);
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	if (c->opts->output == CTL_OUT_JSON) {
-		print_json(doc);
+		ctl_print_json(doc);
 	} else {
 		printf("node %s added\n", args[0]);
 		print_fields(doc);
@@ -414,13 +431,11 @@ exit:
 	return ret;
 }
 
-/* At a terminal, asks [y/N]; true only for y or yes. */
-static bool confirm(const char *id)
+bool ctl_ask(const char *question)
 {
 	char line[32];
 
-	fprintf(stderr,
-	        "Remove node %s from the cluster? Its peers drop it from their tables. [y/N] ", id);
+	fprintf(stderr, "%s [y/N] ", question);
 	fflush(stderr);
 	if (!fgets(line, sizeof(line), stdin))
 		return false;
@@ -428,14 +443,14 @@ static bool confirm(const char *id)
 	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
 }
 
-static int verb_node_remove(const struct ctx *c, char **args)
+static int verb_node_remove(const struct ctl_ctx *c, char **args)
 {
 	struct ctl_http_reply r = {0};
 	char path[32 + NODE_ID_MAX];
 	int ret;
 
-	if (!node_id_ok(args[0]))
-		return bad_node_id(args[0]);
+	if (!ctl_node_id_ok(args[0]))
+		return ctl_bad_node_id(args[0]);
 	if (!c->opts->yes) {
 		if (!isatty(STDIN_FILENO)) {
 			fprintf(
@@ -444,17 +459,22 @@ static int verb_node_remove(const struct ctx *c, char **args)
 			    args[0]);
 			return KMA_EXIT_USAGE;
 		}
-		if (!confirm(args[0])) {
+		char q[128 + NODE_ID_MAX];
+
+		snprintf(q, sizeof(q),
+		         "Remove node %s from the cluster? Its peers drop it from their tables.",
+		         args[0]);
+		if (!ctl_ask(q)) {
 			fprintf(stderr, "kmactl: not removed\n");
 			return KMA_EXIT_FAILURE;
 		}
 	}
 	snprintf(path, sizeof(path), "/v1/nodes/%s", args[0]);
-	ret = transport(c, "DELETE", path, NULL, &r);
+	ret = ctl_transport(c, "DELETE", path, NULL, &r);
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	if (r.status != 204 && r.status != 200) {
-		ret = refused("DELETE", path, &r);
+		ret = ctl_refused("DELETE", path, &r);
 		goto exit;
 	}
 	if (c->opts->output == CTL_OUT_JSON)
@@ -466,34 +486,34 @@ exit:
 	return ret;
 }
 
-static int verb_node_set_serial(const struct ctx *c, char **args)
+static int verb_node_set_serial(const struct ctl_ctx *c, char **args)
 {
 	json_object *req = json_object_new_object(), *doc = NULL, *v;
 	struct ctl_http_reply r = {0};
 	char path[32 + NODE_ID_MAX];
 	int ret = KMA_EXIT_SOFTWARE;
 
-	if (!node_id_ok(args[0])) {
-		ret = bad_node_id(args[0]);
+	if (!ctl_node_id_ok(args[0])) {
+		ret = ctl_bad_node_id(args[0]);
 		goto exit;
 	}
 	if (!req)
 		goto exit;
 	snprintf(path, sizeof(path), "/v1/nodes/%s/serial", args[0]);
 	json_object_object_add(req, "enrolled_serial", json_object_new_string(args[1]));
-	ret = transport(c, "PUT", path, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN),
-	                &r);
+	ret = ctl_transport(c, "PUT", path,
+	                    json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &r);
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	if (r.status != 200) {
-		ret = refused("PUT", path, &r);
+		ret = ctl_refused("PUT", path, &r);
 		goto exit;
 	}
-	ret = parse(path, &r, &doc);
+	ret = ctl_parse(path, &r, &doc);
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	if (c->opts->output == CTL_OUT_JSON)
-		print_json(doc);
+		ctl_print_json(doc);
 	else
 		printf("node %s: enrolled serial %s\n", args[0],
 		       json_object_object_get_ex(doc, "enrolled_serial", &v) &&
@@ -507,7 +527,7 @@ exit:
 	return ret;
 }
 
-static int verb_mesh(const struct ctx *c, char **args)
+static int verb_mesh(const struct ctl_ctx *c, char **args)
 {
 	json_object *nodes = NULL, *mesh = NULL;
 	struct ctl_mesh m;
@@ -516,9 +536,9 @@ static int verb_mesh(const struct ctx *c, char **args)
 
 	(void)args;
 	ctl_mesh_init(&m);
-	ret = get_json(c, "/v1/nodes", &nodes);
+	ret = ctl_get_json(c, "/v1/nodes", &nodes);
 	if (ret == KMA_EXIT_OK)
-		ret = get_json(c, "/v1/mesh", &mesh);
+		ret = ctl_get_json(c, "/v1/mesh", &mesh);
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	ret = KMACTL_EXIT_REMOTE;
@@ -527,7 +547,7 @@ static int verb_mesh(const struct ctx *c, char **args)
 		goto exit;
 	}
 	if (c->opts->output == CTL_OUT_JSON) {
-		print_json(mesh);
+		ctl_print_json(mesh);
 	} else if (ctl_mesh_render(&m, stdout) != 0) {
 		fprintf(stderr, "kmactl: out of memory\n");
 		ret = KMA_EXIT_SOFTWARE;
@@ -541,7 +561,7 @@ exit:
 	return ret;
 }
 
-static int verb_diagnose(const struct ctx *c, char **args)
+static int verb_diagnose(const struct ctl_ctx *c, char **args)
 {
 	static const char path[] = "/v1/diagnosis";
 	struct ctl_http_reply r = {0};
@@ -551,7 +571,7 @@ static int verb_diagnose(const struct ctx *c, char **args)
 	int ret;
 
 	(void)args;
-	ret = transport(c, "GET", path, NULL, &r);
+	ret = ctl_transport(c, "GET", path, NULL, &r);
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	if (r.status == 404) {
@@ -563,10 +583,10 @@ static int verb_diagnose(const struct ctx *c, char **args)
 		goto exit;
 	}
 	if (r.status != 200) {
-		ret = refused("GET", path, &r);
+		ret = ctl_refused("GET", path, &r);
 		goto exit;
 	}
-	ret = parse(path, &r, &doc);
+	ret = ctl_parse(path, &r, &doc);
 	if (ret != KMA_EXIT_OK)
 		goto exit;
 	if (ctl_diag_check(doc, &healthy, why, sizeof(why)) != 0) {
@@ -575,7 +595,7 @@ static int verb_diagnose(const struct ctx *c, char **args)
 		goto exit;
 	}
 	if (c->opts->output == CTL_OUT_JSON)
-		print_json(doc);
+		ctl_print_json(doc);
 	else
 		ctl_diag_render(doc, stdout);
 	ret = healthy ? KMA_EXIT_OK : KMA_EXIT_FAILURE;
@@ -588,7 +608,7 @@ exit:
 int ctl_cmd_run(const struct ctl_verb *verb, char **args, const struct ctl_opts *opts,
                 const struct ctl_config *cfg)
 {
-	struct ctx c = {.opts = opts, .cfg = cfg};
+	struct ctl_ctx c = {.opts = opts, .cfg = cfg};
 
 	return verb->run(&c, args);
 }

@@ -17,7 +17,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <json-c/json.h>
+
 #include "ctl_config.h"
+#include "ctl_http.h"
 
 /*
  * etcdctl exits 2 for connection problems and Vault 2 for remote errors, and operators'
@@ -43,6 +46,7 @@ enum ctl_flag {
 	CTL_FLAG_ADDRESS = 1u << 2,
 	CTL_FLAG_SERIAL = 1u << 3,
 	CTL_FLAG_YES = 1u << 4,
+	CTL_FLAG_DRY_RUN = 1u << 5,
 };
 
 /* Everything the command line said, before the configuration is read. */
@@ -52,7 +56,7 @@ struct ctl_opts {
 	enum ctl_output output;
 	unsigned stale_s;
 	const char *name, *address, *serial;
-	bool yes;
+	bool yes, dry_run;
 	unsigned given; /* enum ctl_flag bits of the verb flags on the command line */
 };
 
@@ -72,6 +76,29 @@ const struct ctl_verb *ctl_cmd_find(int argc, char **argv, const struct ctl_opts
  */
 int ctl_cmd_run(const struct ctl_verb *verb, char **args, const struct ctl_opts *opts,
                 const struct ctl_config *cfg);
+
+/* ---- for the verb modules (ctl_plan.c) ---- */
+
+struct ctl_ctx {
+	const struct ctl_opts *opts;
+	const struct ctl_config *cfg;
+};
+
+/* Sends the request; 0 when an HTTP answer arrived (any status), else the exit status. */
+int ctl_transport(const struct ctl_ctx *c, const char *method, const char *path, const char *json,
+                  struct ctl_http_reply *r);
+/* Says why the coordinator did not do it; 1 for a refusal (4xx), 2 for its failure. */
+int ctl_refused(const char *method, const char *path, const struct ctl_http_reply *r);
+/* The reply's body as one JSON value into *doc; 0 or the exit status. */
+int ctl_parse(const char *path, const struct ctl_http_reply *r, json_object **doc);
+/* GET path into *doc; 0 or the exit status after saying why. */
+int ctl_get_json(const struct ctl_ctx *c, const char *path, json_object **doc);
+void ctl_print_json(json_object *doc);
+/* Whether id is a node ID the coordinator accepts; ctl_bad_node_id says it is not (64). */
+bool ctl_node_id_ok(const char *id);
+int ctl_bad_node_id(const char *id);
+/* At a terminal asks question [y/N]; true only for y or yes. */
+bool ctl_ask(const char *question);
 
 /* The full help: synopsis, verbs (from the table), options, exit statuses. */
 void ctl_cmd_help(FILE *out);

@@ -26,6 +26,7 @@ enum {
 	OPT_ADDRESS,
 	OPT_SERIAL,
 	OPT_YES,
+	OPT_DRY_RUN,
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -52,6 +53,7 @@ static int parse_options(int argc, char **argv, struct ctl_opts *opts)
 	    {"address", required_argument, NULL, OPT_ADDRESS},
 	    {"serial", required_argument, NULL, OPT_SERIAL},
 	    {"yes", no_argument, NULL, OPT_YES},
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -113,6 +115,10 @@ static int parse_options(int argc, char **argv, struct ctl_opts *opts)
 		case OPT_YES:
 			opts->yes = true;
 			opts->given |= CTL_FLAG_YES;
+			break;
+		case OPT_DRY_RUN:
+			opts->dry_run = true;
+			opts->given |= CTL_FLAG_DRY_RUN;
 			break;
 		case 'h':
 			ctl_cmd_help(stdout);

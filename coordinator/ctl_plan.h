@@ -1,0 +1,24 @@
+#ifndef KMA_CTL_PLAN_H
+#define KMA_CTL_PLAN_H
+
+/*
+ * kmactl's recovery verbs over the plan API (coordinator/planapi.h): plan, run, follow,
+ * confirm, pause, resume, abort, history, and node token. run and follow print each
+ * change of a step as it happens (one line per change when the output is not a terminal;
+ * at a terminal also a live line for waits such as stabilisation windows) and end with a
+ * summary of what was done and how long each step took.
+ */
+
+#include "ctl_cmd.h"
+
+int ctl_verb_node_token(const struct ctl_ctx *c, char **args);
+int ctl_verb_plan(const struct ctl_ctx *c, char **args);
+int ctl_verb_run(const struct ctl_ctx *c, char **args);
+int ctl_verb_follow(const struct ctl_ctx *c, char **args);
+int ctl_verb_confirm(const struct ctl_ctx *c, char **args);
+int ctl_verb_pause(const struct ctl_ctx *c, char **args);
+int ctl_verb_resume(const struct ctl_ctx *c, char **args);
+int ctl_verb_abort(const struct ctl_ctx *c, char **args);
+int ctl_verb_history(const struct ctl_ctx *c, char **args);
+
+#endif
