@@ -509,7 +509,7 @@ static void step_gate(struct run *r, struct store_step *s, const struct plan_nod
 	char why[STORE_PLAN_TEXT];
 	enum plan_kind k = (enum plan_kind)plan_kind_from(s->kind);
 
-	if (plan_kind_disrupts(k) && k == PLAN_REBOOT &&
+	if (k == PLAN_REBOOT &&
 	    !plan_gate_before(&r->v, r->target, s->node_id, r->p->min_serving, why, sizeof(why))) {
 		wait_for(r, s, why);
 		return;

@@ -1,0 +1,2 @@
+# Recovery plans: the pure builder and gates (coordinator/plan.c).
+kma_unit_test(test_plan SOURCES unit/test_plan.c LIBS kma_coord)
