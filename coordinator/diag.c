@@ -347,6 +347,29 @@ static bool observed(const struct diag_input *in, const char *node)
 	return false;
 }
 
+/*
+ * What x's expired certificate explains: its peers find it expired, and they reject x
+ * with certificate_expired (45).
+ */
+static void cite_expired(struct ctx *c, struct diag_finding *f, const char *x)
+{
+	for (size_t i = 0; i < c->in->n_obs; i++) {
+		const struct store_observation *o = &c->in->obs[i];
+		bool by_x = strcmp(o->node_id, x) == 0;
+
+		if (c->explained[i])
+			continue;
+		if ((!by_x && strcmp(o->peer_id, x) == 0 &&
+		     strcmp(o->cause, "peer_cert_expired") == 0) ||
+		    (by_x &&
+		     ((strcmp(o->cause, "rejected_by_peer") == 0 && o->alert_received == 45) ||
+		      strcmp(o->cause, "local_cert_expired") == 0))) {
+			cite(f, o);
+			c->explained[i] = true;
+		}
+	}
+}
+
 static void node_findings(struct ctx *c)
 {
 	const struct diag_input *in = c->in;
@@ -394,17 +417,23 @@ static void node_findings(struct ctx *c)
 		if (s->cert_not_after && s->cert_not_after - in->now < EXPIRY_WARN) {
 			bool gone = s->cert_not_after <= in->now;
 
-			f = add(c, "cert_expiring", x, !gone,
-			        "%s's certificate (serial %s) %s in %lld days", x, s->cert_serial,
-			        gone ? "expired" : "expires",
-			        (long long)((gone ? in->now - s->cert_not_after
-			                          : s->cert_not_after - in->now) /
-			                    86400));
+			if (gone)
+				f = add(c, "cert_expiring", x, false,
+				        "%s's certificate (serial %s) expired %lld days ago", x,
+				        s->cert_serial,
+				        (long long)((in->now - s->cert_not_after) / 86400));
+			else
+				f = add(c, "cert_expiring", x, true,
+				        "%s's certificate (serial %s) expires in %lld days", x,
+				        s->cert_serial,
+				        (long long)((s->cert_not_after - in->now) / 86400));
 			if (f)
-				snprintf(
-				    f->remedy, sizeof(f->remedy),
-				    "renew %s's certificate (QuickStart and join) before it fails",
-				    x);
+				snprintf(f->remedy, sizeof(f->remedy),
+				         "renew %s's certificate (QuickStart and join) %s", x,
+				         gone ? "now: its peers reject it until then"
+				              : "before it fails");
+			if (gone)
+				cite_expired(c, f, x);
 		}
 	}
 }

@@ -18,7 +18,8 @@
  *   node_state          a node reports hardware_changed, not_enrolled or unprovisioned
  *   node_unverified     a node reports, but no peer has probed it yet
  *   node_silent         no report from a node for longer than stale_after
- *   cert_expiring       a node's certificate expires within 30 days (warning)
+ *   cert_expiring       a node's certificate expires within 30 days (warning), or has
+ *                       expired (error, explaining its peers' peer_cert_expired)
  *   unexplained         failing observations no pattern above explains
  */
 

@@ -245,6 +245,35 @@ static void test_node_facts(void **state)
 	assert_non_null(strstr(f[2].summary, "for 600 s"));
 }
 
+/* Once the forecast comes true: an error, and what the peers see is explained by it. */
+static void test_cert_expired(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+	const char *peers[] = {"u-kma02", "b-kma03"};
+
+	(void)state;
+	three(&c);
+	healthy_pair(&c, "u-kma02", "b-kma03");
+	c.self[0].cert_not_after = NOW - 2 * 86400 - 60;
+	snprintf(c.self[0].cert_serial, STORE_SERIAL_MAX, OLD);
+	for (int i = 0; i < 2; i++) {
+		seen(&c, peers[i], "a-kma01", "outbound", "peer_cert_expired")->alert_sent = 45;
+		seen(&c, peers[i], "a-kma01", "inbound", "peer_cert_expired")->alert_sent = 45;
+		seen(&c, "a-kma01", peers[i], "outbound", "rejected_by_peer")->alert_received = 45;
+	}
+	assert_int_equal(run(&c, f, 8), 1);
+	assert_string_equal(f[0].pattern, "cert_expiring");
+	assert_string_equal(f[0].culprit, "a-kma01");
+	assert_false(f[0].warning);
+	assert_non_null(strstr(f[0].summary, "serial " OLD ") expired 2 days ago"));
+	assert_non_null(strstr(f[0].remedy, "renew a-kma01's certificate"));
+	assert_true(mentions(&f[0], "u-kma02 -> a-kma01: peer_cert_expired, alert 45 sent"));
+	assert_true(mentions(&f[0], "b-kma03 <- a-kma01: peer_cert_expired, alert 45 sent"));
+	assert_true(mentions(&f[0], "a-kma01 -> b-kma03: rejected_by_peer, alert 45 received"));
+	assert_int_equal(f[0].n_evidence, 6);
+}
+
 /* A cluster that reports but has not probed yet is not verified, hence not healthy. */
 static void test_unverified(void **state)
 {
@@ -288,6 +317,7 @@ int main(void)
 	    cmocka_unit_test(test_stale_trust),    cmocka_unit_test(test_pair),
 	    cmocka_unit_test(test_identity_wrong), cmocka_unit_test(test_node_facts),
 	    cmocka_unit_test(test_unexplained),    cmocka_unit_test(test_unverified),
+	    cmocka_unit_test(test_cert_expired),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
