@@ -4,6 +4,8 @@
 #   make cross ARCH=aarch64   cross-build for aarch64|armhf|x86_64 and run unit tests under qemu
 #   make sanitize             build with ASan+UBSan and run every test
 #   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
+#   make bench-coord          kma-coord under thousands of simulated agents (COORD_BENCH=
+#                             "-t SECONDS -r RATE AGENTSxNODES ...", see bench/bench_coord.c)
 #   make fuzz                 libFuzzer on every parser of untrusted bytes (FUZZ_SECONDS each)
 #   make valgrind             the agent's probe loop under memcheck (VALGRIND_SECONDS)
 #   make build | clean
@@ -14,7 +16,7 @@ CMAKE_FLAGS ?=
 ARCH     ?= aarch64
 N        ?= 200
 
-.PHONY: all build test demo cross sanitize bench fuzz valgrind clean deps
+.PHONY: all build test demo cross sanitize bench bench-build bench-coord fuzz valgrind clean deps
 
 all: build
 
@@ -47,12 +49,17 @@ sanitize:
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j$(JOBS)
 
-bench:
+bench-build:
 	@scripts/deps.sh bench
 	cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DKMA_BUILD_BENCH=ON \
 		-DKMA_BUILD_TESTS=OFF -DKMA_WERROR=ON $(CMAKE_FLAGS)
 	cmake --build build-bench -j$(JOBS)
+
+bench: bench-build
 	build-bench/bench/bench_handshake tests/data $(N)
+
+bench-coord: bench-build
+	build-bench/bench/bench_coord build-bench/coordinator/kma-coord $(COORD_BENCH)
 
 fuzz:
 	scripts/fuzz.sh
