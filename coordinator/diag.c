@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define EXPIRY_WARN (30 * 86400)
 
@@ -115,8 +116,23 @@ static int node_index(const struct diag_input *in, const char *id)
 }
 
 /*
+ * Whether o is about a certificate node no longer presents: it names a serial and node
+ * reports another one. A peer that cannot see node's new identity (its listener is
+ * wedged, so node never reaches it) still holds what it saw of the old one; that is not
+ * evidence about the node as it is now.
+ */
+static bool about_old_identity(struct ctx *c, const struct store_observation *o, const char *node)
+{
+	int i = node_index(c->in, node);
+
+	return i >= 0 && o->peer_serial[0] && c->in->self[i].cert_serial[0] &&
+	       strcasecmp(o->peer_serial, c->in->self[i].cert_serial) != 0;
+}
+
+/*
  * True when every observation others made about node (outbound only, or both
- * directions) has a cause in set, and there is at least one.
+ * directions) has a cause in set, and there is at least one. Observations of a
+ * certificate node no longer presents do not count.
  */
 static bool all_about(struct ctx *c, const char *node, bool outbound_only, const char *const *set)
 {
@@ -126,7 +142,7 @@ static bool all_about(struct ctx *c, const char *node, bool outbound_only, const
 		const struct store_observation *o = &c->in->obs[i];
 
 		if (strcmp(o->peer_id, node) != 0 || strcmp(o->node_id, node) == 0 ||
-		    (outbound_only && !outbound(o)))
+		    (outbound_only && !outbound(o)) || about_old_identity(c, o, node))
 			continue;
 		if (!in_set(o->cause, set))
 			return false;

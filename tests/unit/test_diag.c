@@ -135,6 +135,46 @@ static void test_okm_not_rejoined(void **state)
 	assert_true(mentions(&f[0], "a-kma01 itself reports identity state not_enrolled"));
 }
 
+/*
+ * The whole incident at once: a-kma01 QuickStarted and never rejoined while b-kma03's
+ * listener is wedged. a-kma01 cannot reach b-kma03, so b-kma03 still holds an ok inbound
+ * observation of a-kma01's old certificate: that is not evidence about a-kma01 now, and
+ * both culprits are named.
+ */
+static void test_okm_with_wedged_peer(void **state)
+{
+	struct cluster c;
+	struct diag_finding f[8];
+	struct store_observation *o;
+
+	(void)state;
+	three(&c);
+	snprintf(c.self[0].state, STORE_STATE_MAX, "not_enrolled");
+	snprintf(c.self[0].cert_serial, STORE_SERIAL_MAX, NEW);
+	o = seen(&c, "u-kma02", "a-kma01", "outbound", "peer_serial_mismatch");
+	snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
+	o = seen(&c, "u-kma02", "a-kma01", "inbound", "peer_serial_mismatch");
+	snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
+	o = seen(&c, "b-kma03", "a-kma01", "outbound", "peer_serial_mismatch");
+	snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
+	o = seen(&c, "b-kma03", "a-kma01", "inbound", "ok"); /* before the wedge, old cert */
+	snprintf(o->peer_serial, sizeof(o->peer_serial), OLD);
+	seen(&c, "a-kma01", "u-kma02", "outbound", "rejected_by_peer")->alert_received = 49;
+	seen(&c, "a-kma01", "b-kma03", "outbound", "tcp_refused");
+	seen(&c, "u-kma02", "b-kma03", "outbound", "tcp_refused");
+	seen(&c, "b-kma03", "u-kma02", "outbound", "ok");
+	seen(&c, "u-kma02", "b-kma03", "inbound", "ok");
+	assert_int_equal(run(&c, f, 8), 2);
+	assert_string_equal(f[0].pattern, "node_not_rejoined");
+	assert_string_equal(f[0].culprit, "a-kma01");
+	assert_string_equal(f[1].pattern, "node_refused");
+	assert_string_equal(f[1].culprit, "b-kma03");
+	/* The same ok observation about the certificate a-kma01 presents now would clear it. */
+	snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
+	run(&c, f, 8);
+	assert_string_not_equal(f[0].pattern, "node_not_rejoined");
+}
+
 /* The incident's other symptom: one node refuses everyone (listen queue full). */
 static void test_refused(void **state)
 {
@@ -312,11 +352,17 @@ static void test_unexplained(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_healthy),        cmocka_unit_test(test_okm_not_rejoined),
-	    cmocka_unit_test(test_refused),        cmocka_unit_test(test_ca_mismatch),
-	    cmocka_unit_test(test_stale_trust),    cmocka_unit_test(test_pair),
-	    cmocka_unit_test(test_identity_wrong), cmocka_unit_test(test_node_facts),
-	    cmocka_unit_test(test_unexplained),    cmocka_unit_test(test_unverified),
+	    cmocka_unit_test(test_healthy),
+	    cmocka_unit_test(test_okm_not_rejoined),
+	    cmocka_unit_test(test_okm_with_wedged_peer),
+	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_ca_mismatch),
+	    cmocka_unit_test(test_stale_trust),
+	    cmocka_unit_test(test_pair),
+	    cmocka_unit_test(test_identity_wrong),
+	    cmocka_unit_test(test_node_facts),
+	    cmocka_unit_test(test_unexplained),
+	    cmocka_unit_test(test_unverified),
 	    cmocka_unit_test(test_cert_expired),
 	};
 
