@@ -73,6 +73,7 @@ static uint8_t fp_now[HAL_FP_LEN], fp_enrolled[HAL_FP_LEN];
 static Kma__V1__CertInfo own_cert;
 static Kma__V1__HardwarePart parts[KMA_PART_COUNT];
 static Kma__V1__KeyServiceHealth health;
+static Kma__V1__DirectiveResult last_directive;
 static Kma__V1__RecoveryStepMode steps[BOARD_STEP_COUNT];
 static Kma__V1__RecoveryStepMode *step_ptrs[BOARD_STEP_COUNT];
 
@@ -110,6 +111,11 @@ static void fill(void *arg, Kma__V1__AgentReport *r)
 		health.detail = (char *)st->health.detail;
 		health.checked_at = st->health.checked_at;
 		r->health = &health;
+	}
+	if (st->has_directive) {
+		directive_result_msg(&st->directive, &last_directive);
+		r->last_directive = &last_directive;
+		r->fencing_token = st->directive.fencing;
 	}
 	fill_recovery(c->hal->board, r);
 	if (v->has_cert) {
@@ -236,6 +242,8 @@ static void apply(void *arg, const Kma__V1__CoordinatorReply *reply)
 
 	apply_table(c, reply);
 	apply_enrolled_serial(c, reply->enrolled_serial);
+	if (c->deps.directives)
+		c->deps.directives(c->deps.arg, reply->directives, reply->n_directives);
 }
 
 void coordlink_apply_table(struct coordlink *c)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "directive.h"
 #include "hal.h"
 #include "health.h"
 #include "identity.h"
@@ -24,6 +25,8 @@
 struct coordlink_status {
 	Kma__V1__Phase phase;
 	struct health_result health; /* not reported before the first check */
+	bool has_directive;
+	struct directive_record directive; /* last_directive and fencing_token */
 };
 
 /* The daemon's parts the link reads, and its callbacks (all on the loop's thread). */
@@ -33,6 +36,12 @@ struct coordlink_deps {
 	const struct coordlink_status *status;
 	/* Called after the reply changed the identity record (enrolled serial). */
 	void (*identity_changed)(void *arg);
+	/*
+	 * Called with the reply's directives (untrusted, maybe none), after the peer table
+	 * and enrolled serial were applied. They are freed when it returns; it may stop and
+	 * restart the link only by deferring that to another callback of the loop.
+	 */
+	void (*directives)(void *arg, Kma__V1__Directive *const *d, size_t n);
 	void *arg;
 };
 

@@ -10,10 +10,16 @@
  * on the same interval, since that check may block. SIGTERM and SIGINT stop it cleanly.
  */
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "hal.h"
 
-/* Runs until SIGTERM/SIGINT. Returns a KMA_EXIT_* status. */
-int daemon_run(struct hal *hal, const struct agent_config *cfg);
+/*
+ * Runs until SIGTERM/SIGINT, or until a directive's simulated reboot (hal_reboot_reexecs),
+ * when *reexec is set: the caller then releases what it holds and re-executes the agent,
+ * which comes back with the new boot ID. Returns a KMA_EXIT_* status.
+ */
+int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec);
 
 #endif

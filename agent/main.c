@@ -7,6 +7,7 @@
  */
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,20 @@ static void usage(FILE *out)
 	        KMA_DEFAULT_CONFIG);
 }
 
+/*
+ * After a simulated reboot: the same program with the same arguments and pid, as a real
+ * appliance's supervisor would start it after a reboot, so it comes back with the new boot
+ * ID. Everything the daemon opened is closed by now; descriptors libraries left are
+ * close-on-exec.
+ */
+static int reexec_self(char **argv)
+{
+	fflush(NULL);
+	execv("/proc/self/exe", argv);
+	log_errno(LOG_LVL_ERR, errno, "cannot restart after the simulated reboot: exec");
+	return KMA_EXIT_SOFTWARE;
+}
+
 static bool want_json(int argc, char **argv, int first)
 {
 	for (int i = first; i < argc; i++)
@@ -71,6 +86,7 @@ int main(int argc, char **argv)
 	struct agent_config cfg;
 	struct board board;
 	struct hal hal = {0};
+	bool reexec = false;
 	int ret, c;
 
 	/* "+": options after the command belong to the command. */
@@ -151,10 +167,12 @@ int main(int argc, char **argv)
 			ret = KMA_EXIT_SOFTWARE;
 			goto exit;
 		}
-		ret = daemon_run(&hal, &cfg);
+		ret = daemon_run(&hal, &cfg, &reexec);
 		curl_global_cleanup();
 	}
 exit:
 	hal_close(&hal);
+	if (reexec)
+		return reexec_self(argv);
 	return ret;
 }
