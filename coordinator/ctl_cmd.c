@@ -344,6 +344,8 @@ static int nodes_view(const struct ctl_ctx *c, bool status)
 			printf("\n");
 		}
 	}
+	if (status)
+		ctl_plan_status(c, c->opts->output == CTL_OUT_JSON ? NULL : stdout);
 	ret = !status || counts[CTL_NODE_OK] == n ? KMA_EXIT_OK : KMA_EXIT_FAILURE;
 exit:
 	free(nodes);

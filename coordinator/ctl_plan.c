@@ -99,6 +99,39 @@ int ctl_verb_node_token(const struct ctl_ctx *c, char **args)
 	return KMA_EXIT_OK;
 }
 
+void ctl_plan_status(const struct ctl_ctx *c, FILE *out)
+{
+	struct ctl_http_reply r = {0};
+	json_object *doc = NULL, *steps, *lease;
+
+	if (!out || ctl_http_request(c->cfg, "GET", "/v1/plans/current", NULL, &r) != CTL_HTTP_OK ||
+	    r.status != 200 || ctl_parse("/v1/plans/current", &r, &doc) != KMA_EXIT_OK)
+		goto exit;
+	fprintf(out, "\nrecovery plan %lld: %s%s%s\n", (long long)jint(doc, "id"),
+	        jstr(doc, "state"), jstr(doc, "detail")[0] ? ": " : "", jstr(doc, "detail"));
+	steps = jarr(doc, "steps");
+	for (size_t i = 0; steps && i < json_object_array_length(steps); i++) {
+		json_object *s = json_object_array_get_idx(steps, i);
+
+		if (strcmp(jstr(s, "state"), "active") != 0)
+			continue;
+		fprintf(out, "  step %lld %s %s (%s): %s\n", (long long)jint(s, "step"),
+		        jstr(s, "kind"), jstr(s, "node_id"), jstr(s, "phase"), jstr(s, "detail"));
+	}
+	if (json_object_object_get_ex(doc, "lease", &lease) &&
+	    json_object_is_type(lease, json_type_object))
+		fprintf(out, "  lease: %s held for %s (%s, fencing %lld), expires in %lld s\n",
+		        jstr(lease, "node_id"), jstr(lease, "why"), jstr(lease, "id"),
+		        (long long)jint(lease, "fencing"),
+		        (long long)(jint(lease, "expires_at") - jint(doc, "now")));
+	else if (strcmp(jstr(doc, "state"), "running") == 0 ||
+	         strcmp(jstr(doc, "state"), "paused") == 0)
+		fprintf(out, "  lease: free (no node is being disrupted)\n");
+exit:
+	json_object_put(doc);
+	ctl_http_reply_free(&r);
+}
+
 /* ---- plan ---- */
 
 static void render_proposal(json_object *doc)

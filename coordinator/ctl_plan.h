@@ -11,6 +11,12 @@
 
 #include "ctl_cmd.h"
 
+/*
+ * For kmactl status: the current plan in one or two lines, and who holds the disruption
+ * lease and why (nothing when there is no plan or out is NULL).
+ */
+void ctl_plan_status(const struct ctl_ctx *c, FILE *out);
+
 int ctl_verb_node_token(const struct ctl_ctx *c, char **args);
 int ctl_verb_plan(const struct ctl_ctx *c, char **args);
 int ctl_verb_run(const struct ctl_ctx *c, char **args);

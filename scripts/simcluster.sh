@@ -1,0 +1,184 @@
+# A simulated cluster on loopback, for make demo and the recovery tests: the PKI, kma-coord
+# (the cluster CA, with a [recovery] section), kmactl's configuration, sim appliances that
+# QuickStart with one-time tokens, and the incident's two faults.
+#
+# Source it with build (the build directory), src (the source tree) and demo (a fresh
+# working directory) set; it defines:
+#   say TEXT / run CMD... / port / until_ok SECONDS CMD...
+#   sc_pki                      cluster CA, coordinator certificate, operator alice
+#   sc_coord_start              writes coord.conf (once) and starts kma-coord; again after
+#                               a kill -9, same port and database
+#   appliance NAME SERIAL [BOARD]   a sim appliance's hardware and agent.conf
+#   enrol NAME / start NAME     kmactl node add + kma-agent quickstart / the agent daemon
+#   bench_quickstart NODE       the incident: parts replaced, QuickStarted at the bench
+#                               with a certificate the cluster never enrolled
+#   wedge NODE                  the node's listener refuses connections until a reboot
+# SC_STABILISE (default 10) is the stabilisation window; SC_STEP_TIMEOUT (120) a step's.
+
+agent="$build/agent/kma-agent"
+coord="$build/coordinator/kma-coord"
+ctl="$build/coordinator/kmactl"
+pids=""
+
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() {
+	printf '$ %s\n' "$*"
+	"$@"
+}
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# until_ok SECONDS CMD...: bounded wait until CMD succeeds (quietly).
+until_ok() {
+	limit=$(($1 * 10))
+	shift
+	n=0
+	until "$@" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ $n -lt $limit ] || { echo "timed out waiting for: $*" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+
+rm -rf "$demo"
+mkdir -p "$demo/pki"
+P="$demo/pki"
+
+sc_pki() {
+	(
+		cd "$P"
+		openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+		openssl req -x509 -new -key ca.key -sha256 -days 3650 -out ca.pem \
+			-subj "/O=Demo Cluster/CN=Demo Cluster CA" 2>/dev/null
+		openssl ecparam -name prime256v1 -genkey -noout -out coord.key 2>/dev/null
+		openssl req -new -key coord.key -subj "/O=Demo Cluster/CN=kma-coord" -out coord.csr 2>/dev/null
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext
+		openssl x509 -req -in coord.csr -CA ca.pem -CAkey ca.key -set_serial 0x10 -days 30 \
+			-sha256 -extfile srv.ext -out coord.pem 2>/dev/null
+		openssl ecparam -name prime256v1 -genkey -noout -out opca.key 2>/dev/null
+		openssl req -x509 -new -key opca.key -sha256 -days 3650 -out opca.pem \
+			-subj "/O=Demo Operators/CN=Demo Operator CA" 2>/dev/null
+		openssl ecparam -name prime256v1 -genkey -noout -out alice.key 2>/dev/null
+		openssl req -new -key alice.key -subj "/O=Demo Operators/CN=alice" -out alice.csr 2>/dev/null
+		printf 'extendedKeyUsage=clientAuth\n' >cli.ext
+		openssl x509 -req -in alice.csr -CA opca.pem -CAkey opca.key -set_serial 0x11 -days 30 \
+			-sha256 -extfile cli.ext -out alice.pem 2>/dev/null
+		chmod 600 ./*.key
+	)
+}
+
+# sc_coord_start: kma-coord on a port chosen once; again after a kill -9, same port and db.
+sc_coord_start() {
+	[ -f "$demo/coord.conf" ] || sc_coord_config
+	"$coord" -c "$demo/coord.conf" >>"$demo/coord.log" 2>&1 &
+	echo $! >"$demo/coord.pid"
+	pids="$pids $!"
+	until_ok 10 "$ctl" node list
+}
+
+sc_coord_config() {
+	CPORT=$(port)
+	cat >"$demo/coord.conf" <<CONF
+[coord]
+listen = 127.0.0.1:$CPORT
+db = $demo/coord.db
+cert = $P/coord.pem
+key = $P/coord.key
+ca = $P/ca.pem
+ca_key = $P/ca.key
+operator_ca = $P/opca.pem
+report_interval = 1
+cluster_id = demo
+[recovery]
+stabilise = ${SC_STABILISE:-10}
+step_timeout = ${SC_STEP_TIMEOUT:-120}
+lease_ttl = 60
+min_serving = 1
+CONF
+	cat >"$demo/kmactl.conf" <<CONF
+[kmactl]
+url = https://localhost:$CPORT
+cert = $P/alice.pem
+key = $P/alice.key
+ca = $P/ca.pem
+CONF
+	export KMACTL_CONFIG="$demo/kmactl.conf"
+}
+
+# appliance NAME BOARD_SERIAL [BOARD]: a sim appliance's hardware and configuration.
+appliance() {
+	d="$demo/$1"
+	mkdir -p "$d/sim/hw"
+	echo "$2" >"$d/sim/hw/board_serial"
+	echo "WD-$2" >"$d/sim/hw/disk_serial"
+	echo "Intel(R) Xeon(R) CPU E5-2620 v4" >"$d/sim/hw/cpu_id"
+	echo "00:10:e0:8c:2a:$(printf %02x "$(cksum <"$d/sim/hw/board_serial" | cut -c1-2)")" >"$d/sim/hw/mac"
+	p=$(port)
+	echo "$p" >"$d/port"
+	cat >"$d/agent.conf" <<CONF
+[agent]
+state_dir = $d/state
+hw_check_interval = 1
+[board]
+name = ${3:-sim}
+dir = $src/board
+root = $d/sim
+[mesh]
+listen = 127.0.0.1:$p
+probe_interval = 5
+[coordinator]
+url = https://localhost:$CPORT/
+ca = $P/ca.pem
+report_interval = 1
+CONF
+}
+
+# enrol NAME: the operator adds the entry, the appliance QuickStarts with the token.
+enrol() {
+	run "$ctl" node add "$1" --name "$1" --address "127.0.0.1:$(cat "$demo/$1/port")" >"$demo/$1/add.out"
+	grep -v '^token:' "$demo/$1/add.out" || true
+	sed -n 's/^token: //p' "$demo/$1/add.out" >"$demo/$1/token"
+	chmod 600 "$demo/$1/token"
+	echo "(one-time token written to $demo/$1/token)"
+	run "$agent" -c "$demo/$1/agent.conf" quickstart --node-id "$1" --token-file "$demo/$1/token" |
+		sed -n '1,3p'
+}
+
+start() {
+	"$agent" -c "$demo/$1/agent.conf" >>"$demo/$1/agent.log" 2>&1 &
+	echo $! >"$demo/$1/pid"
+	pids="$pids $!"
+}
+
+
+# bench_quickstart NODE: the incident. The node's disk, system board and CPU are replaced
+# and it is QuickStarted at the bench with a certificate from the cluster CA that the
+# cluster never enrolled; then its agent starts again.
+bench_quickstart() {
+	kill "$(cat "$demo/$1/pid")"
+	echo "1406NNN0JK" >"$demo/$1/sim/hw/board_serial"
+	echo "WD-WCC4N7654321" >"$demo/$1/sim/hw/disk_serial"
+	echo "Intel(R) Xeon(R) CPU E5-2630 v4" >"$demo/$1/sim/hw/cpu_id"
+	run "$agent" -c "$demo/$1/agent.conf" factory-reset --yes
+	(
+		cd "$P"
+		openssl ecparam -name prime256v1 -genkey -noout -out bench.key 2>/dev/null
+		openssl req -new -key bench.key -subj "/O=Demo Cluster/CN=$1" -out bench.csr 2>/dev/null
+		printf 'extendedKeyUsage=serverAuth,clientAuth\n' >leaf.ext
+		openssl x509 -req -in bench.csr -CA ca.pem -CAkey ca.key -days 825 -sha256 \
+			-set_serial 0xE2207FDBA432E9010000000000000084 -extfile leaf.ext -out bench.pem 2>/dev/null
+		chmod 600 bench.key
+	)
+	run "$agent" -c "$demo/$1/agent.conf" identity import --key "$P/bench.key" \
+		--cert "$P/bench.pem" --ca "$P/ca.pem" | sed -n '1,2p'
+	start "$1"
+}
+
+# wedge NODE: the sim board's stand-in for a full listen queue (refused until a reboot).
+wedge() {
+	touch "$demo/$1/sim/wedge"
+	kill -HUP "$(cat "$demo/$1/pid")"
+}
