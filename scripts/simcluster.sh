@@ -20,10 +20,10 @@ coord="$build/coordinator/kma-coord"
 ctl="$build/coordinator/kmactl"
 pids=""
 
-cleanup() {
+sc_cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
 }
-trap cleanup EXIT INT TERM
+trap sc_cleanup EXIT INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() {

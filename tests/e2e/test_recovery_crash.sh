@@ -1,0 +1,79 @@
+#!/bin/sh
+# kill -9 of the coordinator in the middle of the incident's recovery, again and again:
+# right after each step starts, after each directive goes out, after the reboot is seen,
+# after the enrolment is removed, while a step stabilises. Each time kma-coord restarts on
+# the same database and the plan resumes where it was. kmactl run, started once, waits the
+# crashes out. At the end: the cluster is healthy, every step ran exactly once (one
+# directive per disruptive step, one "done" per step), never two directives out at once,
+# and a-kma02 rebooted exactly once.
+. "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
+
+build="$KMA_BUILD_DIR"
+src="$KMA_SOURCE_DIR"
+demo="$T/c"
+SC_STABILISE=2
+. "$src/scripts/simcluster.sh" >/dev/null
+trap 'sc_cleanup; cleanup' EXIT INT TERM
+
+sc_pki
+sc_coord_start
+for n in a-kma01 a-kma02 u-kma02; do
+	appliance "$n" "SIM-$n"
+	enrol "$n" >/dev/null
+	start "$n"
+done
+until_ok 60 "$ctl" mesh
+bench_quickstart a-kma01 >/dev/null
+wedge a-kma02
+until_ok 60 sh -c "\"$ctl\" diagnose >\"$demo/d\"; grep -q node_not_rejoined \"$demo/d\" && grep -q node_refused \"$demo/d\""
+ok "the incident: a-kma01 never rejoined, a-kma02 refuses"
+
+"$ctl" run --yes >"$T/run.out" 2>&1 &
+RUN_PID=$!
+
+# crash_after N EVENT: waits for the journal's Nth entry of EVENT, then kill -9 and restart.
+crashes=0
+crash_after() {
+	n=0
+	until "$ctl" history --json >"$T/j.json" 2>/dev/null &&
+		[ "$(python3 -c 'import json,sys; print(sum(1 for e in json.load(open(sys.argv[1]))["entries"] if e["event"]==sys.argv[2]))' "$T/j.json" "$2")" -ge "$1" ]; do
+		n=$((n + 1))
+		[ $n -lt 600 ] || { cat "$T/run.out" "$T/j.json"; fail "no journal entry #$1 '$2'"; }
+		kill -0 "$RUN_PID" 2>/dev/null || { cat "$T/run.out"; fail "kmactl run ended early"; }
+		sleep 0.1
+	done
+	kill -9 "$(cat "$demo/coord.pid")"
+	sleep 0.3
+	sc_coord_start
+	crashes=$((crashes + 1))
+}
+crash_after 1 directive # reboot of a-kma02 out, not yet seen back
+crash_after 1 rebooted  # a-kma02 back, gate not yet met
+crash_after 1 removed   # a-kma01's enrolment removed, peers not yet told
+crash_after 2 directive # factory reset out
+crash_after 3 directive # QuickStart out with the token
+crash_after 2 stable    # join stabilising
+wait "$RUN_PID" || { cat "$T/run.out"; fail "kmactl run did not end well"; }
+expect_grep "The cluster is healthy." "$T/run.out"
+ok "kma-coord killed -9 $crashes times mid-plan; kmactl run waited it out and the plan finished"
+
+"$ctl" history --json >"$T/j.json" || fail "history"
+python3 - "$T/j.json" <<'PY' || { cat "$T/j.json"; fail "the journal"; }
+import json, sys, collections
+e = json.load(open(sys.argv[1]))["entries"]
+d = collections.Counter(x["step"] for x in e if x["event"] == "directive")
+done = collections.Counter(x["step"] for x in e if x["event"] == "done" and x["step"])
+assert d == {1: 1, 3: 1, 5: 1}, ("one directive per disruptive step", d)
+assert done == {s: 1 for s in range(1, 7)}, ("each step done once", done)
+out = None
+for x in e:
+    if x["event"] == "directive":
+        assert out is None, ("two directives out at once", x)
+        out = x["step"]
+    if x["event"] == "done" and x["step"] == out:
+        out = None
+assert [x for x in e if x["event"] == "done" and x["step"] == 0], "plan done"
+PY
+[ "$(cat "$demo/a-kma02/sim/reboots")" = 1 ] || fail "a-kma02 rebooted $(cat "$demo/a-kma02/sim/reboots") times"
+"$ctl" diagnose >"$T/d" || { cat "$T/d"; fail "not healthy at the end"; }
+ok "every step ran once, one directive at a time, one reboot; healthy"
