@@ -230,12 +230,16 @@ static void inbound_done(struct probe_ev *pe, void *arg)
 	if (ps) {
 		bool changed = !ps->has_in || ps->in.cause != o->cause ||
 		               strcmp(ps->in.cert.serial, o->cert.serial) != 0;
+		/* It reached us, so it is up: if we could not reach it, try again now (a
+		 * rebooted or unwedged peer is seen at once, not a probe period later). */
+		bool back =
+		    o->cause == KMA_CAUSE_OK && ps->has_out && ps->out.cause != KMA_CAUSE_OK;
 
 		log_change(ps, "inbound", &ps->in, ps->has_in, o);
 		ps->in = *o;
 		ps->has_in = true;
 		ps->in_at = hal_time_real(m->hal);
-		if (changed) {
+		if (changed || back) {
 			write_status(m);
 			/* The peer changed (re-keyed, restarted, accepts us again): look at
 			 * it from our side now rather than at the next period. */
