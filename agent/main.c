@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,8 +59,17 @@ static void usage(FILE *out)
  */
 static int reexec_self(char **argv)
 {
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
 	fflush(NULL);
-	execv("/proc/self/exe", argv);
+	/* The program's path first: tools that run us (valgrind) answer readlink with it,
+	 * while exec of /proc/self/exe would start the tool itself. */
+	if (n > 0) {
+		self[n] = '\0';
+		execv(self, argv);
+	}
+	execv("/proc/self/exe", argv); /* e.g. the file was replaced by an upgrade */
 	log_errno(LOG_LVL_ERR, errno, "cannot restart after the simulated reboot: exec");
 	return KMA_EXIT_SOFTWARE;
 }
