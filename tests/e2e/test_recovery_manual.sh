@@ -1,0 +1,95 @@
+#!/bin/sh
+# The incident's recovery on a product where deleting the entry and QuickStart are manual
+# (board sim-manual for a-kma01), and a gate that does not open:
+#  - u-kma02's key service is down, so rebooting a-kma02 would leave nobody serving: the
+#    plan waits, then pauses saying which gate failed and what it saw; a-kma02 is never
+#    rebooted; kmactl run exits 1;
+#  - with the key service back, resume: the reboot runs, then the plan stops at the
+#    manual delete_entry with the board's instruction; confirming another step is refused;
+#  - a QuickStart confirmed but never done is not taken on trust: the plan pauses again;
+#  - the operator gets a token (kmactl node token), QuickStarts at the appliance, resumes:
+#    the plan finishes and the cluster is healthy.
+. "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
+
+build="$KMA_BUILD_DIR"
+src="$KMA_SOURCE_DIR"
+demo="$T/c"
+SC_STABILISE=1
+SC_STEP_TIMEOUT=8
+. "$src/scripts/simcluster.sh" >/dev/null
+trap 'sc_cleanup; cleanup' EXIT INT TERM
+
+# plan_is EXPR: bounded wait until a Python expression over the current plan p holds.
+plan_is() {
+	n=0
+	while :; do
+		curl -sS --cacert "$P/ca.pem" --cert "$P/alice.pem" --key "$P/alice.key" \
+			"https://localhost:$CPORT/v1/plans/current" >"$T/p.json" 2>/dev/null &&
+			python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); s=p["steps"]; sys.exit(0 if eval(sys.argv[2]) else 1)' \
+				"$T/p.json" "$1" 2>/dev/null && return 0
+		n=$((n + 1))
+		[ $n -lt 300 ] || { cat "$T/p.json"; fail "plan never reached: $1"; }
+		sleep 0.1
+	done
+}
+
+sc_pki
+sc_coord_start
+appliance a-kma01 SIM-a-kma01 sim-manual
+appliance a-kma02 SIM-a-kma02
+appliance u-kma02 SIM-u-kma02
+for n in a-kma01 a-kma02 u-kma02; do
+	enrol "$n" >/dev/null
+	start "$n"
+done
+until_ok 60 "$ctl" mesh
+bench_quickstart a-kma01 >/dev/null
+wedge a-kma02
+echo "keystore offline" >"$demo/u-kma02/sim/health"
+until_ok 60 sh -c "\"$ctl\" diagnose >\"$demo/d\"; grep -q node_not_rejoined \"$demo/d\" && grep -q node_refused \"$demo/d\""
+
+expect_exit 0 "$ctl" plan
+expect_grep "MANUAL" "$T/out"
+expect_grep "In the cluster management console" "$T/out"
+expect_grep "u-kma02: key service unhealthy (keystore offline)" "$T/out"
+ok "kmactl plan: the board's manual steps with their instructions; the closed gate and why"
+
+expect_exit 1 "$ctl" run --yes
+expect_grep "plan 1 paused" "$T/out"
+expect_grep "gate before the step not met for more than 8 s: u-kma02: key service unhealthy (keystore offline)" "$T/out"
+[ ! -f "$demo/a-kma02/sim/reboots" ] || fail "a-kma02 was rebooted through a closed gate"
+expect_exit 1 "$ctl" status
+expect_grep "recovery plan 1: paused" "$T/out"
+ok "a closed gate pauses the plan with what it saw; nothing was disrupted; kmactl run exits 1"
+
+rm "$demo/u-kma02/sim/health"
+expect_exit 0 "$ctl" resume
+"$ctl" follow >"$T/follow1.out" 2>&1 &
+F1=$!
+plan_is 's[1]["phase"] == "confirm"'
+[ "$(cat "$demo/a-kma02/sim/reboots")" = 1 ] || fail "a-kma02 not rebooted once"
+expect_exit 1 "$ctl" confirm 5
+expect_grep "not waiting for a confirmation" "$T/err"
+expect_exit 0 "$ctl" confirm 2
+plan_is 's[4]["phase"] == "confirm"'
+expect_grep "MANUAL STEP: In the cluster management console" "$T/follow1.out"
+expect_grep "kmactl confirm 2" "$T/follow1.out"
+ok "resumed: a-kma02 rebooted once; the manual delete_entry waited for kmactl confirm 2 (confirm 5 refused)"
+
+# Confirmed, but the QuickStart never happened: the enrolment check says so.
+expect_exit 0 "$ctl" confirm 5
+wait "$F1" && fail "kmactl follow exited 0 on a paused plan"
+plan_is 'p["state"] == "paused" and "waiting for the QuickStart enrolment" in p["detail"]'
+ok "a QuickStart confirmed but not done pauses the plan instead of going on"
+
+expect_exit 0 "$ctl" node token a-kma01
+sed -n 's/^token: //p' "$T/out" >"$T/token"
+expect_exit 0 "$AGENT" -c "$demo/a-kma01/agent.conf" quickstart --node-id a-kma01 --token-file "$T/token"
+expect_exit 0 "$ctl" resume
+expect_exit 0 "$ctl" follow
+expect_grep "The cluster is healthy." "$T/out"
+expect_exit 0 "$ctl" history
+expect_grep "alice        confirmed" "$T/out"
+ok "with the QuickStart done at the appliance and the plan resumed, it finishes healthy"
+grep -q "$(cat "$T/token")" "$demo/coord.log" "$demo"/*/agent.log && fail "a token is in a log"
+ok "the token is in no log"
