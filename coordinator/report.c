@@ -193,6 +193,9 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 	reply.ack_sequence = ack;
 	reply.peers = ptrs;
 	reply.n_peers = n;
+	/* While a plan runs its gates wait on reports: every node reports every second. */
+	if (interval_ms > REPORT_RECOVERY_INTERVAL_MS && store_plan_unfinished(st))
+		interval_ms = REPORT_RECOVERY_INTERVAL_MS;
 	reply.next_report_interval_ms = interval_ms;
 	*len = kma__v1__coordinator_reply__get_packed_size(&reply);
 	buf = malloc(*len ? *len : 1);

@@ -22,6 +22,9 @@
 
 #define REPORT_CONTENT_TYPE "application/x-protobuf"
 
+/* The report interval the reply asks for while a recovery plan is running or paused. */
+#define REPORT_RECOVERY_INTERVAL_MS 1000
+
 struct report_outcome {
 	int status;           /* HTTP status */
 	char reason[192];     /* one line for the text/plain body when status is not 200 */
@@ -42,7 +45,9 @@ bool report_content_type_ok(const char *content_type);
 
 /*
  * Packs the CoordinatorReply for node_id: ack_sequence = ack, the current peer table
- * version, every other node as a peer, the node's enrolled serial and the interval.
+ * version, every other enrolled node as a peer, the node's enrolled serial, the interval
+ * (REPORT_RECOVERY_INTERVAL_MS while a plan is unfinished) and the directive a running plan
+ * has out for the node, if any.
  * Returns 0 with *out (free()) and *len, or -1 (logged).
  */
 int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,

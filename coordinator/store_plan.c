@@ -439,3 +439,15 @@ enum store_status store_plan_token(struct store *st, int64_t plan_id, const char
 		return STORE_NOT_FOUND;
 	return rc == SQLITE_ROW ? STORE_OK : fail(st, "read an enrolment token");
 }
+
+bool store_plan_unfinished(struct store *st)
+{
+	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM plans WHERE state IN ('running', 'paused')");
+	bool yes;
+
+	if (!s)
+		return false;
+	yes = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return yes;
+}

@@ -130,6 +130,9 @@ enum store_status store_directive_for(struct store *st, const char *node_id,
                                       struct store_step *step, struct store_lease *lease)
     __attribute__((warn_unused_result));
 
+/* True when a plan is running or paused (so agents should report often). */
+bool store_plan_unfinished(struct store *st);
+
 /* The one-time token plan_id's add_entry step holds for node_id (into buf); never logged. */
 enum store_status store_plan_token(struct store *st, int64_t plan_id, const char *node_id,
                                    char *buf, size_t size) __attribute__((warn_unused_result));

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "report.h"
+#include "store_plan.h"
 #include "store.h"
 
 /* One report with n peers, all fields the agent normally fills. */
@@ -227,6 +228,37 @@ static void test_reply_for_node(void **state)
 	free(buf);
 }
 
+/* While a recovery plan is unfinished every node is asked to report every second. */
+static void test_reply_interval_during_plan(void **state)
+{
+	struct store *st = *state;
+	struct store_step step = {.manual = false};
+	Kma__V1__CoordinatorReply *r;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int64_t id = 0;
+
+	snprintf(step.kind, sizeof(step.kind), "reboot");
+	snprintf(step.node_id, sizeof(step.node_id), "u-kma02");
+	snprintf(step.state, sizeof(step.state), "pending");
+	assert_int_equal(store_plan_create(st, &step, 1, "alice", 1000, &id), STORE_OK);
+	assert_int_equal(report_build_reply(st, "a-kma01", 1, 30000, &buf, &len), 0);
+	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
+	assert_non_null(r);
+	assert_int_equal(r->next_report_interval_ms, REPORT_RECOVERY_INTERVAL_MS);
+	/* No lease, no phase "directive": nothing is sent yet. */
+	assert_int_equal(r->n_directives, 0);
+	kma__v1__coordinator_reply__free_unpacked(r, NULL);
+	free(buf);
+	assert_int_equal(store_plan_set_state(st, id, "done", "", 1001), STORE_OK);
+	assert_int_equal(report_build_reply(st, "a-kma01", 2, 30000, &buf, &len), 0);
+	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
+	assert_non_null(r);
+	assert_int_equal(r->next_report_interval_ms, 30000);
+	kma__v1__coordinator_reply__free_unpacked(r, NULL);
+	free(buf);
+}
+
 static unsigned char *pack(const Kma__V1__AgentReport *r, size_t *len)
 {
 	unsigned char *buf;
@@ -313,6 +345,7 @@ int main(void)
 	    cmocka_unit_test(test_validate_table),
 	    cmocka_unit_test(test_content_type),
 	    cmocka_unit_test_setup_teardown(test_reply_for_node, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reply_interval_during_plan, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_order, setup, teardown),
 	};
 
