@@ -4,6 +4,7 @@
 #   make cross ARCH=aarch64   cross-build for aarch64|armhf|x86_64 and run unit tests under qemu
 #   make sanitize             build with ASan+UBSan and run every test
 #   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
+#   make bench-recovery       scheduling overhead per recovery step (RUNS=5 incident replays)
 #   make bench-coord          kma-coord under thousands of simulated agents (COORD_BENCH=
 #                             "-t SECONDS -r RATE AGENTSxNODES ...", see bench/bench_coord.c)
 #   make fuzz                 libFuzzer on every parser of untrusted bytes (FUZZ_SECONDS each)
@@ -15,8 +16,9 @@ JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 ARCH     ?= aarch64
 N        ?= 200
+RUNS     ?= 5
 
-.PHONY: all build test demo cross sanitize bench bench-build bench-coord fuzz valgrind clean deps
+.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery fuzz valgrind clean deps
 
 all: build
 
@@ -57,6 +59,9 @@ bench-build:
 
 bench: bench-build
 	build-bench/bench/bench_handshake tests/data $(N)
+
+bench-recovery: bench-build
+	bench/recovery_overhead.sh build-bench $(RUNS)
 
 bench-coord: bench-build
 	build-bench/bench/bench_coord build-bench/coordinator/kma-coord $(COORD_BENCH)
