@@ -9,6 +9,7 @@
 #include "diag.h"
 #include "diagnose.h"
 #include "log.h"
+#include "store_plan.h"
 #include "vocab.h"
 
 #define FINDINGS_MAX 64
@@ -210,6 +211,38 @@ static void render_per_node(const struct store_node *nodes, const struct diag_se
 			metrics_sample(b, last, "node_id", nodes[i].node_id, nodes[i].report_at);
 }
 
+/* The latest recovery plan: its state as a one-hot gauge, its steps by state, the lease. */
+static void render_plan(struct store *st, int64_t now, struct metrics_buf *b)
+{
+	static const char *const plan_states[] = {"running", "paused", "done", "aborted"};
+	static const char *const step_states[] = {"pending", "active", "done"};
+	struct store_plan plan = {0};
+	struct store_step *steps = NULL;
+	struct store_lease lease;
+	size_t n = 0;
+	bool have = store_plan_latest(st, &plan, &steps, &n) == STORE_OK;
+	bool leased = store_lease_get(st, now, &lease) == STORE_OK;
+
+	metrics_family(b, "kma_coord_plan_state", "gauge",
+	               "1 for the state of the latest recovery plan, 0 for the others.");
+	for (size_t i = 0; i < sizeof(plan_states) / sizeof(plan_states[0]); i++)
+		metrics_sample(b, "kma_coord_plan_state", "state", plan_states[i],
+		               have && strcmp(plan.state, plan_states[i]) == 0);
+	metrics_family(b, "kma_coord_plan_steps", "gauge",
+	               "Steps of the latest recovery plan by state.");
+	for (size_t k = 0; k < sizeof(step_states) / sizeof(step_states[0]); k++) {
+		int64_t count = 0;
+
+		for (size_t i = 0; i < n; i++)
+			count += strcmp(steps[i].state, step_states[k]) == 0;
+		metrics_sample(b, "kma_coord_plan_steps", "state", step_states[k], count);
+	}
+	metrics_family(b, "kma_coord_lease_held", "gauge",
+	               "1 while a node holds the cluster's disruption lease.");
+	metrics_sample(b, "kma_coord_lease_held", NULL, NULL, leased);
+	free(steps);
+}
+
 int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct metrics_buf *b)
 {
 	struct store_node *nodes = NULL;
@@ -251,6 +284,7 @@ int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct me
 	metrics_family(b, "kma_coord_diagnosis_healthy", "gauge",
 	               "1 when the mesh diagnosis finds no error (GET /v1/diagnosis), else 0.");
 	metrics_sample(b, "kma_coord_diagnosis_healthy", NULL, NULL, healthy ? 1 : 0);
+	render_plan(st, now, b);
 	if (metrics_buf_failed(b))
 		goto exit;
 	ret = 0;

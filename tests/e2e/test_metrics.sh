@@ -139,6 +139,9 @@ expect_sample 'kma_coord_reports_total{result="accepted"} 0'
 expect_sample 'kma_coord_nodes{state="none"} 0'
 expect_sample 'kma_coord_peer_table_version 0'
 expect_sample 'kma_coord_diagnosis_healthy 1'
+expect_sample 'kma_coord_plan_state{state="running"} 0'
+expect_sample 'kma_coord_plan_steps{state="pending"} 0'
+expect_sample 'kma_coord_lease_held 0'
 ok "operator certificate: 200, text format 0.0.4, every family with one HELP and TYPE"
 
 call a-kma01 GET /metrics

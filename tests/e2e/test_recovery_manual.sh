@@ -15,7 +15,7 @@ build="$KMA_BUILD_DIR"
 src="$KMA_SOURCE_DIR"
 demo="$T/c"
 SC_STABILISE=1
-SC_STEP_TIMEOUT=8
+SC_STEP_TIMEOUT=20
 . "$src/scripts/simcluster.sh" >/dev/null
 trap 'sc_cleanup; cleanup' EXIT INT TERM
 
@@ -28,7 +28,7 @@ plan_is() {
 			python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); s=p["steps"]; sys.exit(0 if eval(sys.argv[2]) else 1)' \
 				"$T/p.json" "$1" 2>/dev/null && return 0
 		n=$((n + 1))
-		[ $n -lt 300 ] || { cat "$T/p.json"; fail "plan never reached: $1"; }
+		[ $n -lt 600 ] || { cat "$T/p.json"; fail "plan never reached: $1"; }
 		sleep 0.1
 	done
 }
@@ -56,10 +56,14 @@ ok "kmactl plan: the board's manual steps with their instructions; the closed ga
 
 expect_exit 1 "$ctl" run --yes
 expect_grep "plan 1 paused" "$T/out"
-expect_grep "gate before the step not met for more than 8 s: u-kma02: key service unhealthy (keystore offline)" "$T/out"
+expect_grep "gate before the step not met for more than 20 s: u-kma02: key service unhealthy (keystore offline)" "$T/out"
 [ ! -f "$demo/a-kma02/sim/reboots" ] || fail "a-kma02 was rebooted through a closed gate"
 expect_exit 1 "$ctl" status
 expect_grep "recovery plan 1: paused" "$T/out"
+curl -sS --cacert "$P/ca.pem" --cert "$P/alice.pem" --key "$P/alice.key" \
+	"https://localhost:$CPORT/metrics" >"$T/metrics" || fail "metrics"
+expect_grep 'kma_coord_plan_state{state="paused"} 1' "$T/metrics"
+expect_grep 'kma_coord_plan_steps{state="active"} 1' "$T/metrics"
 ok "a closed gate pauses the plan with what it saw; nothing was disrupted; kmactl run exits 1"
 
 rm "$demo/u-kma02/sim/health"

@@ -190,6 +190,11 @@ static void test_render(void **state)
 	    "# TYPE kma_coord_peer_table_version gauge",
 	    "kma_coord_peer_table_version 2",
 	    "# TYPE kma_coord_diagnosis_healthy gauge",
+	    "# TYPE kma_coord_plan_state gauge",
+	    "kma_coord_plan_state{state=\"running\"} 0",
+	    "kma_coord_plan_state{state=\"done\"} 0",
+	    "kma_coord_plan_steps{state=\"active\"} 0",
+	    "kma_coord_lease_held 0",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has_line(b.data, want[i]))
@@ -199,8 +204,9 @@ static void test_render(void **state)
 	assert_int_equal(count_prefix(b.data, "kma_coord_pair_results{"), KMA_CAUSE_COUNT);
 	assert_int_equal(count_prefix(b.data, "kma_coord_node_cert_expiry_timestamp_seconds{"), 1);
 	assert_int_equal(count_prefix(b.data, "kma_coord_node_last_report_timestamp_seconds{"), 1);
-	assert_int_equal(count_prefix(b.data, "# HELP "), 7);
-	assert_int_equal(count_prefix(b.data, "# TYPE "), 7);
+	assert_int_equal(count_prefix(b.data, "# HELP "), 10);
+	assert_int_equal(count_prefix(b.data, "# TYPE "), 10);
+	assert_int_equal(count_prefix(b.data, "kma_coord_plan_state{"), 4);
 
 	/* healthy agrees with GET /v1/diagnosis over the same store. */
 	diag = diagnose_json(st, 1010, 20);
