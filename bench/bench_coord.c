@@ -105,6 +105,7 @@ struct xfer {
 
 struct agent {
 	struct xfer x; /* first: a struct xfer * is a struct agent * */
+	CURLSH *conns; /* its own connection cache (see agent_easy) */
 	unsigned idx;
 	char node_id[32];
 	char serial[20];
@@ -555,6 +556,16 @@ static void agent_easy(struct bench *b, struct agent *a)
 	if (!e)
 		die("curl_easy_init");
 	a->x.easy = e;
+	/*
+	 * One connection cache per agent, as each agent process has: in the multi handle's
+	 * shared cache curl would look through every agent's connection (each with another
+	 * client certificate) for every request, which costs the client O(agents) a request.
+	 */
+	a->conns = curl_share_init();
+	if (!a->conns ||
+	    curl_share_setopt(a->conns, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
+		die("curl_share_init");
+	curl_easy_setopt(e, CURLOPT_SHARE, a->conns);
 	curl_easy_setopt(e, CURLOPT_URL, b->report_url);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, a->body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)a->base_len);
@@ -606,6 +617,7 @@ static void agents_free(struct bench *b)
 {
 	for (unsigned i = 0; b->agents && i < b->n_agents; i++) {
 		curl_easy_cleanup(b->agents[i].x.easy);
+		curl_share_cleanup(b->agents[i].conns);
 		free(b->agents[i].body);
 		free(b->agents[i].full);
 	}
@@ -655,8 +667,12 @@ static void multi_make(struct bench *b)
 	curl_multi_setopt(b->multi, CURLMOPT_SOCKETDATA, b);
 	curl_multi_setopt(b->multi, CURLMOPT_TIMERFUNCTION, on_timer);
 	curl_multi_setopt(b->multi, CURLMOPT_TIMERDATA, b);
-	/* Every agent keeps its connection between reports, however few are in flight. */
-	curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS, (long)(b->n_agents + OP_PARALLEL + 16));
+	/*
+	 * Every agent keeps its connections between reports, however few are in flight: one to
+	 * the coordinator and one to the floor server.
+	 */
+	curl_multi_setopt(b->multi, CURLMOPT_MAXCONNECTS,
+	                  (long)(2 * b->n_agents + OP_PARALLEL + 16));
 }
 
 static void multi_free(struct bench *b)
@@ -1252,6 +1268,12 @@ static void phase_run(struct bench *b, enum phase_kind kind, struct result *r)
 	r->hwm_kb = p->s1.hwm_kb;
 	r->first_status = p->first_status;
 	r->first_rc = p->first_rc;
+	fprintf(stderr, "bench_coord:   %s: %llu answered, %llu errors, %.1f s\n",
+	        kind == PH_FLOOR ? "floor"
+	        : kind == PH_MAX ? "max"
+	                         : "paced",
+	        (unsigned long long)r->n, (unsigned long long)r->errors,
+	        (double)(now_us() - p->start_us) / 1e6);
 	p->kind = PH_IDLE;
 }
 
