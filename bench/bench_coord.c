@@ -1339,11 +1339,12 @@ static void print_row(const struct size_result *s, const char *phase, const stru
 		snprintf(err, sizeof(err), "  first: %s%s HTTP %ld",
 		         r->first_rc ? curl_easy_strerror(r->first_rc) : "", r->first_rc ? "," : "",
 		         r->first_status);
-	printf("%6u %5u  %-6s %9.0f %8.2f %8.2f %7llu %6llu %7.2f %6.0f%% %7.1f %7.1f %6.0f%%%s\n",
+	printf("%6u %5u  %-6s %9.0f %8.2f %8.2f %7llu %6llu %7.2f %6.0f%% %7.3f %7.1f %7.1f "
+	       "%6.0f%%%s\n",
 	       s->sz.agents, s->sz.nodes, phase, r->per_s, r->p50_ms, r->p99_ms,
 	       (unsigned long long)r->errors, (unsigned long long)r->new_conns, r->cpu_s,
-	       r->cpu_pct, (double)r->rss_kb / 1024.0, (double)r->hwm_kb / 1024.0, r->client_pct,
-	       err);
+	       r->cpu_pct, r->n ? 1000.0 * r->cpu_s / (double)r->n : 0.0,
+	       (double)r->rss_kb / 1024.0, (double)r->hwm_kb / 1024.0, r->client_pct, err);
 }
 
 static void print_tables(const struct bench *b, const struct size_result *res, size_t n)
@@ -1355,9 +1356,10 @@ static void print_tables(const struct bench *b, const struct size_result *res, s
 	       "kma-coord does,\n        answering with as many bytes, without auth, decoding or "
 	       "store: the baseline\n");
 	printf("max = every agent back to back; paced = open loop, latency from the scheduled "
-	       "send\n\n");
-	printf("%6s %5s  %-6s %9s %8s %8s %7s %6s %7s %7s %7s %7s %7s\n", "agents", "nodes",
-	       "phase", "req/s", "p50 ms", "p99 ms", "errors", "conns", "coordS", "coord%",
+	       "send\nsrv = the server's CPU (s, %% of one core, ms per answered request) and "
+	       "memory; conns = new connections\n\n");
+	printf("%6s %5s  %-6s %9s %8s %8s %7s %6s %7s %7s %7s %7s %7s %7s\n", "agents", "nodes",
+	       "phase", "req/s", "p50 ms", "p99 ms", "errors", "conns", "srv s", "srv%", "ms/req",
 	       "RSS MB", "HWM MB", "client%");
 	for (size_t i = 0; i < n; i++) {
 		print_row(&res[i], "floor", &res[i].floor);
