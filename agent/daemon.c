@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mesh.h"
 #include "quickstart.h"
+#include "sdnotify.h"
 
 struct daemon {
 	struct event_base *base;
@@ -42,6 +43,7 @@ struct daemon {
 	bool act_pending;
 	char token[DIRECTIVE_TOKEN_MAX + 1]; /* QUICKSTART's, wiped after use */
 	bool reexec;                         /* a simulated reboot: main re-executes the agent */
+	struct sdnotify notify;              /* systemd: READY=1, WATCHDOG=1, STOPPING=1 */
 };
 
 static void hw_check(struct daemon *d);
@@ -631,6 +633,8 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	dir_startup(&d);
 	hw_check(&d);
 	log_notice("running; hardware check every %u s", cfg->hw_check_interval_s);
+	if (sdnotify_start(&d.notify, d.base) != 0)
+		goto exit;
 	if (event_base_dispatch(d.base) < 0) {
 		log_err("event loop failed");
 		goto exit;
@@ -639,6 +643,7 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	ret = KMA_EXIT_OK;
 	*reexec = d.reexec;
 exit:
+	sdnotify_stop(&d.notify, !d.reexec);
 	mbedtls_platform_zeroize(d.token, sizeof(d.token));
 	health_stop(&d.health);
 	coordlink_stop(&d.link);

@@ -1,0 +1,121 @@
+#include "sdnotify.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum sdnotify_status sdnotify_send(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len, msg_len = strlen(msg);
+	socklen_t sa_len;
+	ssize_t sent;
+	int fd, err;
+
+	if (!path || !path[0])
+		return SDNOTIFY_NO_SOCKET;
+	len = strlen(path);
+	/* Absolute paths and abstract names only, as libsystemd accepts them. */
+	if ((path[0] != '/' && path[0] != '@') || len < 2 || len > sizeof(sa.sun_path)) {
+		errno = EINVAL;
+		return SDNOTIFY_ERR;
+	}
+	/* Abstract names carry no terminating NUL: the address length says where they end. */
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return SDNOTIFY_ERR;
+	sent = sendto(fd, msg, msg_len, MSG_NOSIGNAL, (const struct sockaddr *)&sa, sa_len);
+	err = errno;
+	close(fd);
+	if (sent < 0 || (size_t)sent != msg_len) {
+		errno = sent < 0 ? err : EMSGSIZE;
+		return SDNOTIFY_ERR;
+	}
+	return SDNOTIFY_SENT;
+}
+
+uint64_t sdnotify_watchdog_usec(void)
+{
+	const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long v;
+	char *end;
+
+	if (!usec || !usec[0])
+		return 0;
+	/* The variables are inherited by children: only the process systemd meant pings. */
+	if (pid && pid[0]) {
+		errno = 0;
+		v = strtoull(pid, &end, 10);
+		if (errno || *end || v != (unsigned long long)getpid())
+			return 0;
+	}
+	errno = 0;
+	v = strtoull(usec, &end, 10);
+	if (errno || *end || usec[0] == '-')
+		return 0;
+	return (uint64_t)v;
+}
+
+static void notify(const char *msg)
+{
+	if (sdnotify_send(msg) == SDNOTIFY_ERR)
+		log_errno(LOG_LVL_WARN, errno,
+		          "systemd notification '%s' not sent (NOTIFY_SOCKET=%s)", msg,
+		          getenv("NOTIFY_SOCKET"));
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify("WATCHDOG=1");
+}
+
+int sdnotify_start(struct sdnotify *n, struct event_base *base)
+{
+	uint64_t usec = sdnotify_watchdog_usec();
+
+	if (usec) {
+		/* Half the interval, as sd_watchdog_enabled(3) recommends; at least 1 ms. */
+		struct timeval every = {.tv_sec = (time_t)(usec / 2 / 1000000),
+		                        .tv_usec = (suseconds_t)(usec / 2 % 1000000)};
+
+		if (usec < 2000)
+			every.tv_usec = 1000;
+		n->ev_watchdog = event_new(base, -1, EV_PERSIST, on_watchdog, n);
+		if (!n->ev_watchdog || event_add(n->ev_watchdog, &every) != 0) {
+			log_err("cannot register the systemd watchdog timer");
+			sdnotify_stop(n, false);
+			return -1;
+		}
+		log_info("systemd watchdog: a ping every %llu ms",
+		         (unsigned long long)(usec / 2 / 1000));
+	}
+	notify("READY=1\nSTATUS=running");
+	n->ready = true;
+	return 0;
+}
+
+void sdnotify_stop(struct sdnotify *n, bool stopping)
+{
+	if (n->ev_watchdog) {
+		event_free(n->ev_watchdog);
+		n->ev_watchdog = NULL;
+	}
+	if (n->ready && stopping)
+		notify("STOPPING=1");
+	n->ready = false;
+}
