@@ -9,6 +9,9 @@
 #                             "-t SECONDS -r RATE AGENTSxNODES ...", see bench/bench_coord.c)
 #   make fuzz                 libFuzzer on every parser of untrusted bytes (FUZZ_SECONDS each)
 #   make valgrind             the agent's probe loop under memcheck (VALGRIND_SECONDS)
+#   make install DESTDIR=/tmp/root [PREFIX=/usr] [KMA_BOARD=generic-x86_64]
+#                             build in build-install (configured for PREFIX) and install
+#                             programs, configs, units, boards, man pages, state dirs
 #   make build | clean
 
 BUILD    ?= build
@@ -17,8 +20,12 @@ CMAKE_FLAGS ?=
 ARCH     ?= aarch64
 N        ?= 200
 RUNS     ?= 5
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+KMA_BOARD ?=
+INSTALL_BUILD ?= build-install
 
-.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery fuzz valgrind clean deps
+.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery fuzz valgrind clean deps install
 
 all: build
 
@@ -73,5 +80,15 @@ valgrind: deps build
 	@scripts/deps.sh valgrind
 	scripts/valgrind-mesh.sh $(BUILD)
 
+# Its own build tree: the programs' default paths (configuration, state, boards) are
+# compiled in from PREFIX, so they must be configured for the prefix they are installed to.
+install:
+	@scripts/deps.sh build
+	cmake -S . -B $(INSTALL_BUILD) -DCMAKE_BUILD_TYPE=Release -DKMA_BUILD_TESTS=OFF \
+		-DKMA_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+		$(if $(KMA_BOARD),-DKMA_BOARD=$(KMA_BOARD)) $(CMAKE_FLAGS)
+	cmake --build $(INSTALL_BUILD) -j$(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(INSTALL_BUILD) --strip
+
 clean:
-	rm -rf $(BUILD) build-sanitize build-bench build-fuzz build-cross-*
+	rm -rf $(BUILD) build-sanitize build-bench build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-*

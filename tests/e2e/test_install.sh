@@ -1,0 +1,128 @@
+#!/bin/sh
+# The install layout (cmake --install with DESTDIR): programs, default configuration that
+# passes --check-config, boards where the agent looks for them, systemd units that
+# systemd-analyze accepts, man pages that render, state directories 0700. Then the
+# installed agent under a stand-in for systemd: READY=1, WATCHDOG=1 from its loop,
+# STOPPING=1 on SIGTERM, one datagram each on $NOTIFY_SOCKET.
+. "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
+
+D="$T/root"
+DESTDIR="$D" cmake --install "$KMA_BUILD_DIR" >"$T/install.log" 2>&1 ||
+	{ cat "$T/install.log" >&2; fail "cmake --install failed"; }
+cache() { sed -n "s/^$1:[A-Z]*=//p" "$KMA_BUILD_DIR/CMakeCache.txt"; }
+prefix=$(cache CMAKE_INSTALL_PREFIX)
+board=$(cache KMA_BOARD)
+# GNUInstallDirs: /etc and /var for the /usr prefix, PREFIX/etc and PREFIX/var otherwise.
+case "$prefix" in
+/usr) etc=/etc var=/var ;;
+*) etc="$prefix/etc" var="$prefix/var" ;;
+esac
+units=$(cache KMA_SYSTEMD_UNIT_DIR)
+
+for f in "$prefix/bin/kma-agent" "$prefix/bin/kma-coord" "$prefix/bin/kmactl" \
+	"$etc/kma-agent/agent.conf" "$etc/kma-coord/coord.conf" "$etc/kma-agent/kmactl.conf" \
+	"$prefix/share/kma-agent/boards/$board/board.conf" \
+	"$prefix/share/kma-agent/boards/generic-aarch64/board.conf" \
+	"$units/kma-agent.service" "$units/kma-coord.service" \
+	"$prefix/share/man/man8/kma-agent.8" "$prefix/share/man/man8/kma-coord.8" \
+	"$prefix/share/man/man1/kmactl.1"; do
+	[ -f "$D$f" ] || fail "not installed: $f"
+done
+for dir in "$var/lib/kma-agent" "$var/lib/kma-coord"; do
+	[ "$(stat -c %a "$D$dir")" = 700 ] || fail "$dir: mode $(stat -c %a "$D$dir"), want 700"
+done
+ok "programs, configuration, boards, units, man pages and state directories installed"
+
+# The programs look for what was installed: the paths compiled in are the installed ones.
+"$D$prefix/bin/kma-agent" --help >"$T/help"
+expect_grep "$etc/kma-agent/agent.conf" "$T/help"
+# Built-in defaults only: the board is looked for where it was installed (found there when
+# this host has it installed for real).
+printf '[agent]\n' >"$T/empty.conf"
+if ! "$D$prefix/bin/kma-agent" -c "$T/empty.conf" --check-config >"$T/out" 2>"$T/err"; then
+	expect_grep "$prefix/share/kma-agent/boards/$board/board.conf" "$T/err"
+fi
+"$D$prefix/bin/kma-coord" --help >"$T/help"
+expect_grep "$etc/kma-coord/coord.conf" "$T/help"
+expect_grep "#db = $var/lib/kma-coord/coord.db" "$D$etc/kma-coord/coord.conf"
+expect_grep "#state_dir = $var/lib/kma-agent" "$D$etc/kma-agent/agent.conf"
+expect_grep "ExecStart=$prefix/bin/kma-agent -c $etc/kma-agent/agent.conf run" \
+	"$D$units/kma-agent.service"
+ok "compiled-in defaults, configuration comments and units agree on the paths"
+
+# The default agent.conf, as installed, passes --check-config (the board folder is looked
+# up under DESTDIR here, as it would be at its place on the target).
+sed "s|^#dir = .*|dir = $D$prefix/share/kma-agent/boards|" "$D$etc/kma-agent/agent.conf" \
+	>"$T/agent.conf"
+expect_exit 0 "$D$prefix/bin/kma-agent" -c "$T/agent.conf" --check-config
+expect_grep "board $board" "$T/out"
+# coord.conf needs the operator's certificates: it says so, with the file and exit 78.
+expect_exit 78 "$D$prefix/bin/kma-coord" -c "$D$etc/kma-coord/coord.conf" --check-config
+expect_grep "cert is required" "$T/err"
+expect_exit 78 "$D$prefix/bin/kmactl" -c "$D$etc/kma-agent/kmactl.conf" status
+expect_grep "no coordinator URL" "$T/err"
+ok "agent.conf passes --check-config; coord.conf and kmactl.conf ask for what is missing"
+
+if command -v systemd-analyze >/dev/null 2>&1; then
+	mkdir -p "$T/units"
+	for u in kma-agent kma-coord; do
+		sed "s|$prefix/bin/|$D$prefix/bin/|g" "$D$units/$u.service" >"$T/units/$u.service"
+	done
+	systemd-analyze verify --man=no "$T/units/kma-agent.service" \
+		"$T/units/kma-coord.service" >"$T/verify" 2>&1 ||
+		{ cat "$T/verify" >&2; fail "systemd-analyze verify"; }
+	[ ! -s "$T/verify" ] || { cat "$T/verify" >&2; fail "systemd-analyze verify warns"; }
+	ok "systemd-analyze verify accepts both units"
+else
+	ok "# SKIP systemd-analyze not installed"
+fi
+if command -v man >/dev/null 2>&1; then
+	for m in man8/kma-agent.8 man8/kma-coord.8 man1/kmactl.1; do
+		MANWIDTH=80 man --warnings -l "$D$prefix/share/man/$m" >"$T/man" 2>"$T/manerr" ||
+			fail "man $m"
+		[ ! -s "$T/manerr" ] || { cat "$T/manerr" >&2; fail "man $m warns"; }
+		[ -s "$T/man" ] || fail "man $m is empty"
+	done
+	ok "man pages render without warnings"
+fi
+
+# The installed agent as systemd runs it (Type=notify, WatchdogSec=): a python3 stand-in
+# binds the notify socket (an abstract name, as systemd may use) and records what arrives.
+make_sim n1 SIM-BOARD-0001
+sock="@kma-test-notify-$$"
+python3 - "$sock" "$T/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("\0" + sys.argv[1][1:])
+open(sys.argv[2] + ".ready", "w").close()
+with open(sys.argv[2], "a") as out:
+    while True:
+        msg = s.recv(4096).decode()
+        out.write(msg.replace("\n", "|") + "\n")
+        out.flush()
+        if "STOPPING=1" in msg:
+            break
+PY
+PIDS="$!"
+n=0
+while [ ! -e "$T/notify.log.ready" ]; do
+	n=$((n + 1)); [ $n -lt 100 ] || fail "notify listener did not start"; sleep 0.1
+done
+NOTIFY_SOCKET="$sock" WATCHDOG_USEC=400000 "$D$prefix/bin/kma-agent" -c "$T/n1/agent.conf" \
+	run >"$T/agent.log" 2>&1 &
+agent=$!
+PIDS="$PIDS $agent"
+wait_for_line "$T/notify.log" "READY=1|STATUS=running"
+wait_for_line "$T/notify.log" "WATCHDOG=1"
+n=0
+while [ "$(grep -c '^WATCHDOG=1$' "$T/notify.log")" -lt 3 ]; do
+	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/notify.log"; fail "fewer than 3 pings"; }
+	sleep 0.1
+done
+kill -TERM "$agent"
+wait "$agent" || { cat "$T/agent.log" >&2; fail "agent exit status $? after SIGTERM"; }
+wait_for_line "$T/notify.log" "STOPPING=1"
+[ "$(head -n 1 "$T/notify.log")" = "READY=1|STATUS=running" ] ||
+	{ cat "$T/notify.log" >&2; fail "READY=1 was not the first notification"; }
+expect_grep "systemd watchdog: a ping every 200 ms" "$T/agent.log"
+ok "installed agent: READY=1, WATCHDOG=1 every half of WATCHDOG_USEC, STOPPING=1"
