@@ -305,11 +305,25 @@ static int key_pem(const Kma__V1__IdentityRecord *rec, char *buf, size_t size)
 	return rc;
 }
 
+/* What we have, for GET /v1/watch: the peer table version and the last directive handled. */
+static void watch_query(void *arg, char *buf, size_t size)
+{
+	struct coordlink *c = arg;
+	const struct coordlink_status *st = c->deps.status;
+	char *done = NULL;
+
+	if (st && st->has_directive && st->directive.id[0])
+		done = curl_easy_escape(NULL, st->directive.id, 0);
+	snprintf(buf, size, "version=%llu&done=%s", (unsigned long long)c->table_version,
+	         done ? done : "");
+	curl_free(done);
+}
+
 int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *hal,
                     const struct agent_config *cfg, const struct coordlink_deps *deps,
                     const Kma__V1__IdentityRecord *rec)
 {
-	static const struct reporter_ops ops = {fill, done, apply};
+	static const struct reporter_ops ops = {fill, done, apply, watch_query};
 	int ret = -1;
 	char *cert = malloc(PEM_BUF), *key = malloc(PEM_BUF), *ca = NULL;
 	unsigned char *ca_file = NULL;

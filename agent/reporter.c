@@ -9,6 +9,8 @@
 
 #define RESP_MAX    (1u << 20)
 #define BACKOFF_MAX 300000u
+/* The coordinator holds a watch 25 s (WATCH_HOLD_S); we give up on it a little later. */
+#define WATCH_TIMEOUT_MS 40000L
 
 struct sock_ctx {
 	struct reporter *r;
@@ -16,6 +18,7 @@ struct sock_ctx {
 };
 
 static void send_report(struct reporter *r);
+static void watch_start(struct reporter *r);
 
 static void arm(struct event *ev, uint32_t ms)
 {
@@ -85,6 +88,12 @@ static void finish(struct reporter *r, CURLcode rc)
 		next = r->interval_ms;
 		r->ops.apply(r->arg, reply);
 		kma__v1__coordinator_reply__free_unpacked(reply, NULL);
+		/* The first answer, or the one a "changed" asked for: watch (again) from here. */
+		if (r->ops.watch_query && !r->watch &&
+		    (r->watch_after_report || !evtimer_pending(r->watch_timer, NULL))) {
+			r->watch_after_report = false;
+			watch_start(r);
+		}
 	} else {
 		r->failures++;
 		/* Say it once per kind of failure, not once per retry. */
@@ -109,14 +118,102 @@ static void finish(struct reporter *r, CURLcode rc)
 	arm(r->timer, next);
 }
 
+/* Our identity, the coordinator's CA and the limits every request uses. */
+static void easy_common(struct reporter *r, CURL *e, const char *url, long timeout_ms)
+{
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &r->cert);
+	curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+	curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &r->key);
+	curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &r->ca);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+}
+
+static size_t discard(char *data, size_t size, size_t n, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * n;
+}
+
+static void watch_start(struct reporter *r)
+{
+	char query[256], url[sizeof(r->base_url) + sizeof(query) + 16];
+
+	r->ops.watch_query(r->arg, query, sizeof(query));
+	snprintf(url, sizeof(url), "%sv1/watch?%s", r->base_url, query);
+	r->watch = curl_easy_init();
+	if (!r->watch) {
+		arm(r->watch_timer, 5000);
+		return;
+	}
+	easy_common(r, r->watch, url, WATCH_TIMEOUT_MS);
+	curl_easy_setopt(r->watch, CURLOPT_WRITEFUNCTION, discard);
+	if (curl_multi_add_handle(r->multi, r->watch) != CURLM_OK) {
+		curl_easy_cleanup(r->watch);
+		r->watch = NULL;
+		arm(r->watch_timer, 5000);
+	}
+}
+
+static void watch_finish(struct reporter *r, CURLcode rc)
+{
+	long status = 0;
+	uint32_t d = 5000;
+
+	curl_easy_getinfo(r->watch, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(r->multi, r->watch);
+	curl_easy_cleanup(r->watch);
+	r->watch = NULL;
+	if (rc == CURLE_OK && status == 200) {
+		/* Something for us: report now; the reply brings it. Watch again after it. */
+		r->watch_failures = 0;
+		r->watch_after_report = true;
+		reporter_kick(r);
+		return;
+	}
+	if (rc == CURLE_OK && status == 204) {
+		r->watch_failures = 0;
+		watch_start(r);
+		return;
+	}
+	/* Unreachable, or a coordinator without /v1/watch: the reports go on; try later. */
+	if (r->watch_failures++ == 0)
+		log_info("coordinator: watch failed (%s); changes arrive with the reports",
+		         rc != CURLE_OK ? curl_easy_strerror(rc) : "unexpected HTTP status");
+	for (unsigned i = 1; i < r->watch_failures && d < BACKOFF_MAX; i++)
+		d *= 2;
+	arm(r->watch_timer, d < BACKOFF_MAX ? d : BACKOFF_MAX);
+}
+
+static void on_watch_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct reporter *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (!r->watch)
+		watch_start(r);
+}
+
 static void check_done(struct reporter *r)
 {
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(r->multi, &left)))
-		if (msg->msg == CURLMSG_DONE && msg->easy_handle == r->easy)
+	while ((msg = curl_multi_info_read(r->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		if (msg->easy_handle == r->easy)
 			finish(r, msg->data.result);
+		else if (r->watch && msg->easy_handle == r->watch)
+			watch_finish(r, msg->data.result);
+	}
 }
 
 static void on_sock(evutil_socket_t fd, short what, void *arg)
@@ -219,20 +316,10 @@ static void send_report(struct reporter *r)
 		arm(r->timer, 1000);
 		return;
 	}
-	curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+	easy_common(r, r->easy, r->url, 15000L);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(r->easy, CURLOPT_SSLCERT_BLOB, &r->cert);
-	curl_easy_setopt(r->easy, CURLOPT_SSLCERTTYPE, "PEM");
-	curl_easy_setopt(r->easy, CURLOPT_SSLKEY_BLOB, &r->key);
-	curl_easy_setopt(r->easy, CURLOPT_SSLKEYTYPE, "PEM");
-	curl_easy_setopt(r->easy, CURLOPT_CAINFO_BLOB, &r->ca);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, 15000L);
-	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 	if (curl_multi_add_handle(r->multi, r->easy) != CURLM_OK) {
@@ -266,8 +353,9 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
 	r->arg = arg;
 	r->random = random;
 	r->interval_ms = interval_s * 1000u;
-	if (snprintf(r->url, sizeof(r->url), "%s%sv1/report", url,
-	             url[strlen(url) - 1] == '/' ? "" : "/") >= (int)sizeof(r->url)) {
+	if (snprintf(r->base_url, sizeof(r->base_url), "%s%s", url,
+	             url[strlen(url) - 1] == '/' ? "" : "/") >= (int)sizeof(r->base_url) ||
+	    snprintf(r->url, sizeof(r->url), "%sv1/report", r->base_url) >= (int)sizeof(r->url)) {
 		log_err("coordinator: URL too long");
 		return -1;
 	}
@@ -277,7 +365,8 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
 	r->multi = curl_multi_init();
 	r->timer = evtimer_new(base, on_timer, r);
 	r->curl_timer = evtimer_new(base, on_curl_timer, r);
-	if (!r->multi || !r->timer || !r->curl_timer)
+	r->watch_timer = evtimer_new(base, on_watch_timer, r);
+	if (!r->multi || !r->timer || !r->curl_timer || !r->watch_timer)
 		goto fail;
 	curl_multi_setopt(r->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
 	curl_multi_setopt(r->multi, CURLMOPT_SOCKETDATA, r);
@@ -307,6 +396,14 @@ void reporter_kick(struct reporter *r)
 
 void reporter_stop(struct reporter *r)
 {
+	if (r->watch) {
+		curl_multi_remove_handle(r->multi, r->watch);
+		curl_easy_cleanup(r->watch);
+		r->watch = NULL;
+	}
+	if (r->watch_timer)
+		event_free(r->watch_timer);
+	r->watch_timer = NULL;
 	if (r->easy) {
 		curl_multi_remove_handle(r->multi, r->easy);
 		curl_easy_cleanup(r->easy);

@@ -7,6 +7,10 @@
  * at once when reporter_kick() says something changed, and hands each CoordinatorReply to
  * the owner. When the coordinator is unreachable or refuses, it backs off (doubling, with
  * jitter, up to 5 minutes) and the agent goes on with what it has.
+ *
+ * Between reports it holds a GET /v1/watch open (coordinator/watch.h): when the coordinator
+ * answers "changed" (a new peer table, a directive for us) it reports at once, so the reply
+ * brings the change without waiting for the interval.
  */
 
 #include <curl/curl.h>
@@ -22,11 +26,14 @@ struct reporter;
  * fill: fills *report (whose sequence the reporter sets); what it points to must live
  *       until done(), which the reporter calls right after encoding it.
  * apply: a reply arrived and decoded.
+ * watch_query: the query of GET /v1/watch ("version=N&done=ID", URL-safe) saying what we
+ *       have; NULL: no watch, changes arrive with the replies to the interval's reports.
  */
 struct reporter_ops {
 	void (*fill)(void *arg, Kma__V1__AgentReport *report);
 	void (*done)(void *arg);
 	void (*apply)(void *arg, const Kma__V1__CoordinatorReply *reply);
+	void (*watch_query)(void *arg, char *buf, size_t size);
 };
 
 struct reporter {
@@ -50,6 +57,12 @@ struct reporter {
 	struct reporter_ops ops;
 	void *arg;
 	uint32_t (*random)(void *arg);
+	/* The watch: a held GET, restarted after each answer (after the report it causes). */
+	CURL *watch;
+	struct event *watch_timer;
+	char base_url[512];
+	unsigned watch_failures;
+	bool watch_after_report; /* "changed": start again once that report is answered */
 };
 
 /*

@@ -184,8 +184,9 @@ static int load_config(struct coord_config *cfg, const char *path)
 }
 
 /* Blocks until SIGTERM or SIGINT; signals stay blocked in every thread started later. */
-/* Until SIGTERM or SIGINT: the recovery engine's ticks, four a second. */
-static void run_until_stop(const sigset_t *set, struct store *st, const struct engine_params *ep)
+/* Until SIGTERM or SIGINT: the recovery engine's and the held watches' ticks, four a second. */
+static void run_until_stop(const sigset_t *set, struct http_server *srv, struct store *st,
+                           const struct engine_params *ep)
 {
 	const struct timespec tick = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
 	int sig;
@@ -194,6 +195,7 @@ static void run_until_stop(const sigset_t *set, struct store *st, const struct e
 		sig = sigtimedwait(set, NULL, &tick);
 		if (sig < 0) {
 			engine_tick(st, ep, time(NULL));
+			http_tick(srv, st, time(NULL));
 			continue;
 		}
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -341,7 +343,7 @@ int main(int argc, char **argv)
 		           enroll_ca_subject(enroll_ca), cfg.token_ttl_s, cfg.cert_days);
 	else
 		log_notice("enrolment: off (no ca_key)");
-	run_until_stop(&set, engine_store, &ep);
+	run_until_stop(&set, srv, engine_store, &ep);
 	ret = KMA_EXIT_OK;
 exit:
 	http_stop(srv);

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "opapi.h"
 #include "report.h"
+#include "watch.h"
 
 /* A stalled client is dropped after this many idle seconds. */
 #define CONNECTION_TIMEOUT_S 10
@@ -36,6 +37,7 @@
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_params p;
+	struct watch_list *watches;
 };
 
 enum route {
@@ -44,6 +46,7 @@ enum route {
 	ROUTE_OPAPI,
 	ROUTE_ENROLL,
 	ROUTE_METRICS,
+	ROUTE_WATCH,
 };
 
 /* One request, from its headers to its completion (MHD's *con_cls). */
@@ -57,6 +60,7 @@ struct request {
 	size_t len;
 	size_t cap;
 	size_t discarded;
+	struct watcher watch; /* ROUTE_WATCH */
 };
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -174,6 +178,8 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 		rq->route = ROUTE_OPAPI;
 	else if (strcmp(url, "/metrics") == 0)
 		rq->route = ROUTE_METRICS;
+	else if (strcmp(url, "/v1/watch") == 0)
+		rq->route = ROUTE_WATCH;
 	else
 		rq->route = ROUTE_NOT_FOUND;
 	log_debug("%s %s from %s", method, url, rq->client);
@@ -192,6 +198,13 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 			              "only agent certificates may report", NULL);
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 			return refuse(srv, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST", "POST");
+		break;
+	case ROUTE_WATCH:
+		if (rq->who.role != AUTH_AGENT)
+			return refuse(srv, c, rq, MHD_HTTP_FORBIDDEN,
+			              "only agent certificates may watch", NULL);
+		if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+			return refuse(srv, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET", "GET");
 		break;
 	case ROUTE_OPAPI:
 		if (rq->who.role != AUTH_OPERATOR)
@@ -276,6 +289,38 @@ static enum MHD_Result take(struct http_server *srv, struct request *rq, const c
 	return MHD_YES;
 }
 
+/*
+ * GET /v1/watch: answered at once when the agent's view is out of date, else held
+ * (suspended) until watch_tick resumes it with its answer.
+ */
+static enum MHD_Result watch(struct http_server *srv, struct MHD_Connection *c, struct request *rq)
+{
+	struct watcher *w = &rq->watch;
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "version");
+	const char *done = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "done");
+	char *end = NULL;
+
+	if (w->status)
+		return queue_text(c, w->status, w->status == MHD_HTTP_OK ? "changed" : "", NULL);
+	w->version = v ? strtoull(v, &end, 10) : 0;
+	if (!v || !*v || *end || (done && strlen(done) >= sizeof(w->done)))
+		return queue_text(c, MHD_HTTP_BAD_REQUEST, "want ?version=N[&done=DIRECTIVE_ID]",
+		                  NULL);
+	snprintf(w->done, sizeof(w->done), "%s", done ? done : "");
+	snprintf(w->node_id, sizeof(w->node_id), "%s", rq->who.name);
+	if (watch_changed(srv->p.store, w->node_id, w->version, w->done))
+		return queue_text(c, MHD_HTTP_OK, "changed", NULL);
+	w->c = c;
+	w->deadline = time(NULL) + WATCH_HOLD_S;
+	rq->responded = false; /* answered when resumed */
+	MHD_suspend_connection(c);
+	if (watch_hold(srv->watches, w) != 0) {
+		MHD_resume_connection(c);
+		w->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+	}
+	return MHD_YES;
+}
+
 /* The whole body is in: hand it to its endpoint and answer. */
 static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c, const char *url,
                               const char *method, struct request *rq)
@@ -291,6 +336,8 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c,
 			report_reject(srv->p.store, MHD_HTTP_CONTENT_TOO_LARGE, rq->client, why);
 		return queue_text(c, MHD_HTTP_CONTENT_TOO_LARGE, why, NULL);
 	}
+	if (rq->route == ROUTE_WATCH)
+		return watch(srv, c, rq);
 	if (rq->route == ROUTE_ENROLL) {
 		struct enroll_outcome out;
 
@@ -390,12 +437,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	struct request *rq = *con_cls;
+	struct http_server *srv = cls;
 
-	(void)cls;
 	(void)c;
 	(void)toe;
 	if (!rq)
 		return;
+	if (rq->route == ROUTE_WATCH)
+		watch_forget(srv->watches, &rq->watch);
 	/* An enrolment body holds a one-time token. */
 	if (rq->body && rq->route == ROUTE_ENROLL)
 		explicit_bzero(rq->body, rq->cap);
@@ -410,8 +459,8 @@ struct http_server *http_start(const struct http_params *p)
 	struct sockaddr_storage ss;
 	char host[INET6_ADDRSTRLEN];
 	unsigned port;
-	unsigned flags =
-	    MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+	unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	                 MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME;
 
 	memset(&ss, 0, sizeof(ss));
 	if (coord_config_split_listen(p->listen, host, sizeof(host), &port) != 0) {
@@ -441,6 +490,12 @@ struct http_server *http_start(const struct http_params *p)
 	}
 	srv->p = *p;
 	srv->p.key_pem = NULL; /* not kept: only MHD_start_daemon reads it */
+	srv->watches = watch_list_new();
+	if (!srv->watches) {
+		log_err("http: out of memory");
+		free(srv);
+		return NULL;
+	}
 	if (srv->p.token_ttl_s == 0)
 		srv->p.token_ttl_s = COORD_TOKEN_TTL_DEFAULT;
 	if (srv->p.cert_days == 0)
@@ -458,6 +513,7 @@ struct http_server *http_start(const struct http_params *p)
 	if (!srv->daemon) {
 		log_err("http: cannot serve on %s (address in use, or bad certificate/key)",
 		        p->listen);
+		watch_list_free(srv->watches);
 		free(srv);
 		return NULL;
 	}
@@ -468,6 +524,13 @@ void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
+	/* Held watches are answered (204) before the server stops. */
+	watch_list_free(srv->watches);
 	MHD_stop_daemon(srv->daemon);
 	free(srv);
+}
+
+void http_tick(struct http_server *srv, struct store *st, int64_t now)
+{
+	watch_tick(srv->watches, st, now);
 }

@@ -7,6 +7,7 @@
  * request is authenticated by auth_check and routed:
  *
  *   POST /v1/report   agents only       report.c
+ *   GET  /v1/watch    agents only       watch.c (held until something changes)
  *   /v1/nodes*, /v1/mesh  operators only  opapi.c
  *   POST /v1/enroll   anyone (the one-time token in the body is the credential)  enroll.c
  *
@@ -49,5 +50,11 @@ struct http_server *http_start(const struct http_params *p) __attribute__((warn_
 
 /* Stops serving and waits for the server thread; no callback runs after it. NULL is fine. */
 void http_stop(struct http_server *srv);
+
+/*
+ * Answers the held watches whose answer is due (watch.h), reading the store through st,
+ * a handle of the calling thread's. Called a few times a second.
+ */
+void http_tick(struct http_server *srv, struct store *st, int64_t now);
 
 #endif

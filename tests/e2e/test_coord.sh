@@ -230,6 +230,25 @@ expect_code 200 "u-kma02 reports"
 expect_grep "enrolled_serial 866B070F94660D13000000000000001E" "$T/reply.txt"
 ok "PUT serial bumps peer_table_version and the next reply carries the new serial"
 
+# --- the watch: held until the peer table changes, then answered at once -----------------------
+call a-kma01 GET '/v1/watch?version=2'
+expect_code 200 "watch with an old version: answered at once"
+call alice GET '/v1/watch?version=3'
+expect_code 403 "watch with an operator certificate"
+call a-kma01 GET '/v1/watch'
+expect_code 400 "watch without a version"
+curl -sS -o /dev/null -w '%{http_code}' --max-time 30 --cacert "$P/ca.pem" --cert "$P/a-kma01.pem" \
+	--key "$P/a-kma01.key" "https://localhost:$PORT/v1/watch?version=3" >"$T/watch.code" 2>&1 &
+W=$!
+# Held: nothing changed, so it is still open a moment later (an answer would end curl).
+sleep 1
+kill -0 "$W" 2>/dev/null || { cat "$T/watch.code"; fail "the watch was answered with nothing new"; }
+call alice PUT /v1/nodes/a-kma01/serial -d '{"enrolled_serial":"E2207FDBA432E9010000000000000084"}'
+expect_code 200 "PUT serial while a watch is held"
+wait "$W"
+[ "$(cat "$T/watch.code")" = 200 ] || fail "held watch answered $(cat "$T/watch.code"), want 200"
+ok "GET /v1/watch: agents only, answered at once when behind, held until the table changes"
+
 call alice DELETE /v1/nodes/u-kma02
 expect_code 204 "delete u-kma02"
 call alice DELETE /v1/nodes/u-kma02
@@ -237,7 +256,7 @@ expect_code 404 "delete u-kma02 again"
 report u-kma02 u-kma02 2 5
 expect_code 403 "report of a deleted node"
 call alice GET /v1/nodes
-expect_jsons "$T/body" 'len(j["nodes"])' 1 'j["peer_table_version"]' 4
+expect_jsons "$T/body" 'len(j["nodes"])' 1 'j["peer_table_version"]' 5
 ok "DELETE removes the node (204, 404) and its reports are refused"
 
 kill -TERM "$COORD_PID"
