@@ -295,7 +295,7 @@ static int nodes_view(const struct ctl_ctx *c, bool status)
 {
 	json_object *doc = NULL, *arr;
 	struct ctl_node *nodes = NULL;
-	size_t n = 0, counts[4] = {0};
+	size_t n = 0, counts[5] = {0};
 	int64_t now = (int64_t)time(NULL);
 	unsigned stale = c->opts->stale_s;
 	char why[256];
@@ -341,6 +341,9 @@ static int nodes_view(const struct ctl_ctx *c, bool status)
 				       counts[CTL_NODE_STALE], stale);
 			if (counts[CTL_NODE_BAD_STATE])
 				printf(", %zu not enrolled", counts[CTL_NODE_BAD_STATE]);
+			if (counts[CTL_NODE_KEYS_DOWN])
+				printf(", %zu with the key service down",
+				       counts[CTL_NODE_KEYS_DOWN]);
 			printf("\n");
 		}
 	}

@@ -64,6 +64,27 @@ int ctl_nodes_parse(json_object *doc, struct ctl_node **out, size_t *n, char *wh
 		nd->at = json_object_get_int64(v);
 		nd->state = string_member(last, "state");
 		nd->state = nd->state ? nd->state : "";
+		if (json_object_object_get_ex(last, "key_service", &v) &&
+		    json_object_is_type(v, json_type_object)) {
+			json_object *h;
+
+			nd->keys_known = true;
+			nd->keys_ok = json_object_object_get_ex(v, "healthy", &h) &&
+			              json_object_get_boolean(h);
+			nd->keys_detail = string_member(v, "detail");
+		}
+		nd->keys_detail = nd->keys_detail ? nd->keys_detail : "";
+		if (json_object_object_get_ex(last, "parts_changed", &v) &&
+		    json_object_is_type(v, json_type_array)) {
+			for (size_t p = 0; p < json_object_array_length(v); p++) {
+				const char *part =
+				    json_object_get_string(json_object_array_get_idx(v, p));
+				size_t used = strlen(nd->parts);
+
+				snprintf(nd->parts + used, sizeof(nd->parts) - used, "%s%s",
+				         used ? "," : "", part ? part : "?");
+			}
+		}
 	}
 	*out = nodes;
 	*n = count;
@@ -82,6 +103,8 @@ enum ctl_node_health ctl_node_health(const struct ctl_node *node, int64_t now, u
 		return CTL_NODE_STALE;
 	if (strcmp(node->state, "enrolled") != 0)
 		return CTL_NODE_BAD_STATE;
+	if (node->keys_known && !node->keys_ok)
+		return CTL_NODE_KEYS_DOWN;
 	return CTL_NODE_OK;
 }
 
@@ -96,6 +119,8 @@ const char *ctl_node_health_id(enum ctl_node_health h)
 		return "stale";
 	case CTL_NODE_BAD_STATE:
 		return "bad state";
+	case CTL_NODE_KEYS_DOWN:
+		return "key service down";
 	}
 	return "unknown";
 }
@@ -117,9 +142,9 @@ void ctl_format_age(int64_t secs, char *buf, size_t size)
 int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsigned stale_s,
                      bool with_health, FILE *out)
 {
-	static const char *const head[] = {"NODE",        "NAME",  "ADDRESS", "SERIAL",
-	                                   "LAST REPORT", "STATE", "HEALTH"};
-	size_t ncols = with_health ? 7 : 6;
+	static const char *const head[] = {"NODE",        "NAME",  "ADDRESS",     "SERIAL",
+	                                   "LAST REPORT", "STATE", "KEY SERVICE", "HEALTH"};
+	size_t ncols = with_health ? 8 : 6;
 	struct ctl_table t;
 	int ret;
 
@@ -127,8 +152,8 @@ int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsign
 	ctl_table_add(&t, head);
 	for (size_t i = 0; i < n; i++) {
 		const struct ctl_node *nd = &nodes[i];
-		char age[48];
-		const char *row[7];
+		char age[48], state[160], keys[96];
+		const char *row[8];
 
 		if (nd->reported) {
 			ctl_format_age(now - nd->at, age, sizeof(age) - 4);
@@ -141,8 +166,16 @@ int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsign
 		row[2] = nd->address[0] ? nd->address : "-";
 		row[3] = nd->serial[0] ? nd->serial : "-";
 		row[4] = age;
-		row[5] = nd->state[0] ? nd->state : "-";
-		row[6] = ctl_node_health_id(ctl_node_health(nd, now, stale_s));
+		snprintf(state, sizeof(state), "%s%s%s%s", nd->state[0] ? nd->state : "-",
+		         nd->parts[0] ? " (" : "", nd->parts, nd->parts[0] ? ")" : "");
+		if (!nd->keys_known)
+			snprintf(keys, sizeof(keys), "-");
+		else
+			snprintf(keys, sizeof(keys), "%s%s%.80s", nd->keys_ok ? "ok" : "DOWN",
+			         !nd->keys_ok && nd->keys_detail[0] ? ": " : "", nd->keys_detail);
+		row[5] = state;
+		row[6] = keys;
+		row[7] = ctl_node_health_id(ctl_node_health(nd, now, stale_s));
 		ctl_table_add(&t, row);
 	}
 	ret = ctl_table_print(&t, out);

@@ -23,6 +23,10 @@ struct ctl_node {
 	bool reported;      /* a last report exists */
 	int64_t at;         /* its time, Unix seconds */
 	const char *state;  /* the identity state it carried, "" when absent */
+	bool keys_known;    /* the report said how its key service is */
+	bool keys_ok;
+	const char *keys_detail; /* "" when absent */
+	char parts[96];          /* changed hardware parts, "board,disk", "" when none */
 };
 
 enum ctl_node_health {
@@ -30,6 +34,7 @@ enum ctl_node_health {
 	CTL_NODE_NEVER,     /* the node never reported */
 	CTL_NODE_STALE,     /* the last report is older than the stale limit */
 	CTL_NODE_BAD_STATE, /* the last report's identity state is not "enrolled" */
+	CTL_NODE_KEYS_DOWN, /* its key service is not healthy */
 };
 
 /*
@@ -43,15 +48,19 @@ int ctl_nodes_parse(json_object *doc, struct ctl_node **out, size_t *n, char *wh
 /* The node's health at now (Unix seconds), with reports older than stale_s seconds stale. */
 enum ctl_node_health ctl_node_health(const struct ctl_node *node, int64_t now, unsigned stale_s);
 
-/* "ok", "never reported", "stale", "bad state": also the JSON "health" values. */
+/*
+ * "ok", "never reported", "stale", "bad state", "key service down": also the JSON "health"
+ * values.
+ */
 const char *ctl_node_health_id(enum ctl_node_health h);
 
 /* An age in seconds as "42s", "3m12s", "5h3m" or "2d4h"; negative (clock skew) as "0s". */
 void ctl_format_age(int64_t secs, char *buf, size_t size);
 
 /*
- * Prints the node table (NODE, NAME, ADDRESS, SERIAL, LAST REPORT, STATE and, when
- * with_health, HEALTH) to out. 0, or -1 when out of memory.
+ * Prints the node table (NODE, NAME, ADDRESS, SERIAL, LAST REPORT, STATE with the changed
+ * hardware parts and, when with_health, KEY SERVICE and HEALTH) to out. 0, or -1 when out
+ * of memory.
  */
 int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsigned stale_s,
                      bool with_health, FILE *out) __attribute__((warn_unused_result));

@@ -8,8 +8,10 @@
 #include "diagnose.h"
 #include "enroll.h"
 #include "hexser.h"
+#include "kma.pb-c.h"
 #include "log.h"
 #include "planapi.h"
+#include "vocab.h"
 
 #define JSON_DEPTH_MAX 8
 
@@ -73,7 +75,40 @@ bool opapi_owns(const char *path)
 	       planapi_owns(path);
 }
 
-static json_object *node_json(const struct store_node *n)
+/* What the node's last report says of its key service and changed parts. */
+static void report_facts(struct store *st, const char *node_id, json_object *r)
+{
+	unsigned char *body = NULL;
+	size_t len = 0;
+	Kma__V1__AgentReport *rep;
+	json_object *parts = json_object_new_array();
+
+	if (store_report_body(st, node_id, &body, &len) == STORE_OK &&
+	    (rep = kma__v1__agent_report__unpack(NULL, len, body))) {
+		if (rep->health) {
+			json_object *h = json_object_new_object();
+
+			json_object_object_add(h, "healthy",
+			                       json_object_new_boolean(rep->health->healthy));
+			json_object_object_add(h, "detail",
+			                       json_object_new_string(rep->health->detail));
+			json_object_object_add(h, "checked_at",
+			                       json_object_new_int64(rep->health->checked_at));
+			json_object_object_add(r, "key_service", h);
+		}
+		for (size_t i = 0; i < rep->n_parts_changed; i++)
+			json_object_array_add(parts, json_object_new_string(kma_part_id(
+			                                 (enum kma_part)rep->parts_changed[i])));
+		json_object_object_add(r, "boot_id", json_object_new_string(rep->boot_id));
+		kma__v1__agent_report__free_unpacked(rep, NULL);
+	}
+	if (!json_object_object_get_ex(r, "key_service", NULL))
+		json_object_object_add(r, "key_service", NULL);
+	json_object_object_add(r, "parts_changed", parts);
+	free(body);
+}
+
+static json_object *node_json(struct store *st, const struct store_node *n)
 {
 	json_object *j = json_object_new_object(), *r;
 
@@ -89,6 +124,7 @@ static json_object *node_json(const struct store_node *n)
 	json_object_object_add(r, "at", json_object_new_int64(n->report_at));
 	json_object_object_add(r, "sequence", json_object_new_uint64(n->report_sequence));
 	json_object_object_add(r, "state", json_object_new_string(n->report_state));
+	report_facts(st, n->node_id, r);
 	json_object_object_add(j, "last_report", r);
 	return j;
 }
@@ -108,7 +144,7 @@ static void nodes_get(struct store *st, struct opapi_response *out)
 	j = json_object_new_object();
 	arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, node_json(&nodes[i]));
+		json_object_array_add(arr, node_json(st, &nodes[i]));
 	json_object_object_add(j, "nodes", arr);
 	json_object_object_add(j, "peer_table_version", json_object_new_uint64(version));
 	opapi_respond_json(out, 200, j);
@@ -234,7 +270,7 @@ static void nodes_post(struct store *st, unsigned token_ttl_s, const char *body,
 	           who, n.node_id, n.address, n.enrolled_serial[0] ? n.enrolled_serial : "none",
 	           token_ttl_s);
 	json_object_put(j);
-	j = node_json(&n);
+	j = node_json(st, &n);
 	add_token(j, token, expires_at);
 	opapi_respond_json(out, 201, j);
 exit:

@@ -46,6 +46,7 @@ until_ok 60 "$ctl" mesh
 bench_quickstart a-kma01 >/dev/null
 wedge a-kma02
 echo "keystore offline" >"$demo/u-kma02/sim/health"
+until_ok 30 sh -c "\"$ctl\" status | grep u-kma02 | grep -q 'DOWN: keystore offline'"
 until_ok 60 sh -c "\"$ctl\" diagnose >\"$demo/d\"; grep -q node_not_rejoined \"$demo/d\" && grep -q node_refused \"$demo/d\""
 
 expect_exit 0 "$ctl" plan

@@ -219,7 +219,11 @@ static void test_nodes_health(void **state)
 	    "{\"node_id\":\"c\",\"name\":\"C\",\"address\":\"h:3\",\"enrolled_serial\":\"CD\","
 	    "\"last_report\":{\"at\":800,\"sequence\":1,\"state\":\"enrolled\"}},"
 	    "{\"node_id\":\"d\",\"name\":\"D\",\"address\":\"h:4\",\"enrolled_serial\":\"EF\","
-	    "\"last_report\":{\"at\":1000,\"sequence\":9,\"state\":\"not_enrolled\"}}]}");
+	    "\"last_report\":{\"at\":1000,\"sequence\":9,\"state\":\"hardware_changed\","
+	    "\"parts_changed\":[\"board\",\"disk\"]}},"
+	    "{\"node_id\":\"e\",\"name\":\"E\",\"address\":\"h:5\",\"enrolled_serial\":\"01\","
+	    "\"last_report\":{\"at\":1000,\"sequence\":2,\"state\":\"enrolled\","
+	    "\"key_service\":{\"healthy\":false,\"detail\":\"keystore offline\"}}}]}");
 	struct ctl_node *nodes;
 	char why[128], *buf = NULL;
 	size_t n, len = 0;
@@ -227,23 +231,30 @@ static void test_nodes_health(void **state)
 
 	(void)state;
 	assert_int_equal(ctl_nodes_parse(doc, &nodes, &n, why, sizeof(why)), 0);
-	assert_int_equal(n, 4);
+	assert_int_equal(n, 5);
 	assert_int_equal(ctl_node_health(&nodes[0], 1010, 90), CTL_NODE_OK);
 	assert_int_equal(ctl_node_health(&nodes[1], 1010, 90), CTL_NODE_NEVER);
 	assert_int_equal(ctl_node_health(&nodes[2], 1010, 90), CTL_NODE_STALE);
 	assert_int_equal(ctl_node_health(&nodes[2], 1010, 300), CTL_NODE_OK);
 	assert_int_equal(ctl_node_health(&nodes[3], 1010, 90), CTL_NODE_BAD_STATE);
+	assert_int_equal(ctl_node_health(&nodes[4], 1010, 90), CTL_NODE_KEYS_DOWN);
 	f = open_memstream(&buf, &len);
 	assert_non_null(f);
 	assert_int_equal(ctl_nodes_render(nodes, n, 1010, 90, true, f), 0);
 	fclose(f);
-	assert_string_equal(buf, "NODE  NAME  ADDRESS  SERIAL  LAST REPORT  STATE         HEALTH\n"
-	                         "a     A     h:1      AB      10s ago      enrolled      ok\n"
-	                         "b     B     h:2      -       never        -             never "
-	                         "reported\n"
-	                         "c     C     h:3      CD      3m30s ago    enrolled      stale\n"
-	                         "d     D     h:4      EF      10s ago      not_enrolled  bad "
-	                         "state\n");
+	assert_string_equal(
+	    buf, "NODE  NAME  ADDRESS  SERIAL  LAST REPORT  STATE                          "
+	         "KEY SERVICE             HEALTH\n"
+	         "a     A     h:1      AB      10s ago      enrolled                       "
+	         "-                       ok\n"
+	         "b     B     h:2      -       never        -                              "
+	         "-                       never reported\n"
+	         "c     C     h:3      CD      3m30s ago    enrolled                       "
+	         "-                       stale\n"
+	         "d     D     h:4      EF      10s ago      hardware_changed (board,disk)  "
+	         "-                       bad state\n"
+	         "e     E     h:5      01      10s ago      enrolled                       "
+	         "DOWN: keystore offline  key service down\n");
 	free(buf);
 	free(nodes);
 	json_object_put(doc);
