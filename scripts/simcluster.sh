@@ -90,7 +90,7 @@ key = $P/coord.key
 ca = $P/ca.pem
 ca_key = $P/ca.key
 operator_ca = $P/opca.pem
-report_interval = 1
+report_interval = ${SC_REPORT_INTERVAL:-1}
 cluster_id = demo
 [recovery]
 stabilise = ${SC_STABILISE:-10}
