@@ -82,6 +82,14 @@ static int handler(void *user, const char *section, const char *name, const char
 	}
 	if (strcmp(name, "db") == 0)
 		return inifile_set_string(&ctx->ini, cfg->db, sizeof(cfg->db), name, value);
+	if (strcmp(name, "status_listen") == 0) {
+		if (value[0] && coord_config_split_listen(value, host, sizeof(host), &port) != 0)
+			return inifile_fail(&ctx->ini,
+			                    "status_listen: '%s' is not ADDR:PORT or [ADDR]:PORT",
+			                    value);
+		return inifile_set_string(&ctx->ini, cfg->status_listen, sizeof(cfg->status_listen),
+		                          name, value);
+	}
 	if (strcmp(name, "cert") == 0)
 		return inifile_set_string(&ctx->ini, cfg->cert, sizeof(cfg->cert), name, value);
 	if (strcmp(name, "key") == 0)
@@ -184,4 +192,28 @@ int coord_config_split_listen(const char *listen, char *host, size_t size, unsig
 	memcpy(host, tmp, hlen + 1);
 	*port = (unsigned)p;
 	return 0;
+}
+
+int coord_config_sockaddr(const char *listen, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (coord_config_split_listen(listen, host, sizeof(host), &port) != 0)
+		return -1;
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1 ? 0 : -1;
+	}
+	{
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -1;
+	}
 }

@@ -20,6 +20,9 @@
  *   token_ttl = 3600                   seconds an enrolment token is valid (60..604800)
  *   cert_days = 825                    validity of issued certificates in days (1..3650)
  *   cluster_id = kma                   named in enrolment replies (1..64 bytes)
+ *   status_listen =                    ADDR:PORT of the read-only status page (plain HTTP,
+ *                                      no authentication: loopback or a management network;
+ *                                      coordinator/status.h); empty: no page
  *
  *   [recovery]
  *   stabilise = 60                     seconds the mesh must stay whole after a step (0..86400)
@@ -46,6 +49,7 @@
 struct coord_config {
 	char path[PATH_MAX];
 	char listen[128];
+	char status_listen[128]; /* "" when there is no status page */
 	char db[PATH_MAX];
 	char cert[PATH_MAX];
 	char key[PATH_MAX];
@@ -89,6 +93,11 @@ int coord_config_check(const struct coord_config *cfg, struct coord_config_error
  * addresses only. Returns 0, or -1 when it does not parse.
  */
 int coord_config_split_listen(const char *listen, char *host, size_t size, unsigned *port)
+    __attribute__((warn_unused_result));
+
+/* "ADDR:PORT" or "[ADDR]:PORT" as a socket address. 0, or -1 when it does not parse. */
+struct sockaddr_storage;
+int coord_config_sockaddr(const char *listen, struct sockaddr_storage *ss)
     __attribute__((warn_unused_result));
 
 #endif

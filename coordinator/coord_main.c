@@ -30,6 +30,7 @@
 #include "http.h"
 #include "kma.pb-c.h"
 #include "log.h"
+#include "status.h"
 #include "store.h"
 
 #ifndef KMA_COORD_DEFAULT_CONFIG
@@ -224,6 +225,7 @@ int main(int argc, char **argv)
 	struct auth *auth = NULL;
 	struct enroll_ca *enroll_ca = NULL;
 	struct http_server *srv = NULL;
+	struct status_server *status = NULL;
 	struct http_params hp;
 	sigset_t set;
 	int ret = KMA_EXIT_SOFTWARE, c;
@@ -336,6 +338,15 @@ int main(int argc, char **argv)
 		ret = KMA_EXIT_UNAVAILABLE;
 		goto exit;
 	}
+	if (cfg.status_listen[0]) {
+		struct opapi_params prm = {cfg.token_ttl_s, ep.stale_after_s, cfg.min_serving};
+
+		status = status_start(cfg.status_listen, cfg.db, &prm);
+		if (!status) {
+			ret = KMA_EXIT_UNAVAILABLE;
+			goto exit;
+		}
+	}
 	log_notice("serving on %s (db %s, report interval %u s, max body %u bytes)", cfg.listen,
 	           cfg.db, cfg.report_interval_s, cfg.max_body);
 	if (enroll_ca)
@@ -346,6 +357,7 @@ int main(int argc, char **argv)
 	run_until_stop(&set, srv, engine_store, &ep);
 	ret = KMA_EXIT_OK;
 exit:
+	status_stop(status);
 	http_stop(srv);
 	store_close(store);
 	store_close(engine_store);

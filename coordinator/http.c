@@ -457,32 +457,15 @@ struct http_server *http_start(const struct http_params *p)
 {
 	struct http_server *srv = NULL;
 	struct sockaddr_storage ss;
-	char host[INET6_ADDRSTRLEN];
-	unsigned port;
 	unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 	                 MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME;
 
-	memset(&ss, 0, sizeof(ss));
-	if (coord_config_split_listen(p->listen, host, sizeof(host), &port) != 0) {
+	if (coord_config_sockaddr(p->listen, &ss) != 0) {
 		log_err("listen '%s': not ADDR:PORT", p->listen);
 		return NULL;
 	}
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
-			return NULL;
+	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-			return NULL;
-	}
 	srv = calloc(1, sizeof(*srv));
 	if (!srv) {
 		log_err("http: out of memory");
@@ -503,13 +486,12 @@ struct http_server *http_start(const struct http_params *p)
 	if (!srv->p.cluster_id)
 		srv->p.cluster_id = COORD_CLUSTER_ID_DEFAULT;
 	srv->daemon = MHD_start_daemon(
-	    flags, (uint16_t)port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-	    NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_KEY,
-	    p->key_pem, MHD_OPTION_HTTPS_MEM_CERT, p->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST,
-	    p->trust_pem, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, srv, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_KEY, p->key_pem,
+	    MHD_OPTION_HTTPS_MEM_CERT, p->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, p->trust_pem,
+	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
 	if (!srv->daemon) {
 		log_err("http: cannot serve on %s (address in use, or bad certificate/key)",
 		        p->listen);
