@@ -13,6 +13,9 @@
 #   make install DESTDIR=/tmp/root [PREFIX=/usr] [KMA_BOARD=generic-x86_64]
 #                             build in build-install (configured for PREFIX) and install
 #                             programs, configs, units, boards, man pages, state dirs
+#   make package ARCH=aarch64 .debs for aarch64|armhf|x86_64 in dist/: kma-agent (the
+#                             appliance) and kma-coord (coordinator, kmactl), cross-built
+#   make package-test ARCH=.. install them into a clean Debian root of ARCH and run them
 #   make build | clean
 
 BUILD    ?= build
@@ -26,7 +29,7 @@ DESTDIR  ?=
 KMA_BOARD ?=
 INSTALL_BUILD ?= build-install
 
-.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery bench-latency fuzz valgrind clean deps install
+.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery bench-latency fuzz valgrind clean deps install package package-test
 
 all: build
 
@@ -94,5 +97,13 @@ install:
 	cmake --build $(INSTALL_BUILD) -j$(JOBS)
 	DESTDIR=$(DESTDIR) cmake --install $(INSTALL_BUILD) --strip
 
+package:
+	@scripts/deps.sh package
+	scripts/package.sh $(ARCH)
+
+# Slow (a Debian root from scratch), so not part of make test.
+package-test: package
+	tests/pkg/test_package.sh $(ARCH)
+
 clean:
-	rm -rf $(BUILD) build-sanitize build-bench build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-*
+	rm -rf $(BUILD) build-sanitize build-bench build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-* dist

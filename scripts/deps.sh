@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, only those missing.
-# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|all]
+# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|package|all]
 set -eu
 
 want="${1:-test}"
@@ -12,6 +12,8 @@ cross_pkgs="qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf dpkg-dev bin
 sanitize_pkgs="clang libclang-rt-14-dev"
 bench_pkgs="libssl-dev"
 valgrind_pkgs="valgrind"
+# make package / package-test: the cross build, dpkg-deb, and mmdebstrap for a clean root
+package_pkgs="mmdebstrap arch-test"
 
 pkgs="$base"
 case "$want" in
@@ -21,8 +23,9 @@ cross) pkgs="$pkgs $test_pkgs $cross_pkgs" ;;
 sanitize) pkgs="$pkgs $test_pkgs $sanitize_pkgs" ;;
 bench) pkgs="$pkgs $bench_pkgs" ;;
 valgrind) pkgs="$pkgs $test_pkgs $valgrind_pkgs" ;;
-all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs" ;;
-*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|all]" >&2; exit 64 ;;
+package) pkgs="$pkgs $cross_pkgs $package_pkgs" ;;
+all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs $package_pkgs" ;;
+*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|package|all]" >&2; exit 64 ;;
 esac
 
 missing=""
