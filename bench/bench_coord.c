@@ -58,7 +58,8 @@
 
 #define PHASE_S_DEFAULT  10
 #define RATE_DEFAULT     5000
-#define RAMP_US          1000000 /* unmeasured start of every phase */
+#define RAMP_US          1000000   /* unmeasured start of every phase, at least */
+#define RAMP_MAX_US      120000000 /* at most, while agents still (re)connect */
 #define DRAIN_US         30000000
 #define RETRY_US         100000 /* an agent whose request failed waits this long */
 #define WARM_PARALLEL    64     /* connections opened at once before the phases */
@@ -122,6 +123,7 @@ struct agent {
 	uint64_t owed_s; /* paced: the slot of the oldest of them */
 	uint64_t retry_at_us;
 	struct agent *next_retry;
+	unsigned seen_phase;
 	unsigned char head[REPLY_HEAD];
 	size_t rx;
 	unsigned char *full; /* agent 0 in the warm-up: the whole reply, to describe it */
@@ -145,6 +147,8 @@ struct proc_sample {
 
 struct phase {
 	enum phase_kind kind;
+	unsigned id;       /* which phase an agent's seen_phase refers to */
+	unsigned answered; /* agents answered at least once in this phase */
 	uint64_t start_us, t0_us, end_us;
 	double rate;
 	uint64_t next_s; /* paced: the next slot to dispatch */
@@ -1086,6 +1090,10 @@ static void agent_done(struct bench *b, struct xfer *x, CURLcode rc, long status
 	long conns = 0;
 
 	a->busy = false;
+	if (ok && a->seen_phase != p->id) {
+		a->seen_phase = p->id;
+		p->answered++;
+	}
 	if (ok && p->kind != PH_FLOOR &&
 	    reply_version(a->head, a->rx < REPLY_HEAD ? a->rx : REPLY_HEAD, &v))
 		a->table_version = v;
@@ -1136,10 +1144,12 @@ static void phase_reset(struct phase *p, enum phase_kind kind)
 {
 	uint32_t *lat = p->lat_us;
 	size_t cap = p->cap_lat;
+	unsigned id = p->id + 1;
 
 	memset(p, 0, sizeof(*p));
 	p->lat_us = lat;
 	p->cap_lat = cap;
+	p->id = id;
 	p->kind = kind;
 	p->want_status = 200;
 }
@@ -1213,8 +1223,12 @@ static void phase_run(struct bench *b, enum phase_kind kind, struct result *r)
 	phase_reset(p, kind);
 	p->rate = b->rate;
 	p->start_us = now_us();
-	p->t0_us = p->start_us + RAMP_US;
-	p->end_us = p->t0_us + (uint64_t)b->phase_s * 1000000u;
+	/*
+	 * The window opens once every agent has been answered in this phase: connections the
+	 * server closed while idle are made again before it, not inside it.
+	 */
+	p->t0_us = UINT64_MAX;
+	p->end_us = UINT64_MAX;
 	if (kind != PH_PACED)
 		for (unsigned i = 0; i < b->n_agents; i++)
 			agent_send(b, &b->agents[i], p->start_us);
@@ -1222,6 +1236,11 @@ static void phase_run(struct bench *b, enum phase_kind kind, struct result *r)
 		uint64_t wake;
 
 		now = now_us();
+		if (p->t0_us == UINT64_MAX && now >= p->start_us + RAMP_US &&
+		    (p->answered == b->n_agents || now >= p->start_us + RAMP_MAX_US)) {
+			p->t0_us = now;
+			p->end_us = now + (uint64_t)b->phase_s * 1000000u;
+		}
 		if (!p->sampled0 && now >= p->t0_us) {
 			sample(b, &p->s0);
 			p->sampled0 = true;
@@ -1241,7 +1260,9 @@ static void phase_run(struct bench *b, enum phase_kind kind, struct result *r)
 				    b->inflight);
 			wake = drain_limit;
 		} else {
-			wake = p->sampled0 ? p->end_us : p->t0_us;
+			wake = p->sampled0              ? p->end_us
+			       : p->t0_us == UINT64_MAX ? now + 10000u
+			                                : p->t0_us;
 			if (kind == PH_PACED) {
 				uint64_t due = paced_dispatch(b, now);
 
