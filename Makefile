@@ -16,6 +16,7 @@
 #   make package ARCH=aarch64 .debs for aarch64|armhf|x86_64 in dist/: kma-agent (the
 #                             appliance) and kma-coord (coordinator, kmactl), cross-built
 #   make package-test ARCH=.. install them into a clean Debian root of ARCH and run them
+#   make docs                 regenerate docs/causes.md from common/vocab.def (a test checks it)
 #   make build | clean
 
 BUILD    ?= build
@@ -29,7 +30,7 @@ DESTDIR  ?=
 KMA_BOARD ?=
 INSTALL_BUILD ?= build-install
 
-.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery bench-latency fuzz valgrind clean deps install package package-test
+.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery bench-latency fuzz valgrind clean deps install package package-test docs
 
 all: build
 
@@ -96,6 +97,9 @@ install:
 		$(if $(KMA_BOARD),-DKMA_BOARD=$(KMA_BOARD)) $(CMAKE_FLAGS)
 	cmake --build $(INSTALL_BUILD) -j$(JOBS)
 	DESTDIR=$(DESTDIR) cmake --install $(INSTALL_BUILD) --strip
+
+docs: deps build
+	cmake --build $(BUILD) --target docs
 
 package:
 	@scripts/deps.sh package
