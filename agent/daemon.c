@@ -336,6 +336,7 @@ static void act_factory_reset(struct daemon *d)
 		dir_finish(d, false, "factory reset failed: %s", d->hal->error);
 		return;
 	}
+	hal_crash_point(d->hal, "factory_reset_erased");
 	mesh_stop(&d->mesh);
 	dir_finish(d, true, "identity erased; waiting for a QuickStart");
 	hw_check(d); /* state unprovisioned; the link goes on (identity_restart) */

@@ -247,6 +247,7 @@ enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config
 
 		certinfo_from_crt(&chain, &leaf);
 		snprintf(serial, sizeof(serial), "%s", leaf.serial);
+		hal_crash_point(hal, "quickstart_enrolled");
 		switch (provision_install(hal, &m, err, size)) {
 		case PROVISION_OK:
 			ret = QUICKSTART_OK;

@@ -334,6 +334,27 @@ static bool enrolled_since(struct run *r, const char *node, int64_t since)
 	return yes;
 }
 
+/*
+ * When this node's rejoin began: its delete_entry step's start. A QuickStart enrolled since
+ * then is the effect the rest of the rejoin is for, however it came about (an operator
+ * QuickStarted by hand after the agent crashed mid-step, say): the steps it covers are
+ * done by that effect rather than waited for or run again.
+ */
+static int64_t rejoin_began(struct run *r, const struct store_step *s)
+{
+	int d = find_step(r, "delete_entry", s->node_id);
+
+	return d >= 0 && r->steps[d].started_at ? r->steps[d].started_at : s->started_at;
+}
+
+static bool superseded(struct run *r, struct store_step *s)
+{
+	if (!enrolled_since(r, s->node_id, rejoin_began(r, s)))
+		return false;
+	finish(r, s, "%s has enrolled a new certificate since its rejoin began", s->node_id);
+	return true;
+}
+
 /* Stabilisation: the gate must hold without a break for stabilise_s. */
 static void stabilise(struct run *r, struct store_step *s, bool met, const char *why,
                       const char *done_what)
@@ -401,7 +422,7 @@ static void step_entry(struct run *r, struct store_step *s, bool remove)
 			           (unsigned long long)s->table_version);
 			return;
 		}
-		if (!issue_token(r, s))
+		if (superseded(r, s) || !issue_token(r, s))
 			return;
 		finish(r, s, "entry of %s re-added with a one-time enrolment token", s->node_id);
 		return;
@@ -419,7 +440,7 @@ static void step_factory_reset(struct run *r, struct store_step *s, const struct
 {
 	bool answered;
 
-	if (strcmp(s->phase, "directive") != 0)
+	if (strcmp(s->phase, "directive") != 0 || superseded(r, s))
 		return;
 	if (!directive_answer(r, s, node, &answered))
 		return;
@@ -436,9 +457,10 @@ static void step_quickstart(struct run *r, struct store_step *s, const struct pl
 {
 	bool answered = false;
 
-	if (strcmp(s->phase, "directive") == 0 && !directive_answer(r, s, node, &answered))
+	if (!enrolled_since(r, s->node_id, rejoin_began(r, s)) &&
+	    strcmp(s->phase, "directive") == 0 && !directive_answer(r, s, node, &answered))
 		return;
-	if (enrolled_since(r, s->node_id, s->started_at)) {
+	if (enrolled_since(r, s->node_id, rejoin_began(r, s))) {
 		int a = find_step(r, "add_entry", s->node_id);
 
 		if (a >= 0 && r->steps[a].secret[0]) {
@@ -539,6 +561,11 @@ static void step_run(struct run *r, struct store_step *s)
 
 	if (strcmp(s->state, "pending") == 0)
 		step_start(r, s);
+	/* Nothing is sent or asked for when its effect is already there. */
+	if ((strcmp(s->kind, "factory_reset") == 0 || strcmp(s->kind, "add_entry") == 0 ||
+	     strcmp(s->kind, "quickstart") == 0) &&
+	    superseded(r, s))
+		return;
 	if (strcmp(s->phase, "gate") == 0) {
 		step_gate(r, s, node);
 		if (strcmp(s->phase, "gate") == 0 || strcmp(s->phase, "confirm") == 0)

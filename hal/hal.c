@@ -299,6 +299,12 @@ enum hal_status hal_health_check(struct hal *hal, struct hal_health *out)
 	return hal->ops->health_check(hal, out);
 }
 
+void hal_crash_point(struct hal *hal, const char *point)
+{
+	if (hal && hal->ops && hal->ops->crash_point)
+		hal->ops->crash_point(hal, point);
+}
+
 bool hal_listener_wedged(struct hal *hal)
 {
 	if (!hal || !hal->ops || !hal->ops->listener_wedged)

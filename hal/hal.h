@@ -18,6 +18,8 @@
  *                  get "connection refused"); a simulated reboot deletes it
  *   reboots        number of simulated reboots
  *   actions.log    one line per action (reboot, service_restart)
+ *   crash_at       a crash point's name (hal_crash_point): the agent kills itself with
+ *                  SIGKILL when it gets there, once (the file is removed first)
  *
  * A simulated reboot only changes files (boot_id, reboots, wedge): the machine stays up, so
  * the backend sets reboot_reexec and the agent restarts itself (same pid, new boot ID).
@@ -103,6 +105,12 @@ struct hal_ops {
 	 * order).
 	 */
 	bool (*listener_wedged)(struct hal *hal);
+	/*
+	 * Crash injection for tests of "the agent died in the middle of a step": when the
+	 * named point is armed, the process dies there as if kill -9 hit it. NULL on real
+	 * hardware.
+	 */
+	void (*crash_point)(struct hal *hal, const char *point);
 	/* The reboot is simulated: the machine stays up, so the agent restarts itself. */
 	bool reboot_reexec;
 	/* Time (seconds since the epoch, UTC) and randomness, so tests can control them. */
@@ -164,6 +172,13 @@ enum hal_status hal_health_check(struct hal *hal, struct hal_health *out)
 
 /* True when the backend says the peer listener is wedged (sim fault "wedge"). */
 bool hal_listener_wedged(struct hal *hal);
+
+/*
+ * A point where a test may kill the agent (sim file crash_at); nothing on real hardware.
+ * Points: "factory_reset_erased" (identity erased, result not yet recorded),
+ * "quickstart_enrolled" (certificate issued and token spent, identity not yet stored).
+ */
+void hal_crash_point(struct hal *hal, const char *point);
 
 /* True when a successful hal_reboot leaves the machine up and the agent must re-exec. */
 bool hal_reboot_reexecs(const struct hal *hal);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,18 @@ static bool sim_listener_wedged(struct hal *hal)
 	return hal_path_join(path, sizeof(path), hal->root, "wedge") && access(path, F_OK) == 0;
 }
 
+static void sim_crash_point(struct hal *hal, const char *point)
+{
+	char path[PATH_MAX], armed[64];
+
+	if (sim_read(hal, "crash_at", armed, sizeof(armed)) != 0 || strcmp(armed, point) != 0 ||
+	    !hal_path_join(path, sizeof(path), hal->root, "crash_at"))
+		return;
+	unlink(path); /* once */
+	log_warn("sim: crash point %s: killing ourselves (SIGKILL)", point);
+	raise(SIGKILL);
+}
+
 static int64_t sim_time_real(struct hal *hal)
 {
 	char text[32];
@@ -252,6 +265,7 @@ const struct hal_ops hal_sim_ops = {
     .service_restart = sim_service_restart,
     .health_check = sim_health_check,
     .listener_wedged = sim_listener_wedged,
+    .crash_point = sim_crash_point,
     .reboot_reexec = true,
     .time_real = sim_time_real,
     .random = hal_sys_random,
