@@ -94,7 +94,7 @@ install:
 	@scripts/deps.sh build
 	cmake -S . -B $(INSTALL_BUILD) -DCMAKE_BUILD_TYPE=Release -DKMA_BUILD_TESTS=OFF \
 		-DKMA_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
-		$(if $(KMA_BOARD),-DKMA_BOARD=$(KMA_BOARD)) $(CMAKE_FLAGS)
+		-DKMA_BOARD=$(if $(KMA_BOARD),$(KMA_BOARD),sim) $(CMAKE_FLAGS)
 	cmake --build $(INSTALL_BUILD) -j$(JOBS)
 	DESTDIR=$(DESTDIR) cmake --install $(INSTALL_BUILD) --strip
 
@@ -103,7 +103,7 @@ docs: deps build
 
 package:
 	@scripts/deps.sh package
-	scripts/package.sh $(ARCH)
+	KMA_BOARD=$(KMA_BOARD) scripts/package.sh $(ARCH)
 
 # Slow (a Debian root from scratch), so not part of make test.
 package-test: package

@@ -63,6 +63,23 @@ expect_exit 78 "$D$prefix/bin/kmactl" -c "$D$etc/kma-agent/kmactl.conf" status
 expect_grep "no coordinator URL" "$T/err"
 ok "agent.conf passes --check-config; coord.conf and kmactl.conf ask for what is missing"
 
+# No drift: every key a program's header documents is in its installed file (commented out
+# with its default) and in docs/configuration.md.
+keys_of() { sed -n 's/^ \*   \([a-z_]*\) = .*/\1/p' "$KMA_SOURCE_DIR/$1"; }
+for pair in "agent/config.h:$etc/kma-agent/agent.conf" \
+	"coordinator/coord_config.h:$etc/kma-coord/coord.conf" \
+	"coordinator/ctl_config.h:$etc/kma-agent/kmactl.conf"; do
+	hdr=${pair%%:*} conf=${pair#*:}
+	[ -n "$(keys_of "$hdr")" ] || fail "no keys found in the comment of $hdr"
+	for k in $(keys_of "$hdr"); do
+		grep -q "^#$k = " "$D$conf" ||
+			fail "$hdr documents '$k' but $conf (packaging/etc/) does not show it"
+		grep -qF "\`$k\`" "$KMA_SOURCE_DIR/docs/configuration.md" ||
+			fail "$hdr documents '$k' but docs/configuration.md does not"
+	done
+done
+ok "every configuration key is in the installed files and in docs/configuration.md"
+
 if command -v systemd-analyze >/dev/null 2>&1; then
 	mkdir -p "$T/units"
 	for u in kma-agent kma-coord; do
