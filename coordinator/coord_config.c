@@ -27,6 +27,7 @@ void coord_config_defaults(struct coord_config *cfg)
 	snprintf(cfg->db, sizeof(cfg->db), "%s", KMA_COORD_DEFAULT_DB);
 	cfg->report_interval_s = 30;
 	cfg->max_body = 65536;
+	cfg->max_connections = 8192;
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->token_ttl_s = COORD_TOKEN_TTL_DEFAULT;
 	cfg->cert_days = COORD_CERT_DAYS_DEFAULT;
@@ -108,6 +109,10 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (strcmp(name, "cluster_id") == 0)
 		return inifile_set_string(&ctx->ini, cfg->cluster_id, sizeof(cfg->cluster_id), name,
 		                          value);
+	if (strcmp(name, "max_connections") == 0)
+		return inifile_set_uint(&ctx->ini, &cfg->max_connections, 16, 1000000, name, value);
+	if (strcmp(name, "max_connections_per_ip") == 0)
+		return inifile_set_uint(&ctx->ini, &cfg->max_per_ip, 0, 1000000, name, value);
 	if (strcmp(name, "report_interval") == 0)
 		return inifile_set_uint(&ctx->ini, &cfg->report_interval_s, 1, 3600, name, value);
 	if (strcmp(name, "max_body") == 0)

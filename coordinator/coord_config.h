@@ -13,6 +13,11 @@
  *   operator_ca = ...                  operator CA (PEM): kmactl users chain to it
  *   report_interval = 30               seconds between agent reports (1..3600)
  *   max_body = 65536                   largest request body in bytes (1024..16777216)
+ *   max_connections = 8192             connections held at once (16..1000000); each agent
+ *                                      keeps up to three (reports, its watch); mind the
+ *                                      process's file limit (LimitNOFILE)
+ *   max_connections_per_ip = 0         connections from one address; 0: no limit (agents
+ *                                      behind one NAT share an address)
  *   log_level = info                   err | warn | notice | info | debug
  *   ca_key = /etc/kma-coord/ca.key     the cluster CA's private key (PEM, mode 0600): with
  *                                      it the coordinator signs QuickStart enrolments;
@@ -61,6 +66,7 @@ struct coord_config {
 	char cluster_id[65];
 	unsigned report_interval_s;
 	unsigned max_body;
+	unsigned max_connections, max_per_ip;
 	enum log_level log_level;
 	unsigned stabilise_s, step_timeout_s, lease_ttl_s, min_serving;
 };

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -185,6 +186,20 @@ static int load_config(struct coord_config *cfg, const char *path)
 }
 
 /* Blocks until SIGTERM or SIGINT; signals stay blocked in every thread started later. */
+/* Enough file descriptors for max_connections (up to the hard limit), said if not. */
+static void raise_file_limit(unsigned max_connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		log_warn("file limit %llu is below max_connections %u + 64: raise LimitNOFILE",
+		         (unsigned long long)rl.rlim_cur, max_connections);
+}
+
 /* Until SIGTERM or SIGINT: the recovery engine's and the held watches' ticks, four a second. */
 static void run_until_stop(const sigset_t *set, struct http_server *srv, struct store *st,
                            const struct engine_params *ep)
@@ -293,6 +308,7 @@ int main(int argc, char **argv)
 
 	/* The database, its WAL and everything else we create are ours alone. */
 	umask(077);
+	raise_file_limit(cfg.max_connections);
 	/* Two handles on one file: the HTTP thread's and the recovery engine's (this thread). */
 	if (store_open(cfg.db, &store) != STORE_OK ||
 	    store_open(cfg.db, &engine_store) != STORE_OK) {
@@ -323,6 +339,8 @@ int main(int argc, char **argv)
 	    .cert_days = cfg.cert_days,
 	    .cluster_id = cfg.cluster_id,
 	    .min_serving = cfg.min_serving,
+	    .max_connections = cfg.max_connections,
+	    .max_per_ip = cfg.max_per_ip,
 	};
 	ep = (struct engine_params){
 	    .stabilise_s = cfg.stabilise_s,

@@ -20,10 +20,13 @@
 #include "report.h"
 #include "watch.h"
 
-/* A stalled client is dropped after this many idle seconds. */
-#define CONNECTION_TIMEOUT_S 10
-/* Connections held at once; agents report every few seconds at most. */
-#define CONNECTION_LIMIT 256
+/*
+ * A connection idle this long past the report interval is dropped (so an agent's
+ * keep-alive connection lives from one report to the next, and a stalled client goes).
+ */
+#define CONNECTION_IDLE_S 15
+/* A connection's verified client certificate is checked again after this long. */
+#define AUTH_CACHE_S 300
 /*
  * libmicrohttpd 0.9.75 cannot queue a response while a body arrives, so a chunked body that
  * grows past max_body is read and dropped (never kept) until it ends, then answered 413; past
@@ -62,6 +65,36 @@ struct request {
 	size_t discarded;
 	struct watcher watch; /* ROUTE_WATCH */
 };
+
+/*
+ * A connection's verified client certificate: the chain is verified once per connection
+ * (an ECDSA verification costs more than the rest of a report), again when the leaf
+ * changes (renegotiation) or after AUTH_CACHE_S.
+ */
+struct conn_auth {
+	unsigned char *der; /* the leaf it was checked for */
+	size_t len;
+	int64_t at;
+	struct auth_result who;
+};
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct conn_auth *ca = *socket_context;
+
+	(void)cls;
+	(void)c;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(struct conn_auth));
+		return;
+	}
+	if (ca) {
+		free(ca->der);
+		free(ca);
+	}
+	*socket_context = NULL;
+}
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -131,6 +164,8 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 	const gnutls_datum_t *certs = NULL;
 	unsigned n = 0;
 	char addr[INET6_ADDRSTRLEN] = "?";
+	struct conn_auth *cache;
+	int64_t now;
 
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
@@ -155,7 +190,24 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 		chain[i].data = certs[i].data;
 		chain[i].len = certs[i].size;
 	}
-	auth_check(srv->p.auth, chain, n, &rq->who);
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	cache = ci ? ci->socket_context : NULL;
+	now = time(NULL);
+	if (cache && n > 0 && cache->der && cache->len == certs[0].size &&
+	    memcmp(cache->der, certs[0].data, cache->len) == 0 && now - cache->at < AUTH_CACHE_S) {
+		rq->who = cache->who;
+	} else {
+		auth_check(srv->p.auth, chain, n, &rq->who);
+		if (cache && n > 0) {
+			free(cache->der);
+			cache->der = malloc(certs[0].size);
+			cache->len = cache->der ? certs[0].size : 0;
+			if (cache->der)
+				memcpy(cache->der, certs[0].data, cache->len);
+			cache->who = rq->who;
+			cache->at = now;
+		}
+	}
 	if (rq->who.role == AUTH_NONE)
 		snprintf(rq->client, sizeof(rq->client), "%s", addr);
 	else
@@ -490,8 +542,10 @@ struct http_server *http_start(const struct http_params *p)
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_KEY, p->key_pem,
 	    MHD_OPTION_HTTPS_MEM_CERT, p->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, p->trust_pem,
 	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+	    p->report_interval_ms / 1000u + CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
+	    p->max_connections ? p->max_connections : 8192u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    p->max_per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
 	if (!srv->daemon) {
 		log_err("http: cannot serve on %s (address in use, or bad certificate/key)",
 		        p->listen);

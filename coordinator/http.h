@@ -41,6 +41,8 @@ struct http_params {
 	unsigned cert_days;          /* enrolled certificates; 0: COORD_CERT_DAYS_DEFAULT */
 	const char *cluster_id;      /* in enrolment replies; NULL: COORD_CLUSTER_ID_DEFAULT */
 	unsigned min_serving;        /* recovery plans' gate (engine.h) */
+	unsigned max_connections;    /* held at once: agents keep up to 3 (report, watch) */
+	unsigned max_per_ip;         /* from one address; 0: no limit */
 };
 
 struct http_server;

@@ -127,7 +127,7 @@ bool report_content_type_ok(const char *content_type)
 }
 
 int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
-                       unsigned char **out, size_t *len)
+                       uint64_t agent_version, unsigned char **out, size_t *len)
 {
 	Kma__V1__CoordinatorReply reply = KMA__V1__COORDINATOR_REPLY__INIT;
 	struct store_node *nodes = NULL;
@@ -139,13 +139,21 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 	Kma__V1__Directive d = KMA__V1__DIRECTIVE__INIT, *dptr;
 	Kma__V1__Lease l = KMA__V1__LEASE__INIT;
 	char token[80] = "";
+	struct store_node me;
 	int ret = -1;
 
 	*out = NULL;
 	*len = 0;
-	if (store_nodes_list(st, &nodes, &n_nodes) != STORE_OK ||
-	    store_peer_table_version(st, &reply.peer_table_version) != STORE_OK)
+	if (store_peer_table_version(st, &reply.peer_table_version) != STORE_OK)
 		goto exit;
+	/* The agent holds this version already: no table (it would ignore it), no node list. */
+	if (agent_version && agent_version == reply.peer_table_version) {
+		if (store_node_get(st, node_id, &me) != STORE_OK)
+			goto exit;
+		reply.enrolled_serial = me.enrolled_serial;
+	} else if (store_nodes_list(st, &nodes, &n_nodes) != STORE_OK) {
+		goto exit;
+	}
 	peers = calloc(n_nodes ? n_nodes : 1, sizeof(*peers));
 	ptrs = calloc(n_nodes ? n_nodes : 1, sizeof(*ptrs));
 	if (!peers || !ptrs)
@@ -315,8 +323,8 @@ void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node
 	}
 	if (sst != STORE_OK)
 		goto exit;
-	if (report_build_reply(st, r->node_id, r->sequence, interval_ms, &out->reply,
-	                       &out->reply_len) != 0)
+	if (report_build_reply(st, r->node_id, r->sequence, interval_ms, r->peer_table_version,
+	                       &out->reply, &out->reply_len) != 0)
 		goto exit;
 	out->status = 200;
 	out->reason[0] = '\0';

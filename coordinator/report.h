@@ -45,13 +45,15 @@ bool report_content_type_ok(const char *content_type);
 
 /*
  * Packs the CoordinatorReply for node_id: ack_sequence = ack, the current peer table
- * version, every other enrolled node as a peer, the node's enrolled serial, the interval
+ * version, every other enrolled node as a peer (none when agent_version, the version the
+ * agent says it holds, is the current one), the node's enrolled serial, the interval
  * (REPORT_RECOVERY_INTERVAL_MS while a plan is unfinished) and the directive a running plan
  * has out for the node, if any.
  * Returns 0 with *out (free()) and *len, or -1 (logged).
  */
 int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
-                       unsigned char **out, size_t *len) __attribute__((warn_unused_result));
+                       uint64_t agent_version, unsigned char **out, size_t *len)
+    __attribute__((warn_unused_result));
 
 /*
  * Handles a complete request from an agent whose certificate names cert_node_id:

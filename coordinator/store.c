@@ -122,9 +122,18 @@ static const char *const stmt_sql[S_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_REPORT_DELETE] = "DELETE FROM reports WHERE node_id = ?1",
     [S_REPORT_BODY] = "SELECT body FROM reports WHERE node_id = ?1",
-    [S_OBS_UPSERT] = "INSERT OR REPLACE INTO observations(node_id, peer_id, direction, cause,"
-                     " alert_sent, alert_received, peer_serial, expected_serial, at, detail)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    /* An observation that did not change is not written again (most of a report). */
+    [S_OBS_UPSERT] =
+        "INSERT INTO observations(node_id, peer_id, direction, cause, alert_sent,"
+        " alert_received, peer_serial, expected_serial, at, detail)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " ON CONFLICT(node_id, peer_id, direction) DO UPDATE SET cause = excluded.cause,"
+        " alert_sent = excluded.alert_sent, alert_received = excluded.alert_received,"
+        " peer_serial = excluded.peer_serial, expected_serial = excluded.expected_serial,"
+        " at = excluded.at, detail = excluded.detail"
+        " WHERE (cause, alert_sent, alert_received, peer_serial, expected_serial, at, detail)"
+        " IS NOT (excluded.cause, excluded.alert_sent, excluded.alert_received,"
+        " excluded.peer_serial, excluded.expected_serial, excluded.at, excluded.detail)",
     [S_OBS_DELETE_NODE] = "DELETE FROM observations WHERE node_id = ?1",
     [S_OBS_LIST] = "SELECT node_id, peer_id, direction, cause, alert_sent, alert_received,"
                    " peer_serial, expected_serial, at, detail FROM observations"
@@ -708,8 +717,31 @@ enum store_status store_peer_table_version(struct store *st, uint64_t *version)
 	return ret;
 }
 
+static enum store_status report_put(struct store *st, const struct store_report *r,
+                                    const struct store_observation *obs, size_t n_obs);
+
 enum store_status store_report_put(struct store *st, const struct store_report *r,
                                    const struct store_observation *obs, size_t n_obs)
+{
+	enum store_status ret;
+
+	/*
+	 * A report alone is committed without waiting for the disk (WAL, synchronous=NORMAL):
+	 * it survives the process being killed, and a power cut can lose only the last few
+	 * reports, which every agent sends again at its next interval. Everything else
+	 * (nodes, enrolments, plans, the journal) is synced before it is acknowledged; its
+	 * fsync also makes every report before it durable.
+	 */
+	if (exec(st, "PRAGMA synchronous = NORMAL", "relax sync for a report") != STORE_OK)
+		return STORE_ERROR;
+	ret = report_put(st, r, obs, n_obs);
+	if (exec(st, "PRAGMA synchronous = FULL", "restore sync") != STORE_OK)
+		return STORE_ERROR;
+	return ret;
+}
+
+static enum store_status report_put(struct store *st, const struct store_report *r,
+                                    const struct store_observation *obs, size_t n_obs)
 {
 	enum store_status ret;
 	sqlite3_stmt *s;

@@ -7,7 +7,9 @@
  * rejected reports.
  *
  * The file is opened in WAL mode with synchronous=FULL: a function that returned
- * STORE_OK has committed its change durably. Every write runs in one transaction, so a
+ * STORE_OK has committed its change durably, except store_report_put, which survives the
+ * process being killed but may lose the last reports on a power cut (agents send them
+ * again). Every write runs in one transaction, so a
  * crash at any point leaves either all of a change or none of it. One struct store must
  * not be used from two threads at once.
  *

@@ -210,7 +210,7 @@ static void test_reply_for_node(void **state)
 	unsigned char *buf = NULL;
 	size_t len = 0;
 
-	assert_int_equal(report_build_reply(st, "a-kma01", 77, 30000, &buf, &len), 0);
+	assert_int_equal(report_build_reply(st, "a-kma01", 77, 30000, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
 	assert_int_equal(r->ack_sequence, 77);
@@ -224,6 +224,22 @@ static void test_reply_for_node(void **state)
 	assert_string_equal(r->peers[0]->name, "u-kma02.example");
 	assert_string_equal(r->peers[0]->address, "10.0.0.1:9443");
 	assert_string_equal(r->peers[0]->enrolled_serial, "866B070F94660D13000000000000001E");
+	kma__v1__coordinator_reply__free_unpacked(r, NULL);
+	free(buf);
+	/* An agent that holds version 3 gets no table, but still its enrolled serial. */
+	assert_int_equal(report_build_reply(st, "a-kma01", 78, 30000, 3, &buf, &len), 0);
+	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
+	assert_non_null(r);
+	assert_int_equal(r->peer_table_version, 3);
+	assert_int_equal(r->n_peers, 0);
+	assert_string_equal(r->enrolled_serial, "E2207FDBA432E9010000000000000084");
+	kma__v1__coordinator_reply__free_unpacked(r, NULL);
+	free(buf);
+	/* One that holds an older version gets the table. */
+	assert_int_equal(report_build_reply(st, "a-kma01", 79, 30000, 2, &buf, &len), 0);
+	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
+	assert_non_null(r);
+	assert_int_equal(r->n_peers, 1);
 	kma__v1__coordinator_reply__free_unpacked(r, NULL);
 	free(buf);
 }
@@ -242,7 +258,7 @@ static void test_reply_interval_during_plan(void **state)
 	snprintf(step.node_id, sizeof(step.node_id), "u-kma02");
 	snprintf(step.state, sizeof(step.state), "pending");
 	assert_int_equal(store_plan_create(st, &step, 1, "alice", 1000, &id), STORE_OK);
-	assert_int_equal(report_build_reply(st, "a-kma01", 1, 30000, &buf, &len), 0);
+	assert_int_equal(report_build_reply(st, "a-kma01", 1, 30000, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
 	assert_int_equal(r->next_report_interval_ms, REPORT_RECOVERY_INTERVAL_MS);
@@ -251,7 +267,7 @@ static void test_reply_interval_during_plan(void **state)
 	kma__v1__coordinator_reply__free_unpacked(r, NULL);
 	free(buf);
 	assert_int_equal(store_plan_set_state(st, id, "done", "", 1001), STORE_OK);
-	assert_int_equal(report_build_reply(st, "a-kma01", 2, 30000, &buf, &len), 0);
+	assert_int_equal(report_build_reply(st, "a-kma01", 2, 30000, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
 	assert_int_equal(r->next_report_interval_ms, 30000);
