@@ -7,7 +7,7 @@ want="${1:-test}"
 
 base="cmake make gcc pkg-config libc6-dev protobuf-c-compiler libprotobuf-c-dev
 libmbedtls-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev libevent-dev libjson-c-dev libmicrohttpd-dev"
-test_pkgs="libcmocka-dev openssl curl python3 procps iproute2"
+test_pkgs="libcmocka-dev openssl curl python3 procps iproute2 chromium"
 cross_pkgs="qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf dpkg-dev binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf"
 sanitize_pkgs="clang libclang-rt-14-dev"
 bench_pkgs="libssl-dev"

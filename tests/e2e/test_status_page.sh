@@ -1,0 +1,114 @@
+#!/bin/sh
+# The status page in a real browser: headless Chromium (Debian's chromium) opens
+# kma-coord's read-only page against a running cluster in the middle of the incident's
+# recovery, and the DOM it renders must show the nodes and their states, the mesh as a
+# matrix coloured by cause, and the plan stopped at its manual step with that step's gate.
+# A screenshot is kept for people: $KMA_BUILD_DIR/screenshots/status.png.
+. "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
+
+CHROMIUM=$(command -v chromium || command -v chromium-browser) ||
+	fail "chromium is not installed (scripts/deps.sh test installs it)"
+
+build="$KMA_BUILD_DIR"
+src="$KMA_SOURCE_DIR"
+demo="$T/c"
+SC_STABILISE=1
+. "$src/scripts/simcluster.sh" >/dev/null
+trap 'sc_cleanup; cleanup' EXIT INT TERM
+
+sc_pki
+sc_coord_config
+SPORT=$(port)
+printf 'status_listen = 127.0.0.1:%s\n' "$SPORT" >"$T/status.ini"
+# [coord] is the first section: the key goes right after its header.
+sed -i "/^\[coord\]/r $T/status.ini" "$demo/coord.conf"
+sc_coord_start
+appliance a-kma01 SIM-a-kma01 sim-manual
+appliance a-kma02 SIM-a-kma02
+appliance u-kma02 SIM-u-kma02
+for n in a-kma01 a-kma02 u-kma02; do
+	enrol "$n" >/dev/null
+	start "$n"
+done
+until_ok 60 "$ctl" mesh
+bench_quickstart a-kma01 >/dev/null
+until_ok 60 sh -c "\"$ctl\" diagnose | grep -q node_not_rejoined"
+"$ctl" run --yes >"$T/run.out" 2>&1 &
+until_ok 60 sh -c "\"$ctl\" status | grep -q 'waiting for an operator'"
+ok "a cluster mid-recovery: a-kma01 never rejoined, the plan waits at its manual delete_entry"
+
+# The page and its data, as a script would see them.
+curl -sS "http://127.0.0.1:$SPORT/" >"$T/page.html" || fail "GET /"
+expect_grep "<title>kma cluster status</title>" "$T/page.html"
+curl -sS "http://127.0.0.1:$SPORT/status.json" >"$T/status.json" || fail "GET /status.json"
+expect_json "$T/status.json" 'j["plan"]["steps"][0]["phase"]' confirm
+code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$SPORT/status.json")
+[ "$code" = 405 ] || fail "POST on the read-only page: $code"
+ok "GET / and /status.json over plain HTTP; POST refused (405)"
+
+# The browser: the DOM after the page's script ran, and a screenshot.
+export HOME="$T/home"
+mkdir -p "$HOME" "$build/screenshots"
+flags="--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run
+	--user-data-dir=$T/chromium --virtual-time-budget=5000"
+# shellcheck disable=SC2086 # flags are words
+"$CHROMIUM" $flags --dump-dom "http://127.0.0.1:$SPORT/" >"$T/dom.html" 2>"$T/chromium.err" ||
+	{ cat "$T/chromium.err"; fail "chromium --dump-dom"; }
+# shellcheck disable=SC2086
+"$CHROMIUM" $flags --window-size=1280,1000 --screenshot="$build/screenshots/status.png" \
+	"http://127.0.0.1:$SPORT/" >/dev/null 2>>"$T/chromium.err" ||
+	{ cat "$T/chromium.err"; fail "chromium --screenshot"; }
+[ -s "$build/screenshots/status.png" ] || fail "no screenshot"
+
+python3 - "$T/dom.html" <<'PY' || { cat "$T/dom.html"; fail "what the page shows"; }
+import sys
+from html.parser import HTMLParser
+
+class Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.stack, self.cells, self.rows, self.text = [], {}, {}, {}
+        self.loaded = False
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "body" and a.get("data-loaded") == "1":
+            self.loaded = True
+        self.stack.append((tag, a))
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop()[0] != tag:
+            pass
+    def handle_data(self, data):
+        for tag, a in reversed(self.stack):
+            if "data-from" in a:
+                self.cells[(a["data-from"], a["data-to"])] = (a.get("class", ""), a["data-cause"])
+                break
+            if "data-step" in a or "data-node" in a:
+                key = ("step", a["data-step"]) if "data-step" in a else ("node", a["data-node"])
+                self.rows.setdefault(key, []).append(data)
+                self.rows[key + ("class",)] = a.get("class", "")
+                break
+            if a.get("id"):
+                self.text.setdefault(a["id"], "")
+                self.text[a["id"]] += data
+                break
+
+p = Page()
+p.feed(open(sys.argv[1]).read())
+assert p.loaded, "the page's script did not render"
+assert p.text.get("verdict") == "NOT HEALTHY", p.text
+# Nodes and their states.
+assert "not_enrolled" in " ".join(p.rows[("node", "a-kma01")]), p.rows
+assert "enrolled" in p.rows[("node", "u-kma02")], p.rows
+# The matrix, coloured by cause: u-kma02's probe of a-kma01 is a serial mismatch.
+cls, cause = p.cells[("u-kma02", "a-kma01")]
+assert cause == "peer_serial_mismatch" and "c-identity" in cls, (cls, cause)
+cls, cause = p.cells[("u-kma02", "a-kma02")]
+assert cause == "ok" and "c-ok" in cls, (cls, cause)
+# The plan at its manual step, with its gate.
+step = " ".join(p.rows[("step", "1")])
+assert "delete_entry" in step and "confirm" in step and "kmactl confirm 1" in step, step
+assert p.rows[("step", "1", "class")] == "active", p.rows
+assert "plan 1: running" in p.text.get("plan", ""), p.text
+PY
+ok "headless Chromium shows the nodes, the matrix coloured by cause and the plan at its manual step"
+echo "screenshot: $build/screenshots/status.png"
