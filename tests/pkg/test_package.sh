@@ -50,25 +50,63 @@ for d in "$agent_deb" "$coord_deb"; do
 done
 
 hostarch="$(dpkg --print-architecture)"
-rm -rf "$target"
 mkdir -p "$(dirname "$target")"
 t0=$(date +%s)
+
+# A mirror's security index can be mid-sync for one architecture (seen for armhf):
+# mmdebstrap's apt-get update fails on it. Then once more without the security suite:
+# the packages are older, the test is the same.
+nosec="$(dirname "$target")/sources.nosec"
+awk 'BEGIN { RS = ""; ORS = "\n\n" } !/-security/' "$sources" >"$nosec.822"
+grep -v '^[[:space:]]*deb .*-security' "$sources" >"$nosec.list" || true
+case "$sources" in *.sources) nosec="$nosec.822" ;; *) nosec="$nosec.list" ;; esac
+
+# A failed mmdebstrap may leave its bind mounts of the .deb files in the root.
+clear_root() {
+	unmount_debs
+	rm -rf "$target"
+}
+
+unmount_debs() {
+	findmnt -rn -o TARGET | grep "^$target/" | sort -r | while IFS= read -r m; do
+		umount "$m" || true
+	done
+}
+trap unmount_debs EXIT
+
+mkroot() {
+	clear_root
+	if mkroot_with "$sources"; then
+		return 0
+	fi
+	echo "mmdebstrap failed with $sources; again without the security suite" >&2
+	clear_root
+	mkroot_with "$nosec"
+}
+
 if [ "$debarch" = "$hostarch" ]; then
 	# The packages go in by apt inside the finished root (a customize hook): mmdebstrap's
 	# own --include of a .deb path fails in root mode (dpkg, chrooted, looks for apt's copy
 	# in the host's /tmp).
-	mmdebstrap --quiet --mode=root --variant=apt --architectures="$debarch" \
-		--include=systemd \
-		--customize-hook="copy-in $agent_deb $coord_deb /tmp" \
-		--customize-hook="chroot \"\$1\" apt-get install --yes --quiet --no-install-recommends /tmp/$(basename "$agent_deb") /tmp/$(basename "$coord_deb")" \
-		--customize-hook='rm -f "$1"/tmp/*.deb' \
-		bookworm "$target" "$sources"
+	mkroot_with() {
+		mmdebstrap --quiet --mode=root --variant=apt --architectures="$debarch" \
+			--include=systemd \
+			--customize-hook="copy-in $agent_deb $coord_deb /tmp" \
+			--customize-hook="chroot \"\$1\" apt-get install --yes --quiet --no-install-recommends /tmp/$(basename "$agent_deb") /tmp/$(basename "$coord_deb")" \
+			--customize-hook='rm -f "$1"/tmp/*.deb' \
+			bookworm "$target" "$1"
+	}
+	mkroot
 	how="installed with apt and dpkg (maintainer scripts run), programs under chroot"
 else
-	mmdebstrap --quiet --mode=root --variant=extract --architectures="$debarch" \
-		--skip=check/qemu --hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount \
-		--include="$agent_deb" --include="$coord_deb" \
-		bookworm "$target" "$sources"
+	mkroot_with() {
+		mmdebstrap --quiet --mode=root --variant=extract --architectures="$debarch" \
+			--skip=check/qemu \
+			--hook-dir=/usr/share/mmdebstrap/hooks/file-mirror-automount \
+			--include="$agent_deb" --include="$coord_deb" \
+			bookworm "$target" "$1"
+	}
+	mkroot
 	command -v "$qemu" >/dev/null || { echo "$qemu missing (qemu-user)" >&2; exit 69; }
 	run() {
 		p="$1"
