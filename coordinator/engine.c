@@ -120,33 +120,44 @@ struct run {
 	bool *target;
 };
 
-static void fmt(char *buf, size_t size, const char *f, va_list ap)
+enum { KEEP_LEASE, RELEASE_LEASE };
+
+/*
+ * One transaction: the step, its journal entry (when event is set), the plan's new state
+ * (when plan_state is set) and the lease's release. True when committed.
+ */
+static bool commit(struct run *r, const struct store_step *s, const char *event, const char *detail,
+                   const char *plan_state, int lease)
 {
-	vsnprintf(buf, size, f, ap);
+	bool ok;
+
+	if (store_tx_begin(r->st) != STORE_OK)
+		return false;
+	ok = store_step_put(r->st, s) == STORE_OK &&
+	     (!plan_state ||
+	      store_plan_set_state(r->st, r->plan.id, plan_state, detail, r->now) == STORE_OK) &&
+	     (!event || store_journal_add(r->st, s->plan_id, s->idx, ACTOR, event, detail,
+	                                  r->now) == STORE_OK) &&
+	     (lease == KEEP_LEASE || store_lease_release(r->st) == STORE_OK);
+	return store_tx_end(r->st, ok) == STORE_OK;
 }
 
-/* Saves a step and, when event is set, its journal entry in one transaction. */
+/* Saves a step and, when event is set, its journal entry. */
 static bool save(struct run *r, struct store_step *s, const char *event, const char *f, ...)
     __attribute__((format(printf, 4, 5)));
 
 static bool save(struct run *r, struct store_step *s, const char *event, const char *f, ...)
 {
 	char detail[STORE_PLAN_TEXT] = "";
-	bool ok;
 
 	if (f) {
 		va_list ap;
 
 		va_start(ap, f);
-		fmt(detail, sizeof(detail), f, ap);
+		vsnprintf(detail, sizeof(detail), f, ap);
 		va_end(ap);
 	}
-	if (store_tx_begin(r->st) != STORE_OK)
-		return false;
-	ok = store_step_put(r->st, s) == STORE_OK &&
-	     (!event || store_journal_add(r->st, s->plan_id, s->idx, ACTOR, event, detail,
-	                                  r->now) == STORE_OK);
-	return store_tx_end(r->st, ok) == STORE_OK;
+	return commit(r, s, event, detail, NULL, KEEP_LEASE);
 }
 
 static void phase(struct store_step *s, const char *ph, int64_t now)
@@ -165,19 +176,12 @@ static void pause_plan(struct run *r, struct store_step *s, const char *f, ...)
 {
 	char detail[STORE_PLAN_TEXT];
 	va_list ap;
-	bool ok;
 
 	va_start(ap, f);
-	fmt(detail, sizeof(detail), f, ap);
+	vsnprintf(detail, sizeof(detail), f, ap);
 	va_end(ap);
 	snprintf(s->detail, sizeof(s->detail), "%s", detail);
-	if (store_tx_begin(r->st) != STORE_OK)
-		return;
-	ok = store_step_put(r->st, s) == STORE_OK &&
-	     store_plan_set_state(r->st, r->plan.id, "paused", detail, r->now) == STORE_OK &&
-	     store_journal_add(r->st, r->plan.id, s->idx, ACTOR, "paused", detail, r->now) ==
-	         STORE_OK;
-	if (store_tx_end(r->st, ok) == STORE_OK)
+	if (commit(r, s, "paused", detail, "paused", KEEP_LEASE))
 		log_warn("recovery: plan %lld paused at step %d: %s", (long long)r->plan.id, s->idx,
 		         detail);
 }
@@ -209,10 +213,10 @@ static void finish(struct run *r, struct store_step *s, const char *f, ...)
 {
 	char detail[STORE_PLAN_TEXT];
 	va_list ap;
-	bool ok;
+	bool disrupts = plan_kind_disrupts((enum plan_kind)plan_kind_from(s->kind));
 
 	va_start(ap, f);
-	fmt(detail, sizeof(detail), f, ap);
+	vsnprintf(detail, sizeof(detail), f, ap);
 	va_end(ap);
 	snprintf(s->state, sizeof(s->state), "done");
 	snprintf(s->phase, sizeof(s->phase), "done");
@@ -221,14 +225,7 @@ static void finish(struct run *r, struct store_step *s, const char *f, ...)
 	/* add_entry's token lives on until its QuickStart is done (step_quickstart wipes it). */
 	if (strcmp(s->kind, "add_entry") != 0)
 		explicit_bzero(s->secret, sizeof(s->secret));
-	if (store_tx_begin(r->st) != STORE_OK)
-		return;
-	ok =
-	    store_step_put(r->st, s) == STORE_OK &&
-	    store_journal_add(r->st, s->plan_id, s->idx, ACTOR, "done", detail, r->now) == STORE_OK;
-	if (ok && plan_kind_disrupts((enum plan_kind)plan_kind_from(s->kind)))
-		ok = store_lease_release(r->st) == STORE_OK;
-	if (store_tx_end(r->st, ok) == STORE_OK)
+	if (commit(r, s, "done", detail, NULL, disrupts ? RELEASE_LEASE : KEEP_LEASE))
 		log_notice("recovery: step %d %s %s done in %lld s", s->idx, s->kind, s->node_id,
 		           (long long)(r->now - s->started_at));
 }

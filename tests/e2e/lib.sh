@@ -11,9 +11,14 @@ DATA="$KMA_SOURCE_DIR/tests/data"
 T=$(mktemp -d "${TMPDIR:-/tmp}/kma-e2e.XXXXXX")
 PIDS=""
 
+# KMA_E2E_KEEP=1 keeps the test's directory (logs, databases) for a post-mortem.
 cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	rm -rf "$T"
+	if [ -n "${KMA_E2E_KEEP:-}" ]; then
+		echo "kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
 }
 trap cleanup EXIT INT TERM
 
