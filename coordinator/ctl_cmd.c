@@ -36,10 +36,11 @@ static int verb_mesh(const struct ctl_ctx *c, char **args);
 static int verb_diagnose(const struct ctl_ctx *c, char **args);
 
 static const struct ctl_verb verbs[] = {
-    {"status", "[--stale SECONDS]",
-     "nodes, identity state, last report; exit 0 only if all are enrolled and reported "
-     "within --stale (90 s)",
-     0, CTL_FLAG_STALE, verb_status},
+    {"status", "[--stale SECONDS] [--watch]",
+     "nodes, identity state, key service, last report, the plan and its lease; exit 0 only "
+     "if all are enrolled, healthy and reported within --stale (90 s); --watch: again every "
+     "2 s until interrupted (at a terminal redrawn, elsewhere printed only when it changes)",
+     0, CTL_FLAG_STALE | CTL_FLAG_WATCH, verb_status},
     {"node list", "", "the nodes of the cluster", 0, 0, verb_node_list},
     {"node add", "ID --name NAME --address HOST:PORT [--serial HEX]",
      "add a node; prints its one-time enrolment token as 'token: ...' when one is issued", 1,
@@ -77,8 +78,8 @@ static const struct ctl_verb verbs[] = {
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
-static const char *const flag_names[] = {"--stale",  "--name", "--address",
-                                         "--serial", "--yes",  "--dry-run"};
+static const char *const flag_names[] = {"--stale", "--name",    "--address", "--serial",
+                                         "--yes",   "--dry-run", "--watch"};
 
 /* ---- command line ---- */
 
@@ -356,10 +357,60 @@ exit:
 	return ret;
 }
 
+/*
+ * What status --watch compares between two looks when the output is not a terminal: the
+ * nodes' states and verdicts and the plan's steps, not the ages that change every second.
+ */
+static void status_signature(const struct ctl_ctx *c, char *sig, size_t size)
+{
+	json_object *nodes = NULL;
+	struct ctl_node *list = NULL;
+	size_t n = 0, used = 0;
+	char why[128];
+
+	sig[0] = '\0';
+	if (ctl_get_json(c, "/v1/nodes", &nodes) == KMA_EXIT_OK &&
+	    ctl_nodes_parse(nodes, &list, &n, why, sizeof(why)) == 0) {
+		for (size_t i = 0; i < n && used < size; i++)
+			used +=
+			    (size_t)snprintf(sig + used, size - used, "%s %s %s %d %s|", list[i].id,
+			                     list[i].serial, list[i].state, list[i].keys_ok,
+			                     ctl_node_health_id(ctl_node_health(
+			                         &list[i], (int64_t)time(NULL), c->opts->stale_s)));
+	}
+	ctl_plan_signature(c, sig + (used < size ? used : size), used < size ? size - used : 0);
+	free(list);
+	json_object_put(nodes);
+}
+
 static int verb_status(const struct ctl_ctx *c, char **args)
 {
+	char *last, *now;
+	bool tty = isatty(STDOUT_FILENO);
+	int ret;
+
 	(void)args;
-	return nodes_view(c, true);
+	if (!c->opts->watch)
+		return nodes_view(c, true);
+	last = calloc(2, 16384);
+	if (!last)
+		return KMA_EXIT_SOFTWARE;
+	now = last + 16384;
+	for (;;) {
+		status_signature(c, now, 16384);
+		if (tty || strcmp(now, last) != 0) {
+			if (tty)
+				printf("\033[H\033[2J");
+			else if (last[0])
+				printf("\n");
+			ret = nodes_view(c, true);
+			if (ret == KMACTL_EXIT_REMOTE)
+				printf("(the coordinator does not answer; trying again)\n");
+			fflush(stdout);
+			memcpy(last, now, 16384);
+		}
+		sleep(2);
+	}
 }
 
 static int verb_node_list(const struct ctl_ctx *c, char **args)

@@ -47,6 +47,7 @@ enum ctl_flag {
 	CTL_FLAG_SERIAL = 1u << 3,
 	CTL_FLAG_YES = 1u << 4,
 	CTL_FLAG_DRY_RUN = 1u << 5,
+	CTL_FLAG_WATCH = 1u << 6,
 };
 
 /* Everything the command line said, before the configuration is read. */
@@ -56,7 +57,7 @@ struct ctl_opts {
 	enum ctl_output output;
 	unsigned stale_s;
 	const char *name, *address, *serial;
-	bool yes, dry_run;
+	bool yes, dry_run, watch;
 	unsigned given; /* enum ctl_flag bits of the verb flags on the command line */
 };
 

@@ -132,6 +132,31 @@ exit:
 	ctl_http_reply_free(&r);
 }
 
+void ctl_plan_signature(const struct ctl_ctx *c, char *buf, size_t size)
+{
+	struct ctl_http_reply r = {0};
+	json_object *doc = NULL, *steps;
+	size_t used = 0;
+
+	if (size)
+		buf[0] = '\0';
+	if (ctl_http_request(c->cfg, "GET", "/v1/plans/current", NULL, &r) != CTL_HTTP_OK ||
+	    r.status != 200 || ctl_parse("/v1/plans/current", &r, &doc) != KMA_EXIT_OK)
+		goto exit;
+	used = (size_t)snprintf(buf, size, "plan %lld %s|", (long long)jint(doc, "id"),
+	                        jstr(doc, "state"));
+	steps = jarr(doc, "steps");
+	for (size_t i = 0; steps && i < json_object_array_length(steps) && used < size; i++) {
+		json_object *s = json_object_array_get_idx(steps, i);
+
+		used += (size_t)snprintf(buf + used, size - used, "%s %s %s|", jstr(s, "state"),
+		                         jstr(s, "phase"), jstr(s, "detail"));
+	}
+exit:
+	json_object_put(doc);
+	ctl_http_reply_free(&r);
+}
+
 /* ---- plan ---- */
 
 static void render_proposal(json_object *doc)

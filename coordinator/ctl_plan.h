@@ -17,6 +17,9 @@
  */
 void ctl_plan_status(const struct ctl_ctx *c, FILE *out);
 
+/* The plan's state and each step's state, phase and detail, for status --watch. */
+void ctl_plan_signature(const struct ctl_ctx *c, char *buf, size_t size);
+
 int ctl_verb_node_token(const struct ctl_ctx *c, char **args);
 int ctl_verb_plan(const struct ctl_ctx *c, char **args);
 int ctl_verb_run(const struct ctl_ctx *c, char **args);

@@ -27,6 +27,7 @@ enum {
 	OPT_SERIAL,
 	OPT_YES,
 	OPT_DRY_RUN,
+	OPT_WATCH,
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -54,6 +55,7 @@ static int parse_options(int argc, char **argv, struct ctl_opts *opts)
 	    {"serial", required_argument, NULL, OPT_SERIAL},
 	    {"yes", no_argument, NULL, OPT_YES},
 	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"watch", no_argument, NULL, OPT_WATCH},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -115,6 +117,10 @@ static int parse_options(int argc, char **argv, struct ctl_opts *opts)
 		case OPT_YES:
 			opts->yes = true;
 			opts->given |= CTL_FLAG_YES;
+			break;
+		case OPT_WATCH:
+			opts->watch = true;
+			opts->given |= CTL_FLAG_WATCH;
 			break;
 		case OPT_DRY_RUN:
 			opts->dry_run = true;

@@ -111,4 +111,16 @@ assert p.rows[("step", "1", "class")] == "active", p.rows
 assert "plan 1: running" in p.text.get("plan", ""), p.text
 PY
 ok "headless Chromium shows the nodes, the matrix coloured by cause and the plan at its manual step"
+
+# kmactl status --watch, not at a terminal: a block now, another only when something changes.
+"$ctl" status --watch >"$T/watch.out" 2>&1 &
+W=$!
+until_ok 30 grep -q "recovery plan 1: running" "$T/watch.out"
+expect_exit 0 "$ctl" confirm 1
+until_ok 30 sh -c "grep -q 'step 1 delete_entry' \"$T/watch.out\" && grep -q 'step [2-5] ' \"$T/watch.out\""
+kill "$W"
+blocks=$(grep -c "^recovery plan 1:" "$T/watch.out")
+[ "$blocks" -ge 2 ] && [ "$blocks" -le 12 ] ||
+	{ cat "$T/watch.out"; fail "status --watch printed $blocks blocks"; }
+ok "kmactl status --watch off a terminal: printed again only on changes ($blocks blocks)"
 echo "screenshot: $build/screenshots/status.png"
