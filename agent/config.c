@@ -38,6 +38,7 @@ void config_defaults(struct agent_config *cfg)
 	cfg->probe_timeout_s = 5;
 	cfg->max_handshakes = 64;
 	cfg->max_per_source = 16;
+	cfg->full_handshake_interval_s = 300;
 	cfg->report_interval_s = 30;
 }
 
@@ -91,6 +92,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (strcmp(name, "max_per_source") == 0)
 			return inifile_set_uint(&ctx->ini, &cfg->max_per_source, 1, 4096, name,
 			                        value);
+		if (strcmp(name, "full_handshake_interval") == 0)
+			return inifile_set_uint(&ctx->ini, &cfg->full_handshake_interval_s, 0,
+			                        86400, name, value);
 	} else if (strcmp(section, "coordinator") == 0) {
 		if (strcmp(name, "url") == 0) {
 			if (strncmp(value, "https://", 8) != 0)

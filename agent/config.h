@@ -21,6 +21,10 @@
  *   probe_timeout = 5                  deadline of one connect + handshake (1..300)
  *   max_handshakes = 64                inbound handshakes held at once (1..4096)
  *   max_per_source = 16                of those, from one address (1..4096)
+ *   full_handshake_interval = 300      seconds (0..86400) between full, certificate-verifying
+ *                                      handshakes with a peer; probes in between resume the
+ *                                      TLS session (tickets) of the last one, which a
+ *                                      restarted or re-keyed peer cannot. 0: never resume
  *
  *   [coordinator]
  *   url = https://coord.example:8443/  where reports go (empty: no coordinator); https only
@@ -51,6 +55,7 @@ struct agent_config {
 	unsigned probe_timeout_s;
 	unsigned max_handshakes;
 	unsigned max_per_source;
+	unsigned full_handshake_interval_s; /* 0: every probe is a full handshake */
 	char coord_url[512];
 	unsigned report_interval_s;
 	char coord_ca[PATH_MAX];

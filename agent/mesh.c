@@ -38,11 +38,13 @@ static json_object *obs_json(const struct probe_obs *o, int64_t at)
 	                       o->has_cert ? json_object_new_string(o->cert.node_id) : NULL);
 	json_object_object_add(j, "expected_serial", json_object_new_string(o->expect_serial));
 	json_object_object_add(j, "handshake_ms", json_object_new_int64(o->handshake_ms));
+	json_object_object_add(j, "resumed", json_object_new_boolean(o->resumed));
 	json_object_object_add(j, "detail", json_object_new_string(o->detail));
 	return j;
 }
 
-static void write_status(struct mesh *m)
+/* Writes mesh.json; notify: a change the coordinator should hear of at once. */
+static void write_status_file(struct mesh *m, bool notify)
 {
 	json_object *root = json_object_new_object(), *peers = json_object_new_array();
 	json_object *lst = json_object_new_object();
@@ -51,7 +53,7 @@ static void write_status(struct mesh *m)
 
 	for (size_t i = 0; i < m->n_peers; i++) {
 		const struct peer_state *ps = m->peers[i];
-		json_object *p = json_object_new_object();
+		json_object *p = json_object_new_object(), *hs;
 		char t[32];
 
 		json_object_object_add(p, "node_id", json_object_new_string(ps->entry.node_id));
@@ -63,6 +65,11 @@ static void write_status(struct mesh *m)
 		                       ps->has_out ? obs_json(&ps->out, ps->last_probe) : NULL);
 		json_object_object_add(p, "inbound",
 		                       ps->has_in ? obs_json(&ps->in, ps->in_at) : NULL);
+		hs = json_object_new_object();
+		json_object_object_add(hs, "full", json_object_new_int64((int64_t)ps->full_ok));
+		json_object_object_add(hs, "resumed",
+		                       json_object_new_int64((int64_t)ps->resumed_ok));
+		json_object_object_add(p, "outbound_ok_handshakes", hs);
 		json_object_object_add(p, "consecutive_failures",
 		                       json_object_new_int64(ps->consecutive_failures));
 		certinfo_time_str(ps->last_ok, t, sizeof(t));
@@ -81,8 +88,13 @@ static void write_status(struct mesh *m)
 	if (e)
 		log_errno(LOG_LVL_WARN, e, "writing %s", m->status_path);
 	json_object_put(root);
-	if (m->on_change)
+	if (notify && m->on_change)
 		m->on_change(m->on_change_arg);
+}
+
+static void write_status(struct mesh *m)
+{
+	write_status_file(m, true);
 }
 
 /* Logs a change of cause (not every probe: a flapping mesh must not flood the log). */
@@ -131,12 +143,18 @@ static void outbound_done(struct probe_ev *pe, void *arg)
 	const struct probe_obs *o = probe_result(&pe->probe);
 	bool changed = !ps->has_out || ps->out.cause != o->cause ||
 	               strcmp(ps->out.cert.serial, o->cert.serial) != 0;
+	/* Full or resumed is shown, but is not news for the coordinator. */
+	bool shown = changed || ps->out.resumed != o->resumed;
 
 	log_change(ps, "outbound", &ps->out, ps->has_out, o);
 	ps->out = *o;
 	ps->has_out = true;
 	ps->last_probe = hal_time_real(m->hal);
 	if (o->cause == KMA_CAUSE_OK) {
+		if (o->resumed)
+			ps->resumed_ok++;
+		else
+			ps->full_ok++;
 		ps->consecutive_failures = 0;
 		ps->last_ok = ps->last_probe;
 	} else {
@@ -145,8 +163,8 @@ static void outbound_done(struct probe_ev *pe, void *arg)
 	probe_free(&pe->probe);
 	free(pe);
 	ps->inflight = NULL;
-	if (changed)
-		write_status(m);
+	if (shown)
+		write_status_file(m, changed);
 	schedule(ps, ps->reprobe ? 0 : jittered(m, m->cfg->probe_interval_s * 1000u));
 	ps->reprobe = false;
 }
@@ -156,6 +174,7 @@ static void probe_peer(evutil_socket_t fd, short what, void *arg)
 	struct peer_state *ps = arg;
 	struct mesh *m = ps->mesh;
 	struct probe_expect e = {.node_id = ps->entry.node_id, .serial = ps->entry.serial};
+	uint64_t interval_ms = (uint64_t)m->cfg->full_handshake_interval_s * 1000u;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	char host[128], *colon;
@@ -172,6 +191,10 @@ static void probe_peer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	ps->inflight = pe;
+	if (m->tls.resumption && interval_ms > 0) {
+		probe_session_expire(&ps->session, probe_now_ms(), interval_ms);
+		e.session = &ps->session;
+	}
 	snprintf(host, sizeof(host), "%s", ps->entry.address);
 	colon = strrchr(host, ':');
 	if (colon)
@@ -234,11 +257,18 @@ static void inbound_done(struct probe_ev *pe, void *arg)
 		 * rebooted or unwedged peer is seen at once, not a probe period later). */
 		bool back =
 		    o->cause == KMA_CAUSE_OK && ps->has_out && ps->out.cause != KMA_CAUSE_OK;
+		bool shown = changed || back || ps->in.resumed != o->resumed;
 
+		/* What it shows us inbound is not what we verified: verify it in full. */
+		if (ps->session.valid &&
+		    (o->cause != KMA_CAUSE_OK || strcmp(o->cert.serial, ps->session.serial) != 0))
+			probe_session_forget(&ps->session);
 		log_change(ps, "inbound", &ps->in, ps->has_in, o);
 		ps->in = *o;
 		ps->has_in = true;
 		ps->in_at = hal_time_real(m->hal);
+		if (shown && !changed && !back)
+			write_status_file(m, false);
 		if (changed || back) {
 			write_status(m);
 			/* The peer changed (re-keyed, restarted, accepts us again): look at
@@ -424,6 +454,7 @@ static void peer_free(struct peer_state *ps)
 		probe_ev_cancel(ps->inflight);
 		free(ps->inflight);
 	}
+	probe_session_free(&ps->session);
 	free(ps);
 }
 
@@ -451,6 +482,7 @@ int mesh_update_peers(struct mesh *m, const struct peer_table *t)
 		next[i] = calloc(1, sizeof(**next));
 		if (!next[i])
 			break;
+		probe_session_init(&next[i]->session);
 		next[i]->timer = evtimer_new(m->base, probe_peer, next[i]);
 		if (!next[i]->timer)
 			break;
@@ -472,6 +504,9 @@ int mesh_update_peers(struct mesh *m, const struct peer_table *t)
 			peer_free(next[i]);
 			next[i] = old;
 		}
+		/* A session verified against the old entry must not stand for the new one. */
+		if (changed)
+			probe_session_forget(&next[i]->session);
 		next[i]->entry = t->peers[i];
 		next[i]->mesh = m;
 		if (changed && next[i]->inflight) {
@@ -516,6 +551,10 @@ int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
 		log_err("mesh: our identity is not usable for TLS: %s", err);
 		return -1;
 	}
+	if (cfg->full_handshake_interval_s > 0 &&
+	    tlsctx_enable_resumption(&m->tls, cfg->full_handshake_interval_s, err, sizeof(err)) !=
+	        TLSCTX_OK)
+		log_warn("mesh: every probe will be a full handshake: %s", err);
 	if (cfg->peers_file[0] && peers_load(&m->table, cfg->peers_file, &cerr) != 0) {
 		log_err("mesh: %s:%d: %s", cerr.path, cerr.line, cerr.message);
 		return -1;
@@ -524,8 +563,10 @@ int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
 		return -1;
 	if (mesh_update_peers(m, &m->table) != 0)
 		return -1;
-	log_notice("mesh: %zu peers, listening on %s, probing every %u s", m->n_peers,
-	           cfg->mesh_listen[0] ? cfg->mesh_listen : "(nothing)", cfg->probe_interval_s);
+	log_notice("mesh: %zu peers, listening on %s, probing every %u s, %s", m->n_peers,
+	           cfg->mesh_listen[0] ? cfg->mesh_listen : "(nothing)", cfg->probe_interval_s,
+	           m->tls.resumption ? "resuming sessions between full handshakes"
+	                             : "every probe a full handshake");
 	return 0;
 }
 

@@ -13,7 +13,15 @@
  * peer, which sends its hello at once and finishes in milliseconds, gets through; every
  * handshake has a deadline, which ends slow clients.
  *
- * Observations are written to <state_dir>/mesh.json whenever one changes.
+ * Observations are written to <state_dir>/mesh.json whenever one changes (cause, certificate,
+ * or a full handshake after resumed ones and back), not after every probe: its times and
+ * counts are those of the last change.
+ *
+ * With [mesh] full_handshake_interval > 0, probes resume the TLS session of the last full
+ * handshake with a peer (probe.h: struct probe_session) until it is that old; a peer whose
+ * enrolled serial or address changes in the table, or that shows us another certificate or a
+ * failure inbound, gets a full handshake next. The listener accepts tickets it issued since
+ * this mesh started, for certificates that still pass the pinning (tlsctx.h).
  */
 
 #include <event2/event.h>
@@ -37,7 +45,9 @@ struct peer_state {
 	int64_t in_at;      /* real time of the last inbound observation */
 	struct event *timer;
 	struct probe_ev *inflight;
-	bool reprobe; /* the table changed during the in-flight probe */
+	struct probe_session session;      /* resumed by outbound probes */
+	unsigned long full_ok, resumed_ok; /* ok outbound probes of each kind */
+	bool reprobe;                      /* the table changed during the in-flight probe */
 	struct mesh *mesh;
 };
 

@@ -109,6 +109,38 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 }
 
 /*
+ * The pinning: the verify flags to add when the certificate ci is not the node and serial
+ * expected. Inbound, the expectation is the peer table's entry for the node ID ci names
+ * (written into the observation on the way).
+ */
+static uint32_t pin_flags(struct probe *p, const struct certinfo *ci)
+{
+	uint32_t flags = 0;
+
+	if (p->lookup) {
+		char serial[130] = "";
+
+		/* The expectation comes from the peer table entry the certificate names. */
+		snprintf(p->obs.expect_id, sizeof(p->obs.expect_id), "%s", ci->node_id);
+		if (!p->lookup(p->lookup_arg, ci->node_id, serial, sizeof(serial))) {
+			flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+			snprintf(p->obs.expect_id, sizeof(p->obs.expect_id),
+			         "(a node of our peer "
+			         "table)");
+		} else if (!hexser_normalize(serial, p->obs.expect_serial,
+		                             sizeof(p->obs.expect_serial))) {
+			p->obs.expect_serial[0] = '\0';
+		}
+	}
+	if (p->obs.expect_id[0] && p->obs.expect_id[0] != '(' &&
+	    strcmp(ci->node_id, p->obs.expect_id) != 0)
+		flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+	if (p->obs.expect_serial[0] && !hexser_equal(ci->serial, p->obs.expect_serial))
+		flags |= MBEDTLS_X509_BADCERT_OTHER;
+	return flags;
+}
+
+/*
  * Called by mbedTLS for each certificate of the chain it built, the peer's leaf last
  * (depth 0). Pinning lives here so that a wrong node ID or serial fails the handshake
  * itself, with mbedTLS's alert, on both sides.
@@ -120,6 +152,7 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 
 	if (depth != 0)
 		return 0;
+	p->leaf_verified = true;
 	p->facts.peer_cert_seen = true;
 	p->obs.has_cert = true;
 	certinfo_from_crt(crt, &p->obs.cert);
@@ -129,27 +162,84 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 	p->facts.chain_self_signed_root =
 	    last->issuer_raw.len == last->subject_raw.len &&
 	    memcmp(last->issuer_raw.p, last->subject_raw.p, last->issuer_raw.len) == 0;
-	if (p->lookup) {
-		char serial[130] = "";
-
-		/* The expectation comes from the peer table entry the certificate names. */
-		snprintf(p->obs.expect_id, sizeof(p->obs.expect_id), "%s", p->obs.cert.node_id);
-		if (!p->lookup(p->lookup_arg, p->obs.cert.node_id, serial, sizeof(serial))) {
-			*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-			snprintf(p->obs.expect_id, sizeof(p->obs.expect_id),
-			         "(a node of our peer "
-			         "table)");
-		} else if (!hexser_normalize(serial, p->obs.expect_serial,
-		                             sizeof(p->obs.expect_serial))) {
-			p->obs.expect_serial[0] = '\0';
-		}
-	}
-	if (p->obs.expect_id[0] && p->obs.expect_id[0] != '(' &&
-	    strcmp(p->obs.cert.node_id, p->obs.expect_id) != 0)
-		*flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-	if (p->obs.expect_serial[0] && !hexser_equal(p->obs.cert.serial, p->obs.expect_serial))
-		*flags |= MBEDTLS_X509_BADCERT_OTHER;
+	*flags |= pin_flags(p, &p->obs.cert);
 	return 0;
+}
+
+/*
+ * What a resumed session's certificate must still pass, as nobody verifies it again: the
+ * pinning against today's expectation, and its validity period (the chain and the CRL were
+ * checked at the full handshake, within the forced interval).
+ */
+static uint32_t resumed_cert_flags(struct probe *p, const mbedtls_x509_crt *crt,
+                                   const struct certinfo *ci)
+{
+	uint32_t flags = pin_flags(p, ci);
+
+	if (mbedtls_x509_time_is_past(&crt->valid_to))
+		flags |= MBEDTLS_X509_BADCERT_EXPIRED;
+	if (mbedtls_x509_time_is_future(&crt->valid_from))
+		flags |= MBEDTLS_X509_BADCERT_FUTURE;
+	return flags;
+}
+
+/* Server side, in the middle of a handshake: may the client's ticket resume? */
+static bool ticket_ok(void *arg, const mbedtls_ssl_session *session)
+{
+	struct probe *p = arg;
+	const mbedtls_x509_crt *crt = kma_ssl_session_peer_cert(session);
+	struct certinfo ci;
+
+	if (!crt)
+		return false;
+	certinfo_from_crt(crt, &ci);
+	return resumed_cert_flags(p, crt, &ci) == 0;
+}
+
+/* Whether the saved session was verified as the node and serial we expect now. */
+static bool session_matches(const struct probe *p, const struct probe_session *s)
+{
+	return s->valid && strcmp(s->node_id, p->obs.expect_id) == 0 &&
+	       (!p->obs.expect_serial[0] || hexser_equal(s->serial, p->obs.expect_serial));
+}
+
+void probe_session_init(struct probe_session *s)
+{
+	memset(s, 0, sizeof(*s));
+	mbedtls_ssl_session_init(&s->session);
+}
+
+void probe_session_forget(struct probe_session *s)
+{
+	mbedtls_ssl_session_free(&s->session);
+	probe_session_init(s);
+}
+
+void probe_session_free(struct probe_session *s)
+{
+	probe_session_forget(s);
+}
+
+void probe_session_expire(struct probe_session *s, uint64_t now_ms, uint64_t max_age_ms)
+{
+	if (s->valid && now_ms - s->full_ms >= max_age_ms)
+		probe_session_forget(s);
+}
+
+/* After a verified full handshake: what the next probes of this peer resume. */
+static void session_save(struct probe *p)
+{
+	struct probe_session *s = p->session;
+
+	probe_session_forget(s);
+	if (mbedtls_ssl_get_session(&p->ssl, &s->session) != 0) {
+		probe_session_forget(s);
+		return;
+	}
+	s->valid = true;
+	snprintf(s->node_id, sizeof(s->node_id), "%s", p->obs.cert.node_id);
+	snprintf(s->serial, sizeof(s->serial), "%s", p->obs.cert.serial);
+	s->full_ms = probe_now_ms();
 }
 
 static void probe_reset(struct probe *p, const char *label, const struct probe_expect *expect,
@@ -172,6 +262,8 @@ static void probe_reset(struct probe *p, const char *label, const struct probe_e
 	if (expect) {
 		p->lookup = expect->lookup;
 		p->lookup_arg = expect->lookup_arg;
+		if (!inbound)
+			p->session = expect->session;
 	}
 	if (expect && expect->serial &&
 	    !hexser_normalize(expect->serial, p->obs.expect_serial, sizeof(p->obs.expect_serial)))
@@ -190,6 +282,7 @@ static void probe_finish(struct probe *p)
 
 		f->verify_flags = v == 0xFFFFFFFFu ? 0 : v;
 	}
+	f->verify_flags |= p->resume_flags;
 	f->alert_received = p->in.fatal_alert;
 	if (f->alert_received < 0 && f->tls_error == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
 		f->alert_received = kma_ssl_received_alert(&p->ssl);
@@ -200,6 +293,23 @@ static void probe_finish(struct probe *p)
 	f->hello_without_tls12 = f->server && !f->handshake_done &&
 	                         classify_hello_offers_tls12(p->in.hello, p->in.hello_len) == 0;
 	p->obs.cause = classify(f, p->obs.detail, sizeof(p->obs.detail));
+	if (p->obs.cause == KMA_CAUSE_OK && p->obs.resumed)
+		snprintf(p->obs.detail, sizeof(p->obs.detail),
+		         "mutual authentication succeeded by resuming a session: the certificate "
+		         "was verified at that session's full handshake");
+	else if (p->obs.cause == KMA_CAUSE_OK && p->obs.offered)
+		snprintf(p->obs.detail, sizeof(p->obs.detail),
+		         "mutual authentication succeeded in a full handshake (the peer did not "
+		         "resume our saved session)");
+	if (p->session) {
+		/* Any failure, or a peer that would not resume: verify in full next time. */
+		if (p->obs.cause != KMA_CAUSE_OK)
+			probe_session_forget(p->session);
+		else if (p->obs.resumed)
+			p->session->resumed++;
+		else
+			session_save(p);
+	}
 
 	/* A TLS 1.2 mbedTLS server says nothing when the client sent no certificate. */
 	if (p->obs.cause == KMA_CAUSE_PEER_NO_CLIENT_CERT && p->out.fatal_alert < 0 && !f->eof)
@@ -242,6 +352,14 @@ static int tls_begin(struct probe *p)
 	p->ssl_ready = true;
 	mbedtls_ssl_set_bio(&p->ssl, p, bio_send, bio_recv, NULL);
 	mbedtls_ssl_set_verify(&p->ssl, verify_cb, p);
+	if (p->session && p->session->valid) {
+		/* Only a session verified as the node and serial expected now may resume. */
+		if (session_matches(p, p->session) &&
+		    mbedtls_ssl_set_session(&p->ssl, &p->session->session) == 0)
+			p->obs.offered = true;
+		else
+			probe_session_forget(p->session);
+	}
 	p->tcp_ms = probe_now_ms();
 	p->state = PROBE_HANDSHAKE;
 	return 0;
@@ -334,6 +452,47 @@ static enum probe_wait step_connecting(struct probe *p, uint64_t now)
 	return PROBE_WAIT_WRITE;
 }
 
+/* The alert mbedTLS would send for verify flags (SPEC 4), for a resumed session we refuse. */
+static unsigned char alert_for(uint32_t flags)
+{
+	if (flags & MBEDTLS_X509_BADCERT_OTHER)
+		return MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED;
+	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+		return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
+	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN;
+}
+
+/*
+ * A handshake that ended without verifying a certificate resumed a session: the peer's
+ * certificate is the one the session keeps. Both sides checked it against today's
+ * expectation before resuming; if it fails now (the peer table changed during the
+ * handshake), the probe fails as a full handshake would have.
+ */
+static void resumed(struct probe *p)
+{
+	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&p->ssl);
+
+	p->obs.resumed = true;
+	if (!crt) {
+		p->resume_flags = MBEDTLS_X509_BADCERT_MISSING;
+	} else {
+		p->facts.peer_cert_seen = true;
+		p->obs.has_cert = true;
+		certinfo_from_crt(crt, &p->obs.cert);
+		p->resume_flags = resumed_cert_flags(p, crt, &p->obs.cert);
+	}
+	if (!p->resume_flags)
+		return;
+	p->facts.handshake_done = false;
+	p->facts.tls_error = MBEDTLS_ERR_X509_CERT_VERIFY_FAILED;
+	/* Encrypted by now, so the record sniffer cannot see it: note it ourselves. */
+	if (mbedtls_ssl_send_alert_message(&p->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+	                                   alert_for(p->resume_flags)) == 0)
+		p->out.fatal_alert = alert_for(p->resume_flags);
+}
+
 static enum probe_wait step_handshake(struct probe *p, uint64_t now)
 {
 	int rc;
@@ -343,13 +502,21 @@ static enum probe_wait step_handshake(struct probe *p, uint64_t now)
 		probe_finish(p);
 		return PROBE_WAIT_READ;
 	}
+	if (p->facts.server) {
+		p->tls->resume_check = ticket_ok;
+		p->tls->resume_arg = p;
+	}
 	rc = mbedtls_ssl_handshake(&p->ssl);
+	p->tls->resume_check = NULL;
+	p->tls->resume_arg = NULL;
 	if (rc == MBEDTLS_ERR_SSL_WANT_READ)
 		return PROBE_WAIT_READ;
 	if (rc == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return PROBE_WAIT_WRITE;
 	p->facts.tls_error = rc;
 	p->facts.handshake_done = rc == 0;
+	if (rc == 0 && !p->leaf_verified)
+		resumed(p);
 	probe_finish(p);
 	return PROBE_WAIT_READ;
 }

@@ -10,6 +10,15 @@
  * last call asked for (PROBE_WAIT_READ / PROBE_WAIT_WRITE), or probe_deadline() has come,
  * call probe_step() again, until it returns PROBE_WAIT_DONE. probe_result() is then final.
  * probe_free() closes everything and is safe at any point.
+ *
+ * Resumption: an outbound probe given a struct probe_session (probe_expect.session) offers
+ * the TLS session saved from the last verified full handshake with that peer, if the node ID
+ * and serial verified then are still the ones expected, and saves a new one after a verified
+ * full handshake. A resumed handshake verifies no certificate: it proves that the peer holds
+ * the keys of a session we (or it, inbound) verified in full, and the observation then
+ * carries the certificate verified at that full handshake (obs.resumed says so). Inbound, a
+ * ticket is only accepted when the certificate it holds still passes the pinning against
+ * the current expectation (tlsctx.h: resume_check). Every failure drops the saved session.
  */
 
 #include "mbedcompat.h"
@@ -42,7 +51,23 @@ struct probe_obs {
 	char protocol[16];
 	char suite[80];
 	uint32_t handshake_ms; /* TCP established to handshake end */
+	bool resumed;          /* a session resumed: cert is the one verified at its full
+	                          handshake, not one presented now */
+	bool offered;          /* outbound: we offered a saved session (resumed or not) */
 	char detail[200];
+};
+
+/*
+ * One peer's saved session (outbound), with the identity verified at the full handshake that
+ * created it. Belongs to whoever probes that peer; probes read and update it.
+ */
+struct probe_session {
+	mbedtls_ssl_session session;
+	bool valid;
+	char node_id[128]; /* as verified */
+	char serial[130];  /* as verified (certinfo form) */
+	uint64_t full_ms;  /* monotonic time of that full handshake */
+	unsigned resumed;  /* probes that resumed it since */
 };
 
 enum probe_wait {
@@ -61,6 +86,7 @@ struct probe_expect {
 	const char *serial;  /* NULL or "": any; hex in any case, colons allowed */
 	bool (*lookup)(void *arg, const char *node_id, char *serial, size_t size);
 	void *lookup_arg;
+	struct probe_session *session; /* outbound: resume from and save to; NULL: never */
 };
 
 enum probe_state {
@@ -96,11 +122,27 @@ struct probe {
 	void *lookup_arg;
 	mbedtls_ssl_context ssl;
 	bool ssl_ready;
+	bool leaf_verified;    /* mbedTLS verified a certificate chain: a full handshake */
+	uint32_t resume_flags; /* pinning verdict on a resumed session's certificate */
+	struct probe_session *session;
 	uint64_t start_ms, tcp_ms, deadline_ms, drain_ms;
 	struct probe_facts facts;
 	struct probe_sniff in, out;
 	struct probe_obs obs;
 };
+
+/* _init cannot fail; _free (also of an initialised, unused one) drops the session. */
+void probe_session_init(struct probe_session *s);
+void probe_session_free(struct probe_session *s);
+
+/* Drops the saved session: the next probe with s is a full, verified handshake. */
+void probe_session_forget(struct probe_session *s);
+
+/*
+ * Drops the saved session when its full handshake is max_age_ms or more before now_ms (on
+ * probe_now_ms's clock), so that full verifications happen at that interval.
+ */
+void probe_session_expire(struct probe_session *s, uint64_t now_ms, uint64_t max_age_ms);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t probe_now_ms(void);

@@ -38,10 +38,19 @@ void tlsctx_init(struct tlsctx *t)
 	t->has_crl = false;
 	mbedtls_ssl_config_init(&t->client);
 	mbedtls_ssl_config_init(&t->server);
+#if KMA_HAVE_RESUMPTION
+	mbedtls_ssl_ticket_init(&t->ticket);
+#endif
+	t->resumption = false;
+	t->resume_check = NULL;
+	t->resume_arg = NULL;
 }
 
 void tlsctx_free(struct tlsctx *t)
 {
+#if KMA_HAVE_RESUMPTION
+	mbedtls_ssl_ticket_free(&t->ticket);
+#endif
 	mbedtls_ssl_config_free(&t->server);
 	mbedtls_ssl_config_free(&t->client);
 	mbedtls_x509_crl_free(&t->crl);
@@ -181,6 +190,9 @@ static enum tlsctx_status setup_conf(struct tlsctx *t, mbedtls_ssl_config *conf,
 	kma_ssl_conf_tls12_only(conf);
 	kma_ssl_conf_groups(conf);
 	mbedtls_ssl_conf_ciphersuites(conf, mesh_suites);
+	/* Nobody would resume the session a ticket holds: spare the peer making one. */
+	if (endpoint == MBEDTLS_SSL_IS_CLIENT)
+		kma_ssl_conf_client_tickets(conf, 0);
 	rc = mbedtls_ssl_conf_own_cert(conf, &t->chain, &t->key);
 	if (rc) {
 		say(err, size, "own certificate", "ssl_config", rc);
@@ -201,4 +213,59 @@ enum tlsctx_status tlsctx_setup(struct tlsctx *t, char *err, size_t size)
 	if (ret == TLSCTX_OK)
 		ret = setup_conf(t, &t->server, MBEDTLS_SSL_IS_SERVER, err, size);
 	return ret;
+}
+
+#if KMA_HAVE_RESUMPTION
+/* Both ticket callbacks share one argument: the tlsctx, which holds the ticket keys. */
+static int ticket_write(void *arg, const mbedtls_ssl_session *session, unsigned char *start,
+                        const unsigned char *end, size_t *tlen, uint32_t *lifetime)
+{
+	struct tlsctx *t = arg;
+
+	return mbedtls_ssl_ticket_write(&t->ticket, session, start, end, tlen, lifetime);
+}
+
+/*
+ * The ticket as mbedtls_ssl_ticket_parse decrypts it (authentic, ours, not expired), then the
+ * probe's word on whether the peer it names is still the one we expect.
+ */
+static int ticket_parse(void *arg, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+{
+	struct tlsctx *t = arg;
+	int rc = mbedtls_ssl_ticket_parse(&t->ticket, session, buf, len);
+
+	if (rc)
+		return rc;
+	if (!t->resume_check || !t->resume_check(t->resume_arg, session))
+		return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED; /* mbedTLS then does a full one */
+	return 0;
+}
+#endif
+
+enum tlsctx_status tlsctx_enable_resumption(struct tlsctx *t, uint32_t lifetime_s, char *err,
+                                            size_t size)
+{
+#if KMA_HAVE_RESUMPTION
+	int rc = lifetime_s == 0
+	             ? MBEDTLS_ERR_SSL_BAD_INPUT_DATA
+	             : mbedtls_ssl_ticket_setup(&t->ticket, mbedtls_ctr_drbg_random, &t->drbg,
+	                                        MBEDTLS_CIPHER_AES_256_GCM, lifetime_s);
+
+	if (rc) {
+		say(err, size, "session ticket key", "ssl_ticket", rc);
+		return TLSCTX_ERR_INTERNAL;
+	}
+	mbedtls_ssl_conf_session_tickets_cb(&t->server, ticket_write, ticket_parse, t);
+	kma_ssl_conf_client_tickets(&t->client, 1);
+	t->resumption = true;
+	return TLSCTX_OK;
+#else
+	(void)t;
+	(void)lifetime_s;
+	snprintf(err, size,
+	         "this mbedTLS (%s) lacks session tickets or does not keep the "
+	         "peer certificate in a session",
+	         MBEDTLS_VERSION_STRING);
+	return TLSCTX_ERR_INTERNAL;
+#endif
 }

@@ -6,6 +6,14 @@
  * cluster CA (and CRL), an RNG, and one client and one server configuration that every
  * probe shares. Policy: TLS 1.2, ECDHE-ECDSA with AES-GCM or ChaCha20-Poly1305, groups
  * P-256, X25519, P-384; the peer must present a certificate in both directions.
+ *
+ * Session resumption (tlsctx_enable_resumption) is off unless asked for. When on, the
+ * server side issues TLS 1.2 session tickets (RFC 5077) under a key drawn from our RNG when
+ * resumption is enabled, so only sessions this process created can resume: a restarted or
+ * re-keyed node (a new tlsctx) cannot resume with anyone, and every peer pays one full,
+ * verified handshake with it. Tickets rather than a session cache keep the listener
+ * stateless: nothing per client to bound or evict under a flood. The client side asks for
+ * tickets; which session a probe offers is the probe's business (probe.h).
  */
 
 #include "mbedcompat.h"
@@ -36,6 +44,16 @@ struct tlsctx {
 	bool has_crl;
 	mbedtls_ssl_config client;
 	mbedtls_ssl_config server;
+	mbedtls_ssl_ticket_context ticket;
+	bool resumption;
+	/*
+	 * Asked, in the middle of a server handshake, whether the session a client's ticket
+	 * holds may resume: false makes it a full handshake. mbedTLS's ticket callback has no
+	 * per-connection argument, so whoever steps a server handshake sets these around the
+	 * step (one thread, one handshake step at a time); when unset, no ticket is accepted.
+	 */
+	bool (*resume_check)(void *arg, const mbedtls_ssl_session *session);
+	void *resume_arg;
 };
 
 /* Cannot fail; tlsctx_free is then always safe. */
@@ -54,5 +72,16 @@ enum tlsctx_status tlsctx_load_record(struct tlsctx *t, const Kma__V1__IdentityR
 /* Checks that key and certificate belong together and builds both configurations. */
 enum tlsctx_status tlsctx_setup(struct tlsctx *t, char *err, size_t size)
     __attribute__((warn_unused_result));
+
+/*
+ * Turns session resumption on for both configurations (after tlsctx_setup, lifetime_s >= 1):
+ * a fresh random ticket key, rotated every lifetime_s seconds, and tickets that expire
+ * lifetime_s after the full handshake that created them, so the server side forces a full
+ * handshake at that interval whatever the client does. TLSCTX_ERR_INTERNAL when the library
+ * lacks tickets (see KMA_HAVE_RESUMPTION) or the RNG fails; resumption then stays off and
+ * every handshake is full.
+ */
+enum tlsctx_status tlsctx_enable_resumption(struct tlsctx *t, uint32_t lifetime_s, char *err,
+                                            size_t size) __attribute__((warn_unused_result));
 
 #endif

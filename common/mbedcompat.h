@@ -19,6 +19,7 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
@@ -125,6 +126,49 @@ static inline int kma_ssl_received_alert(const mbedtls_ssl_context *ssl)
 	return ssl->MBEDTLS_PRIVATE(in_msg) ? ssl->MBEDTLS_PRIVATE(in_msg)[1] : -1;
 #else
 	return ssl->in_msg ? ssl->in_msg[1] : -1;
+#endif
+}
+
+/*
+ * TLS session resumption as the mesh uses it (TLS 1.2 session tickets, the peer's
+ * certificate kept in the session so a resumed session still names who was verified): both
+ * lines offer it in their default configuration, a trimmed one may not. Without it every
+ * probe is a full handshake.
+ */
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_TICKET_C) &&                       \
+    defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE) && defined(MBEDTLS_HAVE_TIME) &&                    \
+    defined(MBEDTLS_GCM_C) && defined(MBEDTLS_AES_C)
+#define KMA_HAVE_RESUMPTION 1
+#else
+#define KMA_HAVE_RESUMPTION 0
+#endif
+
+/* Whether a client configuration asks for and offers session tickets. */
+static inline void kma_ssl_conf_client_tickets(mbedtls_ssl_config *conf, int on)
+{
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+	mbedtls_ssl_conf_session_tickets(conf, on ? MBEDTLS_SSL_SESSION_TICKETS_ENABLED
+	                                          : MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+#else
+	(void)conf;
+	(void)on;
+#endif
+}
+
+/*
+ * The peer certificate a session holds (the one verified at its full handshake), NULL when
+ * the library does not keep it. 3.x made the member private; there is no getter on a
+ * session in either line (mbedtls_ssl_get_peer_cert takes a connection).
+ */
+static inline const mbedtls_x509_crt *kma_ssl_session_peer_cert(const mbedtls_ssl_session *s)
+{
+#if defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE) && KMA_MBEDTLS3
+	return s->MBEDTLS_PRIVATE(peer_cert);
+#elif defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE)
+	return s->peer_cert;
+#else
+	(void)s;
+	return NULL;
 #endif
 }
 
