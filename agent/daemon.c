@@ -41,6 +41,8 @@ struct daemon {
 	unsigned n_seen;
 	struct event *ev_act; /* runs the accepted disruptive directive */
 	bool act_pending;
+	int64_t act_deadline; /* its lease's expiry: a QuickStart may be tried again until then */
+	unsigned act_tries;
 	char token[DIRECTIVE_TOKEN_MAX + 1]; /* QUICKSTART's, wiped after use */
 	bool reexec;                         /* a simulated reboot: main re-executes the agent */
 	struct sdnotify notify;              /* systemd: READY=1, WATCHDOG=1, STOPPING=1 */
@@ -353,6 +355,21 @@ static void act_quickstart(struct daemon *d)
 	 * since a node being QuickStarted has no identity, serves no keys and probes no one.
 	 */
 	qs = quickstart_run(d->hal, d->cfg, node_id, d->token, err, sizeof(err));
+	if (qs == QUICKSTART_ERR_UNREACHABLE && hal_time_real(d->hal) + 2 < d->act_deadline) {
+		/*
+		 * Nothing happened at the coordinator (it was not reached, the token is unspent),
+		 * so trying again is safe; the lease bounds it. A refusal is never retried.
+		 */
+		unsigned delay = d->act_tries < 4 ? 2u << d->act_tries : 30u;
+		struct timeval tv = {.tv_sec = (time_t)delay};
+
+		d->act_tries++;
+		log_warn("directive %s: %s; trying again in %u s (until the lease expires)",
+		         d->status.directive.id, err, delay);
+		d->act_pending = true;
+		event_add(d->ev_act, &tv);
+		return;
+	}
 	mbedtls_platform_zeroize(d->token, sizeof(d->token));
 	if (qs != QUICKSTART_OK) {
 		dir_finish(d, false, "quickstart failed: %s", err);
@@ -473,6 +490,8 @@ static void dir_handle(struct daemon *d, const Kma__V1__Directive *dv)
 		snprintf(d->token, sizeof(d->token), "%s", dv->enrolment_token);
 	d->status.phase = phase_of(dv->kind);
 	d->act_pending = true;
+	d->act_deadline = dv->lease ? dv->lease->expires_at : 0;
+	d->act_tries = 0;
 	/* Acted on in the loop's next turn, outside the reporter's callback: acting may stop
 	 * and restart the coordinator link. */
 	event_active(d->ev_act, EV_TIMEOUT, 0);
