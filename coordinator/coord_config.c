@@ -28,6 +28,7 @@ void coord_config_defaults(struct coord_config *cfg)
 	cfg->report_interval_s = 30;
 	cfg->max_body = 65536;
 	cfg->max_connections = 8192;
+	cfg->max_per_ip = 512;
 	cfg->log_level = LOG_LVL_INFO;
 	cfg->token_ttl_s = COORD_TOKEN_TTL_DEFAULT;
 	cfg->cert_days = COORD_CERT_DAYS_DEFAULT;

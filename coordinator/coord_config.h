@@ -16,8 +16,9 @@
  *   max_connections = 8192             connections held at once (16..1000000); each agent
  *                                      keeps up to three (reports, its watch); mind the
  *                                      process's file limit (LimitNOFILE)
- *   max_connections_per_ip = 0         connections from one address; 0: no limit (agents
- *                                      behind one NAT share an address)
+ *   max_connections_per_ip = 512       connections from one address (0..1000000, 0: no
+ *                                      limit), so one host cannot take them all; agents
+ *                                      behind one NAT share an address
  *   log_level = info                   err | warn | notice | info | debug
  *   ca_key = /etc/kma-coord/ca.key     the cluster CA's private key (PEM, mode 0600): with
  *                                      it the coordinator signs QuickStart enrolments;
