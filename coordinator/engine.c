@@ -80,14 +80,21 @@ int engine_view_load(struct store *st, int64_t now, int64_t stale_after, struct 
 		Kma__V1__AgentReport *r;
 
 		nodes[i].entry = entries[i];
-		if (!entries[i].has_report ||
-		    store_report_body(st, entries[i].node_id, &body, &len) != STORE_OK)
+		if (!entries[i].has_report)
 			continue;
-		r = kma__v1__agent_report__unpack(NULL, len, body);
-		if (r) {
-			from_report(r, &nodes[i]);
-			kma__v1__agent_report__free_unpacked(r, NULL);
+		/* A view without a node's report would take its manual steps for automatic. */
+		if (store_report_body(st, entries[i].node_id, &body, &len) != STORE_OK ||
+		    !(r = kma__v1__agent_report__unpack(NULL, len, body))) {
+			log_err("recovery: the last report of %s cannot be read",
+			        entries[i].node_id);
+			free(body);
+			free(entries);
+			free(obs);
+			free(nodes);
+			return -1;
 		}
+		from_report(r, &nodes[i]);
+		kma__v1__agent_report__free_unpacked(r, NULL);
 		free(body);
 	}
 	free(entries);

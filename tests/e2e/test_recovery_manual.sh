@@ -73,12 +73,13 @@ expect_exit 0 "$ctl" resume
 F1=$!
 plan_is 's[1]["phase"] == "confirm"'
 [ "$(cat "$demo/a-kma02/sim/reboots")" = 1 ] || fail "a-kma02 not rebooted once"
+# What the operator following the plan is told, before anyone confirms.
+until_ok 30 grep -q "MANUAL STEP: In the cluster management console" "$T/follow1.out"
+expect_grep "kmactl confirm 2" "$T/follow1.out"
 expect_exit 1 "$ctl" confirm 5
 expect_grep "not waiting for a confirmation" "$T/err"
 expect_exit 0 "$ctl" confirm 2
 plan_is 's[4]["phase"] == "confirm"'
-expect_grep "MANUAL STEP: In the cluster management console" "$T/follow1.out"
-expect_grep "kmactl confirm 2" "$T/follow1.out"
 ok "resumed: a-kma02 rebooted once; the manual delete_entry waited for kmactl confirm 2 (confirm 5 refused)"
 
 # Confirmed, but the QuickStart never happened: the enrolment check says so.
