@@ -4,6 +4,7 @@
 #   make cross ARCH=aarch64   cross-build for aarch64|armhf|x86_64 and run unit tests under qemu
 #   make sanitize             build with ASan+UBSan and run every test
 #   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
+#   make bench-footprint      one agent's RSS, CPU and wake-ups with a 20-node peer table
 #   make bench-latency        identity change to diagnosis, default intervals (RUNS=5)
 #   make bench-recovery       scheduling overhead per recovery step (RUNS=5 incident replays)
 #   make bench-coord          kma-coord under thousands of simulated agents (COORD_BENCH=
@@ -30,7 +31,7 @@ DESTDIR  ?=
 KMA_BOARD ?=
 INSTALL_BUILD ?= build-install
 
-.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery bench-latency fuzz valgrind clean deps install package package-test docs
+.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test docs
 
 all: build
 
@@ -71,6 +72,9 @@ bench-build:
 
 bench: bench-build
 	build-bench/bench/bench_handshake tests/data $(N)
+
+bench-footprint: bench-build
+	bench/agent_footprint.sh build-bench 21 60
 
 bench-latency: bench-build
 	bench/detection_latency.sh build-bench $(RUNS)
