@@ -136,8 +136,7 @@ static inline int kma_ssl_received_alert(const mbedtls_ssl_context *ssl)
  * probe is a full handshake.
  */
 #if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_TICKET_C) &&                       \
-    defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE) && defined(MBEDTLS_HAVE_TIME) &&                    \
-    defined(MBEDTLS_GCM_C) && defined(MBEDTLS_AES_C)
+    defined(MBEDTLS_SSL_KEEP_PEER_CERTIFICATE) && defined(MBEDTLS_HAVE_TIME)
 #define KMA_HAVE_RESUMPTION 1
 #else
 #define KMA_HAVE_RESUMPTION 0
