@@ -213,6 +213,14 @@ static void wait_for(struct run *r, struct store_step *s, const char *why)
 	(void)save(r, s, first ? "waiting" : NULL, "%s", why);
 }
 
+static int find_step(struct run *r, const char *kind, const char *node)
+{
+	for (size_t i = 0; i < r->n_steps; i++)
+		if (strcmp(r->steps[i].kind, kind) == 0 && strcmp(r->steps[i].node_id, node) == 0)
+			return (int)i;
+	return -1;
+}
+
 static void finish(struct run *r, struct store_step *s, const char *f, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -225,6 +233,15 @@ static void finish(struct run *r, struct store_step *s, const char *f, ...)
 	va_start(ap, f);
 	vsnprintf(detail, sizeof(detail), f, ap);
 	va_end(ap);
+	/* A QuickStart done, by the directive or by hand: its token is of no use any more. */
+	if (strcmp(s->kind, "quickstart") == 0) {
+		int a = find_step(r, "add_entry", s->node_id);
+
+		if (a >= 0 && r->steps[a].secret[0]) {
+			explicit_bzero(r->steps[a].secret, sizeof(r->steps[a].secret));
+			(void)save(r, &r->steps[a], NULL, NULL);
+		}
+	}
 	snprintf(s->state, sizeof(s->state), "done");
 	snprintf(s->phase, sizeof(s->phase), "done");
 	snprintf(s->detail, sizeof(s->detail), "%s", detail);
@@ -293,14 +310,6 @@ static bool directive_answer(struct run *r, struct store_step *s, const struct p
 	}
 	*answered = true;
 	return true;
-}
-
-static int find_step(struct run *r, const char *kind, const char *node)
-{
-	for (size_t i = 0; i < r->n_steps; i++)
-		if (strcmp(r->steps[i].kind, kind) == 0 && strcmp(r->steps[i].node_id, node) == 0)
-			return (int)i;
-	return -1;
 }
 
 /* add_entry: a fresh one-time token; kept in the step for an automatic QuickStart only. */
@@ -465,12 +474,6 @@ static void step_quickstart(struct run *r, struct store_step *s, const struct pl
 	    strcmp(s->phase, "directive") == 0 && !directive_answer(r, s, node, &answered))
 		return;
 	if (enrolled_since(r, s->node_id, rejoin_began(r, s))) {
-		int a = find_step(r, "add_entry", s->node_id);
-
-		if (a >= 0 && r->steps[a].secret[0]) {
-			explicit_bzero(r->steps[a].secret, sizeof(r->steps[a].secret));
-			(void)save(r, &r->steps[a], NULL, NULL);
-		}
 		finish(r, s, "%s enrolled a new certificate with its one-time token", s->node_id);
 		return;
 	}

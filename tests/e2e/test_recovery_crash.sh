@@ -79,3 +79,8 @@ PY
 [ "$(cat "$demo/a-kma02/sim/reboots")" = 1 ] || fail "a-kma02 rebooted $(cat "$demo/a-kma02/sim/reboots") times"
 "$ctl" diagnose >"$T/d" || { cat "$T/d"; fail "not healthy at the end"; }
 ok "every step ran once, one directive at a time, one reboot; healthy"
+# The one-time token lived in the database only while its QuickStart needed it.
+python3 -c 'import sqlite3, sys
+n = sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM steps WHERE secret != \"\"").fetchone()[0]
+sys.exit(1 if n else 0)' "$demo/coord.db" || fail "an enrolment token is still stored after the plan"
+ok "no enrolment token left in the database"
