@@ -12,9 +12,15 @@ if(TARGET MbedTLS::mbedtls)
 endif()
 
 find_path(MbedTLS_INCLUDE_DIR NAMES mbedtls/ssl.h)
-find_library(MbedTLS_CRYPTO_LIBRARY NAMES mbedcrypto)
-find_library(MbedTLS_X509_LIBRARY NAMES mbedx509)
-find_library(MbedTLS_TLS_LIBRARY NAMES mbedtls)
+# KMA_STATIC_MBEDTLS: link the static archives (one self-contained binary for an image
+# that does not ship the shared libraries; sizes in bench/agent_footprint.sh).
+if(KMA_STATIC_MBEDTLS)
+	set(_kma_mbed_prefix lib)
+	set(_kma_mbed_suffix .a)
+endif()
+find_library(MbedTLS_CRYPTO_LIBRARY NAMES ${_kma_mbed_prefix}mbedcrypto${_kma_mbed_suffix})
+find_library(MbedTLS_X509_LIBRARY NAMES ${_kma_mbed_prefix}mbedx509${_kma_mbed_suffix})
+find_library(MbedTLS_TLS_LIBRARY NAMES ${_kma_mbed_prefix}mbedtls${_kma_mbed_suffix})
 
 if(MbedTLS_INCLUDE_DIR)
 	foreach(_hdr build_info.h version.h)
