@@ -83,8 +83,12 @@ static void cite(struct diag_finding *f, const struct store_observation *o)
 	char extra[200] = "";
 	size_t used = 0;
 
+	if (o->peer_node_id[0] && strcmp(o->peer_node_id, o->peer_id) != 0 &&
+	    strcmp(o->peer_node_id, o->node_id) != 0)
+		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
+		                         ", its certificate names %.64s", o->peer_node_id);
 	if (o->peer_serial[0] && o->expected_serial[0] &&
-	    strcmp(o->peer_serial, o->expected_serial) != 0)
+	    strcmp(o->peer_serial, o->expected_serial) != 0 && used < sizeof(extra))
 		used += (size_t)snprintf(extra + used, sizeof(extra) - used,
 		                         ", presented serial %s, enrolled %s", o->peer_serial,
 		                         o->expected_serial);

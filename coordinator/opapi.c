@@ -388,6 +388,7 @@ static void mesh_get(struct store *st, struct opapi_response *out)
 		                       json_object_new_string(o->expected_serial));
 		json_object_object_add(e, "at", json_object_new_int64(o->at));
 		json_object_object_add(e, "detail", json_object_new_string(o->detail));
+		json_object_object_add(e, "peer_node_id", json_object_new_string(o->peer_node_id));
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(j, "observations", arr);

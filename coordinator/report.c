@@ -262,6 +262,8 @@ static void observation_from(const char *node_id, const Kma__V1__PeerObservation
 	snprintf(o->expected_serial, sizeof(o->expected_serial), "%s", p->expected_serial);
 	o->at = p->observed_at;
 	snprintf(o->detail, sizeof(o->detail), "%s", p->detail);
+	snprintf(o->peer_node_id, sizeof(o->peer_node_id), "%s",
+	         p->peer_cert ? p->peer_cert->node_id : "");
 }
 
 void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node_id,

@@ -9,7 +9,7 @@
 #include "store_priv.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -66,6 +66,10 @@ static const char schema_v3[] =
     " BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;"
     "CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal"
     " BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;";
+
+/* v4: the node ID the peer's certificate named (evidence of a wrong identity). */
+static const char schema_v4[] =
+    "ALTER TABLE observations ADD COLUMN peer_node_id TEXT NOT NULL DEFAULT '';";
 
 enum stmt_id {
 	S_BEGIN,
@@ -125,18 +129,19 @@ static const char *const stmt_sql[S_COUNT] = {
     /* An observation that did not change is not written again (most of a report). */
     [S_OBS_UPSERT] =
         "INSERT INTO observations(node_id, peer_id, direction, cause, alert_sent,"
-        " alert_received, peer_serial, expected_serial, at, detail)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        " alert_received, peer_serial, expected_serial, at, detail, peer_node_id)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
         " ON CONFLICT(node_id, peer_id, direction) DO UPDATE SET cause = excluded.cause,"
         " alert_sent = excluded.alert_sent, alert_received = excluded.alert_received,"
         " peer_serial = excluded.peer_serial, expected_serial = excluded.expected_serial,"
-        " at = excluded.at, detail = excluded.detail"
-        " WHERE (cause, alert_sent, alert_received, peer_serial, expected_serial, at, detail)"
-        " IS NOT (excluded.cause, excluded.alert_sent, excluded.alert_received,"
-        " excluded.peer_serial, excluded.expected_serial, excluded.at, excluded.detail)",
+        " at = excluded.at, detail = excluded.detail, peer_node_id = excluded.peer_node_id"
+        " WHERE (cause, alert_sent, alert_received, peer_serial, expected_serial, at, detail,"
+        " peer_node_id) IS NOT (excluded.cause, excluded.alert_sent, excluded.alert_received,"
+        " excluded.peer_serial, excluded.expected_serial, excluded.at, excluded.detail,"
+        " excluded.peer_node_id)",
     [S_OBS_DELETE_NODE] = "DELETE FROM observations WHERE node_id = ?1",
     [S_OBS_LIST] = "SELECT node_id, peer_id, direction, cause, alert_sent, alert_received,"
-                   " peer_serial, expected_serial, at, detail FROM observations"
+                   " peer_serial, expected_serial, at, detail, peer_node_id FROM observations"
                    " ORDER BY node_id, peer_id, direction",
     [S_REJECT_INC] = "INSERT INTO rejects(status, count) VALUES (?1, 1)"
                      " ON CONFLICT(status) DO UPDATE SET count = count + 1",
@@ -250,6 +255,8 @@ static enum store_status schema_migrate(struct store *st)
 	if (version < 2 && exec(st, schema_v2, "migrate schema to v2") != STORE_OK)
 		goto exit;
 	if (version < 3 && exec(st, schema_v3, "migrate schema to v3") != STORE_OK)
+		goto exit;
+	if (version < 4 && exec(st, schema_v4, "migrate schema to v4") != STORE_OK)
 		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
@@ -775,6 +782,7 @@ static enum store_status report_put(struct store *st, const struct store_report 
 		bind_text(s, 8, o->expected_serial);
 		sqlite3_bind_int64(s, 9, o->at);
 		bind_text(s, 10, o->detail);
+		bind_text(s, 11, o->peer_node_id);
 		if (run(st, s, "store observation") != STORE_OK)
 			goto exit;
 	}
@@ -836,6 +844,7 @@ static void fill_observation(sqlite3_stmt *s, void *p)
 	col_text(s, 7, o->expected_serial, sizeof(o->expected_serial));
 	o->at = sqlite3_column_int64(s, 8);
 	col_text(s, 9, o->detail, sizeof(o->detail));
+	col_text(s, 10, o->peer_node_id, sizeof(o->peer_node_id));
 }
 
 enum store_status store_observations_list(struct store *st, struct store_observation **out,

@@ -70,6 +70,7 @@ struct store_observation {
 	char expected_serial[STORE_SERIAL_MAX];
 	int64_t at;
 	char detail[STORE_TEXT_MAX];
+	char peer_node_id[STORE_ID_MAX]; /* the node ID the peer's certificate named, "" if none */
 };
 
 /* One report as stored: the decoded summary and the raw protobuf body. */

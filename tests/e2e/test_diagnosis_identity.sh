@@ -36,6 +36,7 @@ assert f["culprit"] == "u-kma02" and f["severity"] == "error", f
 assert "factory reset and rejoin u-kma02" in f["remedy"], f
 for peer in ("a-kma01", "a-kma03"):
     assert cites(f, peer + " -> u-kma02: peer_identity_mismatch",
+                 "its certificate names u-kma09",
                  "presented serial $(cat "$P/serial.wrong")",
                  "enrolled $(cat "$P/serial.u-kma02")"), peer
 # u-kma02 itself never reports: the impostor at its address is refused as u-kma09.

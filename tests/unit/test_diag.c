@@ -252,11 +252,15 @@ static void test_identity_wrong(void **state)
 	(void)state;
 	three(&c);
 	healthy_pair(&c, "u-kma02", "b-kma03");
-	seen(&c, "u-kma02", "a-kma01", "outbound", "peer_identity_mismatch");
+	snprintf(seen(&c, "u-kma02", "a-kma01", "outbound", "peer_identity_mismatch")->peer_node_id,
+	         STORE_ID_MAX, "a-kma09");
 	seen(&c, "b-kma03", "a-kma01", "outbound", "peer_identity_mismatch");
 	assert_int_equal(run(&c, f, 8), 1);
 	assert_string_equal(f[0].pattern, "node_identity_wrong");
 	assert_string_equal(f[0].culprit, "a-kma01");
+	/* The evidence names what was found there, when the observation says. */
+	assert_true(mentions(&f[0], "u-kma02 -> a-kma01: peer_identity_mismatch, its certificate "
+	                            "names a-kma09"));
 }
 
 static void test_node_facts(void **state)
