@@ -323,6 +323,7 @@ static int nodes_view(const struct ctl_ctx *c, bool status)
 			json_object_object_add(doc, "stale_seconds", json_object_new_int64(stale));
 			json_object_object_add(doc, "healthy",
 			                       json_object_new_boolean(counts[CTL_NODE_OK] == n));
+			json_object_object_add(doc, "plan", ctl_plan_current(c));
 		}
 		ctl_print_json(doc);
 	} else if (n == 0) {

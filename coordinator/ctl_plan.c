@@ -99,14 +99,24 @@ int ctl_verb_node_token(const struct ctl_ctx *c, char **args)
 	return KMA_EXIT_OK;
 }
 
-void ctl_plan_status(const struct ctl_ctx *c, FILE *out)
+json_object *ctl_plan_current(const struct ctl_ctx *c)
 {
 	struct ctl_http_reply r = {0};
-	json_object *doc = NULL, *steps, *lease;
+	json_object *doc = NULL;
 
-	if (!out || ctl_http_request(c->cfg, "GET", "/v1/plans/current", NULL, &r) != CTL_HTTP_OK ||
+	if (ctl_http_request(c->cfg, "GET", "/v1/plans/current", NULL, &r) != CTL_HTTP_OK ||
 	    r.status != 200 || ctl_parse("/v1/plans/current", &r, &doc) != KMA_EXIT_OK)
-		goto exit;
+		doc = NULL;
+	ctl_http_reply_free(&r);
+	return doc;
+}
+
+void ctl_plan_status(const struct ctl_ctx *c, FILE *out)
+{
+	json_object *doc = out ? ctl_plan_current(c) : NULL, *steps, *lease;
+
+	if (!doc)
+		return;
 	fprintf(out, "\nrecovery plan %lld: %s%s%s\n", (long long)jint(doc, "id"),
 	        jstr(doc, "state"), jstr(doc, "detail")[0] ? ": " : "", jstr(doc, "detail"));
 	steps = jarr(doc, "steps");
@@ -127,22 +137,18 @@ void ctl_plan_status(const struct ctl_ctx *c, FILE *out)
 	else if (strcmp(jstr(doc, "state"), "running") == 0 ||
 	         strcmp(jstr(doc, "state"), "paused") == 0)
 		fprintf(out, "  lease: free (no node is being disrupted)\n");
-exit:
 	json_object_put(doc);
-	ctl_http_reply_free(&r);
 }
 
 void ctl_plan_signature(const struct ctl_ctx *c, char *buf, size_t size)
 {
-	struct ctl_http_reply r = {0};
-	json_object *doc = NULL, *steps;
+	json_object *doc = ctl_plan_current(c), *steps;
 	size_t used = 0;
 
 	if (size)
 		buf[0] = '\0';
-	if (ctl_http_request(c->cfg, "GET", "/v1/plans/current", NULL, &r) != CTL_HTTP_OK ||
-	    r.status != 200 || ctl_parse("/v1/plans/current", &r, &doc) != KMA_EXIT_OK)
-		goto exit;
+	if (!doc)
+		return;
 	used = (size_t)snprintf(buf, size, "plan %lld %s|", (long long)jint(doc, "id"),
 	                        jstr(doc, "state"));
 	steps = jarr(doc, "steps");
@@ -152,9 +158,7 @@ void ctl_plan_signature(const struct ctl_ctx *c, char *buf, size_t size)
 		used += (size_t)snprintf(buf + used, size - used, "%s %s %s|", jstr(s, "state"),
 		                         jstr(s, "phase"), jstr(s, "detail"));
 	}
-exit:
 	json_object_put(doc);
-	ctl_http_reply_free(&r);
 }
 
 /* ---- plan ---- */

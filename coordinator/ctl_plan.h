@@ -17,6 +17,9 @@
  */
 void ctl_plan_status(const struct ctl_ctx *c, FILE *out);
 
+/* GET /v1/plans/current as a new JSON object (with its lease), or NULL when there is none. */
+json_object *ctl_plan_current(const struct ctl_ctx *c);
+
 /* The plan's state and each step's state, phase and detail, for status --watch. */
 void ctl_plan_signature(const struct ctl_ctx *c, char *buf, size_t size);
 

@@ -45,6 +45,10 @@ expect_json "$T/status.json" 'j["plan"]["steps"][0]["phase"]' confirm
 code=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$SPORT/status.json")
 [ "$code" = 405 ] || fail "POST on the read-only page: $code"
 ok "GET / and /status.json over plain HTTP; POST refused (405)"
+"$ctl" --json status >"$T/st.json" && fail "kmactl status exit 0 mid-recovery"
+expect_json "$T/st.json" 'j["plan"]["steps"][0]["phase"]' confirm
+expect_json "$T/st.json" 'j["healthy"]' False
+ok "kmactl --json status carries the plan"
 
 # The browser: the DOM after the page's script ran, and a screenshot.
 export HOME="$T/home"
