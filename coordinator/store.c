@@ -627,13 +627,9 @@ enum store_status store_node_get(struct store *st, const char *node_id, struct s
 	return ret;
 }
 
-/*
- * Steps s to its end, growing *arr (of elem bytes per row) and calling fill for each row.
- * The array is the caller's on STORE_OK; freed otherwise.
- */
-static enum store_status collect(struct store *st, sqlite3_stmt *s, size_t elem, void **arr,
-                                 size_t *count, void (*fill)(sqlite3_stmt *, void *),
-                                 const char *what)
+enum store_status store_collect(struct store *st, sqlite3_stmt *s, size_t elem, void **arr,
+                                size_t *count, void (*fill)(sqlite3_stmt *, void *),
+                                const char *what)
 {
 	enum store_status ret = STORE_ERROR;
 	unsigned char *a = NULL;
@@ -679,8 +675,8 @@ enum store_status store_nodes_list(struct store *st, struct store_node **out, si
 	void *arr = NULL;
 	enum store_status ret;
 
-	ret = collect(st, stmt_get(st, S_NODES_LIST), sizeof(struct store_node), &arr, count,
-	              fill_node, "list nodes");
+	ret = store_collect(st, stmt_get(st, S_NODES_LIST), sizeof(struct store_node), &arr, count,
+	                    fill_node, "list nodes");
 	*out = arr;
 	return ret;
 }
@@ -703,8 +699,8 @@ enum store_status store_enrolments(struct store *st, const char *node_id,
 	enum store_status ret;
 
 	bind_text(s, 1, node_id);
-	ret = collect(st, s, sizeof(struct store_enrolment), &arr, count, fill_enrolment,
-	              "list enrolments");
+	ret = store_collect(st, s, sizeof(struct store_enrolment), &arr, count, fill_enrolment,
+	                    "list enrolments");
 	*out = arr;
 	return ret;
 }
@@ -853,8 +849,8 @@ enum store_status store_observations_list(struct store *st, struct store_observa
 	void *arr = NULL;
 	enum store_status ret;
 
-	ret = collect(st, stmt_get(st, S_OBS_LIST), sizeof(struct store_observation), &arr, count,
-	              fill_observation, "list observations");
+	ret = store_collect(st, stmt_get(st, S_OBS_LIST), sizeof(struct store_observation), &arr,
+	                    count, fill_observation, "list observations");
 	*out = arr;
 	return ret;
 }

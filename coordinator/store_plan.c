@@ -111,8 +111,10 @@ static void step_bind(sqlite3_stmt *s, const struct store_step *p)
 	text(s, 20, p->confirmed_by);
 }
 
-static void step_read(sqlite3_stmt *s, struct store_step *p)
+static void step_read(sqlite3_stmt *s, void *out)
 {
+	struct store_step *p = out;
+
 	memset(p, 0, sizeof(*p));
 	p->plan_id = sqlite3_column_int64(s, 0);
 	p->idx = sqlite3_column_int(s, 1);
@@ -189,8 +191,8 @@ enum store_status store_plan_latest(struct store *st, struct store_plan *plan,
                                     struct store_step **steps, size_t *n)
 {
 	sqlite3_stmt *s;
-	struct store_step *arr = NULL, *grown;
-	size_t cap = 0;
+	void *arr = NULL;
+	enum store_status ret;
 	int rc;
 
 	*steps = NULL;
@@ -218,26 +220,11 @@ enum store_status store_plan_latest(struct store *st, struct store_plan *plan,
 	if (!s)
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, plan->id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 8;
-			grown = realloc(arr, cap * sizeof(*arr));
-			if (!grown) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			arr = grown;
-		}
-		step_read(s, &arr[(*n)++]);
-	}
+	ret = store_collect(st, s, sizeof(**steps), &arr, n, step_read, "read a plan's steps");
 	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		free(arr);
-		*n = 0;
-		return fail(st, "read a plan's steps");
-	}
-	*steps = arr;
-	return STORE_OK;
+	if (ret == STORE_OK)
+		*steps = arr;
+	return ret;
 }
 
 enum store_status store_plan_set_state(struct store *st, int64_t id, const char *state,
@@ -255,50 +242,38 @@ enum store_status store_plan_set_state(struct store *st, int64_t id, const char 
 	return done(st, s, "set a plan's state");
 }
 
+static void journal_read(sqlite3_stmt *s, void *out)
+{
+	struct store_journal_entry *e = out;
+
+	e->id = sqlite3_column_int64(s, 0);
+	e->at = sqlite3_column_int64(s, 1);
+	e->plan_id = sqlite3_column_int64(s, 2);
+	e->step = sqlite3_column_int(s, 3);
+	col(s, 4, e->actor, sizeof(e->actor));
+	col(s, 5, e->event, sizeof(e->event));
+	col(s, 6, e->detail, sizeof(e->detail));
+}
+
 enum store_status store_journal_list(struct store *st, int64_t plan_id,
                                      struct store_journal_entry **out, size_t *n)
 {
 	sqlite3_stmt *s =
 	    prepare(st, "SELECT id, at, plan_id, step, actor, event, detail FROM journal"
 	                " WHERE ?1 = 0 OR plan_id = ?1 ORDER BY id");
-	struct store_journal_entry *arr = NULL, *grown;
-	size_t cap = 0;
-	int rc;
+	void *arr = NULL;
+	enum store_status ret;
 
 	*out = NULL;
 	*n = 0;
 	if (!s)
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, plan_id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_journal_entry *e;
-
-		if (*n == cap) {
-			cap = cap ? 2 * cap : 32;
-			grown = realloc(arr, cap * sizeof(*arr));
-			if (!grown) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			arr = grown;
-		}
-		e = &arr[(*n)++];
-		e->id = sqlite3_column_int64(s, 0);
-		e->at = sqlite3_column_int64(s, 1);
-		e->plan_id = sqlite3_column_int64(s, 2);
-		e->step = sqlite3_column_int(s, 3);
-		col(s, 4, e->actor, sizeof(e->actor));
-		col(s, 5, e->event, sizeof(e->event));
-		col(s, 6, e->detail, sizeof(e->detail));
-	}
+	ret = store_collect(st, s, sizeof(**out), &arr, n, journal_read, "read the journal");
 	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		free(arr);
-		*n = 0;
-		return fail(st, "read the journal");
-	}
-	*out = arr;
-	return STORE_OK;
+	if (ret == STORE_OK)
+		*out = arr;
+	return ret;
 }
 
 static enum store_status lease_read(struct store *st, struct store_lease *out)

@@ -9,4 +9,13 @@
 
 sqlite3 *store_sqlite(struct store *st);
 
+/*
+ * Steps s to its end, growing *arr (of elem bytes per row) and calling fill for each row;
+ * resets s. The array (*count rows) is the caller's on STORE_OK; freed otherwise (logged
+ * with what).
+ */
+enum store_status store_collect(struct store *st, sqlite3_stmt *s, size_t elem, void **arr,
+                                size_t *count, void (*fill)(sqlite3_stmt *, void *),
+                                const char *what) __attribute__((warn_unused_result));
+
 #endif
