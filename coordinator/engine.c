@@ -673,9 +673,11 @@ static enum engine_status latest(struct store *st, struct store_plan *plan,
 	return sst == STORE_OK ? ENGINE_OK : ENGINE_ERROR;
 }
 
+/* The plan's new state, its journal entry and the steps given (n may be 0): one commit. */
 static enum engine_status set_plan(struct store *st, const struct store_plan *plan,
                                    const char *state, const char *event, const char *who,
-                                   const char *detail, int64_t now)
+                                   const char *detail, int64_t now, const struct store_step *steps,
+                                   size_t n)
 {
 	bool ok;
 
@@ -683,6 +685,8 @@ static enum engine_status set_plan(struct store *st, const struct store_plan *pl
 		return ENGINE_ERROR;
 	ok = store_plan_set_state(st, plan->id, state, detail, now) == STORE_OK &&
 	     store_journal_add(st, plan->id, 0, who, event, detail, now) == STORE_OK;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = store_step_put(st, &steps[i]) == STORE_OK;
 	if (ok && strcmp(state, "aborted") == 0)
 		ok = store_lease_release(st) == STORE_OK;
 	return store_tx_end(st, ok) == STORE_OK ? ENGINE_OK : ENGINE_ERROR;
@@ -753,7 +757,7 @@ enum engine_status engine_pause(struct store *st, const char *who, int64_t now, 
 		return ENGINE_CONFLICT;
 	}
 	snprintf(why, size, "paused by %s", who);
-	return set_plan(st, &plan, "paused", "paused", who, why, now);
+	return set_plan(st, &plan, "paused", "paused", who, why, now, NULL, 0);
 }
 
 enum engine_status engine_resume(struct store *st, const char *who, int64_t now, char *why,
@@ -778,12 +782,8 @@ enum engine_status engine_resume(struct store *st, const char *who, int64_t now,
 		steps[i].phase_at = now;
 		steps[i].stable_since = 0;
 		steps[i].detail[0] = '\0';
-		if (store_step_put(st, &steps[i]) != STORE_OK) {
-			ret = ENGINE_ERROR;
-			goto exit;
-		}
 	}
-	ret = set_plan(st, &plan, "running", "resumed", who, "", now);
+	ret = set_plan(st, &plan, "running", "resumed", who, "", now, steps, n);
 exit:
 	free(steps);
 	return ret;
@@ -804,17 +804,11 @@ enum engine_status engine_abort(struct store *st, const char *who, int64_t now, 
 		ret = ENGINE_CONFLICT;
 		goto exit;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!steps[i].secret[0])
-			continue;
+	/* No enrolment token outlives the plan. */
+	for (size_t i = 0; i < n; i++)
 		explicit_bzero(steps[i].secret, sizeof(steps[i].secret));
-		if (store_step_put(st, &steps[i]) != STORE_OK) {
-			ret = ENGINE_ERROR;
-			goto exit;
-		}
-	}
 	snprintf(why, size, "aborted by %s", who);
-	ret = set_plan(st, &plan, "aborted", "aborted", who, why, now);
+	ret = set_plan(st, &plan, "aborted", "aborted", who, why, now, steps, n);
 exit:
 	free(steps);
 	return ret;
