@@ -10,6 +10,8 @@
 #                               a kill -9, same port and database
 #   appliance NAME SERIAL [BOARD]   a sim appliance's hardware and agent.conf
 #   enrol NAME / start NAME     kmactl node add + kma-agent quickstart / the agent daemon
+#   sc_cluster NAME[:BOARD]...  each appliance (board sim unless named) enrolled and
+#                               started, then a bounded wait for the whole mesh ok
 #   bench_quickstart NODE       the incident: parts replaced, QuickStarted at the bench
 #                               with a certificate the cluster never enrolled
 #   wedge NODE                  the node's listener refuses connections until a reboot
@@ -153,6 +155,19 @@ start() {
 	pids="$pids $!"
 }
 
+
+sc_cluster() {
+	for _spec in "$@"; do
+		_n=${_spec%%:*}
+		_b=${_spec#"$_n"}
+		appliance "$_n" "SIM-$_n" "${_b#:}"
+	done
+	for _spec in "$@"; do
+		enrol "${_spec%%:*}" >/dev/null
+		start "${_spec%%:*}"
+	done
+	until_ok 60 "$ctl" mesh
+}
 
 # bench_quickstart NODE: the incident. The node's disk, system board and CPU are replaced
 # and it is QuickStarted at the bench with a certificate from the cluster CA that the

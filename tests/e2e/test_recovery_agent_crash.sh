@@ -56,12 +56,7 @@ PY
 
 sc_pki
 sc_coord_start
-for n in a-kma01 a-kma02 u-kma02; do
-	appliance "$n" "SIM-$n"
-	enrol "$n" >/dev/null
-	start "$n"
-done
-until_ok 60 "$ctl" mesh
+sc_cluster a-kma01 a-kma02 u-kma02
 
 # 1. Killed right after the factory reset erased the identity.
 bench_quickstart a-kma01 >/dev/null

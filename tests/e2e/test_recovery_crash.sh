@@ -18,12 +18,7 @@ trap 'sc_cleanup; cleanup' EXIT INT TERM
 
 sc_pki
 sc_coord_start
-for n in a-kma01 a-kma02 u-kma02; do
-	appliance "$n" "SIM-$n"
-	enrol "$n" >/dev/null
-	start "$n"
-done
-until_ok 60 "$ctl" mesh
+sc_cluster a-kma01 a-kma02 u-kma02
 bench_quickstart a-kma01 >/dev/null
 wedge a-kma02
 until_ok 60 sh -c "\"$ctl\" diagnose >\"$demo/d\"; grep -q node_not_rejoined \"$demo/d\" && grep -q node_refused \"$demo/d\""

@@ -35,14 +35,7 @@ plan_is() {
 
 sc_pki
 sc_coord_start
-appliance a-kma01 SIM-a-kma01 sim-manual
-appliance a-kma02 SIM-a-kma02
-appliance u-kma02 SIM-u-kma02
-for n in a-kma01 a-kma02 u-kma02; do
-	enrol "$n" >/dev/null
-	start "$n"
-done
-until_ok 60 "$ctl" mesh
+sc_cluster a-kma01:sim-manual a-kma02 u-kma02
 bench_quickstart a-kma01 >/dev/null
 wedge a-kma02
 echo "keystore offline" >"$demo/u-kma02/sim/health"

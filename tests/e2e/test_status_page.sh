@@ -23,14 +23,7 @@ printf 'status_listen = 127.0.0.1:%s\n' "$SPORT" >"$T/status.ini"
 # [coord] is the first section: the key goes right after its header.
 sed -i "/^\[coord\]/r $T/status.ini" "$demo/coord.conf"
 sc_coord_start
-appliance a-kma01 SIM-a-kma01 sim-manual
-appliance a-kma02 SIM-a-kma02
-appliance u-kma02 SIM-u-kma02
-for n in a-kma01 a-kma02 u-kma02; do
-	enrol "$n" >/dev/null
-	start "$n"
-done
-until_ok 60 "$ctl" mesh
+sc_cluster a-kma01:sim-manual a-kma02 u-kma02
 bench_quickstart a-kma01 >/dev/null
 until_ok 60 sh -c "\"$ctl\" diagnose | grep -q node_not_rejoined"
 "$ctl" run --yes >"$T/run.out" 2>&1 &
