@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "exitcodes.h"
 #include "fileio.h"
+#include "mesh.h"
 
 static const char *str_at(json_object *o, const char *key)
 {
@@ -34,7 +35,7 @@ int cli_mesh(struct hal *hal, bool json)
 	json_object *root, *peers;
 	int e, ret = KMA_EXIT_OK;
 
-	snprintf(path, sizeof(path), "%s/mesh.json", hal->state_dir);
+	snprintf(path, sizeof(path), "%s/%s", hal->state_dir, MESH_STATUS_FILE);
 	e = fileio_read(path, 4 << 20, &buf, &len);
 	if (e) {
 		fprintf(stderr, "kma-agent: %s: %s (is the agent running with a [mesh]?)\n", path,

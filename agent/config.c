@@ -63,6 +63,16 @@ static int handler(void *user, const char *section, const char *name, const char
 		if (strcmp(name, "hw_check_interval") == 0)
 			return inifile_set_uint(&ctx->ini, &cfg->hw_check_interval_s, 1, 86400,
 			                        name, value);
+		if (strcmp(name, "user") == 0) {
+			if (strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+			        strlen(value) ||
+			    value[0] == '-')
+				return inifile_fail(
+				    &ctx->ini, "user: '%s' is not a user name (a-z, 0-9, _ and -)",
+				    value);
+			return inifile_set_string(&ctx->ini, cfg->user, sizeof(cfg->user), name,
+			                          value);
+		}
 	} else if (strcmp(section, "board") == 0) {
 		if (strcmp(name, "name") == 0)
 			return inifile_set_string(&ctx->ini, cfg->board_name,

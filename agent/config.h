@@ -8,6 +8,10 @@
  *   state_dir = /var/lib/kma-agent     where the identity record lives
  *   log_level = info                   err | warn | notice | info | debug
  *   hw_check_interval = 60             seconds between hardware identity checks (1..86400)
+ *   user =                             started as root: run the network-facing process as
+ *                                      this user, with a privileged helper for the board's
+ *                                      actions and the identity record (hal/privsep.h);
+ *                                      empty: one process, as started
  *
  *   [board]
  *   name = sim                         a folder under dir
@@ -46,6 +50,7 @@ struct agent_config {
 	char state_dir[PATH_MAX];
 	enum log_level log_level;
 	unsigned hw_check_interval_s;
+	char user[33]; /* empty: no privilege separation */
 	char board_name[BOARD_NAME_MAX];
 	char board_dir[PATH_MAX];
 	char hal_root[PATH_MAX];

@@ -17,6 +17,7 @@
 #include "identity.h"
 #include "log.h"
 #include "mesh.h"
+#include "privsep.h"
 #include "quickstart.h"
 #include "sdnotify.h"
 
@@ -25,6 +26,8 @@ struct daemon {
 	struct hal *hal;
 	const struct agent_config *cfg;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_hwcheck;
+	struct event *ev_helper; /* the privileged helper's lifeline (hal/privsep.h) */
+	bool helper_lost;
 	struct identity_view last;
 	bool have_last;
 	struct mesh mesh;
@@ -612,6 +615,18 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* Without its helper the agent could not act on a directive: stop, and be restarted. */
+static void on_helper_gone(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	(void)fd;
+	(void)what;
+	log_err("the privileged helper has exited: stopping (the service manager restarts both)");
+	d->helper_lost = true;
+	event_base_loopexit(d->base, NULL);
+}
+
 int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 {
 	int ret = KMA_EXIT_SOFTWARE;
@@ -644,6 +659,14 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 		log_err("cannot register events");
 		goto exit;
 	}
+	if (hal_privsep_lifeline() >= 0) {
+		d.ev_helper =
+		    event_new(d.base, hal_privsep_lifeline(), EV_READ, on_helper_gone, &d);
+		if (!d.ev_helper || event_add(d.ev_helper, NULL)) {
+			log_err("cannot register events");
+			goto exit;
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 
 	log_notice("kma-agent %s starting: board %s (%s backend), state in %s", KMA_VERSION,
@@ -660,14 +683,16 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 		goto exit;
 	}
 	log_notice(d.reexec ? "stopped for the simulated reboot" : "stopped");
-	ret = KMA_EXIT_OK;
-	*reexec = d.reexec;
+	ret = d.helper_lost ? KMA_EXIT_SOFTWARE : KMA_EXIT_OK;
+	*reexec = d.reexec && !d.helper_lost;
 exit:
 	sdnotify_stop(&d.notify, !d.reexec);
 	mbedtls_platform_zeroize(d.token, sizeof(d.token));
 	health_stop(&d.health);
 	coordlink_stop(&d.link);
 	mesh_stop(&d.mesh);
+	if (d.ev_helper)
+		event_free(d.ev_helper);
 	if (d.ev_act)
 		event_free(d.ev_act);
 	if (d.ev_hwcheck)

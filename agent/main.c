@@ -145,6 +145,9 @@ int main(int argc, char **argv)
 	if (ret)
 		return ret;
 	if (check_only) {
+		ret = setup_check_user(&cfg);
+		if (ret)
+			return ret;
 		printf("%s: ok (board %s, HAL backend %s, state in %s)\n",
 		       explicit_config || access(config_path, F_OK) == 0 ? config_path
 		                                                         : "built-in defaults",
@@ -171,7 +174,10 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "mesh") == 0) {
 		ret = cli_mesh(&hal, want_json(argc, argv, optind + 1));
 	} else {
-		/* Before any thread exists, as libcurl asks. */
+		/* Before any thread exists: the helper is forked, and libcurl asks for it. */
+		ret = setup_privsep(&cfg, &hal);
+		if (ret)
+			goto exit;
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			fprintf(stderr, "kma-agent: libcurl initialisation failed\n");
 			ret = KMA_EXIT_SOFTWARE;

@@ -541,8 +541,8 @@ int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
 	m->lfd = -1;
 	tlsctx_init(&m->tls);
 	m->running = true;
-	if (snprintf(m->status_path, sizeof(m->status_path), "%s/mesh.json", hal->state_dir) >=
-	    (int)sizeof(m->status_path)) {
+	if (snprintf(m->status_path, sizeof(m->status_path), "%s/%s", hal->state_dir,
+	             MESH_STATUS_FILE) >= (int)sizeof(m->status_path)) {
 		log_err("mesh: state directory path too long");
 		return -1;
 	}

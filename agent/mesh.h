@@ -33,6 +33,8 @@
 #include "probe_ev.h"
 #include "tlsctx.h"
 
+#define MESH_STATUS_FILE "mesh.json" /* in the state directory */
+
 struct mesh;
 
 struct peer_state {

@@ -1,10 +1,15 @@
 #include "setup.h"
 
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include "directive.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "mesh.h"
+#include "privsep.h"
 
 int setup_config(struct agent_config *cfg, const char *path, bool explicit_path,
                  const char *level_arg)
@@ -54,6 +59,46 @@ int setup_hal(const struct agent_config *cfg, const struct board *board, struct 
 	if (hal_open(hal, board, cfg->hal_root, cfg->state_dir) != HAL_OK) {
 		fprintf(stderr, "kma-agent: HAL %s: %s\n", board->backend, hal->error);
 		return KMA_EXIT_IOERR;
+	}
+	return KMA_EXIT_OK;
+}
+
+int setup_privsep(const struct agent_config *cfg, struct hal *hal)
+{
+	static const char *const own_files[] = {DIRECTIVE_FILE, MESH_STATUS_FILE, NULL};
+	const char *inherited = getenv(HAL_PRIVSEP_ENV);
+	enum hal_status st;
+
+	if (geteuid() != 0 && inherited && *inherited) {
+		/* Re-executed after a simulated reboot: the helper is still there. */
+		st = hal_privsep_attach(hal, inherited);
+		if (st != HAL_OK) {
+			fprintf(stderr, "kma-agent: %s\n", hal->error);
+			return KMA_EXIT_SOFTWARE;
+		}
+		return KMA_EXIT_OK;
+	}
+	unsetenv(HAL_PRIVSEP_ENV); /* as root, nothing is inherited: the split is ours */
+	if (!cfg->user[0])
+		return KMA_EXIT_OK;
+	if (geteuid() != 0) {
+		log_notice("[agent] user = %s, but started as uid %u: one process, no helper",
+		           cfg->user, (unsigned)geteuid());
+		return KMA_EXIT_OK;
+	}
+	st = hal_privsep_split(hal, cfg->user, own_files);
+	if (st != HAL_OK) {
+		fprintf(stderr, "kma-agent: privilege separation: %s\n", hal->error);
+		return st == HAL_ERR_INVALID ? KMA_EXIT_CONFIG : KMA_EXIT_IOERR;
+	}
+	return KMA_EXIT_OK;
+}
+
+int setup_check_user(const struct agent_config *cfg)
+{
+	if (cfg->user[0] && !getpwnam(cfg->user)) {
+		fprintf(stderr, "kma-agent: [agent] user: no user %s on this system\n", cfg->user);
+		return KMA_EXIT_CONFIG;
 	}
 	return KMA_EXIT_OK;
 }

@@ -23,4 +23,14 @@ int setup_board(const struct agent_config *cfg, struct board *board);
 /* Opens the board's HAL; prints why and returns KMA_EXIT_IOERR on error. */
 int setup_hal(const struct agent_config *cfg, const struct board *board, struct hal *hal);
 
+/*
+ * For "run": splits the HAL (hal/privsep.h) when cfg names a user and we are root, or
+ * attaches to the helper a re-executed agent inherited. Prints why and returns a
+ * KMA_EXIT_* status on failure.
+ */
+int setup_privsep(const struct agent_config *cfg, struct hal *hal);
+
+/* --check-config: the user [agent] user names exists. */
+int setup_check_user(const struct agent_config *cfg);
+
 #endif

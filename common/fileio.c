@@ -133,8 +133,16 @@ int fileio_write_atomic(const char *path, const char *backup, const void *data, 
 		return ENAMETOOLONG;
 	if (crash_at(FILEIO_POINT_OPEN_TMP))
 		return EINTR;
-	/* A stale temp file from an earlier crash is simply replaced. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	/*
+	 * A stale temp file from an earlier crash is removed and a new one created: in a
+	 * directory shared with a less privileged process (hal/privsep.h), whatever that one
+	 * put under the temp name (a link, a file it keeps open) is never written through.
+	 */
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		ret = errno;
+		goto exit;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		ret = errno;
 		goto exit;

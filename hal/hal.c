@@ -152,8 +152,10 @@ enum hal_status hal_open(struct hal *hal, const struct board *board, const char 
 	/*
 	 * An existing directory keeps its mode: it may be shared or set up by packaging, and
 	 * the record is 0600 anyway. Say so, since the directory leaks file names and times.
+	 * Sticky and open to a group is how privilege separation shares it (hal/privsep.h).
 	 */
-	if (stat(state_dir, &st) == 0 && (st.st_mode & 077))
+	if (stat(state_dir, &st) == 0 &&
+	    ((st.st_mode & 007) || ((st.st_mode & 070) && !(st.st_mode & S_ISVTX))))
 		log_warn("state directory %s is open to other users (mode %03o); 0700 is advised",
 		         state_dir, (unsigned)(st.st_mode & 0777));
 	ret = HAL_OK;

@@ -15,7 +15,8 @@
 #   bench_quickstart NODE       the incident: parts replaced, QuickStarted at the bench
 #                               with a certificate the cluster never enrolled
 #   wedge NODE                  the node's listener refuses connections until a reboot
-# SC_STABILISE (default 10) is the stabilisation window; SC_STEP_TIMEOUT (120) a step's.
+# SC_STABILISE (default 10) is the stabilisation window; SC_STEP_TIMEOUT (120) a step's;
+# SC_AGENT_USER, when set, the user the agents' network side runs as (privilege separation).
 
 agent="$build/agent/kma-agent"
 coord="$build/coordinator/kma-coord"
@@ -124,6 +125,7 @@ appliance() {
 [agent]
 state_dir = $d/state
 hw_check_interval = 1
+${SC_AGENT_USER:+user = $SC_AGENT_USER}
 [board]
 name = ${3:-sim}
 dir = $src/board

@@ -68,7 +68,7 @@ restart_after_death a-kma01
 wait "$R" && fail "kmactl run succeeded although a-kma01 died mid-step"
 expect_grep "plan 1 paused" "$T/run1.out"
 expect_grep "waiting for the node to" "$T/run1.out"
-[ -f "$demo/a-kma01/state/identity" ] && fail "a-kma01 still has an identity after the reset"
+[ -f "$demo/a-kma01/state/identity.rec" ] && fail "a-kma01 still has an identity after the reset"
 quickstart_by_hand a-kma01
 expect_exit 0 "$ctl" resume
 expect_exit 0 "$ctl" follow

@@ -15,3 +15,7 @@ if(NOT CMAKE_CROSSCOMPILING)
 	kma_unit_test(test_hal_cmd SOURCES unit/test_hal_cmd.c
 		LIBS kma_hal kma_board kma_proto kma_common)
 endif()
+
+# The privileged helper's answers; as root also a real split to the user nobody.
+kma_unit_test(test_privsep SOURCES unit/test_privsep.c
+	LIBS kma_hal kma_board kma_proto kma_common)

@@ -35,7 +35,8 @@ else
 KMA_AGENT_CONF_OPTS += -DKMA_BUILD_COORD=OFF
 endif
 
-# The agent runs as kma-agent on boards with "unprivileged = true" (the unit says User=).
+# The agent runs as kma-agent: the unit says User= on boards with "unprivileged = true";
+# on the others the agent starts as root and drops its network side to it ([agent] user).
 define KMA_AGENT_USERS
 	kma-agent -1 kma-agent -1 * /var/lib/kma-agent - - KMA cluster agent
 	$(KMA_AGENT_COORD_USER)

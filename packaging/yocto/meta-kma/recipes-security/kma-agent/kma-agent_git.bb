@@ -43,7 +43,8 @@ SYSTEMD_SERVICE:${PN}-coord = "kma-coord.service"
 # first boot without them (its ExecStartPre check fails with exit 78 and says why).
 SYSTEMD_AUTO_ENABLE:${PN}-coord = "disable"
 
-# Boards with "unprivileged = true" run the agent as kma-agent (the unit says User=).
+# The agent runs as kma-agent: the unit says User= on boards with "unprivileged = true";
+# on the others the agent starts as root and drops its network side to it ([agent] user).
 USERADD_PACKAGES = "${PN} ${@bb.utils.contains('PACKAGECONFIG', 'coord', '${PN}-coord', '', d)}"
 USERADD_PARAM:${PN} = "--system --no-create-home --home-dir ${localstatedir}/lib/kma-agent \
                        --shell /bin/false --user-group kma-agent"
