@@ -11,6 +11,7 @@
 #                             "-t SECONDS -r RATE AGENTSxNODES ...", see bench/bench_coord.c)
 #   make fuzz                 libFuzzer on every parser of untrusted bytes (FUZZ_SECONDS each)
 #   make valgrind             the agent's probe loop under memcheck (VALGRIND_SECONDS)
+#   make stress               the flood tests with STRESS_CONNS (4000) hostile connections
 #   make install DESTDIR=/tmp/root [PREFIX=/usr] [KMA_BOARD=generic-x86_64]
 #                             build in build-install (configured for PREFIX) and install
 #                             programs, configs, units, boards, man pages, state dirs
@@ -26,12 +27,13 @@ CMAKE_FLAGS ?=
 ARCH     ?= aarch64
 N        ?= 200
 RUNS     ?= 5
+STRESS_CONNS ?= 4000
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 KMA_BOARD ?=
 INSTALL_BUILD ?= build-install
 
-.PHONY: all build test demo cross sanitize bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test docs
+.PHONY: all build test demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test docs
 
 all: build
 
@@ -87,6 +89,11 @@ bench-coord: bench-build
 
 fuzz:
 	scripts/fuzz.sh
+
+# Thousands of hostile connections against an agent's listener and against kma-coord.
+stress: deps build
+	cd $(BUILD) && KMA_FLOOD_IDLE=$(STRESS_CONNS) KMA_FLOOD_N=$(STRESS_CONNS) \
+		KMA_FLOOD_MAXC=8192 KMA_FLOOD_PERIP=512 ctest -R flood -V
 
 valgrind: deps build
 	@scripts/deps.sh valgrind

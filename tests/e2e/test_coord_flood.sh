@@ -2,7 +2,8 @@
 # kma-coord under a connection flood from one host: hundreds of idle, garbage and
 # half-finished TLS connections, and slow uploads, from 127.0.0.2. With
 # max_connections_per_ip the flood holds only its share, and a real agent's report and an
-# operator's request from 127.0.0.1 still get through while it lasts.
+# operator's request from 127.0.0.1 still get through while it lasts. `make stress` floods
+# with thousands from ten addresses under the default limits (KMA_FLOOD_N, _MAXC, _PERIP).
 . "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
 . "$KMA_SOURCE_DIR/tests/e2e/pki.sh"
 
@@ -20,8 +21,8 @@ cert = $P/coord.pem
 key = $P/coord.key
 ca = $P/ca.pem
 operator_ca = $P/opca.pem
-max_connections = 96
-max_connections_per_ip = 24
+max_connections = ${KMA_FLOOD_MAXC:-96}
+max_connections_per_ip = ${KMA_FLOOD_PERIP:-24}
 CONF
 start_bg "$T/coord.log" "$COORD" -c "$T/coord.conf"
 wait_for_line "$T/coord.log" "serving on 127.0.0.1:$PORT"
@@ -37,16 +38,19 @@ code=$(curl_as alice -X POST -H 'Content-Type: application/json' \
 	"https://localhost:$PORT/v1/nodes")
 [ "$code" = 201 ] || fail "adding a-kma01: $code"
 
-# The flood: 300 connections from 127.0.0.2, a third idle, a third garbage, a third a
-# TLS ClientHello cut short, plus slow uploads of a report body; held open until told.
-python3 - "$PORT" "$T/flood.ready" "$T/flood.stop" <<'PY' &
+# The flood: N connections (KMA_FLOOD_N, default 300; `make stress` thousands) from
+# 127.0.0.2 on, 400 per address, a third idle, a third garbage, a third a TLS ClientHello
+# cut short, plus slow uploads of a report body; held open until told.
+N=${KMA_FLOOD_N:-300}
+ulimit -n $((N + 256)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+python3 - "$PORT" "$T/flood.ready" "$T/flood.stop" "$N" <<'PY' &
 import os, socket, sys, time
-port, ready, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+port, ready, stop, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 socks, refused = [], 0
 hello = bytes.fromhex("160301") + b"\x02\x00" + b"\x01\x00\x01\xfc\x03\x03" + os.urandom(32)
-for i in range(300):
+for i in range(n):
     s = socket.socket()
-    s.bind(("127.0.0.2", 0))
+    s.bind(("127.0.0.%d" % (2 + i // 400), 0))
     s.settimeout(2)
     try:
         s.connect(("127.0.0.1", port))
@@ -82,4 +86,4 @@ code=$(curl_as alice "https://localhost:$PORT/v1/nodes")
 touch "$T/flood.stop"
 wait "$FLOOD" 2>/dev/null
 kill -0 "$BG_PID" 2>/dev/null || fail "kma-coord died under the flood"
-ok "300 idle, garbage, half-TLS and slow connections from one host: a real agent and an operator still got through"
+ok "$(cut -d, -f1 "$T/flood.ready") idle, garbage, half-TLS and slow connections: a real agent and an operator still got through"
