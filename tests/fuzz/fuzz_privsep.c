@@ -114,7 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(calls == 1);
 		if (h.type == HAL_PS_ID_STORE)
-			FUZZ_CHECK((a.status == HAL_OK) == (rec->node_id && rec->node_id[0] != '\0'));
+			FUZZ_CHECK((a.status == HAL_OK) ==
+			           (rec->node_id && rec->node_id[0] != '\0'));
 	}
 	if (rec)
 		kma__v1__identity_record__free_unpacked(rec, NULL);

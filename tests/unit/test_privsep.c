@@ -317,14 +317,18 @@ static void test_split_as_root(void **state)
 {
 	struct fixture *f = *state;
 	int status, helpers = 0;
+	bool reaper;
 	pid_t pid, w;
 
 	if (geteuid() != 0 || !getpwnam("nobody")) {
 		print_message("needs root and the user nobody\n");
 		skip();
 	}
-	/* The helper, a grandchild, comes back to us when the agent's side exits. */
-	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	/*
+	 * The helper, a grandchild, comes back to us when the agent's side exits (not under
+	 * qemu-user, which has no subreapers: there only the agent's side is checked).
+	 */
+	reaper = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
@@ -332,6 +336,8 @@ static void test_split_as_root(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	if (!reaper)
+		return;
 	/* The helper saw its channel close and exited cleanly. */
 	while ((w = waitpid(-1, &status, 0)) > 0) {
 		helpers++;
@@ -339,6 +345,7 @@ static void test_split_as_root(void **state)
 		assert_int_equal(WEXITSTATUS(status), 0);
 	}
 	assert_int_equal(helpers, 1);
+	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
 int main(void)
