@@ -6,3 +6,13 @@ kma_unit_test(test_metrics SOURCES unit/test_metrics.c LIBS kma_coord)
 # Protobuf helper for tests/e2e/test_coord.sh (found as $KMA_BUILD_DIR/tests/mkreport).
 add_executable(mkreport ${CMAKE_CURRENT_SOURCE_DIR}/tools/mkreport.c)
 target_link_libraries(mkreport PRIVATE kma_proto)
+
+# LD_PRELOAD shim that models a power cut under kma-coord (tests/e2e/test_coord_powercut.sh).
+if(NOT CMAKE_CROSSCOMPILING)
+	find_package(Threads REQUIRED)
+	add_library(powercut MODULE ${CMAKE_CURRENT_SOURCE_DIR}/tools/powercut.c)
+	target_compile_definitions(powercut PRIVATE _GNU_SOURCE)
+	# It defines open() and open64() itself: no header may turn one into the other.
+	target_compile_options(powercut PRIVATE -U_FORTIFY_SOURCE -U_FILE_OFFSET_BITS)
+	target_link_libraries(powercut PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
+endif()
