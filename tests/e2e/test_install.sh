@@ -90,6 +90,23 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 		{ cat "$T/verify" >&2; fail "systemd-analyze verify"; }
 	[ ! -s "$T/verify" ] || { cat "$T/verify" >&2; fail "systemd-analyze verify warns"; }
 	ok "systemd-analyze verify accepts both units"
+
+	# A board that needs root (generic-x86_64): the unit starts the agent as root with the
+	# capabilities to drop its network side to kma-agent, which agent.conf names.
+	cmake -S "$KMA_SOURCE_DIR" -B "$T/priv" -DKMA_BOARD=generic-x86_64 -DKMA_BUILD_TESTS=OFF \
+		-DKMA_BUILD_COORD=OFF -DCMAKE_INSTALL_PREFIX="$prefix" >"$T/priv.log" 2>&1 ||
+		{ cat "$T/priv.log" >&2; fail "configuring for generic-x86_64"; }
+	grep -qx "user = kma-agent" "$T/priv/packaging/agent.conf" ||
+		fail "the generic-x86_64 agent.conf does not set user = kma-agent"
+	grep -q "^User=" "$T/priv/packaging/kma-agent.service" &&
+		fail "the generic-x86_64 unit sets User=: the agent could not read its serials"
+	expect_grep "CapabilityBoundingSet=CAP_SYS_BOOT CAP_SETUID CAP_SETGID CAP_CHOWN" \
+		"$T/priv/packaging/kma-agent.service"
+	sed "s|$prefix/bin/|$D$prefix/bin/|g" "$T/priv/packaging/kma-agent.service" \
+		>"$T/units/kma-agent.service"
+	systemd-analyze verify --man=no "$T/units/kma-agent.service" >"$T/verify" 2>&1 ||
+		{ cat "$T/verify" >&2; fail "systemd-analyze verify (generic-x86_64)"; }
+	ok "generic-x86_64: root unit with CAP_SETUID/SETGID/CHOWN, agent.conf drops to kma-agent"
 else
 	ok "# SKIP systemd-analyze not installed"
 fi
