@@ -4,6 +4,8 @@
 # every 60 s). Prints its steady RSS, its CPU and its wake-ups (voluntary context switches)
 # per minute over WINDOW seconds (default 60) after the mesh settled, and the binaries'
 # stripped sizes. Usage: bench/agent_footprint.sh BUILD_DIR [NODES] [WINDOW]
+# As root with SC_AGENT_USER=kma-agent (or nobody), the agents split privileges
+# (hal/privsep.h) and the root helper's memory is printed too.
 set -eu
 build=$(cd "${1:-build-bench}" && pwd)
 nodes=${2:-21}
@@ -11,6 +13,7 @@ window=${3:-60}
 src=$(cd "$(dirname "$0")/.." && pwd)
 demo=$(mktemp -d)
 trap 'sc_cleanup; rm -rf "$demo"' EXIT
+[ -z "${SC_AGENT_USER:-}" ] || chmod 755 "$demo" # the agents' user reads their configuration
 SC_REPORT_INTERVAL=30
 . "$src/scripts/simcluster.sh" >/dev/null
 trap 'sc_cleanup; rm -rf "$demo"' EXIT
@@ -45,6 +48,15 @@ hwm=$(field VmHWM)
 peers=$((nodes - 1))
 echo "one agent with $peers peers, default intervals, over ${window} s:"
 printf "  RSS %s kB (peak %s kB; %s kB anonymous, %s kB file-backed: mostly shared libraries), target under 4096 kB\n" "$rss" "$hwm" "$anon" "$file"
+pss=$(awk '$1 == "Pss:" { print $2 }' "/proc/$pid/smaps_rollup")
+printf '  PSS %s kB (shared pages divided among the processes that map them: here the other\n      agents of this bench too, which an appliance does not have)\n' "$pss"
+helper=$(pgrep -P "$pid" -x kma-agent-priv || true)
+if [ -n "$helper" ]; then
+	printf '  privileged helper: RSS %s kB, %s kB anonymous, PSS %s kB\n' \
+		"$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$helper/status")" \
+		"$(awk '$1 == "RssAnon:" { print $2 }' "/proc/$helper/status")" \
+		"$(awk '$1 == "Pss:" { print $2 }' "/proc/$helper/smaps_rollup")"
+fi
 printf '  CPU %s ms per minute\n' $(((t1 - t0) * 1000 * 60 / hz / window))
 printf '  wake-ups %s per minute (voluntary context switches)\n' $(((cs1 - cs0) * 60 / window))
 for b in agent/kma-agent coordinator/kma-coord coordinator/kmactl; do
