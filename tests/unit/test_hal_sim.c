@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "hal.h"
-#include "hal_test_util.h"
+#include "sim_fixture.h"
 #include "vocab.h"
 
 struct fixture {
@@ -28,24 +28,9 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char dir[PATH_MAX];
-	struct board_error err;
-	const char *src = getenv("KMA_SOURCE_DIR");
 
 	assert_non_null(f);
-	assert_non_null(src);
-	f->dir = tu_tmpdir("sim");
-	tu_path(f->root, f->dir, "sim");
-	tu_path(f->state, f->dir, "state");
-	/* the shipped sim board, as the demo uses it */
-	snprintf(dir, sizeof(dir), "%s/board", src);
-	assert_int_equal(board_load(dir, "sim", &f->board, &err), BOARD_OK);
-	tu_write(f->root, "hw/board_serial", "BSN1\n");
-	tu_write(f->root, "hw/product_uuid", "UUID1\n");
-	tu_write(f->root, "hw/disk_serial", "DISK1\n");
-	tu_write(f->root, "hw/cpu_id", "CPU1\n");
-	tu_write(f->root, "hw/mac", "aa:bb:cc:dd:ee:ff\n");
-	assert_int_equal(hal_open(&f->hal, &f->board, f->root, f->state), HAL_OK);
+	tu_sim_open("sim", true, &f->dir, f->root, f->state, &f->board, &f->hal);
 	*state = f;
 	return 0;
 }

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 
 #include "hal.h"
-#include "hal_test_util.h"
+#include "sim_fixture.h"
 #include "idstore.h"
 #include "privsep.h"
 
@@ -36,24 +36,10 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char dir[PATH_MAX];
-	struct board_error err;
-	const char *src = getenv("KMA_SOURCE_DIR");
 
 	assert_non_null(f);
-	assert_non_null(src);
-	f->dir = tu_tmpdir("privsep");
+	tu_sim_open("privsep", true, &f->dir, f->root, f->state, &f->board, &f->hal);
 	assert_int_equal(chmod(f->dir, 0755), 0); /* "nobody" must reach the sim tree */
-	tu_path(f->root, f->dir, "sim");
-	tu_path(f->state, f->dir, "state");
-	snprintf(dir, sizeof(dir), "%s/board", src);
-	assert_int_equal(board_load(dir, "sim", &f->board, &err), BOARD_OK);
-	tu_write(f->root, "hw/board_serial", "BSN1\n");
-	tu_write(f->root, "hw/product_uuid", "UUID1\n");
-	tu_write(f->root, "hw/disk_serial", "DISK1\n");
-	tu_write(f->root, "hw/cpu_id", "CPU1\n");
-	tu_write(f->root, "hw/mac", "aa:bb:cc:dd:ee:ff\n");
-	assert_int_equal(hal_open(&f->hal, &f->board, f->root, f->state), HAL_OK);
 	f->in = malloc(HAL_PRIVSEP_MSG_MAX);
 	f->out = malloc(HAL_PRIVSEP_MSG_MAX);
 	assert_non_null(f->in);
