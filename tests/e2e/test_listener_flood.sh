@@ -1,13 +1,13 @@
 #!/bin/sh
 # The listener must never become the node that refuses connections: with hundreds of
-# idle and byte-at-a-time connections held open against it, real peers' probes still
+# idle, garbage and byte-at-a-time connections held open against it, real peers' probes still
 # authenticate, nothing is refused, and the agent drops the stalled connections.
 # KMA_FLOOD_IDLE (default 300) idle connections; `make stress` holds thousands.
 . "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
 
 IDLE=${KMA_FLOOD_IDLE:-300}
 SLOW=40
-ulimit -n $((IDLE + SLOW + 256)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+ulimit -n $((IDLE + 2 * SLOW + 256)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 PORT=$(free_port)
 openssl ecparam -name prime256v1 -genkey -noout -out "$T/u.key" 2>/dev/null
@@ -26,19 +26,26 @@ expect_exit 0 "$AGENT" -c "$T/a/agent.conf" identity import --key "$DATA/a-kma01
 PIDS="$!"
 wait_for_line "$T/a.log" "mesh: 1 peers, listening on 127.0.0.1:$PORT"
 
-# IDLE idle connections and 40 that send one byte of a ClientHello every 200 ms.
+# IDLE idle connections, 40 that send random bytes and 40 that send one byte of a
+# ClientHello every 200 ms.
 cat >"$T/flood.py" <<'PY'
-import socket, sys, time
+import os, socket, sys, time
 port, ready, n_idle, n_slow = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-idle, slow, refused = [], [], 0
-for i in range(n_idle + n_slow):
+idle, slow, garbage, refused = [], [], [], 0
+for i in range(n_idle + 2 * n_slow):
     s = socket.socket()
     try:
         s.connect(("127.0.0.1", port))
     except ConnectionRefusedError:
         refused += 1
         continue
-    (idle if i < n_idle else slow).append(s)
+    if i < n_idle:
+        idle.append(s)
+    elif i < n_idle + n_slow:
+        s.send(os.urandom(64))
+        garbage.append(s)
+    else:
+        slow.append(s)
 hello = bytes([22, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3]) + bytes(189)
 open(ready, "w").write("refused=%d\n" % refused)
 end = time.time() + 20
@@ -59,7 +66,7 @@ until [ -s "$T/flood.ready" ]; do
 	n=$((n + 1)); [ $n -lt 300 ] || fail "flood did not start"; sleep 0.1
 done
 expect_grep "refused=0" "$T/flood.ready"
-ok "$((IDLE + SLOW)) hostile connections accepted, none refused"
+ok "$((IDLE + 2 * SLOW)) hostile connections (idle, garbage, slow) accepted, none refused"
 
 # Real peers keep getting through while the flood holds its connections.
 for i in 1 2 3 4 5; do
