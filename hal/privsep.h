@@ -83,10 +83,10 @@ enum hal_status hal_privsep_attach(struct hal *hal, const char *value)
 int hal_privsep_lifeline(void);
 
 /*
- * The helper's decision on one request (exposed for tests and the fuzzer): checks msg
- * (len bytes as received; truncated when len > max) and runs it on hal's backend. Writes
- * the answer into out (at most out_size bytes) and returns its length. Never fails: a
- * malformed request gets a HAL_ERR_INVALID answer that says why.
+ * The helper's decision on one request (exposed for tests and the fuzzer): checks the len
+ * bytes of msg as received and runs the request on hal's backend. Writes the answer into
+ * out (at most out_size bytes) and returns its length. Never fails: a malformed request
+ * gets a HAL_ERR_INVALID answer that says why, and reaches no operation.
  */
 size_t hal_privsep_serve_one(struct hal *hal, const uint8_t *msg, size_t len, uint8_t *out,
                              size_t out_size);
