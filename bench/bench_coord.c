@@ -840,7 +840,8 @@ static void coord_start(struct bench *b)
 	snprintf(conf, sizeof(conf),
 	         "[coord]\nlisten = 127.0.0.1:%u\ndb = %s/coord.db\ncert = %s/coord.pem\n"
 	         "key = %s/coord.key\nca = %s/ca.pem\noperator_ca = %s/opca.pem\n"
-	         "log_level = notice\n",
+	         /* Every simulated agent connects from 127.0.0.1. */
+	         "max_connections_per_ip = 0\nlog_level = notice\n",
 	         b->port, b->dir, b->dir, b->dir, b->dir, b->dir);
 	write_file(b->dir, "coord.conf", conf);
 	snprintf(path, sizeof(path), "%s/coord.conf", b->dir);
