@@ -155,9 +155,18 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2 WHERE token_sha256 = ?1 AND used_at IS NULL",
 };
 
+/* Room for every statement store_plan.c prepares (about twenty). */
+#define CACHED_MAX 48
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
+	/* store_prepare_cached: prepared once, by their SQL text */
+	struct {
+		const char *sql;
+		sqlite3_stmt *s;
+	} cached[CACHED_MAX];
+	size_t n_cached;
 };
 
 static enum store_status db_fail(struct store *st, const char *what)
@@ -335,12 +344,40 @@ sqlite3 *store_sqlite(struct store *st)
 	return st->db;
 }
 
+sqlite3_stmt *store_prepare_cached(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+
+	for (size_t i = 0; i < st->n_cached; i++) {
+		if (st->cached[i].sql == sql || strcmp(st->cached[i].sql, sql) == 0) {
+			s = st->cached[i].s;
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return s;
+		}
+	}
+	if (st->n_cached == CACHED_MAX) {
+		log_err("store: more than %d cached statements: %s", CACHED_MAX, sql);
+		return NULL;
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+		db_fail(st, sql);
+		return NULL;
+	}
+	st->cached[st->n_cached].sql = sql;
+	st->cached[st->n_cached].s = s;
+	st->n_cached++;
+	return s;
+}
+
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	for (size_t i = 0; i < st->n_cached; i++)
+		sqlite3_finalize(st->cached[i].s);
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		log_err("store: close: %s", sqlite3_errmsg(st->db));
 	free(st);

@@ -18,15 +18,10 @@ static enum store_status fail(struct store *st, const char *what)
 	return STORE_ERROR;
 }
 
+/* Reports ask for a directive every time: prepared once per store, reset after use. */
 static sqlite3_stmt *prepare(struct store *st, const char *sql)
 {
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK) {
-		fail(st, sql);
-		return NULL;
-	}
-	return s;
+	return store_prepare_cached(st, sql);
 }
 
 static void text(sqlite3_stmt *s, int idx, const char *t)
@@ -41,7 +36,7 @@ static void col(sqlite3_stmt *s, int c, char *buf, size_t size)
 	snprintf(buf, size, "%s", t ? (const char *)t : "");
 }
 
-/* Steps a statement that returns no rows and finalises it. */
+/* Steps a statement that returns no rows and resets it. */
 static enum store_status done(struct store *st, sqlite3_stmt *s, const char *what)
 {
 	int rc;
@@ -49,7 +44,7 @@ static enum store_status done(struct store *st, sqlite3_stmt *s, const char *wha
 	if (!s)
 		return STORE_ERROR;
 	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? STORE_OK : fail(st, what);
 }
 
@@ -163,7 +158,7 @@ enum store_status store_plan_create(struct store *st, struct store_step *steps, 
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*id = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)
 		return STORE_EXISTS;
 	if (rc != SQLITE_DONE)
@@ -211,7 +206,7 @@ enum store_status store_plan_latest(struct store *st, struct store_plan *plan,
 		plan->updated_at = sqlite3_column_int64(s, 4);
 		col(s, 5, plan->detail, sizeof(plan->detail));
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
 	if (rc != SQLITE_ROW)
@@ -221,7 +216,7 @@ enum store_status store_plan_latest(struct store *st, struct store_plan *plan,
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, plan->id);
 	ret = store_collect(st, s, sizeof(**steps), &arr, n, step_read, "read a plan's steps");
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	if (ret == STORE_OK)
 		*steps = arr;
 	return ret;
@@ -270,7 +265,7 @@ enum store_status store_journal_list(struct store *st, int64_t plan_id,
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, plan_id);
 	ret = store_collect(st, s, sizeof(**out), &arr, n, journal_read, "read the journal");
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	if (ret == STORE_OK)
 		*out = arr;
 	return ret;
@@ -295,7 +290,7 @@ static enum store_status lease_read(struct store *st, struct store_lease *out)
 		out->expires_at = sqlite3_column_int64(s, 5);
 		col(s, 6, out->why, sizeof(out->why));
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
 	return rc == SQLITE_ROW ? STORE_OK : fail(st, "read the lease");
@@ -338,12 +333,12 @@ enum store_status store_lease_take(struct store *st, const char *node_id, int64_
 		return STORE_ERROR;
 	s = prepare(st, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fencing_token'");
 	if (!s || sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
+		sqlite3_reset(s);
 		return fail(st, "read the fencing token");
 	}
 	memset(out, 0, sizeof(*out));
 	out->fencing = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	snprintf(out->id, sizeof(out->id), "lease-%llu", (unsigned long long)out->fencing);
 	snprintf(out->node_id, sizeof(out->node_id), "%s", node_id);
 	snprintf(out->why, sizeof(out->why), "%s", why);
@@ -383,7 +378,7 @@ enum store_status store_directive_for(struct store *st, const char *node_id,
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		step_read(s, step);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
 	if (rc != SQLITE_ROW)
@@ -409,7 +404,7 @@ enum store_status store_plan_token(struct store *st, int64_t plan_id, const char
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		col(s, 0, buf, size);
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
 	return rc == SQLITE_ROW ? STORE_OK : fail(st, "read an enrolment token");
@@ -423,6 +418,6 @@ bool store_plan_unfinished(struct store *st)
 	if (!s)
 		return false;
 	yes = sqlite3_step(s) == SQLITE_ROW;
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return yes;
 }

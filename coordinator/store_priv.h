@@ -10,6 +10,14 @@
 sqlite3 *store_sqlite(struct store *st);
 
 /*
+ * The statement for sql, prepared on first use and kept until store_close, reset and with
+ * its bindings cleared; NULL (logged) when it does not prepare. sql must stay valid as long
+ * as the store (a string literal). The caller resets it after use (a statement left
+ * stepping holds a read transaction open) and never finalises it; one use at a time.
+ */
+sqlite3_stmt *store_prepare_cached(struct store *st, const char *sql);
+
+/*
  * Steps s to its end, growing *arr (of elem bytes per row) and calling fill for each row;
  * resets s. The array (*count rows) is the caller's on STORE_OK; freed otherwise (logged
  * with what).
