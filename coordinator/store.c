@@ -98,6 +98,8 @@ enum stmt_id {
 	S_TOKEN_DELETE_NODE,
 	S_TOKEN_GET,
 	S_TOKEN_USE,
+	S_SYNC_NORMAL,
+	S_SYNC_FULL,
 	S_COUNT
 };
 
@@ -121,9 +123,14 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_VERSION_GET] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'peer_table_version'",
     [S_VERSION_BUMP] = "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
                        " WHERE key = 'peer_table_version'",
-    [S_REPORT_UPSERT] =
-        "INSERT OR REPLACE INTO reports(node_id, sequence, received_at, state, body)"
-        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /*
+     * An update in place, not a REPLACE (a delete and an insert): SQLite then rewrites only
+     * the pages whose bytes differ, and a report differs from the last mostly at its end.
+     */
+    [S_REPORT_UPSERT] = "INSERT INTO reports(node_id, sequence, received_at, state, body)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(node_id) DO UPDATE SET"
+                        " sequence = excluded.sequence, received_at = excluded.received_at,"
+                        " state = excluded.state, body = excluded.body",
     [S_REPORT_DELETE] = "DELETE FROM reports WHERE node_id = ?1",
     [S_REPORT_BODY] = "SELECT body FROM reports WHERE node_id = ?1",
     /* An observation that did not change is not written again (most of a report). */
@@ -153,6 +160,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_TOKEN_GET] = "SELECT t.node_id, t.expires_at, t.used_at IS NOT NULL FROM tokens t"
                     " JOIN nodes n ON n.node_id = t.node_id WHERE t.token_sha256 = ?1",
     [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2 WHERE token_sha256 = ?1 AND used_at IS NULL",
+    [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
 
 /* Room for every statement store_plan.c prepares (about twenty). */
@@ -225,6 +234,12 @@ static void bind_text(sqlite3_stmt *s, int idx, const char *text)
 {
 	/* Binding never fails for a prepared statement with that index and static text. */
 	(void)sqlite3_bind_text(s, idx, text, -1, SQLITE_TRANSIENT);
+}
+
+/* For text that outlives the statement's step (report_put clears it before returning). */
+static void bind_static(sqlite3_stmt *s, int idx, const char *text)
+{
+	(void)sqlite3_bind_text(s, idx, text, -1, SQLITE_STATIC);
 }
 
 static enum store_status exec(struct store *st, const char *sql, const char *what)
@@ -772,10 +787,10 @@ enum store_status store_report_put(struct store *st, const struct store_report *
 	 * (nodes, enrolments, plans, the journal) is synced before it is acknowledged; its
 	 * fsync also makes every report before it durable.
 	 */
-	if (exec(st, "PRAGMA synchronous = NORMAL", "relax sync for a report") != STORE_OK)
+	if (run(st, stmt_get(st, S_SYNC_NORMAL), "relax sync for a report") != STORE_OK)
 		return STORE_ERROR;
 	ret = report_put(st, r, obs, n_obs);
-	if (exec(st, "PRAGMA synchronous = FULL", "restore sync") != STORE_OK)
+	if (run(st, stmt_get(st, S_SYNC_FULL), "restore sync") != STORE_OK)
 		return STORE_ERROR;
 	return ret;
 }
@@ -793,29 +808,29 @@ static enum store_status report_put(struct store *st, const struct store_report 
 		goto exit;
 	ret = STORE_ERROR;
 	s = stmt_get(st, S_REPORT_UPSERT);
-	bind_text(s, 1, r->node_id);
+	bind_static(s, 1, r->node_id);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->sequence);
 	sqlite3_bind_int64(s, 3, r->received_at);
-	bind_text(s, 4, r->state);
+	bind_static(s, 4, r->state);
 	sqlite3_bind_blob64(s, 5, r->body_len ? (const void *)r->body : "", r->body_len,
-	                    SQLITE_TRANSIENT);
+	                    SQLITE_STATIC);
 	if (run(st, s, "store report") != STORE_OK)
 		goto exit;
 	for (size_t i = 0; i < n_obs; i++) {
 		const struct store_observation *o = &obs[i];
 
 		s = stmt_get(st, S_OBS_UPSERT);
-		bind_text(s, 1, r->node_id);
-		bind_text(s, 2, o->peer_id);
-		bind_text(s, 3, o->direction);
-		bind_text(s, 4, o->cause);
+		bind_static(s, 1, r->node_id);
+		bind_static(s, 2, o->peer_id);
+		bind_static(s, 3, o->direction);
+		bind_static(s, 4, o->cause);
 		sqlite3_bind_int(s, 5, o->alert_sent);
 		sqlite3_bind_int(s, 6, o->alert_received);
-		bind_text(s, 7, o->peer_serial);
-		bind_text(s, 8, o->expected_serial);
+		bind_static(s, 7, o->peer_serial);
+		bind_static(s, 8, o->expected_serial);
 		sqlite3_bind_int64(s, 9, o->at);
-		bind_text(s, 10, o->detail);
-		bind_text(s, 11, o->peer_node_id);
+		bind_static(s, 10, o->detail);
+		bind_static(s, 11, o->peer_node_id);
 		if (run(st, s, "store observation") != STORE_OK)
 			goto exit;
 	}
@@ -826,6 +841,9 @@ static enum store_status report_put(struct store *st, const struct store_report 
 		goto exit;
 	ret = tx_commit(st);
 exit:
+	/* The bindings point into the caller's buffers: dropped before they are freed. */
+	sqlite3_clear_bindings(st->stmt[S_REPORT_UPSERT]);
+	sqlite3_clear_bindings(st->stmt[S_OBS_UPSERT]);
 	if (ret != STORE_OK)
 		tx_rollback(st);
 	return ret;
