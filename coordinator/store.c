@@ -89,6 +89,8 @@ enum stmt_id {
 	S_REPORT_DELETE,
 	S_REPORT_BODY,
 	S_OBS_UPSERT,
+	S_OBS_OF_NODE,
+	S_OBS_UPDATE,
 	S_OBS_DELETE_NODE,
 	S_OBS_LIST,
 	S_REJECT_INC,
@@ -146,6 +148,13 @@ static const char *const stmt_sql[S_COUNT] = {
         " peer_node_id) IS NOT (excluded.cause, excluded.alert_sent, excluded.alert_received,"
         " excluded.peer_serial, excluded.expected_serial, excluded.at, excluded.detail,"
         " excluded.peer_node_id)",
+    /* A node's stored observations, read in one pass to find which of a report's differ. */
+    [S_OBS_OF_NODE] = "SELECT rowid, peer_id, direction, cause, alert_sent, alert_received,"
+                      " peer_serial, expected_serial, at, detail, peer_node_id FROM observations"
+                      " WHERE node_id = ?1",
+    [S_OBS_UPDATE] = "UPDATE observations SET cause = ?2, alert_sent = ?3, alert_received = ?4,"
+                     " peer_serial = ?5, expected_serial = ?6, at = ?7, detail = ?8,"
+                     " peer_node_id = ?9 WHERE rowid = ?1",
     [S_OBS_DELETE_NODE] = "DELETE FROM observations WHERE node_id = ?1",
     [S_OBS_LIST] = "SELECT node_id, peer_id, direction, cause, alert_sent, alert_received,"
                    " peer_serial, expected_serial, at, detail, peer_node_id FROM observations"
@@ -795,14 +804,92 @@ enum store_status store_report_put(struct store *st, const struct store_report *
 	return ret;
 }
 
+/* Where a report's observation stands against the stored ones (obs_match). */
+struct obs_row {
+	bool found;          /* the node has a row for this peer and direction */
+	bool same;           /* holding this observation already */
+	sqlite3_int64 rowid; /* when found */
+};
+
+static bool col_is(sqlite3_stmt *s, int col, const char *text)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return strcmp(t ? (const char *)t : "", text) == 0;
+}
+
+/*
+ * Matches each stored observation of node_id to the observation of obs with its peer and
+ * direction (each row to one observation at most: a repeated one is upserted after it).
+ */
+static enum store_status obs_match(struct store *st, const char *node_id,
+                                   const struct store_observation *obs, size_t n,
+                                   struct obs_row *rows)
+{
+	sqlite3_stmt *s = stmt_get(st, S_OBS_OF_NODE);
+	size_t hint = 0;
+	int rc;
+
+	bind_static(s, 1, node_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		/* The agent sends them in a stable order: the next one is likely the match. */
+		for (size_t k = 0; k < n; k++) {
+			size_t i = (hint + k) % n;
+			const struct store_observation *o = &obs[i];
+
+			if (rows[i].found || !col_is(s, 1, o->peer_id) ||
+			    !col_is(s, 2, o->direction))
+				continue;
+			rows[i].found = true;
+			rows[i].rowid = sqlite3_column_int64(s, 0);
+			rows[i].same =
+			    col_is(s, 3, o->cause) && sqlite3_column_int(s, 4) == o->alert_sent &&
+			    sqlite3_column_int(s, 5) == o->alert_received &&
+			    col_is(s, 6, o->peer_serial) && col_is(s, 7, o->expected_serial) &&
+			    sqlite3_column_int64(s, 8) == o->at && col_is(s, 9, o->detail) &&
+			    col_is(s, 10, o->peer_node_id);
+			hint = i + 1;
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? STORE_OK : db_fail(st, "read observations");
+}
+
+/* Rewrites the row obs_match found for o. */
+static enum store_status obs_update(struct store *st, sqlite3_int64 rowid,
+                                    const struct store_observation *o)
+{
+	sqlite3_stmt *s = stmt_get(st, S_OBS_UPDATE);
+
+	sqlite3_bind_int64(s, 1, rowid);
+	bind_static(s, 2, o->cause);
+	sqlite3_bind_int(s, 3, o->alert_sent);
+	sqlite3_bind_int(s, 4, o->alert_received);
+	bind_static(s, 5, o->peer_serial);
+	bind_static(s, 6, o->expected_serial);
+	sqlite3_bind_int64(s, 7, o->at);
+	bind_static(s, 8, o->detail);
+	bind_static(s, 9, o->peer_node_id);
+	return run(st, s, "update observation");
+}
+
 static enum store_status report_put(struct store *st, const struct store_report *r,
                                     const struct store_observation *obs, size_t n_obs)
 {
 	enum store_status ret;
+	struct obs_row *rows = calloc(n_obs ? n_obs : 1, sizeof(*rows));
 	sqlite3_stmt *s;
 
-	if (tx_begin(st) != STORE_OK)
+	if (!rows) {
+		log_err("store: out of memory for %zu observations", n_obs);
 		return STORE_ERROR;
+	}
+	if (tx_begin(st) != STORE_OK) {
+		free(rows);
+		return STORE_ERROR;
+	}
 	ret = node_exists(st, r->node_id);
 	if (ret != STORE_OK)
 		goto exit;
@@ -816,9 +903,19 @@ static enum store_status report_put(struct store *st, const struct store_report 
 	                    SQLITE_STATIC);
 	if (run(st, s, "store report") != STORE_OK)
 		goto exit;
+	/* An observation that did not change is not written again (most of a report). */
+	if (obs_match(st, r->node_id, obs, n_obs, rows) != STORE_OK)
+		goto exit;
 	for (size_t i = 0; i < n_obs; i++) {
 		const struct store_observation *o = &obs[i];
 
+		if (rows[i].same)
+			continue;
+		if (rows[i].found) {
+			if (obs_update(st, rows[i].rowid, o) != STORE_OK)
+				goto exit;
+			continue;
+		}
 		s = stmt_get(st, S_OBS_UPSERT);
 		bind_static(s, 1, r->node_id);
 		bind_static(s, 2, o->peer_id);
@@ -844,8 +941,10 @@ exit:
 	/* The bindings point into the caller's buffers: dropped before they are freed. */
 	sqlite3_clear_bindings(st->stmt[S_REPORT_UPSERT]);
 	sqlite3_clear_bindings(st->stmt[S_OBS_UPSERT]);
+	sqlite3_clear_bindings(st->stmt[S_OBS_UPDATE]);
 	if (ret != STORE_OK)
 		tx_rollback(st);
+	free(rows);
 	return ret;
 }
 
