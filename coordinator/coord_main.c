@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "certinfo.h"
@@ -33,6 +34,8 @@
 #include "log.h"
 #include "status.h"
 #include "store.h"
+
+#define SERVER_THREADS_MAX 4
 
 #ifndef KMA_COORD_DEFAULT_CONFIG
 #define KMA_COORD_DEFAULT_CONFIG "/etc/kma-coord/coord.conf"
@@ -200,7 +203,23 @@ static void raise_file_limit(unsigned max_connections)
 		         (unsigned long long)rl.rlim_cur, max_connections);
 }
 
-/* Until SIGTERM or SIGINT: the recovery engine's and the held watches' ticks, four a second. */
+/*
+ * One server thread per CPU, up to SERVER_THREADS_MAX: reports are stored one at a time, so
+ * more threads would only share the rest of a report's work more thinly.
+ */
+static unsigned server_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n > SERVER_THREADS_MAX ? SERVER_THREADS_MAX : (unsigned)n;
+}
+
+/*
+ * Until SIGTERM or SIGINT: the recovery engine's and the held watches' ticks and the WAL's
+ * checkpoint, four a second.
+ */
 static void run_until_stop(const sigset_t *set, struct http_server *srv, struct store *st,
                            const struct engine_params *ep)
 {
@@ -212,6 +231,8 @@ static void run_until_stop(const sigset_t *set, struct http_server *srv, struct 
 		if (sig < 0) {
 			engine_tick(st, ep, time(NULL));
 			http_tick(srv, st, time(NULL));
+			if (store_checkpoint(st) != STORE_OK)
+				log_warn("the database's WAL could not be checkpointed; it grows");
 			continue;
 		}
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -309,12 +330,16 @@ int main(int argc, char **argv)
 	/* The database, its WAL and everything else we create are ours alone. */
 	umask(077);
 	raise_file_limit(cfg.max_connections);
-	/* Two handles on one file: the HTTP thread's and the recovery engine's (this thread). */
+	/*
+	 * Two handles on one file: the HTTP threads' and the recovery engine's (this thread's),
+	 * which also checkpoints the WAL, off the threads answering reports.
+	 */
 	if (store_open(cfg.db, &store) != STORE_OK ||
 	    store_open(cfg.db, &engine_store) != STORE_OK) {
 		ret = KMA_EXIT_IOERR;
 		goto exit;
 	}
+	store_defer_checkpoints(store);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -333,6 +358,7 @@ int main(int argc, char **argv)
 	    .max_body = cfg.max_body,
 	    .report_interval_ms = cfg.report_interval_s * 1000u,
 	    .store = store,
+	    .threads = server_threads(),
 	    .auth = auth,
 	    .enroll_ca = enroll_ca,
 	    .token_ttl_s = cfg.token_ttl_s,

@@ -5,6 +5,7 @@
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,6 +42,12 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_params p;
 	struct watch_list *watches;
+	/*
+	 * Held while p.store is used and around every route but a report's decoding (http.h):
+	 * one SQLite connection whose page cache stays warm, where a connection per thread
+	 * would read every page again after each other's writes.
+	 */
+	pthread_mutex_t lock;
 };
 
 enum route {
@@ -313,9 +320,11 @@ static enum MHD_Result take(struct http_server *srv, struct request *rq, const c
 	if (rq->too_large) {
 		rq->discarded += size;
 		if (rq->discarded / DISCARD_FACTOR > srv->p.max_body) {
+			pthread_mutex_lock(&srv->lock);
 			if (rq->route == ROUTE_REPORT)
 				report_reject(srv->p.store, MHD_HTTP_CONTENT_TOO_LARGE, rq->client,
 				              "endless body: connection closed");
+			pthread_mutex_unlock(&srv->lock);
 			return MHD_NO;
 		}
 		return MHD_YES;
@@ -373,8 +382,31 @@ static enum MHD_Result watch(struct http_server *srv, struct MHD_Connection *c, 
 	return MHD_YES;
 }
 
-/* The whole body is in: hand it to its endpoint and answer. */
-static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c, const char *url,
+/* /v1/nodes*, /v1/mesh and the plan routes (opapi.c). */
+static enum MHD_Result operator_api(struct http_server *srv, struct MHD_Connection *c,
+                                    const char *url, const char *method, struct request *rq)
+{
+	enum MHD_Result ret;
+	struct opapi_response out;
+
+	/* A node is silent after three report intervals without a report. */
+	struct opapi_params prm = {srv->p.token_ttl_s,
+	                           3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5,
+	                           srv->p.min_serving};
+
+	opapi_handle(srv->p.store, &prm, method, url, rq->body ? (const char *)rq->body : "",
+	             rq->len, rq->who.name, time(NULL), &out);
+	if (out.status >= 400)
+		log_info("%s %s from %s: %d %.*s", method, url, rq->client, out.status,
+		         (int)(out.body_len > 200 ? 200 : out.body_len), out.body ? out.body : "");
+	ret = queue(c, out.status, out.body ? out.body : "", out.body_len,
+	            out.body ? "application/json" : NULL, out.allow);
+	free(out.body);
+	return ret;
+}
+
+/* The whole body is in: hand it to its endpoint and answer (under srv->lock; not reports). */
+static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *c, const char *url,
                               const char *method, struct request *rq)
 {
 	enum MHD_Result ret;
@@ -418,41 +450,52 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c,
 		metrics_buf_free(&mb);
 		return ret;
 	}
-	if (rq->route == ROUTE_REPORT) {
-		struct report_outcome out;
-		const char *ct =
-		    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	return operator_api(srv, c, url, method, rq);
+}
 
-		report_handle(srv->p.store, srv->p.report_interval_ms, rq->who.name, ct,
-		              rq->body ? rq->body : (const unsigned char *)"", rq->len, time(NULL),
-		              &out);
-		if (out.status == MHD_HTTP_OK)
-			ret = queue(c, out.status, out.reply, out.reply_len, REPORT_CONTENT_TYPE,
-			            NULL);
-		else
-			ret = queue_text(c, out.status, out.reason, NULL);
-		free(out.reply);
-		return ret;
-	} else {
-		struct opapi_response out;
+/*
+ * POST /v1/report: decoded and checked outside the lock, so server threads do that in
+ * parallel; stored and answered under it.
+ */
+static enum MHD_Result report(struct http_server *srv, struct MHD_Connection *c, struct request *rq)
+{
+	struct report_outcome out;
+	struct report_in in;
+	enum MHD_Result ret;
+	const char *ct =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	bool ok = report_decode(rq->who.name, ct, rq->body ? rq->body : (const unsigned char *)"",
+	                        rq->len, &in, &out);
 
-		/* A node is silent after three report intervals without a report. */
-		struct opapi_params prm = {srv->p.token_ttl_s,
-		                           3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5,
-		                           srv->p.min_serving};
+	pthread_mutex_lock(&srv->lock);
+	if (ok)
+		report_store(srv->p.store, srv->p.report_interval_ms, &in, time(NULL), &out);
+	else if (out.status != MHD_HTTP_INTERNAL_SERVER_ERROR)
+		report_reject(srv->p.store, out.status, rq->who.name, out.reason);
+	pthread_mutex_unlock(&srv->lock);
+	report_in_free(&in);
+	if (out.status == MHD_HTTP_OK)
+		ret = queue(c, out.status, out.reply, out.reply_len, REPORT_CONTENT_TYPE, NULL);
+	else
+		ret = queue_text(c, out.status, out.reason, NULL);
+	free(out.reply);
+	return ret;
+}
 
-		opapi_handle(srv->p.store, &prm, method, url,
-		             rq->body ? (const char *)rq->body : "", rq->len, rq->who.name,
-		             time(NULL), &out);
-		if (out.status >= 400)
-			log_info("%s %s from %s: %d %.*s", method, url, rq->client, out.status,
-			         (int)(out.body_len > 200 ? 200 : out.body_len),
-			         out.body ? out.body : "");
-		ret = queue(c, out.status, out.body ? out.body : "", out.body_len,
-		            out.body ? "application/json" : NULL, out.allow);
-		free(out.body);
-		return ret;
+/* The whole body is in: a report decodes outside the lock (report), the rest under it. */
+static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c, const char *url,
+                              const char *method, struct request *rq)
+{
+	enum MHD_Result ret;
+
+	if (rq->route == ROUTE_REPORT && !rq->too_large) {
+		rq->responded = true;
+		return report(srv, c, rq);
 	}
+	pthread_mutex_lock(&srv->lock);
+	ret = answer(srv, c, url, method, rq);
+	pthread_mutex_unlock(&srv->lock);
+	return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -461,6 +504,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct http_server *srv = cls;
 	struct request *rq = *con_cls;
+	enum MHD_Result ret;
 
 	(void)version;
 	if (!rq) {
@@ -470,15 +514,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			return MHD_NO;
 		}
 		*con_cls = rq;
-		return begin(srv, c, url, method, rq);
+		pthread_mutex_lock(&srv->lock);
+		ret = begin(srv, c, url, method, rq);
+		pthread_mutex_unlock(&srv->lock);
+		return ret;
 	}
 	if (rq->responded) {
 		*upload_data_size = 0; /* answered already: the rest is not read */
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		enum MHD_Result ret = take(srv, rq, upload_data, *upload_data_size);
-
+		ret = take(srv, rq, upload_data, *upload_data_size);
 		*upload_data_size = 0;
 		return ret;
 	}
@@ -525,11 +571,11 @@ struct http_server *http_start(const struct http_params *p)
 	}
 	srv->p = *p;
 	srv->p.key_pem = NULL; /* not kept: only MHD_start_daemon reads it */
+	pthread_mutex_init(&srv->lock, NULL);
 	srv->watches = watch_list_new();
 	if (!srv->watches) {
 		log_err("http: out of memory");
-		free(srv);
-		return NULL;
+		goto fail;
 	}
 	if (srv->p.token_ttl_s == 0)
 		srv->p.token_ttl_s = COORD_TOKEN_TTL_DEFAULT;
@@ -545,15 +591,19 @@ struct http_server *http_start(const struct http_params *p)
 	    p->report_interval_ms / 1000u + CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
 	    p->max_connections ? p->max_connections : 8192u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    p->max_per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+	    srv->p.threads > 1 ? srv->p.threads : 0u, MHD_OPTION_END);
 	if (!srv->daemon) {
 		log_err("http: cannot serve on %s (address in use, or bad certificate/key)",
 		        p->listen);
-		watch_list_free(srv->watches);
-		free(srv);
-		return NULL;
+		goto fail;
 	}
 	return srv;
+fail:
+	watch_list_free(srv->watches);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+	return NULL;
 }
 
 void http_stop(struct http_server *srv)
@@ -563,6 +613,7 @@ void http_stop(struct http_server *srv)
 	/* Held watches are answered (204) before the server stops. */
 	watch_list_free(srv->watches);
 	MHD_stop_daemon(srv->daemon);
+	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }
 

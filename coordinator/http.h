@@ -16,8 +16,9 @@
  * chunked body that grows past it is dropped from then on (never kept) and answered 413
  * when it ends, or its connection is closed once it passes 16 times max_body.
  *
- * One internal polling thread runs every callback, so the store is only ever used from
- * that thread while the server runs.
+ * A pool of threads (threads) runs the callbacks. A report is decoded and checked in
+ * parallel with others; everything that touches store runs under one lock, so store is
+ * used by one thread at a time while the server runs.
  */
 
 #include <stddef.h>
@@ -34,9 +35,10 @@ struct http_params {
 	const char *trust_pem; /* cluster CA and operator CA bundles, concatenated */
 	size_t max_body;
 	uint32_t report_interval_ms;
-	struct store *store; /* used from the server thread until http_stop */
+	struct store *store; /* used under the server's lock until http_stop */
+	unsigned threads;    /* server threads; 0 or 1: one */
 	const struct auth *auth;
-	struct enroll_ca *enroll_ca; /* NULL: POST /v1/enroll answers 503; used like store */
+	struct enroll_ca *enroll_ca; /* NULL: POST /v1/enroll answers 503; until http_stop */
 	unsigned token_ttl_s;        /* enrolment tokens; 0: COORD_TOKEN_TTL_DEFAULT */
 	unsigned cert_days;          /* enrolled certificates; 0: COORD_CERT_DAYS_DEFAULT */
 	const char *cluster_id;      /* in enrolment replies; NULL: COORD_CLUSTER_ID_DEFAULT */
@@ -50,7 +52,7 @@ struct http_server;
 /* Starts serving. Returns NULL after logging why (bad address, port in use, bad PEM). */
 struct http_server *http_start(const struct http_params *p) __attribute__((warn_unused_result));
 
-/* Stops serving and waits for the server thread; no callback runs after it. NULL is fine. */
+/* Stops serving and waits for the server threads; no callback runs after it. NULL is fine. */
 void http_stop(struct http_server *srv);
 
 /*

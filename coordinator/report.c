@@ -266,16 +266,12 @@ static void observation_from(const char *node_id, const Kma__V1__PeerObservation
 	         p->peer_cert ? p->peer_cert->node_id : "");
 }
 
-void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node_id,
-                   const char *content_type, const unsigned char *body, size_t len, int64_t now,
-                   struct report_outcome *out)
+bool report_decode(const char *cert_node_id, const char *content_type, const unsigned char *body,
+                   size_t len, struct report_in *in, struct report_outcome *out)
 {
-	Kma__V1__AgentReport *r = NULL;
-	struct store_observation *obs = NULL;
-	struct store_report rec;
 	char why[sizeof(out->reason)];
-	enum store_status sst;
 
+	memset(in, 0, sizeof(*in));
 	memset(out, 0, sizeof(*out));
 	out->status = 500;
 	snprintf(out->reason, sizeof(out->reason), "internal error");
@@ -283,59 +279,93 @@ void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node
 		out->status = 415;
 		snprintf(out->reason, sizeof(out->reason), "Content-Type must be %s",
 		         REPORT_CONTENT_TYPE);
-		goto exit;
+		goto fail;
 	}
-	r = kma__v1__agent_report__unpack(NULL, len, body);
-	if (!r) {
+	in->r = kma__v1__agent_report__unpack(NULL, len, body);
+	if (!in->r) {
 		out->status = 400;
 		snprintf(out->reason, sizeof(out->reason), "body does not decode as AgentReport");
-		goto exit;
+		goto fail;
 	}
-	if (!report_validate(r, why, sizeof(why))) {
+	if (!report_validate(in->r, why, sizeof(why))) {
 		out->status = 422;
 		snprintf(out->reason, sizeof(out->reason), "%s", why);
-		goto exit;
+		goto fail;
 	}
-	if (strcmp(r->node_id, cert_node_id) != 0) {
+	if (strcmp(in->r->node_id, cert_node_id) != 0) {
 		out->status = 403;
 		snprintf(out->reason, sizeof(out->reason),
-		         "node_id '%.64s' differs from the certificate's '%.64s'", r->node_id,
+		         "node_id '%.64s' differs from the certificate's '%.64s'", in->r->node_id,
 		         cert_node_id);
-		goto exit;
+		goto fail;
 	}
-	obs = calloc(r->n_peers ? r->n_peers : 1, sizeof(*obs));
-	if (!obs)
-		goto exit;
-	for (size_t i = 0; i < r->n_peers; i++)
-		observation_from(r->node_id, r->peers[i], &obs[i]);
-	rec = (struct store_report){
+	in->obs = calloc(in->r->n_peers ? in->r->n_peers : 1, sizeof(*in->obs));
+	if (!in->obs)
+		goto fail;
+	for (size_t i = 0; i < in->r->n_peers; i++)
+		observation_from(in->r->node_id, in->r->peers[i], &in->obs[i]);
+	in->body = body;
+	in->len = len;
+	return true;
+fail:
+	report_in_free(in);
+	return false;
+}
+
+void report_in_free(struct report_in *in)
+{
+	free(in->obs);
+	if (in->r)
+		kma__v1__agent_report__free_unpacked(in->r, NULL);
+	memset(in, 0, sizeof(*in));
+}
+
+void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
+                  struct report_outcome *out)
+{
+	const Kma__V1__AgentReport *r = in->r;
+	struct store_report rec = {
 	    .node_id = r->node_id,
 	    .sequence = r->sequence,
 	    .received_at = now,
 	    .state = kma_state_id((enum kma_state)r->state),
-	    .body = body,
-	    .body_len = len,
+	    .body = in->body,
+	    .body_len = in->len,
 	};
-	sst = store_report_put(st, &rec, obs, r->n_peers);
+	enum store_status sst;
+
+	memset(out, 0, sizeof(*out));
+	out->status = 500;
+	snprintf(out->reason, sizeof(out->reason), "internal error");
+	sst = store_report_put(st, &rec, in->obs, r->n_peers);
 	if (sst == STORE_NOT_FOUND) {
 		out->status = 403;
 		snprintf(out->reason, sizeof(out->reason), "node '%.64s' is not in the cluster",
 		         r->node_id);
-		goto exit;
+		report_reject(st, out->status, r->node_id, out->reason);
+		return;
 	}
 	if (sst != STORE_OK)
-		goto exit;
+		return;
 	if (report_build_reply(st, r->node_id, r->sequence, interval_ms, r->peer_table_version,
 	                       &out->reply, &out->reply_len) != 0)
-		goto exit;
+		return;
 	out->status = 200;
 	out->reason[0] = '\0';
 	log_debug("report: %s sequence %llu stored (%zu observations)", r->node_id,
 	          (unsigned long long)r->sequence, r->n_peers);
-exit:
-	if (out->status != 200 && out->status != 500)
+}
+
+void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node_id,
+                   const char *content_type, const unsigned char *body, size_t len, int64_t now,
+                   struct report_outcome *out)
+{
+	struct report_in in;
+
+	if (report_decode(cert_node_id, content_type, body, len, &in, out)) {
+		report_store(st, interval_ms, &in, now, out);
+		report_in_free(&in);
+	} else if (out->status != 500) {
 		report_reject(st, out->status, cert_node_id, out->reason);
-	free(obs);
-	if (r)
-		kma__v1__agent_report__free_unpacked(r, NULL);
+	}
 }

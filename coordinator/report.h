@@ -55,6 +55,34 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
                        uint64_t agent_version, unsigned char **out, size_t *len)
     __attribute__((warn_unused_result));
 
+/* A report decoded and checked, ready to be stored (report_store). */
+struct report_in {
+	Kma__V1__AgentReport *r;
+	struct store_observation *obs; /* [r->n_peers], from r->peers */
+	const unsigned char *body;     /* the caller's, as received */
+	size_t len;
+};
+
+/*
+ * The checks of a complete request from an agent whose certificate names cert_node_id,
+ * which need no store: content type, decode, validation, identity. Returns true with *in
+ * (report_in_free; it points into body); otherwise false with the answer in out, the
+ * rejection not yet counted (report_reject, unless status is 500).
+ */
+bool report_decode(const char *cert_node_id, const char *content_type, const unsigned char *body,
+                   size_t len, struct report_in *in, struct report_outcome *out)
+    __attribute__((warn_unused_result));
+
+/* Frees what report_decode filled in; a zeroed struct is fine. */
+void report_in_free(struct report_in *in);
+
+/*
+ * Stores a decoded report (received_at = now) and builds the reply into out; a node not
+ * in the cluster is answered 403 and counted through report_reject.
+ */
+void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
+                  struct report_outcome *out);
+
 /*
  * Handles a complete request from an agent whose certificate names cert_node_id:
  * content type, decode, validation, identity, store (received_at = now), reply. Fills out;

@@ -1,5 +1,6 @@
 #include "store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,7 +186,27 @@ struct store {
 		sqlite3_stmt *s;
 	} cached[CACHED_MAX];
 	size_t n_cached;
+	unsigned writing; /* store_write_enter nesting */
 };
+
+/*
+ * Writers of this process take turns here rather than in SQLite, whose busy handler
+ * sleeps a millisecond or more when its write lock is taken: the coordinator's request
+ * threads each have a handle on one file. Other processes still meet the busy timeout.
+ */
+static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
+
+void store_write_enter(struct store *st)
+{
+	if (st->writing++ == 0)
+		pthread_mutex_lock(&write_turn);
+}
+
+void store_write_leave(struct store *st)
+{
+	if (st->writing > 0 && --st->writing == 0)
+		pthread_mutex_unlock(&write_turn);
+}
 
 static enum store_status db_fail(struct store *st, const char *what)
 {
@@ -214,22 +235,31 @@ static enum store_status run(struct store *st, sqlite3_stmt *s, const char *what
 	return STORE_OK;
 }
 
+/* A write transaction; on STORE_OK, tx_commit or tx_rollback ends it. */
 static enum store_status tx_begin(struct store *st)
 {
-	return run(st, stmt_get(st, S_BEGIN), "begin");
+	store_write_enter(st);
+	if (run(st, stmt_get(st, S_BEGIN), "begin") == STORE_OK)
+		return STORE_OK;
+	store_write_leave(st);
+	return STORE_ERROR;
 }
 
+/* On failure the transaction stays open for tx_rollback. */
 static enum store_status tx_commit(struct store *st)
 {
-	return run(st, stmt_get(st, S_COMMIT), "commit");
+	if (run(st, stmt_get(st, S_COMMIT), "commit") != STORE_OK)
+		return STORE_ERROR;
+	store_write_leave(st);
+	return STORE_OK;
 }
 
 static void tx_rollback(struct store *st)
 {
-	if (sqlite3_get_autocommit(st->db))
-		return; /* SQLite already rolled back (or nothing began) */
-	if (run(st, stmt_get(st, S_ROLLBACK), "rollback") != STORE_OK)
+	if (!sqlite3_get_autocommit(st->db) &&
+	    run(st, stmt_get(st, S_ROLLBACK), "rollback") != STORE_OK)
 		log_err("store: rollback failed; the transaction stays open");
+	store_write_leave(st);
 }
 
 static void col_text(sqlite3_stmt *s, int col, char *buf, size_t size)
@@ -368,6 +398,21 @@ sqlite3 *store_sqlite(struct store *st)
 	return st->db;
 }
 
+void store_defer_checkpoints(struct store *st)
+{
+	(void)sqlite3_wal_autocheckpoint(st->db, 0);
+}
+
+enum store_status store_checkpoint(struct store *st)
+{
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	/* BUSY: another connection checkpoints at this moment; the next call catches up. */
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return db_fail(st, "checkpoint");
+	return STORE_OK;
+}
+
 sqlite3_stmt *store_prepare_cached(struct store *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
@@ -402,6 +447,10 @@ void store_close(struct store *st)
 		sqlite3_finalize(st->stmt[i]);
 	for (size_t i = 0; i < st->n_cached; i++)
 		sqlite3_finalize(st->cached[i].s);
+	if (st->writing > 0) { /* closed inside a transaction: SQLite rolls it back */
+		st->writing = 1;
+		store_write_leave(st);
+	}
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		log_err("store: close: %s", sqlite3_errmsg(st->db));
 	free(st);
@@ -1012,10 +1061,14 @@ enum store_status store_observations_list(struct store *st, struct store_observa
 enum store_status store_reject_count(struct store *st, int status)
 {
 	sqlite3_stmt *s = stmt_get(st, S_REJECT_INC);
+	enum store_status ret;
 
 	/* One statement is its own transaction. */
 	sqlite3_bind_int(s, 1, status);
-	return run(st, s, "count rejected report");
+	store_write_enter(st);
+	ret = run(st, s, "count rejected report");
+	store_write_leave(st);
+	return ret;
 }
 
 enum store_status store_rejects_get(struct store *st, int status, uint64_t *count)

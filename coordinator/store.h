@@ -95,6 +95,19 @@ enum store_status store_open(const char *path, struct store **out)
 void store_close(struct store *st);
 
 /*
+ * This handle's commits no longer copy the WAL into the database when it passes 1000
+ * pages (SQLite's automatic checkpoint, which syncs the file in the committing thread):
+ * store_checkpoint, called often from another handle, does it instead.
+ */
+void store_defer_checkpoints(struct store *st);
+
+/*
+ * Copies what the WAL holds into the database as far as no reader needs it (a passive
+ * checkpoint: it waits for no one), so the WAL starts over once all of it is copied.
+ */
+enum store_status store_checkpoint(struct store *st) __attribute__((warn_unused_result));
+
+/*
  * Adds a node (created_at = now); when n->enrolled_serial is not empty it is also recorded
  * in the enrolment history with how "add". Bumps the peer table version. STORE_EXISTS when
  * a node with that ID exists.

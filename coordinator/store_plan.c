@@ -50,17 +50,28 @@ static enum store_status done(struct store *st, sqlite3_stmt *s, const char *wha
 
 enum store_status store_tx_begin(struct store *st)
 {
-	return done(st, prepare(st, "BEGIN IMMEDIATE"), "begin");
+	store_write_enter(st);
+	if (done(st, prepare(st, "BEGIN IMMEDIATE"), "begin") == STORE_OK)
+		return STORE_OK;
+	store_write_leave(st);
+	return STORE_ERROR;
 }
 
 enum store_status store_tx_end(struct store *st, bool ok)
 {
+	enum store_status ret = STORE_ERROR;
+
 	if (sqlite3_get_autocommit(store_sqlite(st)))
-		return STORE_ERROR; /* SQLite rolled back already */
-	if (ok)
-		return done(st, prepare(st, "COMMIT"), "commit");
-	(void)done(st, prepare(st, "ROLLBACK"), "rollback");
-	return STORE_ERROR;
+		goto exit; /* SQLite rolled back already */
+	if (ok && done(st, prepare(st, "COMMIT"), "commit") == STORE_OK) {
+		ret = STORE_OK;
+		goto exit;
+	}
+	if (!sqlite3_get_autocommit(store_sqlite(st)))
+		(void)done(st, prepare(st, "ROLLBACK"), "rollback");
+exit:
+	store_write_leave(st);
+	return ret;
 }
 
 enum store_status store_journal_add(struct store *st, int64_t plan_id, int step, const char *actor,

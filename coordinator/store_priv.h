@@ -18,6 +18,13 @@ sqlite3 *store_sqlite(struct store *st);
 sqlite3_stmt *store_prepare_cached(struct store *st, const char *sql);
 
 /*
+ * Takes (and store_write_leave gives back) this process's turn to write, so its threads
+ * queue here instead of in SQLite's busy handler. Nests per store; every enter is left.
+ */
+void store_write_enter(struct store *st);
+void store_write_leave(struct store *st);
+
+/*
  * Steps s to its end, growing *arr (of elem bytes per row) and calling fill for each row;
  * resets s. The array (*count rows) is the caller's on STORE_OK; freed otherwise (logged
  * with what).
