@@ -4,7 +4,7 @@
 /*
  * The recovery engine: runs the plan in the store one step at a time (plan.h says what
  * the steps and gates are). kma-coord calls engine_tick a few times a second from its main
- * thread; the operator API calls the engine_* actions from the HTTP thread. Both hold
+ * thread; the operator API calls the engine_* actions from an HTTP thread. Both hold
  * the engine lock while they read and change a plan, each with its own store handle.
  *
  * Every state change of a plan or a step and its journal entry are one transaction, and

@@ -10,7 +10,7 @@
  * Tokens are 32 random bytes in lowercase hex; only their SHA-256 is stored (store.h).
  * Neither tokens nor keys ever reach a log line.
  *
- * An enroll_ca is used from one thread at a time (the HTTP server's).
+ * An enroll_ca is used from one thread at a time (the HTTP server's, under its lock).
  */
 
 #include <stddef.h>
