@@ -188,7 +188,6 @@ static int load_config(struct coord_config *cfg, const char *path)
 	return KMA_EXIT_OK;
 }
 
-/* Blocks until SIGTERM or SIGINT; signals stay blocked in every thread started later. */
 /* Enough file descriptors for max_connections (up to the hard limit), said if not. */
 static void raise_file_limit(unsigned max_connections)
 {

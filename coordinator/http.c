@@ -610,9 +610,13 @@ void http_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
-	/* Held watches are answered (204) before the server stops. */
-	watch_list_free(srv->watches);
+	/*
+	 * Held watches are answered (204) before the server stops; the list goes only after
+	 * it, since stopping runs the completion callbacks, which take watches off the list.
+	 */
+	watch_release_all(srv->watches);
 	MHD_stop_daemon(srv->daemon);
+	watch_list_free(srv->watches);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

@@ -34,15 +34,20 @@ static void resume(struct watcher *w, int status)
 	MHD_resume_connection(w->c);
 }
 
-void watch_list_free(struct watch_list *l)
+void watch_release_all(struct watch_list *l)
 {
-	if (!l)
-		return;
 	pthread_mutex_lock(&l->lock);
 	for (size_t i = 0; i < l->n; i++)
 		resume(l->w[i], MHD_HTTP_NO_CONTENT);
 	l->n = 0;
 	pthread_mutex_unlock(&l->lock);
+}
+
+void watch_list_free(struct watch_list *l)
+{
+	if (!l)
+		return;
+	watch_release_all(l);
 	pthread_mutex_destroy(&l->lock);
 	free(l->w);
 	free(l);

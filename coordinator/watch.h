@@ -38,6 +38,9 @@ struct watch_list *watch_list_new(void);
 /* Resumes every held connection with 204 (shutting down) and frees the list. */
 void watch_list_free(struct watch_list *l);
 
+/* Answers every held watch (204) and empties the list. */
+void watch_release_all(struct watch_list *l);
+
 /* Whether the agent's view (version, done) is already out of date. */
 bool watch_changed(struct store *st, const char *node_id, uint64_t version, const char *done);
 
