@@ -17,11 +17,15 @@
  *           latency counts from the scheduled send time, so a late coordinator or a busy
  *           agent counts against it (no coordinated omission)
  * A report carries 2 * (NODES - 1) observations, an outbound and an inbound probe of every
- * other node of its cluster, with the evidence the agent fills in.
+ * other node of its cluster, with the evidence the agent fills in. Their time moves on by
+ * 30 s with each report, as a real agent's last probe does at the default intervals
+ * (probes and reports every 30 s); -f keeps it fixed, the best case, where only the
+ * report's own fields change.
  *
- * Usage: bench_coord [-t SECONDS] [-r RATE] [-k] KMA_COORD [SIZE ...]
+ * Usage: bench_coord [-t SECONDS] [-r RATE] [-k] [-f] KMA_COORD [SIZE ...]
  *   -t  length of each phase (default 10)   -r  rate of the paced phase (default 5000)
  *   -k  keep the work directory (database, log, config) and print its path
+ *   -f  fixed observation times (see above)
  */
 
 #include "mbedcompat.h"
@@ -115,6 +119,9 @@ struct agent {
 	struct curl_blob cert;
 	unsigned char *body; /* the packed report, then room for the fields appended per send */
 	size_t base_len;
+	size_t *at_off; /* where each observation's observed_at varint is in body */
+	uint64_t first_at;
+	unsigned n_at;
 	uint64_t sequence;
 	uint64_t table_version;
 	uint64_t started_us; /* when the request was due (paced) or sent */
@@ -187,6 +194,7 @@ struct bench {
 	unsigned phase_s;
 	double rate;
 	bool keep;
+	bool fixed_at; /* -f */
 	struct pki pki;
 	char dir[64];
 	unsigned port;
@@ -383,6 +391,26 @@ static void cert_msg(Kma__V1__CertInfo *m, const char *node_id, char *serial, ch
 	m->node_id = (char *)node_id;
 }
 
+static size_t put_varint(unsigned char *p, uint64_t v);
+
+/* The offsets of the n observed_at fields (tag 17 then the 5-byte varint of mark) in body. */
+static void find_observed_at(struct agent *a, unsigned n, int64_t mark)
+{
+	unsigned char pat[8] = {0x88, 0x01}; /* field 17, varint */
+	size_t plen = 2 + put_varint(pat + 2, (uint64_t)mark);
+
+	if (plen != 7)
+		die("the clock's seconds do not take 5 varint bytes");
+	a->at_off = calloc(n ? n : 1, sizeof(*a->at_off));
+	if (!a->at_off)
+		die("out of memory");
+	for (size_t i = 0; i + plen <= a->base_len; i++)
+		if (memcmp(a->body + i, pat, plen) == 0 && a->n_at < n)
+			a->at_off[a->n_at++] = i + 2;
+	if (a->n_at != n)
+		die("found %u of the %u observation times of %s", a->n_at, n, a->node_id);
+}
+
 /*
  * The report an agent of a healthy cluster sends: every probe of every other member of its
  * cluster succeeded, both ways, with the evidence the agent attaches (coordlink.c). Packed
@@ -433,7 +461,7 @@ static void agent_report(struct bench *b, struct agent *a)
 			o->handshake_ms = 7;
 			o->protocol = proto;
 			o->cipher_suite = suite;
-			o->observed_at = now;
+			o->observed_at = now + 1; /* a mark found again below */
 			o->detail = empty;
 			ptrs[n++] = o;
 		}
@@ -470,6 +498,8 @@ static void agent_report(struct bench *b, struct agent *a)
 	if (!a->body || kma__v1__agent_report__pack(&r, a->body) != len)
 		die("cannot pack the report of %s", a->node_id);
 	a->base_len = len;
+	find_observed_at(a, n, now + 1);
+	a->first_at = (uint64_t)now;
 	free(ptrs);
 	free(obs);
 	free(subjects);
@@ -623,6 +653,7 @@ static void agents_free(struct bench *b)
 		curl_easy_cleanup(b->agents[i].x.easy);
 		curl_share_cleanup(b->agents[i].conns);
 		free(b->agents[i].body);
+		free(b->agents[i].at_off);
 		free(b->agents[i].full);
 	}
 	free(b->agents);
@@ -1002,6 +1033,14 @@ static void nodes_add(struct bench *b)
 static void agent_send(struct bench *b, struct agent *a, uint64_t due_us)
 {
 	size_t len = a->base_len;
+
+	/*
+	 * Every probe moved on since the last report, 30 s at the default intervals: the time
+	 * an agent's n-th report carries is 30 n s after its first, however fast the bench
+	 * sends them (the same varint length for centuries).
+	 */
+	for (unsigned i = 0; !b->fixed_at && i < a->n_at; i++)
+		put_varint(a->body + a->at_off[i], a->first_at + 30 * (a->sequence + 1));
 
 	/* Fields appended to a packed message merge into it (proto3 encoding rules). */
 	a->body[len++] = 0x10; /* sequence, field 2 */
@@ -1534,7 +1573,7 @@ static bool parse_size(const char *s, struct size *out)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_coord [-t SECONDS] [-r RATE] [-k] KMA_COORD "
+	fprintf(stderr, "usage: bench_coord [-t SECONDS] [-r RATE] [-k] [-f] KMA_COORD "
 	                "[AGENTSxNODES ...]\n");
 	exit(64);
 }
@@ -1554,7 +1593,7 @@ int main(int argc, char **argv)
 	memset(&b, 0, sizeof(b));
 	b.phase_s = PHASE_S_DEFAULT;
 	b.rate = RATE_DEFAULT;
-	while ((opt = getopt(argc, argv, "t:r:k")) != -1) {
+	while ((opt = getopt(argc, argv, "t:r:kf")) != -1) {
 		switch (opt) {
 		case 't':
 			b.phase_s = (unsigned)strtoul(optarg, NULL, 10);
@@ -1568,6 +1607,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			b.keep = true;
+			break;
+		case 'f':
+			b.fixed_at = true;
 			break;
 		default:
 			usage();
