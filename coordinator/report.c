@@ -266,6 +266,37 @@ static void observation_from(const char *node_id, const Kma__V1__PeerObservation
 	         p->peer_cert ? p->peer_cert->node_id : "");
 }
 
+/*
+ * The report to store: r packed again without its observations. Kept only if it decodes
+ * again (protobuf-c re-packs some unknown fields in a form it cannot read back); else the
+ * body as received is stored, as before.
+ */
+static void keep_without_peers(struct report_in *in)
+{
+	Kma__V1__AgentReport copy = *in->r;
+	Kma__V1__AgentReport *check;
+	unsigned char *buf;
+	size_t len;
+
+	copy.n_peers = 0;
+	copy.peers = NULL;
+	len = kma__v1__agent_report__get_packed_size(&copy);
+	buf = malloc(len ? len : 1);
+	if (!buf || kma__v1__agent_report__pack(&copy, buf) != len) {
+		free(buf);
+		return;
+	}
+	check = kma__v1__agent_report__unpack(NULL, len, buf);
+	if (!check) {
+		free(buf);
+		return;
+	}
+	kma__v1__agent_report__free_unpacked(check, NULL);
+	in->packed = buf;
+	in->body = buf;
+	in->len = len;
+}
+
 bool report_decode(const char *cert_node_id, const char *content_type, const unsigned char *body,
                    size_t len, struct report_in *in, struct report_outcome *out)
 {
@@ -306,6 +337,7 @@ bool report_decode(const char *cert_node_id, const char *content_type, const uns
 		observation_from(in->r->node_id, in->r->peers[i], &in->obs[i]);
 	in->body = body;
 	in->len = len;
+	keep_without_peers(in);
 	return true;
 fail:
 	report_in_free(in);
@@ -315,6 +347,7 @@ fail:
 void report_in_free(struct report_in *in)
 {
 	free(in->obs);
+	free(in->packed);
 	if (in->r)
 		kma__v1__agent_report__free_unpacked(in->r, NULL);
 	memset(in, 0, sizeof(*in));
@@ -331,6 +364,8 @@ void report_store(struct store *st, uint32_t interval_ms, const struct report_in
 	    .state = kma_state_id((enum kma_state)r->state),
 	    .body = in->body,
 	    .body_len = in->len,
+	    /* A plan's gates compare observation times with its steps': exact while one runs. */
+	    .at_slack = store_plan_unfinished(st) ? 0 : REPORT_OBS_AT_SLACK_S,
 	};
 	enum store_status sst;
 

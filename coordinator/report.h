@@ -24,6 +24,11 @@
 
 /* The report interval the reply asks for while a recovery plan is running or paused. */
 #define REPORT_RECOVERY_INTERVAL_MS 1000
+/*
+ * Outside recovery plans an observation that only moved on in time is stored again once
+ * its stored time is this old: what GET /v1/mesh says of "at" may be that much behind.
+ */
+#define REPORT_OBS_AT_SLACK_S 120
 
 struct report_outcome {
 	int status;           /* HTTP status */
@@ -59,14 +64,19 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 struct report_in {
 	Kma__V1__AgentReport *r;
 	struct store_observation *obs; /* [r->n_peers], from r->peers */
-	const unsigned char *body;     /* the caller's, as received */
+	/*
+	 * What is stored of the report: r without its observations, which have rows of their
+	 * own (a twentieth of the bytes at 20 nodes), or else the caller's body as received.
+	 */
+	const unsigned char *body;
 	size_t len;
+	unsigned char *packed; /* body, when it is the shorter copy */
 };
 
 /*
  * The checks of a complete request from an agent whose certificate names cert_node_id,
  * which need no store: content type, decode, validation, identity. Returns true with *in
- * (report_in_free; it points into body); otherwise false with the answer in out, the
+ * (report_in_free; it may point into body); otherwise false with the answer in out, the
  * rejection not yet counted (report_reject, unless status is 500).
  */
 bool report_decode(const char *cert_node_id, const char *content_type, const unsigned char *body,

@@ -872,11 +872,12 @@ static bool col_is(sqlite3_stmt *s, int col, const char *text)
  * direction (each row to one observation at most: a repeated one is upserted after it).
  */
 static enum store_status obs_match(struct store *st, const char *node_id,
-                                   const struct store_observation *obs, size_t n,
+                                   const struct store_observation *obs, size_t n, int64_t at_slack,
                                    struct obs_row *rows)
 {
 	sqlite3_stmt *s = stmt_get(st, S_OBS_OF_NODE);
 	size_t hint = 0;
+	int64_t at;
 	int rc;
 
 	bind_static(s, 1, node_id);
@@ -889,14 +890,15 @@ static enum store_status obs_match(struct store *st, const char *node_id,
 			if (rows[i].found || !col_is(s, 1, o->peer_id) ||
 			    !col_is(s, 2, o->direction))
 				continue;
+			at = sqlite3_column_int64(s, 8);
 			rows[i].found = true;
 			rows[i].rowid = sqlite3_column_int64(s, 0);
 			rows[i].same =
 			    col_is(s, 3, o->cause) && sqlite3_column_int(s, 4) == o->alert_sent &&
 			    sqlite3_column_int(s, 5) == o->alert_received &&
 			    col_is(s, 6, o->peer_serial) && col_is(s, 7, o->expected_serial) &&
-			    sqlite3_column_int64(s, 8) == o->at && col_is(s, 9, o->detail) &&
-			    col_is(s, 10, o->peer_node_id);
+			    (o->at == at || (o->at > at && o->at - at < at_slack)) &&
+			    col_is(s, 9, o->detail) && col_is(s, 10, o->peer_node_id);
 			hint = i + 1;
 			break;
 		}
@@ -953,7 +955,7 @@ static enum store_status report_put(struct store *st, const struct store_report 
 	if (run(st, s, "store report") != STORE_OK)
 		goto exit;
 	/* An observation that did not change is not written again (most of a report). */
-	if (obs_match(st, r->node_id, obs, n_obs, rows) != STORE_OK)
+	if (obs_match(st, r->node_id, obs, n_obs, r->at_slack, rows) != STORE_OK)
 		goto exit;
 	for (size_t i = 0; i < n_obs; i++) {
 		const struct store_observation *o = &obs[i];

@@ -81,6 +81,12 @@ struct store_report {
 	const char *state; /* identity state identifier */
 	const unsigned char *body;
 	size_t body_len;
+	/*
+	 * An observation whose only change is a time later by less than this many seconds is
+	 * not written again (0: every change is), so that the probes' moving times do not
+	 * rewrite every row of every report.
+	 */
+	int64_t at_slack;
 };
 
 /*
