@@ -272,6 +272,55 @@ static void test_report_upsert(void **state)
 	store_close(st);
 }
 
+/* With at_slack, a time that only moved on is stored again once the stored one is that old. */
+static void test_observation_time_slack(void **state)
+{
+	struct store *st = open_db();
+	struct store_observation o, *list = NULL;
+	struct store_report r = {.node_id = "a-kma01",
+	                         .sequence = 1,
+	                         .received_at = 1000,
+	                         .state = "enrolled",
+	                         .body = (const unsigned char *)"\x08\x01",
+	                         .body_len = 2,
+	                         .at_slack = 120};
+	static const struct {
+		int64_t at;
+		const char *cause;
+		int64_t stored;
+	} steps[] = {
+	    {1000, "ok", 1000},          /* new: written */
+	    {1030, "ok", 1000},          /* only later, by less than 120 s: kept */
+	    {1119, "ok", 1000},          /* still less */
+	    {1120, "ok", 1120},          /* 120 s: written */
+	    {1150, "tcp_refused", 1150}, /* a change: written at once */
+	    {1100, "tcp_refused", 1100}, /* earlier (a clock set back): written */
+	};
+	size_t count = 0;
+
+	(void)state;
+	add(st, "a-kma01", "", 1);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		o = obs("u-kma02", "outbound", steps[i].cause, steps[i].at);
+		snprintf(o.detail, sizeof(o.detail), "same");
+		r.sequence++;
+		assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+		assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+		assert_int_equal(count, 1);
+		assert_int_equal(list[0].at, steps[i].stored);
+		assert_string_equal(list[0].cause, steps[i].cause);
+		free(list);
+	}
+	/* Without slack (a plan runs) every new time is written. */
+	r.at_slack = 0;
+	o.at = 1101;
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	assert_int_equal(list[0].at, 1101);
+	free(list);
+	store_close(st);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
 	struct store *st = open_db();
@@ -330,6 +379,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_serial_history, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_version_bumps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_upsert, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_observation_time_slack, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_failure, setup, teardown),
 	};
