@@ -126,8 +126,9 @@ bool report_content_type_ok(const char *content_type)
 	return *content_type == '\0' || *content_type == ';';
 }
 
-int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
-                       uint64_t agent_version, unsigned char **out, size_t *len)
+/* report_build_reply, told whether a plan is unfinished when the caller knows (else -1). */
+static int build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
+                       uint64_t agent_version, int planning, unsigned char **out, size_t *len)
 {
 	Kma__V1__CoordinatorReply reply = KMA__V1__COORDINATOR_REPLY__INIT;
 	struct store_node *nodes = NULL;
@@ -202,7 +203,8 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 	reply.peers = ptrs;
 	reply.n_peers = n;
 	/* While a plan runs its gates wait on reports: every node reports every second. */
-	if (interval_ms > REPORT_RECOVERY_INTERVAL_MS && store_plan_unfinished(st))
+	if (interval_ms > REPORT_RECOVERY_INTERVAL_MS &&
+	    (planning < 0 ? store_plan_unfinished(st) : planning))
 		interval_ms = REPORT_RECOVERY_INTERVAL_MS;
 	reply.next_report_interval_ms = interval_ms;
 	*len = kma__v1__coordinator_reply__get_packed_size(&reply);
@@ -226,6 +228,12 @@ exit:
 	free(peers);
 	free(nodes);
 	return ret;
+}
+
+int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
+                       uint64_t agent_version, unsigned char **out, size_t *len)
+{
+	return build_reply(st, node_id, ack, interval_ms, agent_version, -1, out, len);
 }
 
 void report_reject(struct store *st, int status, const char *who, const char *reason)
@@ -357,6 +365,7 @@ void report_store(struct store *st, uint32_t interval_ms, const struct report_in
                   struct report_outcome *out)
 {
 	const Kma__V1__AgentReport *r = in->r;
+	bool planning = store_plan_unfinished(st); /* asked once for the store and the reply */
 	struct store_report rec = {
 	    .node_id = r->node_id,
 	    .sequence = r->sequence,
@@ -365,7 +374,7 @@ void report_store(struct store *st, uint32_t interval_ms, const struct report_in
 	    .body = in->body,
 	    .body_len = in->len,
 	    /* A plan's gates compare observation times with its steps': exact while one runs. */
-	    .at_slack = store_plan_unfinished(st) ? 0 : REPORT_OBS_AT_SLACK_S,
+	    .at_slack = planning ? 0 : REPORT_OBS_AT_SLACK_S,
 	};
 	enum store_status sst;
 
@@ -382,8 +391,8 @@ void report_store(struct store *st, uint32_t interval_ms, const struct report_in
 	}
 	if (sst != STORE_OK)
 		return;
-	if (report_build_reply(st, r->node_id, r->sequence, interval_ms, r->peer_table_version,
-	                       &out->reply, &out->reply_len) != 0)
+	if (build_reply(st, r->node_id, r->sequence, interval_ms, r->peer_table_version, planning,
+	                &out->reply, &out->reply_len) != 0)
 		return;
 	out->status = 200;
 	out->reason[0] = '\0';
