@@ -129,7 +129,7 @@ int fileio_write_atomic(const char *path, const char *backup, const void *data, 
 	char tmp[PATH_MAX];
 	const unsigned char *p = data;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s" FILEIO_TEMP_SUFFIX, path) >= (int)sizeof(tmp))
 		return ENAMETOOLONG;
 	if (crash_at(FILEIO_POINT_OPEN_TMP))
 		return EINTR;

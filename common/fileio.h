@@ -41,6 +41,9 @@ int fileio_read(const char *path, size_t max, unsigned char **out, size_t *out_l
 int fileio_read_input(const char *path, size_t max, unsigned char **out, size_t *out_len)
     __attribute__((warn_unused_result));
 
+/* What fileio_write_atomic appends to a path for its temp file. */
+#define FILEIO_TEMP_SUFFIX ".tmp"
+
 /*
  * Replaces path atomically: writes path.tmp with mode, fsyncs it, hard-links the current
  * file (if any) to backup (when backup is not NULL), renames path.tmp over path and fsyncs

@@ -17,11 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fileio.h"
 #include "hal.h"
 
 #define IDSTORE_FILE           "identity.rec"
 #define IDSTORE_BACKUP         "identity.rec.prev"
-#define IDSTORE_TEMP           "identity.rec.tmp" /* fileio_write_atomic's temp name */
+#define IDSTORE_TEMP           IDSTORE_FILE FILEIO_TEMP_SUFFIX /* fileio_write_atomic's */
 #define IDSTORE_MAGIC          "KMAIDR01"
 #define IDSTORE_MAGIC_LEN      8
 #define IDSTORE_HEADER_LEN     12

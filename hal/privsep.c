@@ -18,6 +18,7 @@
 
 #include <mbedtls/platform_util.h>
 
+#include "fileio.h"
 #include "hal_priv.h"
 #include "idstore.h"
 #include "log.h"
@@ -445,7 +446,7 @@ static enum hal_status hand_over(struct hal *hal, const struct passwd *pw, const
 	for (; files && *files; files++) {
 		for (int tmp = 0; tmp < 2; tmp++) {
 			int n = snprintf(path, sizeof(path), "%s/%s%s", hal->state_dir, *files,
-			                 tmp ? ".tmp" : "");
+			                 tmp ? FILEIO_TEMP_SUFFIX : "");
 
 			if (n < 0 || (size_t)n >= sizeof(path)) {
 				hal_set_error(hal, ENAMETOOLONG, "%s in %s", *files,
