@@ -22,7 +22,6 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +31,7 @@
 
 #include "config.h"
 #include "probe.h"
+#include "probe_pair.h"
 #include "tlsctx.h"
 
 static double cpu_ms(void)
@@ -117,7 +117,6 @@ static void kma_probe(struct tlsctx *t, int lfd, const struct sockaddr_in *addr,
 	struct probe c, s;
 	struct probe_expect ec = {.node_id = "a-kma01", .session = sess};
 	struct probe_expect es = {.node_id = "a-kma01"};
-	enum probe_wait wc, ws = PROBE_WAIT_READ;
 	int fd;
 
 	probe_connect(&c, t, (const struct sockaddr *)addr, sizeof(*addr), "bench", &ec, 5000);
@@ -125,21 +124,7 @@ static void kma_probe(struct tlsctx *t, int lfd, const struct sockaddr_in *addr,
 	if (fd < 0)
 		die("accept");
 	probe_accept(&s, t, fd, "bench", &es, 5000);
-	wc = probe_step(&c);
-	while (wc != PROBE_WAIT_DONE || ws != PROBE_WAIT_DONE) {
-		struct pollfd p[2] = {
-		    {.fd = wc ? probe_fd(&c) : -1,
-		     .events = wc == PROBE_WAIT_READ ? POLLIN : POLLOUT},
-		    {.fd = ws ? probe_fd(&s) : -1,
-		     .events = ws == PROBE_WAIT_READ ? POLLIN : POLLOUT},
-		};
-
-		poll(p, 2, 100);
-		if (wc)
-			wc = probe_step(&c);
-		if (ws)
-			ws = probe_step(&s);
-	}
+	probe_pair_run(&c, &s);
 	if (probe_result(&c)->cause != KMA_CAUSE_OK || probe_result(&s)->cause != KMA_CAUSE_OK)
 		die("our handshake did not succeed");
 	if (probe_result(&c)->resumed != want_resumed || probe_result(&s)->resumed != want_resumed)

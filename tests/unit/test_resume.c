@@ -11,7 +11,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +28,7 @@
 #include "config.h"
 #include "log.h"
 #include "probe.h"
+#include "probe_pair.h"
 #include "tlsctx.h"
 
 #define SERIAL_OLD "E2207FDBA432E9010000000000000084" /* tests/data/a-kma01.pem */
@@ -157,7 +157,6 @@ static struct result probe_once(struct tlsctx *cli, struct tlsctx *srv, const ch
 	struct probe c, s;
 	struct probe_expect ec = {.node_id = "a-kma01", .serial = expect_serial, .session = sess};
 	struct probe_expect es = {.lookup = lookup};
-	enum probe_wait wc, ws = PROBE_WAIT_READ;
 	struct result r;
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), fd;
 
@@ -171,21 +170,7 @@ static struct result probe_once(struct tlsctx *cli, struct tlsctx *srv, const ch
 	assert_true(fd >= 0);
 	close(lfd);
 	probe_accept(&s, srv, fd, "127.0.0.1:1", &es, 10000);
-	wc = probe_step(&c);
-	while (wc != PROBE_WAIT_DONE || ws != PROBE_WAIT_DONE) {
-		struct pollfd p[2] = {
-		    {.fd = wc ? probe_fd(&c) : -1,
-		     .events = wc == PROBE_WAIT_READ ? POLLIN : POLLOUT},
-		    {.fd = ws ? probe_fd(&s) : -1,
-		     .events = ws == PROBE_WAIT_READ ? POLLIN : POLLOUT},
-		};
-
-		poll(p, 2, 100);
-		if (wc)
-			wc = probe_step(&c);
-		if (ws)
-			ws = probe_step(&s);
-	}
+	probe_pair_run(&c, &s);
 	r.c = *probe_result(&c);
 	r.s = *probe_result(&s);
 	probe_free(&c);
