@@ -162,6 +162,21 @@ pki_coord() {
 		"$NOW0" "$NOW1"
 }
 
+# pki_coord_conf FILE DIR PORT DB: the [coord] section of a kma-coord configuration with
+# the certificates pki_coord made in DIR, listening on 127.0.0.1:PORT; callers append
+# their own keys after it (its lines come first, so file:line expectations hold).
+pki_coord_conf() {
+	cat >"$1" <<CONF
+[coord]
+listen = 127.0.0.1:$3
+db = $4
+cert = $2/coord.pem
+key = $2/coord.key
+ca = $2/ca.pem
+operator_ca = $2/opca.pem
+CONF
+}
+
 # Run directly: pki.sh DIR
 case "$0" in
 *pki.sh)

@@ -20,14 +20,8 @@ pki_coord "$P" || fail "coordinator and operator certificates"
 CPORT=$(free_port)
 PA=$(free_port)
 PU=$(free_port)
-cat >"$T/coord.conf" <<CONF
-[coord]
-listen = 127.0.0.1:$CPORT
-db = $T/coord.db
-cert = $P/coord.pem
-key = $P/coord.key
-ca = $P/ca.pem
-operator_ca = $P/opca.pem
+pki_coord_conf "$T/coord.conf" "$P" "$CPORT" "$T/coord.db"
+cat >>"$T/coord.conf" <<CONF
 report_interval = 1
 CONF
 start_bg "$T/coord.log" "$COORD" -c "$T/coord.conf"

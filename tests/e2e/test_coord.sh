@@ -14,14 +14,8 @@ pki_coord "$P" || fail "coordinator and operator certificates"
 
 PORT=$(free_port)
 C="$T/coord.conf"
-cat >"$C" <<CONF
-[coord]
-listen = 127.0.0.1:$PORT
-db = $T/coord.db
-cert = $P/coord.pem
-key = $P/coord.key
-ca = $P/ca.pem
-operator_ca = $P/opca.pem
+pki_coord_conf "$C" "$P" "$PORT" "$T/coord.db"
+cat >>"$C" <<CONF
 report_interval = 5
 max_body = 65536
 log_level = debug

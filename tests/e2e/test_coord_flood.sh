@@ -13,14 +13,8 @@ P="$T/pki"
 pki_make "$P" || fail "test PKI"
 pki_coord "$P" || fail "coordinator and operator certificates"
 PORT=$(free_port)
-cat >"$T/coord.conf" <<CONF
-[coord]
-listen = 127.0.0.1:$PORT
-db = $T/coord.db
-cert = $P/coord.pem
-key = $P/coord.key
-ca = $P/ca.pem
-operator_ca = $P/opca.pem
+pki_coord_conf "$T/coord.conf" "$P" "$PORT" "$T/coord.db"
+cat >>"$T/coord.conf" <<CONF
 max_connections = ${KMA_FLOOD_MAXC:-96}
 max_connections_per_ip = ${KMA_FLOOD_PERIP:-24}
 CONF

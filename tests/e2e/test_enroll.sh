@@ -16,14 +16,8 @@ chmod 600 "$P/ca.key"
 
 # coord_conf FILE PORT DB [CA_KEY]
 coord_conf() {
-	cat >"$1" <<CONF
-[coord]
-listen = 127.0.0.1:$2
-db = $3
-cert = $P/coord.pem
-key = $P/coord.key
-ca = $P/ca.pem
-operator_ca = $P/opca.pem
+	pki_coord_conf "$1" "$P" "$2" "$3"
+	cat >>"$1" <<CONF
 report_interval = 1
 cluster_id = e2e-cluster
 CONF
