@@ -99,9 +99,11 @@ assert st == 201, st
 threads = [threading.Thread(target=reporter), threading.Thread(target=operator)]
 for t in threads:
     t.start()
+DB_FILES = ("", "-wal", "-shm", "-journal")  # the database and its SQLite companions
+
 def power_cut():
     """The database files as the disk holds them: each as of its last fsync."""
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    for suffix in DB_FILES:
         f = db + suffix
         if os.path.exists(f + ".durable"):  # stays: the disk still holds it
             shutil.copyfile(f + ".durable", f)
@@ -116,7 +118,7 @@ def stored_sequence():
         return row[0] if row else 0
     finally:
         c.close()  # checkpoints and removes the WAL, beside the shim: sync the model
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in DB_FILES:
             f = db + suffix
             if os.path.exists(f):
                 shutil.copyfile(f, f + ".durable")
