@@ -48,7 +48,24 @@ struct http_server {
 	 * would read every page again after each other's writes.
 	 */
 	pthread_mutex_t lock;
+	/*
+	 * Decoded reports waiting for the store (report): whoever holds lock next stores every
+	 * one of them in one transaction, so a busy coordinator commits once for several.
+	 */
+	pthread_mutex_t queue_lock;
+	struct report_wait *queue;
+	struct report_wait **queue_tail;
 };
+
+/* A report in the queue, on the stack of the thread that decoded it. */
+struct report_wait {
+	struct report_item item;
+	bool done; /* stored and answered in item.out; written and read under srv->lock */
+	struct report_wait *next;
+};
+
+/* Reports stored in one transaction at most; a longer queue takes several. */
+#define REPORT_BATCH_MAX 64
 
 enum route {
 	ROUTE_NOT_FOUND,
@@ -453,24 +470,58 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *c,
 	return operator_api(srv, c, url, method, rq);
 }
 
+/* Under srv->lock: stores every queued report, REPORT_BATCH_MAX to a transaction. */
+static void report_queue_run(struct http_server *srv)
+{
+	struct report_item items[REPORT_BATCH_MAX];
+	struct report_wait *taken[REPORT_BATCH_MAX];
+	struct report_wait *w;
+	size_t n;
+
+	do {
+		pthread_mutex_lock(&srv->queue_lock);
+		for (n = 0; n < REPORT_BATCH_MAX && (w = srv->queue) != NULL; n++) {
+			srv->queue = w->next;
+			taken[n] = w;
+			items[n] = w->item;
+		}
+		if (!srv->queue)
+			srv->queue_tail = &srv->queue;
+		pthread_mutex_unlock(&srv->queue_lock);
+		if (n > 0)
+			report_store_batch(srv->p.store, srv->p.report_interval_ms, items, n,
+			                   time(NULL));
+		for (size_t i = 0; i < n; i++)
+			taken[i]->done = true;
+	} while (n == REPORT_BATCH_MAX);
+}
+
 /*
  * POST /v1/report: decoded and checked outside the lock, so server threads do that in
- * parallel; stored and answered under it.
+ * parallel; then queued, and stored and answered under the lock by whichever thread takes
+ * it first (the group commit of report_store_batch).
  */
 static enum MHD_Result report(struct http_server *srv, struct MHD_Connection *c, struct request *rq)
 {
 	struct report_outcome out;
 	struct report_in in;
+	struct report_wait w = {.item = {.in = &in, .out = &out}};
 	enum MHD_Result ret;
 	const char *ct =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	bool ok = report_decode(rq->who.name, ct, rq->body ? rq->body : (const unsigned char *)"",
 	                        rq->len, &in, &out);
 
+	if (ok) {
+		pthread_mutex_lock(&srv->queue_lock);
+		*srv->queue_tail = &w;
+		srv->queue_tail = &w.next;
+		pthread_mutex_unlock(&srv->queue_lock);
+	}
 	pthread_mutex_lock(&srv->lock);
-	if (ok)
-		report_store(srv->p.store, srv->p.report_interval_ms, &in, time(NULL), &out);
-	else if (out.status != MHD_HTTP_INTERNAL_SERVER_ERROR)
+	if (ok && !w.done)
+		report_queue_run(srv); /* w among them */
+	else if (!ok && out.status != MHD_HTTP_INTERNAL_SERVER_ERROR)
 		report_reject(srv->p.store, out.status, rq->who.name, out.reason);
 	pthread_mutex_unlock(&srv->lock);
 	report_in_free(&in);
@@ -572,6 +623,8 @@ struct http_server *http_start(const struct http_params *p)
 	srv->p = *p;
 	srv->p.key_pem = NULL; /* not kept: only MHD_start_daemon reads it */
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->queue_lock, NULL);
+	srv->queue_tail = &srv->queue;
 	srv->watches = watch_list_new();
 	if (!srv->watches) {
 		log_err("http: out of memory");
@@ -601,6 +654,7 @@ struct http_server *http_start(const struct http_params *p)
 	return srv;
 fail:
 	watch_list_free(srv->watches);
+	pthread_mutex_destroy(&srv->queue_lock);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	return NULL;
@@ -617,6 +671,7 @@ void http_stop(struct http_server *srv)
 	watch_release_all(srv->watches);
 	MHD_stop_daemon(srv->daemon);
 	watch_list_free(srv->watches);
+	pthread_mutex_destroy(&srv->queue_lock);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }

@@ -18,7 +18,8 @@
  *
  * A pool of threads (threads) runs the callbacks. A report is decoded and checked in
  * parallel with others; everything that touches store runs under one lock, so store is
- * used by one thread at a time while the server runs.
+ * used by one thread at a time while the server runs. The reports that wait for the lock
+ * are stored together, in one transaction, by the thread that takes it first.
  */
 
 #include <stddef.h>

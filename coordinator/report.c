@@ -255,23 +255,31 @@ static const char *direction_id(Kma__V1__Direction d)
 	}
 }
 
+/* src into dst[size], cut short if longer (the 422 check keeps strings well within). */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+	size_t len = strnlen(src, size - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* Every field of o is set (observations are many to a report: no printf here). */
 static void observation_from(const char *node_id, const Kma__V1__PeerObservation *p,
                              struct store_observation *o)
 {
-	memset(o, 0, sizeof(*o));
-	snprintf(o->node_id, sizeof(o->node_id), "%s", node_id);
-	snprintf(o->peer_id, sizeof(o->peer_id), "%s", p->peer_node_id);
-	snprintf(o->direction, sizeof(o->direction), "%s", direction_id(p->direction));
-	snprintf(o->cause, sizeof(o->cause), "%s", kma_cause_id((enum kma_cause)p->cause));
+	copy_text(o->node_id, sizeof(o->node_id), node_id);
+	copy_text(o->peer_id, sizeof(o->peer_id), p->peer_node_id);
+	copy_text(o->direction, sizeof(o->direction), direction_id(p->direction));
+	copy_text(o->cause, sizeof(o->cause), kma_cause_id((enum kma_cause)p->cause));
 	o->alert_sent = p->alert_sent ? (int)p->alert_sent->number : -1;
 	o->alert_received = p->alert_received ? (int)p->alert_received->number : -1;
-	snprintf(o->peer_serial, sizeof(o->peer_serial), "%s",
-	         p->peer_cert ? p->peer_cert->serial : "");
-	snprintf(o->expected_serial, sizeof(o->expected_serial), "%s", p->expected_serial);
+	copy_text(o->peer_serial, sizeof(o->peer_serial), p->peer_cert ? p->peer_cert->serial : "");
+	copy_text(o->expected_serial, sizeof(o->expected_serial), p->expected_serial);
 	o->at = p->observed_at;
-	snprintf(o->detail, sizeof(o->detail), "%s", p->detail);
-	snprintf(o->peer_node_id, sizeof(o->peer_node_id), "%s",
-	         p->peer_cert ? p->peer_cert->node_id : "");
+	copy_text(o->detail, sizeof(o->detail), p->detail);
+	copy_text(o->peer_node_id, sizeof(o->peer_node_id),
+	          p->peer_cert ? p->peer_cert->node_id : "");
 }
 
 /*
@@ -338,7 +346,7 @@ bool report_decode(const char *cert_node_id, const char *content_type, const uns
 		         cert_node_id);
 		goto fail;
 	}
-	in->obs = calloc(in->r->n_peers ? in->r->n_peers : 1, sizeof(*in->obs));
+	in->obs = malloc((in->r->n_peers ? in->r->n_peers : 1) * sizeof(*in->obs));
 	if (!in->obs)
 		goto fail;
 	for (size_t i = 0; i < in->r->n_peers; i++)
@@ -361,11 +369,19 @@ void report_in_free(struct report_in *in)
 	memset(in, 0, sizeof(*in));
 }
 
-void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
-                  struct report_outcome *out)
+static void outcome_fail(struct report_outcome *out)
+{
+	free(out->reply);
+	memset(out, 0, sizeof(*out));
+	out->status = 500;
+	snprintf(out->reason, sizeof(out->reason), "internal error");
+}
+
+/* Stores one report of a batch and builds its reply; false when the batch must end. */
+static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
+                      const struct report_in *in, int64_t now, struct report_outcome *out)
 {
 	const Kma__V1__AgentReport *r = in->r;
-	bool planning = store_plan_unfinished(st); /* asked once for the store and the reply */
 	struct store_report rec = {
 	    .node_id = r->node_id,
 	    .sequence = r->sequence,
@@ -376,28 +392,62 @@ void report_store(struct store *st, uint32_t interval_ms, const struct report_in
 	    /* A plan's gates compare observation times with its steps': exact while one runs. */
 	    .at_slack = planning ? 0 : REPORT_OBS_AT_SLACK_S,
 	};
-	enum store_status sst;
+	enum store_status sst = store_report_put(st, &rec, in->obs, r->n_peers);
 
-	memset(out, 0, sizeof(*out));
-	out->status = 500;
-	snprintf(out->reason, sizeof(out->reason), "internal error");
-	sst = store_report_put(st, &rec, in->obs, r->n_peers);
 	if (sst == STORE_NOT_FOUND) {
 		out->status = 403;
 		snprintf(out->reason, sizeof(out->reason), "node '%.64s' is not in the cluster",
 		         r->node_id);
-		report_reject(st, out->status, r->node_id, out->reason);
-		return;
+		return true;
 	}
 	if (sst != STORE_OK)
-		return;
+		return false;
+	/* Stored: a reply that cannot be built leaves this one answered 500, the rest go on. */
 	if (build_reply(st, r->node_id, r->sequence, interval_ms, r->peer_table_version, planning,
 	                &out->reply, &out->reply_len) != 0)
-		return;
+		return true;
 	out->status = 200;
 	out->reason[0] = '\0';
 	log_debug("report: %s sequence %llu stored (%zu observations)", r->node_id,
 	          (unsigned long long)r->sequence, r->n_peers);
+	return true;
+}
+
+void report_store_batch(struct store *st, uint32_t interval_ms, const struct report_item *items,
+                        size_t n, int64_t now)
+{
+	bool planning = store_plan_unfinished(st); /* asked once for the stores and the replies */
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		memset(items[i].out, 0, sizeof(*items[i].out));
+		outcome_fail(items[i].out);
+	}
+	if (store_reports_begin(st) != STORE_OK)
+		return;
+	for (i = 0; i < n; i++)
+		if (!store_one(st, interval_ms, planning, items[i].in, now, items[i].out))
+			break;
+	if (i < n) {
+		store_reports_abort(st);
+	} else if (store_reports_commit(st) == STORE_OK) {
+		/* Counted in a transaction of their own, after the batch. */
+		for (i = 0; i < n; i++)
+			if (items[i].out->status == 403)
+				report_reject(st, 403, items[i].in->r->node_id,
+				              items[i].out->reason);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		outcome_fail(items[i].out);
+}
+
+void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
+                  struct report_outcome *out)
+{
+	struct report_item item = {.in = in, .out = out};
+
+	report_store_batch(st, interval_ms, &item, 1, now);
 }
 
 void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node_id,

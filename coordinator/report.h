@@ -93,6 +93,20 @@ void report_in_free(struct report_in *in);
 void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
                   struct report_outcome *out);
 
+/* One report of a batch (report_store_batch): what was decoded, and where its answer goes. */
+struct report_item {
+	const struct report_in *in;
+	struct report_outcome *out;
+};
+
+/*
+ * report_store for n reports in one store transaction (store_reports_begin): one commit for
+ * all, the replies built inside it. If the batch cannot be committed every report is
+ * answered 500 and nothing of it is kept.
+ */
+void report_store_batch(struct store *st, uint32_t interval_ms, const struct report_item *items,
+                        size_t n, int64_t now);
+
 /*
  * Handles a complete request from an agent whose certificate names cert_node_id:
  * content type, decode, validation, identity, store (received_at = now), reply. Fills out;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "obs_cache.h"
 #include "store_priv.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
@@ -103,6 +104,7 @@ enum stmt_id {
 	S_TOKEN_USE,
 	S_SYNC_NORMAL,
 	S_SYNC_FULL,
+	S_DATA_VERSION,
 	S_COUNT
 };
 
@@ -160,8 +162,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_OBS_LIST] = "SELECT node_id, peer_id, direction, cause, alert_sent, alert_received,"
                    " peer_serial, expected_serial, at, detail, peer_node_id FROM observations"
                    " ORDER BY node_id, peer_id, direction",
-    [S_REJECT_INC] = "INSERT INTO rejects(status, count) VALUES (?1, 1)"
-                     " ON CONFLICT(status) DO UPDATE SET count = count + 1",
+    [S_REJECT_INC] = "INSERT INTO rejects(status, count) VALUES (?1, ?2)"
+                     " ON CONFLICT(status) DO UPDATE SET count = count + ?2",
     [S_REJECT_GET] = "SELECT count FROM rejects WHERE status = ?1",
     [S_TOKEN_INSERT] = "INSERT OR REPLACE INTO tokens(token_sha256, node_id, expires_at, used_at)"
                        " VALUES (?1, ?2, ?3, NULL)",
@@ -172,6 +174,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2 WHERE token_sha256 = ?1 AND used_at IS NULL",
     [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
+    /* Changes when another connection commits (never for this one's own commits). */
+    [S_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* Room for every statement store_plan.c prepares (about twenty). */
@@ -187,6 +191,14 @@ struct store {
 	} cached[CACHED_MAX];
 	size_t n_cached;
 	unsigned writing; /* store_write_enter nesting */
+	bool batch;       /* between store_reports_begin and its end */
+	unsigned stored;  /* reports the batch has stored */
+	/*
+	 * The stored observations, as this handle last wrote or read them (obs_put), while
+	 * data_version says no other connection has committed since.
+	 */
+	struct obs_cache *seen;
+	sqlite3_int64 seen_version;
 };
 
 /*
@@ -250,6 +262,9 @@ static enum store_status tx_commit(struct store *st)
 {
 	if (run(st, stmt_get(st, S_COMMIT), "commit") != STORE_OK)
 		return STORE_ERROR;
+	/* Deleted a node, say: the cache speaks only for reports' writes (store_reports_begin). */
+	if (!st->batch)
+		obs_cache_clear(st->seen);
 	store_write_leave(st);
 	return STORE_OK;
 }
@@ -349,6 +364,11 @@ enum store_status store_open(const char *path, struct store **out)
 	if (!st) {
 		log_err("store: out of memory");
 		return STORE_ERROR;
+	}
+	st->seen = obs_cache_new();
+	if (!st->seen) {
+		log_err("store: out of memory");
+		goto exit;
 	}
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
 	    SQLITE_OK) {
@@ -453,6 +473,7 @@ void store_close(struct store *st)
 	}
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
 		log_err("store: close: %s", sqlite3_errmsg(st->db));
+	obs_cache_free(st->seen);
 	free(st);
 }
 
@@ -830,6 +851,90 @@ enum store_status store_peer_table_version(struct store *st, uint64_t *version)
 	return ret;
 }
 
+static enum store_status count_status(struct store *st, int status, unsigned n)
+{
+	sqlite3_stmt *s = stmt_get(st, S_REJECT_INC);
+
+	sqlite3_bind_int(s, 1, status);
+	sqlite3_bind_int64(s, 2, n);
+	return run(st, s, "count reports");
+}
+
+static enum store_status batch_end(struct store *st, enum store_status ret);
+
+/* In a batch: forgets the cache if another connection committed since it was last used. */
+static enum store_status seen_check(struct store *st)
+{
+	sqlite3_stmt *s = stmt_get(st, S_DATA_VERSION);
+	sqlite3_int64 v;
+
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return db_fail(st, "read data_version");
+	}
+	v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (v != st->seen_version)
+		obs_cache_clear(st->seen);
+	st->seen_version = v;
+	return STORE_OK;
+}
+
+enum store_status store_reports_begin(struct store *st)
+{
+	/*
+	 * Reports are committed without waiting for the disk (WAL, synchronous=NORMAL): they
+	 * survive the process being killed, and a power cut can lose only the last few, which
+	 * every agent sends again at its next interval. Everything else (nodes, enrolments,
+	 * plans, the journal) is synced before it is acknowledged; its fsync also makes every
+	 * report before it durable.
+	 */
+	if (run(st, stmt_get(st, S_SYNC_NORMAL), "relax sync for reports") != STORE_OK)
+		return STORE_ERROR;
+	if (tx_begin(st) != STORE_OK) {
+		if (run(st, stmt_get(st, S_SYNC_FULL), "restore sync") != STORE_OK)
+			log_err("store: synchronous stays NORMAL");
+		return STORE_ERROR;
+	}
+	st->batch = true;
+	st->stored = 0;
+	if (seen_check(st) != STORE_OK)
+		return batch_end(st, STORE_ERROR);
+	return STORE_OK;
+}
+
+/* The end of a batch, kept or not. */
+static enum store_status batch_end(struct store *st, enum store_status ret)
+{
+	if (ret != STORE_OK) {
+		tx_rollback(st);
+		obs_cache_clear(st->seen); /* it has the batch's writes */
+	}
+	st->batch = false;
+	st->stored = 0;
+	if (run(st, stmt_get(st, S_SYNC_FULL), "restore sync") != STORE_OK)
+		return STORE_ERROR;
+	return ret;
+}
+
+enum store_status store_reports_commit(struct store *st)
+{
+	enum store_status ret = STORE_OK;
+
+	/* Counted with the reports, so the count never disagrees with what was stored. */
+	if (st->stored > 0)
+		ret = count_status(st, STORE_ACCEPTED_STATUS, st->stored);
+	if (ret == STORE_OK)
+		ret = tx_commit(st);
+	return batch_end(st, ret);
+}
+
+void store_reports_abort(struct store *st)
+{
+	if (st->batch)
+		(void)batch_end(st, STORE_ERROR);
+}
+
 static enum store_status report_put(struct store *st, const struct store_report *r,
                                     const struct store_observation *obs, size_t n_obs);
 
@@ -838,77 +943,62 @@ enum store_status store_report_put(struct store *st, const struct store_report *
 {
 	enum store_status ret;
 
-	/*
-	 * A report alone is committed without waiting for the disk (WAL, synchronous=NORMAL):
-	 * it survives the process being killed, and a power cut can lose only the last few
-	 * reports, which every agent sends again at its next interval. Everything else
-	 * (nodes, enrolments, plans, the journal) is synced before it is acknowledged; its
-	 * fsync also makes every report before it durable.
-	 */
-	if (run(st, stmt_get(st, S_SYNC_NORMAL), "relax sync for a report") != STORE_OK)
+	if (st->batch)
+		return report_put(st, r, obs, n_obs);
+	if (store_reports_begin(st) != STORE_OK)
 		return STORE_ERROR;
 	ret = report_put(st, r, obs, n_obs);
-	if (run(st, stmt_get(st, S_SYNC_FULL), "restore sync") != STORE_OK)
-		return STORE_ERROR;
-	return ret;
+	if (ret != STORE_OK) {
+		store_reports_abort(st);
+		return ret;
+	}
+	return store_reports_commit(st);
 }
 
-/* Where a report's observation stands against the stored ones (obs_match). */
-struct obs_row {
-	bool found;          /* the node has a row for this peer and direction */
-	bool same;           /* holding this observation already */
-	sqlite3_int64 rowid; /* when found */
-};
-
-static bool col_is(sqlite3_stmt *s, int col, const char *text)
-{
-	const unsigned char *t = sqlite3_column_text(s, col);
-
-	return strcmp(t ? (const char *)t : "", text) == 0;
-}
-
-/*
- * Matches each stored observation of node_id to the observation of obs with its peer and
- * direction (each row to one observation at most: a repeated one is upserted after it).
- */
-static enum store_status obs_match(struct store *st, const char *node_id,
-                                   const struct store_observation *obs, size_t n, int64_t at_slack,
-                                   struct obs_row *rows)
+/* Reads the node's stored observations into a new cache entry. */
+static enum store_status obs_load(struct store *st, const char *node_id, struct obs_node **out)
 {
 	sqlite3_stmt *s = stmt_get(st, S_OBS_OF_NODE);
-	size_t hint = 0;
-	int64_t at;
+	struct obs_node *n = obs_cache_add(st->seen, node_id);
+	struct store_observation o;
+	char text[OBS_TEXT_MAX];
+	size_t len, key_len;
 	int rc;
 
+	if (!n) {
+		log_err("store: out of memory for the observations of %s", node_id);
+		return STORE_ERROR;
+	}
+	memset(&o, 0, sizeof(o));
 	bind_static(s, 1, node_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		/* The agent sends them in a stable order: the next one is likely the match. */
-		for (size_t k = 0; k < n; k++) {
-			size_t i = (hint + k) % n;
-			const struct store_observation *o = &obs[i];
-
-			if (rows[i].found || !col_is(s, 1, o->peer_id) ||
-			    !col_is(s, 2, o->direction))
-				continue;
-			at = sqlite3_column_int64(s, 8);
-			rows[i].found = true;
-			rows[i].rowid = sqlite3_column_int64(s, 0);
-			rows[i].same =
-			    col_is(s, 3, o->cause) && sqlite3_column_int(s, 4) == o->alert_sent &&
-			    sqlite3_column_int(s, 5) == o->alert_received &&
-			    col_is(s, 6, o->peer_serial) && col_is(s, 7, o->expected_serial) &&
-			    (o->at == at || (o->at > at && o->at - at < at_slack)) &&
-			    col_is(s, 9, o->detail) && col_is(s, 10, o->peer_node_id);
-			hint = i + 1;
+		col_text(s, 1, o.peer_id, sizeof(o.peer_id));
+		col_text(s, 2, o.direction, sizeof(o.direction));
+		col_text(s, 3, o.cause, sizeof(o.cause));
+		o.alert_sent = sqlite3_column_int(s, 4);
+		o.alert_received = sqlite3_column_int(s, 5);
+		col_text(s, 6, o.peer_serial, sizeof(o.peer_serial));
+		col_text(s, 7, o.expected_serial, sizeof(o.expected_serial));
+		col_text(s, 9, o.detail, sizeof(o.detail));
+		col_text(s, 10, o.peer_node_id, sizeof(o.peer_node_id));
+		len = obs_cache_text(&o, text, &key_len);
+		if (obs_cache_set(n, n->n, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 8),
+		                  text, len, key_len) != 0) {
+			rc = SQLITE_NOMEM;
 			break;
 		}
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? STORE_OK : db_fail(st, "read observations");
+	if (rc != SQLITE_DONE) {
+		obs_cache_forget(st->seen, node_id);
+		return rc == SQLITE_NOMEM ? STORE_ERROR : db_fail(st, "read observations");
+	}
+	*out = n;
+	return STORE_OK;
 }
 
-/* Rewrites the row obs_match found for o. */
+/* Rewrites the stored row rowid with o. */
 static enum store_status obs_update(struct store *st, sqlite3_int64 rowid,
                                     const struct store_observation *o)
 {
@@ -926,24 +1016,78 @@ static enum store_status obs_update(struct store *st, sqlite3_int64 rowid,
 	return run(st, s, "update observation");
 }
 
+/* Stores o, an observation of a peer and direction the node has no row for. */
+static enum store_status obs_insert(struct store *st, const char *node_id,
+                                    const struct store_observation *o)
+{
+	sqlite3_stmt *s = stmt_get(st, S_OBS_UPSERT);
+
+	bind_static(s, 1, node_id);
+	bind_static(s, 2, o->peer_id);
+	bind_static(s, 3, o->direction);
+	bind_static(s, 4, o->cause);
+	sqlite3_bind_int(s, 5, o->alert_sent);
+	sqlite3_bind_int(s, 6, o->alert_received);
+	bind_static(s, 7, o->peer_serial);
+	bind_static(s, 8, o->expected_serial);
+	sqlite3_bind_int64(s, 9, o->at);
+	bind_static(s, 10, o->detail);
+	bind_static(s, 11, o->peer_node_id);
+	return run(st, s, "store observation");
+}
+
+/*
+ * Writes the observations of obs that differ from the node's stored ones (the cache's
+ * copy of them): most of a report is what the last said, and is not written again.
+ */
+static enum store_status obs_put(struct store *st, const struct store_report *r,
+                                 const struct store_observation *obs, size_t n_obs)
+{
+	struct obs_node *n = obs_cache_get(st->seen, r->node_id);
+	char text[OBS_TEXT_MAX];
+	size_t len, key_len, hint = 0;
+	bool inserted = false;
+
+	if (!n && obs_load(st, r->node_id, &n) != STORE_OK)
+		return STORE_ERROR;
+	for (size_t i = 0; i < n_obs; i++) {
+		const struct store_observation *o = &obs[i];
+		struct obs_cached *e;
+		long k;
+
+		len = obs_cache_text(o, text, &key_len);
+		k = obs_cache_find(n, text, key_len, hint);
+		if (k < 0) {
+			if (obs_insert(st, r->node_id, o) != STORE_OK)
+				return STORE_ERROR;
+			inserted = true;
+			continue;
+		}
+		e = &n->obs[k];
+		hint = (size_t)k + 1;
+		if (e->len == len && memcmp(e->text, text, len) == 0 &&
+		    (o->at == e->at || (o->at > e->at && o->at - e->at < r->at_slack)))
+			continue;
+		if (obs_update(st, e->rowid, o) != STORE_OK)
+			return STORE_ERROR;
+		if (obs_cache_set(n, (size_t)k, e->rowid, o->at, text, len, key_len) != 0)
+			inserted = true; /* out of memory: read again next time */
+	}
+	/* A new row's ID is read back with the rest at the node's next report. */
+	if (inserted)
+		obs_cache_forget(st->seen, r->node_id);
+	return STORE_OK;
+}
+
 static enum store_status report_put(struct store *st, const struct store_report *r,
                                     const struct store_observation *obs, size_t n_obs)
 {
 	enum store_status ret;
-	struct obs_row *rows = calloc(n_obs ? n_obs : 1, sizeof(*rows));
 	sqlite3_stmt *s;
 
-	if (!rows) {
-		log_err("store: out of memory for %zu observations", n_obs);
-		return STORE_ERROR;
-	}
-	if (tx_begin(st) != STORE_OK) {
-		free(rows);
-		return STORE_ERROR;
-	}
 	ret = node_exists(st, r->node_id);
 	if (ret != STORE_OK)
-		goto exit;
+		return ret;
 	ret = STORE_ERROR;
 	s = stmt_get(st, S_REPORT_UPSERT);
 	bind_static(s, 1, r->node_id);
@@ -954,48 +1098,15 @@ static enum store_status report_put(struct store *st, const struct store_report 
 	                    SQLITE_STATIC);
 	if (run(st, s, "store report") != STORE_OK)
 		goto exit;
-	/* An observation that did not change is not written again (most of a report). */
-	if (obs_match(st, r->node_id, obs, n_obs, r->at_slack, rows) != STORE_OK)
+	if (obs_put(st, r, obs, n_obs) != STORE_OK)
 		goto exit;
-	for (size_t i = 0; i < n_obs; i++) {
-		const struct store_observation *o = &obs[i];
-
-		if (rows[i].same)
-			continue;
-		if (rows[i].found) {
-			if (obs_update(st, rows[i].rowid, o) != STORE_OK)
-				goto exit;
-			continue;
-		}
-		s = stmt_get(st, S_OBS_UPSERT);
-		bind_static(s, 1, r->node_id);
-		bind_static(s, 2, o->peer_id);
-		bind_static(s, 3, o->direction);
-		bind_static(s, 4, o->cause);
-		sqlite3_bind_int(s, 5, o->alert_sent);
-		sqlite3_bind_int(s, 6, o->alert_received);
-		bind_static(s, 7, o->peer_serial);
-		bind_static(s, 8, o->expected_serial);
-		sqlite3_bind_int64(s, 9, o->at);
-		bind_static(s, 10, o->detail);
-		bind_static(s, 11, o->peer_node_id);
-		if (run(st, s, "store observation") != STORE_OK)
-			goto exit;
-	}
-	/* Counted with the report, so the count never disagrees with what was stored. */
-	s = stmt_get(st, S_REJECT_INC);
-	sqlite3_bind_int(s, 1, STORE_ACCEPTED_STATUS);
-	if (run(st, s, "count accepted report") != STORE_OK)
-		goto exit;
-	ret = tx_commit(st);
+	st->stored++;
+	ret = STORE_OK;
 exit:
 	/* The bindings point into the caller's buffers: dropped before they are freed. */
 	sqlite3_clear_bindings(st->stmt[S_REPORT_UPSERT]);
 	sqlite3_clear_bindings(st->stmt[S_OBS_UPSERT]);
 	sqlite3_clear_bindings(st->stmt[S_OBS_UPDATE]);
-	if (ret != STORE_OK)
-		tx_rollback(st);
-	free(rows);
 	return ret;
 }
 
@@ -1062,13 +1173,11 @@ enum store_status store_observations_list(struct store *st, struct store_observa
 
 enum store_status store_reject_count(struct store *st, int status)
 {
-	sqlite3_stmt *s = stmt_get(st, S_REJECT_INC);
 	enum store_status ret;
 
 	/* One statement is its own transaction. */
-	sqlite3_bind_int(s, 1, status);
 	store_write_enter(st);
-	ret = run(st, s, "count rejected report");
+	ret = count_status(st, status, 1);
 	store_write_leave(st);
 	return ret;
 }

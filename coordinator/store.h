@@ -190,10 +190,29 @@ enum store_status store_peer_table_version(struct store *st, uint64_t *version)
     __attribute__((warn_unused_result));
 
 /*
- * Stores a report in one transaction: replaces the node's last report and, for each of
- * obs, the observation with the same (node, peer, direction); others stay; and adds one to
- * the count of accepted reports (store_rejects_get with STORE_ACCEPTED_STATUS).
- * STORE_NOT_FOUND (nothing written, nothing counted) when the node is not in the cluster.
+ * Reports are stored in batches, one transaction for a batch (group commit: its cost is
+ * paid once for every report a busy coordinator has waiting): store_reports_begin, then
+ * store_report_put for each, then store_reports_commit, or store_reports_abort after an
+ * error. Reads through st in between see the batch's writes; nothing else may write
+ * through st until the batch ends. A batch's reports are committed without waiting for the
+ * disk (see the top of this file).
+ */
+enum store_status store_reports_begin(struct store *st) __attribute__((warn_unused_result));
+
+/*
+ * Counts the batch's stored reports as accepted (store_rejects_get with
+ * STORE_ACCEPTED_STATUS) and commits them; on failure nothing of the batch is kept.
+ */
+enum store_status store_reports_commit(struct store *st) __attribute__((warn_unused_result));
+
+/* Ends a batch keeping nothing of it. */
+void store_reports_abort(struct store *st);
+
+/*
+ * Stores a report: replaces the node's last report and, for each of obs, the observation
+ * with the same (node, peer, direction); others stay. STORE_NOT_FOUND (nothing written)
+ * when the node is not in the cluster. In a batch, any other failure leaves the batch
+ * only to abort; outside one, the report is a batch of its own (committed, and counted).
  */
 enum store_status store_report_put(struct store *st, const struct store_report *r,
                                    const struct store_observation *obs, size_t n_obs)

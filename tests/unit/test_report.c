@@ -355,6 +355,58 @@ static void test_handle_order(void **state)
 	assert_string_equal(n.report_state, "enrolled");
 }
 
+/* Several reports stored together: each answered for itself, a stranger among them too. */
+static void test_store_batch(void **state)
+{
+	struct store *st = *state;
+	static struct fixture f[3];
+	static const char *const ids[] = {"a-kma01", "stranger", "u-kma02"};
+	struct report_in in[3];
+	struct report_outcome out[3], rej;
+	struct report_item items[3];
+	Kma__V1__CoordinatorReply *r;
+	unsigned char *body[3];
+	size_t len[3];
+	uint64_t before = rejects(st, STORE_ACCEPTED_STATUS);
+	struct store_node n;
+
+	for (size_t i = 0; i < 3; i++) {
+		fixture_init(&f[i], 1);
+		f[i].r.node_id = (char *)ids[i];
+		f[i].r.sequence = 20 + i;
+		body[i] = pack(&f[i].r, &len[i]);
+		assert_true(
+		    report_decode(ids[i], REPORT_CONTENT_TYPE, body[i], len[i], &in[i], &rej));
+		items[i].in = &in[i];
+		items[i].out = &out[i];
+	}
+	report_store_batch(st, 30000, items, 3, 50);
+	assert_int_equal(out[0].status, 200);
+	assert_int_equal(out[1].status, 403);
+	assert_non_null(strstr(out[1].reason, "not in the cluster"));
+	assert_null(out[1].reply);
+	assert_int_equal(out[2].status, 200);
+	for (size_t i = 0; i < 3; i += 2) {
+		r = kma__v1__coordinator_reply__unpack(NULL, out[i].reply_len, out[i].reply);
+		assert_non_null(r);
+		assert_int_equal(r->ack_sequence, 20 + i);
+		/* Each its own peers: everyone enrolled but itself. */
+		assert_int_equal(r->n_peers, 1);
+		assert_string_equal(r->peers[0]->node_id, i == 0 ? "u-kma02" : "a-kma01");
+		kma__v1__coordinator_reply__free_unpacked(r, NULL);
+		assert_int_equal(store_node_get(st, ids[i], &n), STORE_OK);
+		assert_int_equal(n.report_sequence, 20 + i);
+		assert_int_equal(n.report_at, 50);
+	}
+	assert_int_equal(rejects(st, STORE_ACCEPTED_STATUS), before + 2);
+	assert_int_equal(rejects(st, 403), 1);
+	for (size_t i = 0; i < 3; i++) {
+		free(out[i].reply);
+		report_in_free(&in[i]);
+		free(body[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -363,6 +415,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reply_for_node, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reply_interval_during_plan, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_batch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_priv.h"
 
 static char dir[128];
 static char db[192];
@@ -321,6 +322,153 @@ static void test_observation_time_slack(void **state)
 	store_close(st);
 }
 
+/* The stored observation of (a-kma01, peer, direction): its cause and time. */
+static void stored_obs(struct store *st, const char *peer, const char *direction, char *cause,
+                       size_t size, int64_t *at)
+{
+	struct store_observation *list = NULL;
+	size_t count = 0;
+
+	cause[0] = '\0';
+	*at = -1;
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(list[i].node_id, "a-kma01") == 0 && strcmp(list[i].peer_id, peer) == 0 &&
+		    strcmp(list[i].direction, direction) == 0) {
+			snprintf(cause, size, "%s", list[i].cause);
+			*at = list[i].at;
+		}
+	}
+	free(list);
+}
+
+static uint64_t accepted(struct store *st)
+{
+	uint64_t c = 0;
+
+	assert_int_equal(store_rejects_get(st, STORE_ACCEPTED_STATUS, &c), STORE_OK);
+	return c;
+}
+
+/* Several reports in one transaction: all kept and counted, or none. */
+static void test_report_batch(void **state)
+{
+	struct store *st = open_db();
+	struct store_observation o1 = obs("u-kma02", "outbound", "ok", 10);
+	struct store_observation o2 = obs("a-kma01", "outbound", "tcp_refused", 10);
+	struct store_report r1 = {.node_id = "a-kma01", .sequence = 1, .state = "enrolled"};
+	struct store_report r2 = {.node_id = "u-kma02", .sequence = 1, .state = "enrolled"};
+	struct store_report stranger = {.node_id = "stranger", .sequence = 1, .state = "enrolled"};
+	struct store_node n;
+	char cause[48];
+	int64_t at;
+
+	(void)state;
+	add(st, "a-kma01", "", 1);
+	add(st, "u-kma02", "", 1);
+	assert_int_equal(store_reports_begin(st), STORE_OK);
+	assert_int_equal(store_report_put(st, &r1, &o1, 1), STORE_OK);
+	assert_int_equal(store_report_put(st, &stranger, &o1, 1), STORE_NOT_FOUND);
+	assert_int_equal(store_report_put(st, &r2, &o2, 1), STORE_OK);
+	/* Reads in the batch see its writes. */
+	assert_int_equal(store_node_get(st, "u-kma02", &n), STORE_OK);
+	assert_true(n.has_report);
+	assert_int_equal(store_reports_commit(st), STORE_OK);
+	assert_int_equal(accepted(st), 2);
+	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
+	assert_string_equal(cause, "ok");
+
+	/* Aborted: nothing of it is kept, nothing counted. */
+	r1.sequence = 2;
+	o1 = obs("u-kma02", "outbound", "peer_serial_mismatch", 20);
+	assert_int_equal(store_reports_begin(st), STORE_OK);
+	assert_int_equal(store_report_put(st, &r1, &o1, 1), STORE_OK);
+	store_reports_abort(st);
+	assert_int_equal(accepted(st), 2);
+	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
+	assert_int_equal(n.report_sequence, 1);
+	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
+	assert_string_equal(cause, "ok");
+	assert_int_equal(at, 10);
+
+	/* The same report again is written: the store did not keep what the abort undid. */
+	assert_int_equal(store_report_put(st, &r1, &o1, 1), STORE_OK);
+	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
+	assert_string_equal(cause, "peer_serial_mismatch");
+	assert_int_equal(at, 20);
+	assert_int_equal(accepted(st), 3);
+	store_close(st);
+}
+
+/*
+ * An unchanged observation is not written again, but what another connection or another
+ * kind of write changed meanwhile is: the store never trusts a stale memory of the rows.
+ */
+static void test_report_after_other_writes(void **state)
+{
+	struct store *st = open_db(), *other = open_db();
+	struct store_observation o = obs("u-kma02", "outbound", "ok", 10);
+	struct store_report r = {.node_id = "a-kma01", .sequence = 1, .state = "enrolled"};
+	struct store_observation two[2];
+	char cause[48];
+	int64_t at;
+
+	(void)state;
+	add(st, "a-kma01", "", 1);
+	add(st, "u-kma02", "", 1);
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK); /* known, unchanged */
+
+	/* Another connection changes the row behind this one's back. */
+	assert_int_equal(sqlite3_exec(store_sqlite(other),
+	                              "UPDATE observations SET cause = 'tampered', at = 5", NULL,
+	                              NULL, NULL),
+	                 SQLITE_OK);
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
+	assert_string_equal(cause, "ok");
+	assert_int_equal(at, 10);
+
+	/* Another connection deletes it: written again, as a new row. */
+	assert_int_equal(
+	    sqlite3_exec(store_sqlite(other), "DELETE FROM observations", NULL, NULL, NULL),
+	    SQLITE_OK);
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
+	assert_string_equal(cause, "ok");
+
+	/* This connection deletes the node and adds it again: the report is stored whole. */
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK); /* known again, unchanged */
+	assert_int_equal(store_node_delete(st, "a-kma01"), STORE_OK);
+	add(st, "a-kma01", "", 2);
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
+	assert_string_equal(cause, "ok");
+	assert_int_equal(at, 10);
+
+	/* A new peer among known ones, then a change to each: all written. */
+	two[0] = obs("u-kma02", "outbound", "ok", 10);
+	two[1] = obs("x-kma03", "inbound", "ok", 10);
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, two, 2), STORE_OK);
+	two[0] = obs("u-kma02", "outbound", "handshake_timeout", 30);
+	two[1] = obs("x-kma03", "inbound", "untrusted_ca", 30);
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, two, 2), STORE_OK);
+	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
+	assert_string_equal(cause, "handshake_timeout");
+	stored_obs(st, "x-kma03", "inbound", cause, sizeof(cause), &at);
+	assert_string_equal(cause, "untrusted_ca");
+	assert_int_equal(at, 30);
+	store_close(other);
+	store_close(st);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
 	struct store *st = open_db();
@@ -380,6 +528,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_version_bumps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_upsert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_observation_time_slack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_after_other_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_failure, setup, teardown),
 	};
