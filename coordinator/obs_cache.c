@@ -83,12 +83,13 @@ void obs_cache_forget(struct obs_cache *c, const char *node_id)
 	}
 }
 
-static char *put_str(char *p, const char *s)
+static char *put_str(char *p, const char *s, size_t cut)
 {
-	size_t len = strlen(s) + 1;
+	size_t len = strnlen(s, cut);
 
 	memcpy(p, s, len);
-	return p + len;
+	p[len] = '\0';
+	return p + len + 1;
 }
 
 static char *put_int(char *p, int v)
@@ -97,20 +98,20 @@ static char *put_int(char *p, int v)
 	return p + sizeof(v);
 }
 
-size_t obs_cache_text(const struct store_observation *o, char *buf, size_t *key_len)
+size_t obs_cache_text(const struct store_obs_in *o, char *buf, size_t *key_len)
 {
 	char *p = buf;
 
-	p = put_str(p, o->peer_id);
-	p = put_str(p, o->direction);
+	p = put_str(p, o->peer_id, STORE_OBS_CUT(peer_id));
+	p = put_str(p, o->direction, STORE_OBS_CUT(direction));
 	*key_len = (size_t)(p - buf);
-	p = put_str(p, o->cause);
+	p = put_str(p, o->cause, STORE_OBS_CUT(cause));
 	p = put_int(p, o->alert_sent);
 	p = put_int(p, o->alert_received);
-	p = put_str(p, o->peer_serial);
-	p = put_str(p, o->expected_serial);
-	p = put_str(p, o->detail);
-	p = put_str(p, o->peer_node_id);
+	p = put_str(p, o->peer_serial, STORE_OBS_CUT(peer_serial));
+	p = put_str(p, o->expected_serial, STORE_OBS_CUT(expected_serial));
+	p = put_str(p, o->detail, STORE_OBS_CUT(detail));
+	p = put_str(p, o->peer_node_id, STORE_OBS_CUT(peer_node_id));
 	return (size_t)(p - buf);
 }
 

@@ -18,9 +18,8 @@
 
 #include "store.h"
 
-/* Longest text: the key and six fields of struct store_observation, with their NULs. */
-#define OBS_TEXT_MAX                                                                               \
-	(STORE_ID_MAX + 16 + 48 + 2 * 12 + 2 * STORE_SERIAL_MAX + STORE_TEXT_MAX + STORE_ID_MAX)
+/* Longest text: the key and the fields of struct store_observation but the time. */
+#define OBS_TEXT_MAX (sizeof(struct store_observation))
 
 struct obs_cached {
 	int64_t rowid;
@@ -58,10 +57,10 @@ struct obs_node *obs_cache_add(struct obs_cache *c, const char *node_id);
 void obs_cache_forget(struct obs_cache *c, const char *node_id);
 
 /*
- * The text of o (OBS_TEXT_MAX bytes of buf at most); its length, with the key's in
- * *key_len.
+ * The text of o as stored (each string cut as store_report_put cuts it; OBS_TEXT_MAX bytes
+ * of buf at most); its length, with the key's in *key_len.
  */
-size_t obs_cache_text(const struct store_observation *o, char *buf, size_t *key_len);
+size_t obs_cache_text(const struct store_obs_in *o, char *buf, size_t *key_len);
 
 /*
  * Sets entry i of n (i == n->n appends one) to rowid, at and text. Returns 0, or -1 when

@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,31 +256,82 @@ static const char *direction_id(Kma__V1__Direction d)
 	}
 }
 
-/* src into dst[size], cut short if longer (the 422 check keeps strings well within). */
-static void copy_text(char *dst, size_t size, const char *src)
+/* o points into p, which it must not outlive. */
+static void observation_from(const Kma__V1__PeerObservation *p, struct store_obs_in *o)
 {
-	size_t len = strnlen(src, size - 1);
-
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
-/* Every field of o is set (observations are many to a report: no printf here). */
-static void observation_from(const char *node_id, const Kma__V1__PeerObservation *p,
-                             struct store_observation *o)
-{
-	copy_text(o->node_id, sizeof(o->node_id), node_id);
-	copy_text(o->peer_id, sizeof(o->peer_id), p->peer_node_id);
-	copy_text(o->direction, sizeof(o->direction), direction_id(p->direction));
-	copy_text(o->cause, sizeof(o->cause), kma_cause_id((enum kma_cause)p->cause));
+	o->peer_id = p->peer_node_id;
+	o->direction = direction_id(p->direction);
+	o->cause = kma_cause_id((enum kma_cause)p->cause);
 	o->alert_sent = p->alert_sent ? (int)p->alert_sent->number : -1;
 	o->alert_received = p->alert_received ? (int)p->alert_received->number : -1;
-	copy_text(o->peer_serial, sizeof(o->peer_serial), p->peer_cert ? p->peer_cert->serial : "");
-	copy_text(o->expected_serial, sizeof(o->expected_serial), p->expected_serial);
+	o->peer_serial = p->peer_cert ? p->peer_cert->serial : "";
+	o->expected_serial = p->expected_serial;
 	o->at = p->observed_at;
-	copy_text(o->detail, sizeof(o->detail), p->detail);
-	copy_text(o->peer_node_id, sizeof(o->peer_node_id),
-	          p->peer_cert ? p->peer_cert->node_id : "");
+	o->detail = p->detail;
+	o->peer_node_id = p->peer_cert ? p->peer_cert->node_id : "";
+}
+
+/*
+ * Decoding a report allocates every message, string and array in it: hundreds of blocks
+ * for a report of twenty peers. They are carved out of a few chunks instead, and freed
+ * with them when the report is done (report_in_free), never one by one.
+ */
+struct report_chunk {
+	struct report_chunk *next;
+	size_t size, used;
+	max_align_t data[];
+};
+
+#define ARENA_CHUNK_MIN 16384
+
+static void *arena_alloc(void *data, size_t size)
+{
+	struct report_arena *a = data;
+	struct report_chunk *c = a->chunks;
+	size_t need = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+
+	if (need < size)
+		return NULL;
+	if (!c || c->size - c->used < need) {
+		size_t cs = c ? 2 * c->size : ARENA_CHUNK_MIN;
+
+		if (cs < need)
+			cs = need;
+		c = malloc(sizeof(*c) + cs);
+		if (!c)
+			return NULL;
+		c->size = cs;
+		c->used = 0;
+		c->next = a->chunks;
+		a->chunks = c;
+	}
+	c->used += need;
+	return (unsigned char *)c->data + c->used - need;
+}
+
+static void arena_free(void *data, void *p)
+{
+	(void)data;
+	(void)p; /* with the arena */
+}
+
+static void arena_init(struct report_arena *a)
+{
+	a->chunks = NULL;
+	a->alloc.alloc = arena_alloc;
+	a->alloc.free = arena_free;
+	a->alloc.allocator_data = a;
+}
+
+static void arena_release(struct report_arena *a)
+{
+	struct report_chunk *c, *next;
+
+	for (c = a->chunks; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	a->chunks = NULL;
 }
 
 /*
@@ -328,7 +380,8 @@ bool report_decode(const char *cert_node_id, const char *content_type, const uns
 		         REPORT_CONTENT_TYPE);
 		goto fail;
 	}
-	in->r = kma__v1__agent_report__unpack(NULL, len, body);
+	arena_init(&in->arena);
+	in->r = kma__v1__agent_report__unpack(&in->arena.alloc, len, body);
 	if (!in->r) {
 		out->status = 400;
 		snprintf(out->reason, sizeof(out->reason), "body does not decode as AgentReport");
@@ -350,7 +403,7 @@ bool report_decode(const char *cert_node_id, const char *content_type, const uns
 	if (!in->obs)
 		goto fail;
 	for (size_t i = 0; i < in->r->n_peers; i++)
-		observation_from(in->r->node_id, in->r->peers[i], &in->obs[i]);
+		observation_from(in->r->peers[i], &in->obs[i]);
 	in->body = body;
 	in->len = len;
 	keep_without_peers(in);
@@ -364,8 +417,7 @@ void report_in_free(struct report_in *in)
 {
 	free(in->obs);
 	free(in->packed);
-	if (in->r)
-		kma__v1__agent_report__free_unpacked(in->r, NULL);
+	arena_release(&in->arena); /* in->r with it */
 	memset(in, 0, sizeof(*in));
 }
 

@@ -63,7 +63,7 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 /* A report decoded and checked, ready to be stored (report_store). */
 struct report_in {
 	Kma__V1__AgentReport *r;
-	struct store_observation *obs; /* [r->n_peers], from r->peers */
+	struct store_obs_in *obs; /* [r->n_peers], pointing into r->peers */
 	/*
 	 * What is stored of the report: r without its observations, which have rows of their
 	 * own (a twentieth of the bytes at 20 nodes), or else the caller's body as received.
@@ -71,6 +71,11 @@ struct report_in {
 	const unsigned char *body;
 	size_t len;
 	unsigned char *packed; /* body, when it is the shorter copy */
+	/* Where r and everything in it were allocated, one block after another, freed at once. */
+	struct report_arena {
+		struct report_chunk *chunks;
+		ProtobufCAllocator alloc;
+	} arena;
 };
 
 /*

@@ -936,10 +936,10 @@ void store_reports_abort(struct store *st)
 }
 
 static enum store_status report_put(struct store *st, const struct store_report *r,
-                                    const struct store_observation *obs, size_t n_obs);
+                                    const struct store_obs_in *obs, size_t n_obs);
 
 enum store_status store_report_put(struct store *st, const struct store_report *r,
-                                   const struct store_observation *obs, size_t n_obs)
+                                   const struct store_obs_in *obs, size_t n_obs)
 {
 	enum store_status ret;
 
@@ -955,12 +955,19 @@ enum store_status store_report_put(struct store *st, const struct store_report *
 	return store_reports_commit(st);
 }
 
+static const char *col_str(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t ? (const char *)t : "";
+}
+
 /* Reads the node's stored observations into a new cache entry. */
 static enum store_status obs_load(struct store *st, const char *node_id, struct obs_node **out)
 {
 	sqlite3_stmt *s = stmt_get(st, S_OBS_OF_NODE);
 	struct obs_node *n = obs_cache_add(st->seen, node_id);
-	struct store_observation o;
+	struct store_obs_in o;
 	char text[OBS_TEXT_MAX];
 	size_t len, key_len;
 	int rc;
@@ -969,18 +976,17 @@ static enum store_status obs_load(struct store *st, const char *node_id, struct 
 		log_err("store: out of memory for the observations of %s", node_id);
 		return STORE_ERROR;
 	}
-	memset(&o, 0, sizeof(o));
 	bind_static(s, 1, node_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		col_text(s, 1, o.peer_id, sizeof(o.peer_id));
-		col_text(s, 2, o.direction, sizeof(o.direction));
-		col_text(s, 3, o.cause, sizeof(o.cause));
+		o.peer_id = col_str(s, 1);
+		o.direction = col_str(s, 2);
+		o.cause = col_str(s, 3);
 		o.alert_sent = sqlite3_column_int(s, 4);
 		o.alert_received = sqlite3_column_int(s, 5);
-		col_text(s, 6, o.peer_serial, sizeof(o.peer_serial));
-		col_text(s, 7, o.expected_serial, sizeof(o.expected_serial));
-		col_text(s, 9, o.detail, sizeof(o.detail));
-		col_text(s, 10, o.peer_node_id, sizeof(o.peer_node_id));
+		o.peer_serial = col_str(s, 6);
+		o.expected_serial = col_str(s, 7);
+		o.detail = col_str(s, 9);
+		o.peer_node_id = col_str(s, 10);
 		len = obs_cache_text(&o, text, &key_len);
 		if (obs_cache_set(n, n->n, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 8),
 		                  text, len, key_len) != 0) {
@@ -998,41 +1004,46 @@ static enum store_status obs_load(struct store *st, const char *node_id, struct 
 	return STORE_OK;
 }
 
+/* Binds text cut to cut bytes; it stays the caller's until the statement is reset. */
+static void bind_cut(sqlite3_stmt *s, int idx, const char *text, size_t cut)
+{
+	sqlite3_bind_text(s, idx, text, (int)strnlen(text, cut), SQLITE_STATIC);
+}
+
+/* Binds the fields of o after the key, from parameter first on. */
+static void bind_obs(sqlite3_stmt *s, int first, const struct store_obs_in *o)
+{
+	bind_cut(s, first, o->cause, STORE_OBS_CUT(cause));
+	sqlite3_bind_int(s, first + 1, o->alert_sent);
+	sqlite3_bind_int(s, first + 2, o->alert_received);
+	bind_cut(s, first + 3, o->peer_serial, STORE_OBS_CUT(peer_serial));
+	bind_cut(s, first + 4, o->expected_serial, STORE_OBS_CUT(expected_serial));
+	sqlite3_bind_int64(s, first + 5, o->at);
+	bind_cut(s, first + 6, o->detail, STORE_OBS_CUT(detail));
+	bind_cut(s, first + 7, o->peer_node_id, STORE_OBS_CUT(peer_node_id));
+}
+
 /* Rewrites the stored row rowid with o. */
 static enum store_status obs_update(struct store *st, sqlite3_int64 rowid,
-                                    const struct store_observation *o)
+                                    const struct store_obs_in *o)
 {
 	sqlite3_stmt *s = stmt_get(st, S_OBS_UPDATE);
 
 	sqlite3_bind_int64(s, 1, rowid);
-	bind_static(s, 2, o->cause);
-	sqlite3_bind_int(s, 3, o->alert_sent);
-	sqlite3_bind_int(s, 4, o->alert_received);
-	bind_static(s, 5, o->peer_serial);
-	bind_static(s, 6, o->expected_serial);
-	sqlite3_bind_int64(s, 7, o->at);
-	bind_static(s, 8, o->detail);
-	bind_static(s, 9, o->peer_node_id);
+	bind_obs(s, 2, o);
 	return run(st, s, "update observation");
 }
 
 /* Stores o, an observation of a peer and direction the node has no row for. */
 static enum store_status obs_insert(struct store *st, const char *node_id,
-                                    const struct store_observation *o)
+                                    const struct store_obs_in *o)
 {
 	sqlite3_stmt *s = stmt_get(st, S_OBS_UPSERT);
 
 	bind_static(s, 1, node_id);
-	bind_static(s, 2, o->peer_id);
-	bind_static(s, 3, o->direction);
-	bind_static(s, 4, o->cause);
-	sqlite3_bind_int(s, 5, o->alert_sent);
-	sqlite3_bind_int(s, 6, o->alert_received);
-	bind_static(s, 7, o->peer_serial);
-	bind_static(s, 8, o->expected_serial);
-	sqlite3_bind_int64(s, 9, o->at);
-	bind_static(s, 10, o->detail);
-	bind_static(s, 11, o->peer_node_id);
+	bind_cut(s, 2, o->peer_id, STORE_OBS_CUT(peer_id));
+	bind_cut(s, 3, o->direction, STORE_OBS_CUT(direction));
+	bind_obs(s, 4, o);
 	return run(st, s, "store observation");
 }
 
@@ -1041,7 +1052,7 @@ static enum store_status obs_insert(struct store *st, const char *node_id,
  * copy of them): most of a report is what the last said, and is not written again.
  */
 static enum store_status obs_put(struct store *st, const struct store_report *r,
-                                 const struct store_observation *obs, size_t n_obs)
+                                 const struct store_obs_in *obs, size_t n_obs)
 {
 	struct obs_node *n = obs_cache_get(st->seen, r->node_id);
 	char text[OBS_TEXT_MAX];
@@ -1051,7 +1062,7 @@ static enum store_status obs_put(struct store *st, const struct store_report *r,
 	if (!n && obs_load(st, r->node_id, &n) != STORE_OK)
 		return STORE_ERROR;
 	for (size_t i = 0; i < n_obs; i++) {
-		const struct store_observation *o = &obs[i];
+		const struct store_obs_in *o = &obs[i];
 		struct obs_cached *e;
 		long k;
 
@@ -1080,7 +1091,7 @@ static enum store_status obs_put(struct store *st, const struct store_report *r,
 }
 
 static enum store_status report_put(struct store *st, const struct store_report *r,
-                                    const struct store_observation *obs, size_t n_obs)
+                                    const struct store_obs_in *obs, size_t n_obs)
 {
 	enum store_status ret;
 	sqlite3_stmt *s;

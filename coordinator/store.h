@@ -73,6 +73,26 @@ struct store_observation {
 	char peer_node_id[STORE_ID_MAX]; /* the node ID the peer's certificate named, "" if none */
 };
 
+/*
+ * An observation to store (store_report_put), pointing into the caller's report. Each
+ * string is stored cut to the size of its field in struct store_observation.
+ */
+struct store_obs_in {
+	const char *peer_id;
+	const char *direction;
+	const char *cause;
+	int alert_sent;
+	int alert_received;
+	const char *peer_serial;
+	const char *expected_serial;
+	int64_t at;
+	const char *detail;
+	const char *peer_node_id;
+};
+
+/* The longest string field f of struct store_observation can hold (its size less the NUL). */
+#define STORE_OBS_CUT(f) (sizeof(((struct store_observation *)0)->f) - 1)
+
 /* One report as stored: the decoded summary and the raw protobuf body. */
 struct store_report {
 	const char *node_id;
@@ -215,7 +235,7 @@ void store_reports_abort(struct store *st);
  * only to abort; outside one, the report is a batch of its own (committed, and counted).
  */
 enum store_status store_report_put(struct store *st, const struct store_report *r,
-                                   const struct store_observation *obs, size_t n_obs)
+                                   const struct store_obs_in *obs, size_t n_obs)
     __attribute__((warn_unused_result));
 
 /* The stored body of the node's last report into a new buffer the caller frees. */

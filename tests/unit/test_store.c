@@ -200,6 +200,30 @@ static struct store_observation obs(const char *peer, const char *dir_, const ch
 	return o;
 }
 
+/* store_report_put of observations given as the store lists them. */
+static enum store_status put(struct store *st, const struct store_report *r,
+                             const struct store_observation *o, size_t n)
+{
+	struct store_obs_in in[4];
+
+	assert_true(n <= 4);
+	for (size_t i = 0; i < n; i++) {
+		in[i] = (struct store_obs_in){
+		    .peer_id = o[i].peer_id,
+		    .direction = o[i].direction,
+		    .cause = o[i].cause,
+		    .alert_sent = o[i].alert_sent,
+		    .alert_received = o[i].alert_received,
+		    .peer_serial = o[i].peer_serial,
+		    .expected_serial = o[i].expected_serial,
+		    .at = o[i].at,
+		    .detail = o[i].detail,
+		    .peer_node_id = o[i].peer_node_id,
+		};
+	}
+	return store_report_put(st, r, in, n);
+}
+
 static void test_report_upsert(void **state)
 {
 	struct store *st = open_db();
@@ -221,13 +245,13 @@ static void test_report_upsert(void **state)
 	first[0] = obs("u-kma02", "outbound", "ok", 900);
 	first[1] = obs("u-kma02", "inbound", "ok", 900);
 	first[2] = obs("x-kma03", "outbound", "tcp_refused", 900);
-	assert_int_equal(store_report_put(st, &r, first, 3), STORE_OK);
+	assert_int_equal(put(st, &r, first, 3), STORE_OK);
 
 	second[0] = obs("u-kma02", "outbound", "peer_serial_mismatch", 1900);
 	r.sequence = 8;
 	r.received_at = 2000;
 	r.state = "hardware_changed";
-	assert_int_equal(store_report_put(st, &r, second, 1), STORE_OK);
+	assert_int_equal(put(st, &r, second, 1), STORE_OK);
 
 	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
 	assert_true(n.has_report);
@@ -256,7 +280,7 @@ static void test_report_upsert(void **state)
 
 	/* A report of a node not in the cluster writes nothing. */
 	r.node_id = "stranger";
-	assert_int_equal(store_report_put(st, &r, second, 1), STORE_NOT_FOUND);
+	assert_int_equal(put(st, &r, second, 1), STORE_NOT_FOUND);
 	assert_int_equal(store_report_body(st, "stranger", &body, &len), STORE_NOT_FOUND);
 	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 	assert_int_equal(count, 3);
@@ -305,7 +329,7 @@ static void test_observation_time_slack(void **state)
 		o = obs("u-kma02", "outbound", steps[i].cause, steps[i].at);
 		snprintf(o.detail, sizeof(o.detail), "same");
 		r.sequence++;
-		assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+		assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 		assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 		assert_int_equal(count, 1);
 		assert_int_equal(list[0].at, steps[i].stored);
@@ -315,9 +339,53 @@ static void test_observation_time_slack(void **state)
 	/* Without slack (a plan runs) every new time is written. */
 	r.at_slack = 0;
 	o.at = 1101;
-	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 	assert_int_equal(list[0].at, 1101);
+	free(list);
+	store_close(st);
+}
+
+/*
+ * Strings longer than their field are stored cut, as before, and a report that repeats
+ * them is recognised as unchanged (its later time within the slack is not written).
+ */
+static void test_observation_cut(void **state)
+{
+	struct store *st = open_db();
+	char longer[400];
+	struct store_obs_in o = {.peer_id = "u-kma02",
+	                         .direction = "outbound",
+	                         .cause = "handshake_failed",
+	                         .alert_sent = -1,
+	                         .alert_received = -1,
+	                         .peer_serial = "",
+	                         .expected_serial = "",
+	                         .at = 100,
+	                         .detail = longer,
+	                         .peer_node_id = ""};
+	struct store_report r = {
+	    .node_id = "a-kma01", .sequence = 1, .state = "enrolled", .at_slack = 120};
+	struct store_observation *list = NULL;
+	size_t count = 0;
+
+	(void)state;
+	memset(longer, 'd', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	add(st, "a-kma01", "", 1);
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	o.at = 130;
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	store_close(st);
+	st = open_db(); /* read back from the file, not remembered */
+	o.at = 160;
+	r.sequence++;
+	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	assert_int_equal(count, 1);
+	assert_int_equal(strlen(list[0].detail), STORE_TEXT_MAX - 1);
+	assert_int_equal(list[0].at, 100);
 	free(list);
 	store_close(st);
 }
@@ -367,9 +435,9 @@ static void test_report_batch(void **state)
 	add(st, "a-kma01", "", 1);
 	add(st, "u-kma02", "", 1);
 	assert_int_equal(store_reports_begin(st), STORE_OK);
-	assert_int_equal(store_report_put(st, &r1, &o1, 1), STORE_OK);
-	assert_int_equal(store_report_put(st, &stranger, &o1, 1), STORE_NOT_FOUND);
-	assert_int_equal(store_report_put(st, &r2, &o2, 1), STORE_OK);
+	assert_int_equal(put(st, &r1, &o1, 1), STORE_OK);
+	assert_int_equal(put(st, &stranger, &o1, 1), STORE_NOT_FOUND);
+	assert_int_equal(put(st, &r2, &o2, 1), STORE_OK);
 	/* Reads in the batch see its writes. */
 	assert_int_equal(store_node_get(st, "u-kma02", &n), STORE_OK);
 	assert_true(n.has_report);
@@ -382,7 +450,7 @@ static void test_report_batch(void **state)
 	r1.sequence = 2;
 	o1 = obs("u-kma02", "outbound", "peer_serial_mismatch", 20);
 	assert_int_equal(store_reports_begin(st), STORE_OK);
-	assert_int_equal(store_report_put(st, &r1, &o1, 1), STORE_OK);
+	assert_int_equal(put(st, &r1, &o1, 1), STORE_OK);
 	store_reports_abort(st);
 	assert_int_equal(accepted(st), 2);
 	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
@@ -392,7 +460,7 @@ static void test_report_batch(void **state)
 	assert_int_equal(at, 10);
 
 	/* The same report again is written: the store did not keep what the abort undid. */
-	assert_int_equal(store_report_put(st, &r1, &o1, 1), STORE_OK);
+	assert_int_equal(put(st, &r1, &o1, 1), STORE_OK);
 	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
 	assert_string_equal(cause, "peer_serial_mismatch");
 	assert_int_equal(at, 20);
@@ -416,9 +484,9 @@ static void test_report_after_other_writes(void **state)
 	(void)state;
 	add(st, "a-kma01", "", 1);
 	add(st, "u-kma02", "", 1);
-	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 	r.sequence++;
-	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK); /* known, unchanged */
+	assert_int_equal(put(st, &r, &o, 1), STORE_OK); /* known, unchanged */
 
 	/* Another connection changes the row behind this one's back. */
 	assert_int_equal(sqlite3_exec(store_sqlite(other),
@@ -426,7 +494,7 @@ static void test_report_after_other_writes(void **state)
 	                              NULL, NULL),
 	                 SQLITE_OK);
 	r.sequence++;
-	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
 	assert_string_equal(cause, "ok");
 	assert_int_equal(at, 10);
@@ -436,17 +504,17 @@ static void test_report_after_other_writes(void **state)
 	    sqlite3_exec(store_sqlite(other), "DELETE FROM observations", NULL, NULL, NULL),
 	    SQLITE_OK);
 	r.sequence++;
-	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
 	assert_string_equal(cause, "ok");
 
 	/* This connection deletes the node and adds it again: the report is stored whole. */
 	r.sequence++;
-	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK); /* known again, unchanged */
+	assert_int_equal(put(st, &r, &o, 1), STORE_OK); /* known again, unchanged */
 	assert_int_equal(store_node_delete(st, "a-kma01"), STORE_OK);
 	add(st, "a-kma01", "", 2);
 	r.sequence++;
-	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
 	assert_string_equal(cause, "ok");
 	assert_int_equal(at, 10);
@@ -455,11 +523,11 @@ static void test_report_after_other_writes(void **state)
 	two[0] = obs("u-kma02", "outbound", "ok", 10);
 	two[1] = obs("x-kma03", "inbound", "ok", 10);
 	r.sequence++;
-	assert_int_equal(store_report_put(st, &r, two, 2), STORE_OK);
+	assert_int_equal(put(st, &r, two, 2), STORE_OK);
 	two[0] = obs("u-kma02", "outbound", "handshake_timeout", 30);
 	two[1] = obs("x-kma03", "inbound", "untrusted_ca", 30);
 	r.sequence++;
-	assert_int_equal(store_report_put(st, &r, two, 2), STORE_OK);
+	assert_int_equal(put(st, &r, two, 2), STORE_OK);
 	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
 	assert_string_equal(cause, "handshake_timeout");
 	stored_obs(st, "x-kma03", "inbound", cause, sizeof(cause), &at);
@@ -486,7 +554,7 @@ static void test_reopen_keeps_data(void **state)
 
 	(void)state;
 	add(st, "a-kma01", "0A", 1);
-	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
+	assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 	assert_int_equal(store_reject_count(st, 403), STORE_OK);
 	assert_int_equal(store_reject_count(st, 403), STORE_OK);
 	assert_int_equal(store_reject_count(st, 413), STORE_OK);
@@ -528,6 +596,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_version_bumps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_upsert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_observation_time_slack, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_observation_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_after_other_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
