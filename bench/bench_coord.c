@@ -150,6 +150,7 @@ struct proc_sample {
 	double client_s; /* this process */
 	uint64_t at_us;
 	long rss_kb, hwm_kb;
+	long wal_kb; /* the database's WAL file */
 };
 
 struct phase {
@@ -174,7 +175,7 @@ struct phase {
 struct result {
 	double per_s, p50_ms, p99_ms, cpu_s, cpu_pct, client_pct;
 	uint64_t n, errors, new_conns;
-	long rss_kb, hwm_kb;
+	long rss_kb, hwm_kb, wal_kb;
 	long first_status;
 	CURLcode first_rc;
 };
@@ -925,17 +926,23 @@ static void coord_stop(struct bench *b)
 		fprintf(stderr, "bench_coord: cannot remove %s\n", b->dir);
 }
 
-/* CPU seconds and memory of the coordinator from /proc, this process's CPU from getrusage. */
+/*
+ * CPU seconds and memory of the coordinator from /proc, this process's CPU from getrusage,
+ * and the size of the database's WAL (which a coordinator that cannot checkpoint grows).
+ */
 static void sample(const struct bench *b, struct proc_sample *s)
 {
-	char path[64], buf[2048], *p;
+	char path[sizeof(b->dir) + 16], buf[2048], *p;
 	unsigned long long ut = 0, st = 0;
 	struct rusage ru;
+	struct stat sb;
 	FILE *f;
 	size_t n;
 
 	memset(s, 0, sizeof(*s));
 	s->at_us = now_us();
+	snprintf(path, sizeof(path), "%s/coord.db-wal", b->dir);
+	s->wal_kb = stat(path, &sb) == 0 ? (long)(sb.st_size / 1024) : 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)b->target);
 	f = fopen(path, "r");
 	if (!f)
@@ -1327,6 +1334,7 @@ static void phase_run(struct bench *b, enum phase_kind kind, struct result *r)
 	r->client_pct = 100.0 * (p->s1.client_s - p->s0.client_s) / window;
 	r->rss_kb = p->s1.rss_kb;
 	r->hwm_kb = p->s1.hwm_kb;
+	r->wal_kb = p->s1.wal_kb;
 	r->first_status = p->first_status;
 	r->first_rc = p->first_rc;
 	fprintf(stderr, "bench_coord:   %s: %llu answered, %llu errors, %.1f s\n",
@@ -1401,11 +1409,12 @@ static void print_row(const struct size_result *s, const char *phase, const stru
 		         r->first_rc ? curl_easy_strerror(r->first_rc) : "", r->first_rc ? "," : "",
 		         r->first_status);
 	printf("%6u %5u  %-6s %9.0f %8.2f %8.2f %7llu %6llu %7.2f %6.0f%% %7.3f %7.1f %7.1f "
-	       "%6.0f%%%s\n",
+	       "%6.0f%% %7.1f%s\n",
 	       s->sz.agents, s->sz.nodes, phase, r->per_s, r->p50_ms, r->p99_ms,
 	       (unsigned long long)r->errors, (unsigned long long)r->new_conns, r->cpu_s,
 	       r->cpu_pct, r->n ? 1000.0 * r->cpu_s / (double)r->n : 0.0,
-	       (double)r->rss_kb / 1024.0, (double)r->hwm_kb / 1024.0, r->client_pct, err);
+	       (double)r->rss_kb / 1024.0, (double)r->hwm_kb / 1024.0, r->client_pct,
+	       (double)r->wal_kb / 1024.0, err);
 }
 
 static void print_tables(const struct bench *b, const struct size_result *res, size_t n)
@@ -1418,10 +1427,11 @@ static void print_tables(const struct bench *b, const struct size_result *res, s
 	       "store: the baseline\n");
 	printf("max = every agent back to back; paced = open loop, latency from the scheduled "
 	       "send\nsrv = the server's CPU (s, %% of one core, ms per answered request) and "
-	       "memory; conns = new connections\n\n");
-	printf("%6s %5s  %-6s %9s %8s %8s %7s %6s %7s %7s %7s %7s %7s %7s\n", "agents", "nodes",
+	       "memory; conns = new connections;\nWAL = the database's write-ahead log at the "
+	       "phase's end (bounded when checkpoints keep up)\n\n");
+	printf("%6s %5s  %-6s %9s %8s %8s %7s %6s %7s %7s %7s %7s %7s %7s %7s\n", "agents", "nodes",
 	       "phase", "req/s", "p50 ms", "p99 ms", "errors", "conns", "srv s", "srv%", "ms/req",
-	       "RSS MB", "HWM MB", "client%");
+	       "RSS MB", "HWM MB", "client%", "WAL MB");
 	for (size_t i = 0; i < n; i++) {
 		print_row(&res[i], "floor", &res[i].floor);
 		print_row(&res[i], "max", &res[i].max);
