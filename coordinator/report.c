@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,41 +12,78 @@
 #include "store_plan.h"
 #include "vocab.h"
 
-static bool check_message(const ProtobufCMessage *m, const char *path, char *why, size_t size);
+/*
+ * Where a value sits in the report ("peers.peer_cert."): a chain from the innermost
+ * message up, spelled out only for the message of a refusal.
+ */
+struct field_path {
+	const struct field_path *up;
+	const char *name;
+};
+
+static size_t path_spell(const struct field_path *p, char *buf, size_t size)
+{
+	size_t n;
+
+	if (!p)
+		return 0;
+	n = path_spell(p->up, buf, size);
+	if (n < size)
+		n += (size_t)snprintf(buf + n, size - n, "%s.", p->name);
+	return n;
+}
+
+/* A refusal: "<path><field>: <what>" into why. */
+static bool refuse(const struct field_path *path, const ProtobufCFieldDescriptor *f, char *why,
+                   size_t size, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static bool refuse(const struct field_path *path, const ProtobufCFieldDescriptor *f, char *why,
+                   size_t size, const char *fmt, ...)
+{
+	char where[96] = "";
+	va_list ap;
+	size_t n;
+
+	path_spell(path, where, sizeof(where));
+	n = (size_t)snprintf(why, size, "%s%s: ", where, f->name);
+	if (n < size) {
+		va_start(ap, fmt);
+		vsnprintf(why + n, size - n, fmt, ap);
+		va_end(ap);
+	}
+	return false;
+}
+
+static bool check_message(const ProtobufCMessage *m, const struct field_path *path, char *why,
+                          size_t size);
 
 /* Checks one value of field f; member points at its storage (a char *, an int, a pointer). */
-static bool check_value(const ProtobufCFieldDescriptor *f, const void *member, const char *path,
-                        char *why, size_t size)
+static bool check_value(const ProtobufCFieldDescriptor *f, const void *member,
+                        const struct field_path *path, char *why, size_t size)
 {
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)member;
+		size_t len = s ? strnlen(s, REPORT_MAX_STRING + 1) : 0;
 
-		if (s && strlen(s) > REPORT_MAX_STRING) {
-			snprintf(why, size, "%s%s: string of %zu bytes (limit %d)", path, f->name,
-			         strlen(s), REPORT_MAX_STRING);
-			return false;
-		}
+		if (len > REPORT_MAX_STRING)
+			return refuse(path, f, why, size, "string of %zu bytes (limit %d)",
+			              strlen(s), REPORT_MAX_STRING);
 		return true;
 	}
 	case PROTOBUF_C_TYPE_ENUM: {
 		int v = *(const int *)member;
 
-		if (!protobuf_c_enum_descriptor_get_value(f->descriptor, v)) {
-			snprintf(why, size, "%s%s: %d is not a %s", path, f->name, v,
-			         ((const ProtobufCEnumDescriptor *)f->descriptor)->short_name);
-			return false;
-		}
+		if (!protobuf_c_enum_descriptor_get_value(f->descriptor, v))
+			return refuse(path, f, why, size, "%d is not a %s", v,
+			              ((const ProtobufCEnumDescriptor *)f->descriptor)->short_name);
 		return true;
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
-		char subpath[96];
+		struct field_path here = {.up = path, .name = f->name};
 
-		if (!sub)
-			return true;
-		snprintf(subpath, sizeof(subpath), "%s%s.", path, f->name);
-		return check_message(sub, subpath, why, size);
+		return !sub || check_message(sub, &here, why, size);
 	}
 	default:
 		return true; /* numbers and bytes: any value is meaningful or bounded by max_body */
@@ -66,7 +104,8 @@ static size_t elem_size(const ProtobufCFieldDescriptor *f)
 }
 
 /* Walks every field through the schema's descriptors, so new fields are checked too. */
-static bool check_message(const ProtobufCMessage *m, const char *path, char *why, size_t size)
+static bool check_message(const ProtobufCMessage *m, const struct field_path *path, char *why,
+                          size_t size)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
@@ -79,11 +118,9 @@ static bool check_message(const ProtobufCMessage *m, const char *path, char *why
 			const char *arr = *(char *const *)(base + f->offset);
 			size_t es = elem_size(f);
 
-			if (n > REPORT_MAX_REPEATED) {
-				snprintf(why, size, "%s%s: %zu entries (limit %d)", path, f->name,
-				         n, REPORT_MAX_REPEATED);
-				return false;
-			}
+			if (n > REPORT_MAX_REPEATED)
+				return refuse(path, f, why, size, "%zu entries (limit %d)", n,
+				              REPORT_MAX_REPEATED);
 			for (size_t j = 0; es && j < n; j++)
 				if (!check_value(f, arr + j * es, path, why, size))
 					return false;
@@ -100,7 +137,7 @@ bool report_validate(const Kma__V1__AgentReport *r, char *why, size_t size)
 		snprintf(why, size, "node_id is empty");
 		return false;
 	}
-	if (!check_message(&r->base, "", why, size))
+	if (!check_message(&r->base, NULL, why, size))
 		return false;
 	for (size_t i = 0; i < r->n_peers; i++) {
 		if (r->peers[i]->peer_node_id[0] == '\0') {
@@ -365,15 +402,25 @@ static void keep_without_peers(struct report_in *in)
 	in->len = len;
 }
 
+/* out answers 500; had_reply: out holds a reply to free first. */
+static void outcome_fail(struct report_outcome *out, bool had_reply)
+{
+	static const char reason[] = "internal error";
+
+	if (had_reply)
+		free(out->reply);
+	memset(out, 0, sizeof(*out));
+	out->status = 500;
+	memcpy(out->reason, reason, sizeof(reason));
+}
+
 bool report_decode(const char *cert_node_id, const char *content_type, const unsigned char *body,
                    size_t len, struct report_in *in, struct report_outcome *out)
 {
 	char why[sizeof(out->reason)];
 
 	memset(in, 0, sizeof(*in));
-	memset(out, 0, sizeof(*out));
-	out->status = 500;
-	snprintf(out->reason, sizeof(out->reason), "internal error");
+	outcome_fail(out, false);
 	if (!report_content_type_ok(content_type)) {
 		out->status = 415;
 		snprintf(out->reason, sizeof(out->reason), "Content-Type must be %s",
@@ -421,14 +468,6 @@ void report_in_free(struct report_in *in)
 	memset(in, 0, sizeof(*in));
 }
 
-static void outcome_fail(struct report_outcome *out)
-{
-	free(out->reply);
-	memset(out, 0, sizeof(*out));
-	out->status = 500;
-	snprintf(out->reason, sizeof(out->reason), "internal error");
-}
-
 /* Stores one report of a batch and builds its reply; false when the batch must end. */
 static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
                       const struct report_in *in, int64_t now, struct report_outcome *out)
@@ -471,10 +510,8 @@ void report_store_batch(struct store *st, uint32_t interval_ms, const struct rep
 	bool planning = store_plan_unfinished(st); /* asked once for the stores and the replies */
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		memset(items[i].out, 0, sizeof(*items[i].out));
-		outcome_fail(items[i].out);
-	}
+	for (i = 0; i < n; i++)
+		outcome_fail(items[i].out, false);
 	if (store_reports_begin(st) != STORE_OK)
 		return;
 	for (i = 0; i < n; i++)
@@ -491,7 +528,7 @@ void report_store_batch(struct store *st, uint32_t interval_ms, const struct rep
 		return;
 	}
 	for (i = 0; i < n; i++)
-		outcome_fail(items[i].out);
+		outcome_fail(items[i].out, true);
 }
 
 void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
