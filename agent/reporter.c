@@ -127,6 +127,10 @@ static void easy_common(struct reporter *r, CURL *e, const char *url, long timeo
 	curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &r->key);
 	curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
 	curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &r->ca);
+	/* The coordinator's CA alone: not libcurl's defaults, the system's CA file and directory.
+	 */
+	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);

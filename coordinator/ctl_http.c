@@ -158,7 +158,9 @@ enum ctl_http_status ctl_http_request(const struct ctl_config *cfg, const char *
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSLCERT, cfg->cert) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSLKEY, cfg->key) != CURLE_OK ||
-	    (cfg->ca[0] && curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->ca) != CURLE_OK) ||
+	    /* a configured CA is the only one: the system's CA directory is not searched too */
+	    (cfg->ca[0] && (curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->ca) != CURLE_OK ||
+	                    curl_easy_setopt(curl, CURLOPT_CAPATH, NULL) != CURLE_OK)) ||
 	    curl_easy_setopt(curl, CURLOPT_USERAGENT, "kmactl/" KMA_VERSION) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK ||
