@@ -423,19 +423,26 @@ void store_defer_checkpoints(struct store *st)
 	(void)sqlite3_wal_autocheckpoint(st->db, 0);
 }
 
+/*
+ * The WAL is started over once it holds this many frames (32 MB of 4 KB pages): its file
+ * keeps that size and its pages are written over, rather than new ones added.
+ */
+#define WAL_RESTART_FRAMES 8192
+
 enum store_status store_checkpoint(struct store *st)
 {
-	int rc;
+	int rc, frames = 0;
 
-	/* First alongside the writers: this copies most of what the WAL holds. */
-	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	/* Alongside the writers: copies what the WAL holds now, holding no one up. */
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL);
 	/*
-	 * Then what they added meanwhile, in this process's writers' turn: with no frame added
-	 * now the checkpoint copies the whole WAL, and the next write starts the WAL over from
-	 * its beginning. Racing a steady stream of reports it never caught up, and the WAL grew
-	 * without end; all of it in their turn held them up for tens of milliseconds.
+	 * Past WAL_RESTART_FRAMES, again for what they added meanwhile, in this process's
+	 * writers' turn: with no frame added now the checkpoint copies the whole WAL, and the
+	 * next write starts the WAL over from its beginning. Racing a steady stream of reports
+	 * it never caught up, and the WAL grew without end; in their turn every time, it held
+	 * them up for milliseconds four times a second.
 	 */
-	if (rc == SQLITE_OK) {
+	if (rc == SQLITE_OK && frames > WAL_RESTART_FRAMES) {
 		store_write_enter(st);
 		rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		store_write_leave(st);

@@ -129,7 +129,8 @@ void store_defer_checkpoints(struct store *st);
 
 /*
  * Copies what the WAL holds into the database as far as no reader needs it (a passive
- * checkpoint: it waits for no one), so the WAL starts over once all of it is copied.
+ * checkpoint: it waits for no one); once the WAL has grown past 32 MB, copies the rest
+ * while this process's writers wait, so that the WAL starts over.
  */
 enum store_status store_checkpoint(struct store *st) __attribute__((warn_unused_result));
 
