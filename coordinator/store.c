@@ -1077,7 +1077,7 @@ static enum store_status obs_put(struct store *st, const struct store_report *r,
 	struct obs_node *n = obs_cache_get(st->seen, r->node_id);
 	char text[OBS_TEXT_MAX];
 	size_t len, key_len, hint = 0;
-	bool inserted = false;
+	bool reread = false; /* the cache cannot vouch for the node after this report */
 
 	if (!n && obs_load(st, r->node_id, &n) != STORE_OK)
 		return STORE_ERROR;
@@ -1091,7 +1091,7 @@ static enum store_status obs_put(struct store *st, const struct store_report *r,
 		if (k < 0) {
 			if (obs_insert(st, r->node_id, o) != STORE_OK)
 				return STORE_ERROR;
-			inserted = true;
+			reread = true; /* its new row's ID is not known here */
 			continue;
 		}
 		e = &n->obs[k];
@@ -1102,10 +1102,10 @@ static enum store_status obs_put(struct store *st, const struct store_report *r,
 		if (obs_update(st, e->rowid, o) != STORE_OK)
 			return STORE_ERROR;
 		if (obs_cache_set(n, (size_t)k, e->rowid, o->at, text, len, key_len) != 0)
-			inserted = true; /* out of memory: read again next time */
+			reread = true; /* out of memory */
 	}
-	/* A new row's ID is read back with the rest at the node's next report. */
-	if (inserted)
+	/* Read back from SQLite at the node's next report. */
+	if (reread)
 		obs_cache_forget(st->seen, r->node_id);
 	return STORE_OK;
 }
