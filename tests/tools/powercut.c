@@ -167,10 +167,9 @@ int close(int fd)
 	return real_close(fd);
 }
 
-int fsync(int fd)
+/* After fsync or fdatasync returned ret for fd: a success makes what fd holds durable. */
+static int synced(int fd, int ret)
 {
-	int ret = real_fsync(fd);
-
 	if (ret == 0) {
 		pthread_mutex_lock(&lock);
 		snapshot(fd);
@@ -179,14 +178,12 @@ int fsync(int fd)
 	return ret;
 }
 
+int fsync(int fd)
+{
+	return synced(fd, real_fsync(fd));
+}
+
 int fdatasync(int fd)
 {
-	int ret = real_fdatasync(fd);
-
-	if (ret == 0) {
-		pthread_mutex_lock(&lock);
-		snapshot(fd);
-		pthread_mutex_unlock(&lock);
-	}
-	return ret;
+	return synced(fd, real_fdatasync(fd));
 }
