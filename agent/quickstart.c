@@ -14,6 +14,7 @@
 
 #include "certinfo.h"
 #include "fileio.h"
+#include "reporter.h"
 
 #define CSR_MAX   2048
 #define REPLY_MAX (256 * 1024)
@@ -110,13 +111,7 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &blob);
-	/* The coordinator's CA alone: not libcurl's defaults, the system's CA file and directory.
-	 */
-	curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
-	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	reporter_trust(c, &blob);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

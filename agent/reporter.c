@@ -118,6 +118,15 @@ static void finish(struct reporter *r, CURLcode rc)
 	arm(r->timer, next);
 }
 
+void reporter_trust(CURL *e, const struct curl_blob *ca)
+{
+	curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, ca);
+	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+}
+
 /* Our identity, the coordinator's CA and the limits every request uses. */
 static void easy_common(struct reporter *r, CURL *e, const char *url, long timeout_ms)
 {
@@ -126,13 +135,7 @@ static void easy_common(struct reporter *r, CURL *e, const char *url, long timeo
 	curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
 	curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &r->key);
 	curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-	curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &r->ca);
-	/* The coordinator's CA alone: not libcurl's defaults, the system's CA file and directory.
-	 */
-	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
-	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	reporter_trust(e, &r->ca);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

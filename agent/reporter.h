@@ -81,4 +81,12 @@ void reporter_kick(struct reporter *r);
 /* Stops, cancelling a request in flight; safe on a reporter that never started. */
 void reporter_stop(struct reporter *r);
 
+/*
+ * Makes e trust the coordinator's CA (ca, PEM) and nothing else: libcurl's defaults, the
+ * system's CA file and directory, are dropped; the peer and its host name are verified.
+ * Every request the agent makes to the coordinator goes through it (reports, watches,
+ * QuickStart).
+ */
+void reporter_trust(CURL *e, const struct curl_blob *ca);
+
 #endif
