@@ -43,6 +43,22 @@ static uint32_t backoff_ms(struct reporter *r)
 	return d / 2 + r->random(r->arg) % (d / 2 + 1);
 }
 
+/*
+ * A coordinator that refuses a report for now (a certificate it does not take yet, a report
+ * out of order, overload) says when to come back with Retry-After; it knows when that
+ * changes (a rejoin that accepts our certificate begins), so its word beats the backoff.
+ * 0 when it said nothing.
+ */
+static uint32_t retry_after_ms(struct reporter *r, CURLcode rc)
+{
+	curl_off_t s = 0;
+
+	if (rc != CURLE_OK || r->last_status < 400 ||
+	    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &s) != CURLE_OK || s <= 0)
+		return 0;
+	return s >= BACKOFF_MAX / 1000 ? BACKOFF_MAX : (uint32_t)s * 1000u;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct reporter *r = arg;
@@ -102,7 +118,9 @@ static void finish(struct reporter *r, CURLcode rc)
 			         "probing goes on with the last peer table)",
 			         (unsigned long long)r->sequence, why);
 		snprintf(r->last_error, sizeof(r->last_error), "%s", why);
-		next = backoff_ms(r);
+		next = retry_after_ms(r, rc);
+		if (!next)
+			next = backoff_ms(r);
 	}
 	curl_multi_remove_handle(r->multi, r->easy);
 	curl_easy_cleanup(r->easy);
@@ -307,6 +325,7 @@ static void send_report(struct reporter *r)
 	}
 	r->ops.fill(r->arg, &rep);
 	rep.sequence = ++r->sequence;
+	rep.instance = r->instance;
 	len = kma__v1__agent_report__get_packed_size(&rep);
 	r->body = malloc(len ? len : 1);
 	if (r->body)
@@ -359,6 +378,8 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
 	r->ops = *ops;
 	r->arg = arg;
 	r->random = random;
+	/* Never 0, which stands for an agent that does not say. */
+	r->instance = ((uint64_t)random(arg) << 32 | random(arg)) | 1u;
 	r->interval_ms = interval_s * 1000u;
 	if (snprintf(r->base_url, sizeof(r->base_url), "%s%s", url,
 	             url[strlen(url) - 1] == '/' ? "" : "/") >= (int)sizeof(r->base_url) ||

@@ -6,7 +6,8 @@
  * identity, libcurl's multi interface driven by the agent's event loop) every interval and
  * at once when reporter_kick() says something changed, and hands each CoordinatorReply to
  * the owner. When the coordinator is unreachable or refuses, it backs off (doubling, with
- * jitter, up to 5 minutes) and the agent goes on with what it has.
+ * jitter, up to 5 minutes; or as long as a refusal's Retry-After says) and the agent goes on
+ * with what it has.
  *
  * Between reports it holds a GET /v1/watch open (coordinator/watch.h): when the coordinator
  * answers "changed" (a new peer table, a directive for us) it reports at once, so the reply
@@ -48,6 +49,7 @@ struct reporter {
 	unsigned failures;
 	bool pending; /* a kick arrived while a request was in flight */
 	uint64_t sequence;
+	uint64_t instance; /* random per start: the coordinator orders reports by it and sequence */
 	unsigned char *body;
 	size_t body_len;
 	unsigned char *resp;

@@ -370,7 +370,7 @@ static void agent_name(const struct bench *b, unsigned idx, char *id, size_t id_
 	unsigned c = idx / b->nodes, m = idx % b->nodes + 1;
 
 	snprintf(id, id_size, "c%04u-n%02u", c, m);
-	snprintf(addr, addr_size, "10.%u.%u.%u:8443", (c >> 8) & 255, c & 255, m);
+	snprintf(addr, addr_size, "127.%u.%u.%u:8443", (c >> 8) & 255, c & 255, m);
 }
 
 static uint64_t agent_serial(unsigned idx)

@@ -81,6 +81,7 @@ struct request {
 	enum route route;
 	struct auth_result who;
 	char client[INET6_ADDRSTRLEN + 96]; /* "address (role name)" for the log */
+	char addr[INET6_ADDRSTRLEN];        /* the client's address, "?" when unknown */
 	bool responded;                     /* a response was queued early */
 	bool too_large;
 	unsigned char *body;
@@ -133,8 +134,9 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_info("http: %s", buf);
 }
 
+/* An answer; header (a name, then its value) is one more header to send, or NULL. */
 static enum MHD_Result queue(struct MHD_Connection *c, int status, const void *data, size_t len,
-                             const char *content_type, const char *allow)
+                             const char *content_type, const char *const *header)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -145,7 +147,7 @@ static enum MHD_Result queue(struct MHD_Connection *c, int status, const void *d
 	if (content_type &&
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) != MHD_YES)
 		goto fail;
-	if (allow && MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES)
+	if (header && header[1] && MHD_add_response_header(r, header[0], header[1]) != MHD_YES)
 		goto fail;
 	ret = MHD_queue_response(c, (unsigned)status, r);
 	MHD_destroy_response(r);
@@ -157,7 +159,7 @@ fail:
 
 /* A one-line text/plain answer, as the report endpoint gives for every rejection. */
 static enum MHD_Result queue_text(struct MHD_Connection *c, int status, const char *why,
-                                  const char *allow)
+                                  const char *const *header)
 {
 	char line[256];
 	int n = snprintf(line, sizeof(line), "%s\n", why);
@@ -166,19 +168,21 @@ static enum MHD_Result queue_text(struct MHD_Connection *c, int status, const ch
 		return MHD_NO;
 	if ((size_t)n >= sizeof(line))
 		n = (int)sizeof(line) - 1;
-	return queue(c, status, line, (size_t)n, "text/plain; charset=utf-8", allow);
+	return queue(c, status, line, (size_t)n, "text/plain; charset=utf-8", header);
 }
 
 /* A refusal before the body: counted as a rejected report when it was one. */
 static enum MHD_Result refuse(struct http_server *srv, struct MHD_Connection *c, struct request *rq,
                               int status, const char *why, const char *allow)
 {
+	const char *const header[] = {MHD_HTTP_HEADER_ALLOW, allow};
+
 	if (rq->route == ROUTE_REPORT)
 		report_reject(srv->p.store, status, rq->client, why);
 	else
 		log_info("%s refused (%d): %s", rq->client, status, why);
 	rq->responded = true;
-	return queue_text(c, status, why, allow);
+	return queue_text(c, status, why, header);
 }
 
 static void authenticate(struct http_server *srv, struct MHD_Connection *c, struct request *rq)
@@ -187,10 +191,11 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 	struct auth_der chain[AUTH_CHAIN_MAX];
 	const gnutls_datum_t *certs = NULL;
 	unsigned n = 0;
-	char addr[INET6_ADDRSTRLEN] = "?";
+	char *addr = rq->addr;
 	struct conn_auth *cache;
 	int64_t now;
 
+	snprintf(rq->addr, sizeof(rq->addr), "?");
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
@@ -198,11 +203,11 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 		if (sa->sa_family == AF_INET)
 			inet_ntop(AF_INET,
 			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
-			          sizeof(addr));
+			          sizeof(rq->addr));
 		else if (sa->sa_family == AF_INET6)
 			inet_ntop(AF_INET6,
 			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
-			          sizeof(addr));
+			          sizeof(rq->addr));
 	}
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (ci && ci->tls_session)
@@ -417,7 +422,8 @@ static enum MHD_Result operator_api(struct http_server *srv, struct MHD_Connecti
 		log_info("%s %s from %s: %d %.*s", method, url, rq->client, out.status,
 		         (int)(out.body_len > 200 ? 200 : out.body_len), out.body ? out.body : "");
 	ret = queue(c, out.status, out.body ? out.body : "", out.body_len,
-	            out.body ? "application/json" : NULL, out.allow);
+	            out.body ? "application/json" : NULL,
+	            (const char *const[]){MHD_HTTP_HEADER_ALLOW, out.allow});
 	free(out.body);
 	return ret;
 }
@@ -506,11 +512,13 @@ static enum MHD_Result report(struct http_server *srv, struct MHD_Connection *c,
 	struct report_outcome out;
 	struct report_in in;
 	struct report_wait w = {.item = {.in = &in, .out = &out}};
+	struct report_client who = {rq->who.name, rq->who.serial, rq->addr};
+	char secs[16];
 	enum MHD_Result ret;
 	const char *ct =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-	bool ok = report_decode(rq->who.name, ct, rq->body ? rq->body : (const unsigned char *)"",
-	                        rq->len, &in, &out);
+	bool ok = report_decode(&who, ct, rq->body ? rq->body : (const unsigned char *)"", rq->len,
+	                        &in, &out);
 
 	if (ok) {
 		pthread_mutex_lock(&srv->queue_lock);
@@ -525,10 +533,14 @@ static enum MHD_Result report(struct http_server *srv, struct MHD_Connection *c,
 		report_reject(srv->p.store, out.status, rq->who.name, out.reason);
 	pthread_mutex_unlock(&srv->lock);
 	report_in_free(&in);
+	snprintf(secs, sizeof(secs), "%u", out.retry_after);
 	if (out.status == MHD_HTTP_OK)
 		ret = queue(c, out.status, out.reply, out.reply_len, REPORT_CONTENT_TYPE, NULL);
 	else
-		ret = queue_text(c, out.status, out.reason, NULL);
+		ret = queue_text(c, out.status, out.reason,
+		                 out.retry_after
+		                     ? (const char *const[]){MHD_HTTP_HEADER_RETRY_AFTER, secs}
+		                     : NULL);
 	free(out.reply);
 	return ret;
 }

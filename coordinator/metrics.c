@@ -18,7 +18,7 @@
  * The statuses the report endpoint rejects with (docs/protocol.md): every one is printed,
  * 0 included, so a rate() over a result that has not happened yet still works.
  */
-static const int reject_statuses[] = {400, 403, 405, 413, 415, 422};
+static const int reject_statuses[] = {400, 403, 405, 409, 413, 415, 422};
 
 void metrics_buf_init(struct metrics_buf *b)
 {

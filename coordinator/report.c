@@ -414,8 +414,9 @@ static void outcome_fail(struct report_outcome *out, bool had_reply)
 	memcpy(out->reason, reason, sizeof(reason));
 }
 
-bool report_decode(const char *cert_node_id, const char *content_type, const unsigned char *body,
-                   size_t len, struct report_in *in, struct report_outcome *out)
+bool report_decode(const struct report_client *who, const char *content_type,
+                   const unsigned char *body, size_t len, struct report_in *in,
+                   struct report_outcome *out)
 {
 	char why[sizeof(out->reason)];
 
@@ -439,13 +440,14 @@ bool report_decode(const char *cert_node_id, const char *content_type, const uns
 		snprintf(out->reason, sizeof(out->reason), "%s", why);
 		goto fail;
 	}
-	if (strcmp(in->r->node_id, cert_node_id) != 0) {
+	if (strcmp(in->r->node_id, who->node_id) != 0) {
 		out->status = 403;
 		snprintf(out->reason, sizeof(out->reason),
 		         "node_id '%.64s' differs from the certificate's '%.64s'", in->r->node_id,
-		         cert_node_id);
+		         who->node_id);
 		goto fail;
 	}
+	in->who = *who;
 	in->obs = malloc((in->r->n_peers ? in->r->n_peers : 1) * sizeof(*in->obs));
 	if (!in->obs)
 		goto fail;
@@ -475,6 +477,9 @@ static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
 	const Kma__V1__AgentReport *r = in->r;
 	struct store_report rec = {
 	    .node_id = r->node_id,
+	    .cert_serial = NULL, /* pinned in the next change, with the diagnosis it needs */
+	    .boot_id = r->boot_id,
+	    .instance = r->instance,
 	    .sequence = r->sequence,
 	    .received_at = now,
 	    .state = kma_state_id((enum kma_state)r->state),
@@ -485,12 +490,32 @@ static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
 	};
 	enum store_status sst = store_report_put(st, &rec, in->obs, r->n_peers);
 
+	/* Refused for now: back at the interval the node would report at anyway. */
+	out->retry_after = planning ? REPORT_RECOVERY_INTERVAL_MS / 1000 : interval_ms / 1000;
 	if (sst == STORE_NOT_FOUND) {
 		out->status = 403;
+		out->refusal = REPORT_STRANGER;
 		snprintf(out->reason, sizeof(out->reason), "node '%.64s' is not in the cluster",
 		         r->node_id);
 		return true;
 	}
+	if (sst == STORE_NOT_PINNED) {
+		out->status = 403;
+		out->refusal = REPORT_NOT_PINNED;
+		snprintf(out->reason, sizeof(out->reason),
+		         "certificate serial %.64s is not the enrolled serial of %.64s",
+		         in->who.serial, r->node_id);
+		return true;
+	}
+	if (sst == STORE_STALE) {
+		out->status = 409;
+		out->refusal = REPORT_STALE;
+		snprintf(out->reason, sizeof(out->reason),
+		         "report %llu of %.64s is older than the last one stored",
+		         (unsigned long long)r->sequence, r->node_id);
+		return true;
+	}
+	out->retry_after = 0;
 	if (sst != STORE_OK)
 		return false;
 	/* Stored: a reply that cannot be built leaves this one answered 500, the rest go on. */
@@ -502,6 +527,23 @@ static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
 	log_debug("report: %s sequence %llu stored (%zu observations)", r->node_id,
 	          (unsigned long long)r->sequence, r->n_peers);
 	return true;
+}
+
+/*
+ * A report refused after it decoded: counted, and a certificate that is not its node's
+ * remembered, since the diagnosis takes it as evidence of where that certificate is.
+ */
+static void refused(struct store *st, const struct report_in *in, const struct report_outcome *out,
+                    int64_t now)
+{
+	report_reject(st, out->status, in->r->node_id, out->reason);
+	if ((out->refusal == REPORT_STRANGER || out->refusal == REPORT_NOT_PINNED) &&
+	    in->who.serial &&
+	    store_attempt_record(st, in->r->node_id, in->who.serial,
+	                         in->who.address ? in->who.address : "",
+	                         out->refusal == REPORT_NOT_PINNED, now) != STORE_OK)
+		log_warn("report: could not remember the certificate refused as %.64s's",
+		         in->r->node_id);
 }
 
 void report_store_batch(struct store *st, uint32_t interval_ms, const struct report_item *items,
@@ -520,11 +562,10 @@ void report_store_batch(struct store *st, uint32_t interval_ms, const struct rep
 	if (i < n) {
 		store_reports_abort(st);
 	} else if (store_reports_commit(st) == STORE_OK) {
-		/* Counted in a transaction of their own, after the batch. */
+		/* Counted in transactions of their own, after the batch. */
 		for (i = 0; i < n; i++)
-			if (items[i].out->status == 403)
-				report_reject(st, 403, items[i].in->r->node_id,
-				              items[i].out->reason);
+			if (items[i].out->status != 200)
+				refused(st, items[i].in, items[i].out, now);
 		return;
 	}
 	for (i = 0; i < n; i++)
@@ -539,16 +580,16 @@ void report_store(struct store *st, uint32_t interval_ms, const struct report_in
 	report_store_batch(st, interval_ms, &item, 1, now);
 }
 
-void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node_id,
+void report_handle(struct store *st, uint32_t interval_ms, const struct report_client *who,
                    const char *content_type, const unsigned char *body, size_t len, int64_t now,
                    struct report_outcome *out)
 {
 	struct report_in in;
 
-	if (report_decode(cert_node_id, content_type, body, len, &in, out)) {
+	if (report_decode(who, content_type, body, len, &in, out)) {
 		report_store(st, interval_ms, &in, now, out);
 		report_in_free(&in);
 	} else if (out->status != 500) {
-		report_reject(st, out->status, cert_node_id, out->reason);
+		report_reject(st, out->status, who->node_id, out->reason);
 	}
 }

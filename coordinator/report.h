@@ -33,6 +33,14 @@
 struct report_outcome {
 	int status;           /* HTTP status */
 	char reason[192];     /* one line for the text/plain body when status is not 200 */
+	unsigned retry_after; /* seconds for a Retry-After header, 0 for none */
+	/* why the store refused it (status 403 or 409), for the evidence kept of it */
+	enum report_refusal {
+		REPORT_TAKEN = 0,
+		REPORT_STRANGER,   /* the certificate names no node of the cluster */
+		REPORT_NOT_PINNED, /* not the node's enrolled certificate */
+		REPORT_STALE,      /* older than the node's last report */
+	} refusal;
 	unsigned char *reply; /* status 200: packed CoordinatorReply, the caller's to free() */
 	size_t reply_len;
 };
@@ -60,8 +68,20 @@ int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint
                        uint64_t agent_version, unsigned char **out, size_t *len)
     __attribute__((warn_unused_result));
 
+/*
+ * Who sent a report: what its verified client certificate names, and from where. The
+ * report is taken only for node_id, and only when serial is that node's enrolled serial
+ * (or the one a running rejoin accepts); NULL serial: not checked (tests).
+ */
+struct report_client {
+	const char *node_id;
+	const char *serial;
+	const char *address; /* "" when unknown */
+};
+
 /* A report decoded and checked, ready to be stored (report_store). */
 struct report_in {
+	struct report_client who; /* the caller's strings, which must outlive in */
 	Kma__V1__AgentReport *r;
 	struct store_obs_in *obs; /* [r->n_peers], pointing into r->peers */
 	/*
@@ -79,21 +99,23 @@ struct report_in {
 };
 
 /*
- * The checks of a complete request from an agent whose certificate names cert_node_id,
- * which need no store: content type, decode, validation, identity. Returns true with *in
- * (report_in_free; it may point into body); otherwise false with the answer in out, the
- * rejection not yet counted (report_reject, unless status is 500).
+ * The checks of a complete request from the client who, which need no store: content
+ * type, decode, validation, identity (the report's node_id is the certificate's). Returns
+ * true with *in (report_in_free; it may point into body); otherwise false with the answer
+ * in out, the rejection not yet counted (report_reject, unless status is 500).
  */
-bool report_decode(const char *cert_node_id, const char *content_type, const unsigned char *body,
-                   size_t len, struct report_in *in, struct report_outcome *out)
-    __attribute__((warn_unused_result));
+bool report_decode(const struct report_client *who, const char *content_type,
+                   const unsigned char *body, size_t len, struct report_in *in,
+                   struct report_outcome *out) __attribute__((warn_unused_result));
 
 /* Frees what report_decode filled in; a zeroed struct is fine. */
 void report_in_free(struct report_in *in);
 
 /*
- * Stores a decoded report (received_at = now) and builds the reply into out; a node not
- * in the cluster is answered 403 and counted through report_reject.
+ * Stores a decoded report (received_at = now) and builds the reply into out. Refused and
+ * counted through report_reject: 403 for a node not in the cluster or a certificate that
+ * is not the node's enrolled one (remembered as evidence, store_attempt_record), 409 for a
+ * report older than the node's last (store.h); both with Retry-After, the report interval.
  */
 void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
                   struct report_outcome *out);
@@ -113,11 +135,11 @@ void report_store_batch(struct store *st, uint32_t interval_ms, const struct rep
                         size_t n, int64_t now);
 
 /*
- * Handles a complete request from an agent whose certificate names cert_node_id:
- * content type, decode, validation, identity, store (received_at = now), reply. Fills out;
- * a rejection is counted and logged through report_reject.
+ * Handles a complete request from the client who: content type, decode, validation,
+ * identity, store (received_at = now), reply. Fills out; a rejection is counted and logged
+ * through report_reject.
  */
-void report_handle(struct store *st, uint32_t interval_ms, const char *cert_node_id,
+void report_handle(struct store *st, uint32_t interval_ms, const struct report_client *who,
                    const char *content_type, const unsigned char *body, size_t len, int64_t now,
                    struct report_outcome *out);
 

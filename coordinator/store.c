@@ -5,13 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "obs_cache.h"
 #include "store_priv.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -73,6 +74,25 @@ static const char schema_v3[] =
 static const char schema_v4[] =
     "ALTER TABLE observations ADD COLUMN peer_node_id TEXT NOT NULL DEFAULT '';";
 
+/*
+ * v5: which incarnation of an agent the last report came from and which it replaced
+ * (reports never go back), the serial a running rejoin accepts reports from, the
+ * certificates refused as a node's (evidence), and what justifies each step.
+ */
+static const char schema_v5[] =
+    "ALTER TABLE nodes ADD COLUMN pending_serial TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE reports ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE reports ADD COLUMN instance INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE reports ADD COLUMN retired TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    " node_id TEXT NOT NULL, serial TEXT NOT NULL, address TEXT NOT NULL,"
+    " known INTEGER NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,"
+    " count INTEGER NOT NULL, PRIMARY KEY (node_id, serial));"
+    "ALTER TABLE steps ADD COLUMN predicate TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE steps ADD COLUMN pred_kind TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE steps ADD COLUMN pred_serial TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE steps ADD COLUMN pred_name TEXT NOT NULL DEFAULT '';";
+
 enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
@@ -83,6 +103,11 @@ enum stmt_id {
 	S_NODE_SET_SERIAL,
 	S_NODE_GET,
 	S_NODES_LIST,
+	S_NODE_SET_PENDING,
+	S_REPORT_GATE,
+	S_ATTEMPT_PUT,
+	S_ATTEMPT_TRIM,
+	S_ATTEMPTS_LIST,
 	S_ENROL_INSERT,
 	S_ENROL_LIST,
 	S_VERSION_GET,
@@ -110,7 +135,8 @@ enum stmt_id {
 
 #define NODE_COLUMNS                                                                               \
 	"SELECT n.node_id, n.name, n.address, n.enrolled_serial, n.created_at, r.sequence,"        \
-	" r.received_at, r.state FROM nodes n LEFT JOIN reports r ON r.node_id = n.node_id"
+	" r.received_at, r.state, n.pending_serial, r.boot_id FROM nodes n"                        \
+	" LEFT JOIN reports r ON r.node_id = n.node_id"
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -120,9 +146,24 @@ static const char *const stmt_sql[S_COUNT] = {
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_NODE_EXISTS] = "SELECT 1 FROM nodes WHERE node_id = ?1",
     [S_NODE_DELETE] = "DELETE FROM nodes WHERE node_id = ?1",
-    [S_NODE_SET_SERIAL] = "UPDATE nodes SET enrolled_serial = ?2 WHERE node_id = ?1",
+    /* Enrolling a serial ends what a rejoin accepted meanwhile; removing one does not. */
+    [S_NODE_SET_SERIAL] = "UPDATE nodes SET enrolled_serial = ?2, pending_serial ="
+                          " CASE WHEN ?2 = '' THEN pending_serial ELSE '' END WHERE node_id = ?1",
     [S_NODE_GET] = NODE_COLUMNS " WHERE n.node_id = ?1",
     [S_NODES_LIST] = NODE_COLUMNS " ORDER BY n.node_id",
+    [S_NODE_SET_PENDING] = "UPDATE nodes SET pending_serial = ?2 WHERE node_id = ?1",
+    [S_REPORT_GATE] = "SELECT n.enrolled_serial, n.pending_serial, r.sequence, r.boot_id,"
+                      " r.instance, r.retired FROM nodes n LEFT JOIN reports r"
+                      " ON r.node_id = n.node_id WHERE n.node_id = ?1",
+    [S_ATTEMPT_PUT] = "INSERT INTO attempts(node_id, serial, address, known, first_at, last_at,"
+                      " count) VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1)"
+                      " ON CONFLICT(node_id, serial) DO UPDATE SET address = excluded.address,"
+                      " known = excluded.known, last_at = excluded.last_at, count = count + 1",
+    /* The newest STORE_ATTEMPTS_MAX are kept: a bound on what certificates can make us store. */
+    [S_ATTEMPT_TRIM] = "DELETE FROM attempts WHERE rowid NOT IN (SELECT rowid FROM attempts"
+                       " ORDER BY last_at DESC LIMIT ?1)",
+    [S_ATTEMPTS_LIST] = "SELECT node_id, serial, address, known, first_at, last_at, count"
+                        " FROM attempts ORDER BY node_id, last_at DESC",
     [S_ENROL_INSERT] = "INSERT INTO enrolments(node_id, serial, at, how) VALUES (?1, ?2, ?3, ?4)",
     [S_ENROL_LIST] = "SELECT serial, at, how FROM enrolments WHERE node_id = ?1 ORDER BY id",
     [S_VERSION_GET] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'peer_table_version'",
@@ -132,10 +173,13 @@ static const char *const stmt_sql[S_COUNT] = {
      * An update in place, not a REPLACE (a delete and an insert): SQLite then rewrites only
      * the pages whose bytes differ, and a report differs from the last mostly at its end.
      */
-    [S_REPORT_UPSERT] = "INSERT INTO reports(node_id, sequence, received_at, state, body)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(node_id) DO UPDATE SET"
+    [S_REPORT_UPSERT] = "INSERT INTO reports(node_id, sequence, received_at, state, body,"
+                        " boot_id, instance, retired) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                        " ON CONFLICT(node_id) DO UPDATE SET"
                         " sequence = excluded.sequence, received_at = excluded.received_at,"
-                        " state = excluded.state, body = excluded.body",
+                        " state = excluded.state, body = excluded.body,"
+                        " boot_id = excluded.boot_id, instance = excluded.instance,"
+                        " retired = excluded.retired",
     [S_REPORT_DELETE] = "DELETE FROM reports WHERE node_id = ?1",
     [S_REPORT_BODY] = "SELECT body FROM reports WHERE node_id = ?1",
     /* An observation that did not change is not written again (most of a report). */
@@ -335,6 +379,8 @@ static enum store_status schema_migrate(struct store *st)
 	if (version < 3 && exec(st, schema_v3, "migrate schema to v3") != STORE_OK)
 		goto exit;
 	if (version < 4 && exec(st, schema_v4, "migrate schema to v4") != STORE_OK)
+		goto exit;
+	if (version < 5 && exec(st, schema_v5, "migrate schema to v5") != STORE_OK)
 		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
@@ -742,6 +788,83 @@ exit:
 	return ret;
 }
 
+enum store_status store_node_set_pending(struct store *st, const char *node_id, const char *serial)
+{
+	enum store_status ret;
+	sqlite3_stmt *s;
+
+	if (tx_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	ret = node_exists(st, node_id);
+	if (ret != STORE_OK)
+		goto exit;
+	s = stmt_get(st, S_NODE_SET_PENDING);
+	bind_text(s, 1, node_id);
+	bind_text(s, 2, serial);
+	ret = run(st, s, "set the serial a rejoin accepts");
+	if (ret == STORE_OK)
+		ret = tx_commit(st);
+exit:
+	if (ret != STORE_OK)
+		tx_rollback(st);
+	return ret;
+}
+
+enum store_status store_attempt_record(struct store *st, const char *node_id, const char *serial,
+                                       const char *address, bool known, int64_t now)
+{
+	sqlite3_stmt *s;
+	enum store_status ret;
+
+	if (tx_begin(st) != STORE_OK)
+		return STORE_ERROR;
+	s = stmt_get(st, S_ATTEMPT_PUT);
+	(void)sqlite3_bind_text(s, 1, node_id, (int)strnlen(node_id, STORE_ID_MAX - 1),
+	                        SQLITE_TRANSIENT);
+	(void)sqlite3_bind_text(s, 2, serial, (int)strnlen(serial, STORE_SERIAL_MAX - 1),
+	                        SQLITE_TRANSIENT);
+	(void)sqlite3_bind_text(s, 3, address, (int)strnlen(address, STORE_TEXT_MAX - 1),
+	                        SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 4, known);
+	sqlite3_bind_int64(s, 5, now);
+	ret = run(st, s, "record a refused certificate");
+	if (ret == STORE_OK) {
+		s = stmt_get(st, S_ATTEMPT_TRIM);
+		sqlite3_bind_int(s, 1, STORE_ATTEMPTS_MAX);
+		ret = run(st, s, "trim the refused certificates");
+	}
+	if (ret == STORE_OK)
+		ret = tx_commit(st);
+	if (ret != STORE_OK)
+		tx_rollback(st);
+	return ret;
+}
+
+static void fill_attempt(sqlite3_stmt *s, void *p)
+{
+	struct store_attempt *a = p;
+
+	memset(a, 0, sizeof(*a));
+	col_text(s, 0, a->node_id, sizeof(a->node_id));
+	col_text(s, 1, a->serial, sizeof(a->serial));
+	col_text(s, 2, a->address, sizeof(a->address));
+	a->known = sqlite3_column_int(s, 3) != 0;
+	a->first_at = sqlite3_column_int64(s, 4);
+	a->last_at = sqlite3_column_int64(s, 5);
+	a->count = (uint64_t)sqlite3_column_int64(s, 6);
+}
+
+enum store_status store_attempts_list(struct store *st, struct store_attempt **out, size_t *count)
+{
+	void *arr = NULL;
+	enum store_status ret;
+
+	ret = store_collect(st, stmt_get(st, S_ATTEMPTS_LIST), sizeof(struct store_attempt), &arr,
+	                    count, fill_attempt, "list refused certificates");
+	*out = arr;
+	return ret;
+}
+
 static void node_from_row(sqlite3_stmt *s, struct store_node *n)
 {
 	memset(n, 0, sizeof(*n));
@@ -755,7 +878,9 @@ static void node_from_row(sqlite3_stmt *s, struct store_node *n)
 		n->report_sequence = (uint64_t)sqlite3_column_int64(s, 5);
 		n->report_at = sqlite3_column_int64(s, 6);
 		col_text(s, 7, n->report_state, sizeof(n->report_state));
+		col_text(s, 9, n->report_boot_id, sizeof(n->report_boot_id));
 	}
+	col_text(s, 8, n->pending_serial, sizeof(n->pending_serial));
 }
 
 enum store_status store_node_get(struct store *st, const char *node_id, struct store_node *out)
@@ -1110,13 +1235,105 @@ static enum store_status obs_put(struct store *st, const struct store_report *r,
 	return STORE_OK;
 }
 
+/* An agent's incarnation as the reports table keeps it: "boot/instance". */
+static void incarnation(const char *boot_id, uint64_t instance, char *buf, size_t size)
+{
+	snprintf(buf, size, "%.*s/%llu", STORE_BOOT_MAX - 1, boot_id, (unsigned long long)instance);
+}
+
+/* Whether key is one of the ';'-separated keys of list. */
+static bool key_listed(const char *list, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = list; *p; p += strcspn(p, ";"), p += *p == ';')
+		if (strncmp(p, key, n) == 0 && (p[n] == ';' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * The order of reports (store.h): r against the node's last report (gate, a row of
+ * S_REPORT_GATE), and the retired list to store with r when it is taken.
+ */
+static enum store_status report_order(sqlite3_stmt *gate, const struct store_report *r,
+                                      char *retired, size_t size)
+{
+	char now_key[STORE_BOOT_MAX + 24], last_key[STORE_BOOT_MAX + 24], last_boot[STORE_BOOT_MAX];
+	const unsigned char *was = sqlite3_column_text(gate, 5);
+	uint64_t last_instance = (uint64_t)sqlite3_column_int64(gate, 4);
+	size_t kept = 0, used;
+
+	retired[0] = '\0';
+	if (sqlite3_column_type(gate, 2) == SQLITE_NULL)
+		return STORE_OK; /* its first report */
+	col_text(gate, 3, last_boot, sizeof(last_boot));
+	incarnation(r->boot_id ? r->boot_id : "", r->instance, now_key, sizeof(now_key));
+	incarnation(last_boot, last_instance, last_key, sizeof(last_key));
+	if (strcmp(now_key, last_key) == 0) {
+		/* An older agent (instance 0) starts its sequence again when it restarts. */
+		if (r->instance && r->sequence <= (uint64_t)sqlite3_column_int64(gate, 2))
+			return STORE_STALE;
+		snprintf(retired, size, "%s", was ? (const char *)was : "");
+		return STORE_OK;
+	}
+	if (was && key_listed((const char *)was, now_key))
+		return STORE_STALE;
+	/* A new incarnation: the last one is retired, with the newest STORE_RETIRED_MAX - 1. */
+	used = (size_t)snprintf(retired, size, "%s", last_key);
+	for (const char *p = was ? (const char *)was : ""; *p && ++kept < STORE_RETIRED_MAX;) {
+		size_t n = strcspn(p, ";");
+
+		if (used + 1 + n < size) {
+			retired[used++] = ';';
+			memcpy(retired + used, p, n);
+			retired[used += n] = '\0';
+		}
+		p += n + (p[n] == ';');
+	}
+	return STORE_OK;
+}
+
+/* Whether serial is the one enrolled or the one a rejoin accepts (gate's row). */
+static bool report_pinned(sqlite3_stmt *gate, const char *serial)
+{
+	const unsigned char *enrolled = sqlite3_column_text(gate, 0);
+	const unsigned char *pending = sqlite3_column_text(gate, 1);
+
+	return (enrolled && enrolled[0] && strcasecmp((const char *)enrolled, serial) == 0) ||
+	       (pending && pending[0] && strcasecmp((const char *)pending, serial) == 0);
+}
+
+/* Whether r may be stored: its node exists, its certificate is pinned, it is not stale. */
+static enum store_status report_admit(struct store *st, const struct store_report *r, char *retired,
+                                      size_t size)
+{
+	sqlite3_stmt *s = stmt_get(st, S_REPORT_GATE);
+	enum store_status ret;
+	int rc;
+
+	bind_text(s, 1, r->node_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		ret = STORE_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		ret = db_fail(st, "read the node's last report");
+	else if (r->cert_serial && !report_pinned(s, r->cert_serial))
+		ret = STORE_NOT_PINNED;
+	else
+		ret = report_order(s, r, retired, size);
+	sqlite3_reset(s);
+	return ret;
+}
+
 static enum store_status report_put(struct store *st, const struct store_report *r,
                                     const struct store_obs_in *obs, size_t n_obs)
 {
+	char retired[STORE_RETIRED_MAX * (STORE_BOOT_MAX + 24)];
 	enum store_status ret;
 	sqlite3_stmt *s;
 
-	ret = node_exists(st, r->node_id);
+	ret = report_admit(st, r, retired, sizeof(retired));
 	if (ret != STORE_OK)
 		return ret;
 	ret = STORE_ERROR;
@@ -1127,6 +1344,11 @@ static enum store_status report_put(struct store *st, const struct store_report 
 	bind_static(s, 4, r->state);
 	sqlite3_bind_blob64(s, 5, r->body_len ? (const void *)r->body : "", r->body_len,
 	                    SQLITE_STATIC);
+	(void)sqlite3_bind_text(s, 6, r->boot_id ? r->boot_id : "",
+	                        (int)strnlen(r->boot_id ? r->boot_id : "", STORE_BOOT_MAX - 1),
+	                        SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)r->instance);
+	bind_static(s, 8, retired);
 	if (run(st, s, "store report") != STORE_OK)
 		goto exit;
 	if (obs_put(st, r, obs, n_obs) != STORE_OK)

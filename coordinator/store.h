@@ -30,13 +30,19 @@ enum store_status {
 	STORE_TOKEN_OTHER_NODE, /* issued for another node */
 	STORE_TOKEN_USED,       /* already redeemed */
 	STORE_TOKEN_EXPIRED,    /* expires_at <= now */
+	/* store_report_put only: why a report is not stored (nothing written) */
+	STORE_NOT_PINNED, /* its certificate's serial is neither enrolled nor a rejoin's */
+	STORE_STALE,      /* a newer report of the node is stored already */
 };
 
 #define STORE_ID_MAX         128 /* node IDs, with the NUL */
 #define STORE_TEXT_MAX       257 /* names, addresses, details: 256 bytes and the NUL */
 #define STORE_SERIAL_MAX     130 /* uppercase hex of up to 64 bytes and the NUL */
 #define STORE_STATE_MAX      32
-#define STORE_TOKEN_HASH_MAX 65 /* lowercase hex SHA-256 of a token and the NUL */
+#define STORE_TOKEN_HASH_MAX 65  /* lowercase hex SHA-256 of a token and the NUL */
+#define STORE_BOOT_MAX       72  /* boot IDs as stored: 71 bytes and the NUL */
+#define STORE_RETIRED_MAX    8   /* replaced incarnations of an agent remembered per node */
+#define STORE_ATTEMPTS_MAX   256 /* refused certificates remembered (the newest) */
 
 struct store;
 
@@ -51,6 +57,19 @@ struct store_node {
 	uint64_t report_sequence;
 	int64_t report_at;
 	char report_state[STORE_STATE_MAX];
+	char report_boot_id[STORE_BOOT_MAX];
+	/* during a rejoin, the serial whose reports are taken as this node's too ("" if none) */
+	char pending_serial[STORE_SERIAL_MAX];
+};
+
+/* A certificate refused as a node's (store_attempt_record). */
+struct store_attempt {
+	char node_id[STORE_ID_MAX]; /* the node ID the certificate names */
+	char serial[STORE_SERIAL_MAX];
+	char address[STORE_TEXT_MAX]; /* where it came from, last time */
+	bool known;                   /* node_id is a node of the cluster */
+	int64_t first_at, last_at;
+	uint64_t count;
 };
 
 struct store_enrolment {
@@ -93,9 +112,23 @@ struct store_obs_in {
 /* The longest string field f of struct store_observation can hold (its size less the NUL). */
 #define STORE_OBS_CUT(f) (sizeof(((struct store_observation *)0)->f) - 1)
 
-/* One report as stored: the decoded summary and the raw protobuf body. */
+/*
+ * One report as stored: the decoded summary and the raw protobuf body.
+ *
+ * Reports never go back. An agent's incarnation is (boot_id, instance); the reports of one
+ * are ordered by sequence. A report of the incarnation last stored whose sequence is not
+ * higher is stale (an older agent, instance 0, is not ordered by sequence: it starts it
+ * again when it restarts). A report of another incarnation replaces it, unless that
+ * incarnation is one the node's reports already replaced (among the last STORE_RETIRED_MAX):
+ * a report the old boot sent before a reboot that arrives after the new boot's is stale.
+ */
 struct store_report {
 	const char *node_id;
+	/* The serial of the certificate it came with, which must be the node's enrolled serial
+	 * or the one a rejoin accepts (store_node_set_pending); NULL: not checked. */
+	const char *cert_serial;
+	const char *boot_id; /* NULL: "" */
+	uint64_t instance;
 	uint64_t sequence;
 	int64_t received_at;
 	const char *state; /* identity state identifier */
@@ -231,12 +264,34 @@ void store_reports_abort(struct store *st);
 
 /*
  * Stores a report: replaces the node's last report and, for each of obs, the observation
- * with the same (node, peer, direction); others stay. STORE_NOT_FOUND (nothing written)
- * when the node is not in the cluster. In a batch, any other failure leaves the batch
+ * with the same (node, peer, direction); others stay. Nothing is written, and the batch
+ * goes on, for STORE_NOT_FOUND (the node is not in the cluster), STORE_NOT_PINNED and
+ * STORE_STALE (struct store_report). In a batch, any other failure leaves the batch
  * only to abort; outside one, the report is a batch of its own (committed, and counted).
  */
 enum store_status store_report_put(struct store *st, const struct store_report *r,
                                    const struct store_obs_in *obs, size_t n_obs)
+    __attribute__((warn_unused_result));
+
+/*
+ * Sets the serial whose reports are taken as node_id's besides its enrolled one ("" for
+ * none): a rejoin accepts the certificate the node presents until it enrols a new one
+ * (enrolling any serial clears it). STORE_NOT_FOUND when there is no such node.
+ */
+enum store_status store_node_set_pending(struct store *st, const char *node_id, const char *serial)
+    __attribute__((warn_unused_result));
+
+/*
+ * Remembers that a certificate naming node_id with serial was refused as that node's,
+ * coming from address (known: node_id is a node of the cluster); counts repeats. Only the
+ * newest STORE_ATTEMPTS_MAX (node, serial) are kept. Its own transaction (not in a batch).
+ */
+enum store_status store_attempt_record(struct store *st, const char *node_id, const char *serial,
+                                       const char *address, bool known, int64_t now)
+    __attribute__((warn_unused_result));
+
+/* Every remembered refusal, by node and newest first, into a new array (free()). */
+enum store_status store_attempts_list(struct store *st, struct store_attempt **out, size_t *count)
     __attribute__((warn_unused_result));
 
 /* The stored body of the node's last report into a new buffer the caller frees. */

@@ -10,7 +10,7 @@
 #define STEP_COLUMNS                                                                               \
 	"plan_id, idx, kind, node_id, reason, manual, instruction, state, phase, started_at,"      \
 	" phase_at, finished_at, stable_since, detail, directive_id, fencing, boot_before,"        \
-	" table_version, secret, confirmed_by"
+	" table_version, secret, confirmed_by, predicate, pred_kind, pred_serial, pred_name"
 
 static enum store_status fail(struct store *st, const char *what)
 {
@@ -115,6 +115,10 @@ static void step_bind(sqlite3_stmt *s, const struct store_step *p)
 	sqlite3_bind_int64(s, 18, (sqlite3_int64)p->table_version);
 	text(s, 19, p->secret);
 	text(s, 20, p->confirmed_by);
+	text(s, 21, p->predicate);
+	text(s, 22, p->pred_kind);
+	text(s, 23, p->pred_serial);
+	text(s, 24, p->pred_name);
 }
 
 static void step_read(sqlite3_stmt *s, void *out)
@@ -142,13 +146,17 @@ static void step_read(sqlite3_stmt *s, void *out)
 	p->table_version = (uint64_t)sqlite3_column_int64(s, 17);
 	col(s, 18, p->secret, sizeof(p->secret));
 	col(s, 19, p->confirmed_by, sizeof(p->confirmed_by));
+	col(s, 20, p->predicate, sizeof(p->predicate));
+	col(s, 21, p->pred_kind, sizeof(p->pred_kind));
+	col(s, 22, p->pred_serial, sizeof(p->pred_serial));
+	col(s, 23, p->pred_name, sizeof(p->pred_name));
 }
 
 enum store_status store_step_put(struct store *st, const struct store_step *p)
 {
 	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO steps(" STEP_COLUMNS ") VALUES (?1,"
 	                              " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-	                              " ?15, ?16, ?17, ?18, ?19, ?20)");
+	                              " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)");
 
 	if (!s)
 		return STORE_ERROR;

@@ -53,6 +53,16 @@ struct store_step {
 	uint64_t table_version;
 	char secret[80]; /* a one-time enrolment token while the step needs it, else "" */
 	char confirmed_by[STORE_TEXT_MAX];
+	/*
+	 * What justifies the step, written when the plan is built (plan.h): the finding's
+	 * pattern the engine checks again on fresh observations before the node is disrupted,
+	 * the serial and node ID its peers saw at the node's address, and the sentence an
+	 * operator reads. Empty for steps that need no justification of their own.
+	 */
+	char predicate[STORE_PLAN_TEXT];
+	char pred_kind[32];
+	char pred_serial[STORE_SERIAL_MAX];
+	char pred_name[STORE_ID_MAX];
 };
 
 struct store_lease {

@@ -93,7 +93,7 @@ def start():
 
 p = start()
 st, _ = request(alice, "alice", "POST", "/v1/nodes",
-                json.dumps({"node_id": "a-kma01", "name": "a", "address": "10.0.0.1:9443"}),
+                json.dumps({"node_id": "a-kma01", "name": "a", "address": "127.0.0.1:9443"}),
                 "application/json")
 assert st == 201, st
 threads = [threading.Thread(target=reporter), threading.Thread(target=operator)]

@@ -84,10 +84,10 @@ start_coord
 
 # --- operator API ----------------------------------------------------------------------------
 call alice POST /v1/nodes -H 'Content-Type: application/json' \
-	-d '{"node_id":"a-kma01","name":"kma01.example","address":"10.0.0.1:9443","enrolled_serial":"e2:20:7f:db:a4:32:e9:01:00:00:00:00:00:00:00:84"}'
+	-d '{"node_id":"a-kma01","name":"kma01.example","address":"127.0.0.1:9443","enrolled_serial":"e2:20:7f:db:a4:32:e9:01:00:00:00:00:00:00:00:84"}'
 expect_code 201 "add a-kma01"
 expect_jsons "$T/body" 'j["enrolled_serial"]' E2207FDBA432E9010000000000000084
-call alice POST /v1/nodes -d '{"node_id":"u-kma02","name":"kma02.example","address":"10.0.0.2:9443"}'
+call alice POST /v1/nodes -d '{"node_id":"u-kma02","name":"kma02.example","address":"127.0.0.2:9443"}'
 expect_code 201 "add u-kma02"
 call alice POST /v1/nodes -d '{"node_id":"u-kma02","name":"again","address":"x:1"}'
 expect_code 409 "add u-kma02 twice"
@@ -98,7 +98,7 @@ expect_code 400 "bad JSON"
 call alice GET /v1/nodes
 expect_code 200 "list nodes"
 expect_jsons "$T/body" 'len(j["nodes"])' 2 'j["nodes"][0]["node_id"]' a-kma01 \
-	'j["nodes"][1]["node_id"]' u-kma02 'j["nodes"][1]["address"]' 10.0.0.2:9443 \
+	'j["nodes"][1]["node_id"]' u-kma02 'j["nodes"][1]["address"]' 127.0.0.2:9443 \
 	'j["nodes"][0]["last_report"]' None 'j["peer_table_version"]' 2
 ok "operator adds and lists nodes (201, 409, 400, 200)"
 
@@ -216,7 +216,7 @@ report a-kma01 a-kma01 43 5
 expect_code 200 "report after the serial change"
 "$MKREPORT" reply "$T/body" >"$T/reply.txt" || fail "reply does not decode"
 expect_grep "peer_table_version 3" "$T/reply.txt"
-expect_grep "peer u-kma02 kma02.example 10.0.0.2:9443 866B070F94660D13000000000000001E" \
+expect_grep "peer u-kma02 kma02.example 127.0.0.2:9443 866B070F94660D13000000000000001E" \
 	"$T/reply.txt"
 report u-kma02 u-kma02 1 5
 expect_code 200 "u-kma02 reports"

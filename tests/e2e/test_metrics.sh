@@ -150,9 +150,9 @@ grep -qi '^allow: GET' "$T/head" || fail "405 without Allow: GET"
 ok "agent certificate and no certificate: 403; POST: 405"
 
 # --- counters after reports ------------------------------------------------------------------
-call alice POST /v1/nodes -d '{"node_id":"a-kma01","name":"kma01","address":"10.0.0.1:9443","enrolled_serial":"E2207FDBA432E9010000000000000084"}'
+call alice POST /v1/nodes -d '{"node_id":"a-kma01","name":"kma01","address":"127.0.0.1:9443","enrolled_serial":"E2207FDBA432E9010000000000000084"}'
 expect_code 201 "add a-kma01"
-call alice POST /v1/nodes -d '{"node_id":"u-kma02","name":"kma02","address":"10.0.0.2:9443"}'
+call alice POST /v1/nodes -d '{"node_id":"u-kma02","name":"kma02","address":"127.0.0.2:9443"}'
 expect_code 201 "add u-kma02"
 "$MKREPORT" report a-kma01 1 5 u-kma02:1:1 u-kma02:2:18 >"$T/report.bin" || fail "mkreport"
 call a-kma01 POST /v1/report -H "$CT" --data-binary @"$T/report.bin"

@@ -72,7 +72,7 @@ peers {
   observed_at: 1700000100 detail: "the peer's certificate is valid but its serial is not the enrolled one"
 }
 peers {
-  peer_node_id: "b-kma03" peer_address: "10.0.0.3:9443" direction: DIRECTION_INBOUND
+  peer_node_id: "b-kma03" peer_address: "127.0.0.3:9443" direction: DIRECTION_INBOUND
   cause: CAUSE_PROTOCOL_MISMATCH alert_received { number: 70 name: "protocol_version" }
 }
 health { healthy: true detail: "ok" checked_at: 1700000090 }

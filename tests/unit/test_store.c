@@ -578,6 +578,142 @@ static void test_reopen_keeps_data(void **state)
 	store_close(st);
 }
 
+/* One report of incarnation (boot, instance) with sequence seq: the store's verdict. */
+static enum store_status report_of(struct store *st, const char *boot, uint64_t instance,
+                                   uint64_t seq)
+{
+	struct store_report r = {.node_id = "a-kma01",
+	                         .boot_id = boot,
+	                         .instance = instance,
+	                         .sequence = seq,
+	                         .received_at = 100,
+	                         .state = "enrolled"};
+
+	return store_report_put(st, &r, NULL, 0);
+}
+
+static const char *stored_boot(struct store *st)
+{
+	static struct store_node n;
+
+	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
+	return n.report_boot_id;
+}
+
+/*
+ * Reports never go back: within one incarnation by sequence; across a reboot, a report the
+ * old boot sent that arrives after the new boot's is stale; a restarted agent (a new
+ * instance in the same boot) is taken at once; an agent that does not say its instance is
+ * not ordered by sequence (it restarts it).
+ */
+static void test_report_order(void **state)
+{
+	struct store *st;
+	uint64_t c = 0;
+
+	(void)state;
+	st = open_db();
+	add(st, "a-kma01", "AA", 1);
+	assert_int_equal(report_of(st, "old", 7, 10), STORE_OK);
+	assert_int_equal(report_of(st, "old", 7, 10), STORE_STALE);
+	assert_int_equal(report_of(st, "old", 7, 9), STORE_STALE);
+	assert_int_equal(report_of(st, "old", 7, 11), STORE_OK);
+	/* The reboot: the new boot's first report, then one the old boot sent before it. */
+	assert_int_equal(report_of(st, "new", 8, 1), STORE_OK);
+	assert_int_equal(report_of(st, "old", 7, 12), STORE_STALE);
+	assert_string_equal(stored_boot(st), "new");
+	/* The agent restarted without a reboot: a new instance, its sequence from 1. */
+	assert_int_equal(report_of(st, "new", 9, 1), STORE_OK);
+	assert_int_equal(report_of(st, "new", 8, 2), STORE_STALE);
+	/* Only what was taken counts as accepted. */
+	assert_int_equal(store_rejects_get(st, STORE_ACCEPTED_STATUS, &c), STORE_OK);
+	assert_int_equal(c, 4);
+	/* The newest STORE_RETIRED_MAX replaced incarnations stay retired: old/7, new/8 and
+	 * new/9 among them after six more. */
+	for (uint64_t i = 0; i < STORE_RETIRED_MAX - 2; i++)
+		assert_int_equal(report_of(st, "later", 100 + i, 1), STORE_OK);
+	assert_int_equal(report_of(st, "old", 7, 50), STORE_STALE);
+	assert_int_equal(report_of(st, "new", 9, 50), STORE_STALE);
+	/* An older agent says no instance: same boot, sequence again from 1, taken. */
+	assert_int_equal(report_of(st, "legacy", 0, 5), STORE_OK);
+	assert_int_equal(report_of(st, "legacy", 0, 1), STORE_OK);
+	store_close(st);
+	/* The order outlives a restart of the coordinator. */
+	st = open_db();
+	assert_int_equal(report_of(st, "later", 100, 2), STORE_STALE);
+	store_close(st);
+}
+
+/*
+ * A report is the node's only from its enrolled certificate, or from the one a running
+ * rejoin accepts; a refused certificate is remembered, bounded.
+ */
+static void test_report_pinned(void **state)
+{
+	struct store *st;
+	struct store_report r = {.node_id = "a-kma01",
+	                         .cert_serial = "00ab",
+	                         .sequence = 1,
+	                         .received_at = 100,
+	                         .state = "enrolled"};
+	struct store_attempt *a = NULL;
+	struct store_node n;
+	size_t count = 0;
+
+	(void)state;
+	st = open_db();
+	add(st, "a-kma01", "00AB", 1);
+	assert_int_equal(store_report_put(st, &r, NULL, 0), STORE_OK); /* hex in any case */
+	r.cert_serial = "00AC";
+	r.sequence = 2;
+	assert_int_equal(store_report_put(st, &r, NULL, 0), STORE_NOT_PINNED);
+	/* A rejoin takes the certificate it waits for, until a serial is enrolled. */
+	assert_int_equal(store_node_set_pending(st, "a-kma01", "00AC"), STORE_OK);
+	assert_int_equal(store_node_set_pending(st, "nobody", "00AC"), STORE_NOT_FOUND);
+	assert_int_equal(store_report_put(st, &r, NULL, 0), STORE_OK);
+	assert_int_equal(store_node_set_serial(st, "a-kma01", "", "remove", 2), STORE_OK);
+	r.sequence = 3;
+	assert_int_equal(store_report_put(st, &r, NULL, 0), STORE_OK); /* removal keeps it */
+	assert_int_equal(store_node_set_serial(st, "a-kma01", "00AD", "quickstart", 3), STORE_OK);
+	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
+	assert_string_equal(n.pending_serial, "");
+	r.sequence = 4;
+	assert_int_equal(store_report_put(st, &r, NULL, 0), STORE_NOT_PINNED);
+	r.cert_serial = "00AB"; /* the superseded one */
+	assert_int_equal(store_report_put(st, &r, NULL, 0), STORE_NOT_PINNED);
+
+	assert_int_equal(store_attempt_record(st, "a-kma01", "00AC", "127.0.0.5", true, 10),
+	                 STORE_OK);
+	assert_int_equal(store_attempt_record(st, "a-kma01", "00AC", "127.0.0.6", true, 12),
+	                 STORE_OK);
+	assert_int_equal(store_attempt_record(st, "u-kma09", "00AE", "127.0.0.7", false, 11),
+	                 STORE_OK);
+	assert_int_equal(store_attempts_list(st, &a, &count), STORE_OK);
+	assert_int_equal(count, 2);
+	assert_string_equal(a[0].node_id, "a-kma01");
+	assert_string_equal(a[0].serial, "00AC");
+	assert_string_equal(a[0].address, "127.0.0.6");
+	assert_true(a[0].known);
+	assert_int_equal(a[0].first_at, 10);
+	assert_int_equal(a[0].last_at, 12);
+	assert_int_equal(a[0].count, 2);
+	assert_false(a[1].known);
+	free(a);
+	/* Certificates cannot make the store keep more than STORE_ATTEMPTS_MAX of them. */
+	for (int i = 0; i < STORE_ATTEMPTS_MAX + 10; i++) {
+		char serial[16];
+
+		snprintf(serial, sizeof(serial), "%04X", i);
+		assert_int_equal(
+		    store_attempt_record(st, "u-kma09", serial, "127.0.0.7", false, 100 + i),
+		    STORE_OK);
+	}
+	assert_int_equal(store_attempts_list(st, &a, &count), STORE_OK);
+	assert_int_equal(count, STORE_ATTEMPTS_MAX);
+	free(a);
+	store_close(st);
+}
+
 static void test_open_failure(void **state)
 {
 	struct store *st = (struct store *)1;
@@ -600,6 +736,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_report_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_after_other_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_pinned, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_failure, setup, teardown),
 	};
 
