@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for t in proto idstore inifile config peers board hello sniff; do mkdir -p "$out/$t"; done
+for t in proto idstore inifile config peers board hello sniff tlshello; do mkdir -p "$out/$t"; done
 
 # --- protobuf ---------------------------------------------------------------------------
 
@@ -312,5 +312,97 @@ put("outbound-alert", fatal_alert, 7, b"\x15\x03\x03\x00\x02\x02\x28", hello)
 # not TLS: an HTTP server, and an SSH banner
 put("outbound-http", 2, 0, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", hello)
 put("inbound-ssh", 1 | 2, 3, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+PY
+# fuzz_tlshello inputs: what openssl s_server answers to a hello offering one version (built
+# here as agent/tlshello.c builds it, with fewer suites), cut to VERSCAN_ANSWER_MAX bytes
+python3 - "$out/tlshello" "$data" <<'PY'
+import os, socket, subprocess, sys, time
+out, data = sys.argv[1], sys.argv[2]
+
+def l16(b):
+    return len(b).to_bytes(2, "big") + b
+
+def u16s(items):
+    return l16(b"".join(x.to_bytes(2, "big") for x in items))
+
+def ext(t, d):
+    return t.to_bytes(2, "big") + l16(d)
+
+def hello(v):
+    tls13 = v == 0x0304
+    if tls13:
+        suites = [0x1301, 0x1302, 0x1303]
+    else:
+        suites = ([0xc02c, 0xc02b, 0xc030, 0xc02f] if v == 0x0303 else []) + \
+                 [0xc00a, 0xc009, 0xc014, 0xc013, 0x0035, 0x002f, 0x000a, 0x00ff]
+    e = ext(10, u16s([0x1d, 0x17, 0x18]))
+    if v >= 0x0303:
+        e += ext(13, u16s([0x0403, 0x0503, 0x0804, 0x0805, 0x0401, 0x0501, 0x0201]))
+    if tls13:
+        e += ext(43, b"\x02\x03\x04")
+        e += ext(51, l16(b"\x00\x1d" + l16(bytes([9]) + bytes(31))))
+    else:
+        e += ext(11, b"\x01\x00") + ext(23, b"")
+    body = (0x0303 if tls13 else v).to_bytes(2, "big") + os.urandom(32) + b"\x00" + \
+        u16s(suites) + b"\x01\x00" + l16(e)
+    msg = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + l16(msg)
+
+def answer(server_args, version):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    srv = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:%d" % port, "-naccept",
+                            "1", "-www", "-cert", data + "/a-kma01.pem", "-key", data + "/a-kma01.key"] +
+                           server_args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                c = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.1)
+        c.sendall(hello(version))
+        c.settimeout(2)
+        buf = b""
+        try:
+            while len(buf) < 2048:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                buf += chunk
+        except OSError:  # the time is up, or the server reset after its answer
+            pass
+        c.close()
+        return buf[:2048]
+    finally:
+        srv.kill()
+        srv.wait()
+
+old = ["-cipher", "DEFAULT:@SECLEVEL=0"]
+seeds = {
+    "tls10-accepted": (["-tls1"] + old, 0x0301),
+    "tls10-chosen-for-12": (["-tls1"] + old, 0x0303),
+    "tls11-accepted": (["-tls1_1"] + old, 0x0302),
+    "tls12-accepted": ([], 0x0303),
+    "tls13-accepted": ([], 0x0304),
+    "tls13-retry": (["-groups", "P-256"], 0x0304),
+    "tls12-only-refuses-10": (["-tls1_2"], 0x0301),
+    "tls12-only-refuses-13": (["-tls1_2"], 0x0304),
+}
+for name, (args, v) in seeds.items():
+    b = answer(args, v)
+    assert b[:1] in (b"\x15", b"\x16"), (name, b[:16])
+    open(out + "/" + name, "wb").write(b)
+# the TLS 1.2 ServerHello split into records of 5 bytes, and after a warning alert
+sh = open(out + "/tls12-accepted", "rb").read()
+msg = sh[5:5 + (sh[3] << 8 | sh[4])]
+msg = msg[:4 + (msg[1] << 16 | msg[2] << 8 | msg[3])]
+split = b"".join(b"\x16\x03\x03" + l16(msg[i:i + 5]) for i in range(0, len(msg), 5))
+open(out + "/split-records", "wb").write(split)
+open(out + "/warning-then-hello", "wb").write(b"\x15\x03\x03\x00\x02\x01\x70" + sh[:5 + len(msg)])
+open(out + "/alert-handshake-failure", "wb").write(b"\x15\x03\x03\x00\x02\x02\x28")
 PY
 echo "seeds written to $out"
