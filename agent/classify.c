@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "mbedcompat.h"
+#include "tlshello.h"
 #include "tlsnames.h"
 
 #include <mbedtls/net_sockets.h>
@@ -170,7 +172,7 @@ static enum kma_cause classify_verify(const struct probe_facts *f, char *detail,
 	return KMA_CAUSE_PEER_CERT_UNTRUSTED;
 }
 
-enum kma_cause classify(const struct probe_facts *f, char *detail, size_t size)
+static enum kma_cause classify_facts(const struct probe_facts *f, char *detail, size_t size)
 {
 	if (f->stage == PROBE_STAGE_RESOLVE) {
 		SAY("the peer's address did not resolve");
@@ -216,4 +218,64 @@ enum kma_cause classify(const struct probe_facts *f, char *detail, size_t size)
 	/* A TLS peer we could not agree with on some other point of the protocol. */
 	SAY("the handshake failed on a protocol error");
 	return KMA_CAUSE_PROTOCOL_MISMATCH;
+}
+
+bool classify_hello_refused(const struct probe_facts *f)
+{
+	int a = f->alert_received;
+	bool closed = f->eof || f->tls_error == MBEDTLS_ERR_SSL_CONN_EOF ||
+	              f->sock_errno == ECONNRESET || f->sock_errno == EPIPE ||
+	              f->tls_error == MBEDTLS_ERR_NET_CONN_RESET;
+
+	if (f->server || f->stage != PROBE_STAGE_TLS || f->handshake_done || f->timed_out ||
+	    f->our_hs_records == 0 || f->peer_hs_records > 0)
+		return false;
+	if (f->first_in_len > 0 && !classify_looks_like_tls(f->first_in, f->first_in_len))
+		return false;
+	if (a >= 0)
+		return a == 40 || a == 70 || a == 71;
+	return closed && f->first_in_len == 0;
+}
+
+/* "peer accepts TLS 1.0, TLS 1.1[; no answer about TLS 1.3]; we speak TLS 1.2" */
+static void say_versions(const struct probe_facts *f, char *buf, size_t size)
+{
+	unsigned unknown = TLSHELLO_ALL & ~(f->versions_accepted | f->versions_refused);
+	char acc[40], unk[40], ours[40]; /* "TLS 1.0, TLS 1.1, TLS 1.2, TLS 1.3" */
+
+	tlshello_versions_str(f->versions_accepted, acc, sizeof(acc));
+	tlshello_versions_str(unknown, unk, sizeof(unk));
+	tlshello_versions_str(f->versions_ours, ours, sizeof(ours));
+	snprintf(buf, size, "peer accepts %s%s%s; we speak %s", acc,
+	         unknown ? "; no answer about " : "", unknown ? unk : "", ours);
+}
+
+enum kma_cause classify(const struct probe_facts *f, char *detail, size_t size)
+{
+	char versions[200];
+	enum kma_cause c;
+	size_t len;
+
+	if (!f->versions_probed || !classify_hello_refused(f))
+		return classify_facts(f, detail, size);
+	say_versions(f, versions, sizeof(versions));
+	/* Every version we speak refused, another accepted: whatever the alert said. */
+	if (f->versions_ours && (f->versions_refused & f->versions_ours) == f->versions_ours &&
+	    f->versions_accepted) {
+		if (f->alert_received >= 0)
+			SAY("the peer answered our hello with %s: no TLS version in common (%s)",
+			    tlsnames_alert(f->alert_received), versions);
+		else
+			SAY("the peer %s the connection after our hello: no TLS version in common "
+			    "(%s)",
+			    f->eof || f->tls_error == MBEDTLS_ERR_SSL_CONN_EOF ? "closed" : "reset",
+			    versions);
+		return KMA_CAUSE_PROTOCOL_MISMATCH;
+	}
+	c = classify_facts(f, detail, size);
+	if (detail && (len = strlen(detail)) + 1 < size)
+		snprintf(detail + len, size - len, " (%s%s)",
+		         f->versions_accepted & f->versions_ours ? "versions match: " : "",
+		         versions);
+	return c;
 }

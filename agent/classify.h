@@ -6,9 +6,20 @@
  * (SPEC 2.4). Pure: no I/O, so the rules are tested as a table.
  *
  * Where two causes could apply, the more specific and earlier one wins: non-TLS bytes,
- * then an alert from the peer (negotiation alerts answering our hello are about versions
- * and suites, not about our certificate), then our verdict on the peer's certificate in
- * the order of the vocabulary table, then the transport.
+ * then what the peer speaks (below), then an alert from the peer (negotiation alerts
+ * answering our hello are about versions and suites, not about our certificate), then our
+ * verdict on the peer's certificate in the order of the vocabulary table, then the
+ * transport.
+ *
+ * What the peer speaks: a handshake_failure answering our hello is what most servers send
+ * for a version they do not speak as well as for suites (an OpenSSL server limited to TLS
+ * 1.0 sends it to our TLS 1.2 hello: it settles on 1.0, then finds none of our suites), so
+ * the alert alone cannot tell them apart. When an outbound hello was refused
+ * (classify_hello_refused), the probe asks the peer about each version on its own
+ * (verscan.h) and adds the answers to the facts. If the peer accepts some version but has
+ * refused every one we speak, the cause is protocol_mismatch whatever the alert said;
+ * otherwise the alert decides as before, and the detail says which versions the peer
+ * accepts ("versions match" when one of them is ours).
  */
 
 #include <stdbool.h>
@@ -42,10 +53,25 @@ struct probe_facts {
 	unsigned char first_in[5];   /* the first bytes the peer sent */
 	size_t first_in_len;
 	bool hello_without_tls12; /* the peer's ClientHello lists versions, none is 1.2 */
+	/* The follow-up probes after a refused hello, as TLSHELLO_BIT masks (tlshello.h). */
+	bool versions_probed;       /* they ran: the three masks below are facts */
+	unsigned versions_ours;     /* what our configuration speaks */
+	unsigned versions_accepted; /* the peer chose that version in a ServerHello */
+	unsigned versions_refused;  /* the peer answered an alert, a close, a reset or another
+	                               version; a version in neither mask got no answer */
 };
 
 /* The cause for a set of facts; detail (may be NULL) gets one sentence of why. */
 enum kma_cause classify(const struct probe_facts *f, char *detail, size_t size);
+
+/*
+ * Whether an outbound handshake was refused in negotiation, in answer to our ClientHello and
+ * before the peer sent any handshake message: a handshake_failure (40), protocol_version (70)
+ * or insufficient_security (71) alert, or a close or reset with nothing received. Only then
+ * do the version follow-up probes run (never after a healthy probe, an inbound one, a
+ * timeout, non-TLS bytes, or an alert about our certificate).
+ */
+bool classify_hello_refused(const struct probe_facts *f);
 
 /*
  * Looks into a ClientHello handshake message (the body of the first handshake record):

@@ -17,7 +17,9 @@
 #include "hexser.h"
 #include "probe.h"
 #include "setup.h"
+#include "tlshello.h"
 #include "tlsnames.h"
+#include "verscan.h"
 
 struct probe_opts {
 	const char *ca, *cert, *key, *crl, *config;
@@ -39,7 +41,11 @@ static void probe_usage(FILE *out)
 	    "\n"
 	    "Runs one mutual-TLS handshake (outbound to HOST:PORT, or inbound from the first\n"
 	    "peer that connects to ADDR:PORT) and says why it failed. Without --ca/--cert/--key\n"
-	    "the node's own identity is used. Exit status 0 only when the cause is ok.\n");
+	    "the node's own identity is used. Exit status 0 only when the cause is ok.\n"
+	    "\n"
+	    "When a peer refuses our hello (handshake_failure, protocol_version,\n"
+	    "insufficient_security, or a close), one more short connection per TLS version\n"
+	    "asks which versions it accepts: protocol_mismatch or cipher_mismatch follows.\n");
 }
 
 /* "host:port", "[v6]:port". */
@@ -105,6 +111,41 @@ static void add_flag(const char *name, void *arg)
 	json_object_array_add(arg, json_object_new_string(name));
 }
 
+/* A TLSHELLO_BIT mask as ["TLS 1.0", ...]. */
+static json_object *versions_json(unsigned mask)
+{
+	json_object *a = json_object_new_array();
+
+	for (unsigned i = 0; i < TLSHELLO_N; i++)
+		if (mask & TLSHELLO_BIT(TLSHELLO_VERSION(i)))
+			json_object_array_add(
+			    a, json_object_new_string(tlshello_version_name(TLSHELLO_VERSION(i))));
+	return a;
+}
+
+/* Each follow-up probe: {"version", "answer", "alert", "chosen"}. */
+static json_object *version_probes_json(const struct probe_obs *o)
+{
+	json_object *a = json_object_new_array();
+
+	for (unsigned i = 0; i < TLSHELLO_N; i++) {
+		const struct verscan_result *r = &o->versions[i];
+		json_object *v = json_object_new_object();
+
+		json_object_object_add(
+		    v, "version",
+		    json_object_new_string(tlshello_version_name(TLSHELLO_VERSION(i))));
+		json_object_object_add(v, "answer",
+		                       json_object_new_string(verscan_answer_name(r->answer)));
+		json_object_object_add(v, "alert", alert_json(r->alert));
+		json_object_object_add(
+		    v, "chosen",
+		    r->version ? json_object_new_string(tlshello_version_name(r->version)) : NULL);
+		json_object_array_add(a, v);
+	}
+	return a;
+}
+
 static void print_json(const struct probe_obs *o)
 {
 	json_object *j = json_object_new_object(), *flags = json_object_new_array();
@@ -151,6 +192,14 @@ static void print_json(const struct probe_obs *o)
 	json_object_object_add(j, "protocol", str_or_null(o->protocol));
 	json_object_object_add(j, "cipher_suite", str_or_null(o->suite));
 	json_object_object_add(j, "handshake_ms", json_object_new_int64(o->handshake_ms));
+	json_object_object_add(j, "our_versions", versions_json(o->versions_ours));
+	/* null when no follow-up probe ran (only a refused outbound hello asks them) */
+	json_object_object_add(j, "peer_versions",
+	                       o->versions_probed ? versions_json(o->versions_accepted) : NULL);
+	json_object_object_add(j, "version_probes",
+	                       o->versions_probed ? version_probes_json(o) : NULL);
+	json_object_object_add(j, "version_probes_ms",
+	                       o->versions_probed ? json_object_new_int64(o->versions_ms) : NULL);
 	json_object_object_add(j, "meaning", json_object_new_string(kma_cause_meaning(o->cause)));
 	json_object_object_add(
 	    j, "remedy",
@@ -167,6 +216,28 @@ static void print_alert(const char *label, int a)
 		printf("%-15s none\n", label);
 	else
 		printf("%-15s %d %s\n", label, a, tlsnames_alert(a));
+}
+
+/* The follow-up probes: what the peer accepts, then each version's answer. */
+static void print_versions(const struct probe_obs *o)
+{
+	char acc[40], ours[40];
+
+	tlshello_versions_str(o->versions_accepted, acc, sizeof(acc));
+	tlshello_versions_str(o->versions_ours, ours, sizeof(ours));
+	printf("%-15s accepts %s (we speak %s), asked in %u ms\n", "Peer versions:", acc, ours,
+	       o->versions_ms);
+	for (unsigned i = 0; i < TLSHELLO_N; i++) {
+		const struct verscan_result *r = &o->versions[i];
+
+		printf("  %-13s %s", tlshello_version_name(TLSHELLO_VERSION(i)),
+		       verscan_answer_name(r->answer));
+		if (r->answer == VERSCAN_ALERT)
+			printf(" %d %s", r->alert, tlsnames_alert(r->alert));
+		else if (r->answer == VERSCAN_OTHER_VERSION)
+			printf(" (chose %s)", tlshello_version_name(r->version));
+		putchar('\n');
+	}
 }
 
 static void print_text(const struct probe_obs *o)
@@ -206,6 +277,8 @@ static void print_text(const struct probe_obs *o)
 	if (o->protocol[0])
 		printf("%-15s %s %s\n", "Negotiated:", o->protocol, o->suite);
 	printf("%-15s %u ms\n", "Handshake:", o->handshake_ms);
+	if (o->versions_probed)
+		print_versions(o);
 	if (o->cause != KMA_CAUSE_OK)
 		printf("%-15s %s\n", "Remedy:", kma_cause_remedy(o->cause));
 }

@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -272,6 +273,21 @@ static void probe_reset(struct probe *p, const char *label, const struct probe_e
 	p->start_ms = probe_now_ms();
 }
 
+/* The versions the configuration of this probe's role speaks. */
+static unsigned our_versions(const struct probe *p)
+{
+	const mbedtls_ssl_config *conf;
+	unsigned mask = 0;
+
+	if (!p->tls)
+		return 0;
+	conf = p->facts.server ? &p->tls->server : &p->tls->client;
+	for (unsigned i = 0; i < TLSHELLO_N; i++)
+		if (kma_ssl_conf_speaks(conf, TLSHELLO_VERSION(i)))
+			mask |= TLSHELLO_BIT(TLSHELLO_VERSION(i));
+	return mask;
+}
+
 /* Fills the observation from the facts and starts the orderly close. */
 static void probe_finish(struct probe *p)
 {
@@ -292,7 +308,11 @@ static void probe_finish(struct probe *p)
 	f->first_in_len = p->in.first_len;
 	f->hello_without_tls12 = f->server && !f->handshake_done &&
 	                         classify_hello_offers_tls12(p->in.hello, p->in.hello_len) == 0;
+	f->versions_ours = our_versions(p);
+	p->obs.versions_ours = f->versions_ours;
 	p->obs.cause = classify(f, p->obs.detail, sizeof(p->obs.detail));
+	/* Asked once this connection is closed: the peer may serve one at a time. */
+	p->want_versions = p->addr_len > 0 && classify_hello_refused(f);
 	if (p->obs.cause == KMA_CAUSE_OK && p->obs.resumed)
 		snprintf(p->obs.detail, sizeof(p->obs.detail),
 		         "mutual authentication succeeded by resuming a session: the certificate "
@@ -373,8 +393,13 @@ void probe_connect(struct probe *p, struct tlsctx *tls, const struct sockaddr *a
 
 	probe_reset(p, label, expect, false);
 	p->deadline_ms = p->start_ms + timeout_ms;
+	p->timeout_ms = timeout_ms;
 	p->facts.stage = PROBE_STAGE_CONNECT;
 	p->tls = tls;
+	if (addr_len <= sizeof(p->addr)) {
+		memcpy(&p->addr, addr, addr_len);
+		p->addr_len = addr_len;
+	}
 	p->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0) {
 		p->facts.sock_errno = errno;
@@ -536,6 +561,44 @@ static enum probe_wait step_closing(struct probe *p, uint64_t now)
 	}
 	close(p->fd);
 	p->fd = -1;
+	/* Only a probe that asks holds the scan's buffers (without memory it does not ask). */
+	if (p->want_versions && (p->scan = malloc(sizeof(*p->scan))) != NULL) {
+		verscan_start(p->scan, (const struct sockaddr *)&p->addr, p->addr_len, TLSHELLO_ALL,
+		              p->timeout_ms, mbedtls_ctr_drbg_random, &p->tls->drbg);
+		p->scan_ms = now;
+		p->state = PROBE_VERSIONS;
+		return PROBE_WAIT_WRITE;
+	}
+	p->state = PROBE_DONE;
+	return PROBE_WAIT_DONE;
+}
+
+static void drop_scan(struct probe *p)
+{
+	verscan_free(p->scan);
+	free(p->scan);
+	p->scan = NULL;
+}
+
+/* The follow-up probes; when they are done, the cause is decided again with their answers. */
+static enum probe_wait step_versions(struct probe *p, uint64_t now)
+{
+	struct probe_facts *f = &p->facts;
+	enum verscan_wait w = verscan_step(p->scan, now);
+
+	if (w == VERSCAN_READ)
+		return PROBE_WAIT_READ;
+	if (w == VERSCAN_WRITE)
+		return PROBE_WAIT_WRITE;
+	f->versions_probed = true;
+	f->versions_accepted = verscan_accepted(p->scan);
+	f->versions_refused = verscan_refused(p->scan);
+	p->obs.versions_probed = true;
+	p->obs.versions_accepted = f->versions_accepted;
+	memcpy(p->obs.versions, p->scan->result, sizeof(p->obs.versions));
+	p->obs.versions_ms = (uint32_t)(probe_now_ms() - p->scan_ms);
+	p->obs.cause = classify(f, p->obs.detail, sizeof(p->obs.detail));
+	drop_scan(p);
 	p->state = PROBE_DONE;
 	return PROBE_WAIT_DONE;
 }
@@ -558,6 +621,9 @@ enum probe_wait probe_step(struct probe *p)
 		case PROBE_CLOSING:
 			w = step_closing(p, now);
 			break;
+		case PROBE_VERSIONS:
+			w = step_versions(p, now);
+			break;
 		default:
 			return PROBE_WAIT_DONE;
 		}
@@ -568,11 +634,13 @@ enum probe_wait probe_step(struct probe *p)
 
 int probe_fd(const struct probe *p)
 {
-	return p->fd;
+	return p->state == PROBE_VERSIONS ? verscan_fd(p->scan) : p->fd;
 }
 
 uint64_t probe_deadline(const struct probe *p)
 {
+	if (p->state == PROBE_VERSIONS)
+		return verscan_deadline(p->scan);
 	return p->state == PROBE_CLOSING ? p->drain_ms : p->deadline_ms;
 }
 
@@ -586,6 +654,7 @@ void probe_free(struct probe *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
+	drop_scan(p);
 	mbedtls_ssl_free(&p->ssl);
 	p->ssl_ready = false;
 	p->state = PROBE_DONE;

@@ -19,6 +19,17 @@
  * carries the certificate verified at that full handshake (obs.resumed says so). Inbound, a
  * ticket is only accepted when the certificate it holds still passes the pinning against
  * the current expectation (tlsctx.h: resume_check). Every failure drops the saved session.
+ *
+ * Versions: when an outbound handshake is refused in negotiation (classify.h:
+ * classify_hello_refused: a handshake_failure, protocol_version or insufficient_security
+ * alert, or a close or reset, answering our ClientHello), the probe, once its own
+ * connection is closed, asks the peer about each TLS version on its own (verscan.h: at most
+ * one short connection per version, one at a time, each with the probe's timeout), and
+ * classifies again with the answers: that is what tells protocol_mismatch from
+ * cipher_mismatch. Those follow-up connections belong to this probe: the caller sees one
+ * probe with one result (obs.versions_* say what they found), and keeps driving it through
+ * probe_fd/probe_deadline, which then name the follow-up's descriptor and deadline.
+ * handshake_ms stays the time of the probe's own handshake.
  */
 
 #include "mbedcompat.h"
@@ -31,6 +42,7 @@
 #include "certinfo.h"
 #include "classify.h"
 #include "tlsctx.h"
+#include "verscan.h"
 #include "vocab.h"
 
 #define PROBE_ADDR_MAX 128
@@ -50,11 +62,17 @@ struct probe_obs {
 	char expect_serial[130];
 	char protocol[16];
 	char suite[80];
-	uint32_t handshake_ms; /* TCP established to handshake end */
-	bool resumed;          /* a session resumed: cert is the one verified at its full
-	                          handshake, not one presented now */
-	bool offered;          /* outbound: we offered a saved session (resumed or not) */
-	char detail[200];
+	uint32_t handshake_ms;  /* TCP established to handshake end */
+	bool resumed;           /* a session resumed: cert is the one verified at its full
+	                           handshake, not one presented now */
+	bool offered;           /* outbound: we offered a saved session (resumed or not) */
+	unsigned versions_ours; /* the TLS versions our configuration speaks (TLSHELLO_BIT) */
+	/* Outbound, after a refused hello: what the follow-up probes found (see the top). */
+	bool versions_probed;
+	unsigned versions_accepted;                 /* TLSHELLO_BIT mask */
+	struct verscan_result versions[TLSHELLO_N]; /* by TLSHELLO_VERSION index */
+	uint32_t versions_ms;                       /* the time they took */
+	char detail[256]; /* fits the coordinator's 256-byte limit on strings (report.h) */
 };
 
 /*
@@ -94,6 +112,7 @@ enum probe_state {
 	PROBE_CONNECTING,
 	PROBE_HANDSHAKE,
 	PROBE_CLOSING,
+	PROBE_VERSIONS, /* the version follow-up probes (outbound, after a refused hello) */
 	PROBE_DONE,
 };
 
@@ -126,6 +145,12 @@ struct probe {
 	uint32_t resume_flags; /* pinning verdict on a resumed session's certificate */
 	struct probe_session *session;
 	uint64_t start_ms, tcp_ms, deadline_ms, drain_ms;
+	struct sockaddr_storage addr; /* outbound: the peer's, for the follow-up probes */
+	socklen_t addr_len;           /* 0: none (inbound, or never connected) */
+	uint32_t timeout_ms;
+	bool want_versions;   /* the hello was refused: ask about versions once closed */
+	struct verscan *scan; /* owned, only while the follow-up probes run */
+	uint64_t scan_ms;     /* when they started */
 	struct probe_facts facts;
 	struct probe_sniff in, out;
 	struct probe_obs obs;

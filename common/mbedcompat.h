@@ -96,6 +96,38 @@ static inline void kma_ssl_conf_tls12_only(mbedtls_ssl_config *conf)
 }
 
 /*
+ * Whether a configuration lets a handshake use the TLS version whose wire value is version
+ * (0x0301 TLS 1.0 ... 0x0304 TLS 1.3): inside its minimum and maximum, and built into the
+ * library (3.x has no TLS 1.0/1.1; 2.28 has no usable TLS 1.3). What "we speak" means when
+ * a peer's versions are compared with ours.
+ */
+static inline int kma_ssl_conf_speaks(const mbedtls_ssl_config *conf, unsigned version)
+{
+	unsigned minor = version & 0xFFu;
+	int built = 0;
+#if KMA_MBEDTLS3
+	unsigned lo = (unsigned)conf->MBEDTLS_PRIVATE(min_tls_version) & 0xFFu;
+	unsigned hi = (unsigned)conf->MBEDTLS_PRIVATE(max_tls_version) & 0xFFu;
+#else
+	unsigned lo = conf->min_minor_ver, hi = conf->max_minor_ver;
+#endif
+
+#if defined(MBEDTLS_SSL_PROTO_TLS1)
+	built |= minor == 1;
+#endif
+#if defined(MBEDTLS_SSL_PROTO_TLS1_1)
+	built |= minor == 2;
+#endif
+#if defined(MBEDTLS_SSL_PROTO_TLS1_2)
+	built |= minor == 3;
+#endif
+#if KMA_MBEDTLS3 && defined(MBEDTLS_SSL_PROTO_TLS1_3)
+	built |= minor == 4;
+#endif
+	return version >> 8 == 3 && built && minor >= lo && minor <= hi;
+}
+
+/*
  * Key-exchange groups in preference order. 2.28 offers P-521 first by default, which costs
  * far more than P-256 or X25519 per handshake.
  */

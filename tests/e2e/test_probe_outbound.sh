@@ -12,12 +12,16 @@ NEW=E2207FDBA432E9010000000000000085
 # We probe as u-kma02.
 ME="--ca $P/ca.pem --cert $P/u-kma02.pem --key $P/u-kma02.key"
 
-# s_server ARGS...: openssl s_server for one connection on 127.0.0.1:$SPORT, requiring and
-# checking a client certificate against the cluster CA unless ARGS say otherwise.
+# s_server ARGS...: openssl s_server for one connection ($NACCEPT) on 127.0.0.1:$SPORT,
+# requiring and checking a client certificate against the cluster CA unless ARGS say otherwise.
+# A probe whose hello is refused makes one more connection per TLS version (asking which the
+# peer accepts, test_probe_versions.sh): NACCEPT=5 serves those too.
 nsrv=0
+NACCEPT=1
 s_server() {
 	nsrv=$((nsrv + 1))
-	start_bg "$T/s_server.$nsrv.log" openssl s_server -accept 127.0.0.1:0 -naccept 1 -www "$@"
+	start_bg "$T/s_server.$nsrv.log" openssl s_server -accept 127.0.0.1:0 -naccept "$NACCEPT" \
+		-www "$@"
 	wait_for_line "$T/s_server.$nsrv.log" "ACCEPT" 10
 	SPORT=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$T/s_server.$nsrv.log")
 	[ -n "$SPORT" ] || { cat "$T/s_server.$nsrv.log" >&2; fail "s_server gave no port"; }
@@ -172,25 +176,28 @@ ok "5 not_tls: an SSH banner, an HTTP answer"
 # --- 6 peer_closed: FIN after our ClientHello, no alert
 fake_server fin
 probe 1 peer_closed $ME --timeout 2 "127.0.0.1:$SPORT"
-check "j['alert_received']" None
-ok "6 peer_closed: clean close without an alert"
+check "j['alert_received']" None "j['peer_versions']" "[]"
+ok "6 peer_closed: clean close without an alert (to every version asked after it)"
 
 # --- 7 tcp_reset: RST after our ClientHello
 fake_server rst
 probe 1 tcp_reset $ME --timeout 2 "127.0.0.1:$SPORT"
-ok "7 tcp_reset: connection reset during the handshake"
+check "j['peer_versions']" "[]" "[v['answer'] for v in j['version_probes']]" "['reset', 'reset', 'reset', 'reset']"
+ok "7 tcp_reset: connection reset during the handshake (and to every version asked after it)"
 
 # --- 8 protocol_mismatch: the peer speaks TLS 1.3 only
+NACCEPT=5
 s_server -tls1_3 -cert "$P/a-kma01.pem" -key "$P/a-kma01.key" $VERIFY
 probe 1 protocol_mismatch $ME "127.0.0.1:$SPORT"
-check "$RECEIVED" 70
-ok "8 protocol_mismatch: protocol_version alert received"
+check "$RECEIVED" 70 "j['peer_versions']" "['TLS 1.3']"
+ok "8 protocol_mismatch: protocol_version alert received, the peer accepts TLS 1.3"
 
 # --- 9 cipher_mismatch: the peer offers RSA key exchange only
 s_server -tls1_2 -cipher AES128-SHA -cert "$P/rsa.pem" -key "$P/rsa.key"
 probe 1 cipher_mismatch $ME "127.0.0.1:$SPORT"
-check "$RECEIVED" 40 "j['cipher_suite']" None
-ok "9 cipher_mismatch: handshake_failure alert received"
+check "$RECEIVED" 40 "j['cipher_suite']" None "j['peer_versions']" "['TLS 1.2']"
+NACCEPT=1
+ok "9 cipher_mismatch: handshake_failure alert received, the versions match"
 
 # --- 10 peer_cert_untrusted: the domain-CA incident, chain ends in a foreign root
 s_server -cert "$P/domain-leaf.pem" -key "$P/domain-leaf.key" -cert_chain "$P/domain-ca.pem" \

@@ -17,6 +17,7 @@
 #include <mbedtls/x509.h>
 
 #include "classify.h"
+#include "tlshello.h"
 
 #define VERIFY_FAILED MBEDTLS_ERR_X509_CERT_VERIFY_FAILED
 #define ALERT_MSG     MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE
@@ -29,6 +30,7 @@ struct tcase {
 	struct probe_facts f;
 	bool tls_bytes, ssh_bytes;
 	enum kma_cause want;
+	const char *detail_has; /* NULL: any detail */
 };
 
 #define TLS(...)                                                                                   \
@@ -37,9 +39,22 @@ struct tcase {
 	}
 #define CLIENT_AFTER_HELLO .peer_hs_records = 4, .our_hs_records = 5
 
-/* TLS() sets defaults that a case then overrides on purpose. */
+/* Version sets (TLSHELLO_BIT), and what the follow-up probes found. */
+#define V10 TLSHELLO_BIT(TLSHELLO_TLS10)
+#define V11 TLSHELLO_BIT(TLSHELLO_TLS11)
+#define V12 TLSHELLO_BIT(TLSHELLO_TLS12)
+#define V13 TLSHELLO_BIT(TLSHELLO_TLS13)
+#define ASKED(ours, accepted, refused)                                                             \
+	.versions_probed = true, .versions_ours = (ours), .versions_accepted = (accepted),         \
+	.versions_refused = (refused)
+/* Our hello went out and was answered by an alert, nothing else. */
+#define HELLO_ALERT(a) .alert_received = (a), .tls_error = ALERT_MSG, .our_hs_records = 1
+
+/* TLS() sets defaults that a case then overrides on purpose; rows without a detail to check
+ * leave detail_has out. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverride-init"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct tcase cases[] = {
     {"dns", {.stage = PROBE_STAGE_RESOLVE, .resolve_failed = true}, 0, 0, KMA_CAUSE_DNS_FAILURE},
     {"refused",
@@ -134,8 +149,72 @@ static const struct tcase cases[] = {
      TLS(.server = true, .tls_error = KMA_ERR_SSL_BAD_VERSION), 1, 0, KMA_CAUSE_PROTOCOL_MISMATCH},
     {"server: no common suite", TLS(.server = true, .tls_error = KMA_ERR_SSL_NO_COMMON_SUITE), 1, 0,
      KMA_CAUSE_CIPHER_MISMATCH},
+
+    /* What the peer speaks (follow-up probes after a refused hello) tells a version
+     * problem from a suite problem, whichever alert answered our hello. */
+    {"handshake_failure, the peer speaks only TLS 1.0 and 1.1",
+     TLS(HELLO_ALERT(40), ASKED(V12, V10 | V11, V12 | V13)), 1, 0, KMA_CAUSE_PROTOCOL_MISMATCH,
+     "no TLS version in common (peer accepts TLS 1.0, TLS 1.1; we speak TLS 1.2)"},
+    {"handshake_failure, the peer accepts TLS 1.2",
+     TLS(HELLO_ALERT(40), ASKED(V12, V12, V10 | V11 | V13)), 1, 0, KMA_CAUSE_CIPHER_MISMATCH,
+     "(versions match: peer accepts TLS 1.2; we speak TLS 1.2)"},
+    {"handshake_failure, the peer accepts 1.0 to 1.3",
+     TLS(HELLO_ALERT(40), ASKED(V12, V10 | V11 | V12 | V13, 0)), 1, 0, KMA_CAUSE_CIPHER_MISMATCH,
+     "versions match"},
+    {"handshake_failure, the peer accepts no version at all",
+     TLS(HELLO_ALERT(40), ASKED(V12, 0, V10 | V11 | V12 | V13)), 1, 0, KMA_CAUSE_CIPHER_MISMATCH,
+     "(peer accepts none; we speak TLS 1.2)"},
+    /* Our version unanswered (a timeout): not proven refused, the alert decides. */
+    {"handshake_failure, TLS 1.0 accepted, TLS 1.2 unanswered",
+     TLS(HELLO_ALERT(40), ASKED(V12, V10, V11 | V13)), 1, 0, KMA_CAUSE_CIPHER_MISMATCH,
+     "(peer accepts TLS 1.0; no answer about TLS 1.2; we speak TLS 1.2)"},
+    {"insufficient_security, the peer speaks only TLS 1.0",
+     TLS(HELLO_ALERT(71), ASKED(V12, V10, V11 | V12 | V13)), 1, 0, KMA_CAUSE_PROTOCOL_MISMATCH,
+     "insufficient_security: no TLS version in common"},
+    {"protocol_version, the peer speaks only TLS 1.3",
+     TLS(HELLO_ALERT(70), ASKED(V12, V13, V10 | V11 | V12)), 1, 0, KMA_CAUSE_PROTOCOL_MISMATCH,
+     "(peer accepts TLS 1.3; we speak TLS 1.2)"},
+    /* The peer said protocol_version: that stays, with what it accepts as evidence. */
+    {"protocol_version, yet the peer accepts TLS 1.2",
+     TLS(HELLO_ALERT(70), ASKED(V12, V12, V10 | V11 | V13)), 1, 0, KMA_CAUSE_PROTOCOL_MISMATCH,
+     "versions match"},
+    /* A build that speaks 1.2 and 1.3: one of them in common is enough. */
+    {"we speak 1.2 and 1.3, the peer 1.3 only",
+     TLS(HELLO_ALERT(40), ASKED(V12 | V13, V13, V10 | V11 | V12)), 1, 0, KMA_CAUSE_CIPHER_MISMATCH,
+     "we speak TLS 1.2, TLS 1.3"},
+    {"we speak 1.2 and 1.3, the peer 1.0 only",
+     TLS(HELLO_ALERT(40), ASKED(V12 | V13, V10, V11 | V12 | V13)), 1, 0,
+     KMA_CAUSE_PROTOCOL_MISMATCH, "peer accepts TLS 1.0; we speak TLS 1.2, TLS 1.3"},
+    /* A version-intolerant peer closes or resets instead of answering. */
+    {"FIN after our hello, the peer speaks only TLS 1.0",
+     TLS(.eof = true, .tls_error = MBEDTLS_ERR_SSL_CONN_EOF, .our_hs_records = 1,
+         ASKED(V12, V10, V11 | V12 | V13)),
+     0, 0, KMA_CAUSE_PROTOCOL_MISMATCH, "closed the connection after our hello"},
+    {"RST after our hello, the peer speaks only TLS 1.0",
+     TLS(.sock_errno = ECONNRESET, .tls_error = MBEDTLS_ERR_NET_CONN_RESET, .our_hs_records = 1,
+         ASKED(V12, V10, V11 | V12 | V13)),
+     0, 0, KMA_CAUSE_PROTOCOL_MISMATCH, "reset the connection after our hello"},
+    {"FIN after our hello, the peer accepts TLS 1.2",
+     TLS(.eof = true, .tls_error = MBEDTLS_ERR_SSL_CONN_EOF, .our_hs_records = 1,
+         ASKED(V12, V12, V10 | V11 | V13)),
+     0, 0, KMA_CAUSE_PEER_CLOSED, "versions match"},
+    {"FIN after our hello, the peer accepts nothing",
+     TLS(.eof = true, .tls_error = MBEDTLS_ERR_SSL_CONN_EOF, .our_hs_records = 1,
+         ASKED(V12, 0, V10 | V11 | V12 | V13)),
+     0, 0, KMA_CAUSE_PEER_CLOSED, "(peer accepts none; we speak TLS 1.2)"},
+    /* Version facts never override what is not a refused hello. */
+    {"handshake_failure after our certificate, versions apart",
+     TLS(.alert_received = 40, .tls_error = ALERT_MSG, CLIENT_AFTER_HELLO,
+         ASKED(V12, V10, V11 | V12 | V13)),
+     1, 0, KMA_CAUSE_REJECTED_BY_PEER, NULL},
+    {"http answer, versions apart",
+     TLS(.eof = true, .tls_error = MBEDTLS_ERR_SSL_CONN_EOF, .our_hs_records = 1,
+         ASKED(V12, V10, V11 | V12 | V13)),
+     0, 1, KMA_CAUSE_NOT_TLS, NULL},
+    {"inbound, versions apart",
+     TLS(.server = true, .tls_error = KMA_ERR_SSL_NO_COMMON_SUITE, ASKED(V12, V10, V12)), 1, 0,
+     KMA_CAUSE_CIPHER_MISMATCH, NULL},
 };
-#pragma GCC diagnostic pop
 
 static void test_table(void **state)
 {
@@ -154,8 +233,63 @@ static void test_table(void **state)
 			fail_msg("%s: got %s, want %s", cases[i].name, kma_cause_id(got),
 			         kma_cause_id(cases[i].want));
 		assert_true(strlen(detail) > 10);
+		if (cases[i].detail_has && !strstr(detail, cases[i].detail_has))
+			fail_msg("%s: detail '%s' lacks '%s'", cases[i].name, detail,
+			         cases[i].detail_has);
+		/* the same verdict without room for a detail */
+		assert_int_equal(classify(&f, NULL, 0), got);
 	}
 }
+
+/* When the follow-up probes run: a refused outbound hello, nothing else. */
+static void test_hello_refused(void **state)
+{
+	static const struct {
+		const char *name;
+		struct probe_facts f;
+		bool ssh_bytes;
+		bool want;
+	} rows[] = {
+	    {"handshake_failure to our hello", TLS(HELLO_ALERT(40)), 0, true},
+	    {"protocol_version to our hello", TLS(HELLO_ALERT(70)), 0, true},
+	    {"insufficient_security to our hello", TLS(HELLO_ALERT(71)), 0, true},
+	    {"FIN after our hello",
+	     TLS(.eof = true, .tls_error = MBEDTLS_ERR_SSL_CONN_EOF, .our_hs_records = 1), 0, true},
+	    {"RST after our hello",
+	     TLS(.sock_errno = ECONNRESET, .tls_error = MBEDTLS_ERR_NET_CONN_RESET,
+	         .our_hs_records = 1),
+	     0, true},
+	    {"healthy", TLS(.handshake_done = true, CLIENT_AFTER_HELLO), 0, false},
+	    {"inbound", TLS(.server = true, HELLO_ALERT(40)), 0, false},
+	    {"before our hello went out", TLS(.alert_received = 40, .tls_error = ALERT_MSG), 0,
+	     false},
+	    {"after the peer's hello", TLS(HELLO_ALERT(40), .peer_hs_records = 1), 0, false},
+	    {"alert about our certificate", TLS(HELLO_ALERT(48)), 0, false},
+	    {"decode_error", TLS(HELLO_ALERT(50)), 0, false},
+	    {"silent peer", TLS(.timed_out = true, .our_hs_records = 1), 0, false},
+	    {"FIN after bytes that are not TLS",
+	     TLS(.eof = true, .tls_error = MBEDTLS_ERR_SSL_CONN_EOF, .our_hs_records = 1), 1,
+	     false},
+	    {"connect refused",
+	     {.stage = PROBE_STAGE_CONNECT, .sock_errno = ECONNREFUSED},
+	     0,
+	     false},
+	    {"dns", {.stage = PROBE_STAGE_RESOLVE, .resolve_failed = true}, 0, false},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct probe_facts f = rows[i].f;
+
+		if (rows[i].ssh_bytes) {
+			memcpy(f.first_in, ssh_hdr, 5);
+			f.first_in_len = 5;
+		}
+		if (classify_hello_refused(&f) != rows[i].want)
+			fail_msg("%s: want %d", rows[i].name, rows[i].want);
+	}
+}
+#pragma GCC diagnostic pop
 
 static void test_looks_like_tls(void **state)
 {
@@ -240,6 +374,7 @@ int main(void)
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_looks_like_tls),
 	    cmocka_unit_test(test_hello_versions),
+	    cmocka_unit_test(test_hello_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
