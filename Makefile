@@ -19,6 +19,9 @@
 #                             appliance) and kma-coord (coordinator, kmactl), cross-built
 #   make package-test ARCH=.. install them into a clean Debian root of ARCH and run them
 #   make docs                 regenerate docs/causes.md from common/vocab.def (a test checks it)
+#   make oracle SEEDS=30      the randomized fault oracle: per seed (SEED_FROM.. on) a real
+#                             cluster with random faults, its diagnosis checked against
+#                             them (tests/e2e/oracle.py; ORACLE_FLAGS=--report exits 0)
 #   make build | clean
 
 BUILD    ?= build
@@ -32,8 +35,11 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 KMA_BOARD ?=
 INSTALL_BUILD ?= build-install
+SEEDS    ?= 30
+SEED_FROM ?= 1
+ORACLE_FLAGS ?=
 
-.PHONY: all build test demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test docs
+.PHONY: all build test oracle demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test docs
 
 all: build
 
@@ -49,6 +55,12 @@ build: $(BUILD)/CMakeCache.txt
 
 test: deps build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# Long (up to a minute or so per seed), so not part of make test.
+oracle: deps build
+	@scripts/deps.sh oracle
+	KMA_BUILD_DIR=$(abspath $(BUILD)) KMA_SOURCE_DIR=$(CURDIR) python3 tests/e2e/oracle.py \
+		--from $(SEED_FROM) --count $(SEEDS) $(ORACLE_FLAGS)
 
 demo: deps build
 	scripts/demo.sh $(BUILD)

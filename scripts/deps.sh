@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, only those missing.
-# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|package|all]
+# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|package|oracle|all]
 set -eu
 
 want="${1:-test}"
@@ -14,6 +14,9 @@ bench_pkgs="libssl-dev"
 valgrind_pkgs="valgrind"
 # make package / package-test: the cross build, dpkg-deb, and mmdebstrap for a clean root
 package_pkgs="mmdebstrap arch-test"
+# make oracle: `identity import` verifies a certificate at the current time, so the fault
+# oracle installs an expired or not-yet-valid one under faketime (a clock of that time)
+oracle_pkgs="faketime"
 
 pkgs="$base"
 case "$want" in
@@ -24,8 +27,9 @@ sanitize) pkgs="$pkgs $test_pkgs $sanitize_pkgs" ;;
 bench) pkgs="$pkgs $bench_pkgs" ;;
 valgrind) pkgs="$pkgs $test_pkgs $valgrind_pkgs" ;;
 package) pkgs="$pkgs $cross_pkgs $package_pkgs" ;;
-all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs $package_pkgs" ;;
-*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|package|all]" >&2; exit 64 ;;
+oracle) pkgs="$pkgs $test_pkgs $oracle_pkgs" ;;
+all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs $package_pkgs $oracle_pkgs" ;;
+*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|package|oracle|all]" >&2; exit 64 ;;
 esac
 
 missing=""
