@@ -3,6 +3,7 @@
 #include "coordlink.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
@@ -14,6 +15,7 @@
 #include "fileio.h"
 #include "hexser.h"
 #include "log.h"
+#include "peers.h"
 
 #define PEM_BUF (64 * 1024)
 
@@ -201,6 +203,51 @@ static void apply_enrolled_serial(struct coordlink *c, const char *serial)
 	c->deps.identity_changed(c->deps.arg);
 }
 
+/* Where the last table is kept, so that a restarted agent probes while it cannot report. */
+static bool table_path(const struct coordlink *c, char *path, size_t size)
+{
+	return snprintf(path, size, "%s/%s", c->hal->state_dir, COORDLINK_PEERS_FILE) < (int)size;
+}
+
+static void table_keep(struct coordlink *c)
+{
+	char path[PATH_MAX];
+	int e;
+
+	if (!table_path(c, path, sizeof(path)))
+		return;
+	e = peers_save(c->table, (unsigned long long)c->table_version, path);
+	if (e)
+		log_errno(LOG_LVL_WARN, e, "coordinator: cannot keep the peer table in %s", path);
+}
+
+/* The table kept by an earlier run, when there is one and no newer came yet. */
+static void table_restore(struct coordlink *c)
+{
+	char path[PATH_MAX];
+	struct config_error err;
+	struct peer_table *t;
+	unsigned long long v;
+
+	if (c->table || !table_path(c, path, sizeof(path)) || !(v = peers_saved_version(path)))
+		return;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return;
+	if (peers_load(t, path, &err) != 0) {
+		log_warn("coordinator: the kept peer table is not usable: %s:%d: %s", err.path,
+		         err.line, err.message);
+		free(t);
+		return;
+	}
+	c->table = t;
+	c->table_version = v;
+	log_notice("coordinator: probing the kept peer table version %llu (%zu peers) until the "
+	           "coordinator sends one",
+	           v, t->n);
+	coordlink_apply_table(c);
+}
+
 static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *reply)
 {
 	struct peer_table *t;
@@ -233,6 +280,7 @@ static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *re
 	c->table_version = reply->peer_table_version;
 	log_notice("coordinator: peer table version %llu, %zu peers",
 	           (unsigned long long)c->table_version, t->n);
+	table_keep(c);
 	coordlink_apply_table(c);
 }
 
@@ -244,6 +292,11 @@ static void apply(void *arg, const Kma__V1__CoordinatorReply *reply)
 	apply_enrolled_serial(c, reply->enrolled_serial);
 	if (c->deps.directives)
 		c->deps.directives(c->deps.arg, reply->directives, reply->n_directives);
+}
+
+static void refused(void *arg, const Kma__V1__CoordinatorReply *reply)
+{
+	apply_enrolled_serial(arg, reply->enrolled_serial);
 }
 
 void coordlink_apply_table(struct coordlink *c)
@@ -323,7 +376,11 @@ int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *ha
                     const struct agent_config *cfg, const struct coordlink_deps *deps,
                     const Kma__V1__IdentityRecord *rec)
 {
-	static const struct reporter_ops ops = {fill, done, apply, watch_query};
+	static const struct reporter_ops ops = {.fill = fill,
+	                                        .done = done,
+	                                        .apply = apply,
+	                                        .refused = refused,
+	                                        .watch_query = watch_query};
 	int ret = -1;
 	char *cert = malloc(PEM_BUF), *key = malloc(PEM_BUF), *ca = NULL;
 	unsigned char *ca_file = NULL;
@@ -364,6 +421,7 @@ int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *ha
 	                   &ops, c, rand32) != 0)
 		goto exit;
 	c->running = true;
+	table_restore(c);
 	ret = 0;
 exit:
 	if (key) {

@@ -45,6 +45,9 @@ struct coordlink_deps {
 	void *arg;
 };
 
+/* The coordinator's last peer table, kept in the state directory (peers.h's format). */
+#define COORDLINK_PEERS_FILE "coordinator-peers.conf"
+
 struct coordlink {
 	struct reporter rep;
 	struct hal *hal;

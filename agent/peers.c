@@ -1,8 +1,11 @@
 #include "peers.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "hexser.h"
 #include "inifile.h"
 
@@ -68,6 +71,55 @@ int peers_load(struct peer_table *t, const char *path, struct config_error *err)
 		}
 	}
 	return 0;
+}
+
+#define SAVED_HEADER "# kma-agent peer table version "
+
+/* A value that reads back as written: no line break, comment or section end in it. */
+static bool plain(const char *s)
+{
+	return !strpbrk(s, "\r\n;#[]") && s[0] != ' ' && (!s[0] || s[strlen(s) - 1] != ' ');
+}
+
+int peers_save(const struct peer_table *t, unsigned long long version, const char *path)
+{
+	size_t cap = 128 + t->n * (sizeof(struct peer_entry) + 64), used;
+	char *buf = malloc(cap);
+	int e;
+
+	if (!buf)
+		return ENOMEM;
+	used =
+	    (size_t)snprintf(buf, cap,
+	                     SAVED_HEADER "%llu\n# from the coordinator; probed until it answers "
+	                                  "again; rewritten with every new version\n",
+	                     version);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct peer_entry *p = &t->peers[i];
+
+		if (!p->node_id[0] || !plain(p->node_id) || !plain(p->name) || !plain(p->address) ||
+		    !plain(p->serial))
+			continue;
+		used += (size_t)snprintf(buf + used, cap - used,
+		                         "\n[peer %s]\naddress = %s\nname = %s\n%s%s%s", p->node_id,
+		                         p->address, p->name, p->serial[0] ? "serial = " : "",
+		                         p->serial, p->serial[0] ? "\n" : "");
+	}
+	e = fileio_write_atomic(path, NULL, buf, used, 0600);
+	free(buf);
+	return e;
+}
+
+unsigned long long peers_saved_version(const char *path)
+{
+	char line[128];
+	unsigned long long v = 0;
+
+	if (fileio_read_line(path, line, sizeof(line)) != 0 ||
+	    strncmp(line, SAVED_HEADER, strlen(SAVED_HEADER)) != 0 ||
+	    sscanf(line + strlen(SAVED_HEADER), "%llu", &v) != 1)
+		return 0;
+	return v;
 }
 
 const struct peer_entry *peers_find(const struct peer_table *t, const char *node_id)

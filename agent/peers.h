@@ -35,6 +35,18 @@ struct peer_table {
 int peers_load(struct peer_table *t, const char *path, struct config_error *err)
     __attribute__((warn_unused_result));
 
+/*
+ * Writes t as a peer file (atomically, mode 0600), its first line saying version:
+ *   # kma-agent peer table version N
+ * Entries whose fields would not read back the same (a newline, ';', '#', ']') are left
+ * out. Returns 0 or an errno value.
+ */
+int peers_save(const struct peer_table *t, unsigned long long version, const char *path)
+    __attribute__((warn_unused_result));
+
+/* The version peers_save wrote at the top of path, or 0 when there is none to read. */
+unsigned long long peers_saved_version(const char *path);
+
 /* The entry for a node ID, or NULL. */
 const struct peer_entry *peers_find(const struct peer_table *t, const char *node_id);
 

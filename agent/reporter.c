@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 
@@ -76,6 +77,36 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static bool protobuf(CURL *e)
+{
+	const char *ct = NULL;
+
+	return curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct &&
+	       strncasecmp(ct, "application/x-protobuf", 22) == 0;
+}
+
+/*
+ * A 403 in protobuf: the coordinator does not take our certificate as this node's, and
+ * says which serial it enrolled for us (only that is taken from it).
+ */
+static void refused(struct reporter *r, char *why, size_t size)
+{
+	Kma__V1__CoordinatorReply *reply =
+	    kma__v1__coordinator_reply__unpack(NULL, r->resp_len, r->resp);
+
+	if (!reply) {
+		snprintf(why, size, "HTTP 403 with a body that does not decode");
+		return;
+	}
+	snprintf(why, size,
+	         "HTTP 403: the coordinator does not take our certificate as this node's (it "
+	         "enrolled serial %.64s)",
+	         reply->enrolled_serial[0] ? reply->enrolled_serial : "none");
+	if (r->ops.refused)
+		r->ops.refused(r->arg, reply);
+	kma__v1__coordinator_reply__free_unpacked(reply, NULL);
+}
+
 static void finish(struct reporter *r, CURLcode rc)
 {
 	Kma__V1__CoordinatorReply *reply = NULL;
@@ -85,6 +116,8 @@ static void finish(struct reporter *r, CURLcode rc)
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->last_status);
 	if (rc != CURLE_OK)
 		snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
+	else if (r->last_status == 403 && protobuf(r->easy))
+		refused(r, why, sizeof(why));
 	else if (r->last_status != 200)
 		snprintf(why, sizeof(why), "HTTP %ld: %.*s", r->last_status,
 		         (int)(r->resp_len < 160 ? r->resp_len : 160), (const char *)r->resp);

@@ -27,6 +27,8 @@ struct reporter;
  * fill: fills *report (whose sequence the reporter sets); what it points to must live
  *       until done(), which the reporter calls right after encoding it.
  * apply: a reply arrived and decoded.
+ * refused: (optional) the coordinator refused the report (403) but said, in a reply of
+ *       its own, what it enrolled for us (enrolled_serial only; nothing else is taken).
  * watch_query: the query of GET /v1/watch ("version=N&done=ID", URL-safe) saying what we
  *       have; NULL: no watch, changes arrive with the replies to the interval's reports.
  */
@@ -34,6 +36,7 @@ struct reporter_ops {
 	void (*fill)(void *arg, Kma__V1__AgentReport *report);
 	void (*done)(void *arg);
 	void (*apply)(void *arg, const Kma__V1__CoordinatorReply *reply);
+	void (*refused)(void *arg, const Kma__V1__CoordinatorReply *reply);
 	void (*watch_query)(void *arg, char *buf, size_t size);
 };
 
