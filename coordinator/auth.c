@@ -46,6 +46,16 @@ exit:
 	return ret;
 }
 
+size_t auth_cluster_subjects(const struct auth *a, char (*out)[256], size_t max)
+{
+	size_t n = 0;
+
+	for (const mbedtls_x509_crt *c = &a->cluster_ca; c && c->raw.len && n < max; c = c->next)
+		if (mbedtls_x509_dn_gets(out[n], sizeof(out[n]), &c->subject) > 0)
+			n++;
+	return n;
+}
+
 struct auth *auth_new(const char *cluster_ca_path, const char *operator_ca_path)
 {
 	struct auth *a = calloc(1, sizeof(*a));

@@ -55,6 +55,12 @@ void auth_free(struct auth *a);
 void auth_check(const struct auth *a, const struct auth_der *chain, size_t n,
                 struct auth_result *out);
 
+/*
+ * The subjects of the cluster CA bundle's certificates (mbedtls_x509_dn_gets form, which
+ * agents use for the issuers they report), up to max: how many.
+ */
+size_t auth_cluster_subjects(const struct auth *a, char (*out)[256], size_t max);
+
 /* "agent", "operator" or "none". */
 const char *auth_role_name(enum auth_role role);
 

@@ -25,6 +25,7 @@
 #include "auth.h"
 #include "certinfo.h"
 #include "coord_config.h"
+#include "diagnose.h"
 #include "enroll.h"
 #include "exitcodes.h"
 #include "engine.h"
@@ -302,6 +303,12 @@ int main(int argc, char **argv)
 	if (!auth) {
 		ret = KMA_EXIT_DATAERR;
 		goto exit;
+	}
+	{
+		char subjects[DIAGNOSE_CA_MAX][DIAG_DN_MAX];
+
+		diagnose_set_cluster_ca((const char(*)[DIAG_DN_MAX])subjects,
+		                        auth_cluster_subjects(auth, subjects, DIAGNOSE_CA_MAX));
 	}
 	/* Also for --check-config: ca_key must parse and belong to ca. */
 	if (cfg.ca_key[0]) {

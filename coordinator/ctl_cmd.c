@@ -296,7 +296,7 @@ static int nodes_view(const struct ctl_ctx *c, bool status)
 {
 	json_object *doc = NULL, *arr;
 	struct ctl_node *nodes = NULL;
-	size_t n = 0, counts[5] = {0};
+	size_t n = 0, counts[CTL_NODE_HEALTH_COUNT] = {0};
 	int64_t now = (int64_t)time(NULL);
 	unsigned stale = c->opts->stale_s;
 	char why[256];
@@ -343,6 +343,9 @@ static int nodes_view(const struct ctl_ctx *c, bool status)
 				       counts[CTL_NODE_STALE], stale);
 			if (counts[CTL_NODE_BAD_STATE])
 				printf(", %zu not enrolled", counts[CTL_NODE_BAD_STATE]);
+			if (counts[CTL_NODE_REFUSED])
+				printf(", %zu reporting with a certificate that is not enrolled",
+				       counts[CTL_NODE_REFUSED]);
 			if (counts[CTL_NODE_KEYS_DOWN])
 				printf(", %zu with the key service down",
 				       counts[CTL_NODE_KEYS_DOWN]);

@@ -52,6 +52,11 @@ int ctl_nodes_parse(json_object *doc, struct ctl_node **out, size_t *n, char *wh
 		nd->address = nd->address ? nd->address : "";
 		nd->serial = nd->serial ? nd->serial : "";
 		nd->state = "";
+		if (json_object_object_get_ex(o, "reports_refused", &v) &&
+		    json_object_is_type(v, json_type_object)) {
+			nd->refused_serial = string_member(v, "serial");
+			nd->refused_serial = nd->refused_serial ? nd->refused_serial : "?";
+		}
 		if (!json_object_object_get_ex(o, "last_report", &last) ||
 		    !json_object_is_type(last, json_type_object))
 			continue; /* null: never reported */
@@ -97,6 +102,8 @@ exit:
 
 enum ctl_node_health ctl_node_health(const struct ctl_node *node, int64_t now, unsigned stale_s)
 {
+	if (node->refused_serial)
+		return CTL_NODE_REFUSED;
 	if (!node->reported)
 		return CTL_NODE_NEVER;
 	if (now - node->at > (int64_t)stale_s)
@@ -121,6 +128,10 @@ const char *ctl_node_health_id(enum ctl_node_health h)
 		return "bad state";
 	case CTL_NODE_KEYS_DOWN:
 		return "key service down";
+	case CTL_NODE_REFUSED:
+		return "reports refused";
+	case CTL_NODE_HEALTH_COUNT:
+		break;
 	}
 	return "unknown";
 }
@@ -152,7 +163,7 @@ int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsign
 	ctl_table_add(&t, head);
 	for (size_t i = 0; i < n; i++) {
 		const struct ctl_node *nd = &nodes[i];
-		char age[48], state[160], keys[96];
+		char age[48], state[160], keys[96], health[112];
 		const char *row[8];
 
 		if (nd->reported) {
@@ -176,6 +187,11 @@ int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsign
 		row[5] = state;
 		row[6] = keys;
 		row[7] = ctl_node_health_id(ctl_node_health(nd, now, stale_s));
+		if (nd->refused_serial) {
+			snprintf(health, sizeof(health),
+			         "reports refused: serial %.64s not enrolled", nd->refused_serial);
+			row[7] = health;
+		}
 		ctl_table_add(&t, row);
 	}
 	ret = ctl_table_print(&t, out);

@@ -25,8 +25,9 @@ struct ctl_node {
 	const char *state;  /* the identity state it carried, "" when absent */
 	bool keys_known;    /* the report said how its key service is */
 	bool keys_ok;
-	const char *keys_detail; /* "" when absent */
-	char parts[96];          /* changed hardware parts, "board,disk", "" when none */
+	const char *keys_detail;    /* "" when absent */
+	char parts[96];             /* changed hardware parts, "board,disk", "" when none */
+	const char *refused_serial; /* its reports come with this serial and are refused, or NULL */
 };
 
 enum ctl_node_health {
@@ -35,6 +36,8 @@ enum ctl_node_health {
 	CTL_NODE_STALE,     /* the last report is older than the stale limit */
 	CTL_NODE_BAD_STATE, /* the last report's identity state is not "enrolled" */
 	CTL_NODE_KEYS_DOWN, /* its key service is not healthy */
+	CTL_NODE_REFUSED,   /* it reports with a certificate that is not its enrolled one */
+	CTL_NODE_HEALTH_COUNT
 };
 
 /*

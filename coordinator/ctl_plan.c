@@ -180,6 +180,8 @@ static void render_proposal(json_object *doc)
 		printf("      why:  %s\n", jstr(s, "reason"));
 		if (jstr(s, "instruction")[0])
 			printf("      do:   %s\n", jstr(s, "instruction"));
+		if (jstr(s, "justified_by")[0])
+			printf("      only if: %s\n", jstr(s, "justified_by"));
 		if (json_object_object_get_ex(s, "gate_open_now", &open))
 			printf("      gate: %s\n", json_object_get_boolean(open)
 			                               ? "open now (every other node serving and "

@@ -31,34 +31,68 @@ void diagnose_self_from_report(struct store *st, const struct store_node *n, str
 	free(body);
 }
 
+static char ca_subjects[DIAGNOSE_CA_MAX][DIAG_DN_MAX];
+static size_t n_ca_subjects;
+
+void diagnose_set_cluster_ca(const char (*subjects)[DIAG_DN_MAX], size_t n)
+{
+	n_ca_subjects = n < DIAGNOSE_CA_MAX ? n : DIAGNOSE_CA_MAX;
+	for (size_t i = 0; i < n_ca_subjects; i++)
+		snprintf(ca_subjects[i], sizeof(ca_subjects[i]), "%s", subjects[i]);
+}
+
+void diagnose_input_ca(struct diag_input *in)
+{
+	in->ca_subjects = (const char(*)[DIAG_DN_MAX])ca_subjects;
+	in->n_ca_subjects = n_ca_subjects;
+}
+
+int diagnose_snapshot_load(struct store *st, int64_t now, int64_t stale_after,
+                           struct diagnose_snapshot *s)
+{
+	size_t n_nodes = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (store_nodes_list(st, &s->nodes, &n_nodes) != STORE_OK ||
+	    store_observations_list(st, &s->obs, &s->in.n_obs) != STORE_OK ||
+	    store_attempts_list(st, &s->attempts, &s->in.n_attempts) != STORE_OK ||
+	    !(s->self = calloc(n_nodes ? n_nodes : 1, sizeof(*s->self)))) {
+		log_err("diagnosis: the store could not be read");
+		diagnose_snapshot_free(s);
+		return -1;
+	}
+	for (size_t i = 0; i < n_nodes; i++)
+		diagnose_self_from_report(st, &s->nodes[i], &s->self[i]);
+	s->in.nodes = s->nodes;
+	s->in.self = s->self;
+	s->in.n_nodes = n_nodes;
+	s->in.obs = s->obs;
+	s->in.attempts = s->attempts;
+	diagnose_input_ca(&s->in);
+	s->in.now = now;
+	s->in.stale_after = stale_after;
+	return 0;
+}
+
+void diagnose_snapshot_free(struct diagnose_snapshot *s)
+{
+	free(s->nodes);
+	free(s->self);
+	free(s->obs);
+	free(s->attempts);
+	memset(s, 0, sizeof(*s));
+}
+
 ssize_t diagnose_run(struct store *st, int64_t now, int64_t stale_after, struct diag_finding *f,
                      size_t max)
 {
-	struct store_node *nodes = NULL;
-	struct store_observation *obs = NULL;
-	struct diag_self *self = NULL;
-	size_t n_nodes = 0, n_obs = 0;
-	ssize_t n = -1;
+	struct diagnose_snapshot s;
+	ssize_t n;
 
-	if (store_nodes_list(st, &nodes, &n_nodes) != STORE_OK ||
-	    store_observations_list(st, &obs, &n_obs) != STORE_OK)
-		goto exit;
-	self = calloc(n_nodes ? n_nodes : 1, sizeof(*self));
-	if (!self)
-		goto exit;
-	for (size_t i = 0; i < n_nodes; i++)
-		diagnose_self_from_report(st, &nodes[i], &self[i]);
-	{
-		struct diag_input in = {nodes, self, n_nodes, obs, n_obs, now, stale_after};
-
-		n = (ssize_t)diag_run(&in, f, max);
-	}
-exit:
-	if (n < 0)
-		log_err("diagnosis: the store could not be read");
-	free(nodes);
-	free(obs);
-	free(self);
+	if (diagnose_snapshot_load(st, now, stale_after, &s) != 0)
+		return -1;
+	n = (ssize_t)diag_run(&s.in, f, max);
+	diagnose_snapshot_free(&s);
 	return n;
 }
 
@@ -84,6 +118,21 @@ json_object *diagnose_json(struct store *st, int64_t now, int64_t stale_after)
 		                       json_object_new_string(f[i].warning ? "warning" : "error"));
 		json_object_object_add(
 		    o, "culprit", f[i].culprit[0] ? json_object_new_string(f[i].culprit) : NULL);
+		if (f[i].n_candidates) {
+			json_object *cand = json_object_new_array();
+
+			for (size_t k = 0; k < f[i].n_candidates; k++)
+				json_object_array_add(cand,
+				                      json_object_new_string(f[i].candidates[k]));
+			json_object_object_add(o, "candidates", cand);
+		}
+		if (f[i].serial[0]) {
+			json_object *p = json_object_new_object();
+
+			json_object_object_add(p, "serial", json_object_new_string(f[i].serial));
+			json_object_object_add(p, "node_id", json_object_new_string(f[i].name));
+			json_object_object_add(o, "presents", p);
+		}
 		json_object_object_add(o, "summary", json_object_new_string(f[i].summary));
 		json_object_object_add(o, "remedy", json_object_new_string(f[i].remedy));
 		for (size_t e = 0; e < f[i].n_evidence; e++)

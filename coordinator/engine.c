@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diagnose.h"
 #include "enroll.h"
 #include "kma.pb-c.h"
 #include "log.h"
@@ -27,8 +28,12 @@ void engine_unlock(void)
 
 /* ---- the snapshot ---- */
 
-static void from_report(const Kma__V1__AgentReport *r, struct plan_node *p)
+static void from_report(const Kma__V1__AgentReport *r, struct plan_node *p, struct diag_self *self)
 {
+	if (r->own_cert) {
+		self->cert_not_after = r->own_cert->not_after;
+		snprintf(self->cert_serial, sizeof(self->cert_serial), "%s", r->own_cert->serial);
+	}
 	snprintf(p->boot_id, sizeof(p->boot_id), "%s", r->boot_id);
 	if (r->health) {
 		p->health_known = true;
@@ -61,19 +66,19 @@ int engine_view_load(struct store *st, int64_t now, int64_t stale_after, struct 
 {
 	struct store_node *entries = NULL;
 	struct store_observation *obs = NULL;
+	struct store_attempt *attempts = NULL;
 	struct plan_node *nodes = NULL;
-	size_t n = 0, n_obs = 0;
+	struct diag_self *self = NULL;
+	size_t n = 0, n_obs = 0, n_attempts = 0;
 
 	memset(v, 0, sizeof(*v));
 	if (store_nodes_list(st, &entries, &n) != STORE_OK ||
 	    store_observations_list(st, &obs, &n_obs) != STORE_OK ||
+	    store_attempts_list(st, &attempts, &n_attempts) != STORE_OK ||
 	    store_peer_table_version(st, &v->table_version) != STORE_OK ||
-	    !(nodes = calloc(n ? n : 1, sizeof(*nodes)))) {
-		free(entries);
-		free(obs);
-		log_err("recovery: cannot read the cluster's state");
-		return -1;
-	}
+	    !(nodes = calloc(n ? n : 1, sizeof(*nodes))) ||
+	    !(self = calloc(n ? n : 1, sizeof(*self))))
+		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char *body = NULL;
 		size_t len = 0;
@@ -82,35 +87,56 @@ int engine_view_load(struct store *st, int64_t now, int64_t stale_after, struct 
 		nodes[i].entry = entries[i];
 		if (!entries[i].has_report)
 			continue;
+		snprintf(self[i].state, sizeof(self[i].state), "%s", entries[i].report_state);
+		self[i].report_at = entries[i].report_at;
 		/* A view without a node's report would take its manual steps for automatic. */
 		if (store_report_body(st, entries[i].node_id, &body, &len) != STORE_OK ||
 		    !(r = kma__v1__agent_report__unpack(NULL, len, body))) {
 			log_err("recovery: the last report of %s cannot be read",
 			        entries[i].node_id);
 			free(body);
-			free(entries);
-			free(obs);
-			free(nodes);
-			return -1;
+			goto fail;
 		}
-		from_report(r, &nodes[i]);
+		from_report(r, &nodes[i], &self[i]);
 		kma__v1__agent_report__free_unpacked(r, NULL);
 		free(body);
 	}
-	free(entries);
 	v->nodes = nodes;
 	v->n = n;
 	v->obs = obs;
 	v->n_obs = n_obs;
 	v->now = now;
 	v->stale_after = stale_after;
+	v->diag = (struct diag_input){
+	    .nodes = entries,
+	    .self = self,
+	    .n_nodes = n,
+	    .obs = obs,
+	    .n_obs = n_obs,
+	    .attempts = attempts,
+	    .n_attempts = n_attempts,
+	    .now = now,
+	    .stale_after = stale_after,
+	};
+	diagnose_input_ca(&v->diag);
 	return 0;
+fail:
+	log_err("recovery: cannot read the cluster's state");
+	free(entries);
+	free(obs);
+	free(attempts);
+	free(nodes);
+	free(self);
+	return -1;
 }
 
 void engine_view_free(struct plan_view *v)
 {
 	free((void *)v->nodes);
 	free((void *)v->obs);
+	free((void *)v->diag.nodes);
+	free((void *)v->diag.self);
+	free((void *)v->diag.attempts);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -422,6 +448,16 @@ static void step_entry(struct run *r, struct store_step *s, bool remove)
 
 	if (strcmp(s->phase, "act") == 0) {
 		if (remove) {
+			/*
+			 * Until it enrols a new one, the node reports with the certificate its
+			 * peers found: taken as its own for the rest of the rejoin (directives).
+			 */
+			if (!strcmp(s->pred_kind, "node_not_rejoined") && s->pred_serial[0] &&
+			    store_node_set_pending(r->st, s->node_id, s->pred_serial) != STORE_OK) {
+				pause_plan(r, s, "cannot accept the reports of %s's serial %s",
+				           s->node_id, s->pred_serial);
+				return;
+			}
 			/* Idempotent: a restart before the step is saved clears it again. */
 			if (store_node_set_serial(r->st, s->node_id, "", "remove", r->now) !=
 			        STORE_OK ||
@@ -545,6 +581,26 @@ static void step_gate(struct run *r, struct store_step *s, const struct plan_nod
 		wait_for(r, s, why);
 		return;
 	}
+	/*
+	 * The interlock, whatever the diagnosis said: the node is disrupted only while what
+	 * justifies it is seen again on observations made since this gate began.
+	 */
+	switch (plan_justified(&r->v, s, s->phase_at, why, sizeof(why))) {
+	case DIAG_REFUTED:
+		pause_plan(r, s, "step %d (%s %s): its reason no longer holds: %s", s->idx, s->kind,
+		           s->node_id, why);
+		return;
+	case DIAG_PENDING:
+		wait_for(r, s, why);
+		return;
+	case DIAG_CONFIRMED:
+		/* Journalled once, not again while the step waits for the lease, say. */
+		if (s->pred_kind[0] && strcmp(s->detail, why) != 0) {
+			snprintf(s->detail, sizeof(s->detail), "%s", why);
+			(void)save(r, s, "justified", "%s", why);
+		}
+		break;
+	}
 	if (s->manual) {
 		phase(s, "confirm", r->now);
 		if (k == PLAN_REBOOT)
@@ -604,6 +660,16 @@ static void step_run(struct run *r, struct store_step *s)
 	}
 }
 
+/* A plan ended: no rejoin accepts another certificate as its node's any more. */
+static void pending_clear(struct store *st, const struct store_step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(steps[i].kind, "delete_entry") &&
+		    store_node_set_pending(st, steps[i].node_id, "") == STORE_ERROR)
+			log_warn("recovery: %s may still report with the serial its rejoin took",
+			         steps[i].node_id);
+}
+
 static void plan_done(struct run *r)
 {
 	char detail[STORE_PLAN_TEXT];
@@ -617,8 +683,10 @@ static void plan_done(struct run *r)
 	ok = store_plan_set_state(r->st, r->plan.id, "done", detail, r->now) == STORE_OK &&
 	     store_lease_release(r->st) == STORE_OK &&
 	     store_journal_add(r->st, r->plan.id, 0, ACTOR, "done", detail, r->now) == STORE_OK;
-	if (store_tx_end(r->st, ok) == STORE_OK)
+	if (store_tx_end(r->st, ok) == STORE_OK) {
 		log_notice("recovery: plan %lld done: %s", (long long)r->plan.id, detail);
+		pending_clear(r->st, r->steps, r->n_steps);
+	}
 }
 
 void engine_tick(struct store *st, const struct engine_params *p, int64_t now)
@@ -809,6 +877,8 @@ enum engine_status engine_abort(struct store *st, const char *who, int64_t now, 
 		explicit_bzero(steps[i].secret, sizeof(steps[i].secret));
 	snprintf(why, size, "aborted by %s", who);
 	ret = set_plan(st, &plan, "aborted", "aborted", who, why, now, steps, n);
+	if (ret == ENGINE_OK)
+		pending_clear(st, steps, n);
 exit:
 	free(steps);
 	return ret;

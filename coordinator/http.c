@@ -536,6 +536,9 @@ static enum MHD_Result report(struct http_server *srv, struct MHD_Connection *c,
 	snprintf(secs, sizeof(secs), "%u", out.retry_after);
 	if (out.status == MHD_HTTP_OK)
 		ret = queue(c, out.status, out.reply, out.reply_len, REPORT_CONTENT_TYPE, NULL);
+	else if (out.reply)
+		ret = queue(c, out.status, out.reply, out.reply_len, REPORT_CONTENT_TYPE,
+		            (const char *const[]){MHD_HTTP_HEADER_RETRY_AFTER, secs});
 	else
 		ret = queue_text(c, out.status, out.reason,
 		                 out.retry_after

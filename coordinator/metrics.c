@@ -245,39 +245,29 @@ static void render_plan(struct store *st, int64_t now, struct metrics_buf *b)
 
 int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct metrics_buf *b)
 {
-	struct store_node *nodes = NULL;
-	struct store_observation *obs = NULL;
-	struct diag_self *self = NULL;
+	struct diagnose_snapshot s = {0};
 	struct diag_finding *f = NULL;
-	size_t n_nodes = 0, n_obs = 0, n_f;
+	size_t n_f;
 	uint64_t version = 0;
 	bool healthy = true;
 	int ret = -1;
 
-	if (store_nodes_list(st, &nodes, &n_nodes) != STORE_OK ||
-	    store_observations_list(st, &obs, &n_obs) != STORE_OK ||
-	    store_peer_table_version(st, &version) != STORE_OK)
+	if (store_peer_table_version(st, &version) != STORE_OK ||
+	    diagnose_snapshot_load(st, now, stale_after, &s) != 0)
 		goto exit;
-	self = calloc(n_nodes ? n_nodes : 1, sizeof(*self));
 	f = calloc(FINDINGS_MAX, sizeof(*f));
-	if (!self || !f)
+	if (!f)
 		goto exit;
-	for (size_t i = 0; i < n_nodes; i++)
-		diagnose_self_from_report(st, &nodes[i], &self[i]);
-	{
-		struct diag_input in = {nodes, self, n_nodes, obs, n_obs, now, stale_after};
-
-		n_f = diag_run(&in, f, FINDINGS_MAX);
-	}
+	n_f = diag_run(&s.in, f, FINDINGS_MAX);
 	/* As GET /v1/diagnosis: warnings are forecasts, only errors make the cluster unhealthy. */
 	for (size_t i = 0; i < n_f; i++)
 		healthy &= f[i].warning;
 
 	if (render_reports(st, b) != 0)
 		goto exit;
-	render_nodes(nodes, n_nodes, b);
-	render_pairs(obs, n_obs, b);
-	render_per_node(nodes, self, n_nodes, b);
+	render_nodes(s.nodes, s.in.n_nodes, b);
+	render_pairs(s.obs, s.in.n_obs, b);
+	render_per_node(s.nodes, s.self, s.in.n_nodes, b);
 	metrics_family(b, "kma_coord_peer_table_version", "gauge",
 	               "Version of the peer table; changes with every change of nodes or serials.");
 	metrics_sample(b, "kma_coord_peer_table_version", NULL, NULL, (int64_t)version);
@@ -291,9 +281,7 @@ int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct me
 exit:
 	if (ret != 0)
 		log_err("metrics: the store could not be read or memory ran out");
-	free(nodes);
-	free(obs);
-	free(self);
+	diagnose_snapshot_free(&s);
 	free(f);
 	return ret;
 }

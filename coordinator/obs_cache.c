@@ -85,7 +85,11 @@ void obs_cache_forget(struct obs_cache *c, const char *node_id)
 
 static char *put_str(char *p, const char *s, size_t cut)
 {
-	size_t len = strnlen(s, cut);
+	size_t len;
+
+	if (!s)
+		s = "";
+	len = strnlen(s, cut);
 
 	memcpy(p, s, len);
 	p[len] = '\0';
@@ -93,6 +97,12 @@ static char *put_str(char *p, const char *s, size_t cut)
 }
 
 static char *put_int(char *p, int v)
+{
+	memcpy(p, &v, sizeof(v));
+	return p + sizeof(v);
+}
+
+static char *put_i64(char *p, int64_t v)
 {
 	memcpy(p, &v, sizeof(v));
 	return p + sizeof(v);
@@ -112,6 +122,10 @@ size_t obs_cache_text(const struct store_obs_in *o, char *buf, size_t *key_len)
 	p = put_str(p, o->expected_serial, STORE_OBS_CUT(expected_serial));
 	p = put_str(p, o->detail, STORE_OBS_CUT(detail));
 	p = put_str(p, o->peer_node_id, STORE_OBS_CUT(peer_node_id));
+	p = put_str(p, o->peer_issuer, STORE_OBS_CUT(peer_issuer));
+	p = put_i64(p, o->peer_not_before);
+	p = put_i64(p, o->peer_not_after);
+	p = put_str(p, o->peer_address, STORE_OBS_CUT(peer_address));
 	return (size_t)(p - buf);
 }
 

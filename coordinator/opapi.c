@@ -108,7 +108,9 @@ static void report_facts(struct store *st, const char *node_id, json_object *r)
 	free(body);
 }
 
-static json_object *node_json(struct store *st, const struct store_node *n)
+/* refused: the refusal of its reports since its last accepted one (diag_refusal), or NULL. */
+static json_object *node_json(struct store *st, const struct store_node *n,
+                              const struct store_attempt *refused)
 {
 	json_object *j = json_object_new_object(), *r;
 
@@ -116,6 +118,15 @@ static json_object *node_json(struct store *st, const struct store_node *n)
 	json_object_object_add(j, "name", json_object_new_string(n->name));
 	json_object_object_add(j, "address", json_object_new_string(n->address));
 	json_object_object_add(j, "enrolled_serial", json_object_new_string(n->enrolled_serial));
+	if (refused) {
+		r = json_object_new_object();
+		json_object_object_add(r, "serial", json_object_new_string(refused->serial));
+		json_object_object_add(r, "address", json_object_new_string(refused->address));
+		json_object_object_add(r, "since", json_object_new_int64(refused->first_at));
+		json_object_object_add(r, "last", json_object_new_int64(refused->last_at));
+		json_object_object_add(r, "count", json_object_new_uint64(refused->count));
+		json_object_object_add(j, "reports_refused", r);
+	}
 	if (!n->has_report) {
 		json_object_object_add(j, "last_report", NULL);
 		return j;
@@ -129,14 +140,17 @@ static json_object *node_json(struct store *st, const struct store_node *n)
 	return j;
 }
 
-static void nodes_get(struct store *st, struct opapi_response *out)
+static void nodes_get(struct store *st, const struct opapi_params *prm, int64_t now,
+                      struct opapi_response *out)
 {
 	struct store_node *nodes = NULL;
-	size_t n = 0;
+	struct store_attempt *attempts = NULL;
+	size_t n = 0, n_attempts = 0;
 	uint64_t version;
 	json_object *j = NULL, *arr;
 
 	if (store_nodes_list(st, &nodes, &n) != STORE_OK ||
+	    store_attempts_list(st, &attempts, &n_attempts) != STORE_OK ||
 	    store_peer_table_version(st, &version) != STORE_OK) {
 		opapi_respond_error(out, 500, "store failure");
 		goto exit;
@@ -144,13 +158,18 @@ static void nodes_get(struct store *st, struct opapi_response *out)
 	j = json_object_new_object();
 	arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, node_json(st, &nodes[i]));
+		json_object_array_add(
+		    arr, node_json(st, &nodes[i],
+		                   diag_refusal(attempts, n_attempts, nodes[i].node_id,
+		                                nodes[i].has_report ? nodes[i].report_at : 0, now,
+		                                prm->stale_after_s)));
 	json_object_object_add(j, "nodes", arr);
 	json_object_object_add(j, "peer_table_version", json_object_new_uint64(version));
 	opapi_respond_json(out, 200, j);
 exit:
 	json_object_put(j);
 	free(nodes);
+	free(attempts);
 }
 
 /* Parses body as one JSON object; NULL (with a 400 in out) when it is not one. */
@@ -270,7 +289,7 @@ static void nodes_post(struct store *st, unsigned token_ttl_s, const char *body,
 	           who, n.node_id, n.address, n.enrolled_serial[0] ? n.enrolled_serial : "none",
 	           token_ttl_s);
 	json_object_put(j);
-	j = node_json(st, &n);
+	j = node_json(st, &n, NULL);
 	add_token(j, token, expires_at);
 	opapi_respond_json(out, 201, j);
 exit:
@@ -415,7 +434,7 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 	}
 	if (strcmp(path, "/v1/nodes") == 0) {
 		if (strcmp(method, "GET") == 0) {
-			nodes_get(st, out);
+			nodes_get(st, prm, now, out);
 			return;
 		}
 		if (strcmp(method, "POST") == 0) {

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const kind_ids[PLAN_KIND_COUNT] = {
     [PLAN_REBOOT] = "reboot",
@@ -77,17 +78,61 @@ static struct store_step *step_add(const struct plan_view *v, struct store_step 
 	return s;
 }
 
-static bool identity_pattern(const char *p)
+bool plan_rejoin_fixes(const char *p)
 {
-	return strcmp(p, "node_not_rejoined") == 0 || strcmp(p, "node_identity_wrong") == 0;
+	static const char *const fixed[] = {
+	    "node_not_rejoined",
+	    "node_identity_wrong",
+	    "node_untrusted",
+	    "node_cert_expired",
+	    "node_cert_revoked",
+	    "node_cert_bad_usage",
+	    NULL,
+	};
+
+	for (const char *const *f = fixed; *f; f++)
+		if (strcmp(p, *f) == 0)
+			return true;
+	return false;
 }
 
 static bool has_identity_finding(const struct diag_finding *f, size_t nf, const char *node)
 {
 	for (size_t i = 0; i < nf; i++)
-		if (identity_pattern(f[i].pattern) && strcmp(f[i].culprit, node) == 0)
+		if (!f[i].warning && plan_rejoin_fixes(f[i].pattern) &&
+		    strcmp(f[i].culprit, node) == 0)
 			return true;
 	return false;
+}
+
+/* The step is justified by finding f; the engine checks it again before acting. */
+static void justify(struct store_step *s, const struct diag_finding *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void justify(struct store_step *s, const struct diag_finding *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s)
+		return;
+	snprintf(s->pred_kind, sizeof(s->pred_kind), "%s", f->pattern);
+	snprintf(s->pred_serial, sizeof(s->pred_serial), "%s", f->serial);
+	snprintf(s->pred_name, sizeof(s->pred_name), "%s", f->name);
+	va_start(ap, fmt);
+	vsnprintf(s->predicate, sizeof(s->predicate), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * A step the node would take by directive, when the node cannot receive one as itself:
+ * manual, saying what to do at the appliance.
+ */
+static void by_hand(struct store_step *s, const char *what)
+{
+	if (!s || s->manual)
+		return;
+	s->manual = true;
+	snprintf(s->instruction, sizeof(s->instruction), "%s", what);
 }
 
 size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_t nf,
@@ -105,29 +150,58 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 			continue;
 		snprintf(reason, sizeof(reason), "%s refuses connections: %s", f[i].culprit,
 		         f[i].summary);
-		step_add(v, out, max, &n, PLAN_REBOOT, f[i].culprit, reason);
+		justify(step_add(v, out, max, &n, PLAN_REBOOT, f[i].culprit, reason), &f[i],
+		        "no peer completes a connection to %s (node_refused), seen again since the "
+		        "step began by the nodes that report",
+		        f[i].culprit);
 	}
 	/* 2. Factory reset and rejoin of each node whose identity is wrong, one at a time. */
 	for (size_t i = 0; i < nf; i++) {
 		const char *x = f[i].culprit;
+		int k = plan_node_index(v, x);
+		/* A node that reports with the certificate its peers found can take directives. */
+		bool reaches = strcmp(f[i].pattern, "node_not_rejoined") == 0 && f[i].serial[0];
+		char hand[STORE_PLAN_TEXT];
+		struct store_step *s;
 
-		if (!identity_pattern(f[i].pattern))
+		if (f[i].warning || !plan_rejoin_fixes(f[i].pattern) || k < 0)
 			continue;
 		snprintf(reason, sizeof(reason), "%s: %s", f[i].pattern, f[i].summary);
-		step_add(v, out, max, &n, PLAN_DELETE_ENTRY, x, reason);
-		step_add(v, out, max, &n, PLAN_FACTORY_RESET, x,
-		         "erase the wrong identity (and only it) so the node can QuickStart");
+		s = step_add(v, out, max, &n, PLAN_DELETE_ENTRY, x, reason);
+		justify(s, &f[i],
+		        "the peers find %s at %s's address (serial %s naming %s; enrolled %s), "
+		        "seen again since the step began by the nodes that report",
+		        f[i].pattern, x, f[i].serial[0] ? f[i].serial : "unknown",
+		        f[i].name[0] ? f[i].name : "no node ID",
+		        v->nodes[k].entry.enrolled_serial[0] ? v->nodes[k].entry.enrolled_serial
+		                                             : "none");
+		s = step_add(v, out, max, &n, PLAN_FACTORY_RESET, x,
+		             "erase the wrong identity (and only it) so the node can QuickStart");
+		if (s && reaches)
+			justify(s, &f[i], "%s itself still presents serial %s", x, f[i].serial);
+		snprintf(hand, sizeof(hand),
+		         "the node at %s's address cannot take directives as %s (%s): on that "
+		         "appliance run kma-agent factory-reset, then kmactl confirm this step",
+		         x, x, f[i].pattern);
+		if (!reaches)
+			by_hand(s, hand);
 		step_add(v, out, max, &n, PLAN_ADD_ENTRY, x,
 		         "re-add the entry with a one-time enrolment token");
-		step_add(
+		s = step_add(
 		    v, out, max, &n, PLAN_QUICKSTART, x,
 		    "a fresh key and certificate from the cluster CA, enrolled with the token");
+		snprintf(hand, sizeof(hand),
+		         "kmactl node token %s, then on the appliance: kma-agent quickstart "
+		         "--node-id %s --token-file FILE; the step ends when it enrols",
+		         x, x);
+		if (!reaches)
+			by_hand(s, hand);
 		step_add(v, out, max, &n, PLAN_JOIN, x,
 		         "every peer takes the new serial and the node accepts every peer");
 	}
 	/* What no step addresses stays with the operator. */
 	for (size_t i = 0; i < nf && *n_notes < PLAN_NOTES_MAX; i++) {
-		if (f[i].warning || identity_pattern(f[i].pattern) ||
+		if (f[i].warning || plan_rejoin_fixes(f[i].pattern) ||
 		    (strcmp(f[i].pattern, "node_refused") == 0) ||
 		    (strcmp(f[i].pattern, "node_state") == 0 &&
 		     has_identity_finding(f, nf, f[i].culprit)))
@@ -136,6 +210,39 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 		         f[i].culprit[0] ? " " : "", f[i].culprit, f[i].remedy);
 	}
 	return n;
+}
+
+/* ---- the interlock ---- */
+
+enum diag_verdict plan_justified(const struct plan_view *v, const struct store_step *s,
+                                 int64_t since, char *why, size_t size)
+{
+	int x = plan_node_index(v, s->node_id);
+	const struct plan_node *p = x >= 0 ? &v->nodes[x] : NULL;
+
+	if (!s->pred_kind[0]) {
+		snprintf(why, size, "nothing to check");
+		return DIAG_CONFIRMED;
+	}
+	if (!p) {
+		snprintf(why, size, "%s is no longer in the cluster", s->node_id);
+		return DIAG_REFUTED;
+	}
+	if (plan_kind_from(s->kind) != PLAN_FACTORY_RESET)
+		return diag_confirm(&v->diag, s->pred_kind, s->node_id, s->pred_serial, since, 0,
+		                    why, size);
+	/* Its entry is deleted: the peers no longer probe it; the node itself says what it has. */
+	if (!p->entry.has_report || p->entry.report_at < since) {
+		snprintf(why, size, "waiting for a report of %s since the step began", s->node_id);
+		return DIAG_PENDING;
+	}
+	if (strcasecmp(p->cert_serial, s->pred_serial) != 0) {
+		snprintf(why, size, "%s presents serial %s now, not %s as its peers found",
+		         s->node_id, p->cert_serial[0] ? p->cert_serial : "(none)", s->pred_serial);
+		return DIAG_REFUTED;
+	}
+	snprintf(why, size, "%s itself presents serial %s", s->node_id, s->pred_serial);
+	return DIAG_CONFIRMED;
 }
 
 /* ---- gates ---- */

@@ -8,9 +8,21 @@
  *
  * The plan of the OKM incident: first a rolling reboot of every node that refuses
  * connections, one at a time; then for every node whose identity is wrong (QuickStarted
- * and never rejoined, or another node ID at its address) a factory reset and rejoin:
- * delete_entry, factory_reset, add_entry, quickstart, join. Findings no step can fix are
- * returned as notes, so an operator sees what the plan leaves to them.
+ * and never rejoined, another node ID at its address, a certificate from a foreign CA,
+ * expired, revoked or of the wrong usage) a factory reset and rejoin: delete_entry,
+ * factory_reset, add_entry, quickstart, join. Findings no step can fix (ambiguous ones
+ * among them: the plan never guesses) are returned as notes, so an operator sees what the
+ * plan leaves to them.
+ *
+ * Each disruptive step carries the finding that justifies it (store_step.pred_kind, with
+ * the serial its peers found at the node's address), and the engine checks it again on
+ * fresh observations right before the node is disrupted (plan_justified): the reboot
+ * before its directive, the rejoin before its entry is deleted (after that its peers no
+ * longer probe it, so the factory reset checks that the node itself still presents that
+ * serial). Only a node whose reports the coordinator takes during the rejoin (one that was
+ * QuickStarted and never rejoined: its reports come with the certificate its peers saw)
+ * can be factory reset and QuickStarted by directive; for any other the two steps are
+ * manual, with what to do at the appliance.
  *
  * Gates (each returns true, or false with what was observed in why):
  *   before a disruptive step  every node that is not a target of the plan is serving and
@@ -78,6 +90,8 @@ struct plan_view {
 	int64_t now;
 	int64_t stale_after; /* a report older than this is stale: the node is not serving */
 	uint64_t table_version;
+	/* The same as the diagnosis sees it, for plan_justified ({0}: nothing to check with). */
+	struct diag_input diag;
 };
 
 #define PLAN_NOTES_MAX 16
@@ -90,6 +104,18 @@ struct plan_view {
 size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_t nf,
                   struct store_step *out, size_t max, char notes[][STORE_PLAN_TEXT],
                   size_t *n_notes);
+
+/*
+ * Whether the finding that justifies step s (pred_kind) still holds on the observations
+ * made since: diag_confirm on v->diag, or, for a factory reset whose entry is deleted
+ * already, the node's own latest report presenting the serial its peers found. Steps that
+ * carry no justification are CONFIRMED.
+ */
+enum diag_verdict plan_justified(const struct plan_view *v, const struct store_step *s,
+                                 int64_t since, char *why, size_t size);
+
+/* True for the findings a factory reset and rejoin fixes. */
+bool plan_rejoin_fixes(const char *pattern);
 
 /* Index of node id in v, or -1. */
 int plan_node_index(const struct plan_view *v, const char *id);

@@ -34,6 +34,8 @@ static json_object *step_json(const struct store_step *s, bool full)
 	json_object_object_add(j, "reason", str(s->reason));
 	json_object_object_add(j, "manual", json_object_new_boolean(s->manual));
 	json_object_object_add(j, "instruction", str(s->instruction));
+	if (s->predicate[0])
+		json_object_object_add(j, "justified_by", str(s->predicate));
 	if (!full)
 		return j;
 	json_object_object_add(j, "state", str(s->state));

@@ -306,6 +306,10 @@ static void observation_from(const Kma__V1__PeerObservation *p, struct store_obs
 	o->at = p->observed_at;
 	o->detail = p->detail;
 	o->peer_node_id = p->peer_cert ? p->peer_cert->node_id : "";
+	o->peer_issuer = p->peer_cert ? p->peer_cert->issuer : "";
+	o->peer_not_before = p->peer_cert ? p->peer_cert->not_before : 0;
+	o->peer_not_after = p->peer_cert ? p->peer_cert->not_after : 0;
+	o->peer_address = p->peer_address;
 }
 
 /*
@@ -470,6 +474,29 @@ void report_in_free(struct report_in *in)
 	memset(in, 0, sizeof(*in));
 }
 
+/*
+ * A node whose certificate is refused is still told which serial the cluster enrolled for
+ * it (peers have it anyway), so that it knows it is not enrolled: a CoordinatorReply with
+ * that alone, as the 403's body. Without it the refusal is answered in text.
+ */
+static void told_enrolled(struct store *st, const char *node_id, struct report_outcome *out)
+{
+	Kma__V1__CoordinatorReply reply = KMA__V1__COORDINATOR_REPLY__INIT;
+	struct store_node n;
+
+	if (store_node_get(st, node_id, &n) != STORE_OK)
+		return;
+	reply.enrolled_serial = n.enrolled_serial;
+	reply.next_report_interval_ms = out->retry_after * 1000u;
+	out->reply_len = kma__v1__coordinator_reply__get_packed_size(&reply);
+	out->reply = malloc(out->reply_len ? out->reply_len : 1);
+	if (!out->reply || kma__v1__coordinator_reply__pack(&reply, out->reply) != out->reply_len) {
+		free(out->reply);
+		out->reply = NULL;
+		out->reply_len = 0;
+	}
+}
+
 /* Stores one report of a batch and builds its reply; false when the batch must end. */
 static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
                       const struct report_in *in, int64_t now, struct report_outcome *out)
@@ -477,7 +504,7 @@ static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
 	const Kma__V1__AgentReport *r = in->r;
 	struct store_report rec = {
 	    .node_id = r->node_id,
-	    .cert_serial = NULL, /* pinned in the next change, with the diagnosis it needs */
+	    .cert_serial = in->who.serial,
 	    .boot_id = r->boot_id,
 	    .instance = r->instance,
 	    .sequence = r->sequence,
@@ -505,6 +532,7 @@ static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
 		snprintf(out->reason, sizeof(out->reason),
 		         "certificate serial %.64s is not the enrolled serial of %.64s",
 		         in->who.serial, r->node_id);
+		told_enrolled(st, r->node_id, out);
 		return true;
 	}
 	if (sst == STORE_STALE) {

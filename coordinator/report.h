@@ -41,7 +41,9 @@ struct report_outcome {
 		REPORT_NOT_PINNED, /* not the node's enrolled certificate */
 		REPORT_STALE,      /* older than the node's last report */
 	} refusal;
-	unsigned char *reply; /* status 200: packed CoordinatorReply, the caller's to free() */
+	/* packed CoordinatorReply, the caller's to free(): always with 200; with a 403 for a
+	 * certificate that is not the node's enrolled one, the enrolled serial alone */
+	unsigned char *reply;
 	size_t reply_len;
 };
 

@@ -12,7 +12,7 @@
 #include "store_priv.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -93,6 +93,16 @@ static const char schema_v5[] =
     "ALTER TABLE steps ADD COLUMN pred_serial TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE steps ADD COLUMN pred_name TEXT NOT NULL DEFAULT '';";
 
+/*
+ * v6: the facts of the certificate a peer presented, which tell whose fault a failure is:
+ * who issued it, its validity, and the address the observer dialled.
+ */
+static const char schema_v6[] =
+    "ALTER TABLE observations ADD COLUMN peer_issuer TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE observations ADD COLUMN peer_not_before INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE observations ADD COLUMN peer_not_after INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE observations ADD COLUMN peer_address TEXT NOT NULL DEFAULT '';";
+
 enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
@@ -108,6 +118,7 @@ enum stmt_id {
 	S_ATTEMPT_PUT,
 	S_ATTEMPT_TRIM,
 	S_ATTEMPTS_LIST,
+	S_ATTEMPTS_FORGET,
 	S_ENROL_INSERT,
 	S_ENROL_LIST,
 	S_VERSION_GET,
@@ -164,6 +175,8 @@ static const char *const stmt_sql[S_COUNT] = {
                        " ORDER BY last_at DESC LIMIT ?1)",
     [S_ATTEMPTS_LIST] = "SELECT node_id, serial, address, known, first_at, last_at, count"
                         " FROM attempts ORDER BY node_id, last_at DESC",
+    /* A new serial enrolled: what was refused as the node's is settled (or comes again). */
+    [S_ATTEMPTS_FORGET] = "DELETE FROM attempts WHERE node_id = ?1 AND ?2 != ''",
     [S_ENROL_INSERT] = "INSERT INTO enrolments(node_id, serial, at, how) VALUES (?1, ?2, ?3, ?4)",
     [S_ENROL_LIST] = "SELECT serial, at, how FROM enrolments WHERE node_id = ?1 ORDER BY id",
     [S_VERSION_GET] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'peer_table_version'",
@@ -185,26 +198,34 @@ static const char *const stmt_sql[S_COUNT] = {
     /* An observation that did not change is not written again (most of a report). */
     [S_OBS_UPSERT] =
         "INSERT INTO observations(node_id, peer_id, direction, cause, alert_sent,"
-        " alert_received, peer_serial, expected_serial, at, detail, peer_node_id)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        " alert_received, peer_serial, expected_serial, at, detail, peer_node_id, peer_issuer,"
+        " peer_not_before, peer_not_after, peer_address)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
         " ON CONFLICT(node_id, peer_id, direction) DO UPDATE SET cause = excluded.cause,"
         " alert_sent = excluded.alert_sent, alert_received = excluded.alert_received,"
         " peer_serial = excluded.peer_serial, expected_serial = excluded.expected_serial,"
-        " at = excluded.at, detail = excluded.detail, peer_node_id = excluded.peer_node_id"
+        " at = excluded.at, detail = excluded.detail, peer_node_id = excluded.peer_node_id,"
+        " peer_issuer = excluded.peer_issuer, peer_not_before = excluded.peer_not_before,"
+        " peer_not_after = excluded.peer_not_after, peer_address = excluded.peer_address"
         " WHERE (cause, alert_sent, alert_received, peer_serial, expected_serial, at, detail,"
-        " peer_node_id) IS NOT (excluded.cause, excluded.alert_sent, excluded.alert_received,"
+        " peer_node_id, peer_issuer, peer_not_before, peer_not_after, peer_address) IS NOT"
+        " (excluded.cause, excluded.alert_sent, excluded.alert_received,"
         " excluded.peer_serial, excluded.expected_serial, excluded.at, excluded.detail,"
-        " excluded.peer_node_id)",
+        " excluded.peer_node_id, excluded.peer_issuer, excluded.peer_not_before,"
+        " excluded.peer_not_after, excluded.peer_address)",
     /* A node's stored observations, read in one pass to find which of a report's differ. */
     [S_OBS_OF_NODE] = "SELECT rowid, peer_id, direction, cause, alert_sent, alert_received,"
-                      " peer_serial, expected_serial, at, detail, peer_node_id FROM observations"
+                      " peer_serial, expected_serial, at, detail, peer_node_id, peer_issuer,"
+                      " peer_not_before, peer_not_after, peer_address FROM observations"
                       " WHERE node_id = ?1",
     [S_OBS_UPDATE] = "UPDATE observations SET cause = ?2, alert_sent = ?3, alert_received = ?4,"
                      " peer_serial = ?5, expected_serial = ?6, at = ?7, detail = ?8,"
-                     " peer_node_id = ?9 WHERE rowid = ?1",
+                     " peer_node_id = ?9, peer_issuer = ?10, peer_not_before = ?11,"
+                     " peer_not_after = ?12, peer_address = ?13 WHERE rowid = ?1",
     [S_OBS_DELETE_NODE] = "DELETE FROM observations WHERE node_id = ?1",
     [S_OBS_LIST] = "SELECT node_id, peer_id, direction, cause, alert_sent, alert_received,"
-                   " peer_serial, expected_serial, at, detail, peer_node_id FROM observations"
+                   " peer_serial, expected_serial, at, detail, peer_node_id, peer_issuer,"
+                   " peer_not_before, peer_not_after, peer_address FROM observations"
                    " ORDER BY node_id, peer_id, direction",
     [S_REJECT_INC] = "INSERT INTO rejects(status, count) VALUES (?1, ?2)"
                      " ON CONFLICT(status) DO UPDATE SET count = count + ?2",
@@ -381,6 +402,8 @@ static enum store_status schema_migrate(struct store *st)
 	if (version < 4 && exec(st, schema_v4, "migrate schema to v4") != STORE_OK)
 		goto exit;
 	if (version < 5 && exec(st, schema_v5, "migrate schema to v5") != STORE_OK)
+		goto exit;
+	if (version < 6 && exec(st, schema_v6, "migrate schema to v6") != STORE_OK)
 		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
@@ -698,6 +721,21 @@ enum store_status store_token_check(struct store *st, const char *token_sha256, 
 	return token_verdict(st, token_sha256, node_id, now);
 }
 
+/* The node's enrolled serial; a new one settles what was refused as the node's. */
+static enum store_status serial_set(struct store *st, const char *node_id, const char *serial)
+{
+	sqlite3_stmt *s = stmt_get(st, S_NODE_SET_SERIAL);
+
+	bind_text(s, 1, node_id);
+	bind_text(s, 2, serial);
+	if (run(st, s, "set serial") != STORE_OK)
+		return STORE_ERROR;
+	s = stmt_get(st, S_ATTEMPTS_FORGET);
+	bind_text(s, 1, node_id);
+	bind_text(s, 2, serial);
+	return run(st, s, "forget refused certificates");
+}
+
 enum store_status store_token_redeem(struct store *st, const char *token_sha256,
                                      const char *node_id, const char *serial, int64_t now)
 {
@@ -716,10 +754,7 @@ enum store_status store_token_redeem(struct store *st, const char *token_sha256,
 	sqlite3_bind_int64(s, 2, now);
 	if (run(st, s, "mark token used") != STORE_OK)
 		goto exit;
-	s = stmt_get(st, S_NODE_SET_SERIAL);
-	bind_text(s, 1, node_id);
-	bind_text(s, 2, serial);
-	if (run(st, s, "set serial") != STORE_OK)
+	if (serial_set(st, node_id, serial) != STORE_OK)
 		goto exit;
 	if (enrol_insert(st, node_id, serial, "quickstart", now) != STORE_OK)
 		goto exit;
@@ -764,7 +799,6 @@ enum store_status store_node_set_serial(struct store *st, const char *node_id, c
                                         const char *how, int64_t now)
 {
 	enum store_status ret;
-	sqlite3_stmt *s;
 
 	if (tx_begin(st) != STORE_OK)
 		return STORE_ERROR;
@@ -772,10 +806,7 @@ enum store_status store_node_set_serial(struct store *st, const char *node_id, c
 	if (ret != STORE_OK)
 		goto exit;
 	ret = STORE_ERROR;
-	s = stmt_get(st, S_NODE_SET_SERIAL);
-	bind_text(s, 1, node_id);
-	bind_text(s, 2, serial);
-	if (run(st, s, "set serial") != STORE_OK)
+	if (serial_set(st, node_id, serial) != STORE_OK)
 		goto exit;
 	if (enrol_insert(st, node_id, serial, how, now) != STORE_OK)
 		goto exit;
@@ -1132,6 +1163,10 @@ static enum store_status obs_load(struct store *st, const char *node_id, struct 
 		o.expected_serial = col_str(s, 7);
 		o.detail = col_str(s, 9);
 		o.peer_node_id = col_str(s, 10);
+		o.peer_issuer = col_str(s, 11);
+		o.peer_not_before = sqlite3_column_int64(s, 12);
+		o.peer_not_after = sqlite3_column_int64(s, 13);
+		o.peer_address = col_str(s, 14);
 		len = obs_cache_text(&o, text, &key_len);
 		if (obs_cache_set(n, n->n, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 8),
 		                  text, len, key_len) != 0) {
@@ -1152,6 +1187,8 @@ static enum store_status obs_load(struct store *st, const char *node_id, struct 
 /* Binds text cut to cut bytes; it stays the caller's until the statement is reset. */
 static void bind_cut(sqlite3_stmt *s, int idx, const char *text, size_t cut)
 {
+	if (!text)
+		text = "";
 	sqlite3_bind_text(s, idx, text, (int)strnlen(text, cut), SQLITE_STATIC);
 }
 
@@ -1166,6 +1203,10 @@ static void bind_obs(sqlite3_stmt *s, int first, const struct store_obs_in *o)
 	sqlite3_bind_int64(s, first + 5, o->at);
 	bind_cut(s, first + 6, o->detail, STORE_OBS_CUT(detail));
 	bind_cut(s, first + 7, o->peer_node_id, STORE_OBS_CUT(peer_node_id));
+	bind_cut(s, first + 8, o->peer_issuer, STORE_OBS_CUT(peer_issuer));
+	sqlite3_bind_int64(s, first + 9, o->peer_not_before);
+	sqlite3_bind_int64(s, first + 10, o->peer_not_after);
+	bind_cut(s, first + 11, o->peer_address, STORE_OBS_CUT(peer_address));
 }
 
 /* Rewrites the stored row rowid with o. */
@@ -1410,6 +1451,10 @@ static void fill_observation(sqlite3_stmt *s, void *p)
 	o->at = sqlite3_column_int64(s, 8);
 	col_text(s, 9, o->detail, sizeof(o->detail));
 	col_text(s, 10, o->peer_node_id, sizeof(o->peer_node_id));
+	col_text(s, 11, o->peer_issuer, sizeof(o->peer_issuer));
+	o->peer_not_before = sqlite3_column_int64(s, 12);
+	o->peer_not_after = sqlite3_column_int64(s, 13);
+	col_text(s, 14, o->peer_address, sizeof(o->peer_address));
 }
 
 enum store_status store_observations_list(struct store *st, struct store_observation **out,

@@ -90,11 +90,17 @@ struct store_observation {
 	int64_t at;
 	char detail[STORE_TEXT_MAX];
 	char peer_node_id[STORE_ID_MAX]; /* the node ID the peer's certificate named, "" if none */
+	/* The certificate the peer presented, so the diagnosis can tell whose fault a failure
+	 * is: its issuer's DN, its validity (0: unknown), and where the observer reached it. */
+	char peer_issuer[STORE_TEXT_MAX];
+	int64_t peer_not_before, peer_not_after;
+	char peer_address[STORE_TEXT_MAX];
 };
 
 /*
  * An observation to store (store_report_put), pointing into the caller's report. Each
- * string is stored cut to the size of its field in struct store_observation.
+ * string is stored cut to the size of its field in struct store_observation; NULL as "".
+ * (The key, peer_id and direction, must be set.)
  */
 struct store_obs_in {
 	const char *peer_id;
@@ -107,6 +113,9 @@ struct store_obs_in {
 	int64_t at;
 	const char *detail;
 	const char *peer_node_id;
+	const char *peer_issuer;
+	int64_t peer_not_before, peer_not_after;
+	const char *peer_address;
 };
 
 /* The longest string field f of struct store_observation can hold (its size less the NUL). */
@@ -220,7 +229,9 @@ enum store_status store_node_delete(struct store *st, const char *node_id)
 
 /*
  * Records serial (canonical hex) as the node's enrolled serial and appends it to the
- * history with how ("put", "enrol", ...). Bumps the peer table version.
+ * history with how ("put", "enrol", ...). Bumps the peer table version. A serial that is
+ * not "" (as store_token_redeem's) also clears the node's pending serial and forgets the
+ * certificates refused as the node's (store_attempt_record): that is settled now.
  */
 enum store_status store_node_set_serial(struct store *st, const char *node_id, const char *serial,
                                         const char *how, int64_t now)

@@ -69,7 +69,7 @@ def operator():
     i = 0
     while not state["stop"]:
         i += 1
-        body = json.dumps({"node_id": "n-%d" % i, "name": "n", "address": "10.1.0.1:9443"})
+        body = json.dumps({"node_id": "n-%d" % i, "name": "n", "address": "127.0.1.1:9443"})
         try:
             st, _ = request(alice, "alice", "POST", "/v1/nodes", body, "application/json")
             if st == 201:
@@ -93,7 +93,8 @@ def start():
 
 p = start()
 st, _ = request(alice, "alice", "POST", "/v1/nodes",
-                json.dumps({"node_id": "a-kma01", "name": "a", "address": "127.0.0.1:9443"}),
+                json.dumps({"node_id": "a-kma01", "name": "a", "address": "127.0.0.1:9443",
+                            "enrolled_serial": open(pki + "/serial.a-kma01").read().strip()}),
                 "application/json")
 assert st == 201, st
 threads = [threading.Thread(target=reporter), threading.Thread(target=operator)]

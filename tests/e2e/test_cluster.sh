@@ -84,7 +84,6 @@ expect_exit 0 "$AGENT" -c "$T/a/agent.conf" identity import --key "$P/a-kma01-ne
 kill -HUP "$A_PID"
 wait_mesh u-kma02 a-kma01 inbound peer_serial_mismatch
 wait_mesh u-kma02 a-kma01 outbound peer_serial_mismatch
-wait_mesh a-kma01 u-kma02 outbound rejected_by_peer
 n=0
 until "$AGENT" -c "$T/a/agent.conf" identity --json >"$T/id.json" 2>/dev/null &&
 	[ "$(json_get "$T/id.json" "j['state']")" = not_enrolled ]; do
@@ -94,9 +93,12 @@ done
 python3 -c 'import json,sys
 j=json.load(open(sys.argv[1]))
 o=[o for o in j["observations"] if o["node_id"]=="u-kma02" and o["peer_id"]=="a-kma01" and o["direction"]=="outbound"][0]
-assert o["peer_serial"]==sys.argv[2] and o["expected_serial"]==sys.argv[3] and o["alert_sent"]==49, o
-o=[o for o in j["observations"] if o["node_id"]=="a-kma01" and o["peer_id"]=="u-kma02" and o["direction"]=="outbound"][0]
-assert o["alert_received"]==49, o' "$T/body" "$NEW" "$OLD" || { cat "$T/body"; fail "evidence at the coordinator"; }
+assert o["peer_serial"]==sys.argv[2] and o["expected_serial"]==sys.argv[3] and o["alert_sent"]==49, o' \
+	"$T/body" "$NEW" "$OLD" || { cat "$T/body"; fail "evidence at the coordinator"; }
+# a-kma01's own reports come with the certificate the cluster never enrolled: refused.
+wait_for_line "$T/coord.log" "certificate serial $NEW is not the enrolled serial of a-kma01"
+expect_grep "the coordinator does not take our certificate as this node's (it enrolled serial $OLD)" \
+	"$T/a.log"
 op GET /v1/diagnosis
 [ "$code" = 200 ] || fail "diagnosis: $code"
 python3 -c 'import json,sys
@@ -105,9 +107,11 @@ assert j["healthy"] is False, j
 f=[f for f in j["findings"] if f["pattern"]=="node_not_rejoined"]
 assert len(f)==1 and f[0]["culprit"]=="a-kma01", j
 assert "factory reset and rejoin a-kma01" in f[0]["remedy"], f
-assert not [g for g in j["findings"] if g["culprit"]=="u-kma02"], j' "$T/body" ||
+assert any("a certificate for a-kma01 with serial " + sys.argv[2] in e and "refused" in e
+           for e in f[0]["evidence"]), f
+assert not [g for g in j["findings"] if g["culprit"]=="u-kma02"], j' "$T/body" "$NEW" ||
 	{ cat "$T/body"; fail "the diagnosis does not name a-kma01"; }
-ok "QuickStart without rejoin: the coordinator holds both sides (serial mismatch, alert 49), names a-kma01, and a-kma01 is not_enrolled"
+ok "QuickStart without rejoin: u-kma02 rejects the serial (alert 49), a-kma01's reports are refused, the diagnosis names a-kma01, and a-kma01 knows it is not_enrolled"
 
 # The rejoin: the operator enrols the new serial; every agent gets it with its next reply.
 op PUT /v1/nodes/a-kma01/serial "{\"enrolled_serial\":\"$NEW\"}"

@@ -28,7 +28,7 @@ curl_as() { # curl_as WHO ARGS...: the status code
 		--cert "$P/$_w.pem" --key "$P/$_w.key" "$@" 2>"$T/curl.err" || echo "curl-exit-$?"
 }
 code=$(curl_as alice -X POST -H 'Content-Type: application/json' \
-	-d '{"node_id":"a-kma01","name":"a","address":"127.0.0.1:9443"}' \
+	-d '{"node_id":"a-kma01","name":"a","address":"127.0.0.1:9443","enrolled_serial":"'"$(cat "$P/serial.a-kma01")"'"}' \
 	"https://localhost:$PORT/v1/nodes")
 [ "$code" = 201 ] || fail "adding a-kma01: $code"
 

@@ -53,11 +53,13 @@ ok "both forecasts are warnings: the cluster is healthy and kmactl diagnose exit
 # and the coordinator refuses its reports too.
 wait_mesh a-kma01 u-kma02 outbound peer_cert_expired
 wait_mesh a-kma03 u-kma02 outbound peer_cert_expired
-diag_expect "an expired certificate is an error that explains its peers' rejections" <<'PY'
+diag_expect "an expired certificate is an error that explains its peers' rejections" <<PY
 assert j["healthy"] is False
 w = {x["culprit"]: x for x in F if x["pattern"] == "cert_expiring"}
-f = w["u-kma02"]
+f = one("node_cert_expired")
+assert f["culprit"] == "u-kma02", f
 assert f["severity"] == "error" and "expired 0 days ago" in f["summary"], f
+assert f["presents"]["serial"] == "$(cat "$P/serial.u2")", f
 assert "renew u-kma02's certificate" in f["remedy"], f
 assert cites(f, "a-kma01 -> u-kma02: peer_cert_expired", "alert 45 sent"), f
 assert cites(f, "a-kma03 -> u-kma02: peer_cert_expired", "alert 45 sent"), f

@@ -33,7 +33,7 @@ diag_expect "node_identity_wrong names u-kma02" <<PY
 assert j["healthy"] is False
 f = one("node_identity_wrong")
 assert f["culprit"] == "u-kma02" and f["severity"] == "error", f
-assert "factory reset and rejoin u-kma02" in f["remedy"], f
+assert "factory reset and rejoin the node at u-kma02's address" in f["remedy"], f
 for peer in ("a-kma01", "a-kma03"):
     assert cites(f, peer + " -> u-kma02: peer_identity_mismatch",
                  "its certificate names u-kma09",

@@ -94,7 +94,8 @@ p.feed(open(sys.argv[1]).read())
 assert p.loaded, "the page's script did not render"
 assert p.text.get("verdict") == "NOT HEALTHY", p.text
 # Nodes and their states.
-assert "not_enrolled" in " ".join(p.rows[("node", "a-kma01")]), p.rows
+# a-kma01 reports with the certificate the cluster never enrolled: refused, and shown so.
+assert "reports refused: serial E2207FDBA432E9010000000000000084 not enrolled" in " ".join(p.rows[("node", "a-kma01")]), p.rows
 assert "enrolled" in p.rows[("node", "u-kma02")], p.rows
 # The matrix, coloured by cause: u-kma02's probe of a-kma01 is a serial mismatch.
 cls, cause = p.cells[("u-kma02", "a-kma01")]

@@ -1,6 +1,24 @@
 /*
- * Mesh diagnosis as tables: a cluster's observations in, the findings out. Each scenario
- * is one incident shape; the point is that the right node is named and nothing else is.
+ * Mesh diagnosis as a table: each row is a cluster shape, written as what differs from a
+ * healthy mesh, and the findings it must give. The point is that the right node is named
+ * and no other: a node that only lends its name, observes, or is observed by a broken node
+ * must never be a culprit.
+ *
+ * A row's cluster has nodes n1..nN, each enrolled with serial 5E0<i>, at 127.0.0.<i>:9443,
+ * reporting now, its certificate from the cluster CA and valid. Every pair's views are ok
+ * until the row's mesh says otherwise, token by token, later tokens winning:
+ *   A>B=cause[,k=v...]   A's outbound view of B's address (A dialled B)
+ *   A<B=cause[,k=v...]   A's inbound view of a client bearing B's name
+ *   A or B may be *: every node but the other side; cause "-" removes the view
+ *   k=v: serial= (presented), expect= (the observer's pin), name= (the node ID it names),
+ *        issuer= ("foreign": another CA), nb= / na= (notBefore / notAfter, days from now),
+ *        at= (seconds from now), as= / ar= (alert sent / received), addr= (dialled)
+ * and its self what the nodes say of themselves:
+ *   nX:silent (last report 10 min ago), nX:never, nX:state=S, nX:expires=D (days),
+ *   nX:refused=SERIAL (its reports with SERIAL refused since after its last one),
+ *   ID:attempt=SERIAL (a certificate for ID, a node or not, refused while ID reports on)
+ * want: "pattern culprit" items separated by ";" (culprit "-" for none), exactly the
+ * findings expected; "ambiguous[a,b]" checks an ambiguous finding's candidates.
  */
 
 #include <setjmp.h>
@@ -8,79 +26,437 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "diag.h"
 
-#define NOW  1800000000
-#define OLD  "E2207FDBA432E9010000000000000084"
-#define NEW  "E2207FDBA432E9010000000000000085"
-#define MAXO 32
+#define NOW   1800000000
+#define DAY   86400
+#define NMAX  8
+#define OMAX  (NMAX * NMAX * 2)
+#define CA_DN "O=Example Cluster, CN=Example Cluster CA"
 
 struct cluster {
-	struct store_node nodes[4];
-	struct diag_self self[4];
+	struct store_node nodes[NMAX];
+	struct diag_self self[NMAX];
 	size_t n;
-	struct store_observation obs[MAXO];
-	size_t n_obs;
+	struct store_observation obs[OMAX];
+	bool present[OMAX];
+	struct store_attempt attempts[8];
+	size_t n_attempts;
+	bool no_ca;
 };
 
-static void node(struct cluster *c, const char *id)
+static const char ca[1][DIAG_DN_MAX] = {CA_DN};
+
+/* The view by a of b in direction dir (0 outbound, 1 inbound). */
+static struct store_observation *view(struct cluster *c, size_t a, size_t b, int dir)
 {
-	snprintf(c->nodes[c->n].node_id, STORE_ID_MAX, "%s", id);
-	snprintf(c->self[c->n].state, STORE_STATE_MAX, "enrolled");
-	c->self[c->n].report_at = NOW - 5;
-	c->n++;
+	return &c->obs[(a * NMAX + b) * 2 + (size_t)dir];
 }
 
-/* seen(c, observer, peer, "outbound"|"inbound", cause[, alert_sent, alert_received]) */
-static struct store_observation *seen(struct cluster *c, const char *by, const char *peer,
-                                      const char *dir, const char *cause)
-{
-	struct store_observation *o = &c->obs[c->n_obs++];
-
-	memset(o, 0, sizeof(*o));
-	snprintf(o->node_id, sizeof(o->node_id), "%s", by);
-	snprintf(o->peer_id, sizeof(o->peer_id), "%s", peer);
-	snprintf(o->direction, sizeof(o->direction), "%s", dir);
-	snprintf(o->cause, sizeof(o->cause), "%s", cause);
-	o->alert_sent = o->alert_received = -1;
-	o->at = NOW - 5;
-	return o;
-}
-
-/* Both directions of a pair ok. */
-static void healthy_pair(struct cluster *c, const char *a, const char *b)
-{
-	seen(c, a, b, "outbound", "ok");
-	seen(c, b, a, "outbound", "ok");
-	seen(c, a, b, "inbound", "ok");
-	seen(c, b, a, "inbound", "ok");
-}
-
-static size_t run(struct cluster *c, struct diag_finding *f, size_t max)
-{
-	struct diag_input in = {
-	    .nodes = c->nodes,
-	    .self = c->self,
-	    .n_nodes = c->n,
-	    .obs = c->obs,
-	    .n_obs = c->n_obs,
-	    .now = NOW,
-	    .stale_after = 90,
-	};
-
-	return diag_run(&in, f, max);
-}
-
-static void three(struct cluster *c)
+static void healthy(struct cluster *c, size_t n)
 {
 	memset(c, 0, sizeof(*c));
-	node(c, "a-kma01");
-	node(c, "u-kma02");
-	node(c, "b-kma03");
+	c->n = n;
+	for (size_t i = 0; i < n; i++) {
+		struct store_node *e = &c->nodes[i];
+
+		snprintf(e->node_id, sizeof(e->node_id), "n%zu", i + 1);
+		snprintf(e->enrolled_serial, sizeof(e->enrolled_serial), "5E0%zu", i + 1);
+		snprintf(e->address, sizeof(e->address), "127.0.0.%zu:9443", i + 1);
+		snprintf(c->self[i].state, sizeof(c->self[i].state), "enrolled");
+		snprintf(c->self[i].cert_serial, sizeof(c->self[i].cert_serial), "5E0%zu", i + 1);
+		c->self[i].report_at = NOW - 5;
+		c->self[i].cert_not_after = NOW + 365 * DAY;
+	}
+	for (size_t a = 0; a < n; a++) {
+		for (size_t b = 0; b < n; b++) {
+			for (int d = 0; d < 2 && a != b; d++) {
+				struct store_observation *o = view(c, a, b, d);
+
+				snprintf(o->node_id, sizeof(o->node_id), "n%zu", a + 1);
+				snprintf(o->peer_id, sizeof(o->peer_id), "n%zu", b + 1);
+				snprintf(o->direction, sizeof(o->direction),
+				         d ? "inbound" : "outbound");
+				snprintf(o->cause, sizeof(o->cause), "ok");
+				o->alert_sent = o->alert_received = -1;
+				snprintf(o->peer_serial, sizeof(o->peer_serial), "5E0%zu", b + 1);
+				snprintf(o->expected_serial, sizeof(o->expected_serial), "5E0%zu",
+				         b + 1);
+				snprintf(o->peer_node_id, sizeof(o->peer_node_id), "n%zu", b + 1);
+				snprintf(o->peer_issuer, sizeof(o->peer_issuer), CA_DN);
+				o->peer_not_before = NOW - 365 * DAY;
+				o->peer_not_after = NOW + 365 * DAY;
+				if (!d)
+					snprintf(o->peer_address, sizeof(o->peer_address),
+					         "127.0.0.%zu:9443", b + 1);
+				o->at = NOW - 5;
+				c->present[(a * NMAX + b) * 2 + (size_t)d] = true;
+			}
+		}
+	}
+}
+
+static int node_of(const struct cluster *c, const char *id)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->nodes[i].node_id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void modify(struct store_observation *o, char *mods)
+{
+	for (char *kv = strtok(mods, ","); kv; kv = strtok(NULL, ",")) {
+		char *v = strchr(kv, '=');
+
+		assert_non_null(v);
+		*v++ = '\0';
+		if (!strcmp(kv, "serial"))
+			snprintf(o->peer_serial, sizeof(o->peer_serial), "%s", v);
+		else if (!strcmp(kv, "expect"))
+			snprintf(o->expected_serial, sizeof(o->expected_serial), "%s", v);
+		else if (!strcmp(kv, "name"))
+			snprintf(o->peer_node_id, sizeof(o->peer_node_id), "%s", v);
+		else if (!strcmp(kv, "issuer"))
+			snprintf(o->peer_issuer, sizeof(o->peer_issuer), "%s",
+			         strcmp(v, "foreign") ? v
+			                              : "O=Example Domain, CN=Example Domain CA");
+		else if (!strcmp(kv, "nb"))
+			o->peer_not_before = NOW + atoll(v) * DAY;
+		else if (!strcmp(kv, "na"))
+			o->peer_not_after = NOW + atoll(v) * DAY;
+		else if (!strcmp(kv, "at"))
+			o->at = NOW + atoll(v);
+		else if (!strcmp(kv, "as"))
+			o->alert_sent = atoi(v);
+		else if (!strcmp(kv, "ar"))
+			o->alert_received = atoi(v);
+		else if (!strcmp(kv, "addr"))
+			snprintf(o->peer_address, sizeof(o->peer_address), "%s", v);
+		else
+			fail_msg("unknown modifier %s", kv);
+	}
+}
+
+static void apply_mesh(struct cluster *c, const char *mesh)
+{
+	char buf[1024], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", mesh);
+	for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		char *op = strpbrk(t, "<>"), *eq = strchr(t, '='), *mods;
+		int dir;
+
+		assert_non_null(op);
+		assert_non_null(eq);
+		dir = *op == '<';
+		*op = *eq = '\0';
+		mods = strchr(eq + 1, ',');
+		if (mods)
+			*mods++ = '\0';
+		for (size_t a = 0; a < c->n; a++) {
+			for (size_t b = 0; b < c->n; b++) {
+				struct store_observation *o;
+				char m[256];
+
+				if (a == b || (strcmp(t, "*") && node_of(c, t) != (int)a) ||
+				    (strcmp(op + 1, "*") && node_of(c, op + 1) != (int)b))
+					continue;
+				/* "*" on one side never means the named node on the other */
+				o = view(c, a, b, dir);
+				if (!strcmp(eq + 1, "-")) {
+					c->present[o - c->obs] = false;
+					continue;
+				}
+				snprintf(o->cause, sizeof(o->cause), "%s", eq + 1);
+				snprintf(m, sizeof(m), "%s", mods ? mods : "");
+				if (m[0])
+					modify(o, m);
+			}
+		}
+	}
+}
+
+static void apply_self(struct cluster *c, const char *self)
+{
+	char buf[512], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", self);
+	for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		char *what = strchr(t, ':'), *v;
+		int x;
+
+		if (!strcmp(t, "noca")) {
+			c->no_ca = true;
+			continue;
+		}
+		assert_non_null(what);
+		*what++ = '\0';
+		v = strchr(what, '=');
+		if (v)
+			*v++ = '\0';
+		x = node_of(c, t);
+		if (!strcmp(what, "attempt")) {
+			struct store_attempt *a = &c->attempts[c->n_attempts++];
+
+			snprintf(a->node_id, sizeof(a->node_id), "%s", t);
+			snprintf(a->serial, sizeof(a->serial), "%s", v);
+			snprintf(a->address, sizeof(a->address), "127.0.0.99");
+			a->known = x >= 0;
+			a->first_at = NOW - 60;
+			a->last_at = NOW - 2;
+			a->count = 30;
+			continue;
+		}
+		assert_true(x >= 0);
+		if (!strcmp(what, "silent")) {
+			c->self[x].report_at = NOW - 600;
+		} else if (!strcmp(what, "never")) {
+			memset(&c->self[x], 0, sizeof(c->self[x]));
+		} else if (!strcmp(what, "state")) {
+			snprintf(c->self[x].state, sizeof(c->self[x].state), "%s", v);
+		} else if (!strcmp(what, "expires")) {
+			c->self[x].cert_not_after = NOW + atoll(v) * DAY;
+		} else if (!strcmp(what, "refused")) {
+			struct store_attempt *a = &c->attempts[c->n_attempts++];
+
+			c->self[x].report_at = NOW - 40; /* its last report, before the refusals */
+			snprintf(a->node_id, sizeof(a->node_id), "%s", t);
+			snprintf(a->serial, sizeof(a->serial), "%s", v);
+			snprintf(a->address, sizeof(a->address), "127.0.0.%d", x + 1);
+			a->known = true;
+			a->first_at = NOW - 30;
+			a->last_at = NOW - 1;
+			a->count = 12;
+		} else {
+			fail_msg("unknown self %s", what);
+		}
+	}
+}
+
+/* The cluster's observations as the store lists them: only those present. */
+static size_t run_cluster(struct cluster *c, struct store_observation *list, struct diag_finding *f,
+                          size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < OMAX; i++)
+		if (c->present[i])
+			list[n++] = c->obs[i];
+	{
+		struct diag_input in = {
+		    .nodes = c->nodes,
+		    .self = c->self,
+		    .n_nodes = c->n,
+		    .obs = list,
+		    .n_obs = n,
+		    .attempts = c->attempts,
+		    .n_attempts = c->n_attempts,
+		    .ca_subjects = c->no_ca ? NULL : ca,
+		    .n_ca_subjects = c->no_ca ? 0 : 1,
+		    .now = NOW,
+		    .stale_after = 95,
+		};
+
+		return diag_run(&in, f, max);
+	}
+}
+
+struct row {
+	const char *name;
+	size_t n;
+	const char *mesh;
+	const char *self;
+	const char *want;
+};
+
+static const struct row rows[] = {
+    {"healthy", 3, "", "", ""},
+    {"healthy 7", 7, "", "", ""},
+    /* The OKM archetype: QuickStarted with a new serial, never rejoined, its reports refused. */
+    {"not rejoined", 3,
+     "*>n1=peer_serial_mismatch,serial=5EAA,as=49 *<n1=peer_serial_mismatch,serial=5EAA,as=49 "
+     "n1>*=rejected_by_peer,ar=49 n1<*=rejected_by_peer,ar=49",
+     "n1:refused=5EAA", "node_not_rejoined n1"},
+    {"not rejoined, never reported", 3, "*>n1=peer_serial_mismatch,serial=5EAA", "n1:never",
+     "node_not_rejoined n1"},
+    /* The whole incident: n3's listener is wedged, so it still holds an old inbound ok. */
+    {"not rejoined and a wedged peer", 3,
+     "n2>n1=peer_serial_mismatch,serial=5EAA n3>n1=peer_serial_mismatch,serial=5EAA "
+     "n2<n1=peer_serial_mismatch,serial=5EAA n3<n1=ok,at=-400 n1>n3=tcp_refused "
+     "n2>n3=tcp_refused n1>n2=rejected_by_peer,ar=49",
+     "n1:refused=5EAA", "node_not_rejoined n1; node_refused n3"},
+    /* A probe made before the QuickStart still says ok, of the old certificate. */
+    {"not rejoined, one view from before", 3,
+     "n2>n1=peer_serial_mismatch,serial=5EAA n3>n1=ok,at=-300", "n1:refused=5EAA",
+     "node_not_rejoined n1"},
+    {"refused", 3, "*>n3=tcp_refused", "", "node_refused n3"},
+    {"refused, two nodes", 2, "n1>n2=tcp_refused", "", "node_refused n2"},
+    {"timeout, 5 nodes", 5, "*>n4=tcp_timeout", "", "node_refused n4"},
+    {"stopped", 3, "*>n3=tcp_refused", "n3:silent", "node_down n3"},
+    {"stopped, never reported", 4, "*>n2=tcp_refused", "n2:never", "node_down n2"},
+    /* Two faults at once: what the stopped node said before does not outvote the rest. */
+    {"stopped and wedged", 4, "*>n3=tcp_refused *>n4=tcp_refused n3>n4=ok", "n3:silent",
+     "node_down n3; node_refused n4"},
+    {"foreign CA and wedged", 4,
+     "*>n1=peer_cert_untrusted,issuer=foreign *>n4=tcp_refused n1>*=rejected_by_peer,ar=48",
+     "n1:never", "node_untrusted n1; node_refused n4"},
+    /* Only a witness that reaches no one else sees n1 fail: it may be its own fault. */
+    {"one witness that reaches no one", 3, "n2>*=tcp_timeout *>n3=tcp_refused", "n3:silent",
+     "node_down n3; ambiguous[n1,n2]"},
+    {"foreign CA", 3,
+     "*>n1=peer_cert_untrusted,issuer=foreign *<n1=peer_cert_untrusted,issuer=foreign "
+     "n1>*=rejected_by_peer,ar=48",
+     "n1:never", "node_untrusted n1"},
+    {"foreign CA, reported before", 5, "*>n5=peer_cert_untrusted,issuer=foreign", "n5:silent",
+     "node_untrusted n5"},
+    {"chain without its intermediate", 3, "*>n2=peer_chain_incomplete,issuer=CN=Intermediate", "",
+     "node_untrusted n2"},
+    {"foreign CA, and a stale trust store elsewhere", 4,
+     "n4>*=peer_cert_untrusted *>n1=peer_cert_untrusted,issuer=foreign", "n1:never",
+     "node_untrusted n1; node_stale_trust n4"},
+    {"stale trust", 3,
+     "n1>*=peer_cert_untrusted n1<*=peer_cert_untrusted *>n1=rejected_by_peer,ar=48 "
+     "*<n1=rejected_by_peer,ar=48",
+     "", "node_stale_trust n1"},
+    /* Two of three distrust the third's (cluster CA) certificate: the third is innocent. */
+    {"two stale trust stores of three", 3, "n1>*=peer_cert_untrusted n2>*=peer_cert_untrusted", "",
+     "node_stale_trust n1; node_stale_trust n2"},
+    {"two foreign of three", 3,
+     "*>n1=peer_cert_untrusted,issuer=foreign *>n2=peer_cert_untrusted,issuer=foreign", "",
+     "node_untrusted n1; node_untrusted n2"},
+    /* Without the cluster CA's subject the issuer is not judged: every node distrusts all. */
+    {"cluster CA mismatch", 3,
+     "n1>n2=peer_cert_untrusted n2>n1=peer_cert_untrusted n3>n1=peer_chain_incomplete "
+     "n1>n3=rejected_by_peer,ar=48 n2<n3=peer_cert_untrusted n3>n2=peer_cert_untrusted "
+     "n2>n3=peer_cert_untrusted",
+     "noca", "cluster_ca_mismatch -"},
+    {"wrong node ID", 3, "*>n1=peer_identity_mismatch,name=u-kma09,serial=5E99",
+     "n1:never u-kma09:attempt=5E99", "node_identity_wrong n1"},
+    /* The node at n2's address bears n3's name; n3 itself is healthy and is never blamed. */
+    {"another node's ID", 3,
+     "*>n2=peer_identity_mismatch,name=n3,serial=5E77 n1<n3=peer_serial_mismatch,serial=5E77",
+     "n2:never n3:attempt=5E77", "node_identity_wrong n2"},
+    {"another node's ID, reported before", 4,
+     "*>n2=peer_identity_mismatch,name=n3,serial=5E77 *<n3=peer_serial_mismatch,serial=5E77",
+     "n2:silent n3:attempt=5E77", "node_identity_wrong n2"},
+    {"dialled an old address", 3,
+     "n1>n2=peer_identity_mismatch,name=n3,addr=127.0.0.3:9443,serial=5E03", "",
+     "node_stale_peers n1"},
+    {"expired", 3,
+     "*>n1=peer_cert_expired,na=-2,as=45 *<n1=peer_cert_expired,na=-2,as=45 "
+     "n1>*=rejected_by_peer,ar=45",
+     "n1:expires=-2", "node_cert_expired n1"},
+    {"expired, silent", 4, "*>n2=peer_cert_expired,na=-20", "n2:silent", "node_cert_expired n2"},
+    {"a clock ahead", 3, "n1>*=peer_cert_expired n1<*=peer_cert_expired", "", "node_clock_skew n1"},
+    {"not yet valid", 3, "*>n1=peer_cert_not_yet_valid,nb=30", "", "node_cert_not_yet_valid n1"},
+    {"a clock behind", 3, "n3>*=peer_cert_not_yet_valid", "", "node_clock_skew n3"},
+    {"revoked", 3, "*>n1=peer_cert_revoked,serial=5E11", "", "node_cert_revoked n1"},
+    {"stale pins", 3, "n1>n2=peer_serial_mismatch,expect=5E22", "", "node_stale_peers n1"},
+    {"pair", 3, "n1>n2=tcp_timeout n2>n1=tcp_timeout", "", "pair_failure n1 <-> n2"},
+    {"isolated", 4, "n1>*=tcp_timeout", "", "node_isolated n1"},
+    {"TLS versions", 3, "*>n2=protocol_mismatch", "", "node_tls_mismatch n2"},
+    {"unverified", 3, "*>n3=-", "", "node_unverified n3"},
+    {"never reported", 3, "*>n3=-", "n3:never", "node_silent n3"},
+    {"hardware changed", 3, "", "n2:state=hardware_changed", "node_state n2"},
+    {"expiring", 3, "", "n1:expires=10", "cert_expiring n1"},
+    {"stray certificate", 3, "", "u-kma77:attempt=5E77", "stray_certificate -"},
+    {"unexplained", 3, "n1<n2=peer_no_client_cert", "", "unexplained -"},
+};
+
+/* Whether the findings are exactly want (order aside). */
+static void check(const struct row *r, const struct diag_finding *f, size_t n)
+{
+	char buf[512], *save = NULL;
+	bool used[64] = {false};
+	size_t wanted = 0;
+
+	snprintf(buf, sizeof(buf), "%s", r->want);
+	for (char *w = strtok_r(buf, ";", &save); w; w = strtok_r(NULL, ";", &save)) {
+		char pattern[64] = "", culprit[64] = "", cand[128] = "";
+		bool found = false;
+
+		while (*w == ' ')
+			w++;
+		if (sscanf(w, "ambiguous[%127[^]]]", cand) == 1)
+			snprintf(pattern, sizeof(pattern), "ambiguous");
+		else if (sscanf(w, "%63s %63[^;]", pattern, culprit) != 2)
+			fail_msg("%s: bad want '%s'", r->name, w);
+		if (!strcmp(culprit, "-"))
+			culprit[0] = '\0';
+		wanted++;
+		for (size_t i = 0; i < n && !found; i++) {
+			char got[128] = "";
+
+			if (used[i] || strcmp(f[i].pattern, pattern) ||
+			    strcmp(f[i].culprit, culprit))
+				continue;
+			for (size_t k = 0; k < f[i].n_candidates; k++)
+				snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s",
+				         k ? "," : "", f[i].candidates[k]);
+			if (cand[0] && strcmp(got, cand))
+				continue;
+			used[i] = found = true;
+		}
+		if (!found) {
+			for (size_t i = 0; i < n; i++)
+				print_message("  got %s '%s': %s\n", f[i].pattern, f[i].culprit,
+				              f[i].summary);
+			fail_msg("%s: no finding %s '%s' %s", r->name, pattern, culprit, cand);
+		}
+	}
+	if (n != wanted) {
+		for (size_t i = 0; i < n; i++)
+			print_message("  got %s '%s': %s\n", f[i].pattern, f[i].culprit,
+			              f[i].summary);
+		fail_msg("%s: %zu findings, want %zu", r->name, n, wanted);
+	}
+}
+
+static struct cluster cl;
+static struct store_observation list[OMAX];
+static struct diag_finding found[64];
+
+static size_t build(const struct row *r)
+{
+	healthy(&cl, r->n);
+	apply_mesh(&cl, r->mesh);
+	apply_self(&cl, r->self);
+	return run_cluster(&cl, list, found, 64);
+}
+
+static const struct row *row_named(const char *name)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (!strcmp(rows[i].name, name))
+			return &rows[i];
+	fail_msg("no row %s", name);
+	return NULL;
+}
+
+static void test_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		check(&rows[i], found, build(&rows[i]));
+}
+
+static const struct diag_finding *only(const char *pattern, size_t n)
+{
+	const struct diag_finding *f = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(found[i].pattern, pattern)) {
+			assert_null(f);
+			f = &found[i];
+		}
+	assert_non_null(f);
+	return f;
 }
 
 static bool mentions(const struct diag_finding *f, const char *text)
@@ -88,286 +464,161 @@ static bool mentions(const struct diag_finding *f, const char *text)
 	for (size_t i = 0; i < f->n_evidence; i++)
 		if (strstr(f->evidence[i], text))
 			return true;
-	return strstr(f->summary, text) != NULL;
+	return strstr(f->summary, text) || strstr(f->remedy, text);
 }
 
-static void test_healthy(void **state)
+/* What the operator reads for the archetype: both ends, the refused reports, the remedy. */
+static void test_not_rejoined_evidence(void **state)
 {
-	struct cluster c;
-	struct diag_finding f[8];
-
-	(void)state;
-	three(&c);
-	healthy_pair(&c, "a-kma01", "u-kma02");
-	healthy_pair(&c, "a-kma01", "b-kma03");
-	healthy_pair(&c, "u-kma02", "b-kma03");
-	assert_int_equal(run(&c, f, 8), 0);
-}
-
-/* The OKM archetype: a-kma01 QuickStarted with a new serial, never rejoined. */
-static void test_okm_not_rejoined(void **state)
-{
-	struct cluster c;
-	struct diag_finding f[8];
-	struct store_observation *o;
-	const char *peers[] = {"u-kma02", "b-kma03"};
-
-	(void)state;
-	three(&c);
-	snprintf(c.self[0].state, STORE_STATE_MAX, "not_enrolled");
-	healthy_pair(&c, "u-kma02", "b-kma03");
-	for (int i = 0; i < 2; i++) {
-		o = seen(&c, peers[i], "a-kma01", "outbound", "peer_serial_mismatch");
-		snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
-		snprintf(o->expected_serial, sizeof(o->expected_serial), OLD);
-		o->alert_sent = 49;
-		seen(&c, peers[i], "a-kma01", "inbound", "peer_serial_mismatch")->alert_sent = 49;
-		seen(&c, "a-kma01", peers[i], "outbound", "rejected_by_peer")->alert_received = 49;
-		seen(&c, "a-kma01", peers[i], "inbound", "rejected_by_peer")->alert_received = 49;
-	}
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "node_not_rejoined");
-	assert_string_equal(f[0].culprit, "a-kma01");
-	assert_false(f[0].warning);
-	assert_non_null(strstr(f[0].remedy, "factory reset and rejoin a-kma01"));
-	assert_true(mentions(&f[0], "presented serial " NEW ", enrolled " OLD ", alert 49 sent"));
-	assert_true(mentions(&f[0], "a-kma01 -> u-kma02: rejected_by_peer, alert 49 received"));
-	assert_true(mentions(&f[0], "a-kma01 itself reports identity state not_enrolled"));
-}
-
-/*
- * The whole incident at once: a-kma01 QuickStarted and never rejoined while b-kma03's
- * listener is wedged. a-kma01 cannot reach b-kma03, so b-kma03 still holds an ok inbound
- * observation of a-kma01's old certificate: that is not evidence about a-kma01 now, and
- * both culprits are named.
- */
-static void test_okm_with_wedged_peer(void **state)
-{
-	struct cluster c;
-	struct diag_finding f[8];
-	struct store_observation *o;
-
-	(void)state;
-	three(&c);
-	snprintf(c.self[0].state, STORE_STATE_MAX, "not_enrolled");
-	snprintf(c.self[0].cert_serial, STORE_SERIAL_MAX, NEW);
-	o = seen(&c, "u-kma02", "a-kma01", "outbound", "peer_serial_mismatch");
-	snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
-	o = seen(&c, "u-kma02", "a-kma01", "inbound", "peer_serial_mismatch");
-	snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
-	o = seen(&c, "b-kma03", "a-kma01", "outbound", "peer_serial_mismatch");
-	snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
-	o = seen(&c, "b-kma03", "a-kma01", "inbound", "ok"); /* before the wedge, old cert */
-	snprintf(o->peer_serial, sizeof(o->peer_serial), OLD);
-	seen(&c, "a-kma01", "u-kma02", "outbound", "rejected_by_peer")->alert_received = 49;
-	seen(&c, "a-kma01", "b-kma03", "outbound", "tcp_refused");
-	seen(&c, "u-kma02", "b-kma03", "outbound", "tcp_refused");
-	seen(&c, "b-kma03", "u-kma02", "outbound", "ok");
-	seen(&c, "u-kma02", "b-kma03", "inbound", "ok");
-	assert_int_equal(run(&c, f, 8), 2);
-	assert_string_equal(f[0].pattern, "node_not_rejoined");
-	assert_string_equal(f[0].culprit, "a-kma01");
-	assert_string_equal(f[1].pattern, "node_refused");
-	assert_string_equal(f[1].culprit, "b-kma03");
-	/* The same ok observation about the certificate a-kma01 presents now would clear it. */
-	snprintf(o->peer_serial, sizeof(o->peer_serial), NEW);
-	run(&c, f, 8);
-	assert_string_not_equal(f[0].pattern, "node_not_rejoined");
-}
-
-/* The incident's other symptom: one node refuses everyone (listen queue full). */
-static void test_refused(void **state)
-{
-	struct cluster c;
-	struct diag_finding f[8];
-
-	(void)state;
-	three(&c);
-	healthy_pair(&c, "a-kma01", "u-kma02");
-	seen(&c, "a-kma01", "b-kma03", "outbound", "tcp_refused");
-	seen(&c, "u-kma02", "b-kma03", "outbound", "tcp_refused");
-	seen(&c, "b-kma03", "a-kma01", "outbound", "ok");
-	seen(&c, "b-kma03", "u-kma02", "outbound", "ok");
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "node_refused");
-	assert_string_equal(f[0].culprit, "b-kma03");
-	assert_non_null(strstr(f[0].remedy, "rolling reboot of b-kma03"));
-}
-
-static void test_ca_mismatch(void **state)
-{
-	struct cluster c;
-	struct diag_finding f[8];
-
-	(void)state;
-	three(&c);
-	seen(&c, "a-kma01", "u-kma02", "outbound", "peer_cert_untrusted");
-	seen(&c, "u-kma02", "a-kma01", "outbound", "peer_cert_untrusted");
-	seen(&c, "b-kma03", "a-kma01", "outbound", "peer_chain_incomplete");
-	seen(&c, "a-kma01", "b-kma03", "outbound", "rejected_by_peer")->alert_received = 48;
-	seen(&c, "u-kma02", "b-kma03", "inbound", "peer_cert_untrusted");
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "cluster_ca_mismatch");
-	assert_string_equal(f[0].culprit, "");
-}
-
-static void test_stale_trust(void **state)
-{
-	struct cluster c;
-	struct diag_finding f[8];
-
-	(void)state;
-	three(&c);
-	healthy_pair(&c, "u-kma02", "b-kma03");
-	seen(&c, "a-kma01", "u-kma02", "outbound", "peer_cert_untrusted");
-	seen(&c, "a-kma01", "b-kma03", "outbound", "peer_cert_untrusted");
-	seen(&c, "u-kma02", "a-kma01", "outbound", "rejected_by_peer")->alert_received = 48;
-	seen(&c, "b-kma03", "a-kma01", "outbound", "rejected_by_peer")->alert_received = 48;
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "node_stale_trust");
-	assert_string_equal(f[0].culprit, "a-kma01");
-}
-
-static void test_pair(void **state)
-{
-	struct cluster c;
-	struct diag_finding f[8];
-
-	(void)state;
-	three(&c);
-	healthy_pair(&c, "a-kma01", "b-kma03");
-	healthy_pair(&c, "u-kma02", "b-kma03");
-	seen(&c, "a-kma01", "u-kma02", "outbound", "tcp_timeout");
-	seen(&c, "u-kma02", "a-kma01", "outbound", "tcp_timeout");
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "pair_failure");
-	assert_string_equal(f[0].culprit, "a-kma01 <-> u-kma02");
-}
-
-static void test_identity_wrong(void **state)
-{
-	struct cluster c;
-	struct diag_finding f[8];
-
-	(void)state;
-	three(&c);
-	healthy_pair(&c, "u-kma02", "b-kma03");
-	snprintf(seen(&c, "u-kma02", "a-kma01", "outbound", "peer_identity_mismatch")->peer_node_id,
-	         STORE_ID_MAX, "a-kma09");
-	seen(&c, "b-kma03", "a-kma01", "outbound", "peer_identity_mismatch");
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "node_identity_wrong");
-	assert_string_equal(f[0].culprit, "a-kma01");
-	/* The evidence names what was found there, when the observation says. */
-	assert_true(mentions(&f[0], "u-kma02 -> a-kma01: peer_identity_mismatch, its certificate "
-	                            "names a-kma09"));
-}
-
-static void test_node_facts(void **state)
-{
-	struct cluster c;
-	struct diag_finding f[8];
+	const struct diag_finding *f;
 	size_t n;
 
 	(void)state;
-	three(&c);
-	healthy_pair(&c, "a-kma01", "u-kma02");
-	healthy_pair(&c, "a-kma01", "b-kma03");
-	healthy_pair(&c, "u-kma02", "b-kma03");
-	snprintf(c.self[1].state, STORE_STATE_MAX, "hardware_changed");
-	c.self[2].report_at = NOW - 600;
-	c.self[0].cert_not_after = NOW + 10 * 86400;
-	snprintf(c.self[0].cert_serial, STORE_SERIAL_MAX, OLD);
-	n = run(&c, f, 8);
-	assert_int_equal(n, 3);
-	assert_string_equal(f[0].pattern, "cert_expiring");
-	assert_true(f[0].warning);
-	assert_non_null(strstr(f[0].summary, "expires in 10 days"));
-	assert_string_equal(f[1].pattern, "node_state");
-	assert_string_equal(f[1].culprit, "u-kma02");
-	assert_string_equal(f[2].pattern, "node_silent");
-	assert_non_null(strstr(f[2].summary, "for 600 s"));
+	n = build(row_named("not rejoined"));
+	f = only("node_not_rejoined", n);
+	assert_string_equal(f->serial, "5EAA");
+	assert_string_equal(f->name, "n1");
+	assert_non_null(strstr(f->remedy, "factory reset and rejoin n1"));
+	assert_non_null(strstr(f->remedy, "kmactl node set-serial n1 5EAA"));
+	assert_true(mentions(f, "n2 -> n1: peer_serial_mismatch, presented serial 5EAA, enrolled "
+	                        "5E01, alert 49 sent"));
+	assert_true(mentions(f, "n1 -> n3: rejected_by_peer, alert 49 received") ||
+	            mentions(f, "n3 <- n1: peer_serial_mismatch"));
+	assert_true(mentions(f,
+	                     "a certificate for n1 with serial 5EAA, not its enrolled one, tried "
+	                     "to report from 127.0.0.1"));
 }
 
-/* Once the forecast comes true: an error, and what the peers see is explained by it. */
-static void test_cert_expired(void **state)
+/* The innocent node's name is in the evidence only as the name the impostor bears. */
+static void test_borrowed_name_evidence(void **state)
 {
-	struct cluster c;
-	struct diag_finding f[8];
-	const char *peers[] = {"u-kma02", "b-kma03"};
+	const struct diag_finding *f;
+	size_t n;
 
 	(void)state;
-	three(&c);
-	healthy_pair(&c, "u-kma02", "b-kma03");
-	c.self[0].cert_not_after = NOW - 2 * 86400 - 60;
-	snprintf(c.self[0].cert_serial, STORE_SERIAL_MAX, OLD);
-	for (int i = 0; i < 2; i++) {
-		seen(&c, peers[i], "a-kma01", "outbound", "peer_cert_expired")->alert_sent = 45;
-		seen(&c, peers[i], "a-kma01", "inbound", "peer_cert_expired")->alert_sent = 45;
-		seen(&c, "a-kma01", peers[i], "outbound", "rejected_by_peer")->alert_received = 45;
-	}
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "cert_expiring");
-	assert_string_equal(f[0].culprit, "a-kma01");
-	assert_false(f[0].warning);
-	assert_non_null(strstr(f[0].summary, "serial " OLD ") expired 2 days ago"));
-	assert_non_null(strstr(f[0].remedy, "renew a-kma01's certificate"));
-	assert_true(mentions(&f[0], "u-kma02 -> a-kma01: peer_cert_expired, alert 45 sent"));
-	assert_true(mentions(&f[0], "b-kma03 <- a-kma01: peer_cert_expired, alert 45 sent"));
-	assert_true(mentions(&f[0], "a-kma01 -> b-kma03: rejected_by_peer, alert 45 received"));
-	assert_int_equal(f[0].n_evidence, 6);
+	n = build(row_named("another node's ID"));
+	f = only("node_identity_wrong", n);
+	assert_string_equal(f->culprit, "n2");
+	assert_string_equal(f->name, "n3");
+	assert_true(mentions(f, "n1 -> n2: peer_identity_mismatch, its certificate names n3"));
+	assert_true(mentions(f, "a certificate for n3 with serial 5E77"));
+	for (size_t i = 0; i < n; i++)
+		assert_string_not_equal(found[i].culprit, "n3");
 }
 
-/* A cluster that reports but has not probed yet is not verified, hence not healthy. */
-static void test_unverified(void **state)
+static void test_silent_and_expiring(void **state)
 {
-	struct cluster c;
-	struct diag_finding f[8];
+	const struct row r = {"", 3, "", "n3:silent n1:expires=10", ""};
+	const struct diag_finding *f;
+	size_t n;
 
 	(void)state;
-	three(&c);
-	healthy_pair(&c, "a-kma01", "u-kma02");
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "node_unverified");
-	assert_string_equal(f[0].culprit, "b-kma03");
-	c.self[2].report_at = 0; /* never reported: silent, and not also unverified */
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "node_silent");
+	n = build(&r);
+	f = only("cert_expiring", n);
+	assert_true(f->warning);
+	assert_non_null(strstr(f->summary, "expires in 10 days"));
+	f = only("node_silent", n);
+	assert_non_null(strstr(f->summary, "for 600 s"));
 }
 
-static void test_unexplained(void **state)
+/* A full output array never overflows, and a small one keeps the first findings. */
+static void test_bounded(void **state)
 {
-	struct cluster c;
-	struct diag_finding f[8];
+	size_t n;
 
 	(void)state;
-	three(&c);
-	healthy_pair(&c, "a-kma01", "b-kma03");
-	healthy_pair(&c, "u-kma02", "b-kma03");
-	seen(&c, "a-kma01", "u-kma02", "outbound", "peer_cert_revoked");
-	seen(&c, "u-kma02", "a-kma01", "outbound", "ok");
-	assert_int_equal(run(&c, f, 8), 1);
-	assert_string_equal(f[0].pattern, "unexplained");
-	assert_true(mentions(&f[0], "a-kma01 -> u-kma02: peer_cert_revoked"));
-	/* A full output array never overflows. */
-	assert_int_equal(run(&c, f, 0), 0);
+	healthy(&cl, 3);
+	apply_mesh(&cl, "*>n3=tcp_refused n1<n2=peer_no_client_cert");
+	assert_int_equal(run_cluster(&cl, list, found, 0), 0);
+	n = run_cluster(&cl, list, found, 1);
+	assert_int_equal(n, 1);
+	assert_string_equal(found[0].pattern, "node_refused");
+}
+
+/* Observations of cl as the store lists them, into list; how many. */
+static size_t listed(void)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < OMAX; i++)
+		if (cl.present[i])
+			list[n++] = cl.obs[i];
+	return n;
+}
+
+/* The interlock: on fresh observations only, a quorum of witnesses, none that reaches it. */
+static void test_confirm(void **state)
+{
+	struct diag_input in;
+	char why[256];
+
+	(void)state;
+	healthy(&cl, 4);
+	apply_mesh(&cl, "*>n1=peer_serial_mismatch,serial=5EAA "
+	                "n2>n1=peer_serial_mismatch,serial=5EAA,at=-100");
+	apply_self(&cl, "n1:refused=5EAA");
+	in = (struct diag_input){.nodes = cl.nodes,
+	                         .self = cl.self,
+	                         .n_nodes = cl.n,
+	                         .obs = list,
+	                         .n_obs = listed(),
+	                         .attempts = cl.attempts,
+	                         .n_attempts = cl.n_attempts,
+	                         .ca_subjects = ca,
+	                         .n_ca_subjects = 1,
+	                         .now = NOW,
+	                         .stale_after = 95};
+	assert_int_equal(
+	    diag_confirm(&in, "node_not_rejoined", "n1", "5EAA", NOW - 10, 0, why, sizeof(why)),
+	    DIAG_CONFIRMED);
+	assert_non_null(strstr(why, "2 nodes observe n1 as node_not_rejoined"));
+	/* Another certificate there now: the plan's reason no longer holds. */
+	assert_int_equal(
+	    diag_confirm(&in, "node_not_rejoined", "n1", "5EBB", NOW - 10, 0, why, sizeof(why)),
+	    DIAG_REFUTED);
+	assert_non_null(strstr(why, "finds serial 5EAA at n1's address now, not 5EBB"));
+	/* Too few fresh witnesses (n2's view is older than the check): wait. */
+	assert_int_equal(
+	    diag_confirm(&in, "node_not_rejoined", "n1", "5EAA", NOW - 10, 3, why, sizeof(why)),
+	    DIAG_PENDING);
+	assert_non_null(strstr(why, "2 of the 3 nodes needed"));
+	/* A wrong diagnosis: n2 is healthy, and every peer authenticates it. */
+	assert_int_equal(diag_confirm(&in, "node_refused", "n2", "", NOW - 10, 0, why, sizeof(why)),
+	                 DIAG_REFUTED);
+	assert_non_null(strstr(why, "authenticated n2"));
+	assert_int_equal(
+	    diag_confirm(&in, "node_not_rejoined", "n9", "", NOW - 10, 0, why, sizeof(why)),
+	    DIAG_REFUTED);
+
+	/* A wedged node called not rejoined: the others see it refuse, not a bad serial. */
+	healthy(&cl, 3);
+	apply_mesh(&cl, "*>n3=tcp_refused");
+	in.n_obs = listed();
+	in.n_attempts = 0;
+	assert_int_equal(
+	    diag_confirm(&in, "node_not_rejoined", "n3", "", NOW - 10, 0, why, sizeof(why)),
+	    DIAG_REFUTED);
+	assert_non_null(strstr(why, "sees tcp_refused at n3's address now"));
+	assert_int_equal(diag_confirm(&in, "node_refused", "n3", "", NOW - 10, 0, why, sizeof(why)),
+	                 DIAG_CONFIRMED);
+	/* Nothing observed since: wait. */
+	assert_int_equal(diag_confirm(&in, "node_refused", "n3", "", NOW, 0, why, sizeof(why)),
+	                 DIAG_PENDING);
+	/* Only one witness reports now (n1 is silent): one is all there can be. */
+	apply_self(&cl, "n1:silent");
+	assert_int_equal(diag_confirm(&in, "node_refused", "n3", "", NOW - 10, 0, why, sizeof(why)),
+	                 DIAG_CONFIRMED);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_healthy),
-	    cmocka_unit_test(test_okm_not_rejoined),
-	    cmocka_unit_test(test_okm_with_wedged_peer),
-	    cmocka_unit_test(test_refused),
-	    cmocka_unit_test(test_ca_mismatch),
-	    cmocka_unit_test(test_stale_trust),
-	    cmocka_unit_test(test_pair),
-	    cmocka_unit_test(test_identity_wrong),
-	    cmocka_unit_test(test_node_facts),
-	    cmocka_unit_test(test_unexplained),
-	    cmocka_unit_test(test_unverified),
-	    cmocka_unit_test(test_cert_expired),
+	    cmocka_unit_test(test_table),
+	    cmocka_unit_test(test_not_rejoined_evidence),
+	    cmocka_unit_test(test_borrowed_name_evidence),
+	    cmocka_unit_test(test_silent_and_expiring),
+	    cmocka_unit_test(test_bounded),
+	    cmocka_unit_test(test_confirm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,13 @@ static int setup(void **state)
 				snprintf(o->cause, sizeof(o->cause), "ok");
 				o->at = NOW - 2;
 			}
-	view = (struct plan_view){nodes, 3, obs, k, NOW, 10, 7};
+	view = (struct plan_view){.nodes = nodes,
+	                          .n = 3,
+	                          .obs = obs,
+	                          .n_obs = k,
+	                          .now = NOW,
+	                          .stale_after = 10,
+	                          .table_version = 7};
 	memset(none, 0, sizeof(none));
 	return 0;
 }
