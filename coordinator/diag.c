@@ -950,6 +950,48 @@ static void unreachable(struct ctx *c, int x)
 	cite_blamed(c, f, x, K_UNREACHABLE);
 }
 
+/* Whether x's failure to reach y is blamed on x's side or their path (K_PATH), not yet cited. */
+static bool path_cut(const struct ctx *c, int x, int y)
+{
+	for (size_t i = 0; i < c->in->n_obs; i++)
+		if (!c->explained[i] && c->target[i] == x && c->kind[i] == K_PATH &&
+		    node_index(c->in, c->in->obs[i].peer_id) == y)
+			return true;
+	return false;
+}
+
+/*
+ * A and B fail to reach each other, both ways, while others reach both: their path. One
+ * way only is not a path yet (a node that has just gone down is seen so by one peer
+ * first): it stays unexplained until it is told apart.
+ */
+static void pair(struct ctx *c, int a, int b)
+{
+	const char *na = c->in->nodes[a].node_id, *nb = c->in->nodes[b].node_id;
+	struct diag_finding *f;
+
+	if (!path_cut(c, a, b) || !path_cut(c, b, a))
+		return;
+	f = add(c, "pair_failure", "", false,
+	        "only %s and %s fail to reach each other; both are fine with every other node: "
+	        "the network path between them",
+	        na, nb);
+	if (!f)
+		return;
+	snprintf(f->culprit, sizeof(f->culprit), "%s <-> %s", na, nb);
+	remedy(f, "check the network path and firewalls between %s and %s", na, nb);
+	for (size_t i = 0; i < c->in->n_obs; i++) {
+		int by = node_index(c->in, c->in->obs[i].node_id);
+
+		if (!c->explained[i] && c->kind[i] == K_PATH && c->target[i] == by &&
+		    (by == a || by == b) &&
+		    node_index(c->in, c->in->obs[i].peer_id) == (by == a ? b : a)) {
+			cite(f, &c->in->obs[i]);
+			c->explained[i] = true;
+		}
+	}
+}
+
 /* Failures blamed on observers' paths: a pair, or a node that reaches none of its peers. */
 static void paths(struct ctx *c)
 {
@@ -979,43 +1021,9 @@ static void paths(struct ctx *c)
 			cite_blamed(c, f, (int)a, K_PATH);
 		}
 	}
-	for (size_t a = 0; a < in->n_nodes; a++) {
-		for (size_t b = a + 1; b < in->n_nodes; b++) {
-			const char *na = in->nodes[a].node_id, *nb = in->nodes[b].node_id;
-			struct diag_finding *f = NULL;
-
-			for (int side = 0; side < 2; side++) {
-				int x = side ? (int)b : (int)a, y = side ? (int)a : (int)b;
-
-				for (size_t i = 0; i < in->n_obs; i++) {
-					const struct store_observation *o = &in->obs[i];
-
-					if (c->explained[i] || c->target[i] != x ||
-					    c->kind[i] != K_PATH || node_index(in, o->peer_id) != y)
-						continue;
-					if (!f) {
-						f = add(c, "pair_failure", "", false,
-						        "only %s and %s fail to reach each other; "
-						        "both are "
-						        "fine with every other node: the network "
-						        "path between "
-						        "them",
-						        na, nb);
-						if (!f)
-							return;
-						snprintf(f->culprit, sizeof(f->culprit),
-						         "%s <-> %s", na, nb);
-						remedy(f,
-						       "check the network path and firewalls "
-						       "between %s and %s",
-						       na, nb);
-					}
-					cite(f, o);
-					c->explained[i] = true;
-				}
-			}
-		}
-	}
+	for (size_t a = 0; a < in->n_nodes; a++)
+		for (size_t b = a + 1; b < in->n_nodes; b++)
+			pair(c, (int)a, (int)b);
 }
 
 /* Every node is in a distrust finding: the nodes do not share one cluster CA. */

@@ -359,6 +359,8 @@ static const struct row rows[] = {
     {"revoked", 3, "*>n1=peer_cert_revoked,serial=5E11", "", "node_cert_revoked n1"},
     {"stale pins", 3, "n1>n2=peer_serial_mismatch,expect=5E22", "", "node_stale_peers n1"},
     {"pair", 3, "n1>n2=tcp_timeout n2>n1=tcp_timeout", "", "pair_failure n1 <-> n2"},
+    /* One way only, while others reach n2: n2 may have just gone down; nobody is blamed yet. */
+    {"one way", 4, "n1>n2=tcp_refused", "", "unexplained -"},
     {"isolated", 4, "n1>*=tcp_timeout", "", "node_isolated n1"},
     {"TLS versions", 3, "*>n2=protocol_mismatch", "", "node_tls_mismatch n2"},
     {"unverified", 3, "*>n3=-", "", "node_unverified n3"},
