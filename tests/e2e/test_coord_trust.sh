@@ -50,7 +50,10 @@ expect_exit 0 "$AGENT" -c "$C" identity import --key "$DATA/a-kma01.key" \
 	--cert "$DATA/a-kma01.pem" --ca "$DATA/ca.pem"
 printf '\n[coordinator]\nurl = https://localhost:%s/\nreport_interval = 1\nca = %s\n' \
 	"$PORT" "$DATA/ca.pem" >>"$C"
-in_store "$AGENT" -c "$C" run >"$T/agent.log" 2>&1 &
+# In the background the function runs in a subshell: exec, so that $! is the agent itself
+# (cleanup's kill reaches it, and no agent outlives the test).
+(exec unshare -m sh -c 'mount --bind "$0" /etc/ssl/certs && exec "$@"' "$P/certs" \
+	"$AGENT" -c "$C" run) >"$T/agent.log" 2>&1 &
 PIDS="$PIDS $!"
 wait_for_line "$T/agent.log" "coordinator: report 1 failed"
 grep "coordinator: report 1 failed" "$T/agent.log" | grep -q "SSL peer certificate" ||
