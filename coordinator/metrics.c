@@ -243,6 +243,21 @@ static void render_plan(struct store *st, int64_t now, struct metrics_buf *b)
 	free(steps);
 }
 
+/* Certificates refused as a node's that still try to report (the diagnosis's evidence). */
+static void render_refused(const struct diag_input *in, struct metrics_buf *b)
+{
+	int64_t n[2] = {0, 0};
+
+	for (size_t i = 0; i < in->n_attempts; i++)
+		if (in->now - in->attempts[i].last_at <= in->stale_after)
+			n[in->attempts[i].known]++;
+	metrics_family(b, "kma_coord_refused_certificates", "gauge",
+	               "Certificates of the cluster CA refused as a node's that tried to report "
+	               "within the staleness window, by whether they name a node of the cluster.");
+	metrics_sample(b, "kma_coord_refused_certificates", "node", "known", n[1]);
+	metrics_sample(b, "kma_coord_refused_certificates", "node", "unknown", n[0]);
+}
+
 int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct metrics_buf *b)
 {
 	struct diagnose_snapshot s = {0};
@@ -271,6 +286,7 @@ int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct me
 	metrics_family(b, "kma_coord_peer_table_version", "gauge",
 	               "Version of the peer table; changes with every change of nodes or serials.");
 	metrics_sample(b, "kma_coord_peer_table_version", NULL, NULL, (int64_t)version);
+	render_refused(&s.in, b);
 	metrics_family(b, "kma_coord_diagnosis_healthy", "gauge",
 	               "1 when the mesh diagnosis finds no error (GET /v1/diagnosis), else 0.");
 	metrics_sample(b, "kma_coord_diagnosis_healthy", NULL, NULL, healthy ? 1 : 0);

@@ -111,6 +111,11 @@ assert any("a certificate for a-kma01 with serial " + sys.argv[2] in e and "refu
            for e in f[0]["evidence"]), f
 assert not [g for g in j["findings"] if g["culprit"]=="u-kma02"], j' "$T/body" "$NEW" ||
 	{ cat "$T/body"; fail "the diagnosis does not name a-kma01"; }
+op GET /metrics
+[ "$code" = 200 ] || fail "metrics: $code"
+expect_grep 'kma_coord_refused_certificates{node="known"} 1' "$T/body"
+grep -q '^kma_coord_reports_total{result="rejected_403"} [1-9]' "$T/body" ||
+	{ cat "$T/body"; fail "the refused reports are not counted"; }
 ok "QuickStart without rejoin: u-kma02 rejects the serial (alert 49), a-kma01's reports are refused, the diagnosis names a-kma01, and a-kma01 knows it is not_enrolled"
 
 # The rejoin: the operator enrols the new serial; every agent gets it with its next reply.

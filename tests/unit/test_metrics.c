@@ -213,8 +213,9 @@ static void test_render(void **state)
 	assert_int_equal(count_prefix(b.data, "kma_coord_pair_results{"), KMA_CAUSE_COUNT);
 	assert_int_equal(count_prefix(b.data, "kma_coord_node_cert_expiry_timestamp_seconds{"), 1);
 	assert_int_equal(count_prefix(b.data, "kma_coord_node_last_report_timestamp_seconds{"), 1);
-	assert_int_equal(count_prefix(b.data, "# HELP "), 10);
-	assert_int_equal(count_prefix(b.data, "# TYPE "), 10);
+	assert_int_equal(count_prefix(b.data, "# HELP "), 11);
+	assert_int_equal(count_prefix(b.data, "# TYPE "), 11);
+	assert_int_equal(count_prefix(b.data, "kma_coord_refused_certificates{"), 2);
 	assert_int_equal(count_prefix(b.data, "kma_coord_plan_state{"), 4);
 
 	/* healthy agrees with GET /v1/diagnosis over the same store. */
