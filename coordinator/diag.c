@@ -222,9 +222,12 @@ const struct store_attempt *diag_refusal(const struct store_attempt *a, size_t n
                                          const char *node_id, int64_t report_at, int64_t now,
                                          int64_t stale_after)
 {
+	/* A report interval, about: stale_after is three of them and 5 s (coord_main.c). */
+	int64_t interval = stale_after > 8 ? (stale_after - 5) / 3 : 1;
+
 	for (size_t i = 0; i < n; i++)
 		if (a[i].known && is(a[i].node_id, node_id) && a[i].first_at >= report_at &&
-		    now - a[i].last_at <= stale_after)
+		    a[i].last_at - report_at > interval && now - a[i].last_at <= stale_after)
 			return &a[i];
 	return NULL;
 }
@@ -299,11 +302,12 @@ static int judge_cert(const struct ctx *c, const struct store_observation *o, in
 
 	*tentative = false;
 	if (is(cause, "peer_serial_mismatch")) {
-		*k = K_NOT_REJOINED;
 		if (same_serial(o->peer_serial, nx->enrolled_serial)) {
 			*k = K_STALE_PEERS; /* the enrolled certificate; the pin is old */
 			return by;
 		}
+		/* An observer that trusts a foreign CA passes its chain and stops at the pin. */
+		*k = cluster_issued(c->in, o->peer_issuer) == 0 ? K_UNTRUSTED : K_NOT_REJOINED;
 		return -2;
 	}
 	if (is(cause, "peer_identity_mismatch")) {

@@ -7,16 +7,16 @@ want="${1:-test}"
 
 base="cmake make gcc pkg-config libc6-dev protobuf-c-compiler libprotobuf-c-dev
 libmbedtls-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev libevent-dev libjson-c-dev libmicrohttpd-dev"
-test_pkgs="libcmocka-dev openssl curl python3 procps iproute2 chromium"
+# faketime: the fault oracle (e2e_oracle, make oracle) installs an expired or not-yet-valid
+# certificate, which `identity import` verifies at the current time, under a clock of that time
+test_pkgs="libcmocka-dev openssl curl python3 procps iproute2 chromium faketime"
 cross_pkgs="qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf dpkg-dev binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf"
 sanitize_pkgs="clang libclang-rt-14-dev"
 bench_pkgs="libssl-dev"
 valgrind_pkgs="valgrind"
 # make package / package-test: the cross build, dpkg-deb, and mmdebstrap for a clean root
 package_pkgs="mmdebstrap arch-test"
-# make oracle: `identity import` verifies a certificate at the current time, so the fault
-# oracle installs an expired or not-yet-valid one under faketime (a clock of that time)
-oracle_pkgs="faketime"
+oracle_pkgs=""
 
 pkgs="$base"
 case "$want" in

@@ -320,6 +320,11 @@ static const struct row rows[] = {
     {"foreign CA, and a stale trust store elsewhere", 4,
      "n4>*=peer_cert_untrusted *>n1=peer_cert_untrusted,issuer=foreign", "n1:never",
      "node_untrusted n1; node_stale_trust n4"},
+    /* n4 trusts the foreign CA (only): n1's chain passes there, and its serial does not. */
+    {"foreign CA, seen through a foreign trust store", 4,
+     "n4>*=peer_cert_untrusted *>n1=peer_cert_untrusted,issuer=foreign "
+     "n4>n1=peer_serial_mismatch,serial=5EFF,issuer=foreign",
+     "n1:never", "node_untrusted n1; node_stale_trust n4"},
     {"stale trust", 3,
      "n1>*=peer_cert_untrusted n1<*=peer_cert_untrusted *>n1=rejected_by_peer,ar=48 "
      "*<n1=rejected_by_peer,ar=48",
