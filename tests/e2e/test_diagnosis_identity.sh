@@ -44,3 +44,20 @@ assert {x["culprit"] for x in errors()} == {"u-kma02"}, errors()
 assert not [x for x in F if x["pattern"] == "unexplained"]
 PY
 ok "the diagnosis names u-kma02 (node_identity_wrong) with both peers' evidence"
+
+# The plan resets the node at u-kma02's address, by hand: it reports as u-kma09, so it can
+# take no directive as u-kma02; and every step is justified by what its peers find there.
+expect_exit 0 "$CTL" -c "$T/kmactl.conf" --json plan
+python3 - "$T/out" <<'PY' || { cat "$T/out"; fail "the plan for u-kma02"; }
+import json, sys
+p = json.load(open(sys.argv[1]))
+s = {x["kind"]: x for x in p["steps"]}
+assert [x["kind"] for x in p["steps"]] == ["delete_entry", "factory_reset", "add_entry",
+                                           "quickstart", "join"], p
+assert all(x["node_id"] == "u-kma02" for x in p["steps"]), p
+assert "node_identity_wrong at u-kma02's address" in s["delete_entry"]["justified_by"], s
+assert not s["delete_entry"]["manual"], s
+assert s["factory_reset"]["manual"] and "cannot take directives" in s["factory_reset"]["instruction"], s
+assert s["quickstart"]["manual"] and "kma-agent quickstart --node-id u-kma02" in s["quickstart"]["instruction"], s
+PY
+ok "the plan: u-kma02's reset and QuickStart are manual (it cannot take directives), each step justified"
