@@ -218,16 +218,19 @@ static void cite(struct diag_finding *f, const struct store_observation *o)
 
 /* ---- who speaks, and which observations count ---- */
 
-const struct store_attempt *diag_refusal(const struct store_attempt *a, size_t n,
-                                         const char *node_id, int64_t report_at, int64_t now,
+const struct store_attempt *diag_refusal(const struct store_attempt *a, size_t n_a,
+                                         const struct store_node *n, int64_t now,
                                          int64_t stale_after)
 {
 	/* A report interval, about: stale_after is three of them and 5 s (coord_main.c). */
 	int64_t interval = stale_after > 8 ? (stale_after - 5) / 3 : 1;
+	int64_t last = n->has_report ? n->report_at : 0;
 
-	for (size_t i = 0; i < n; i++)
-		if (a[i].known && is(a[i].node_id, node_id) && a[i].first_at >= report_at &&
-		    a[i].last_at - report_at > interval && now - a[i].last_at <= stale_after)
+	for (size_t i = 0; i < n_a; i++)
+		if (a[i].known && is(a[i].node_id, n->node_id) && a[i].first_at >= last &&
+		    now - a[i].last_at <= stale_after &&
+		    ((n->has_report && is(a[i].address, n->report_address)) ||
+		     a[i].last_at - last > interval))
 			return &a[i];
 	return NULL;
 }
@@ -240,8 +243,8 @@ static void who_speaks(struct ctx *c)
 		const struct diag_self *s = &in->self[i];
 		bool silent = !s->report_at || in->now - s->report_at > in->stale_after;
 
-		c->refused[i] = diag_refusal(in->attempts, in->n_attempts, in->nodes[i].node_id,
-		                             s->report_at, in->now, in->stale_after) != NULL;
+		c->refused[i] = diag_refusal(in->attempts, in->n_attempts, &in->nodes[i], in->now,
+		                             in->stale_after) != NULL;
 		c->counted[i] = !silent && !c->refused[i];
 	}
 }

@@ -111,14 +111,14 @@ struct diag_input {
 };
 
 /*
- * The refusal of node_id's reports that began after its last accepted report (report_at;
- * 0: never), went on for more than a report interval after it (about stale_after / 3) and
- * still goes on at now (its last within stale_after), or NULL: the node then reports with
- * another certificate than its enrolled one. (Refusals while its reports are still taken
- * come from a certificate elsewhere that bears its name.)
+ * The refusal of node n's reports that began after its last accepted report and still goes
+ * on at now (its last within stale_after), coming from where that report came from or
+ * going on for more than a report interval after it (about stale_after / 3), or NULL: the
+ * node then reports with another certificate than its enrolled one. (Refusals while its
+ * reports are still taken come from a certificate elsewhere that bears its name.)
  */
-const struct store_attempt *diag_refusal(const struct store_attempt *a, size_t n,
-                                         const char *node_id, int64_t report_at, int64_t now,
+const struct store_attempt *diag_refusal(const struct store_attempt *a, size_t n_a,
+                                         const struct store_node *n, int64_t now,
                                          int64_t stale_after);
 
 /*

@@ -158,11 +158,9 @@ static void nodes_get(struct store *st, const struct opapi_params *prm, int64_t 
 	j = json_object_new_object();
 	arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++)
-		json_object_array_add(
-		    arr, node_json(st, &nodes[i],
-		                   diag_refusal(attempts, n_attempts, nodes[i].node_id,
-		                                nodes[i].has_report ? nodes[i].report_at : 0, now,
-		                                prm->stale_after_s)));
+		json_object_array_add(arr, node_json(st, &nodes[i],
+		                                     diag_refusal(attempts, n_attempts, &nodes[i],
+		                                                  now, prm->stale_after_s)));
 	json_object_object_add(j, "nodes", arr);
 	json_object_object_add(j, "peer_table_version", json_object_new_uint64(version));
 	opapi_respond_json(out, 200, j);

@@ -505,6 +505,7 @@ static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
 	struct store_report rec = {
 	    .node_id = r->node_id,
 	    .cert_serial = in->who.serial,
+	    .address = in->who.address,
 	    .boot_id = r->boot_id,
 	    .instance = r->instance,
 	    .sequence = r->sequence,

@@ -12,7 +12,7 @@
 #include "store_priv.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -103,6 +103,9 @@ static const char schema_v6[] =
     "ALTER TABLE observations ADD COLUMN peer_not_after INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE observations ADD COLUMN peer_address TEXT NOT NULL DEFAULT '';";
 
+/* v7: where the last report came from (a refused certificate from there is the node's own). */
+static const char schema_v7[] = "ALTER TABLE reports ADD COLUMN address TEXT NOT NULL DEFAULT '';";
+
 enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
@@ -146,7 +149,7 @@ enum stmt_id {
 
 #define NODE_COLUMNS                                                                               \
 	"SELECT n.node_id, n.name, n.address, n.enrolled_serial, n.created_at, r.sequence,"        \
-	" r.received_at, r.state, n.pending_serial, r.boot_id FROM nodes n"                        \
+	" r.received_at, r.state, n.pending_serial, r.boot_id, r.address FROM nodes n"             \
 	" LEFT JOIN reports r ON r.node_id = n.node_id"
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -187,12 +190,13 @@ static const char *const stmt_sql[S_COUNT] = {
      * the pages whose bytes differ, and a report differs from the last mostly at its end.
      */
     [S_REPORT_UPSERT] = "INSERT INTO reports(node_id, sequence, received_at, state, body,"
-                        " boot_id, instance, retired) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                        " boot_id, instance, retired, address)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                         " ON CONFLICT(node_id) DO UPDATE SET"
                         " sequence = excluded.sequence, received_at = excluded.received_at,"
                         " state = excluded.state, body = excluded.body,"
                         " boot_id = excluded.boot_id, instance = excluded.instance,"
-                        " retired = excluded.retired",
+                        " retired = excluded.retired, address = excluded.address",
     [S_REPORT_DELETE] = "DELETE FROM reports WHERE node_id = ?1",
     [S_REPORT_BODY] = "SELECT body FROM reports WHERE node_id = ?1",
     /* An observation that did not change is not written again (most of a report). */
@@ -404,6 +408,8 @@ static enum store_status schema_migrate(struct store *st)
 	if (version < 5 && exec(st, schema_v5, "migrate schema to v5") != STORE_OK)
 		goto exit;
 	if (version < 6 && exec(st, schema_v6, "migrate schema to v6") != STORE_OK)
+		goto exit;
+	if (version < 7 && exec(st, schema_v7, "migrate schema to v7") != STORE_OK)
 		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
@@ -910,6 +916,7 @@ static void node_from_row(sqlite3_stmt *s, struct store_node *n)
 		n->report_at = sqlite3_column_int64(s, 6);
 		col_text(s, 7, n->report_state, sizeof(n->report_state));
 		col_text(s, 9, n->report_boot_id, sizeof(n->report_boot_id));
+		col_text(s, 10, n->report_address, sizeof(n->report_address));
 	}
 	col_text(s, 8, n->pending_serial, sizeof(n->pending_serial));
 }
@@ -1390,6 +1397,7 @@ static enum store_status report_put(struct store *st, const struct store_report 
 	                        SQLITE_STATIC);
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)r->instance);
 	bind_static(s, 8, retired);
+	bind_cut(s, 9, r->address, STORE_TEXT_MAX - 1);
 	if (run(st, s, "store report") != STORE_OK)
 		goto exit;
 	if (obs_put(st, r, obs, n_obs) != STORE_OK)

@@ -58,6 +58,7 @@ struct store_node {
 	int64_t report_at;
 	char report_state[STORE_STATE_MAX];
 	char report_boot_id[STORE_BOOT_MAX];
+	char report_address[STORE_TEXT_MAX]; /* where the last report came from, "" if unknown */
 	/* during a rejoin, the serial whose reports are taken as this node's too ("" if none) */
 	char pending_serial[STORE_SERIAL_MAX];
 };
@@ -137,6 +138,7 @@ struct store_report {
 	 * or the one a rejoin accepts (store_node_set_pending); NULL: not checked. */
 	const char *cert_serial;
 	const char *boot_id; /* NULL: "" */
+	const char *address; /* where it came from; NULL: "" */
 	uint64_t instance;
 	uint64_t sequence;
 	int64_t received_at;

@@ -16,6 +16,8 @@
  * and its self what the nodes say of themselves:
  *   nX:silent (last report 10 min ago), nX:never, nX:state=S, nX:expires=D (days),
  *   nX:refused=SERIAL (its reports with SERIAL refused since after its last one),
+ *   nX:restarted=SERIAL / nX:borrowed=SERIAL (refused a second after its last report,
+ *   from its own address / from another),
  *   ID:attempt=SERIAL (a certificate for ID, a node or not, refused while ID reports on)
  * want: "pattern culprit" items separated by ";" (culprit "-" for none), exactly the
  * findings expected; "ambiguous[a,b]" checks an ambiguous finding's candidates.
@@ -233,9 +235,33 @@ static void apply_self(struct cluster *c, const char *self)
 			a->first_at = NOW - 30;
 			a->last_at = NOW - 1;
 			a->count = 12;
+		} else if (!strcmp(what, "restarted") || !strcmp(what, "borrowed")) {
+			/* refused a second after its last report: from its own address, or another
+			 */
+			struct store_attempt *a = &c->attempts[c->n_attempts++];
+
+			c->self[x].report_at = NOW - 2;
+			snprintf(a->node_id, sizeof(a->node_id), "%s", t);
+			snprintf(a->serial, sizeof(a->serial), "%s", v);
+			snprintf(a->address, sizeof(a->address), "127.0.0.%d",
+			         !strcmp(what, "restarted") ? x + 1 : 99);
+			a->known = true;
+			a->first_at = a->last_at = NOW - 1;
+			a->count = 1;
 		} else {
 			fail_msg("unknown self %s", what);
 		}
+	}
+}
+
+/* The store's last report of each node, as its self says (diagnose.c reads one from the other). */
+static void sync(struct cluster *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		c->nodes[i].has_report = c->self[i].report_at != 0;
+		c->nodes[i].report_at = c->self[i].report_at;
+		snprintf(c->nodes[i].report_address, sizeof(c->nodes[i].report_address),
+		         "127.0.0.%zu", i + 1);
 	}
 }
 
@@ -245,6 +271,7 @@ static size_t run_cluster(struct cluster *c, struct store_observation *list, str
 {
 	size_t n = 0;
 
+	sync(c);
 	for (size_t i = 0; i < OMAX; i++)
 		if (c->present[i])
 			list[n++] = c->obs[i];
@@ -347,6 +374,13 @@ static const struct row rows[] = {
     {"another node's ID", 3,
      "*>n2=peer_identity_mismatch,name=n3,serial=5E77 n1<n3=peer_serial_mismatch,serial=5E77",
      "n2:never n3:attempt=5E77", "node_identity_wrong n2"},
+    /* Refused from where its last report came, a second after it: the node itself. */
+    {"restarted with a new certificate", 3,
+     "*>n1=peer_serial_mismatch,serial=5EAA n1>n2=tcp_refused", "n1:restarted=5EAA",
+     "node_not_rejoined n1"},
+    /* The same second, from elsewhere: a certificate that borrows n3's name. */
+    {"a borrowed name, a second after", 3, "*>n2=peer_identity_mismatch,name=n3,serial=5E77",
+     "n2:never n3:borrowed=5E77", "node_identity_wrong n2"},
     {"another node's ID, reported before", 4,
      "*>n2=peer_identity_mismatch,name=n3,serial=5E77 *<n3=peer_serial_mismatch,serial=5E77",
      "n2:silent n3:attempt=5E77", "node_identity_wrong n2"},
@@ -564,6 +598,7 @@ static void test_confirm(void **state)
 	apply_mesh(&cl, "*>n1=peer_serial_mismatch,serial=5EAA "
 	                "n2>n1=peer_serial_mismatch,serial=5EAA,at=-100");
 	apply_self(&cl, "n1:refused=5EAA");
+	sync(&cl);
 	in = (struct diag_input){.nodes = cl.nodes,
 	                         .self = cl.self,
 	                         .n_nodes = cl.n,
@@ -613,6 +648,7 @@ static void test_confirm(void **state)
 	                 DIAG_PENDING);
 	/* Only one witness reports now (n1 is silent): one is all there can be. */
 	apply_self(&cl, "n1:silent");
+	sync(&cl);
 	assert_int_equal(diag_confirm(&in, "node_refused", "n3", "", NOW - 10, 0, why, sizeof(why)),
 	                 DIAG_CONFIRMED);
 }
