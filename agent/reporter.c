@@ -112,6 +112,7 @@ static void finish(struct reporter *r, CURLcode rc)
 	Kma__V1__CoordinatorReply *reply = NULL;
 	char why[256] = "";
 	uint32_t next = r->interval_ms;
+	bool reply_ok;
 
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->last_status);
 	if (rc != CURLE_OK)
@@ -125,6 +126,7 @@ static void finish(struct reporter *r, CURLcode rc)
 		snprintf(why, sizeof(why), "the reply does not decode as a CoordinatorReply");
 	why[strcspn(why, "\r\n")] = '\0';
 
+	reply_ok = reply != NULL;
 	if (reply) {
 		if (r->failures)
 			log_notice("coordinator: reachable again after %u failed reports",
@@ -152,7 +154,14 @@ static void finish(struct reporter *r, CURLcode rc)
 			         (unsigned long long)r->sequence, why);
 		snprintf(r->last_error, sizeof(r->last_error), "%s", why);
 		next = retry_after_ms(r, rc);
-		if (!next)
+		/*
+		 * A refusal that says when to come back is an answer, not an outage: it must not
+		 * grow the backoff that the next unreachable spell starts from (a node refused for
+		 * minutes, then its coordinator restarted, would otherwise wait five minutes).
+		 */
+		if (next)
+			r->failures = 0;
+		else
 			next = backoff_ms(r);
 	}
 	curl_multi_remove_handle(r->multi, r->easy);
@@ -163,7 +172,7 @@ static void finish(struct reporter *r, CURLcode rc)
 	free(r->resp);
 	r->resp = NULL;
 	r->resp_len = 0;
-	if (r->pending && !r->failures)
+	if (r->pending && reply_ok)
 		next = 0;
 	r->pending = false;
 	arm(r->timer, next);

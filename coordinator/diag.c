@@ -557,6 +557,16 @@ static bool credible(const struct ctx *c, int by, int x)
 	return false;
 }
 
+/*
+ * Whether by's failure v to connect to x says x is at fault: a refusal is x's host
+ * answering that nothing listens (the path reached it), whoever else by reaches; a
+ * timeout or a reset only from a credible witness.
+ */
+static bool witness(const struct ctx *c, const struct store_observation *v, int by, int x)
+{
+	return is(v->cause, "tcp_refused") || credible(c, by, x);
+}
+
 /* Counted observers of x's address: how many reach it, how many (credible ones) fail. */
 struct tally {
 	size_t ok, failed, credible;
@@ -578,7 +588,7 @@ static void tally_of(const struct ctx *c, int x, struct tally *t)
 				t->newest_ok = v->at;
 		} else {
 			t->failed++;
-			t->credible += credible(c, (int)n, x);
+			t->credible += witness(c, v, (int)n, x);
 		}
 	}
 }
@@ -1320,7 +1330,7 @@ enum diag_verdict diag_confirm(const struct diag_input *in, const char *pattern,
 			goto exit;
 		}
 		/* Not settled yet for want of witnesses: those that can tell count. */
-		if (!c.tentative[i] || credible(&c, (int)n, x))
+		if (!c.tentative[i] || witness(&c, v, (int)n, x))
 			support++;
 	}
 	need = quorum_min ? quorum_min : quorum(&c, x);

@@ -333,6 +333,12 @@ static const struct row rows[] = {
     {"foreign CA and wedged", 4,
      "*>n1=peer_cert_untrusted,issuer=foreign *>n4=tcp_refused n1>*=rejected_by_peer,ar=48",
      "n1:never", "node_untrusted n1; node_refused n4"},
+    /* n2 wedged, n3 stopped: n1 reaches neither, but each refusal is the host answering. */
+    {"stopped and wedged, three nodes", 3, "*>n3=tcp_refused *>n2=tcp_refused", "n3:silent",
+     "node_down n3; node_refused n2"},
+    /* The same with timeouts: n1's own connections may be what fails. */
+    {"stopped and wedged, three nodes, timeouts", 3, "*>n3=tcp_timeout *>n2=tcp_timeout",
+     "n3:silent", "node_down n3; ambiguous[n2,n1]"},
     /* Only a witness that reaches no one else sees n1 fail: it may be its own fault. */
     {"one witness that reaches no one", 3, "n2>*=tcp_timeout *>n3=tcp_refused", "n3:silent",
      "node_down n3; ambiguous[n1,n2]"},
