@@ -451,6 +451,7 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			else
 				opapi_respond_error(out, 500,
 				                    "the coordinator's store could not be read");
+			json_object_put(j);
 			return;
 		}
 		opapi_method_not_allowed(out, "GET");
