@@ -83,7 +83,7 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 	struct curl_slist *headers = NULL;
 	unsigned char *ca = NULL;
 	size_t ca_len = 0;
-	struct curl_blob blob;
+	struct curl_blob blob = {0};
 	char url[600];
 	long status = 0;
 	CURL *c = NULL;
@@ -102,10 +102,10 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 	}
 	snprintf(url, sizeof(url), "%s%sv1/enroll", cfg->coord_url,
 	         cfg->coord_url[strlen(cfg->coord_url) - 1] == '/' ? "" : "/");
-	blob = (struct curl_blob){.data = ca, .len = ca_len, .flags = CURL_BLOB_COPY};
 	headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
 	c = curl_easy_init();
-	if (!c || !headers)
+	/* fileio_read_input() ends what it read with a NUL: ca is a string */
+	if (!c || !headers || reporter_pem_blob(&blob, (const char *)ca))
 		goto exit;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -136,6 +136,7 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 exit:
 	curl_easy_cleanup(c);
 	curl_slist_free_all(headers);
+	reporter_pem_blob_free(&blob);
 	free(ca);
 	return ret;
 }

@@ -399,15 +399,32 @@ static void send_report(struct reporter *r)
 	}
 }
 
-static int blob_copy(struct curl_blob *b, const char *pem)
+int reporter_pem_blob(struct curl_blob *b, const char *pem)
 {
-	b->len = strlen(pem);
-	b->data = malloc(b->len + 1);
-	if (!b->data)
+	/*
+	 * The NUL is counted because mbedTLS parses PEM only when the buffer's last byte is
+	 * one, and curl's mbedTLS backend (7.88.1, what images carry) hands it the key blob as
+	 * it is; the certificate and CA it copies with a NUL of its own. OpenSSL and GnuTLS
+	 * stop at the END line and ignore what follows.
+	 */
+	b->len = strlen(pem) + 1;
+	b->data = malloc(b->len);
+	if (!b->data) {
+		b->len = 0;
 		return -1;
-	memcpy(b->data, pem, b->len + 1);
-	b->flags = CURL_BLOB_COPY;
+	}
+	memcpy(b->data, pem, b->len);
+	/* curl points at ours, which is zeroised when freed, instead of keeping a copy. */
+	b->flags = CURL_BLOB_NOCOPY;
 	return 0;
+}
+
+void reporter_pem_blob_free(struct curl_blob *b)
+{
+	if (b->data)
+		mbedtls_platform_zeroize(b->data, b->len);
+	free(b->data);
+	memset(b, 0, sizeof(*b));
 }
 
 int reporter_start(struct reporter *r, struct event_base *base, const char *url,
@@ -429,8 +446,8 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
 		log_err("coordinator: URL too long");
 		return -1;
 	}
-	if (blob_copy(&r->cert, cert_pem) || blob_copy(&r->key, key_pem) ||
-	    blob_copy(&r->ca, ca_pem))
+	if (reporter_pem_blob(&r->cert, cert_pem) || reporter_pem_blob(&r->key, key_pem) ||
+	    reporter_pem_blob(&r->ca, ca_pem))
 		goto fail;
 	r->multi = curl_multi_init();
 	r->timer = evtimer_new(base, on_timer, r);
@@ -487,14 +504,10 @@ void reporter_stop(struct reporter *r)
 	if (r->curl_timer)
 		event_free(r->curl_timer);
 	r->timer = r->curl_timer = NULL;
-	free(r->cert.data);
-	if (r->key.data)
-		mbedtls_platform_zeroize(r->key.data, r->key.len);
-	free(r->key.data);
-	free(r->ca.data);
-	memset(&r->cert, 0, sizeof(r->cert));
-	memset(&r->key, 0, sizeof(r->key));
-	memset(&r->ca, 0, sizeof(r->ca));
+	/* Last: the handles freed above pointed at them (CURL_BLOB_NOCOPY). */
+	reporter_pem_blob_free(&r->cert);
+	reporter_pem_blob_free(&r->key);
+	reporter_pem_blob_free(&r->ca);
 	free(r->body);
 	free(r->resp);
 	r->body = NULL;

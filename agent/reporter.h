@@ -47,7 +47,7 @@ struct reporter {
 	struct event *timer;
 	struct event *curl_timer;
 	char url[512];
-	struct curl_blob cert, key, ca; /* PEM; key zeroised on free */
+	struct curl_blob cert, key, ca; /* reporter_pem_blob(): every handle points at them */
 	unsigned interval_ms;
 	unsigned failures;
 	bool pending; /* a kick arrived while a request was in flight */
@@ -85,6 +85,19 @@ void reporter_kick(struct reporter *r);
 
 /* Stops, cancelling a request in flight; safe on a reporter that never started. */
 void reporter_stop(struct reporter *r);
+
+/*
+ * Fills *b with a copy of pem (NUL-terminated PEM text: a certificate chain, a key or CAs)
+ * as every libcurl TLS backend can read it: the length counts the terminating NUL, without
+ * which mbedTLS does not parse PEM (curl's mbedTLS backend passes a key blob to
+ * mbedtls_pk_parse_key() as it is). The blob is CURL_BLOB_NOCOPY: libcurl points at it, so
+ * it must outlive every handle it is set on. Returns 0, or -1 (out of memory).
+ */
+int reporter_pem_blob(struct curl_blob *b, const char *pem) __attribute__((warn_unused_result));
+
+/* Zeroises (it may hold a key) and frees what reporter_pem_blob() made; safe on a zeroed
+ * blob, and twice. */
+void reporter_pem_blob_free(struct curl_blob *b);
 
 /*
  * Makes e trust the coordinator's CA (ca, PEM) and nothing else: libcurl's defaults, the
