@@ -33,6 +33,7 @@
 #include "http.h"
 #include "kma.pb-c.h"
 #include "log.h"
+#include "plantoken.h"
 #include "status.h"
 #include "store.h"
 
@@ -382,6 +383,7 @@ int main(int argc, char **argv)
 	    .stale_after_s = 3 * (int64_t)cfg.report_interval_s + 5,
 	    .min_serving = cfg.min_serving,
 	};
+	plan_token_key_set((const unsigned char *)pem.key, pem.key_len);
 	srv = http_start(&hp);
 	/* GnuTLS has its own copy of the key now. */
 	mbedtls_platform_zeroize(pem.key, pem.key_len);

@@ -10,6 +10,7 @@
 #include "enroll.h"
 #include "kma.pb-c.h"
 #include "log.h"
+#include "plantoken.h"
 #include "store_plan.h"
 
 #define ACTOR "coordinator"
@@ -338,21 +339,25 @@ static bool directive_answer(struct run *r, struct store_step *s, const struct p
 	return true;
 }
 
-/* add_entry: a fresh one-time token; kept in the step for an automatic QuickStart only. */
+/*
+ * add_entry: a fresh one-time token. For an automatic QuickStart the step keeps the nonce
+ * the token is derived from (plantoken.h), never the token; for a manual one, nothing (the
+ * operator issues a token with kmactl).
+ */
 static bool issue_token(struct run *r, struct store_step *s)
 {
-	char token[ENROLL_TOKEN_HEX], hash[STORE_TOKEN_HASH_MAX];
+	char token[ENROLL_TOKEN_HEX], hash[STORE_TOKEN_HASH_MAX], nonce[PLAN_TOKEN_NONCE_MAX];
 	int q = find_step(r, "quickstart", s->node_id);
 	int64_t ttl = r->p->step_timeout_s + r->p->lease_ttl_s;
 
-	if (enroll_token_new(token, hash) != 0 ||
+	if (plan_token_new(nonce, token, hash) != 0 ||
 	    store_token_issue(r->st, s->node_id, hash, r->now + ttl) != STORE_OK) {
 		explicit_bzero(token, sizeof(token));
 		pause_plan(r, s, "cannot issue an enrolment token for %s", s->node_id);
 		return false;
 	}
 	if (q >= 0 && !r->steps[q].manual)
-		snprintf(s->secret, sizeof(s->secret), "%s", token);
+		snprintf(s->secret, sizeof(s->secret), "%s", nonce);
 	explicit_bzero(token, sizeof(token));
 	return true;
 }

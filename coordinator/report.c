@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "plan.h"
+#include "plantoken.h"
 #include "store_plan.h"
 #include "vocab.h"
 
@@ -177,7 +178,7 @@ static int build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 	struct store_lease lease;
 	Kma__V1__Directive d = KMA__V1__DIRECTIVE__INIT, *dptr;
 	Kma__V1__Lease l = KMA__V1__LEASE__INIT;
-	char token[80] = "";
+	char token[ENROLL_TOKEN_HEX] = "", kept[PLAN_TOKEN_NONCE_MAX + 64] = "";
 	struct store_node me;
 	int ret = -1;
 
@@ -229,9 +230,10 @@ static int build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 		l.fencing_token = lease.fencing;
 		l.expires_at = lease.expires_at;
 		d.lease = &l;
-		/* The token add_entry issued for this QuickStart; never logged. */
+		/* The token add_entry issued for this QuickStart (plantoken.h); never logged. */
 		if (k == PLAN_QUICKSTART &&
-		    store_plan_token(st, step.plan_id, node_id, token, sizeof(token)) == STORE_OK)
+		    store_plan_token(st, step.plan_id, node_id, kept, sizeof(kept)) == STORE_OK &&
+		    plan_token_get(kept, token) == 0)
 			d.enrolment_token = token;
 		dptr = &d;
 		reply.directives = &dptr;
@@ -260,6 +262,7 @@ exit:
 		*len = 0;
 	}
 	explicit_bzero(token, sizeof(token));
+	explicit_bzero(kept, sizeof(kept));
 	explicit_bzero(&step, sizeof(step));
 	free(buf);
 	free(ptrs);

@@ -51,7 +51,7 @@ struct store_step {
 	uint64_t fencing;
 	char boot_before[72];
 	uint64_t table_version;
-	char secret[80]; /* a one-time enrolment token while the step needs it, else "" */
+	char secret[80]; /* add_entry: the nonce of its QuickStart's token (plantoken.h), else "" */
 	char confirmed_by[STORE_TEXT_MAX];
 	/*
 	 * What justifies the step, written when the plan is built (plan.h): the finding's

@@ -16,8 +16,10 @@
 #include <cmocka.h>
 
 #include "engine.h"
+#include "enroll.h"
 #include "kma.pb-c.h"
 #include "log.h"
+#include "report.h"
 #include "store.h"
 #include "store_plan.h"
 
@@ -279,6 +281,79 @@ static void test_rejoin_takes_the_certificate(void **state)
 	assert_int_equal(store_report_put(st, &rec, NULL, 0), STORE_OK);
 }
 
+/*
+ * The one-time token add_entry issues for an automatic QuickStart is sent in the
+ * QuickStart's directive, but the database never holds it: not in steps.secret, nowhere in
+ * the database's files (issue 16, item 11).
+ */
+static void test_token_not_stored(void **state)
+{
+	struct store *st = *state;
+	struct store_step s[2], *steps = NULL;
+	struct store_plan p;
+	size_t n = 0;
+	int64_t id;
+	char hash[STORE_TOKEN_HASH_MAX], path[256];
+	const char *token = NULL;
+	Kma__V1__CoordinatorReply *rep = NULL;
+	unsigned char *reply = NULL;
+	size_t len = 0;
+
+	memset(s, 0, sizeof(s));
+	snprintf(s[0].kind, sizeof(s[0].kind), "add_entry");
+	snprintf(s[1].kind, sizeof(s[1].kind), "quickstart");
+	for (int i = 0; i < 2; i++) {
+		snprintf(s[i].node_id, sizeof(s[i].node_id), "n1");
+		snprintf(s[i].reason, sizeof(s[i].reason), "rejoin n1");
+		snprintf(s[i].state, sizeof(s[i].state), "pending");
+	}
+	assert_int_equal(store_plan_create(st, s, 2, "alice", NOW, &id), STORE_OK);
+	for (int t = 0; t < 6 && !token; t++) {
+		engine_tick(st, &params, NOW + t);
+		healthy(st, 2 + (uint64_t)t, NOW + t);
+		assert_int_equal(report_build_reply(st, "n1", 1, 5000, 0, &reply, &len), 0);
+		rep = kma__v1__coordinator_reply__unpack(NULL, len, reply);
+		assert_non_null(rep);
+		if (rep->n_directives == 1 && rep->directives[0]->enrolment_token[0])
+			token = strdup(rep->directives[0]->enrolment_token);
+		kma__v1__coordinator_reply__free_unpacked(rep, NULL);
+		free(reply);
+	}
+	assert_non_null(token);
+	/* The directive's token is the one the store will redeem. */
+	enroll_token_hash(token, hash);
+	assert_int_equal(store_token_check(st, hash, "n1", NOW + 10), STORE_OK);
+	/* What the steps keep is not a token the store would take. */
+	assert_int_equal(store_plan_latest(st, &p, &steps, &n), STORE_OK);
+	for (size_t i = 0; i < n; i++) {
+		assert_null(strstr(steps[i].secret, token));
+		enroll_token_hash(steps[i].secret, hash);
+		assert_int_not_equal(store_token_check(st, hash, "n1", NOW + 10), STORE_OK);
+	}
+	free(steps);
+	/* Nor is it anywhere in the database's files. */
+	for (int f = 0; f < 2; f++) {
+		FILE *fp;
+		char *buf;
+		long size;
+
+		snprintf(path, sizeof(path), "%s%s", db, f ? "-wal" : "");
+		fp = fopen(path, "rb");
+		if (!fp)
+			continue;
+		assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+		size = ftell(fp);
+		rewind(fp);
+		buf = malloc((size_t)size + 1);
+		assert_non_null(buf);
+		assert_int_equal(fread(buf, 1, (size_t)size, fp), (size_t)size);
+		fclose(fp);
+		assert_null(memmem(buf, (size_t)size, token, strlen(token)));
+		free(buf);
+	}
+	free((void *)token);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +361,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wrong_rejoin_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_right_reboot_goes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rejoin_takes_the_certificate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_token_not_stored, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
