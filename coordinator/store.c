@@ -12,7 +12,7 @@
 #include "store_priv.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -105,6 +105,9 @@ static const char schema_v6[] =
 
 /* v7: where the last report came from (a refused certificate from there is the node's own). */
 static const char schema_v7[] = "ALTER TABLE reports ADD COLUMN address TEXT NOT NULL DEFAULT '';";
+/* v8: observations of peers that are not nodes are no longer kept (S_OBS_UPSERT). */
+static const char schema_v8[] = "DELETE FROM observations WHERE peer_id = node_id"
+                                " OR peer_id NOT IN (SELECT node_id FROM nodes);";
 
 enum stmt_id {
 	S_BEGIN,
@@ -199,12 +202,17 @@ static const char *const stmt_sql[S_COUNT] = {
                         " retired = excluded.retired, address = excluded.address",
     [S_REPORT_DELETE] = "DELETE FROM reports WHERE node_id = ?1",
     [S_REPORT_BODY] = "SELECT body FROM reports WHERE node_id = ?1",
-    /* An observation that did not change is not written again (most of a report). */
+    /*
+     * An observation that did not change is not written again (most of a report). Only
+     * observations of the cluster's other nodes are kept: a report cannot add rows about
+     * peers that do not exist (at most nodes x directions rows per node).
+     */
     [S_OBS_UPSERT] =
         "INSERT INTO observations(node_id, peer_id, direction, cause, alert_sent,"
         " alert_received, peer_serial, expected_serial, at, detail, peer_node_id, peer_issuer,"
         " peer_not_before, peer_not_after, peer_address)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15"
+        " WHERE ?2 != ?1 AND EXISTS (SELECT 1 FROM nodes WHERE node_id = ?2)"
         " ON CONFLICT(node_id, peer_id, direction) DO UPDATE SET cause = excluded.cause,"
         " alert_sent = excluded.alert_sent, alert_received = excluded.alert_received,"
         " peer_serial = excluded.peer_serial, expected_serial = excluded.expected_serial,"
@@ -226,7 +234,7 @@ static const char *const stmt_sql[S_COUNT] = {
                      " peer_serial = ?5, expected_serial = ?6, at = ?7, detail = ?8,"
                      " peer_node_id = ?9, peer_issuer = ?10, peer_not_before = ?11,"
                      " peer_not_after = ?12, peer_address = ?13 WHERE rowid = ?1",
-    [S_OBS_DELETE_NODE] = "DELETE FROM observations WHERE node_id = ?1",
+    [S_OBS_DELETE_NODE] = "DELETE FROM observations WHERE node_id = ?1 OR peer_id = ?1",
     [S_OBS_LIST] = "SELECT node_id, peer_id, direction, cause, alert_sent, alert_received,"
                    " peer_serial, expected_serial, at, detail, peer_node_id, peer_issuer,"
                    " peer_not_before, peer_not_after, peer_address FROM observations"
@@ -410,6 +418,8 @@ static enum store_status schema_migrate(struct store *st)
 	if (version < 6 && exec(st, schema_v6, "migrate schema to v6") != STORE_OK)
 		goto exit;
 	if (version < 7 && exec(st, schema_v7, "migrate schema to v7") != STORE_OK)
+		goto exit;
+	if (version < 8 && exec(st, schema_v8, "migrate schema to v8") != STORE_OK)
 		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
@@ -795,6 +805,8 @@ enum store_status store_node_delete(struct store *st, const char *node_id)
 	if (version_bump(st) != STORE_OK)
 		goto exit;
 	ret = tx_commit(st);
+	/* Other nodes' observations of this one went too. */
+	obs_cache_clear(st->seen);
 exit:
 	if (ret != STORE_OK)
 		tx_rollback(st);

@@ -15,6 +15,8 @@
 #include "store.h"
 #include "store_priv.h"
 
+#define REPORT_PEERS 256
+
 static char dir[128];
 static char db[192];
 
@@ -241,6 +243,8 @@ static void test_report_upsert(void **state)
 
 	(void)state;
 	add(st, "a-kma01", "", 1);
+	add(st, "u-kma02", "", 1);
+	add(st, "x-kma03", "", 1);
 	v = version(st);
 	first[0] = obs("u-kma02", "outbound", "ok", 900);
 	first[1] = obs("u-kma02", "inbound", "ok", 900);
@@ -325,6 +329,7 @@ static void test_observation_time_slack(void **state)
 
 	(void)state;
 	add(st, "a-kma01", "", 1);
+	add(st, "u-kma02", "", 1);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		o = obs("u-kma02", "outbound", steps[i].cause, steps[i].at);
 		snprintf(o.detail, sizeof(o.detail), "same");
@@ -373,6 +378,7 @@ static void test_observation_cut(void **state)
 	memset(longer, 'd', sizeof(longer) - 1);
 	longer[sizeof(longer) - 1] = '\0';
 	add(st, "a-kma01", "", 1);
+	add(st, "u-kma02", "", 1);
 	assert_int_equal(store_report_put(st, &r, &o, 1), STORE_OK);
 	o.at = 130;
 	r.sequence++;
@@ -386,6 +392,62 @@ static void test_observation_cut(void **state)
 	assert_int_equal(count, 1);
 	assert_int_equal(strlen(list[0].detail), STORE_TEXT_MAX - 1);
 	assert_int_equal(list[0].at, 100);
+	free(list);
+	store_close(st);
+}
+
+/*
+ * Observations are kept only about the reporter's peers, the cluster's other nodes: one
+ * agent's reports about thousands of made-up peers (or itself) add no row, and a node's
+ * removal takes the observations about it too (issue 16, item 3).
+ */
+static void test_observations_bounded(void **state)
+{
+	struct store *st = open_db();
+	struct store_obs_in o[REPORT_PEERS];
+	char names[REPORT_PEERS][24];
+	struct store_report r = {
+	    .node_id = "a-kma01", .sequence = 1, .state = "enrolled", .at_slack = 120};
+	struct store_observation *list = NULL;
+	size_t count = 0;
+
+	(void)state;
+	add(st, "a-kma01", "", 1);
+	add(st, "u-kma02", "", 1);
+	for (int round = 0; round < 20; round++) {
+		for (size_t i = 0; i < REPORT_PEERS; i++) {
+			snprintf(names[i], sizeof(names[i]), "x-%d-%zu", round, i);
+			o[i] = (struct store_obs_in){.peer_id = names[i],
+			                             .direction = i % 2 ? "inbound" : "outbound",
+			                             .cause = "tcp_refused",
+			                             .alert_sent = -1,
+			                             .alert_received = -1,
+			                             .peer_serial = "",
+			                             .expected_serial = "",
+			                             .at = 100 + round,
+			                             .detail = "",
+			                             .peer_node_id = ""};
+		}
+		o[0].peer_id = "u-kma02";
+		o[1].peer_id = "a-kma01"; /* itself */
+		r.sequence = (uint64_t)round + 1;
+		assert_int_equal(store_report_put(st, &r, o, REPORT_PEERS), STORE_OK);
+	}
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	assert_int_equal(count, 1);
+	assert_string_equal(list[0].peer_id, "u-kma02");
+	free(list);
+	/* u-kma02 reports about a-kma01; a-kma01 goes, and what was seen of it with it. */
+	r.node_id = "u-kma02";
+	r.sequence = 1;
+	o[0].peer_id = "a-kma01";
+	assert_int_equal(store_report_put(st, &r, o, 1), STORE_OK);
+	assert_int_equal(store_node_delete(st, "a-kma01"), STORE_OK);
+	r.sequence = 2;
+	o[0].at = 200;
+	assert_int_equal(store_report_put(st, &r, o, 1), STORE_OK);
+	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
+	assert_int_equal(count, 0);
 	free(list);
 	store_close(st);
 }
@@ -484,6 +546,7 @@ static void test_report_after_other_writes(void **state)
 	(void)state;
 	add(st, "a-kma01", "", 1);
 	add(st, "u-kma02", "", 1);
+	add(st, "x-kma03", "", 1);
 	assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 	r.sequence++;
 	assert_int_equal(put(st, &r, &o, 1), STORE_OK); /* known, unchanged */
@@ -554,6 +617,7 @@ static void test_reopen_keeps_data(void **state)
 
 	(void)state;
 	add(st, "a-kma01", "0A", 1);
+	add(st, "u-kma02", "", 1);
 	assert_int_equal(put(st, &r, &o, 1), STORE_OK);
 	assert_int_equal(store_reject_count(st, 403), STORE_OK);
 	assert_int_equal(store_reject_count(st, 403), STORE_OK);
@@ -565,7 +629,7 @@ static void test_reopen_keeps_data(void **state)
 	assert_string_equal(n.enrolled_serial, "0A");
 	assert_true(n.has_report);
 	assert_int_equal(n.report_sequence, 41);
-	assert_int_equal(version(st), 1);
+	assert_int_equal(version(st), 2); /* two nodes added */
 	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 	assert_int_equal(count, 1);
 	free(list);
@@ -733,6 +797,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_report_upsert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_observation_time_slack, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_observation_cut, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_observations_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_after_other_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
