@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "coord_config.h"
+#include "httpedge.h"
 #include "log.h"
 #include "metrics.h"
 #include "opapi.h"
@@ -88,7 +89,9 @@ struct request {
 	size_t len;
 	size_t cap;
 	size_t discarded;
-	struct watcher watch; /* ROUTE_WATCH */
+	struct watcher watch;        /* ROUTE_WATCH */
+	bool begun;                  /* its headers were seen (begin) */
+	enum http_edge_verdict edge; /* what http_edge_uri found in its target */
 };
 
 /*
@@ -249,6 +252,7 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
                              const char *method, struct request *rq)
 {
 	const char *cl;
+	char edge_why[96];
 
 	authenticate(srv, c, rq);
 	if (strcmp(url, "/v1/report") == 0)
@@ -264,6 +268,22 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 	else
 		rq->route = ROUTE_NOT_FOUND;
 	log_debug("%s %s from %s", method, url, rq->client);
+
+	/* Before anything else: what libmicrohttpd would pass on ambiguously (httpedge.h). */
+	if (rq->edge == HTTP_EDGE_OK)
+		rq->edge = http_edge_framing(c, edge_why, sizeof(edge_why));
+	else
+		snprintf(edge_why, sizeof(edge_why), "%s", http_edge_reason(rq->edge));
+	if (rq->edge != HTTP_EDGE_OK) {
+		if (rq->route == ROUTE_REPORT)
+			report_reject(srv->p.store, (int)http_edge_status(rq->edge), rq->client,
+			              edge_why);
+		else
+			log_info("%s refused (%u): %s", rq->client, http_edge_status(rq->edge),
+			         edge_why);
+		rq->responded = true;
+		return http_edge_refuse(c, rq->edge, edge_why);
+	}
 
 	/* A node to be enrolled has no certificate yet: its token is checked instead. */
 	if (rq->who.role == AUTH_NONE && rq->route != ROUTE_ENROLL) {
@@ -574,12 +594,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	(void)version;
 	if (!rq) {
-		rq = calloc(1, sizeof(*rq));
+		rq = calloc(1, sizeof(*rq)); /* on_uri could not */
 		if (!rq) {
 			log_err("http: out of memory for a request");
 			return MHD_NO;
 		}
 		*con_cls = rq;
+	}
+	if (!rq->begun) {
+		rq->begun = true;
 		pthread_mutex_lock(&srv->lock);
 		ret = begin(srv, c, url, method, rq);
 		pthread_mutex_unlock(&srv->lock);
@@ -595,6 +618,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return ret;
 	}
 	return finish(srv, c, url, method, rq);
+}
+
+/*
+ * The request's object, made as soon as libmicrohttpd has the request line (before it
+ * decodes the target and parses its arguments), with what http_edge_uri finds in it.
+ * on_completed frees it.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	enum http_edge_verdict v = http_edge_uri(uri);
+	struct request *rq = calloc(1, sizeof(*rq));
+
+	(void)cls;
+	(void)c;
+	if (rq)
+		rq->edge = v;
+	return rq;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -659,8 +699,9 @@ struct http_server *http_start(const struct http_params *p)
 	    p->report_interval_ms / 1000u + CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
 	    p->max_connections ? p->max_connections : 8192u, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    p->max_per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_THREAD_POOL_SIZE,
-	    srv->p.threads > 1 ? srv->p.threads : 0u, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+	    NULL, MHD_OPTION_THREAD_POOL_SIZE, srv->p.threads > 1 ? srv->p.threads : 0u,
+	    MHD_OPTION_END);
 	if (!srv->daemon) {
 		log_err("http: cannot serve on %s (address in use, or bad certificate/key)",
 		        p->listen);

@@ -248,10 +248,27 @@ static void journal_get(struct store *st, struct opapi_response *out)
 }
 
 /* pause | resume | abort | steps/N/confirm on the latest plan. */
+/* N of "steps/N/confirm": 1 to 9999, digits only; else 0. */
+static int step_number(const char *action)
+{
+	const char *p = action + 6;
+	int n = 0;
+	size_t digits;
+
+	if (strncmp(action, "steps/", 6) != 0)
+		return 0;
+	digits = strspn(p, "0123456789");
+	if (digits == 0 || digits > 4 || p[0] == '0' || strcmp(p + digits, "/confirm") != 0)
+		return 0;
+	for (size_t i = 0; i < digits; i++)
+		n = n * 10 + (p[i] - '0');
+	return n;
+}
+
 static void plan_action(struct store *st, const char *action, const char *who, int64_t now,
                         struct opapi_response *out)
 {
-	char why[STORE_PLAN_TEXT] = "", extra;
+	char why[STORE_PLAN_TEXT] = "";
 	enum engine_status est;
 	int step;
 
@@ -262,7 +279,7 @@ static void plan_action(struct store *st, const char *action, const char *who, i
 		est = engine_resume(st, who, now, why, sizeof(why));
 	else if (strcmp(action, "abort") == 0)
 		est = engine_abort(st, who, now, why, sizeof(why));
-	else if (sscanf(action, "steps/%d/confirm%c", &step, &extra) == 1 && step > 0)
+	else if ((step = step_number(action)) > 0)
 		est = engine_confirm(st, step, who, now, why, sizeof(why));
 	else {
 		engine_unlock();

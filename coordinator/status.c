@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "coord_config.h"
+#include "httpedge.h"
 #include "log.h"
 
 #define STATUS_CONNECTIONS 32
@@ -96,18 +97,40 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
 	return ret;
 }
 
+/*
+ * A request's *con_cls: &verdicts[v] from on_uri until its headers are in, then
+ * &verdicts[HTTP_EDGE_COUNT].
+ */
+static int verdicts[HTTP_EDGE_COUNT + 1]; /* only their addresses matter */
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)cls;
+	(void)c;
+	return &verdicts[http_edge_uri(uri)];
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
 {
 	struct status_server *s = cls;
-	static int first_call;
-	char *json;
+	char *json, why[96];
 
 	(void)version;
 	(void)upload;
-	if (!*con_cls) {
-		*con_cls = &first_call; /* headers only: wait for the (empty) body */
+	if (*con_cls != &verdicts[HTTP_EDGE_COUNT]) {
+		/* Headers only: refuse what httpedge.h refuses, else wait for the (empty) body. */
+		enum http_edge_verdict v =
+		    *con_cls ? (enum http_edge_verdict)((int *)*con_cls - verdicts) : HTTP_EDGE_OK;
+
+		if (v == HTTP_EDGE_OK)
+			v = http_edge_framing(c, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", http_edge_reason(v));
+		*con_cls = &verdicts[HTTP_EDGE_COUNT];
+		if (v != HTTP_EDGE_OK)
+			return http_edge_refuse(c, v, why);
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -152,7 +175,8 @@ struct status_server *status_start(const char *listen, const char *db_path,
 	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
 	                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
 	                             (unsigned)STATUS_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-	                             (unsigned)STATUS_TIMEOUT_S, MHD_OPTION_END);
+	                             (unsigned)STATUS_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK,
+	                             on_uri, NULL, MHD_OPTION_END);
 	if (!s->daemon) {
 		log_err("status page: cannot serve on %s (address in use?)", listen);
 		goto fail;
