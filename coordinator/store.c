@@ -127,6 +127,7 @@ enum stmt_id {
 	S_ATTEMPTS_FORGET,
 	S_ENROL_INSERT,
 	S_ENROL_LIST,
+	S_REVOKED_LIST,
 	S_VERSION_GET,
 	S_VERSION_BUMP,
 	S_REPORT_UPSERT,
@@ -185,6 +186,15 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ATTEMPTS_FORGET] = "DELETE FROM attempts WHERE node_id = ?1 AND ?2 != ''",
     [S_ENROL_INSERT] = "INSERT INTO enrolments(node_id, serial, at, how) VALUES (?1, ?2, ?3, ?4)",
     [S_ENROL_LIST] = "SELECT serial, at, how FROM enrolments WHERE node_id = ?1 ORDER BY id",
+    /*
+     * A tenure of a serial ends at its node's next history entry; the serial's revocation is
+     * the end of its last tenure. The IN list is built once per query (an ephemeral index).
+     */
+    [S_REVOKED_LIST] = "SELECT e.serial, MAX(COALESCE((SELECT MIN(l.at) FROM enrolments l"
+                       " WHERE l.node_id = e.node_id AND l.id > e.id), e.at)) AS revoked_at"
+                       " FROM enrolments e WHERE e.serial != '' AND e.serial NOT IN"
+                       " (SELECT enrolled_serial FROM nodes UNION SELECT pending_serial FROM nodes)"
+                       " GROUP BY e.serial ORDER BY revoked_at DESC, e.serial LIMIT ?1",
     [S_VERSION_GET] = "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'peer_table_version'",
     [S_VERSION_BUMP] = "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
                        " WHERE key = 'peer_table_version'",
@@ -1027,6 +1037,28 @@ enum store_status store_enrolments(struct store *st, const char *node_id,
 	bind_text(s, 1, node_id);
 	ret = store_collect(st, s, sizeof(struct store_enrolment), &arr, count, fill_enrolment,
 	                    "list enrolments");
+	*out = arr;
+	return ret;
+}
+
+static void fill_revoked(sqlite3_stmt *s, void *p)
+{
+	struct store_revoked *r = p;
+
+	memset(r, 0, sizeof(*r));
+	col_text(s, 0, r->serial, sizeof(r->serial));
+	r->at = sqlite3_column_int64(s, 1);
+}
+
+enum store_status store_revoked(struct store *st, struct store_revoked **out, size_t *count)
+{
+	sqlite3_stmt *s = stmt_get(st, S_REVOKED_LIST);
+	void *arr = NULL;
+	enum store_status ret;
+
+	sqlite3_bind_int(s, 1, STORE_REVOKED_MAX);
+	ret = store_collect(st, s, sizeof(struct store_revoked), &arr, count, fill_revoked,
+	                    "list revoked serials");
 	*out = arr;
 	return ret;
 }

@@ -252,6 +252,30 @@ enum store_status store_enrolments(struct store *st, const char *node_id,
                                    struct store_enrolment **out, size_t *count)
     __attribute__((warn_unused_result));
 
+/* A serial the cluster CA revokes (store_revoked). */
+struct store_revoked {
+	char serial[STORE_SERIAL_MAX];
+	int64_t at; /* when it stopped being its node's serial */
+};
+
+/* Revoked serials listed at most (the newest), so the CRL and the replies stay bounded. */
+#define STORE_REVOKED_MAX 1024
+
+/*
+ * The revoked serials, derived from the enrolment history on every call (they have no state
+ * of their own): every serial the history holds that is now neither the enrolled serial nor
+ * the serial a rejoin accepts (pending_serial) of any node. That is a serial superseded by a
+ * re-enrolment (QuickStart, set serial), removed (a rejoin sets ""), or its node's when the
+ * node was deleted; a serial set back as a node's is current again, not revoked. Each serial
+ * once, with the time it stopped being its node's: the time of that node's next history entry
+ * after the serial's last enrolment, or, for the serial a node had when it was deleted
+ * (deletion writes no history), the time it was enrolled. Newest first, at most
+ * STORE_REVOKED_MAX: older ones drop off (peers still refuse them: no node pins them).
+ * Into a new array (free()).
+ */
+enum store_status store_revoked(struct store *st, struct store_revoked **out, size_t *count)
+    __attribute__((warn_unused_result));
+
 /* The peer table version: 0 for a new database, +1 on every change of nodes or serials. */
 enum store_status store_peer_table_version(struct store *st, uint64_t *version)
     __attribute__((warn_unused_result));

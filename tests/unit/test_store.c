@@ -161,6 +161,83 @@ static void test_serial_history(void **state)
 	store_close(st);
 }
 
+/* The revoked serials: derived from the history and the nodes as they are now. */
+static void test_revoked(void **state)
+{
+	struct store *st = open_db();
+	struct store_revoked *r = NULL;
+	size_t n = 99;
+
+	(void)state;
+	add(st, "n1", "A1", 100);
+	add(st, "n2", "B1", 110);
+	add(st, "n3", "", 120);
+	assert_int_equal(store_revoked(st, &r, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	free(r);
+
+	/* Superseded: revoked from the time of the entry that superseded it. */
+	assert_int_equal(store_node_set_serial(st, "n1", "A2", "put", 200), STORE_OK);
+	assert_int_equal(store_token_issue(st, "n2", "ab", 10000), STORE_OK);
+	assert_int_equal(store_token_redeem(st, "ab", "n2", "B2", 300), STORE_OK);
+	assert_int_equal(store_revoked(st, &r, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(r[0].serial, "B1");
+	assert_int_equal(r[0].at, 300);
+	assert_string_equal(r[1].serial, "A1");
+	assert_int_equal(r[1].at, 200);
+	free(r);
+
+	/* Set back: A1 is current again, A2 is revoked instead (once, though listed twice). */
+	assert_int_equal(store_node_set_serial(st, "n1", "A1", "put", 400), STORE_OK);
+	assert_int_equal(store_node_set_serial(st, "n1", "A2", "put", 410), STORE_OK);
+	assert_int_equal(store_node_set_serial(st, "n1", "A1", "put", 420), STORE_OK);
+	assert_int_equal(store_revoked(st, &r, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(r[0].serial, "A2");
+	assert_int_equal(r[0].at, 420); /* the end of its last tenure */
+	assert_string_equal(r[1].serial, "B1");
+	free(r);
+
+	/* A rejoin removes B2 ("") but accepts reports from another node's old serial. */
+	assert_int_equal(store_node_set_pending(st, "n2", "A2"), STORE_OK);
+	assert_int_equal(store_node_set_serial(st, "n2", "", "remove", 500), STORE_OK);
+	assert_int_equal(store_revoked(st, &r, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(r[0].serial, "B2");
+	assert_int_equal(r[0].at, 500);
+	assert_string_equal(r[1].serial, "B1");
+	free(r);
+
+	/* A deleted node's serial: revoked from when it was enrolled (no entry for the delete). */
+	assert_int_equal(store_node_set_pending(st, "n2", ""), STORE_OK);
+	assert_int_equal(store_node_delete(st, "n1"), STORE_OK);
+	assert_int_equal(store_revoked(st, &r, &n), STORE_OK);
+	assert_int_equal(n, 4);
+	assert_string_equal(r[0].serial, "B2");
+	assert_string_equal(r[1].serial, "A1");
+	assert_int_equal(r[1].at, 420);
+	assert_string_equal(r[2].serial, "A2");
+	assert_int_equal(r[2].at, 420);
+	assert_string_equal(r[3].serial, "B1");
+	free(r);
+
+	/* Bounded: the newest STORE_REVOKED_MAX of a long history. */
+	assert_int_equal(
+	    sqlite3_exec(store_sqlite(st),
+	                 "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k"
+	                 " WHERE i < 1100) INSERT INTO enrolments(node_id, serial, at, how)"
+	                 " SELECT 'n3', printf('%04X', i), 1000 + i, 'put' FROM k",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(store_revoked(st, &r, &n), STORE_OK);
+	assert_int_equal(n, STORE_REVOKED_MAX);
+	assert_string_equal(r[0].serial, "044B"); /* ends at 2100, as 044C, n3's last */
+	assert_int_equal(r[0].at, 2100);
+	free(r);
+	store_close(st);
+}
+
 static void test_version_bumps(void **state)
 {
 	struct store *st = open_db();
@@ -793,6 +870,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_schema_idempotent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_serial_history, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_version_bumps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_report_upsert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_observation_time_slack, setup, teardown),
