@@ -1,11 +1,14 @@
 #include "auth.h"
 
 #include <mbedtls/oid.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "crlcheck.h"
 #include "fileio.h"
 #include "log.h"
 
@@ -15,6 +18,13 @@
 struct auth {
 	mbedtls_x509_crt cluster_ca;
 	mbedtls_x509_crt operator_ca;
+	/*
+	 * The cluster CA's CRL (NULL: none) and its generation: written under the lock held
+	 * for writing, read under it held for reading (a verification reads crl throughout).
+	 */
+	pthread_rwlock_t lock;
+	mbedtls_x509_crl *crl;
+	uint64_t crl_generation;
 };
 
 static int load_ca(mbedtls_x509_crt *crt, const char *path, const char *what)
@@ -66,6 +76,7 @@ struct auth *auth_new(const char *cluster_ca_path, const char *operator_ca_path)
 	}
 	mbedtls_x509_crt_init(&a->cluster_ca);
 	mbedtls_x509_crt_init(&a->operator_ca);
+	pthread_rwlock_init(&a->lock, NULL);
 	if (load_ca(&a->cluster_ca, cluster_ca_path, "cluster CA") != 0 ||
 	    load_ca(&a->operator_ca, operator_ca_path, "operator CA") != 0) {
 		auth_free(a);
@@ -80,7 +91,61 @@ void auth_free(struct auth *a)
 		return;
 	mbedtls_x509_crt_free(&a->cluster_ca);
 	mbedtls_x509_crt_free(&a->operator_ca);
+	if (a->crl)
+		mbedtls_x509_crl_free(a->crl);
+	free(a->crl);
+	pthread_rwlock_destroy(&a->lock);
 	free(a);
+}
+
+int auth_set_crl(struct auth *a, const unsigned char *der, size_t len)
+{
+	mbedtls_x509_crl *crl = NULL, *old;
+	char why[320];
+
+	if (len > 0) {
+		crl = malloc(sizeof(*crl));
+		if (!crl) {
+			log_err("auth: out of memory for the CRL");
+			return -1;
+		}
+		mbedtls_x509_crl_init(crl);
+		if (crlcheck_load(crl, der, len, &a->cluster_ca, why, sizeof(why)) != CRLCHECK_OK) {
+			log_err("auth: the cluster CA's CRL is refused: %s", why);
+			free(crl);
+			return -1;
+		}
+	}
+	pthread_rwlock_wrlock(&a->lock);
+	old = a->crl;
+	a->crl = crl;
+	a->crl_generation++;
+	pthread_rwlock_unlock(&a->lock);
+	if (old)
+		mbedtls_x509_crl_free(old);
+	free(old);
+	return 0;
+}
+
+/* Casts: a const struct auth still takes its lock, which guards no part of its contract. */
+uint64_t auth_crl_generation(const struct auth *a)
+{
+	uint64_t g;
+
+	pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+	g = a->crl_generation;
+	pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+	return g;
+}
+
+/* The CRL's age is no reason to refuse anyone (crlcheck.h). */
+static int clear_crl_time(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	(void)arg;
+	(void)crt;
+	(void)depth;
+	*flags &= ~(uint32_t)CRLCHECK_TIME_FLAGS;
+	return 0;
 }
 
 const char *auth_role_name(enum auth_role role)
@@ -103,6 +168,7 @@ void auth_check(const struct auth *a, const struct auth_der *chain, size_t n,
 	struct certinfo info;
 	enum auth_role role = AUTH_NONE;
 	uint32_t flags = 0, op_flags = 0;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->role = AUTH_NONE;
@@ -125,8 +191,18 @@ void auth_check(const struct auth *a, const struct auth_der *chain, size_t n,
 	certinfo_from_crt(&crt, &info);
 	snprintf(out->serial, sizeof(out->serial), "%s", info.serial);
 	/* Casts: mbedtls 2.28 takes non-const trust anchors; verification does not change them. */
-	if (mbedtls_x509_crt_verify(&crt, (mbedtls_x509_crt *)&a->cluster_ca, NULL, NULL, &flags,
-	                            NULL, NULL) == 0)
+	pthread_rwlock_rdlock((pthread_rwlock_t *)&a->lock);
+	rc = mbedtls_x509_crt_verify(&crt, (mbedtls_x509_crt *)&a->cluster_ca, a->crl, NULL, &flags,
+	                             clear_crl_time, NULL);
+	pthread_rwlock_unlock((pthread_rwlock_t *)&a->lock);
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED) {
+		/* Ours, and withdrawn: not to be taken under any other role. */
+		snprintf(out->why, sizeof(out->why),
+		         "CN '%.64s' serial %.64s is revoked (on the cluster CA's CRL)",
+		         info.node_id, info.serial);
+		goto exit;
+	}
+	if (rc == 0)
 		role = AUTH_AGENT;
 	else if (mbedtls_x509_crt_verify(&crt, (mbedtls_x509_crt *)&a->operator_ca, NULL, NULL,
 	                                 &op_flags, NULL, NULL) == 0)

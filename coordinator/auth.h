@@ -5,9 +5,14 @@
  * Who is calling: the client certificate chain a TLS connection presented, verified with
  * Mbed TLS against the cluster CA (agents) and the operator CA (kmactl users). GnuTLS (in
  * libmicrohttpd) only requests the certificate; every decision is made here.
+ *
+ * The cluster CA's CRL (auth_set_crl) is honoured: a certificate on it is refused as revoked,
+ * whichever CA it might chain to otherwise. The CRL changes at runtime: auth_check and
+ * auth_set_crl may run in different threads at once.
  */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "certinfo.h"
 
@@ -48,12 +53,28 @@ void auth_free(struct auth *a);
 /*
  * Decides the role of a client that presented chain (n certificates, leaf first; n = 0
  * when it presented none). A chain of more than AUTH_CHAIN_MAX is refused before chain is
- * read, so chain may hold fewer entries than n then. The cluster CA is tried first. Either role
- * needs a non-empty CN and, when the certificate has one, an extended key usage allowing
- * clientAuth; a refusal explains the cluster CA's verify flags in why.
+ * read, so chain may hold fewer entries than n then. The cluster CA is tried first, with its
+ * CRL: a certificate it revokes is refused, why saying "revoked", and not tried as an
+ * operator's. The CRL's age is not held against anyone (crlcheck.h: CRLCHECK_TIME_FLAGS).
+ * Either role needs a non-empty CN and, when the certificate has one, an extended key usage
+ * allowing clientAuth; a refusal explains the cluster CA's verify flags in why.
  */
 void auth_check(const struct auth *a, const struct auth_der *chain, size_t n,
                 struct auth_result *out);
+
+/*
+ * Replaces the cluster CA's CRL that auth_check honours with der (len bytes; len 0: none).
+ * The CRL must pass crlcheck_load against the cluster CA bundle; otherwise it is refused
+ * (logged) and the one before stays. Returns 0 when taken, -1 when refused.
+ */
+int auth_set_crl(struct auth *a, const unsigned char *der, size_t len)
+    __attribute__((warn_unused_result));
+
+/*
+ * Counts the CRLs auth_set_crl took: a verdict auth_check gave under an older count may be
+ * out of date (a connection's cached verdict, say).
+ */
+uint64_t auth_crl_generation(const struct auth *a);
 
 /*
  * The subjects of the cluster CA bundle's certificates (mbedtls_x509_dn_gets form, which

@@ -34,6 +34,7 @@
 #include "kma.pb-c.h"
 #include "log.h"
 #include "plantoken.h"
+#include "revoke.h"
 #include "status.h"
 #include "store.h"
 
@@ -219,11 +220,11 @@ static unsigned server_threads(void)
 }
 
 /*
- * Until SIGTERM or SIGINT: the recovery engine's and the held watches' ticks and the WAL's
- * checkpoint, four a second.
+ * Until SIGTERM or SIGINT: the recovery engine's and the held watches' ticks, the CRL kept up
+ * with the enrolment (revoke may be NULL) and the WAL's checkpoint, four a second.
  */
 static void run_until_stop(const sigset_t *set, struct http_server *srv, struct store *st,
-                           const struct engine_params *ep)
+                           const struct engine_params *ep, struct revoke *revoke)
 {
 	const struct timespec tick = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
 	int sig;
@@ -233,6 +234,8 @@ static void run_until_stop(const sigset_t *set, struct http_server *srv, struct 
 		if (sig < 0) {
 			engine_tick(st, ep, time(NULL));
 			http_tick(srv, st, time(NULL));
+			if (revoke && revoke_refresh(revoke, st, time(NULL)) != 0)
+				log_warn("CRL: not brought up to date; the kept one stays");
 			if (store_checkpoint(st) != STORE_OK)
 				log_warn("the database's WAL could not be checkpointed; it grows");
 			continue;
@@ -262,6 +265,7 @@ int main(int argc, char **argv)
 	struct engine_params ep;
 	struct auth *auth = NULL;
 	struct enroll_ca *enroll_ca = NULL;
+	struct revoke *revoke = NULL;
 	struct http_server *srv = NULL;
 	struct status_server *status = NULL;
 	struct http_params hp;
@@ -327,10 +331,15 @@ int main(int argc, char **argv)
 			goto exit;
 		}
 	}
+	if (enroll_ca && !enroll_ca_signs_crls(enroll_ca))
+		log_warn("ca %s: its keyUsage lacks cRLSign: no CRL is kept (peers still refuse "
+		         "superseded serials by pinning)",
+		         cfg.ca);
 	if (check_only) {
-		printf("%s: ok (listen %s, db %s, report interval %u s, enrolment %s)\n",
+		printf("%s: ok (listen %s, db %s, report interval %u s, enrolment %s, CRL %s)\n",
 		       config_path, cfg.listen, cfg.db, cfg.report_interval_s,
-		       enroll_ca ? "on" : "off (no ca_key)");
+		       enroll_ca ? "on" : "off (no ca_key)",
+		       enroll_ca && enroll_ca_signs_crls(enroll_ca) ? "on" : "off");
 		ret = KMA_EXIT_OK;
 		goto exit;
 	}
@@ -348,6 +357,14 @@ int main(int argc, char **argv)
 		goto exit;
 	}
 	store_defer_checkpoints(store);
+	/* The CRL before the first connection, so that a restarted coordinator honours it. */
+	if (enroll_ca && enroll_ca_signs_crls(enroll_ca)) {
+		revoke = revoke_new(enroll_ca, auth);
+		if (!revoke || revoke_refresh(revoke, store, time(NULL)) != 0) {
+			ret = KMA_EXIT_SOFTWARE;
+			goto exit;
+		}
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -369,6 +386,7 @@ int main(int argc, char **argv)
 	    .threads = server_threads(),
 	    .auth = auth,
 	    .enroll_ca = enroll_ca,
+	    .revoke = revoke,
 	    .token_ttl_s = cfg.token_ttl_s,
 	    .cert_days = cfg.cert_days,
 	    .cluster_id = cfg.cluster_id,
@@ -407,11 +425,16 @@ int main(int argc, char **argv)
 		           enroll_ca_subject(enroll_ca), cfg.token_ttl_s, cfg.cert_days);
 	else
 		log_notice("enrolment: off (no ca_key)");
-	run_until_stop(&set, srv, engine_store, &ep);
+	if (revoke)
+		log_notice("revocation: a CRL of %zu serials, sent with every peer table and "
+		           "honoured here",
+		           revoke_count(revoke));
+	run_until_stop(&set, srv, engine_store, &ep, revoke);
 	ret = KMA_EXIT_OK;
 exit:
 	status_stop(status);
 	http_stop(srv);
+	revoke_free(revoke);
 	store_close(store);
 	store_close(engine_store);
 	enroll_ca_free(enroll_ca);

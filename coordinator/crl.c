@@ -139,6 +139,13 @@ static size_t serial_content(const char *hex, unsigned char *out)
 	return integer_content(raw, n, out);
 }
 
+bool crl_serial_ok(const char *hex)
+{
+	unsigned char content[CRL_SERIAL_MAX_BYTES + 1];
+
+	return serial_content(hex, content) > 0;
+}
+
 /*
  * The subjectKeyIdentifier of a certificate (the key ID in its extension), or -1 when it has
  * none. Read from the raw extensions: Mbed TLS 2.28 does not keep it.

@@ -19,6 +19,7 @@
 
 #include "mbedcompat.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +69,9 @@ enum crl_status crl_write(const mbedtls_x509_crt *issuer, mbedtls_pk_context *ke
                           mbedtls_ctr_drbg_context *drbg, const struct crl_params *p,
                           unsigned char **der, size_t *len, char *why, size_t size)
     __attribute__((warn_unused_result));
+
+/* Whether crl_write takes hex as an entry's serial (else CRL_ERR_SERIAL). */
+bool crl_serial_ok(const char *hex);
 
 /* A name for the status, for the log ("bad serial", ...). */
 const char *crl_status_str(enum crl_status s);

@@ -11,6 +11,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ static const unsigned char eku_der[] = {
 struct enroll_ca {
 	mbedtls_x509_crt certs;         /* every certificate of the ca file */
 	const mbedtls_x509_crt *issuer; /* the one the key belongs to, within certs */
+	/* Held while key and drbg are used: neither is safe to share between threads. */
+	pthread_mutex_t lock;
 	mbedtls_pk_context key;
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
@@ -131,6 +134,7 @@ enum enroll_status enroll_ca_load(const char *ca_path, const char *key_path, str
 		log_err("enrolment CA: out of memory");
 		return ENROLL_ERR_INTERNAL;
 	}
+	pthread_mutex_init(&ca->lock, NULL);
 	mbedtls_x509_crt_init(&ca->certs);
 	mbedtls_pk_init(&ca->key);
 	mbedtls_entropy_init(&ca->entropy);
@@ -203,7 +207,35 @@ void enroll_ca_free(struct enroll_ca *ca)
 	mbedtls_x509_crt_free(&ca->certs);
 	mbedtls_ctr_drbg_free(&ca->drbg);
 	mbedtls_entropy_free(&ca->entropy);
+	pthread_mutex_destroy(&ca->lock);
 	free(ca);
+}
+
+bool enroll_ca_signs_crls(const struct enroll_ca *ca)
+{
+	return mbedtls_x509_crt_check_key_usage(ca->issuer, MBEDTLS_X509_KU_CRL_SIGN) == 0;
+}
+
+enum enroll_status enroll_ca_sign_crl(struct enroll_ca *ca, const struct crl_params *p,
+                                      unsigned char **der, size_t *len)
+{
+	enum crl_status st;
+	char why[192];
+
+	*der = NULL;
+	*len = 0;
+	if (!enroll_ca_signs_crls(ca)) {
+		log_err("CRL: the CA %s may not sign CRLs (its keyUsage lacks cRLSign)",
+		        ca->subject);
+		return ENROLL_ERR_DATA;
+	}
+	pthread_mutex_lock(&ca->lock);
+	st = crl_write(ca->issuer, &ca->key, &ca->drbg, p, der, len, why, sizeof(why));
+	pthread_mutex_unlock(&ca->lock);
+	if (st == CRL_OK)
+		return ENROLL_OK;
+	log_err("CRL: cannot write the CRL of %s: %s: %s", ca->subject, crl_status_str(st), why);
+	return st == CRL_ERR_SIGN || st == CRL_ERR_MEMORY ? ENROLL_ERR_INTERNAL : ENROLL_ERR_DATA;
 }
 
 const char *enroll_ca_subject(const struct enroll_ca *ca)
@@ -343,7 +375,9 @@ enum enroll_status enroll_issue(struct enroll_ca *ca, const unsigned char *csr_d
 		goto exit;
 	}
 	/* Written at the end of the buffer. */
+	pthread_mutex_lock(&ca->lock);
 	len = mbedtls_x509write_crt_der(&w, buf, CERT_MAX, mbedtls_ctr_drbg_random, &ca->drbg);
+	pthread_mutex_unlock(&ca->lock);
 	if (len <= 0) {
 		log_err("enrolment: signing the certificate for %s failed (-0x%04x)", node_id,
 		        (unsigned)-len);

@@ -10,12 +10,15 @@
  * Tokens are 32 random bytes in lowercase hex; only their SHA-256 is stored (store.h).
  * Neither tokens nor keys ever reach a log line.
  *
- * An enroll_ca is used from one thread at a time (the HTTP server's, under its lock).
+ * An enroll_ca may be used from several threads: issuing and signing a CRL take its lock
+ * (the key and its random generator are used by one at a time).
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crl.h"
 #include "store.h"
 
 enum enroll_status {
@@ -67,6 +70,23 @@ void enroll_ca_free(struct enroll_ca *ca);
 
 /* The issuer's subject ("O=..., CN=..."), for the log. */
 const char *enroll_ca_subject(const struct enroll_ca *ca);
+
+/*
+ * Whether the CA may sign CRLs: its certificate's keyUsage, when it has one, allows cRLSign.
+ * Verifiers (Mbed TLS, OpenSSL) refuse a CRL of a CA that may not, and Mbed TLS then fails
+ * every verification against that CA: such a CA keeps no CRL.
+ */
+bool enroll_ca_signs_crls(const struct enroll_ca *ca);
+
+/*
+ * Writes and signs a CRL (crl.h: crl_write) as the cluster CA: issuer = the CA's subject,
+ * signed with its key. Returns ENROLL_OK with *der (free()) and *len, or ENROLL_ERR_DATA when
+ * the CA may not sign CRLs or p is refused by crl_write, ENROLL_ERR_INTERNAL when signing fails
+ * (both logged with why).
+ */
+enum enroll_status enroll_ca_sign_crl(struct enroll_ca *ca, const struct crl_params *p,
+                                      unsigned char **der, size_t *len)
+    __attribute__((warn_unused_result));
 
 /*
  * Checks a CSR (DER) in the contract's order: it parses (ENROLL_ERR_CSR_PARSE), its

@@ -97,12 +97,14 @@ struct request {
 /*
  * A connection's verified client certificate: the chain is verified once per connection
  * (an ECDSA verification costs more than the rest of a report), again when the leaf
- * changes (renegotiation) or after AUTH_CACHE_S.
+ * changes (renegotiation), when the cluster CA's CRL changed (it may revoke this one) or
+ * after AUTH_CACHE_S.
  */
 struct conn_auth {
 	unsigned char *der; /* the leaf it was checked for */
 	size_t len;
 	int64_t at;
+	uint64_t crl_generation; /* auth_crl_generation when it was checked */
 	struct auth_result who;
 };
 
@@ -197,6 +199,7 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 	char *addr = rq->addr;
 	struct conn_auth *cache;
 	int64_t now;
+	uint64_t crl_generation = auth_crl_generation(srv->p.auth);
 
 	snprintf(rq->addr, sizeof(rq->addr), "?");
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -226,7 +229,8 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 	cache = ci ? ci->socket_context : NULL;
 	now = time(NULL);
 	if (cache && n > 0 && cache->der && cache->len == certs[0].size &&
-	    memcmp(cache->der, certs[0].data, cache->len) == 0 && now - cache->at < AUTH_CACHE_S) {
+	    memcmp(cache->der, certs[0].data, cache->len) == 0 && now - cache->at < AUTH_CACHE_S &&
+	    cache->crl_generation == crl_generation) {
 		rq->who = cache->who;
 	} else {
 		auth_check(srv->p.auth, chain, n, &rq->who);
@@ -238,6 +242,7 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 				memcpy(cache->der, certs[0].data, cache->len);
 			cache->who = rq->who;
 			cache->at = now;
+			cache->crl_generation = crl_generation;
 		}
 	}
 	if (rq->who.role == AUTH_NONE)
@@ -515,8 +520,8 @@ static void report_queue_run(struct http_server *srv)
 			srv->queue_tail = &srv->queue;
 		pthread_mutex_unlock(&srv->queue_lock);
 		if (n > 0)
-			report_store_batch(srv->p.store, srv->p.report_interval_ms, items, n,
-			                   time(NULL));
+			report_store_batch(srv->p.store, srv->p.report_interval_ms, srv->p.revoke,
+			                   items, n, time(NULL));
 		for (size_t i = 0; i < n; i++)
 			taken[i]->done = true;
 	} while (n == REPORT_BATCH_MAX);

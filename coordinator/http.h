@@ -27,6 +27,7 @@
 
 #include "auth.h"
 #include "enroll.h"
+#include "revoke.h"
 #include "store.h"
 
 struct http_params {
@@ -40,6 +41,7 @@ struct http_params {
 	unsigned threads;    /* server threads; 0 or 1: one */
 	const struct auth *auth;
 	struct enroll_ca *enroll_ca; /* NULL: POST /v1/enroll answers 503; until http_stop */
+	struct revoke *revoke;       /* the CRL for peer tables; NULL: none; until http_stop */
 	unsigned token_ttl_s;        /* enrolment tokens; 0: COORD_TOKEN_TTL_DEFAULT */
 	unsigned cert_days;          /* enrolled certificates; 0: COORD_CERT_DAYS_DEFAULT */
 	const char *cluster_id;      /* in enrolment replies; NULL: COORD_CLUSTER_ID_DEFAULT */

@@ -166,8 +166,9 @@ bool report_content_type_ok(const char *content_type)
 }
 
 /* report_build_reply, told whether a plan is unfinished when the caller knows (else -1). */
-static int build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
-                       uint64_t agent_version, int planning, unsigned char **out, size_t *len)
+static int build_reply(struct store *st, struct revoke *crl, const char *node_id, uint64_t ack,
+                       uint32_t interval_ms, uint64_t agent_version, int planning, int64_t now,
+                       unsigned char **out, size_t *len)
 {
 	Kma__V1__CoordinatorReply reply = KMA__V1__COORDINATOR_REPLY__INIT;
 	struct store_node *nodes = NULL;
@@ -180,6 +181,8 @@ static int build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 	Kma__V1__Lease l = KMA__V1__LEASE__INIT;
 	char token[ENROLL_TOKEN_HEX] = "", kept[PLAN_TOKEN_NONCE_MAX + 64] = "";
 	struct store_node me;
+	unsigned char *crl_der = NULL;
+	size_t crl_len = 0;
 	int ret = -1;
 
 	*out = NULL;
@@ -193,7 +196,13 @@ static int build_reply(struct store *st, const char *node_id, uint64_t ack, uint
 		reply.enrolled_serial = me.enrolled_serial;
 	} else if (store_nodes_list(st, &nodes, &n_nodes) != STORE_OK) {
 		goto exit;
+	} else if (crl &&
+	           revoke_crl(crl, st, reply.peer_table_version, now, &crl_der, &crl_len) != 0) {
+		/* Pinning refuses what it would revoke; a table must not wait for a CRL. */
+		log_err("report: the peer table goes to %s without the CRL", node_id);
 	}
+	reply.crl_der.data = crl_der;
+	reply.crl_der.len = crl_len;
 	peers = calloc(n_nodes ? n_nodes : 1, sizeof(*peers));
 	ptrs = calloc(n_nodes ? n_nodes : 1, sizeof(*ptrs));
 	if (!peers || !ptrs)
@@ -264,6 +273,7 @@ exit:
 	explicit_bzero(token, sizeof(token));
 	explicit_bzero(kept, sizeof(kept));
 	explicit_bzero(&step, sizeof(step));
+	free(crl_der);
 	free(buf);
 	free(ptrs);
 	free(peers);
@@ -271,10 +281,11 @@ exit:
 	return ret;
 }
 
-int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
-                       uint64_t agent_version, unsigned char **out, size_t *len)
+int report_build_reply(struct store *st, struct revoke *crl, const char *node_id, uint64_t ack,
+                       uint32_t interval_ms, uint64_t agent_version, int64_t now,
+                       unsigned char **out, size_t *len)
 {
-	return build_reply(st, node_id, ack, interval_ms, agent_version, -1, out, len);
+	return build_reply(st, crl, node_id, ack, interval_ms, agent_version, -1, now, out, len);
 }
 
 void report_reject(struct store *st, int status, const char *who, const char *reason)
@@ -501,7 +512,7 @@ static void told_enrolled(struct store *st, const char *node_id, struct report_o
 }
 
 /* Stores one report of a batch and builds its reply; false when the batch must end. */
-static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
+static bool store_one(struct store *st, uint32_t interval_ms, struct revoke *crl, bool planning,
                       const struct report_in *in, int64_t now, struct report_outcome *out)
 {
 	const Kma__V1__AgentReport *r = in->r;
@@ -551,8 +562,8 @@ static bool store_one(struct store *st, uint32_t interval_ms, bool planning,
 	if (sst != STORE_OK)
 		return false;
 	/* Stored: a reply that cannot be built leaves this one answered 500, the rest go on. */
-	if (build_reply(st, r->node_id, r->sequence, interval_ms, r->peer_table_version, planning,
-	                &out->reply, &out->reply_len) != 0)
+	if (build_reply(st, crl, r->node_id, r->sequence, interval_ms, r->peer_table_version,
+	                planning, now, &out->reply, &out->reply_len) != 0)
 		return true;
 	out->status = 200;
 	out->reason[0] = '\0';
@@ -578,8 +589,8 @@ static void refused(struct store *st, const struct report_in *in, const struct r
 		         in->r->node_id);
 }
 
-void report_store_batch(struct store *st, uint32_t interval_ms, const struct report_item *items,
-                        size_t n, int64_t now)
+void report_store_batch(struct store *st, uint32_t interval_ms, struct revoke *crl,
+                        const struct report_item *items, size_t n, int64_t now)
 {
 	bool planning = store_plan_unfinished(st); /* asked once for the stores and the replies */
 	size_t i;
@@ -589,7 +600,7 @@ void report_store_batch(struct store *st, uint32_t interval_ms, const struct rep
 	if (store_reports_begin(st) != STORE_OK)
 		return;
 	for (i = 0; i < n; i++)
-		if (!store_one(st, interval_ms, planning, items[i].in, now, items[i].out))
+		if (!store_one(st, interval_ms, crl, planning, items[i].in, now, items[i].out))
 			break;
 	if (i < n) {
 		store_reports_abort(st);
@@ -604,22 +615,22 @@ void report_store_batch(struct store *st, uint32_t interval_ms, const struct rep
 		outcome_fail(items[i].out, true);
 }
 
-void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
-                  struct report_outcome *out)
+void report_store(struct store *st, uint32_t interval_ms, struct revoke *crl,
+                  const struct report_in *in, int64_t now, struct report_outcome *out)
 {
 	struct report_item item = {.in = in, .out = out};
 
-	report_store_batch(st, interval_ms, &item, 1, now);
+	report_store_batch(st, interval_ms, crl, &item, 1, now);
 }
 
-void report_handle(struct store *st, uint32_t interval_ms, const struct report_client *who,
-                   const char *content_type, const unsigned char *body, size_t len, int64_t now,
-                   struct report_outcome *out)
+void report_handle(struct store *st, uint32_t interval_ms, struct revoke *crl,
+                   const struct report_client *who, const char *content_type,
+                   const unsigned char *body, size_t len, int64_t now, struct report_outcome *out)
 {
 	struct report_in in;
 
 	if (report_decode(who, content_type, body, len, &in, out)) {
-		report_store(st, interval_ms, &in, now, out);
+		report_store(st, interval_ms, crl, &in, now, out);
 		report_in_free(&in);
 	} else if (out->status != 500) {
 		report_reject(st, out->status, who->node_id, out->reason);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "kma.pb-c.h"
+#include "revoke.h"
 #include "store.h"
 
 /* Limits of the 422 check (docs/protocol.md). */
@@ -60,15 +61,17 @@ bool report_content_type_ok(const char *content_type);
 
 /*
  * Packs the CoordinatorReply for node_id: ack_sequence = ack, the current peer table
- * version, every other enrolled node as a peer (none when agent_version, the version the
- * agent says it holds, is the current one), the node's enrolled serial, the interval
+ * version, every other enrolled node as a peer and, with them, the cluster CA's CRL for that
+ * version (revoke_crl at now; none when crl is NULL: this coordinator is not the CA; left out,
+ * logged, when it cannot be had) (neither when agent_version, the version the agent says it
+ * holds, is the current one), the node's enrolled serial, the interval
  * (REPORT_RECOVERY_INTERVAL_MS while a plan is unfinished) and the directive a running plan
  * has out for the node, if any.
  * Returns 0 with *out (free()) and *len, or -1 (logged).
  */
-int report_build_reply(struct store *st, const char *node_id, uint64_t ack, uint32_t interval_ms,
-                       uint64_t agent_version, unsigned char **out, size_t *len)
-    __attribute__((warn_unused_result));
+int report_build_reply(struct store *st, struct revoke *crl, const char *node_id, uint64_t ack,
+                       uint32_t interval_ms, uint64_t agent_version, int64_t now,
+                       unsigned char **out, size_t *len) __attribute__((warn_unused_result));
 
 /*
  * Who sent a report: what its verified client certificate names, and from where. The
@@ -114,13 +117,14 @@ bool report_decode(const struct report_client *who, const char *content_type,
 void report_in_free(struct report_in *in);
 
 /*
- * Stores a decoded report (received_at = now) and builds the reply into out. Refused and
- * counted through report_reject: 403 for a node not in the cluster or a certificate that
- * is not the node's enrolled one (remembered as evidence, store_attempt_record), 409 for a
- * report older than the node's last (store.h); both with Retry-After, the report interval.
+ * Stores a decoded report (received_at = now) and builds the reply into out (the CRL from
+ * crl, NULL for none: report_build_reply). Refused and counted through report_reject: 403 for
+ * a node not in the cluster or a certificate that is not the node's enrolled one (remembered
+ * as evidence, store_attempt_record), 409 for a report older than the node's last (store.h);
+ * both with Retry-After, the report interval.
  */
-void report_store(struct store *st, uint32_t interval_ms, const struct report_in *in, int64_t now,
-                  struct report_outcome *out);
+void report_store(struct store *st, uint32_t interval_ms, struct revoke *crl,
+                  const struct report_in *in, int64_t now, struct report_outcome *out);
 
 /* One report of a batch (report_store_batch): what was decoded, and where its answer goes. */
 struct report_item {
@@ -133,17 +137,17 @@ struct report_item {
  * all, the replies built inside it. If the batch cannot be committed every report is
  * answered 500 and nothing of it is kept.
  */
-void report_store_batch(struct store *st, uint32_t interval_ms, const struct report_item *items,
-                        size_t n, int64_t now);
+void report_store_batch(struct store *st, uint32_t interval_ms, struct revoke *crl,
+                        const struct report_item *items, size_t n, int64_t now);
 
 /*
  * Handles a complete request from the client who: content type, decode, validation,
  * identity, store (received_at = now), reply. Fills out; a rejection is counted and logged
  * through report_reject.
  */
-void report_handle(struct store *st, uint32_t interval_ms, const struct report_client *who,
-                   const char *content_type, const unsigned char *body, size_t len, int64_t now,
-                   struct report_outcome *out);
+void report_handle(struct store *st, uint32_t interval_ms, struct revoke *crl,
+                   const struct report_client *who, const char *content_type,
+                   const unsigned char *body, size_t len, int64_t now, struct report_outcome *out);
 
 /*
  * Counts a rejected report under status and logs it at info with the client (who) and

@@ -1,8 +1,9 @@
 /*
  * The cluster CA's CRL: the writer (coordinator/crl.c) read back by Mbed TLS's own parser
- * and verifier, its encodings of serials and times as tables, and the check a receiver makes
- * before handing a CRL to Mbed TLS (common/crlcheck.c). OpenSSL reads the same CRLs in
- * tests/e2e/test_revocation.sh.
+ * and verifier, its encodings of serials and times as tables, the check a receiver makes
+ * before handing a CRL to Mbed TLS (common/crlcheck.c), and the coordinator's CRL kept with
+ * the enrolment (coordinator/revoke.c): sent with peer tables, honoured by auth_check.
+ * OpenSSL reads the same CRLs in tests/e2e/test_revocation.sh.
  */
 
 #include "mbedcompat.h"
@@ -24,8 +25,14 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "auth.h"
 #include "crl.h"
 #include "crlcheck.h"
+#include "enroll.h"
+#include "log.h"
+#include "report.h"
+#include "revoke.h"
+#include "store.h"
 
 #define NOW     1795000000 /* 2026-11-18 */
 #define DAY     86400
@@ -140,6 +147,7 @@ static void write_parse(const mbedtls_x509_crt *issuer, mbedtls_pk_context *key,
 static int setup(void **state)
 {
 	(void)state;
+	log_init("test_crl", LOG_LVL_ERR);
 	mbedtls_entropy_init(&entropy);
 	mbedtls_ctr_drbg_init(&drbg);
 	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0) != 0)
@@ -493,12 +501,193 @@ static void test_check(void **state)
 	mbedtls_x509_crt_free(&other_ca);
 }
 
+/* The coordinator's parts around one database in a temporary directory. */
+struct coord {
+	char dir[128];
+	struct store *st;
+	struct enroll_ca *ca;
+	struct auth *auth;
+	struct revoke *revoke;
+};
+
+static void coord_open(struct coord *c)
+{
+	char path[512], ca_pem[512], ca_key_path[512], op_pem[512];
+	struct store_node n = {.node_id = "a-kma01", .address = "127.0.0.1:9443"};
+
+	snprintf(c->dir, sizeof(c->dir), "%s/kma-crl-XXXXXX",
+	         getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	assert_non_null(mkdtemp(c->dir));
+	snprintf(path, sizeof(path), "%s/coord.db", c->dir);
+	assert_int_equal(store_open(path, &c->st), STORE_OK);
+	path_of(ca_pem, sizeof(ca_pem), "ca.pem");
+	path_of(ca_key_path, sizeof(ca_key_path), "ca.key");
+	path_of(op_pem, sizeof(op_pem), "other-ca.pem");
+	assert_int_equal(enroll_ca_load(ca_pem, ca_key_path, &c->ca), ENROLL_OK);
+	assert_true(enroll_ca_signs_crls(c->ca));
+	c->auth = auth_new(ca_pem, op_pem);
+	assert_non_null(c->auth);
+	c->revoke = revoke_new(c->ca, c->auth);
+	assert_non_null(c->revoke);
+	snprintf(n.enrolled_serial, sizeof(n.enrolled_serial), "%s", A_KMA01);
+	assert_int_equal(store_node_add(c->st, &n, NOW - 10 * DAY), STORE_OK);
+	snprintf(n.node_id, sizeof(n.node_id), "u-kma02");
+	snprintf(n.enrolled_serial, sizeof(n.enrolled_serial), "866B070F94660D13000000000000001E");
+	assert_int_equal(store_node_add(c->st, &n, NOW - 10 * DAY), STORE_OK);
+}
+
+static void coord_close(struct coord *c)
+{
+	char cmd[256];
+
+	revoke_free(c->revoke);
+	auth_free(c->auth);
+	enroll_ca_free(c->ca);
+	store_close(c->st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The reply to a report of node from an agent that holds agent_version of the table. */
+static Kma__V1__CoordinatorReply *reply(struct coord *c, uint64_t agent_version, int64_t now)
+{
+	Kma__V1__CoordinatorReply *r;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+
+	assert_int_equal(report_build_reply(c->st, c->revoke, "u-kma02", 1, 30000, agent_version,
+	                                    now, &buf, &len),
+	                 0);
+	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
+	assert_non_null(r);
+	free(buf);
+	return r;
+}
+
+/* What auth_check makes of a-kma01's certificate (tests/data). */
+static enum auth_role role_of_a_kma01(struct coord *c, char *why, size_t size)
+{
+	mbedtls_x509_crt a;
+	struct auth_der der;
+	struct auth_result res;
+
+	load_crt(&a, "a-kma01.pem");
+	der = (struct auth_der){a.raw.p, a.raw.len};
+	auth_check(c->auth, &der, 1, &res);
+	snprintf(why, size, "%s", res.why);
+	mbedtls_x509_crt_free(&a);
+	return res.role;
+}
+
+/*
+ * The CRL goes with the peer table and says what the enrolment superseded; it is the same
+ * CRL until the enrolment changes (or it has aged half its life); the coordinator's own
+ * verifier refuses what it revokes, and takes it again once it is current again.
+ */
+static void test_coordinator(void **state)
+{
+	struct coord c;
+	Kma__V1__CoordinatorReply *r, *again;
+	mbedtls_x509_crl crl;
+	uint64_t gen;
+	char why[320];
+
+	(void)state;
+	coord_open(&c);
+	assert_int_equal(role_of_a_kma01(&c, why, sizeof(why)), AUTH_AGENT);
+	assert_int_equal(revoke_refresh(c.revoke, c.st, NOW), 0);
+	assert_int_equal(revoke_count(c.revoke), 0);
+
+	/* a-kma01 re-enrolled: its old serial is revoked. */
+	gen = auth_crl_generation(c.auth);
+	assert_int_equal(store_node_set_serial(c.st, "a-kma01", "0E01", "quickstart", NOW - DAY),
+	                 STORE_OK);
+	r = reply(&c, 0, NOW);
+	assert_int_equal(r->peer_table_version, 3);
+	assert_int_equal(r->n_peers, 1);
+	assert_true(r->crl_der.len > 0);
+	mbedtls_x509_crl_init(&crl);
+	assert_int_equal(
+	    crlcheck_load(&crl, r->crl_der.data, r->crl_der.len, &ca, why, sizeof(why)),
+	    CRLCHECK_OK);
+	assert_int_equal(crlcheck_count(&crl), 1);
+	assert_int_equal(crl.entry.serial.len, 17);
+	assert_int_equal(crl.entry.serial.p[1], 0xE2);
+	assert_true(time_is(&crl.entry.revocation_date, 2026, 11, 17, 11, 6, 40));
+	assert_true(time_is(&crl.this_update, 2026, 11, 18, 11, 6, 40));
+	mbedtls_x509_crl_free(&crl);
+	assert_true(auth_crl_generation(c.auth) > gen);
+	assert_int_equal(role_of_a_kma01(&c, why, sizeof(why)), AUTH_NONE);
+	assert_non_null(strstr(why, "revoked"));
+	assert_non_null(strstr(why, A_KMA01));
+
+	/* The same until the version changes; none for an agent that holds this version. */
+	again = reply(&c, 1, NOW + 600);
+	assert_int_equal(again->crl_der.len, r->crl_der.len);
+	assert_memory_equal(again->crl_der.data, r->crl_der.data, r->crl_der.len);
+	kma__v1__coordinator_reply__free_unpacked(again, NULL);
+	again = reply(&c, 3, NOW + 600);
+	assert_int_equal(again->n_peers, 0);
+	assert_int_equal(again->crl_der.len, 0);
+	kma__v1__coordinator_reply__free_unpacked(again, NULL);
+	/* Half its life gone: a new one, thisUpdate now. */
+	again = reply(&c, 0, NOW + REVOKE_CRL_LIFETIME_S / 2);
+	assert_true(again->crl_der.len != r->crl_der.len ||
+	            memcmp(again->crl_der.data, r->crl_der.data, r->crl_der.len) != 0);
+	kma__v1__coordinator_reply__free_unpacked(again, NULL);
+	kma__v1__coordinator_reply__free_unpacked(r, NULL);
+
+	/* Set back by an operator: current again, revoked no more (the tick notices). */
+	assert_int_equal(store_node_set_serial(c.st, "a-kma01", A_KMA01, "put", NOW), STORE_OK);
+	assert_int_equal(revoke_refresh(c.revoke, c.st, NOW + REVOKE_CRL_LIFETIME_S / 2), 0);
+	assert_int_equal(revoke_count(c.revoke), 1); /* 0E01 now */
+	assert_int_equal(role_of_a_kma01(&c, why, sizeof(why)), AUTH_AGENT);
+	coord_close(&c);
+}
+
+/* A refused report's answer (the enrolled serial alone) carries no CRL; auth keeps a CRL
+ * it refuses out. */
+static void test_coordinator_refusals(void **state)
+{
+	struct coord c;
+	struct report_outcome out;
+	struct report_client who = {"a-kma01", "0BAD", "127.0.0.1"};
+	Kma__V1__AgentReport rep = KMA__V1__AGENT_REPORT__INIT;
+	Kma__V1__CoordinatorReply *r;
+	unsigned char body[256], junk[16] = {0x30};
+	size_t len;
+	uint64_t gen;
+
+	(void)state;
+	coord_open(&c);
+	assert_int_equal(store_node_set_serial(c.st, "u-kma02", "0E02", "put", NOW), STORE_OK);
+	rep.node_id = "a-kma01";
+	rep.sequence = 1;
+	len = kma__v1__agent_report__pack(&rep, body);
+	report_handle(c.st, 1000, c.revoke, &who, REPORT_CONTENT_TYPE, body, len, NOW, &out);
+	assert_int_equal(out.status, 403);
+	r = kma__v1__coordinator_reply__unpack(NULL, out.reply_len, out.reply);
+	assert_non_null(r);
+	assert_string_equal(r->enrolled_serial, A_KMA01);
+	assert_int_equal(r->crl_der.len, 0);
+	kma__v1__coordinator_reply__free_unpacked(r, NULL);
+	free(out.reply);
+
+	gen = auth_crl_generation(c.auth);
+	assert_int_equal(auth_set_crl(c.auth, junk, sizeof(junk)), -1);
+	assert_int_equal(auth_crl_generation(c.auth), gen);
+	assert_int_equal(auth_set_crl(c.auth, NULL, 0), 0);
+	assert_int_equal(auth_crl_generation(c.auth), gen + 1);
+	coord_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_back),     cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_serial_forms),   cmocka_unit_test(test_time_forms),
 	    cmocka_unit_test(test_write_refusals), cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_coordinator),    cmocka_unit_test(test_coordinator_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

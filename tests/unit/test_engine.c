@@ -311,7 +311,8 @@ static void test_token_not_stored(void **state)
 	for (int t = 0; t < 6 && !token; t++) {
 		engine_tick(st, &params, NOW + t);
 		healthy(st, 2 + (uint64_t)t, NOW + t);
-		assert_int_equal(report_build_reply(st, "n1", 1, 5000, 0, &reply, &len), 0);
+		assert_int_equal(
+		    report_build_reply(st, NULL, "n1", 1, 5000, 0, NOW + t, &reply, &len), 0);
 		rep = kma__v1__coordinator_reply__unpack(NULL, len, reply);
 		assert_non_null(rep);
 		if (rep->n_directives == 1 && rep->directives[0]->enrolment_token[0])

@@ -157,10 +157,10 @@ static void post_reports(struct store *st)
 	len = kma__v1__agent_report__get_packed_size(&r);
 	assert_true(len <= sizeof(buf));
 	kma__v1__agent_report__pack(&r, buf);
-	report_handle(st, 5000, as("a-kma01"), REPORT_CONTENT_TYPE, buf, len, 1000, &out);
+	report_handle(st, 5000, NULL, as("a-kma01"), REPORT_CONTENT_TYPE, buf, len, 1000, &out);
 	assert_int_equal(out.status, 200);
 	free(out.reply);
-	report_handle(st, 5000, as("a-kma01"), REPORT_CONTENT_TYPE,
+	report_handle(st, 5000, NULL, as("a-kma01"), REPORT_CONTENT_TYPE,
 	              (const unsigned char *)"\xff\xff", 2, 1001, &out);
 	assert_int_equal(out.status, 400);
 	free(out.reply);

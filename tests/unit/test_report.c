@@ -219,7 +219,7 @@ static void test_reply_for_node(void **state)
 	unsigned char *buf = NULL;
 	size_t len = 0;
 
-	assert_int_equal(report_build_reply(st, "a-kma01", 77, 30000, 0, &buf, &len), 0);
+	assert_int_equal(report_build_reply(st, NULL, "a-kma01", 77, 30000, 0, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
 	assert_int_equal(r->ack_sequence, 77);
@@ -236,7 +236,7 @@ static void test_reply_for_node(void **state)
 	kma__v1__coordinator_reply__free_unpacked(r, NULL);
 	free(buf);
 	/* An agent that holds version 3 gets no table, but still its enrolled serial. */
-	assert_int_equal(report_build_reply(st, "a-kma01", 78, 30000, 3, &buf, &len), 0);
+	assert_int_equal(report_build_reply(st, NULL, "a-kma01", 78, 30000, 3, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
 	assert_int_equal(r->peer_table_version, 3);
@@ -245,7 +245,7 @@ static void test_reply_for_node(void **state)
 	kma__v1__coordinator_reply__free_unpacked(r, NULL);
 	free(buf);
 	/* One that holds an older version gets the table. */
-	assert_int_equal(report_build_reply(st, "a-kma01", 79, 30000, 2, &buf, &len), 0);
+	assert_int_equal(report_build_reply(st, NULL, "a-kma01", 79, 30000, 2, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
 	assert_int_equal(r->n_peers, 1);
@@ -267,7 +267,7 @@ static void test_reply_interval_during_plan(void **state)
 	snprintf(step.node_id, sizeof(step.node_id), "u-kma02");
 	snprintf(step.state, sizeof(step.state), "pending");
 	assert_int_equal(store_plan_create(st, &step, 1, "alice", 1000, &id), STORE_OK);
-	assert_int_equal(report_build_reply(st, "a-kma01", 1, 30000, 0, &buf, &len), 0);
+	assert_int_equal(report_build_reply(st, NULL, "a-kma01", 1, 30000, 0, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
 	assert_int_equal(r->next_report_interval_ms, REPORT_RECOVERY_INTERVAL_MS);
@@ -276,7 +276,7 @@ static void test_reply_interval_during_plan(void **state)
 	kma__v1__coordinator_reply__free_unpacked(r, NULL);
 	free(buf);
 	assert_int_equal(store_plan_set_state(st, id, "done", "", 1001), STORE_OK);
-	assert_int_equal(report_build_reply(st, "a-kma01", 2, 30000, 0, &buf, &len), 0);
+	assert_int_equal(report_build_reply(st, NULL, "a-kma01", 2, 30000, 0, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
 	assert_int_equal(r->next_report_interval_ms, 30000);
@@ -317,14 +317,15 @@ static void test_handle_order(void **state)
 	fixture_init(&f, 1);
 	body = pack(&f.r, &len);
 	/* 415 comes before decoding: a garbage body with the wrong type is a 415. */
-	report_handle(st, 1000, as("a-kma01"), "text/plain", (const unsigned char *)"\xff", 1, 5,
-	              &out);
+	report_handle(st, 1000, NULL, as("a-kma01"), "text/plain", (const unsigned char *)"\xff", 1,
+	              5, &out);
 	assert_int_equal(out.status, 415);
 	assert_non_null(strstr(out.reason, "application/x-protobuf"));
-	report_handle(st, 1000, as("a-kma01"), ct, (const unsigned char *)"\xff\xff", 2, 5, &out);
+	report_handle(st, 1000, NULL, as("a-kma01"), ct, (const unsigned char *)"\xff\xff", 2, 5,
+	              &out);
 	assert_int_equal(out.status, 400);
 	/* The certificate's node speaking for another. */
-	report_handle(st, 1000, as("u-kma02"), ct, body, len, 5, &out);
+	report_handle(st, 1000, NULL, as("u-kma02"), ct, body, len, 5, &out);
 	assert_int_equal(out.status, 403);
 	assert_non_null(strstr(out.reason, "differs"));
 	free(body);
@@ -332,7 +333,7 @@ static void test_handle_order(void **state)
 	/* 422 comes before the identity check. */
 	f.r.state = (Kma__V1__IdentityState)42;
 	body = pack(&f.r, &len);
-	report_handle(st, 1000, as("u-kma02"), ct, body, len, 5, &out);
+	report_handle(st, 1000, NULL, as("u-kma02"), ct, body, len, 5, &out);
 	assert_int_equal(out.status, 422);
 	free(body);
 
@@ -340,7 +341,7 @@ static void test_handle_order(void **state)
 	fixture_init(&f, 0);
 	f.r.node_id = "stranger";
 	body = pack(&f.r, &len);
-	report_handle(st, 1000, as("stranger"), ct, body, len, 5, &out);
+	report_handle(st, 1000, NULL, as("stranger"), ct, body, len, 5, &out);
 	assert_int_equal(out.status, 403);
 	assert_non_null(strstr(out.reason, "not in the cluster"));
 	free(body);
@@ -354,7 +355,7 @@ static void test_handle_order(void **state)
 	fixture_init(&f, 1);
 	f.r.sequence = 9;
 	body = pack(&f.r, &len);
-	report_handle(st, 1000, as("a-kma01"), ct, body, len, 5, &out);
+	report_handle(st, 1000, NULL, as("a-kma01"), ct, body, len, 5, &out);
 	assert_int_equal(out.status, 200);
 	assert_non_null(out.reply);
 	free(out.reply);
@@ -390,7 +391,7 @@ static void test_store_batch(void **state)
 		items[i].in = &in[i];
 		items[i].out = &out[i];
 	}
-	report_store_batch(st, 30000, items, 3, 50);
+	report_store_batch(st, 30000, NULL, items, 3, 50);
 	assert_int_equal(out[0].status, 200);
 	assert_int_equal(out[1].status, 403);
 	assert_non_null(strstr(out[1].reason, "not in the cluster"));
