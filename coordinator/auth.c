@@ -200,6 +200,8 @@ void auth_check(const struct auth *a, const struct auth_der *chain, size_t n,
 		snprintf(out->why, sizeof(out->why),
 		         "CN '%.64s' serial %.64s is revoked (on the cluster CA's CRL)",
 		         info.node_id, info.serial);
+		snprintf(out->name, sizeof(out->name), "%s", info.node_id);
+		out->revoked = true;
 		goto exit;
 	}
 	if (rc == 0)

@@ -11,6 +11,7 @@
  * auth_set_crl may run in different threads at once.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,9 +36,11 @@ struct auth_der {
 
 struct auth_result {
 	enum auth_role role;
-	char name[sizeof(((struct certinfo *)0)->node_id)]; /* CN, "" when role is NONE */
+	/* CN; "" when role is NONE, but for a revoked certificate, which names its node */
+	char name[sizeof(((struct certinfo *)0)->node_id)];
 	char serial[sizeof(((struct certinfo *)0)->serial)];
 	char why[320]; /* for NONE: why the chain was refused, for the log */
+	bool revoked;  /* NONE because the cluster CA's CRL lists it */
 };
 
 /*

@@ -190,6 +190,28 @@ static enum MHD_Result refuse(struct http_server *srv, struct MHD_Connection *c,
 	return queue_text(c, status, why, header);
 }
 
+/* A report with a revoked certificate, refused before its body (report_refuse_revoked). */
+static enum MHD_Result refuse_revoked(struct http_server *srv, struct MHD_Connection *c,
+                                      struct request *rq, const char *why)
+{
+	struct report_client who = {rq->who.name, rq->who.serial, rq->addr};
+	struct report_outcome out;
+	enum MHD_Result ret;
+	char secs[16];
+
+	report_refuse_revoked(srv->p.store, srv->p.report_interval_ms, &who, why, time(NULL), &out);
+	rq->responded = true;
+	snprintf(secs, sizeof(secs), "%u", out.retry_after);
+	if (out.reply)
+		ret = queue(c, out.status, out.reply, out.reply_len, REPORT_CONTENT_TYPE,
+		            (const char *const[]){MHD_HTTP_HEADER_RETRY_AFTER, secs});
+	else
+		ret = queue_text(c, out.status, out.reason,
+		                 (const char *const[]){MHD_HTTP_HEADER_RETRY_AFTER, secs});
+	free(out.reply);
+	return ret;
+}
+
 static void authenticate(struct http_server *srv, struct MHD_Connection *c, struct request *rq)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -295,6 +317,8 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 		char why[sizeof(rq->who.why) + 40];
 
 		snprintf(why, sizeof(why), "client certificate refused: %s", rq->who.why);
+		if (rq->route == ROUTE_REPORT && rq->who.revoked)
+			return refuse_revoked(srv, c, rq, why);
 		return refuse(srv, c, rq, MHD_HTTP_FORBIDDEN, why, NULL);
 	}
 	switch (rq->route) {

@@ -572,21 +572,45 @@ static bool store_one(struct store *st, uint32_t interval_ms, struct revoke *crl
 	return true;
 }
 
-/*
- * A report refused after it decoded: counted, and a certificate that is not its node's
- * remembered, since the diagnosis takes it as evidence of where that certificate is.
- */
+/* A certificate refused as node_id's, remembered: the diagnosis takes it as evidence of
+ * where that certificate is. */
+static void attempt_remember(struct store *st, const char *node_id, const struct report_client *who,
+                             bool known, int64_t now)
+{
+	if (who->serial &&
+	    store_attempt_record(st, node_id, who->serial, who->address ? who->address : "", known,
+	                         now) != STORE_OK)
+		log_warn("report: could not remember the certificate refused as %.64s's", node_id);
+}
+
+/* A report refused after it decoded: counted, and a certificate that is not its node's
+ * remembered. */
 static void refused(struct store *st, const struct report_in *in, const struct report_outcome *out,
                     int64_t now)
 {
 	report_reject(st, out->status, in->r->node_id, out->reason);
-	if ((out->refusal == REPORT_STRANGER || out->refusal == REPORT_NOT_PINNED) &&
-	    in->who.serial &&
-	    store_attempt_record(st, in->r->node_id, in->who.serial,
-	                         in->who.address ? in->who.address : "",
-	                         out->refusal == REPORT_NOT_PINNED, now) != STORE_OK)
-		log_warn("report: could not remember the certificate refused as %.64s's",
-		         in->r->node_id);
+	if (out->refusal == REPORT_STRANGER || out->refusal == REPORT_NOT_PINNED)
+		attempt_remember(st, in->r->node_id, &in->who, out->refusal == REPORT_NOT_PINNED,
+		                 now);
+}
+
+void report_refuse_revoked(struct store *st, uint32_t interval_ms, const struct report_client *who,
+                           const char *reason, int64_t now, struct report_outcome *out)
+{
+	struct store_node n;
+	enum store_status known = store_node_get(st, who->node_id, &n);
+
+	memset(out, 0, sizeof(*out));
+	out->status = 403;
+	out->refusal = REPORT_NOT_PINNED;
+	out->retry_after =
+	    (store_plan_unfinished(st) ? REPORT_RECOVERY_INTERVAL_MS : interval_ms) / 1000;
+	snprintf(out->reason, sizeof(out->reason), "%s", reason);
+	report_reject(st, out->status, who->node_id, out->reason);
+	if (known == STORE_OK || known == STORE_NOT_FOUND)
+		attempt_remember(st, who->node_id, who, known == STORE_OK, now);
+	if (known == STORE_OK)
+		told_enrolled(st, who->node_id, out);
 }
 
 void report_store_batch(struct store *st, uint32_t interval_ms, struct revoke *crl,

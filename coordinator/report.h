@@ -150,6 +150,18 @@ void report_handle(struct store *st, uint32_t interval_ms, struct revoke *crl,
                    const unsigned char *body, size_t len, int64_t now, struct report_outcome *out);
 
 /*
+ * A report refused before its body was read, because the cluster CA revoked the certificate
+ * it comes with (auth_check): who names what the certificate names (its CN as the node,
+ * its serial), reason is auth's. Counted and logged through report_reject, the certificate
+ * remembered as evidence (store_attempt_record) and, for a node of the cluster, answered as a
+ * certificate that is not the node's is: 403 with the CoordinatorReply of its enrolled serial
+ * alone (no table, no CRL), so that the agent knows it is not enrolled; Retry-After as for
+ * report_store. out->reply is the caller's to free().
+ */
+void report_refuse_revoked(struct store *st, uint32_t interval_ms, const struct report_client *who,
+                           const char *reason, int64_t now, struct report_outcome *out);
+
+/*
  * Counts a rejected report under status and logs it at info with the client (who) and
  * the reason. Also used by the HTTP layer for the checks it makes (403 role, 413).
  */

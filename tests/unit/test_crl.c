@@ -645,8 +645,8 @@ static void test_coordinator(void **state)
 	coord_close(&c);
 }
 
-/* A refused report's answer (the enrolled serial alone) carries no CRL; auth keeps a CRL
- * it refuses out. */
+/* A refused report's answer (the enrolled serial alone) carries no CRL, also when auth
+ * refused its certificate as revoked; auth keeps a CRL it refuses out. */
 static void test_coordinator_refusals(void **state)
 {
 	struct coord c;
@@ -672,6 +672,40 @@ static void test_coordinator_refusals(void **state)
 	assert_int_equal(r->crl_der.len, 0);
 	kma__v1__coordinator_reply__free_unpacked(r, NULL);
 	free(out.reply);
+
+	/* Refused as revoked before its body: told the same, remembered as evidence. */
+	{
+		struct report_client old = {"a-kma01", "0E01", "127.0.0.9"};
+		struct store_attempt *at = NULL;
+		size_t n = 0;
+
+		report_refuse_revoked(c.st, 1000, &old, "client certificate refused: revoked", NOW,
+		                      &out);
+		assert_int_equal(out.status, 403);
+		assert_int_equal(out.retry_after, 1);
+		r = kma__v1__coordinator_reply__unpack(NULL, out.reply_len, out.reply);
+		assert_non_null(r);
+		assert_string_equal(r->enrolled_serial, A_KMA01);
+		assert_int_equal(r->crl_der.len, 0);
+		kma__v1__coordinator_reply__free_unpacked(r, NULL);
+		free(out.reply);
+		assert_int_equal(store_attempts_list(c.st, &at, &n), STORE_OK);
+		assert_int_equal(n, 2); /* 0BAD above, 0E01 here */
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(at[i].serial, "0E01") == 0) {
+				assert_string_equal(at[i].address, "127.0.0.9");
+				assert_true(at[i].known);
+				n = 0;
+			}
+		assert_int_equal(n, 0);
+		free(at);
+		old.node_id = "gone";
+		report_refuse_revoked(c.st, 1000, &old, "client certificate refused: revoked", NOW,
+		                      &out);
+		assert_int_equal(out.status, 403);
+		assert_null(out.reply);
+		assert_string_equal(out.reason, "client certificate refused: revoked");
+	}
 
 	gen = auth_crl_generation(c.auth);
 	assert_int_equal(auth_set_crl(c.auth, junk, sizeof(junk)), -1);
