@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "crlcheck.h"
 #include "fileio.h"
 #include "hexser.h"
 #include "log.h"
@@ -209,6 +211,74 @@ static bool table_path(const struct coordlink *c, char *path, size_t size)
 	return snprintf(path, size, "%s/%s", c->hal->state_dir, COORDLINK_PEERS_FILE) < (int)size;
 }
 
+static bool crl_path(const struct coordlink *c, char *path, size_t size)
+{
+	return snprintf(path, size, "%s/%s", c->hal->state_dir, COORDLINK_CRL_FILE) < (int)size;
+}
+
+/* The CRL that came with the table just taken: kept as it is, or its file removed. */
+static void crl_keep(struct coordlink *c)
+{
+	char path[PATH_MAX];
+	int e = 0;
+
+	if (!crl_path(c, path, sizeof(path)))
+		return;
+	if (c->crl)
+		e = fileio_write_atomic(path, NULL, c->crl, c->crl_len, 0644);
+	else if (unlink(path) == 0)
+		e = fileio_sync_dir(path);
+	else if (errno != ENOENT)
+		e = errno;
+	if (e)
+		log_errno(LOG_LVL_WARN, e, "coordinator: cannot keep the CRL in %s", path);
+}
+
+/* The CRL kept with the table an earlier run kept, if any (checked when the mesh loads it). */
+static void crl_restore(struct coordlink *c)
+{
+	char path[PATH_MAX];
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int e;
+
+	if (!crl_path(c, path, sizeof(path)))
+		return;
+	e = fileio_read(path, CRLCHECK_DER_MAX, &der, &len);
+	if (e) {
+		if (e != ENOENT)
+			log_errno(LOG_LVL_WARN, e, "coordinator: the kept CRL %s is not usable",
+			          path);
+		free(der);
+		return;
+	}
+	free(c->crl);
+	c->crl = der;
+	c->crl_len = len;
+}
+
+/* Takes the CRL of a reply that brings a table (none when it has none, or is too large). */
+static void crl_take(struct coordlink *c, const ProtobufCBinaryData *der)
+{
+	free(c->crl);
+	c->crl = NULL;
+	c->crl_len = 0;
+	if (der->len == 0)
+		return;
+	if (der->len > CRLCHECK_DER_MAX) {
+		log_warn("coordinator: a CRL of %zu bytes is more than the %d taken; none used",
+		         der->len, CRLCHECK_DER_MAX);
+		return;
+	}
+	c->crl = malloc(der->len);
+	if (!c->crl) {
+		log_err("coordinator: out of memory for a CRL of %zu bytes", der->len);
+		return;
+	}
+	memcpy(c->crl, der->data, der->len);
+	c->crl_len = der->len;
+}
+
 static void table_keep(struct coordlink *c)
 {
 	char path[PATH_MAX];
@@ -242,9 +312,10 @@ static void table_restore(struct coordlink *c)
 	}
 	c->table = t;
 	c->table_version = v;
-	log_notice("coordinator: probing the kept peer table version %llu (%zu peers) until the "
-	           "coordinator sends one",
-	           v, t->n);
+	crl_restore(c);
+	log_notice("coordinator: probing the kept peer table version %llu (%zu peers, %s) until "
+	           "the coordinator sends one",
+	           v, t->n, c->crl ? "with its CRL" : "no CRL");
 	coordlink_apply_table(c);
 }
 
@@ -278,8 +349,13 @@ static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *re
 	free(c->table);
 	c->table = t;
 	c->table_version = reply->peer_table_version;
-	log_notice("coordinator: peer table version %llu, %zu peers",
-	           (unsigned long long)c->table_version, t->n);
+	crl_take(c, &reply->crl_der);
+	log_notice("coordinator: peer table version %llu, %zu peers, %s",
+	           (unsigned long long)c->table_version, t->n, c->crl ? "with a CRL" : "no CRL");
+	/* The CRL first: after a crash in between the old table goes with the newer CRL, the
+	 * cluster's latest word; the other way round an old CRL could revoke a serial the new
+	 * table pins again (set back by an operator). */
+	crl_keep(c);
 	table_keep(c);
 	coordlink_apply_table(c);
 }
@@ -301,8 +377,11 @@ static void refused(void *arg, const Kma__V1__CoordinatorReply *reply)
 
 void coordlink_apply_table(struct coordlink *c)
 {
-	if (c->running && c->table && c->deps.mesh->running &&
-	    mesh_update_peers(c->deps.mesh, c->table) != 0)
+	if (!c->running || !c->table || !c->deps.mesh->running)
+		return;
+	/* Before the table: the probes it starts are verified with its CRL. */
+	mesh_set_crl(c->deps.mesh, c->crl, c->crl_len);
+	if (mesh_update_peers(c->deps.mesh, c->table) != 0)
 		log_err("coordinator: peer table not applied: out of memory");
 }
 
@@ -445,5 +524,8 @@ void coordlink_stop(struct coordlink *c)
 		reporter_stop(&c->rep);
 	free(c->table);
 	c->table = NULL;
+	free(c->crl);
+	c->crl = NULL;
+	c->crl_len = 0;
 	c->running = false;
 }

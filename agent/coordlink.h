@@ -4,9 +4,14 @@
 /*
  * What the agent tells the coordinator and what it does with the answer: builds each
  * AgentReport from the identity view and the mesh's observations, and applies each
- * CoordinatorReply: the peer table goes to the mesh (only when its version changed), the
- * serial the cluster enrolled for us goes into the identity record (so the state becomes
- * enrolled or not_enrolled).
+ * CoordinatorReply: the peer table and the cluster CA's CRL that comes with it go to the mesh
+ * (only when the table's version changed; a table without a CRL clears it), the serial the
+ * cluster enrolled for us goes into the identity record (so the state becomes enrolled or
+ * not_enrolled).
+ *
+ * Both are kept in the state directory, so that an agent restarted while the coordinator
+ * cannot be reached probes with them (and with the CRL's revocations) until it answers. The
+ * CRL is kept as it came and checked again whenever the mesh loads it (mesh_set_crl).
  */
 
 #include <event2/event.h>
@@ -47,6 +52,8 @@ struct coordlink_deps {
 
 /* The coordinator's last peer table, kept in the state directory (peers.h's format). */
 #define COORDLINK_PEERS_FILE "coordinator-peers.conf"
+/* The CRL that came with it (DER, mode 0644: a CRL is public); absent when none came. */
+#define COORDLINK_CRL_FILE "coordinator-crl.der"
 
 struct coordlink {
 	struct reporter rep;
@@ -60,6 +67,8 @@ struct coordlink {
 	char node_id[128];
 	uint64_t table_version;
 	struct peer_table *table; /* the coordinator's last table, NULL before the first */
+	unsigned char *crl;       /* the CRL that came with it (DER), NULL when none */
+	size_t crl_len;
 	bool running;
 	/* Scratch for the report being encoded. */
 	Kma__V1__PeerObservation *obs;
@@ -80,7 +89,7 @@ int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *ha
 /* Something changed: report now. */
 void coordlink_kick(struct coordlink *c);
 
-/* Gives the coordinator's last peer table to a (re)started mesh. */
+/* Gives the coordinator's last peer table and its CRL to a (re)started mesh. */
 void coordlink_apply_table(struct coordlink *c);
 
 /* Safe on a link that never started. */

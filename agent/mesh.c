@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "crlcheck.h"
 #include "fileio.h"
 #include "log.h"
 #include "tlsnames.h"
@@ -442,6 +443,31 @@ void mesh_set_wedged(struct mesh *m, bool wedged)
 		return;
 	}
 	log_notice("mesh: listener unwedged: accepting on %s again", m->cfg->mesh_listen);
+}
+
+/* ---- the CRL ---- */
+
+void mesh_set_crl(struct mesh *m, const unsigned char *der, size_t len)
+{
+	const mbedtls_x509_crl *now = m->tls.crl;
+	char err[320], issuer[256] = "";
+
+	if (!m->running || (!now && len == 0) ||
+	    (now && now->raw.len == len && memcmp(now->raw.p, der, len) == 0))
+		return;
+	if (tlsctx_set_crl(&m->tls, der, len, err, sizeof(err)) != TLSCTX_OK) {
+		log_err("mesh: the coordinator's CRL is not used: %s", err);
+		if (tlsctx_set_crl(&m->tls, NULL, 0, err, sizeof(err)) != TLSCTX_OK)
+			log_err("mesh: %s", err); /* cannot fail: nothing to check */
+		return;
+	}
+	if (!m->tls.crl) {
+		log_notice("mesh: no CRL (the coordinator sent none)");
+		return;
+	}
+	if (mbedtls_x509_dn_gets(issuer, sizeof(issuer), &m->tls.crl->issuer) < 0)
+		snprintf(issuer, sizeof(issuer), "(unprintable)");
+	log_notice("mesh: CRL of %s: %zu revoked serials", issuer, crlcheck_count(m->tls.crl));
 }
 
 /* ---- lifecycle ---- */

@@ -91,6 +91,16 @@ int mesh_update_peers(struct mesh *m, const struct peer_table *t)
     __attribute__((warn_unused_result));
 
 /*
+ * The cluster CA's CRL the coordinator sent with the peer table (der, len; len 0: none), for
+ * both directions of every probe from now on (tlsctx_set_crl: checked against our CA bundle,
+ * taken between handshake steps, probes in flight go on). A CRL that is refused leaves the
+ * mesh with none, logged with why: it came with the table, which it must not outlive, and
+ * pinning still refuses every serial it would revoke. No-op on a mesh that is not running,
+ * and when der is the CRL already in use.
+ */
+void mesh_set_crl(struct mesh *m, const unsigned char *der, size_t len);
+
+/*
  * The HAL says the listener is wedged (the sim's fault for a full listen queue): closes the
  * listening socket, so peers get "connection refused", while probing goes on; false
  * listens again. Handshakes in progress are kept. No-op on a mesh that is not running.

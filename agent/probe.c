@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crlcheck.h"
 #include "hexser.h"
 
 /* After the verdict, how long we wait for the peer to read our alert and close. */
@@ -144,13 +145,14 @@ static uint32_t pin_flags(struct probe *p, const struct certinfo *ci)
 /*
  * Called by mbedTLS for each certificate of the chain it built, the peer's leaf last
  * (depth 0). Pinning lives here so that a wrong node ID or serial fails the handshake
- * itself, with mbedTLS's alert, on both sides.
+ * itself, with mbedTLS's alert, on both sides. The CRL's age fails nothing (crlcheck.h).
  */
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
 	struct probe *p = ctx;
 	const mbedtls_x509_crt *last = crt;
 
+	*flags &= ~(uint32_t)CRLCHECK_TIME_FLAGS;
 	if (depth != 0)
 		return 0;
 	p->leaf_verified = true;
@@ -169,7 +171,7 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 
 /*
  * What a resumed session's certificate must still pass, as nobody verifies it again: the
- * pinning against today's expectation, and its validity period (the chain and the CRL were
+ * pinning against today's expectation, its validity period and today's CRL (the chain was
  * checked at the full handshake, within the forced interval).
  */
 static uint32_t resumed_cert_flags(struct probe *p, const mbedtls_x509_crt *crt,
@@ -181,6 +183,8 @@ static uint32_t resumed_cert_flags(struct probe *p, const mbedtls_x509_crt *crt,
 		flags |= MBEDTLS_X509_BADCERT_EXPIRED;
 	if (mbedtls_x509_time_is_future(&crt->valid_from))
 		flags |= MBEDTLS_X509_BADCERT_FUTURE;
+	if (p->tls && p->tls->crl && mbedtls_x509_crt_is_revoked(crt, p->tls->crl))
+		flags |= MBEDTLS_X509_BADCERT_REVOKED;
 	return flags;
 }
 
@@ -486,6 +490,8 @@ static unsigned char alert_for(uint32_t flags)
 		return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
 	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
 		return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED;
 	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN;
 }
 

@@ -11,6 +11,13 @@
  * call probe_step() again, until it returns PROBE_WAIT_DONE. probe_result() is then final.
  * probe_free() closes everything and is safe at any point.
  *
+ * Revocation: the chain is verified with the tlsctx's CRL when it has one (tlsctx_set_crl);
+ * a certificate on it fails with MBEDTLS_X509_BADCERT_REVOKED (peer_cert_revoked). The CRL's
+ * age never fails a handshake: a nextUpdate that has passed, or a thisUpdate ahead of our
+ * clock, is not held against the peer (crlcheck.h: CRLCHECK_TIME_FLAGS), since the
+ * coordinator brings a new CRL with each peer table and a coordinator that stays down must
+ * not turn every peer against every other.
+ *
  * Resumption: an outbound probe given a struct probe_session (probe_expect.session) offers
  * the TLS session saved from the last verified full handshake with that peer, if the node ID
  * and serial verified then are still the ones expected, and saves a new one after a verified
@@ -18,7 +25,9 @@
  * the keys of a session we (or it, inbound) verified in full, and the observation then
  * carries the certificate verified at that full handshake (obs.resumed says so). Inbound, a
  * ticket is only accepted when the certificate it holds still passes the pinning against
- * the current expectation (tlsctx.h: resume_check). Every failure drops the saved session.
+ * the current expectation and is not on the current CRL (tlsctx.h: resume_check); outbound,
+ * the same holds for the session's certificate after it resumed. Every failure drops the
+ * saved session.
  *
  * Versions: when an outbound handshake is refused in negotiation (classify.h:
  * classify_hello_refused: a handshake_failure, protocol_version or insufficient_security

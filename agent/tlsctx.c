@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "certinfo.h"
+#include "crlcheck.h"
 #include "fileio.h"
 
 #define PEM_MAX (256 * 1024)
@@ -34,8 +35,7 @@ void tlsctx_init(struct tlsctx *t)
 	mbedtls_x509_crt_init(&t->chain);
 	mbedtls_pk_init(&t->key);
 	mbedtls_x509_crt_init(&t->ca);
-	mbedtls_x509_crl_init(&t->crl);
-	t->has_crl = false;
+	t->crl = NULL;
 	mbedtls_ssl_config_init(&t->client);
 	mbedtls_ssl_config_init(&t->server);
 #if KMA_HAVE_RESUMPTION
@@ -53,7 +53,10 @@ void tlsctx_free(struct tlsctx *t)
 #endif
 	mbedtls_ssl_config_free(&t->server);
 	mbedtls_ssl_config_free(&t->client);
-	mbedtls_x509_crl_free(&t->crl);
+	if (t->crl)
+		mbedtls_x509_crl_free(t->crl);
+	free(t->crl);
+	t->crl = NULL;
 	mbedtls_x509_crt_free(&t->ca);
 	mbedtls_pk_free(&t->key);
 	mbedtls_x509_crt_free(&t->chain);
@@ -120,11 +123,18 @@ enum tlsctx_status tlsctx_load_files(struct tlsctx *t, const char *key_path, con
 		goto exit;
 	}
 	if (crl_path) {
-		if ((rc = mbedtls_x509_crl_parse(&t->crl, crl, crl_len))) {
+		ret = TLSCTX_ERR_INTERNAL;
+		t->crl = malloc(sizeof(*t->crl));
+		if (!t->crl) {
+			snprintf(err, size, "%s: out of memory", crl_path);
+			goto exit;
+		}
+		mbedtls_x509_crl_init(t->crl);
+		ret = TLSCTX_ERR_DATA;
+		if ((rc = mbedtls_x509_crl_parse(t->crl, crl, crl_len))) {
 			say(err, size, "CRL", crl_path, rc);
 			goto exit;
 		}
-		t->has_crl = true;
 	}
 	ret = TLSCTX_OK;
 exit:
@@ -186,7 +196,7 @@ static enum tlsctx_status setup_conf(struct tlsctx *t, mbedtls_ssl_config *conf,
 	}
 	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &t->drbg);
 	mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-	mbedtls_ssl_conf_ca_chain(conf, &t->ca, t->has_crl ? &t->crl : NULL);
+	mbedtls_ssl_conf_ca_chain(conf, &t->ca, t->crl);
 	kma_ssl_conf_tls12_only(conf);
 	kma_ssl_conf_groups(conf);
 	mbedtls_ssl_conf_ciphersuites(conf, mesh_suites);
@@ -213,6 +223,32 @@ enum tlsctx_status tlsctx_setup(struct tlsctx *t, char *err, size_t size)
 	if (ret == TLSCTX_OK)
 		ret = setup_conf(t, &t->server, MBEDTLS_SSL_IS_SERVER, err, size);
 	return ret;
+}
+
+enum tlsctx_status tlsctx_set_crl(struct tlsctx *t, const unsigned char *der, size_t len, char *err,
+                                  size_t size)
+{
+	mbedtls_x509_crl *crl = NULL, *old = t->crl;
+
+	if (len > 0) {
+		crl = malloc(sizeof(*crl));
+		if (!crl) {
+			snprintf(err, size, "out of memory for a CRL of %zu bytes", len);
+			return TLSCTX_ERR_INTERNAL;
+		}
+		mbedtls_x509_crl_init(crl);
+		if (crlcheck_load(crl, der, len, &t->ca, err, size) != CRLCHECK_OK) {
+			free(crl); /* left empty by crlcheck_load */
+			return TLSCTX_ERR_DATA;
+		}
+	}
+	t->crl = crl;
+	mbedtls_ssl_conf_ca_chain(&t->client, &t->ca, crl);
+	mbedtls_ssl_conf_ca_chain(&t->server, &t->ca, crl);
+	if (old)
+		mbedtls_x509_crl_free(old);
+	free(old);
+	return TLSCTX_OK;
 }
 
 #if KMA_HAVE_RESUMPTION

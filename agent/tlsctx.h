@@ -3,9 +3,10 @@
 
 /*
  * The node's TLS material and the mesh's TLS policy: our certificate chain and key, the
- * cluster CA (and CRL), an RNG, and one client and one server configuration that every
- * probe shares. Policy: TLS 1.2, ECDHE-ECDSA with AES-GCM or ChaCha20-Poly1305, groups
- * P-256, X25519, P-384; the peer must present a certificate in both directions.
+ * cluster CA (and its CRL, which may change while probes run: tlsctx_set_crl), an RNG, and
+ * one client and one server configuration that every probe shares. Policy: TLS 1.2, ECDHE-ECDSA
+ * with AES-GCM or ChaCha20-Poly1305, groups P-256, X25519, P-384; the peer must present a
+ * certificate in both directions.
  *
  * Session resumption (tlsctx_enable_resumption) is off unless asked for. When on, the
  * server side issues TLS 1.2 session tickets (RFC 5077) under a key drawn from our RNG when
@@ -40,8 +41,7 @@ struct tlsctx {
 	mbedtls_x509_crt chain; /* ours, leaf first */
 	mbedtls_pk_context key;
 	mbedtls_x509_crt ca;
-	mbedtls_x509_crl crl;
-	bool has_crl;
+	mbedtls_x509_crl *crl; /* NULL: none */
 	mbedtls_ssl_config client;
 	mbedtls_ssl_config server;
 	mbedtls_ssl_ticket_context ticket;
@@ -72,6 +72,20 @@ enum tlsctx_status tlsctx_load_record(struct tlsctx *t, const Kma__V1__IdentityR
 /* Checks that key and certificate belong together and builds both configurations. */
 enum tlsctx_status tlsctx_setup(struct tlsctx *t, char *err, size_t size)
     __attribute__((warn_unused_result));
+
+/*
+ * Replaces the CRL both configurations verify peers with by der (one DER CRL; len 0: none),
+ * once it passes crlcheck_load against our CA bundle; a CRL that does not is refused
+ * (TLSCTX_ERR_DATA, err says why) and the one before stays. TLSCTX_ERR_INTERNAL: no memory.
+ *
+ * Safe between the handshake steps of probes in flight, on the thread that steps them: the
+ * configurations are neither rebuilt nor freed, only their CRL pointer moves, and Mbed TLS
+ * reads it only inside the step that verifies a peer's chain (nothing here restarts a
+ * verification across steps), so a handshake verified before the change used the old CRL
+ * and one verified after uses the new. Expiry: probe.h.
+ */
+enum tlsctx_status tlsctx_set_crl(struct tlsctx *t, const unsigned char *der, size_t len, char *err,
+                                  size_t size) __attribute__((warn_unused_result));
 
 /*
  * Turns session resumption on for both configurations (after tlsctx_setup, lifetime_s >= 1):

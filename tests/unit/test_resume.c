@@ -5,6 +5,10 @@
  * a session was saved, a changed peer table stops resumption on either side, the forced full
  * handshake comes at the interval, and [mesh] full_handshake_interval is validated.
  * No assertion depends on timing: the interval is tested with an explicit clock value.
+ *
+ * The CRL the same way (tlsctx_set_crl between probes): a revoked peer is caught in either
+ * direction, and on a resumed session too; a CRL past its nextUpdate still revokes and fails
+ * nobody else; a CRL our CA did not sign is refused and the one before stays.
  */
 
 #include "mbedcompat.h"
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -26,6 +31,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "config.h"
+#include "crl.h"
 #include "log.h"
 #include "probe.h"
 #include "probe_pair.h"
@@ -409,6 +415,164 @@ static void test_server_without_resumption(void **state)
 	tlsctx_free(&a);
 }
 
+/* ---- the CRL ---- */
+
+/*
+ * Gives t a CRL revoking serial, of our CA (or signed by another key under its name: forged),
+ * with this_update and next_update; returns tlsctx_set_crl's verdict.
+ */
+static enum tlsctx_status crl_for(struct tlsctx *t, const char *serial, int64_t this_update,
+                                  int64_t next_update, bool forged)
+{
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	mbedtls_pk_context key;
+	mbedtls_x509_crt ca;
+	unsigned char buf[4096], *der = NULL, number[] = {1};
+	const struct crl_entry e = {serial, this_update};
+	struct crl_params p = {this_update, next_update, number, sizeof(number), &e, 1};
+	char path[600], why[320];
+	enum tlsctx_status st;
+	size_t len = 0;
+	FILE *f;
+
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&drbg);
+	mbedtls_pk_init(&key);
+	mbedtls_x509_crt_init(&ca);
+	assert_int_equal(mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0), 0);
+	path_of(path, sizeof(path), "ca.pem");
+	assert_int_equal(mbedtls_x509_crt_parse_file(&ca, path), 0);
+	path_of(path, sizeof(path), forged ? "other-ca.key" : "ca.key");
+	f = fopen(path, "r");
+	assert_non_null(f);
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	assert_int_equal(kma_pk_parse_key(&key, buf, len + 1, &drbg), 0);
+	assert_int_equal(crl_write(&ca, &key, &drbg, &p, &der, &len, why, sizeof(why)), CRL_OK);
+	st = tlsctx_set_crl(t, der, len, why, sizeof(why));
+	free(der);
+	mbedtls_x509_crt_free(&ca);
+	mbedtls_pk_free(&key);
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&entropy);
+	return st;
+}
+
+/* A peer on our CRL, either way: peer_cert_revoked, alert 44 certificate_revoked. */
+static void test_crl_revokes(void **state)
+{
+	struct tlsctx a, b;
+	struct result r;
+	time_t now = time(NULL);
+
+	(void)state;
+	node(&a, false, 0);
+	node(&b, false, 0);
+	assert_int_equal(crl_for(&a, SERIAL_OLD, now - 60, now + 86400, false), TLSCTX_OK);
+	r = probe_once(&a, &b, SERIAL_OLD, NULL);
+	assert_string_equal(kma_cause_id(r.c.cause), "peer_cert_revoked");
+	assert_true(r.c.verify_flags & MBEDTLS_X509_BADCERT_REVOKED);
+	assert_int_equal(r.c.alert_sent, 44);
+	assert_string_equal(kma_cause_id(r.s.cause), "rejected_by_peer");
+	assert_int_equal(r.s.alert_received, 44);
+	/* Inbound: the server's CRL catches the client. */
+	assert_int_equal(tlsctx_set_crl(&a, NULL, 0, NULL, 0), TLSCTX_OK);
+	assert_int_equal(crl_for(&b, SERIAL_OLD, now - 60, now + 86400, false), TLSCTX_OK);
+	r = probe_once(&a, &b, SERIAL_OLD, NULL);
+	assert_string_equal(kma_cause_id(r.s.cause), "peer_cert_revoked");
+	assert_string_equal(kma_cause_id(r.c.cause), "rejected_by_peer");
+	/* Cleared: the same peer passes. */
+	assert_int_equal(tlsctx_set_crl(&b, NULL, 0, NULL, 0), TLSCTX_OK);
+	r = probe_once(&a, &b, SERIAL_OLD, NULL);
+	assert_ok_full(&r);
+	tlsctx_free(&b);
+	tlsctx_free(&a);
+}
+
+/* A session verified before the CRL came does not carry a revoked peer past it. */
+static void test_crl_resumed(void **state)
+{
+	struct tlsctx a, b;
+	struct probe_session sess;
+	struct result r;
+	time_t now = time(NULL);
+
+	(void)state;
+	node(&a, false, 300);
+	node(&b, false, 300);
+	probe_session_init(&sess);
+	r = probe_once(&a, &b, SERIAL_OLD, &sess);
+	assert_ok_full(&r);
+	assert_true(sess.valid);
+	assert_int_equal(crl_for(&a, SERIAL_OLD, now - 60, now + 86400, false), TLSCTX_OK);
+	r = probe_once(&a, &b, SERIAL_OLD, &sess);
+	assert_true(r.c.resumed);
+	assert_string_equal(kma_cause_id(r.c.cause), "peer_cert_revoked");
+	assert_int_equal(r.c.alert_sent, 44);
+	assert_false(sess.valid);
+	probe_session_free(&sess);
+	tlsctx_free(&b);
+	tlsctx_free(&a);
+}
+
+/*
+ * A CRL whose nextUpdate has passed (the coordinator unreachable for long) still revokes what
+ * it lists and fails nobody else; one whose thisUpdate is ahead of our clock neither.
+ */
+static void test_crl_expiry_not_held(void **state)
+{
+	struct tlsctx a, b;
+	struct result r;
+	time_t now = time(NULL);
+
+	(void)state;
+	node(&a, false, 0);
+	node(&b, false, 0);
+	assert_int_equal(crl_for(&a, "0E0000000000000000000000000000D3", now - 200 * 86400,
+	                         now - 100 * 86400, false),
+	                 TLSCTX_OK);
+	r = probe_once(&a, &b, SERIAL_OLD, NULL);
+	assert_ok_full(&r);
+	assert_int_equal(r.c.verify_flags, 0);
+	assert_int_equal(crl_for(&a, SERIAL_OLD, now - 200 * 86400, now - 100 * 86400, false),
+	                 TLSCTX_OK);
+	r = probe_once(&a, &b, SERIAL_OLD, NULL);
+	assert_string_equal(kma_cause_id(r.c.cause), "peer_cert_revoked");
+	assert_int_equal(r.c.verify_flags, MBEDTLS_X509_BADCERT_REVOKED);
+	assert_int_equal(
+	    crl_for(&a, "0E0000000000000000000000000000D3", now + 86400, now + 90 * 86400, false),
+	    TLSCTX_OK);
+	r = probe_once(&a, &b, SERIAL_OLD, NULL);
+	assert_ok_full(&r);
+	tlsctx_free(&b);
+	tlsctx_free(&a);
+}
+
+/* A CRL under our CA's name that its key did not sign: refused, the one before stays. */
+static void test_crl_forged_refused(void **state)
+{
+	struct tlsctx a, b;
+	struct result r;
+	time_t now = time(NULL);
+	const mbedtls_x509_crl *before;
+
+	(void)state;
+	node(&a, false, 0);
+	node(&b, false, 0);
+	assert_int_equal(
+	    crl_for(&a, "0E0000000000000000000000000000D3", now - 60, now + 86400, false),
+	    TLSCTX_OK);
+	before = a.crl;
+	assert_int_equal(crl_for(&a, SERIAL_OLD, now - 60, now + 86400, true), TLSCTX_ERR_DATA);
+	assert_ptr_equal(a.crl, before);
+	r = probe_once(&a, &b, SERIAL_OLD, NULL);
+	assert_ok_full(&r);
+	tlsctx_free(&b);
+	tlsctx_free(&a);
+}
+
 /* ---- [mesh] full_handshake_interval ---- */
 
 static int conf(const char *text, struct agent_config *cfg, struct config_error *err)
@@ -485,6 +649,10 @@ int main(void)
 	    cmocka_unit_test(test_forced_full_at_interval),
 	    cmocka_unit_test(test_server_without_resumption),
 	    cmocka_unit_test(test_config_interval),
+	    cmocka_unit_test(test_crl_revokes),
+	    cmocka_unit_test(test_crl_resumed),
+	    cmocka_unit_test(test_crl_expiry_not_held),
+	    cmocka_unit_test(test_crl_forged_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
