@@ -22,7 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for t in proto idstore inifile config peers board hello sniff tlshello; do mkdir -p "$out/$t"; done
+for t in proto idstore inifile config peers board hello sniff tlshello crl; do mkdir -p "$out/$t"; done
 
 # --- protobuf ---------------------------------------------------------------------------
 
@@ -208,6 +208,29 @@ cp "$out/peers/peers.conf" "$out/inifile/peers.conf"
 # inih's corners: byte order mark, continuation lines, inline comments, no final newline
 printf '\357\273\277[board]\nname = x\ndescription = first line\n  second line\n\t[not a section]\n; comment\n# comment\n[recovery]\nreboot = manual ; inline\nreboot_instruction = press\n  the button\n[]\nkey: colon\nno equals sign' \
 	>"$out/inifile/corners.ini"
+
+# --- CRL --------------------------------------------------------------------------------
+
+# OpenSSL's CRL of the cluster CA of tests/data (the CA fuzz_crl trusts), revoking a-kma01.
+# (corpus/crl/kma-coord.der is coordinator/crl.c's, by the same CA: not made here.)
+mkdir -p "$tmp/crlca/new"
+: >"$tmp/crlca/index.txt"
+echo 01 >"$tmp/crlca/crlnumber"
+cat >"$tmp/crlca/ca.cnf" <<CONF
+[ca]
+default_ca = this
+[this]
+database = $tmp/crlca/index.txt
+new_certs_dir = $tmp/crlca/new
+certificate = $data/ca.pem
+private_key = $data/ca.key
+crlnumber = $tmp/crlca/crlnumber
+default_md = sha256
+default_crl_days = 36500
+CONF
+openssl ca -batch -config "$tmp/crlca/ca.cnf" -revoke "$data/a-kma01.pem" 2>/dev/null
+openssl ca -batch -config "$tmp/crlca/ca.cnf" -gencrl -out "$tmp/crlca/crl.pem" 2>/dev/null
+openssl crl -in "$tmp/crlca/crl.pem" -outform DER -out "$out/crl/openssl.der"
 
 # --- TLS --------------------------------------------------------------------------------
 
