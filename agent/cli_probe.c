@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -13,7 +14,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "coordlink.h"
+#include "crlcheck.h"
 #include "exitcodes.h"
+#include "fileio.h"
 #include "hexser.h"
 #include "probe.h"
 #include "setup.h"
@@ -41,7 +45,8 @@ static void probe_usage(FILE *out)
 	    "\n"
 	    "Runs one mutual-TLS handshake (outbound to HOST:PORT, or inbound from the first\n"
 	    "peer that connects to ADDR:PORT) and says why it failed. Without --ca/--cert/--key\n"
-	    "the node's own identity is used. Exit status 0 only when the cause is ok.\n"
+	    "the node's own identity is used, with the CRL its coordinator sent (--crl goes\n"
+	    "with --ca/--cert/--key). Exit status 0 only when the cause is ok.\n"
 	    "\n"
 	    "When a peer refuses our hello (handshake_failure, protocol_version,\n"
 	    "insufficient_security, or a close), one more short connection per TLS version\n"
@@ -283,6 +288,25 @@ static void print_text(const struct probe_obs *o)
 		printf("%-15s %s\n", "Remedy:", kma_cause_remedy(o->cause));
 }
 
+/* The CRL the agent kept from its coordinator (coordlink.h), as the daemon's probes use it. */
+static void kept_crl(struct tlsctx *tls, const struct hal *hal)
+{
+	char path[PATH_MAX], err[320];
+	unsigned char *der = NULL;
+	size_t len = 0;
+	int e;
+
+	if (snprintf(path, sizeof(path), "%s/%s", hal->state_dir, COORDLINK_CRL_FILE) >=
+	    (int)sizeof(path))
+		return;
+	e = fileio_read(path, CRLCHECK_DER_MAX, &der, &len);
+	if (e == 0 && tlsctx_set_crl(tls, der, len, err, sizeof(err)) != TLSCTX_OK)
+		fprintf(stderr, "kma-agent: probe: %s: not used: %s\n", path, err);
+	else if (e && e != ENOENT)
+		fprintf(stderr, "kma-agent: probe: %s: %s\n", path, strerror(e));
+	free(der);
+}
+
 /* Our TLS material: from files, or from the node's identity record. */
 static int load_tls(struct tlsctx *tls, const struct probe_opts *o, const char *config_path,
                     bool explicit_config, const char *level_arg)
@@ -290,9 +314,10 @@ static int load_tls(struct tlsctx *tls, const struct probe_opts *o, const char *
 	char err[512];
 	enum tlsctx_status st;
 
-	if (o->cert || o->key || o->ca) {
+	if (o->cert || o->key || o->ca || o->crl) {
 		if (!o->cert || !o->key || !o->ca) {
-			fprintf(stderr, "kma-agent: probe: --ca, --cert and --key go together\n");
+			fprintf(stderr, "kma-agent: probe: --ca, --cert and --key go together%s\n",
+			        o->crl ? ", and --crl with them" : "");
 			return KMA_EXIT_USAGE;
 		}
 		st = tlsctx_load_files(tls, o->key, o->cert, o->ca, o->crl, err, sizeof(err));
@@ -327,6 +352,8 @@ static int load_tls(struct tlsctx *tls, const struct probe_opts *o, const char *
 		}
 		st = tlsctx_load_record(tls, rec, err, sizeof(err));
 		kma__v1__identity_record__free_unpacked(rec, NULL);
+		if (st == TLSCTX_OK)
+			kept_crl(tls, &hal);
 		hal_close(&hal);
 	}
 	if (st == TLSCTX_OK)

@@ -7,7 +7,8 @@
 #  - kma-coord refuses the old certificate (curl, and a kma-agent that imported the old
 #    identity) with the reason "revoked" in its log;
 #  - a peer presenting it is peer_cert_revoked for the others: inbound (openssl s_client) and
-#    outbound (openssl s_server at n1's address), and the diagnosis names node_cert_revoked;
+#    outbound (openssl s_server at n1's address, also to kma-agent probe with n2's identity),
+#    and the diagnosis names node_cert_revoked;
 #  - kma-coord restarted while the agents run honours it at once, and an agent restarted
 #    while kma-coord is down probes with the CRL it kept.
 . "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
@@ -134,6 +135,14 @@ wait_mesh n2 n1 outbound peer_cert_revoked
 wait_mesh n3 n1 outbound peer_cert_revoked
 until_ok 60 sh -c "\"$ctl\" diagnose | grep -q node_cert_revoked"
 ok "n2 and n3 call n1's address peer_cert_revoked; the diagnosis says node_cert_revoked"
+# An operator's probe from n2 with its identity uses the CRL n2 kept, as its daemon does.
+expect_exit 1 "$agent" -c "$demo/n2/agent.conf" probe --json --expect-id n1 \
+	"127.0.0.1:$(cat "$demo/n1/port")"
+expect_jsons "$T/out" "j['cause']" peer_cert_revoked "j['peer_cert']['serial']" "$OLD"
+expect_exit 64 "$agent" -c "$demo/n2/agent.conf" probe --crl "$T/crl.pem" \
+	"127.0.0.1:$(cat "$demo/n1/port")"
+expect_grep "--crl with them" "$T/err"
+ok "kma-agent probe with n2's identity calls it peer_cert_revoked too (the kept CRL)"
 
 # kma-coord restarted while the agents run: the CRL before the first connection.
 stop "$(cat "$demo/coord.pid")"
