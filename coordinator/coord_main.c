@@ -227,6 +227,7 @@ static void run_until_stop(const sigset_t *set, struct http_server *srv, struct 
                            const struct engine_params *ep, struct revoke *revoke)
 {
 	const struct timespec tick = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
+	bool crl_stale = false;
 	int sig;
 
 	for (;;) {
@@ -234,8 +235,16 @@ static void run_until_stop(const sigset_t *set, struct http_server *srv, struct 
 		if (sig < 0) {
 			engine_tick(st, ep, time(NULL));
 			http_tick(srv, st, time(NULL));
-			if (revoke && revoke_refresh(revoke, st, time(NULL)) != 0)
-				log_warn("CRL: not brought up to date; the kept one stays");
+			if (revoke) {
+				bool failed = revoke_refresh(revoke, st, time(NULL)) != 0;
+
+				if (failed && !crl_stale)
+					log_warn("CRL: not brought up to date; the kept one stays "
+					         "until it can be");
+				else if (!failed && crl_stale)
+					log_notice("CRL: up to date again");
+				crl_stale = failed;
+			}
 			if (store_checkpoint(st) != STORE_OK)
 				log_warn("the database's WAL could not be checkpointed; it grows");
 			continue;

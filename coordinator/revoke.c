@@ -19,7 +19,15 @@ struct revoke {
 	unsigned char *der;
 	size_t len;
 	size_t count; /* serials it revokes */
+	/* The last build that failed (logged): not tried again for that version for a while. */
+	bool failed;
+	uint64_t failed_version;
+	int64_t failed_at;
 };
+
+/* After a CRL could not be built, the seconds until it is tried again for that version (the
+ * tick asks four times a second; each attempt logs why it failed). */
+#define RETRY_S 30
 
 struct revoke *revoke_new(struct enroll_ca *ca, struct auth *auth)
 {
@@ -110,8 +118,16 @@ static int current(struct revoke *r, struct store *st, uint64_t version, int64_t
 	size_t built_len = 0, count = 0;
 
 	if (!fresh(r, version, now)) {
-		if (build(r, st, version, now, &built, &built_len, &count) != 0)
+		if (r->failed && r->failed_version == version && now >= r->failed_at &&
+		    now - r->failed_at < RETRY_S)
 			return -1;
+		if (build(r, st, version, now, &built, &built_len, &count) != 0) {
+			r->failed = true;
+			r->failed_version = version;
+			r->failed_at = now;
+			return -1;
+		}
+		r->failed = false;
 		if (r->have && version < r->version) {
 			/* A reader behind a newer commit: its own answer, and the kept one stays.
 			 */
@@ -125,6 +141,9 @@ static int current(struct revoke *r, struct store *st, uint64_t version, int64_t
 		}
 		if (auth_set_crl(r->auth, built, built_len) != 0) {
 			free(built);
+			r->failed = true;
+			r->failed_version = version;
+			r->failed_at = now;
 			return -1;
 		}
 		if (!r->have || r->version != version)

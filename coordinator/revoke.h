@@ -46,7 +46,9 @@ void revoke_free(struct revoke *r);
  * built for version and less than half of REVOKE_CRL_LIFETIME_S ago at now; else one built now
  * from store_revoked through st. A CRL built for a version newer than the one kept, or for the
  * same one, is kept instead and given to auth; auth refusing it (auth_set_crl) fails this call.
- * Returns 0 with a copy in *der (free()) and *len, or -1 (logged): no CRL then.
+ * Returns 0 with a copy in *der (free()) and *len, or -1 (logged): no CRL then; after a
+ * failure, calls for the same version fail at once, unlogged, for 30 s before it is tried
+ * again.
  */
 int revoke_crl(struct revoke *r, struct store *st, uint64_t version, int64_t now,
                unsigned char **der, size_t *len) __attribute__((warn_unused_result));
