@@ -29,7 +29,7 @@
  * new CRL with every new peer table, but only while the coordinator answers: if they enforced
  * nextUpdate, a coordinator down past it would make every peer reject every other, a
  * cluster-wide outage. A stale CRL still names what it revoked; pinning the enrolled serial
- * does the rest. Every verify callback clears these flags.
+ * does the rest. Every verify callback that is given a CRL clears these flags.
  */
 #define CRLCHECK_TIME_FLAGS (MBEDTLS_X509_BADCRL_EXPIRED | MBEDTLS_X509_BADCRL_FUTURE)
 

@@ -56,9 +56,9 @@ void auth_free(struct auth *a);
 /*
  * Decides the role of a client that presented chain (n certificates, leaf first; n = 0
  * when it presented none). A chain of more than AUTH_CHAIN_MAX is refused before chain is
- * read, so chain may hold fewer entries than n then. The cluster CA is tried first, with its
- * CRL: a certificate it revokes is refused, why saying "revoked", and not tried as an
- * operator's. The CRL's age is not held against anyone (crlcheck.h: CRLCHECK_TIME_FLAGS).
+ * read, so chain may hold fewer entries than n then. The cluster CA is tried first, then its
+ * CRL: a certificate that chains to it and is on the CRL is refused, why saying "revoked",
+ * and not tried as an operator's. The CRL's age is not held against anyone (crlcheck.h).
  * Either role needs a non-empty CN and, when the certificate has one, an extended key usage
  * allowing clientAuth; a refusal explains the cluster CA's verify flags in why.
  */
