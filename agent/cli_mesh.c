@@ -39,7 +39,7 @@ int cli_mesh(struct hal *hal, bool json)
 	e = fileio_read(path, 4 << 20, &buf, &len);
 	if (e) {
 		fprintf(stderr, "kma-agent: %s: %s (is the agent running with a [mesh]?)\n", path,
-		        strerror(e));
+		        fileio_strerror(e));
 		return KMA_EXIT_NOINPUT;
 	}
 	root = json_tokener_parse((const char *)buf);

@@ -282,6 +282,11 @@ enum directive_rec_status directive_load(const char *state_dir, struct directive
 		snprintf(why, size, "%s: larger than %d bytes", path, DIRECTIVE_FILE_MAX);
 		return DIRECTIVE_REC_CORRUPT;
 	}
+	if (e == EINVAL || e == ELOOP) {
+		/* Only regular files are written here: anything else was planted. */
+		snprintf(why, size, "%s: %s", path, fileio_strerror(e));
+		return DIRECTIVE_REC_CORRUPT;
+	}
 	if (e) {
 		snprintf(why, size, "%s: %s", path, strerror(e));
 		return DIRECTIVE_REC_IO;

@@ -97,7 +97,7 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 	}
 	e = fileio_read_input(cfg->coord_ca, 256 * 1024, &ca, &ca_len);
 	if (e) {
-		snprintf(err, size, "%s: %s", cfg->coord_ca, strerror(e));
+		snprintf(err, size, "%s: %s", cfg->coord_ca, fileio_strerror(e));
 		return QUICKSTART_ERR_USAGE;
 	}
 	snprintf(url, sizeof(url), "%s%sv1/enroll", cfg->coord_url,

@@ -85,7 +85,7 @@ static enum tlsctx_status read_pem(const char *path, unsigned char **buf, size_t
 
 	if (e) {
 		snprintf(err, size, "%s: %s", path,
-		         e == EFBIG ? "larger than 256 KiB" : strerror(e));
+		         e == EFBIG ? "larger than 256 KiB" : fileio_strerror(e));
 		return TLSCTX_ERR_INPUT;
 	}
 	*len += 1;

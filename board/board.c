@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "inifile.h"
 
 /* A board.conf is a few dozen lines; anything near this size is not one. */
@@ -493,7 +494,7 @@ enum board_status board_load_file(const char *path, struct board *b, struct boar
 
 		ret = rc == EFBIG ? BOARD_ERR_INVALID : BOARD_ERR_NOT_FOUND;
 		snprintf(err->message, sizeof(err->message), "cannot read board file: %s",
-		         rc == EFBIG ? "larger than 64 KiB" : strerror(rc));
+		         rc == EFBIG ? "larger than 64 KiB" : fileio_strerror(rc));
 		goto exit;
 	}
 	if (p->ini.result < 0) {

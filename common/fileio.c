@@ -16,6 +16,42 @@ static int crash_at(enum fileio_point point)
 	return fileio_crash_hook && fileio_crash_hook(point);
 }
 
+int fileio_open_regular(const char *path, int oflags, int *fd_out)
+{
+	int fd, ret;
+	struct stat st;
+
+	*fd_out = -1;
+	/*
+	 * O_NONBLOCK: opening a FIFO for reading waits for a writer, forever when there is
+	 * none; a file planted in a shared state directory must not wedge whoever reads it.
+	 * It changes nothing for a regular file, the only kind read further.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | oflags);
+	if (fd < 0)
+		return errno;
+	if (fstat(fd, &st) < 0) {
+		ret = errno;
+		close(fd);
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return EINVAL;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+const char *fileio_strerror(int e)
+{
+	if (e == EINVAL)
+		return "not a regular file (a FIFO, device, socket or directory)";
+	if (e == ELOOP)
+		return "a symbolic link (refused)";
+	return strerror(e);
+}
+
 static int read_file(const char *path, int oflags, size_t max, unsigned char **out, size_t *out_len)
 {
 	int ret = EIO;
@@ -24,17 +60,11 @@ static int read_file(const char *path, int oflags, size_t max, unsigned char **o
 	struct stat st;
 	size_t len = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | oflags);
-	if (fd < 0) {
-		ret = errno;
+	ret = fileio_open_regular(path, oflags, &fd);
+	if (ret)
 		goto exit;
-	}
 	if (fstat(fd, &st) < 0) {
 		ret = errno;
-		goto exit;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = EINVAL;
 		goto exit;
 	}
 	if ((size_t)st.st_size > max) {
@@ -46,6 +76,7 @@ static int read_file(const char *path, int oflags, size_t max, unsigned char **o
 		ret = ENOMEM;
 		goto exit;
 	}
+	/* Never more than the size fstat gave: a file that grows is read as it was. */
 	while (len < (size_t)st.st_size) {
 		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
 
@@ -221,22 +252,36 @@ int fileio_mkdirs(const char *dir, mode_t mode)
 
 int fileio_read_line(const char *path, char *buf, size_t size)
 {
-	FILE *f = fopen(path, "re");
-	size_t start = 0, end;
+	size_t start = 0, end = 0;
+	int fd, ret;
 
-	if (!f)
-		return errno;
-	if (!fgets(buf, (int)size, f)) {
-		int err = ferror(f) ? EIO : ENODATA;
+	if (size < 2)
+		return EINVAL;
+	buf[0] = '\0';
+	ret = fileio_open_regular(path, 0, &fd);
+	if (ret)
+		return ret;
+	/* At most size - 1 bytes, whatever the file holds: sysfs and procfs give no size. */
+	while (end < size - 1 && !memchr(buf, '\n', end)) {
+		ssize_t n = read(fd, buf + end, size - 1 - end);
 
-		fclose(f);
-		buf[0] = '\0';
-		return err;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = errno;
+			close(fd);
+			buf[0] = '\0';
+			return ret;
+		}
+		if (n == 0)
+			break;
+		end += (size_t)n;
 	}
-	fclose(f);
-	end = strlen(buf);
-	while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r' || buf[end - 1] == ' ' ||
-	                   buf[end - 1] == '\t' || buf[end - 1] == '\0'))
+	close(fd);
+	buf[end] = '\0';
+	end = strcspn(buf, "\n"); /* the first line; a NUL ends it too */
+	end = strnlen(buf, end);
+	while (end > 0 && (buf[end - 1] == '\r' || buf[end - 1] == ' ' || buf[end - 1] == '\t'))
 		end--;
 	while (start < end && (buf[start] == ' ' || buf[start] == '\t'))
 		start++;

@@ -27,8 +27,18 @@ enum fileio_point {
 extern int (*fileio_crash_hook)(enum fileio_point point);
 
 /*
+ * Opens path for reading (O_RDONLY | O_CLOEXEC | O_NONBLOCK plus oflags, e.g. O_NOFOLLOW)
+ * and keeps it only when it is a regular file: a FIFO, device, socket or directory is
+ * refused with EINVAL without ever blocking (a FIFO with no writer would block a plain
+ * open forever), a symbolic link with ELOOP under O_NOFOLLOW. On success *fd is the
+ * caller's to close. Every read below goes through it.
+ */
+int fileio_open_regular(const char *path, int oflags, int *fd) __attribute__((warn_unused_result));
+
+/*
  * Reads a whole regular file, not through a symbolic link, of at most max bytes into a
- * new NUL-terminated buffer the caller frees. EFBIG when larger than max.
+ * new NUL-terminated buffer the caller frees. EFBIG when larger than max; EINVAL when not
+ * a regular file; ELOOP when a symbolic link.
  */
 int fileio_read(const char *path, size_t max, unsigned char **out, size_t *out_len)
     __attribute__((warn_unused_result));
@@ -40,6 +50,12 @@ int fileio_read(const char *path, size_t max, unsigned char **out, size_t *out_l
  */
 int fileio_read_input(const char *path, size_t max, unsigned char **out, size_t *out_len)
     __attribute__((warn_unused_result));
+
+/*
+ * strerror for what the read functions return, saying "not a regular file" for EINVAL and
+ * "a symbolic link (refused)" for ELOOP, which is what those mean there.
+ */
+const char *fileio_strerror(int e);
 
 /* What fileio_write_atomic appends to a path for its temp file. */
 #define FILEIO_TEMP_SUFFIX ".tmp"
@@ -61,7 +77,9 @@ int fileio_mkdirs(const char *dir, mode_t mode) __attribute__((warn_unused_resul
 
 /*
  * Reads the first line of a small text file (sysfs attributes, sim files), without the
- * trailing newline and surrounding white space. ENOENT when missing; ENODATA when empty.
+ * trailing newline and surrounding white space, reading at most size - 1 bytes. ENOENT
+ * when missing; ENODATA when empty; EINVAL when not a regular file (symbolic links are
+ * followed: sysfs paths are full of them).
  */
 int fileio_read_line(const char *path, char *buf, size_t size) __attribute__((warn_unused_result));
 

@@ -86,7 +86,7 @@ bool inifile_reader_error(const struct inifile *f, int *line, char *msg, size_t 
 	if (f->read_errno == EFBIG)
 		snprintf(msg, size, "cannot read: larger than %zu KiB", f->file_max / 1024);
 	else if (f->read_errno)
-		snprintf(msg, size, "cannot open: %s", strerror(f->read_errno));
+		snprintf(msg, size, "cannot open: %s", fileio_strerror(f->read_errno));
 	else if (f->refused == INIFILE_ERR_NUL)
 		snprintf(msg, size, "NUL byte in line");
 	else if (f->refused == INIFILE_ERR_LONG_LINE)

@@ -37,7 +37,8 @@ static bool read_attr(struct hal *hal, const char *rel, char *out)
 	if (rc) {
 		/* Missing is normal (no such part); anything else is worth knowing about. */
 		if (rc != ENOENT && rc != ENODATA && rc != ENOTDIR)
-			log_warn("hardware identity: cannot read %s: %s", path, strerror(rc));
+			log_warn("hardware identity: cannot read %s: %s", path,
+			         fileio_strerror(rc));
 		out[0] = '\0';
 		return false;
 	}
@@ -100,8 +101,7 @@ static bool read_vpd80(struct hal *hal, const char *rel, char *out)
 	out[0] = '\0';
 	if (!hal_path_join(path, sizeof(path), hal->root, rel))
 		return false;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fileio_open_regular(path, 0, &fd) != 0)
 		return false;
 	while ((size_t)got < sizeof(buf)) {
 		n = read(fd, buf + got, sizeof(buf) - (size_t)got);
@@ -172,28 +172,44 @@ static void block_auto(struct hal *hal, char *out)
 	free_list(list, n);
 }
 
+/* cpuinfo of a 4096-CPU machine is a few MB; the first processor comes first. */
+#define CPUINFO_READ_MAX (1024 * 1024)
+
 /* First "<field> : value" line of <root>/proc/cpuinfo (first processor). */
 static bool cpuinfo_field(struct hal *hal, const char *field, char *out)
 {
 	char path[PATH_MAX];
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
+	char line[4096];
+	size_t total = 0;      /* bytes read so far */
+	bool skipping = false; /* the rest of a line longer than line[] */
+	int fd;
 	FILE *f;
 	bool found = false;
 
 	out[0] = '\0';
 	if (!hal_path_join(path, sizeof(path), hal->root, "proc/cpuinfo"))
 		return false;
-	/* procfs files have size 0: read them line by line, never by size. */
-	f = fopen(path, "re");
-	if (!f)
+	/* procfs files have size 0: read them line by line, never by size, and only so far. */
+	if (fileio_open_regular(path, 0, &fd) != 0)
 		return false;
-	while (!found && (len = getline(&line, &cap, f)) > 0) {
-		char *colon = strchr(line, ':');
-		char *key_end, *val;
+	f = fdopen(fd, "re");
+	if (!f) {
+		close(fd);
+		return false;
+	}
+	while (!found && total < CPUINFO_READ_MAX && fgets(line, sizeof(line), f)) {
+		off_t pos = ftello(f);
+		size_t len = strlen(line);
+		bool whole = len > 0 && line[len - 1] == '\n';
+		bool was_skipping = skipping;
+		char *colon, *key_end, *val;
 		size_t vlen;
 
+		total = pos > 0 ? (size_t)pos : CPUINFO_READ_MAX;
+		skipping = !whole;
+		if (was_skipping)
+			continue;
+		colon = strchr(line, ':');
 		if (!colon)
 			continue;
 		key_end = colon;
@@ -212,7 +228,6 @@ static bool cpuinfo_field(struct hal *hal, const char *field, char *out)
 		hal_clean_id(out);
 		found = true;
 	}
-	free(line);
 	fclose(f);
 	return found && out[0];
 }

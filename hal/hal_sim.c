@@ -64,7 +64,8 @@ static enum hal_status append_action(struct hal *hal, const char *action)
 	if (!sim_path(hal, "actions.log", path))
 		return HAL_ERR_INVALID;
 	n = snprintf(line, sizeof(line), "%s\n", action);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	/* O_NONBLOCK: a FIFO in its place fails (ENXIO) rather than wait for a reader. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
 	if (fd < 0) {
 		hal_set_error(hal, errno, "cannot open %s", path);
 		return HAL_ERR_IO;

@@ -143,6 +143,17 @@ static enum hal_status load_file(const char *path, Kma__V1__IdentityRecord **out
 		ret = HAL_ERR_CORRUPT;
 		goto exit;
 	}
+	if (rc == EINVAL || rc == ELOOP) {
+		/*
+		 * Only the agent writes here, and only regular files: a FIFO, device, directory or
+		 * link in its place was put there by someone else (the network side, under
+		 * privilege separation). It is refused, never opened further, never waited on.
+		 */
+		snprintf(why, why_size, "not a regular file (%s)",
+		         rc == ELOOP ? "a symbolic link" : "a FIFO, device, socket or directory");
+		ret = HAL_ERR_CORRUPT;
+		goto exit;
+	}
 	if (rc) {
 		snprintf(why, why_size, "cannot read: %s", strerror(rc));
 		*err = rc;

@@ -106,3 +106,16 @@ expect_exit 64 "$AGENT" -c "$C" quickstart --node-id a-kma01
 expect_exit 64 "$AGENT" -c "$C" quickstart --node-id 'a,O=evil' --token x
 expect_grep "node ID 'a,O=evil'" "$T/err"
 ok "quickstart refuses bad arguments before generating anything"
+
+# Issue 16 item 9: a FIFO at the identity path (planted after a factory reset) is refused at
+# once as not a regular file; before, `identity` and the daemon's loader blocked forever.
+rm -f "$REC" "$REC.prev"
+mkfifo "$REC"
+expect_exit 65 timeout 30 "$AGENT" -c "$C" identity
+expect_grep "identity.rec: not a regular file" "$T/err"
+rm -f "$REC"
+ln -s "$DATA/a-kma01.pem" "$REC"
+expect_exit 65 timeout 30 "$AGENT" -c "$C" identity
+expect_grep "identity.rec: not a regular file (a symbolic link)" "$T/err"
+rm -f "$REC"
+ok "a FIFO or a link at the identity path is refused at once, never waited on"

@@ -285,7 +285,7 @@ static void test_record_bad_content(void **state)
 
 static void test_record_file_errors(void **state)
 {
-	char *dir = tu_tmpdir("directive"), why[300];
+	char *dir = tu_tmpdir("directive"), why[300], path[PATH_MAX];
 	struct directive_record back;
 	uint8_t big[DIRECTIVE_FILE_MAX + 1];
 
@@ -299,6 +299,17 @@ static void test_record_file_errors(void **state)
 	tu_write_bytes(dir, DIRECTIVE_FILE, big, sizeof(big));
 	assert_int_equal(directive_load(dir, &back, why, sizeof(why)), DIRECTIVE_REC_CORRUPT);
 	assert_non_null(strstr(why, "larger than"));
+	/* Not a regular file (issue 16 item 9): refused at once, never waited on. */
+	unlink(tu_path(path, dir, DIRECTIVE_FILE));
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10); /* SIGALRM's default action ends the test should the load block */
+	assert_int_equal(directive_load(dir, &back, why, sizeof(why)), DIRECTIVE_REC_CORRUPT);
+	alarm(0);
+	assert_non_null(strstr(why, "not a regular file"));
+	unlink(path);
+	assert_int_equal(symlink("/dev/zero", path), 0);
+	assert_int_equal(directive_load(dir, &back, why, sizeof(why)), DIRECTIVE_REC_CORRUPT);
+	assert_non_null(strstr(why, "symbolic link"));
 	tu_rmtree(dir);
 }
 

@@ -10,6 +10,12 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "hal_test_util.h"
@@ -155,6 +161,83 @@ static void test_read_limits(void **state)
 	assert_int_equal(fileio_read(tu_path(path, dir, "none"), 100, &buf, &len), ENOENT);
 }
 
+/* A read that would block on a FIFO ends the test here instead of hanging ctest. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = "FAIL: a read blocked on a FIFO\n";
+
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/*
+ * Only regular files are read, and nothing else is ever waited on (issue 16 item 9): a
+ * FIFO with no writer, a device that never ends, a directory or (for the agent's own
+ * state) a symbolic link is refused at once, by every read function.
+ */
+static void test_read_only_regular_files(void **state)
+{
+	const char *dir = *state;
+	char fifo[PATH_MAX], link_path[PATH_MAX], target[PATH_MAX], line[64];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int fd = -1;
+
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	assert_int_equal(mkfifo(tu_path(fifo, dir, "fifo"), 0600), 0);
+	assert_int_equal(fileio_read(fifo, 100, &buf, &len), EINVAL);
+	assert_int_equal(fileio_read_input(fifo, 100, &buf, &len), EINVAL);
+	assert_int_equal(fileio_read_line(fifo, line, sizeof(line)), EINVAL);
+	assert_int_equal(fileio_open_regular(fifo, 0, &fd), EINVAL);
+	assert_int_equal(fd, -1);
+	assert_int_equal(fileio_read_input("/dev/zero", 100, &buf, &len), EINVAL);
+	assert_int_equal(fileio_read_line("/dev/zero", line, sizeof(line)), EINVAL);
+	assert_int_equal(fileio_read_input(dir, 100, &buf, &len), EINVAL);
+	assert_int_equal(fileio_read_line(dir, line, sizeof(line)), EINVAL);
+	alarm(0);
+	assert_string_equal(fileio_strerror(EINVAL),
+	                    "not a regular file (a FIFO, device, socket or directory)");
+
+	/* The agent's own state is never read through a link; operator input may be. */
+	tu_write(dir, "target", "x\n");
+	assert_int_equal(symlink(tu_path(target, dir, "target"), tu_path(link_path, dir, "link")),
+	                 0);
+	assert_int_equal(fileio_read(link_path, 100, &buf, &len), ELOOP);
+	assert_int_equal(fileio_read_input(link_path, 100, &buf, &len), 0);
+	assert_string_equal((char *)buf, "x\n");
+	free(buf);
+	buf = NULL;
+	/* A link to something endless is refused as what it leads to. */
+	unlink(link_path);
+	assert_int_equal(symlink("/dev/zero", link_path), 0);
+	assert_int_equal(fileio_read_input(link_path, 100, &buf, &len), EINVAL);
+	assert_int_equal(fileio_read_line(link_path, line, sizeof(line)), EINVAL);
+}
+
+/* A first line longer than the buffer is cut, never read past size - 1 bytes. */
+static void test_read_line_bounded(void **state)
+{
+	const char *dir = *state;
+	char path[PATH_MAX], line[8];
+	static char big[1 << 16];
+
+	memset(big, 'a', sizeof(big) - 1);
+	tu_write(dir, "big", big);
+	assert_int_equal(fileio_read_line(tu_path(path, dir, "big"), line, sizeof(line)), 0);
+	assert_string_equal(line, "aaaaaaa");
+	tu_write(dir, "two", "  ab \r\ncd\n");
+	assert_int_equal(fileio_read_line(tu_path(path, dir, "two"), line, sizeof(line)), 0);
+	assert_string_equal(line, "ab");
+	tu_write_bytes(dir, "nul", "ab\0cd\n", 6);
+	assert_int_equal(fileio_read_line(tu_path(path, dir, "nul"), line, sizeof(line)), 0);
+	assert_string_equal(line, "ab");
+	tu_write(dir, "empty", "");
+	assert_int_equal(fileio_read_line(tu_path(path, dir, "empty"), line, sizeof(line)),
+	                 ENODATA);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +246,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_atomic_mode_and_backup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_write_atomic_crash_points, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_only_regular_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_line_bounded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hal.h"
 #include "hal_test_util.h"
@@ -230,6 +233,53 @@ static void test_cpuinfo(void **state)
 	assert_string_equal(id.cpu_id, "");
 }
 
+static void on_alarm(int sig)
+{
+	static const char msg[] = "FAIL: reading the hardware identity blocked\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/*
+ * Issue 16 item 9: a FIFO or an endless device where a serial is read (a board file that
+ * points at one, a sysfs path replaced) is refused at once; a long cpuinfo is read only
+ * so far. Before, the FIFO blocked the agent (and under privilege separation the root
+ * helper) forever and /dev/zero made getline grow without end.
+ */
+static void test_not_regular_or_endless(void **state)
+{
+	struct fixture *f = *state;
+	struct hal_hwid id;
+	char path[PATH_MAX];
+	static char big[(1 << 20) + 4096];
+
+	signal(SIGALRM, on_alarm);
+	alarm(20);
+	tu_write(f->root, "sys/class/dmi/id/x", "");
+	assert_int_equal(mkfifo(tu_path(path, f->root, "sys/class/dmi/id/board_serial"), 0600), 0);
+	assert_int_equal(mkfifo(tu_path(path, f->root, "fifo"), 0600), 0);
+	assert_int_equal(fileio_mkdirs(tu_path(path, f->root, "proc"), 0755), 0);
+	assert_int_equal(symlink("/dev/zero", tu_path(path, f->root, "proc/cpuinfo")), 0);
+	read_with(f, "dmi:board_serial", "file:/fifo", NULL, "cpuinfo:auto", NULL, &id);
+	assert_string_equal(id.board_serial, "");
+	assert_string_equal(id.product_uuid, "");
+	assert_string_equal(id.cpu_id, "");
+
+	/* a regular cpuinfo of more than 1 MiB before the field: not looked for past that */
+	unlink(path);
+	memset(big, 'x', sizeof(big));
+	for (size_t i = 100; i < sizeof(big) - 64; i += 100)
+		big[i] = '\n';
+	memcpy(big + sizeof(big) - 60, "\nmodel name : late\n", 19);
+	big[sizeof(big) - 41] = '\0';
+	tu_write(f->root, "proc/cpuinfo", big);
+	read_with(f, NULL, NULL, NULL, "cpuinfo:model name", NULL, &id);
+	assert_string_equal(id.cpu_id, "");
+	alarm(0);
+}
+
 static void make_iface(struct fixture *f, const char *name, const char *mac, bool physical)
 {
 	char rel[PATH_MAX];
@@ -346,6 +396,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_devicetree, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_block_auto, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cpuinfo, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_regular_or_endless, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_net_auto, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shipped_boards, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_boot_id_and_misc, setup, teardown),

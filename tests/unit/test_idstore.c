@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sys/random.h>
 
@@ -288,6 +291,54 @@ static void test_only_backup(void **state)
 	assert_non_null(strstr(info.detail, "missing"));
 }
 
+static void on_alarm(int sig)
+{
+	static const char msg[] = "FAIL: loading the identity blocked\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
+/*
+ * Issue 16 item 9: something other than a regular file at the record's path (a FIFO the
+ * network side planted, a link, a directory) is refused at once, never opened further
+ * nor waited on, and the previous copy is used as for any other bad record.
+ */
+static void test_not_a_regular_file(void **state)
+{
+	struct fixture *f = *state;
+	struct hal_load_info info;
+	char node[64], path[PATH_MAX], prev[PATH_MAX], elsewhere[PATH_MAX];
+
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	(void)mkdir(f->state, 0700); /* hal_open may have made it */
+	assert_int_equal(mkfifo(tu_path(path, f->state, IDSTORE_FILE), 0600), 0);
+	assert_int_equal(load(&f->hal, node, NULL), HAL_ERR_CORRUPT);
+	assert_non_null(strstr(f->hal.error, "not a regular file"));
+	assert_int_equal(mkfifo(tu_path(prev, f->state, IDSTORE_BACKUP), 0600), 0);
+	assert_int_equal(load(&f->hal, node, NULL), HAL_ERR_CORRUPT);
+	alarm(0);
+	unlink(path);
+	unlink(prev);
+	store(&f->hal, "node-A", 1);
+	store(&f->hal, "node-B", 2);
+	/* node-B's record, moved elsewhere, and a link to it in its place */
+	assert_int_equal(rename(path, tu_path(elsewhere, f->dir, "elsewhere")), 0);
+	assert_int_equal(symlink(elsewhere, path), 0);
+	assert_int_equal(load(&f->hal, node, &info), HAL_OK);
+	assert_string_equal(node, "node-A"); /* from the backup, not through the link */
+	assert_true(info.from_backup);
+	assert_non_null(strstr(info.detail, "symbolic link"));
+	unlink(path);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(load(&f->hal, node, &info), HAL_OK);
+	assert_string_equal(node, "node-A");
+	assert_non_null(strstr(info.detail, "not a regular file"));
+	rmdir(path);
+}
+
 /* Writes a framed payload as the current record. */
 static void write_framed(struct fixture *f, const char *name, const uint8_t *payload, size_t len)
 {
@@ -476,6 +527,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_modes_with_umask_0, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_erase, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decode_mutations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
