@@ -19,6 +19,7 @@
 #include "exitcodes.h"
 #include "fileio.h"
 #include "hexser.h"
+#include "hostport.h"
 #include "probe.h"
 #include "setup.h"
 #include "tlshello.h"
@@ -53,31 +54,15 @@ static void probe_usage(FILE *out)
 	    "asks which versions it accepts: protocol_mismatch or cipher_mismatch follows.\n");
 }
 
-/* "host:port", "[v6]:port". */
+/* "host:port", "[v6]:port" (hostport_split), the port as the service name for getaddrinfo. */
 static int split_hostport(const char *in, char *host, size_t hsize, char *port, size_t psize)
 {
-	const char *colon;
-	size_t hl;
+	char why[160];
+	unsigned p;
 
-	if (in[0] == '[') {
-		const char *end = strchr(in, ']');
-
-		if (!end || end[1] != ':')
-			return -1;
-		hl = (size_t)(end - in - 1);
-		in++;
-		colon = end + 1;
-	} else {
-		colon = strrchr(in, ':');
-		if (!colon)
-			return -1;
-		hl = (size_t)(colon - in);
-	}
-	if (hl == 0 || hl >= hsize || strlen(colon + 1) == 0 || strlen(colon + 1) >= psize)
+	if (hostport_split(in, host, hsize, &p, why, sizeof(why)) != 0)
 		return -1;
-	memcpy(host, in, hl);
-	host[hl] = '\0';
-	snprintf(port, psize, "%s", colon + 1);
+	snprintf(port, psize, "%u", p);
 	return 0;
 }
 
@@ -525,7 +510,10 @@ int cli_probe(int argc, char **argv, const char *config_path, bool explicit_conf
 	if (!o.accept) {
 		o.target = argv[optind];
 		if (split_hostport(o.target, host, sizeof(host), port, sizeof(port))) {
-			fprintf(stderr, "kma-agent: probe: '%s' is not HOST:PORT\n", o.target);
+			fprintf(
+			    stderr,
+			    "kma-agent: probe: '%s' is not HOST:PORT (a port from 1 to 65535)\n",
+			    o.target);
 			return KMA_EXIT_USAGE;
 		}
 	}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hostport.h"
 #include "inifile.h"
 
 #ifndef KMA_DEFAULT_STATE_DIR
@@ -84,9 +85,19 @@ static int handler(void *user, const char *section, const char *name, const char
 			return inifile_set_string(&ctx->ini, cfg->hal_root, sizeof(cfg->hal_root),
 			                          name, value);
 	} else if (strcmp(section, "mesh") == 0) {
-		if (strcmp(name, "listen") == 0)
+		if (strcmp(name, "listen") == 0) {
+			char host[HOSTPORT_HOST_MAX], why[160];
+			unsigned port;
+
+			if (hostport_split(value, host, sizeof(host), &port, why, sizeof(why)) != 0)
+				return inifile_fail(&ctx->ini, "listen: %s", why);
+			if (!hostport_is_numeric(host))
+				return inifile_fail(
+				    &ctx->ini, "listen: '%s' is not a numeric IPv4 or IPv6 address",
+				    host);
 			return inifile_set_string(&ctx->ini, cfg->mesh_listen,
 			                          sizeof(cfg->mesh_listen), name, value);
+		}
 		if (strcmp(name, "peers") == 0)
 			return inifile_set_string(&ctx->ini, cfg->peers_file,
 			                          sizeof(cfg->peers_file), name, value);
@@ -107,9 +118,13 @@ static int handler(void *user, const char *section, const char *name, const char
 			                        86400, name, value);
 	} else if (strcmp(section, "coordinator") == 0) {
 		if (strcmp(name, "url") == 0) {
+			char why[160];
+
 			if (strncmp(value, "https://", 8) != 0)
 				return inifile_fail(&ctx->ini, "url: '%s' is not an https:// URL",
 				                    value);
+			if (hostport_check_url(value, why, sizeof(why)) != 0)
+				return inifile_fail(&ctx->ini, "url: %s", why);
 			return inifile_set_string(&ctx->ini, cfg->coord_url, sizeof(cfg->coord_url),
 			                          name, value);
 		}

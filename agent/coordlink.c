@@ -16,6 +16,7 @@
 #include "crlcheck.h"
 #include "fileio.h"
 #include "hexser.h"
+#include "hostport.h"
 #include "log.h"
 #include "peers.h"
 
@@ -304,7 +305,7 @@ static void table_restore(struct coordlink *c)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return;
-	if (peers_load(t, path, &err) != 0) {
+	if (peers_load_saved(t, path, &err) != 0) {
 		log_warn("coordinator: the kept peer table is not usable: %s:%d: %s", err.path,
 		         err.line, err.message);
 		free(t);
@@ -319,6 +320,14 @@ static void table_restore(struct coordlink *c)
 	coordlink_apply_table(c);
 }
 
+/* Text from the network made fit for a log line. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			*s = '?';
+}
+
 static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *reply)
 {
 	struct peer_table *t;
@@ -331,12 +340,26 @@ static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *re
 	for (size_t i = 0; i < reply->n_peers && t->n < PEERS_MAX; i++) {
 		const Kma__V1__Peer *p = reply->peers[i];
 		struct peer_entry *e = &t->peers[t->n];
+		char host[HOSTPORT_HOST_MAX], why[160];
+		unsigned port;
 
 		/* The reply is input from the network: take only entries that make sense. */
 		if (!p->node_id || !p->node_id[0] || !p->address || !p->address[0] ||
 		    strlen(p->node_id) >= sizeof(e->node_id) ||
 		    strlen(p->address) >= sizeof(e->address) || strcmp(p->node_id, c->node_id) == 0)
 			continue;
+		if (hostport_split(p->address, host, sizeof(host), &port, why, sizeof(why)) != 0) {
+			printable(why);
+			log_warn("coordinator: peer table: entry %zu left out: %s", i, why);
+			continue;
+		}
+		if (peers_find(t, p->node_id)) {
+			log_warn(
+			    "coordinator: peer table: entry %zu names a node listed before: the "
+			    "first kept",
+			    i);
+			continue;
+		}
 		snprintf(e->node_id, sizeof(e->node_id), "%s", p->node_id);
 		snprintf(e->name, sizeof(e->name), "%s",
 		         p->name && p->name[0] ? p->name : p->node_id);

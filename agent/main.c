@@ -144,6 +144,12 @@ int main(int argc, char **argv)
 	ret = setup_board(&cfg, &board);
 	if (ret)
 		return ret;
+	/* A broken table or a missing CA is refused before the daemon runs without them. */
+	if (check_only || strcmp(cmd, "run") == 0) {
+		ret = setup_check_files(&cfg);
+		if (ret)
+			return ret;
+	}
 	if (check_only) {
 		ret = setup_check_user(&cfg);
 		if (ret)

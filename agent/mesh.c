@@ -12,6 +12,7 @@
 
 #include "crlcheck.h"
 #include "fileio.h"
+#include "hostport.h"
 #include "log.h"
 #include "tlsnames.h"
 
@@ -178,7 +179,8 @@ static void probe_peer(evutil_socket_t fd, short what, void *arg)
 	uint64_t interval_ms = (uint64_t)m->cfg->full_handshake_interval_s * 1000u;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
-	char host[128], *colon;
+	char host[HOSTPORT_HOST_MAX], service[8], why[160];
+	unsigned port;
 	struct probe_ev *pe;
 	int rc;
 
@@ -196,17 +198,14 @@ static void probe_peer(evutil_socket_t fd, short what, void *arg)
 		probe_session_expire(&ps->session, probe_now_ms(), interval_ms);
 		e.session = &ps->session;
 	}
-	snprintf(host, sizeof(host), "%s", ps->entry.address);
-	colon = strrchr(host, ':');
-	if (colon)
-		*colon = '\0';
-	if (host[0] == '[') {
-		memmove(host, host + 1, strlen(host));
-		host[strcspn(host, "]")] = '\0';
-	}
 	/* TODO(mesh): names resolve synchronously; numeric addresses (the usual peer table)
-	 * never block. */
-	rc = colon ? getaddrinfo(host, colon + 1, &hints, &ai) : EAI_NONAME;
+	 * never block. Every table is checked when read; this only refuses what slipped by. */
+	if (hostport_split(ps->entry.address, host, sizeof(host), &port, why, sizeof(why)) == 0) {
+		snprintf(service, sizeof(service), "%u", port);
+		rc = getaddrinfo(host, service, &hints, &ai);
+	} else {
+		rc = EAI_SERVICE;
+	}
 	if (rc)
 		probe_resolve_failed(&pe->probe, ps->entry.address, &e, gai_strerror(rc));
 	else
@@ -376,24 +375,19 @@ static void on_accept(evutil_socket_t lfd, short what, void *arg)
 
 static int listen_on(struct mesh *m)
 {
-	char host[128], *colon;
+	char host[HOSTPORT_HOST_MAX], service[8], why[160];
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
+	unsigned port;
 	int one = 1, rc;
 
-	snprintf(host, sizeof(host), "%s", m->cfg->mesh_listen);
-	colon = strrchr(host, ':');
-	if (!colon) {
-		log_err("mesh: listen '%s' is not ADDR:PORT", m->cfg->mesh_listen);
+	if (hostport_split(m->cfg->mesh_listen, host, sizeof(host), &port, why, sizeof(why)) != 0) {
+		log_err("mesh: listen: %s", why);
 		return -1;
 	}
-	*colon = '\0';
-	if (host[0] == '[') {
-		memmove(host, host + 1, strlen(host));
-		host[strcspn(host, "]")] = '\0';
-	}
-	rc = getaddrinfo(host, colon + 1, &hints, &ai);
+	snprintf(service, sizeof(service), "%u", port);
+	rc = getaddrinfo(host, service, &hints, &ai);
 	if (rc) {
 		log_err("mesh: listen %s: %s", m->cfg->mesh_listen, gai_strerror(rc));
 		return -1;

@@ -31,8 +31,16 @@ struct peer_table {
 	struct peer_entry peers[PEERS_MAX];
 };
 
-/* Loads a peer file; on error fills err (file, line, message) and returns -1. */
+/*
+ * Loads a peer file; on error fills err (file, line, message) and returns -1. A node listed
+ * twice is an error naming both lines; an address must be HOST:PORT or [V6]:PORT with a
+ * port from 1 to 65535. The file must be a regular file (symbolic links are followed).
+ */
 int peers_load(struct peer_table *t, const char *path, struct config_error *err)
+    __attribute__((warn_unused_result));
+
+/* peers_load for the copy peers_save keeps in the state directory: never through a link. */
+int peers_load_saved(struct peer_table *t, const char *path, struct config_error *err)
     __attribute__((warn_unused_result));
 
 /*

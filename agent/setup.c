@@ -3,12 +3,16 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "directive.h"
 #include "exitcodes.h"
+#include "fileio.h"
 #include "log.h"
 #include "mesh.h"
+#include "peers.h"
 #include "privsep.h"
 
 int setup_config(struct agent_config *cfg, const char *path, bool explicit_path,
@@ -101,4 +105,66 @@ int setup_check_user(const struct agent_config *cfg)
 		return KMA_EXIT_CONFIG;
 	}
 	return KMA_EXIT_OK;
+}
+
+/* The coordinator's CA is a PEM bundle of a few certificates; tlsctx reads it the same way. */
+#define COORD_CA_MAX (256 * 1024)
+
+static void print_error(const struct config_error *err)
+{
+	if (err->line)
+		fprintf(stderr, "kma-agent: %s:%d: %s\n", err->path, err->line, err->message);
+	else
+		fprintf(stderr, "kma-agent: %s: %s\n", err->path, err->message);
+}
+
+int setup_check_files(const struct agent_config *cfg)
+{
+	struct config_error err = {0};
+	struct peer_table *t = NULL;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int e, ret = KMA_EXIT_CONFIG;
+
+	snprintf(err.path, sizeof(err.path), "%s", cfg->path[0] ? cfg->path : "built-in defaults");
+	if (cfg->peers_file[0]) {
+		t = malloc(sizeof(*t));
+		if (!t) {
+			ret = KMA_EXIT_SOFTWARE;
+			fprintf(stderr, "kma-agent: out of memory\n");
+			goto exit;
+		}
+		if (peers_load(t, cfg->peers_file, &err) != 0) {
+			print_error(&err);
+			goto exit;
+		}
+	}
+	snprintf(err.path, sizeof(err.path), "%s", cfg->path[0] ? cfg->path : "built-in defaults");
+	err.line = 0;
+	if (cfg->coord_ca[0]) {
+		/* Without it the agent would run and never report: refused before that. */
+		e = fileio_read_input(cfg->coord_ca, COORD_CA_MAX, &buf, &len);
+		if (e || !strstr((const char *)buf, "-----BEGIN CERTIFICATE-----")) {
+			snprintf(err.message, sizeof(err.message), "[coordinator] ca %.150s: %s",
+			         cfg->coord_ca,
+			         e == EFBIG ? "larger than 256 KiB"
+			         : e        ? fileio_strerror(e)
+			                    : "no PEM certificate in it");
+			print_error(&err);
+			goto exit;
+		}
+	}
+	/* Where the HAL reads the board's hardware: a typo there is no running agent either. */
+	if (stat(cfg->hal_root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err.message, sizeof(err.message), "[board] root %.150s: not a directory",
+		         cfg->hal_root);
+		print_error(&err);
+		goto exit;
+	}
+	ret = KMA_EXIT_OK;
+exit:
+	free(t);
+	free(buf);
+	return ret;
 }

@@ -30,6 +30,15 @@ int setup_hal(const struct agent_config *cfg, const struct board *board, struct 
  */
 int setup_privsep(const struct agent_config *cfg, struct hal *hal);
 
+/*
+ * --check-config and run: what a running agent needs beyond the file's syntax. The [mesh]
+ * peers table parses (no duplicate peer, every port 1..65535), the [coordinator] ca file
+ * is a readable PEM certificate bundle, [board] root is a directory. The node's identity
+ * is not looked at: it is missing by design until QuickStart. Prints file:line and returns
+ * KMA_EXIT_CONFIG on error.
+ */
+int setup_check_files(const struct agent_config *cfg);
+
 /* --check-config: the user [agent] user names exists. */
 int setup_check_user(const struct agent_config *cfg);
 

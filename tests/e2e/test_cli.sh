@@ -42,6 +42,47 @@ expect_exit 78 "$AGENT" -c "$T/broken.conf" --check-config
 expect_grep "board.conf:3:" "$T/err"
 ok "board errors exit 78 with file and line"
 
+# Issue 16 item 10: what the agent cannot do is refused (78), by --check-config and by the
+# daemon alike, rather than bound elsewhere or run without a listener or reports.
+cp "$T/n1/agent.conf" "$T/port.conf"
+printf '[mesh]\nlisten = 127.0.0.1:99999\n' >>"$T/port.conf"
+expect_exit 78 "$AGENT" -c "$T/port.conf" --check-config
+expect_grep "port.conf:10: listen: port '99999' is not from 1 to 65535" "$T/err"
+expect_exit 78 timeout 30 "$AGENT" -c "$T/port.conf" run
+expect_grep "port '99999'" "$T/err"
+cp "$T/n1/agent.conf" "$T/url.conf"
+printf '[coordinator]\nurl = https://localhost:70000/\n' >>"$T/url.conf"
+expect_exit 78 "$AGENT" -c "$T/url.conf" --check-config
+expect_grep "url.conf:10: url: port '70000' is not from 1 to 65535" "$T/err"
+printf '[peer u-kma02]\naddress = 127.0.0.1:1\nserial = 01\n\n[peer u-kma02]\naddress = 127.0.0.1:2\n' \
+	>"$T/dup-peers.conf"
+cp "$T/n1/agent.conf" "$T/dup.conf"
+printf '[mesh]\nlisten = 127.0.0.1:%s\npeers = %s\n' "$(free_port)" "$T/dup-peers.conf" >>"$T/dup.conf"
+expect_exit 78 "$AGENT" -c "$T/dup.conf" --check-config
+expect_grep "dup-peers.conf:6: peer u-kma02 listed twice: [peer u-kma02] on line 1 and again on line 5" "$T/err"
+expect_exit 78 timeout 30 "$AGENT" -c "$T/dup.conf" run
+expect_grep "listed twice" "$T/err"
+printf '[peer u-kma02]\naddress = 127.0.0.1\n' >"$T/dup-peers.conf"
+expect_exit 78 "$AGENT" -c "$T/dup.conf" --check-config
+expect_grep "dup-peers.conf:2: address: '127.0.0.1' has no :PORT" "$T/err"
+cp "$T/n1/agent.conf" "$T/ca.conf"
+printf '[coordinator]\nurl = https://localhost:%s/\nca = %s\n' "$(free_port)" "$T/no-ca.pem" >>"$T/ca.conf"
+expect_exit 78 "$AGENT" -c "$T/ca.conf" --check-config
+expect_grep "[coordinator] ca $T/no-ca.pem: No such file or directory" "$T/err"
+expect_exit 78 timeout 30 "$AGENT" -c "$T/ca.conf" run
+mkfifo "$T/no-ca.pem"
+expect_exit 78 timeout 30 "$AGENT" -c "$T/ca.conf" --check-config
+expect_grep "not a regular file" "$T/err"
+sed "s#^root = .*#root = $T/no-such-sim#" "$T/n1/agent.conf" >"$T/root.conf"
+expect_exit 78 "$AGENT" -c "$T/root.conf" --check-config
+expect_grep "[board] root $T/no-such-sim: not a directory" "$T/err"
+# The identity may be missing (before QuickStart): that is no configuration error.
+cp "$T/n1/agent.conf" "$T/fresh.conf"
+printf '[mesh]\nlisten = 127.0.0.1:%s\n[coordinator]\nurl = https://localhost:%s/\nca = %s\n' \
+	"$(free_port)" "$(free_port)" "$DATA/ca.pem" >>"$T/fresh.conf"
+expect_exit 0 "$AGENT" -c "$T/fresh.conf" --check-config
+ok "a bad port, a duplicate or broken peer table, a missing coordinator CA: exit 78 for --check-config and run"
+
 expect_exit 0 "$AGENT" causes --json
 expect_json "$T/out" "len(j)" 23
 expect_json "$T/out" "[c['cause'] for c in j].index('peer_serial_mismatch') >= 0" True

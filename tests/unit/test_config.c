@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "peers.h"
 
 static char path[64];
 
@@ -83,6 +84,59 @@ static void test_defaults_and_values(void **state)
 	assert_string_equal(cfg.board_name, "generic-aarch64");
 	assert_string_equal(cfg.board_dir, "/opt/boards");
 	assert_string_equal(cfg.hal_root, "/tmp/sim");
+
+	write_conf("[mesh]\nlisten = [::1]:65535\n[coordinator]\nurl = https://[::1]:1/x\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_string_equal(cfg.mesh_listen, "[::1]:65535");
+	write_conf(
+	    "[mesh]\nlisten = 127.0.0.1:9443\n[coordinator]\nurl = https://coord.example/\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+}
+
+/*
+ * The peer table (issue 16 item 10): a node listed twice is refused naming both lines,
+ * even right after itself (inih would hand the second section's keys over as more of the
+ * first, replacing its address and pinned serial); every address has a port from 1 to
+ * 65535.
+ */
+static void test_peers(void **state)
+{
+	static const struct {
+		const char *text;
+		int line;
+		const char *needle;
+	} bad[] = {
+	    {"[peer a]\naddress = 127.0.0.1:1\nserial = 01\n\n[peer a]\naddress = 127.0.0.1:2\n", 6,
+	     "peer a listed twice: [peer a] on line 1 and again on line 5"},
+	    {"[peer a]\naddress = 127.0.0.1:1\n[peer b]\naddress = 127.0.0.1:3\n[peer a]  \n"
+	     "serial = 02\n",
+	     6, "on line 1 and again on line 5"},
+	    {"[peer a]\n  address = 127.0.0.1:1\n  serial = 02\n", 3, "indented line"},
+	    {"[peer a]\naddress = 127.0.0.1:99999\n", 2, "port '99999' is not from 1 to 65535"},
+	    {"[peer a]\naddress = 127.0.0.1:0\n", 2, "port '0'"},
+	    {"[peer a]\naddress = host\n", 2, "no :PORT"},
+	    {"[peer a]\nname = x\n", 1, "peer a has no address"},
+	    {"[peer a]\naddress = 127.0.0.1:1\n\n[peer b]\nname = b\n", 4, "peer b has no address"},
+	};
+	struct peer_table *t = calloc(1, sizeof(*t));
+	struct config_error err;
+
+	(void)state;
+	assert_non_null(t);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_conf(bad[i].text);
+		assert_int_not_equal(peers_load(t, path, &err), 0);
+		if (err.line != bad[i].line || !strstr(err.message, bad[i].needle))
+			fail_msg("case %zu: got line %d '%s', want line %d containing '%s'", i,
+			         err.line, err.message, bad[i].line, bad[i].needle);
+	}
+	write_conf("[peer a]\naddress = 127.0.0.1:1\nserial = 0a\n[peer b]\naddress = [::1]:65535\n"
+	           "[peer c]\naddress = kma03.example:9443\n");
+	assert_int_equal(peers_load(t, path, &err), 0);
+	assert_int_equal(t->n, 3);
+	assert_string_equal(t->peers[0].serial, "0A");
+	assert_string_equal(t->peers[2].address, "kma03.example:9443");
+	free(t);
 }
 
 static void test_errors_have_lines(void **state)
@@ -105,6 +159,23 @@ static void test_errors_have_lines(void **state)
 	    /* The first error wins even when more follow. */
 	    {"[agent]\nbad1 = 1\nbad2 = 2\n", 2, "bad1"},
 	    {"name = x\n[agent]\n", 1, "outside any [section]"},
+	    /* Issue 16 item 10: ports from 1 to 65535, everywhere (getaddrinfo takes 99999 and
+	     * binds 99999 mod 65536). */
+	    {"[mesh]\nlisten = 127.0.0.1:99999\n", 2, "port '99999' is not from 1 to 65535"},
+	    {"[mesh]\nlisten = 127.0.0.1:65536\n", 2, "not from 1 to 65535"},
+	    {"[mesh]\nlisten = 127.0.0.1:0\n", 2, "port '0'"},
+	    {"[mesh]\nlisten = 127.0.0.1:-1\n", 2, "port '-1'"},
+	    {"[mesh]\nlisten = 127.0.0.1:9443x\n", 2, "port '9443x'"},
+	    {"[mesh]\nlisten = 127.0.0.1:\n", 2, "no port"},
+	    {"[mesh]\nlisten = 127.0.0.1\n", 2, "no :PORT"},
+	    {"[mesh]\nlisten = ::1:9443\n", 2, "[ADDRESS]:PORT"},
+	    {"[mesh]\nlisten = [::1]:99999\n", 2, "not from 1 to 65535"},
+	    {"[mesh]\nlisten = localhost:9443\n", 2, "not a numeric"},
+	    {"[coordinator]\nurl = https://localhost:70000/\n", 2, "port '70000'"},
+	    {"[coordinator]\nurl = https://localhost:/\n", 2, "no port"},
+	    {"[coordinator]\nurl = https://[::1]:0/\n", 2, "port '0'"},
+	    {"[coordinator]\nurl = https://:8443/\n", 2, "no host"},
+	    {"[coordinator]\nurl = https://u:p@localhost:8443/\n", 2, "credentials"},
 	};
 	struct agent_config cfg;
 	struct config_error err;
@@ -197,7 +268,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults_and_values), cmocka_unit_test(test_errors_have_lines),
 	    cmocka_unit_test(test_missing_file),        cmocka_unit_test(test_reader_refusals),
-	    cmocka_unit_test(test_file_too_large),
+	    cmocka_unit_test(test_file_too_large),      cmocka_unit_test(test_peers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
