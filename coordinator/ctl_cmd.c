@@ -1,5 +1,6 @@
 #include "ctl_cmd.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,6 +15,7 @@
 #include "ctl_nodes.h"
 #include "ctl_plan.h"
 #include "exitcodes.h"
+#include "suggest.h"
 
 #define JSON_DEPTH_MAX 32
 #define NODE_ID_MAX    64
@@ -22,8 +24,9 @@ struct ctl_verb {
 	const char *words; /* "node add" */
 	const char *usage; /* operands and flags after the words */
 	const char *summary;
-	int nargs;      /* operands after the words */
-	unsigned flags; /* enum ctl_flag bits it takes */
+	const char *example; /* one or more command lines, '\n' between them */
+	int nargs;           /* operands after the words */
+	unsigned flags;      /* enum ctl_flag bits it takes */
 	int (*run)(const struct ctl_ctx *c, char **args);
 };
 
@@ -40,46 +43,65 @@ static const struct ctl_verb verbs[] = {
      "nodes, identity state, key service, last report, the plan and its lease; exit 0 only "
      "if all are enrolled, healthy and reported within --stale (90 s); --watch: again every "
      "2 s until interrupted (at a terminal redrawn, elsewhere printed only when it changes)",
-     0, CTL_FLAG_STALE | CTL_FLAG_WATCH, verb_status},
-    {"node list", "", "the nodes of the cluster", 0, 0, verb_node_list},
+     "kmactl status\nkmactl status --stale 30 --json\nkmactl status --watch", 0,
+     CTL_FLAG_STALE | CTL_FLAG_WATCH, verb_status},
+    {"node list", "", "the nodes of the cluster", "kmactl node list --json", 0, 0, verb_node_list},
     {"node add", "ID --name NAME --address HOST:PORT [--serial HEX]",
-     "add a node; prints its one-time enrolment token as 'token: ...' when one is issued", 1,
+     "add a node; prints its one-time enrolment token as 'token: ...' when one is issued",
+     "kmactl node add a-kma04 --name \"KMA 4, rack B\" --address 127.0.0.4:4433", 1,
      CTL_FLAG_NAME | CTL_FLAG_ADDRESS | CTL_FLAG_SERIAL, verb_node_add},
     {"node remove", "ID [--yes]",
-     "remove a node; asks [y/N] at a terminal, elsewhere refuses without --yes", 1, CTL_FLAG_YES,
-     verb_node_remove},
-    {"node set-serial", "ID HEX", "record HEX as the node's enrolled certificate serial", 2, 0,
-     verb_node_set_serial},
+     "remove a node; asks [y/N] at a terminal, elsewhere refuses without --yes",
+     "kmactl node remove a-kma04 --yes", 1, CTL_FLAG_YES, verb_node_remove},
+    {"node set-serial", "ID HEX", "record HEX as the node's enrolled certificate serial",
+     "kmactl node set-serial a-kma02 5F3A9C01", 2, 0, verb_node_set_serial},
     {"mesh", "",
-     "pair matrix of causes (row: observer, column: peer); exit 0 only if every cell is ok", 0, 0,
-     verb_mesh},
-    {"diagnose", "", "findings with evidence and remedy; exit 0 only when healthy", 0, 0,
-     verb_diagnose},
+     "pair matrix of causes (row: observer, column: peer); exit 0 only if every cell is ok",
+     "kmactl mesh\nkmactl mesh --json", 0, 0, verb_mesh},
+    {"diagnose", "", "findings with evidence and remedy; exit 0 only when healthy",
+     "kmactl diagnose\nkmactl diagnose --json | jq '.findings[].pattern'", 0, 0, verb_diagnose},
     {"node token", "ID",
-     "a new one-time enrolment token for the node (the previous one is void), as 'token: ...'", 1,
-     0, ctl_verb_node_token},
-    {"plan", "", "the recovery the diagnosis calls for: each step, its reason and its gate now", 0,
-     0, ctl_verb_plan},
+     "a new one-time enrolment token for the node (the previous one is void), as 'token: ...'",
+     "kmactl node token a-kma02\nkma-agent quickstart --node-id a-kma02 --token-file token.txt   "
+     "(on the node)",
+     1, 0, ctl_verb_node_token},
+    {"plan", "", "the recovery the diagnosis calls for: each step, its reason and its gate now",
+     "kmactl plan\nkmactl plan --json", 0, 0, ctl_verb_plan},
     {"run", "[--yes] [--dry-run]",
      "start the plan (asks [y/N]; --yes for scripts) and follow it; exit 0 only when it is "
      "done and the cluster is healthy; --dry-run shows it and starts nothing",
-     0, CTL_FLAG_YES | CTL_FLAG_DRY_RUN, ctl_verb_run},
-    {"follow", "", "follow the current plan until it ends or pauses (as run does)", 0, 0,
-     ctl_verb_follow},
-    {"confirm", "STEP", "a manual step is done; the plan checks its effect and goes on", 1, 0,
-     ctl_verb_confirm},
-    {"pause", "", "pause the plan after what is in flight; nothing new starts", 0, 0,
-     ctl_verb_pause},
-    {"resume", "", "resume a paused plan; its gates are checked again", 0, 0, ctl_verb_resume},
-    {"abort", "[--yes]", "end the plan; steps done stay done", 0, CTL_FLAG_YES, ctl_verb_abort},
-    {"history", "", "the journal: every step, decision and operator action", 0, 0,
-     ctl_verb_history},
+     "kmactl run --dry-run\nkmactl run\nkmactl run --yes   (from a script: no question)", 0,
+     CTL_FLAG_YES | CTL_FLAG_DRY_RUN, ctl_verb_run},
+    {"follow", "", "follow the current plan until it ends or pauses (as run does)", "kmactl follow",
+     0, 0, ctl_verb_follow},
+    {"confirm", "STEP", "a manual step is done; the plan checks its effect and goes on",
+     "kmactl confirm 3", 1, 0, ctl_verb_confirm},
+    {"pause", "", "pause the plan after what is in flight; nothing new starts", "kmactl pause", 0,
+     0, ctl_verb_pause},
+    {"resume", "", "resume a paused plan; its gates are checked again", "kmactl resume", 0, 0,
+     ctl_verb_resume},
+    {"abort", "[--yes]", "end the plan; steps done stay done", "kmactl abort --yes", 0,
+     CTL_FLAG_YES, ctl_verb_abort},
+    {"history", "", "the journal: every step, decision and operator action",
+     "kmactl history\nkmactl history --json", 0, 0, ctl_verb_history},
 };
 
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
-static const char *const flag_names[] = {"--stale", "--name",    "--address", "--serial",
-                                         "--yes",   "--dry-run", "--watch"};
+/* The verb flags, in enum ctl_flag's bit order. */
+static const struct {
+	const char *name, *arg, *help;
+} flags[] = {
+    {"--stale", "SECONDS", "a node whose last report is older is not healthy (1 to 86400; 90)"},
+    {"--name", "NAME", "the node's display name"},
+    {"--address", "HOST:PORT", "where its peers reach the node's mesh listener"},
+    {"--serial", "HEX", "its enrolled certificate serial, when it is enrolled already"},
+    {"--yes", "", "do not ask; needed where there is no terminal to ask at"},
+    {"--dry-run", "", "show what would be done and do nothing"},
+    {"--watch", "", "again every 2 s until interrupted"},
+};
+
+#define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
 /* ---- command line ---- */
 
@@ -101,38 +123,79 @@ static int match_words(const char *words, int argc, char **argv)
 	return i;
 }
 
+/* The verb the first words of argv name (the longest match), and how many words it took. */
+static const struct ctl_verb *lookup(int argc, char **argv, int *nwords)
+{
+	for (size_t i = 0; i < NVERBS; i++) {
+		int words = match_words(verbs[i].words, argc, argv);
+
+		if (words) {
+			*nwords = words;
+			return &verbs[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Says that argv's first words name no verb, with the nearest one when there is one: among
+ * the node verbs after "node", else among all verbs' first words and whole names.
+ */
+static void unknown_verb(int argc, char **argv, FILE *err)
+{
+	const char *known[NVERBS * 2];
+	const char *near;
+	size_t n = 0;
+	bool node = strcmp(argv[0], "node") == 0;
+
+	if (node && argc < 2) {
+		fprintf(err, "kmactl: node needs one of list, add, remove, set-serial, token "
+		             "(try kmactl help node)\n");
+		return;
+	}
+	for (size_t i = 0; i < NVERBS; i++) {
+		bool is_node = strncmp(verbs[i].words, "node ", 5) == 0;
+
+		if (node && is_node)
+			known[n++] = verbs[i].words + 5;
+		else if (!node && !is_node)
+			known[n++] = verbs[i].words;
+	}
+	if (!node)
+		known[n++] = "node";
+	near = suggest_nearest(argv[node], known, n);
+	if (near)
+		fprintf(err, "kmactl: unknown command '%s%s'; did you mean '%s%s'?\n",
+		        node ? "node " : "", argv[node], node ? "node " : "", near);
+	else
+		fprintf(err, "kmactl: unknown command '%s%s' (try kmactl help)\n",
+		        node ? "node " : "", argv[node]);
+}
+
 const struct ctl_verb *ctl_cmd_find(int argc, char **argv, const struct ctl_opts *opts, int *nwords,
                                     FILE *err)
 {
-	const struct ctl_verb *v = NULL;
+	const struct ctl_verb *v;
 	int words = 0;
 
 	if (argc == 0) {
-		fprintf(err, "kmactl: no command (try kmactl --help)\n");
+		fprintf(err, "kmactl: no command (try kmactl help)\n");
 		return NULL;
 	}
-	for (size_t i = 0; i < NVERBS && !v; i++) {
-		words = match_words(verbs[i].words, argc, argv);
-		if (words)
-			v = &verbs[i];
-	}
+	v = lookup(argc, argv, &words);
 	if (!v) {
-		if (strcmp(argv[0], "node") == 0)
-			fprintf(
-			    err,
-			    "kmactl: node needs one of list, add, remove, set-serial, token%s%s\n",
-			    argc > 1 ? "; not " : "", argc > 1 ? argv[1] : "");
-		else
-			fprintf(err, "kmactl: unknown command '%s' (try kmactl --help)\n", argv[0]);
+		unknown_verb(argc, argv, err);
 		return NULL;
 	}
 	if (argc - words != v->nargs) {
-		fprintf(err, "kmactl: usage: kmactl %s %s\n", v->words, v->usage);
+		fprintf(err, "kmactl: usage: kmactl %s %s (try kmactl %s --help)\n", v->words,
+		        v->usage, v->words);
 		return NULL;
 	}
-	for (size_t b = 0; b < sizeof(flag_names) / sizeof(flag_names[0]); b++) {
+	for (size_t b = 0; b < NFLAGS; b++) {
 		if ((opts->given & (1u << b)) && !(v->flags & (1u << b))) {
-			fprintf(err, "kmactl: %s does not take %s\n", v->words, flag_names[b]);
+			fprintf(err, "kmactl: %s does not take %s (try kmactl %s --help)\n",
+			        v->words, flags[b].name, v->words);
 			return NULL;
 		}
 	}
@@ -148,6 +211,106 @@ const struct ctl_verb *ctl_cmd_find(int argc, char **argv, const struct ctl_opts
 	return v;
 }
 
+/* Prints text with every line indented by two spaces. */
+static void indented(FILE *out, const char *text)
+{
+	while (*text) {
+		size_t n = strcspn(text, "\n");
+
+		fprintf(out, "  %.*s\n", (int)n, text);
+		text += n;
+		text += *text == '\n';
+	}
+}
+
+/* Prints a sentence of text, capitalised and ended with a full stop, in lines of width. */
+static void sentence(FILE *out, const char *text, size_t width)
+{
+	size_t col = 0;
+	bool first = true;
+
+	while (*text) {
+		size_t n = strcspn(text, " ");
+
+		if (col > 0 && col + 1 + n > width) {
+			fputc('\n', out);
+			col = 0;
+		} else if (col > 0) {
+			fputc(' ', out);
+			col++;
+		}
+		if (first && n > 0) {
+			fputc(toupper((unsigned char)text[0]), out);
+			fprintf(out, "%.*s", (int)n - 1, text + 1);
+			first = false;
+		} else {
+			fprintf(out, "%.*s", (int)n, text);
+		}
+		col += n;
+		text += n;
+		text += strspn(text, " ");
+	}
+	fprintf(out, ".\n");
+}
+
+static void verb_help(FILE *out, const struct ctl_verb *v)
+{
+	fprintf(out, "usage: kmactl [global options] %s%s%s\n\n", v->words, v->usage[0] ? " " : "",
+	        v->usage);
+	sentence(out, v->summary, 78);
+	if (v->flags) {
+		fprintf(out, "\nOptions:\n");
+		for (size_t b = 0; b < NFLAGS; b++) {
+			char left[32];
+
+			if (!(v->flags & (1u << b)))
+				continue;
+			snprintf(left, sizeof(left), "%s%s%s", flags[b].name,
+			         flags[b].arg[0] ? " " : "", flags[b].arg);
+			fprintf(out, "  %-20s %s\n", left, flags[b].help);
+		}
+	}
+	fprintf(out, "\nExample%s:\n", strchr(v->example, '\n') ? "s" : "");
+	indented(out, v->example);
+	fprintf(out, "\nGlobal options (-c FILE, --url, --cert, --key, --ca, --json) and exit "
+	             "statuses: kmactl --help\n");
+}
+
+/* The node verbs, when help is asked for "node" alone. */
+static void node_help(FILE *out)
+{
+	fprintf(out, "usage: kmactl [global options] node VERB ...\n\nThe cluster's nodes:\n");
+	for (size_t i = 0; i < NVERBS; i++) {
+		if (strncmp(verbs[i].words, "node ", 5) != 0)
+			continue;
+		fprintf(out, "  %s%s%s\n      %s\n", verbs[i].words, verbs[i].usage[0] ? " " : "",
+		        verbs[i].usage, verbs[i].summary);
+	}
+	fprintf(out, "\nEach one's options and an example: kmactl node VERB --help\n");
+}
+
+int ctl_cmd_help_for(int argc, char **argv, FILE *out, FILE *err)
+{
+	const struct ctl_verb *v;
+	int words;
+
+	if (argc == 0) {
+		ctl_cmd_help(out);
+		return KMA_EXIT_OK;
+	}
+	v = lookup(argc, argv, &words);
+	if (v) {
+		verb_help(out, v);
+		return KMA_EXIT_OK;
+	}
+	if (strcmp(argv[0], "node") == 0 && argc == 1) {
+		node_help(out);
+		return KMA_EXIT_OK;
+	}
+	unknown_verb(argc, argv, err);
+	return KMA_EXIT_USAGE;
+}
+
 void ctl_cmd_help(FILE *out)
 {
 	fprintf(out,
@@ -159,6 +322,8 @@ void ctl_cmd_help(FILE *out)
 		        verbs[i].usage);
 		fprintf(out, "      %s\n", verbs[i].summary);
 	}
+	fprintf(out, "  help [COMMAND]\n      this help, or a command's options and examples (as "
+	             "kmactl COMMAND --help)\n");
 	fprintf(
 	    out,
 	    "\nOptions:\n"
@@ -170,7 +335,7 @@ void ctl_cmd_help(FILE *out)
 	    "      --ca FILE         CA of the coordinator's certificate (overrides [kmactl] ca)\n"
 	    "  -w, --write-out FMT   table (default) or json\n"
 	    "      --json            same as -w json\n"
-	    "  -h, --help            this help\n"
+	    "  -h, --help            this help; after a command, that command's help\n"
 	    "  -V, --version         the version\n"
 	    "\nConfiguration file:\n"
 	    "  [kmactl]\n"
@@ -178,6 +343,11 @@ void ctl_cmd_help(FILE *out)
 	    "  cert = /etc/kma-agent/operator.pem\n"
 	    "  key = /etc/kma-agent/operator.key\n"
 	    "  ca = /etc/kma-agent/coord-ca.pem\n"
+	    "\nExamples:\n"
+	    "  kmactl status              is the cluster healthy, and if not, which node?\n"
+	    "  kmactl diagnose            the findings, their evidence and remedies\n"
+	    "  kmactl run                 the recovery they call for, step by step\n"
+	    "  kmactl node add --help     a command's options and an example\n"
 	    "\nExit status:\n"
 	    "  0   ok, healthy\n"
 	    "  1   not healthy, or the coordinator refused the request (its reason is printed)\n"

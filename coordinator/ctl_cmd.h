@@ -58,6 +58,7 @@ struct ctl_opts {
 	unsigned stale_s;
 	const char *name, *address, *serial;
 	bool yes, dry_run, watch;
+	bool help; /* -h or --help: the help of the verb the operands name, else the global one */
 	unsigned given; /* enum ctl_flag bits of the verb flags on the command line */
 };
 
@@ -103,5 +104,13 @@ bool ctl_ask(const char *question);
 
 /* The full help: synopsis, verbs (from the table), options, exit statuses. */
 void ctl_cmd_help(FILE *out);
+
+/*
+ * `kmactl help [WORDS]` and `kmactl WORDS --help`: the global help for no words, the help
+ * of the verb they name (usage, what it does, its options, examples), or of the node verbs
+ * for "node" alone; KMA_EXIT_OK. Words that name nothing: said on err with the nearest verb,
+ * KMA_EXIT_USAGE.
+ */
+int ctl_cmd_help_for(int argc, char **argv, FILE *out, FILE *err);
 
 #endif

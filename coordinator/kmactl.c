@@ -14,6 +14,7 @@
 #include "ctl_http.h"
 #include "ctl_nodes.h"
 #include "exitcodes.h"
+#include "suggest.h"
 
 enum {
 	OPT_URL = 256,
@@ -38,7 +39,27 @@ static int usage_error(const char *fmt, const char *arg)
 	return KMA_EXIT_USAGE;
 }
 
-/* Parses the options into opts; KMA_EXIT_OK, -1 after --help or --version, or 64. */
+/* Says that arg is no option, with the nearest long option when there is one; 64. */
+static int unknown_option(const char *arg, const struct option *longopts)
+{
+	const char *known[32];
+	char name[SUGGEST_WORD_MAX + 1];
+	const char *near;
+	size_t n = 0;
+
+	if (strncmp(arg, "--", 2) != 0)
+		return usage_error("unknown option %s", arg);
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+	for (; longopts[n].name && n < sizeof(known) / sizeof(known[0]); n++)
+		known[n] = longopts[n].name;
+	near = suggest_nearest(name, known, n);
+	if (!near)
+		return usage_error("unknown option %s", arg);
+	fprintf(stderr, "kmactl: unknown option %s; did you mean --%s?\n", arg, near);
+	return KMA_EXIT_USAGE;
+}
+
+/* Parses the options into opts; KMA_EXIT_OK, -1 after --version, or 64. */
 static int parse_options(int argc, char **argv, struct ctl_opts *opts)
 {
 	static const struct option longopts[] = {
@@ -127,15 +148,15 @@ static int parse_options(int argc, char **argv, struct ctl_opts *opts)
 			opts->given |= CTL_FLAG_DRY_RUN;
 			break;
 		case 'h':
-			ctl_cmd_help(stdout);
-			return -1;
+			opts->help = true;
+			break;
 		case 'V':
 			printf("kmactl %s\n", KMA_VERSION);
 			return -1;
 		case ':':
 			return usage_error("%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option %s", argv[optind - 1]);
+			return unknown_option(argv[optind - 1], longopts);
 		}
 	}
 	return KMA_EXIT_OK;
@@ -167,6 +188,11 @@ int main(int argc, char **argv)
 	ret = parse_options(argc, argv, &opts);
 	if (ret != KMA_EXIT_OK)
 		return ret < 0 ? KMA_EXIT_OK : ret;
+	/* help needs no configuration: `kmactl help node add`, `kmactl node add --help` */
+	if (optind < argc && strcmp(argv[optind], "help") == 0)
+		return ctl_cmd_help_for(argc - optind - 1, argv + optind + 1, stdout, stderr);
+	if (opts.help)
+		return ctl_cmd_help_for(argc - optind, argv + optind, stdout, stderr);
 	verb = ctl_cmd_find(argc - optind, argv + optind, &opts, &nwords, stderr);
 	if (!verb)
 		return KMA_EXIT_USAGE;

@@ -42,6 +42,37 @@ expect_grep "node remove ID [--yes]" "$T/out"
 expect_grep "Exit status:" "$T/out"
 expect_grep "78  configuration error" "$T/out"
 expect_exit 0 "$CTL" --version
+# every verb the global help lists has its own help, with its options and an example, the
+# same whether asked as `kmactl help VERB` or `kmactl VERB --help`, without a configuration
+"$CTL" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z -]*[a-z]\).*/\1/p' |
+	sed 's/ [A-Z[].*//' | grep -v '^help$' >"$T/verbs"
+[ "$(wc -l <"$T/verbs")" -ge 16 ] || fail "kmactl --help lists $(wc -l <"$T/verbs") commands"
+while read -r verb; do
+	# shellcheck disable=SC2086 # the verb's words are separate arguments
+	expect_exit 0 "$CTL" -c "$T/missing.conf" $verb --help
+	expect_grep "usage: kmactl [global options] $verb" "$T/out"
+	expect_grep "kmactl $verb" "$T/out" # an example of it
+	cp "$T/out" "$T/help.verb"
+	# shellcheck disable=SC2086
+	expect_exit 0 "$CTL" help $verb
+	cmp -s "$T/out" "$T/help.verb" || fail "kmactl help $verb differs from $verb --help"
+done <"$T/verbs"
+expect_exit 0 "$CTL" run --help
+expect_grep "  --dry-run" "$T/out"
+expect_exit 0 "$CTL" node --help
+expect_grep "node set-serial ID HEX" "$T/out"
+expect_exit 64 "$CTL" help frobnicate
+ok "each of $(wc -l <"$T/verbs") commands has --help with usage and an example, exit 0"
+
+expect_exit 64 ctl stauts
+expect_grep "did you mean 'status'?" "$T/err"
+expect_exit 64 ctl node remvoe a-kma01
+expect_grep "did you mean 'node remove'?" "$T/err"
+expect_exit 64 ctl diagnose --jsno
+expect_grep "did you mean --json?" "$T/err"
+expect_exit 64 ctl reboot
+expect_grep "unknown command 'reboot' (try kmactl help)" "$T/err"
+ok "a misspelt command or option gets the nearest one"
 expect_exit 64 ctl
 expect_exit 64 ctl frobnicate
 expect_grep "unknown command 'frobnicate'" "$T/err"
