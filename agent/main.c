@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "exitcodes.h"
 #include "hal.h"
+#include "keyguard.h"
 #include "log.h"
 #include "setup.h"
 
@@ -97,6 +98,8 @@ int main(int argc, char **argv)
 	struct board board;
 	struct hal hal = {0};
 	bool reexec = false;
+	/* Before any key is read: no core file of ours holds one. */
+	int dumps = keyguard_no_dumps();
 	int ret, c;
 
 	/* "+": options after the command belong to the command. */
@@ -141,6 +144,8 @@ int main(int argc, char **argv)
 	ret = setup_config(&cfg, config_path, explicit_config, level_arg);
 	if (ret)
 		return ret;
+	if (dumps)
+		log_errno(LOG_LVL_WARN, dumps, "keys may reach a core dump");
 	ret = setup_board(&cfg, &board);
 	if (ret)
 		return ret;

@@ -8,6 +8,7 @@
 
 #include "mbedcompat.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/platform_util.h>
@@ -31,6 +32,7 @@
 #include "engine.h"
 #include "fileio.h"
 #include "http.h"
+#include "keyguard.h"
 #include "kma.pb-c.h"
 #include "log.h"
 #include "plantoken.h"
@@ -94,6 +96,25 @@ static int read_pem(const char *path, const char *what, char **out, size_t *len)
 	return KMA_EXIT_OK;
 }
 
+/* KMA_EXIT_OK when the key file at path is private (keyguard.h), else why, logged. */
+static int key_private(const char *path, const char *what)
+{
+	unsigned mode = 0;
+	int err = keyguard_file_check(path, &mode);
+
+	if (err == EPERM) {
+		log_err("%s %s: mode %04o lets others read it; chmod 600 (or 640 with group "
+		        "kma-coord under the packaged unit)",
+		        what, path, mode);
+		return KMA_EXIT_CONFIG;
+	}
+	if (err) {
+		log_errno(LOG_LVL_ERR, err, "%s %s: cannot read", what, path);
+		return KMA_EXIT_NOINPUT;
+	}
+	return KMA_EXIT_OK;
+}
+
 /* Checks that the server certificate and key parse and belong together. */
 static int check_server_pair(const struct coord_config *cfg, const struct pem_files *f)
 {
@@ -148,6 +169,8 @@ static int load_pem_files(const struct coord_config *cfg, struct pem_files *f)
 
 	memset(f, 0, sizeof(*f));
 	ret = read_pem(cfg->cert, "cert", &f->cert, &f->cert_len);
+	if (!ret)
+		ret = key_private(cfg->key, "key");
 	if (!ret)
 		ret = read_pem(cfg->key, "key", &f->key, &f->key_len);
 	if (!ret)
@@ -307,6 +330,9 @@ int main(int argc, char **argv)
 		return KMA_EXIT_USAGE;
 	}
 	log_init("kma-coord", LOG_LVL_INFO);
+	c = keyguard_no_dumps();
+	if (c)
+		log_errno(LOG_LVL_WARN, c, "keys may reach a core dump");
 	ret = load_config(&cfg, config_path);
 	if (ret)
 		return ret;
@@ -324,8 +350,11 @@ int main(int argc, char **argv)
 		diagnose_set_cluster_ca((const char(*)[DIAG_DN_MAX])subjects,
 		                        auth_cluster_subjects(auth, subjects, DIAGNOSE_CA_MAX));
 	}
-	/* Also for --check-config: ca_key must parse and belong to ca. */
+	/* Also for --check-config: ca_key must be private, parse and belong to ca. */
 	if (cfg.ca_key[0]) {
+		ret = key_private(cfg.ca_key, "ca_key");
+		if (ret)
+			goto exit;
 		switch (enroll_ca_load(cfg.ca, cfg.ca_key, &enroll_ca)) {
 		case ENROLL_OK:
 			break;

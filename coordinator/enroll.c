@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "certinfo.h"
@@ -103,19 +102,15 @@ enum enroll_status enroll_csr_check(const unsigned char *der, size_t len, const 
 	return ret;
 }
 
-/* Reads the key file, warning when it is not private to its owner. */
+/* Reads the key file (kma-coord checked that it is private: keyguard.h). */
 static enum enroll_status read_key(const char *path, unsigned char **buf, size_t *len)
 {
-	struct stat sb;
 	int err = fileio_read_input(path, PEM_MAX, buf, len);
 
 	if (err) {
 		log_errno(LOG_LVL_ERR, err, "ca_key %s: cannot read", path);
 		return ENROLL_ERR_INPUT;
 	}
-	if (stat(path, &sb) == 0 && (sb.st_mode & (S_IRWXG | S_IRWXO)))
-		log_warn("ca_key %s: group or others may access it (mode %03o); use chmod 600",
-		         path, (unsigned)(sb.st_mode & 0777));
 	return ENROLL_OK;
 }
 

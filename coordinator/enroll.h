@@ -57,8 +57,8 @@ struct enroll_outcome {
 /*
  * Loads the cluster CA: every certificate of ca_path (PEM) and the private key of key_path
  * (PEM, unencrypted). The certificate the key belongs to (mbedtls_pk_check_pair) becomes
- * the issuer; every certificate of ca_path is sent to enrolled nodes as their CA. Warns
- * when group or others may access key_path. On failure returns ENROLL_ERR_INPUT or
+ * the issuer; every certificate of ca_path is sent to enrolled nodes as their CA (the
+ * caller checks beforehand that key_path is private: keyguard.h). On failure returns ENROLL_ERR_INPUT or
  * ENROLL_ERR_DATA after logging which file and why (never key material). *out is the
  * caller's to enroll_ca_free.
  */

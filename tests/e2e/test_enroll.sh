@@ -35,10 +35,10 @@ expect_exit 65 "$COORD" -c "$T/wrong.conf" --check-config
 expect_grep "does not belong to any certificate of ca" "$T/err"
 cp "$P/ca.key" "$T/open.key" && chmod 644 "$T/open.key"
 coord_conf "$T/open.conf" "$CPORT" "$T/coord.db" "$T/open.key"
-expect_exit 0 "$COORD" -c "$T/open.conf" --check-config
-expect_grep "group or others may access it" "$T/err"
+expect_exit 78 "$COORD" -c "$T/open.conf" --check-config
+expect_grep "ca_key $T/open.key: mode 0644 lets others read it" "$T/err"
 if grep -q "PRIVATE KEY" "$T/out" "$T/err"; then fail "key material in the output"; fi
-ok "--check-config: ca_key must belong to ca; a key others can read is warned about"
+ok "--check-config: ca_key must belong to ca; a key others can read is refused"
 
 start_bg "$T/coord.log" "$COORD" -c "$T/coord.conf"
 COORD_PID=$BG_PID
