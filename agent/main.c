@@ -16,6 +16,7 @@
 
 #include "board.h"
 #include "cli.h"
+#include "cli_help.h"
 #include "config.h"
 #include "daemon.h"
 #include "exitcodes.h"
@@ -27,30 +28,6 @@
 #ifndef KMA_DEFAULT_CONFIG
 #define KMA_DEFAULT_CONFIG "/etc/kma-agent/agent.conf"
 #endif
-
-static void usage(FILE *out)
-{
-	fprintf(out,
-	        "usage: kma-agent [-c FILE] [-l LEVEL] [COMMAND]\n"
-	        "\n"
-	        "Commands:\n"
-	        "  run                      run the agent (the default)\n"
-	        "  identity [--json]        print the board identity and identity state\n"
-	        "  identity import --key F --cert F --ca F [--node-id ID]\n"
-	        "                           install an identity from PEM files\n"
-	        "  causes [--json]          list the failure causes with meaning and remedy\n"
-	        "\n"
-	        "Options:\n"
-	        "  -c, --config FILE        configuration file (default %s)\n"
-	        "  -l, --log-level LEVEL    err, warn, notice, info or debug\n"
-	        "      --check-config       validate the configuration and board, then exit\n"
-	        "  -V, --version            print the version\n"
-	        "  -h, --help               this text\n"
-	        "\n"
-	        "Exit status: 0 ok, 64 usage, 65 corrupt data, 66 missing input, 74 HAL or I/O\n"
-	        "failure, 78 configuration error.\n",
-	        KMA_DEFAULT_CONFIG);
-}
 
 /*
  * After a simulated reboot: the same program with the same arguments and pid, as a real
@@ -119,27 +96,29 @@ int main(int argc, char **argv)
 			printf("kma-agent %s\n", KMA_VERSION);
 			return KMA_EXIT_OK;
 		case 'h':
-			usage(stdout);
-			return KMA_EXIT_OK;
+			return cli_help(argc - optind, argv + optind, stdout, KMA_DEFAULT_CONFIG);
 		default:
-			usage(stderr);
+			fprintf(stderr, "kma-agent: usage error (try kma-agent --help)\n");
 			return KMA_EXIT_USAGE;
 		}
 	}
 	if (optind < argc)
 		cmd = argv[optind];
+	/* help needs no configuration: `kma-agent help probe`, `kma-agent probe --help` */
+	if (strcmp(cmd, "help") == 0)
+		return cli_help(argc - optind - 1, argv + optind + 1, stdout, KMA_DEFAULT_CONFIG);
+	if (!cli_help_known(cmd)) {
+		cli_help_unknown(cmd);
+		return KMA_EXIT_USAGE;
+	}
+	if (cli_help_asked(argc, argv, optind + 1))
+		return cli_help(argc - optind, argv + optind, stdout, KMA_DEFAULT_CONFIG);
 
 	if (strcmp(cmd, "causes") == 0)
 		return cli_causes(want_json(argc, argv, optind + 1));
 	if (strcmp(cmd, "probe") == 0)
 		return cli_probe(argc - optind, argv + optind, config_path, explicit_config,
 		                 level_arg);
-	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "identity") != 0 && strcmp(cmd, "mesh") != 0 &&
-	    strcmp(cmd, "quickstart") != 0 && strcmp(cmd, "factory-reset") != 0) {
-		fprintf(stderr, "kma-agent: unknown command '%s'\n", cmd);
-		usage(stderr);
-		return KMA_EXIT_USAGE;
-	}
 
 	ret = setup_config(&cfg, config_path, explicit_config, level_arg);
 	if (ret)

@@ -11,6 +11,27 @@ expect_exit 64 "$AGENT" frobnicate
 expect_grep "unknown command 'frobnicate'" "$T/err"
 ok "version, help and usage errors"
 
+# Every command the global help lists has its own help (usage, options or text, an
+# example), exit 0, asked either way, without a configuration.
+"$AGENT" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z -]*[a-z]\)  .*/\1/p' |
+	grep -v '^help' >"$T/cmds"
+[ "$(wc -l <"$T/cmds")" -ge 8 ] || fail "kma-agent --help lists $(wc -l <"$T/cmds") commands"
+while read -r cmd; do
+	# shellcheck disable=SC2086 # the command's words are separate arguments
+	expect_exit 0 "$AGENT" -c "$T/missing.conf" $cmd --help
+	expect_grep "usage: kma-agent [-c FILE] $cmd" "$T/out"
+	expect_grep "kma-agent" "$(sed -n '/^Example/,$p' "$T/out" >"$T/ex"; echo "$T/ex")"
+	cp "$T/out" "$T/help.cmd"
+	# shellcheck disable=SC2086
+	expect_exit 0 "$AGENT" help $cmd
+	cmp -s "$T/out" "$T/help.cmd" || fail "kma-agent help $cmd differs from $cmd --help"
+done <"$T/cmds"
+expect_exit 64 "$AGENT" mehs
+expect_grep "did you mean 'mesh'?" "$T/err"
+expect_exit 64 "$AGENT" help reboot
+expect_grep "unknown command 'reboot' (try kma-agent help)" "$T/err"
+ok "each of $(wc -l <"$T/cmds") commands has --help with usage and an example, exit 0"
+
 make_sim n1 SIM-BOARD-0001
 expect_exit 0 "$AGENT" -c "$T/n1/agent.conf" --check-config
 expect_grep "ok (board sim, HAL backend sim" "$T/out"
