@@ -428,4 +428,51 @@ open(out + "/split-records", "wb").write(split)
 open(out + "/warning-then-hello", "wb").write(b"\x15\x03\x03\x00\x02\x01\x70" + sh[:5 + len(msg)])
 open(out + "/alert-handshake-failure", "wb").write(b"\x15\x03\x03\x00\x02\x02\x28")
 PY
+
+# --- KMIP TTLV (fuzz_ttlv) ----------------------------------------------------------------
+
+# Requests and responses as PyKMIP's encoder writes them (Debian's python3-pykmip; /usr/bin's
+# python3, since another python3 earlier on PATH may lack the module).
+mkdir -p "$out/ttlv"
+if /usr/bin/python3 -c 'import kmip' 2>/dev/null; then
+	/usr/bin/python3 - "$out/ttlv" <<'PY'
+import os, sys
+from kmip.core import enums, utils
+from kmip.core.messages import contents, messages, payloads
+out = sys.argv[1]
+E = enums
+def save(name, m):
+    s = utils.BytearrayStream(); m.write(s)
+    open(os.path.join(out, name), "wb").write(bytes(s.buffer))
+def req(op, payload):
+    h = messages.RequestHeader(protocol_version=contents.ProtocolVersion(1, 1),
+                               batch_count=contents.BatchCount(1))
+    return messages.RequestMessage(request_header=h, batch_items=[
+        messages.RequestBatchItem(operation=contents.Operation(op), request_payload=payload)])
+def resp(op, status, payload=None, reason=None, msg=None):
+    h = messages.ResponseHeader(protocol_version=contents.ProtocolVersion(1, 1),
+                                time_stamp=contents.TimeStamp(0x5E0BE100),
+                                batch_count=contents.BatchCount(1))
+    return messages.ResponseMessage(response_header=h, batch_items=[messages.ResponseBatchItem(
+        operation=contents.Operation(op), result_status=contents.ResultStatus(status),
+        result_reason=contents.ResultReason(reason) if reason else None,
+        result_message=contents.ResultMessage(msg) if msg else None,
+        response_payload=payload)])
+V = contents.ProtocolVersion
+save("req-discover", req(E.Operation.DISCOVER_VERSIONS, payloads.DiscoverVersionsRequestPayload()))
+save("req-query", req(E.Operation.QUERY, payloads.QueryRequestPayload(query_functions=[
+    E.QueryFunction.QUERY_OPERATIONS, E.QueryFunction.QUERY_SERVER_INFORMATION])))
+save("req-get", req(E.Operation.GET, payloads.GetRequestPayload(unique_identifier="1")))
+save("resp-discover", resp(E.Operation.DISCOVER_VERSIONS, E.ResultStatus.SUCCESS,
+    payloads.DiscoverVersionsResponsePayload(protocol_versions=[V(1, 2), V(1, 1), V(1, 0)])))
+save("resp-query", resp(E.Operation.QUERY, E.ResultStatus.SUCCESS,
+    payloads.QueryResponsePayload(operations=[E.Operation.GET, E.Operation.QUERY,
+        E.Operation.DISCOVER_VERSIONS], vendor_identification="PyKMIP")))
+save("resp-get-failed", resp(E.Operation.GET, E.ResultStatus.OPERATION_FAILED, None,
+    E.ResultReason.ITEM_NOT_FOUND, "Could not locate object: 9"))
+PY
+else
+	echo "make-seeds: python3-pykmip missing: tests/fuzz/corpus/ttlv left as it is" >&2
+fi
+
 echo "seeds written to $out"
