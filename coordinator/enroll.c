@@ -49,22 +49,51 @@ struct enroll_ca {
 	char subject[256];
 };
 
-/* Checked but not yet issued: the parsed CSR. */
-static enum enroll_status csr_parse(mbedtls_x509_csr *csr, const unsigned char *der, size_t len,
-                                    const char *node_id, char *why, size_t size)
+/* The hashes a CSR's signature may use: SHA-1 and MD5 are refused (collisions). */
+static bool strong_hash(mbedtls_md_type_t md)
 {
-	unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+	return md == MBEDTLS_MD_SHA256 || md == MBEDTLS_MD_SHA384 || md == MBEDTLS_MD_SHA512;
+}
+
+/*
+ * The checks that cost next to nothing, made before any signature is verified or any token
+ * looked up: the CSR parses, its key is the cluster's kind (ECDSA P-256: an RSA key with a
+ * huge public exponent costs 0.4 s to verify), and it is signed with SHA-256 or stronger.
+ */
+static enum enroll_status csr_parse(mbedtls_x509_csr *csr, const unsigned char *der, size_t len,
+                                    char *why, size_t size)
+{
 	const mbedtls_md_info_t *md;
-	const mbedtls_x509_name *n;
-	int cns = 0;
-	bool cn_ok = false;
 
 	if (len == 0 || mbedtls_x509_csr_parse_der(csr, der, len) != 0) {
 		snprintf(why, size, "the CSR does not parse");
 		return ENROLL_ERR_CSR_PARSE;
 	}
+	if (mbedtls_pk_get_type(&csr->pk) != MBEDTLS_PK_ECKEY ||
+	    mbedtls_pk_ec(csr->pk)->KMA_PRIV(grp).id != MBEDTLS_ECP_DP_SECP256R1) {
+		snprintf(why, size, "the CSR's key is not ECDSA P-256");
+		return ENROLL_ERR_CSR_KEY;
+	}
+	if (!strong_hash(KMA_PRIV(csr->sig_md))) {
+		md = mbedtls_md_info_from_type(KMA_PRIV(csr->sig_md));
+		snprintf(why, size, "the CSR is signed with %s; SHA-256 or stronger is required",
+		         md ? mbedtls_md_get_name(md) : "an unknown hash");
+		return ENROLL_ERR_CSR_HASH;
+	}
+	return ENROLL_OK;
+}
+
+/* The rest, on a CSR csr_parse took: its signature verifies, its CN is node_id. */
+static enum enroll_status csr_verify(mbedtls_x509_csr *csr, const char *node_id, char *why,
+                                     size_t size)
+{
+	unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(KMA_PRIV(csr->sig_md));
+	const mbedtls_x509_name *n;
+	int cns = 0;
+	bool cn_ok = false;
+
 	/* 2.28 parses without checking the signature; this is x509_csr.c's own check. */
-	md = mbedtls_md_info_from_type(KMA_PRIV(csr->sig_md));
 	if (!md || mbedtls_md(md, csr->cri.p, csr->cri.len, hash) != 0 ||
 	    mbedtls_pk_verify_ext(KMA_PRIV(csr->sig_pk), KMA_PRIV(csr->sig_opts), &csr->pk,
 	                          KMA_PRIV(csr->sig_md), hash, mbedtls_md_get_size(md),
@@ -82,12 +111,18 @@ static enum enroll_status csr_parse(mbedtls_x509_csr *csr, const unsigned char *
 		snprintf(why, size, "the CSR's subject CN is not the node ID");
 		return ENROLL_ERR_CSR_NAME;
 	}
-	if (mbedtls_pk_get_type(&csr->pk) != MBEDTLS_PK_ECKEY ||
-	    mbedtls_pk_ec(csr->pk)->KMA_PRIV(grp).id != MBEDTLS_ECP_DP_SECP256R1) {
-		snprintf(why, size, "the CSR's key is not ECDSA P-256");
-		return ENROLL_ERR_CSR_KEY;
-	}
 	return ENROLL_OK;
+}
+
+enum enroll_status enroll_csr_precheck(const unsigned char *der, size_t len, char *why, size_t size)
+{
+	mbedtls_x509_csr csr;
+	enum enroll_status ret;
+
+	mbedtls_x509_csr_init(&csr);
+	ret = csr_parse(&csr, der, len, why, size);
+	mbedtls_x509_csr_free(&csr);
+	return ret;
 }
 
 enum enroll_status enroll_csr_check(const unsigned char *der, size_t len, const char *node_id,
@@ -97,7 +132,9 @@ enum enroll_status enroll_csr_check(const unsigned char *der, size_t len, const 
 	enum enroll_status ret;
 
 	mbedtls_x509_csr_init(&csr);
-	ret = csr_parse(&csr, der, len, node_id, why, size);
+	ret = csr_parse(&csr, der, len, why, size);
+	if (ret == ENROLL_OK)
+		ret = csr_verify(&csr, node_id, why, size);
 	mbedtls_x509_csr_free(&csr);
 	return ret;
 }
@@ -322,25 +359,19 @@ static int random_serial(unsigned char serial[ENROLL_SERIAL_BYTES])
 	return 0;
 }
 
-enum enroll_status enroll_issue(struct enroll_ca *ca, const unsigned char *csr_der, size_t csr_len,
-                                const char *node_id, unsigned cert_days, int64_t now,
-                                struct enroll_cert *out)
+/* Issues a certificate for the key of csr, which passed csr_parse and csr_verify. */
+static enum enroll_status issue(struct enroll_ca *ca, mbedtls_x509_csr *csr, const char *node_id,
+                                unsigned cert_days, int64_t now, struct enroll_cert *out)
 {
-	enum enroll_status ret;
-	mbedtls_x509_csr csr;
+	enum enroll_status ret = ENROLL_ERR_INTERNAL;
 	mbedtls_x509write_cert w;
 	unsigned char serial[ENROLL_SERIAL_BYTES];
 	unsigned char *buf = NULL;
-	char not_before[16], not_after[16], why[128];
+	char not_before[16], not_after[16];
 	int len;
 
 	memset(out, 0, sizeof(*out));
-	mbedtls_x509_csr_init(&csr);
 	mbedtls_x509write_crt_init(&w);
-	ret = csr_parse(&csr, csr_der, csr_len, node_id, why, sizeof(why));
-	if (ret != ENROLL_OK)
-		goto exit;
-	ret = ENROLL_ERR_INTERNAL;
 	if (random_serial(serial) != 0)
 		goto exit;
 	if (validity_time(now - BACKDATE_S, not_before, sizeof(not_before)) != 0 ||
@@ -351,7 +382,7 @@ enum enroll_status enroll_issue(struct enroll_ca *ca, const unsigned char *csr_d
 	}
 	mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
 	mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
-	mbedtls_x509write_crt_set_subject_key(&w, &csr.pk);
+	mbedtls_x509write_crt_set_subject_key(&w, &csr->pk);
 	mbedtls_x509write_crt_set_issuer_key(&w, &ca->key);
 	if (kma_x509write_crt_set_serial(&w, serial, sizeof(serial)) != 0 ||
 	    mbedtls_x509write_crt_set_validity(&w, not_before, not_after) != 0 ||
@@ -387,6 +418,24 @@ enum enroll_status enroll_issue(struct enroll_ca *ca, const unsigned char *csr_d
 exit:
 	free(buf);
 	mbedtls_x509write_crt_free(&w);
+	return ret;
+}
+
+enum enroll_status enroll_issue(struct enroll_ca *ca, const unsigned char *csr_der, size_t csr_len,
+                                const char *node_id, unsigned cert_days, int64_t now,
+                                struct enroll_cert *out)
+{
+	enum enroll_status ret;
+	mbedtls_x509_csr csr;
+	char why[128];
+
+	memset(out, 0, sizeof(*out));
+	mbedtls_x509_csr_init(&csr);
+	ret = csr_parse(&csr, csr_der, csr_len, why, sizeof(why));
+	if (ret == ENROLL_OK)
+		ret = csr_verify(&csr, node_id, why, sizeof(why));
+	if (ret == ENROLL_OK)
+		ret = issue(ca, &csr, node_id, cert_days, now, out);
 	mbedtls_x509_csr_free(&csr);
 	return ret;
 }
@@ -487,17 +536,48 @@ exit:
 	return ret;
 }
 
-void enroll_handle(struct enroll_ca *ca, struct store *st, unsigned cert_days,
-                   const char *cluster_id, const char *client, const unsigned char *body,
-                   size_t len, int64_t now, struct enroll_outcome *out)
+/* The HTTP status of a CSR the checks refuse: 400 for its form, 422 for what it asks. */
+static int csr_status(enum enroll_status st)
+{
+	switch (st) {
+	case ENROLL_ERR_CSR_PARSE:
+	case ENROLL_ERR_CSR_SIGNATURE:
+	case ENROLL_ERR_CSR_HASH:
+		return 400;
+	case ENROLL_ERR_CSR_NAME:
+	case ENROLL_ERR_CSR_KEY:
+		return 422;
+	default:
+		return 500;
+	}
+}
+
+static void lock(pthread_mutex_t *m)
+{
+	if (m)
+		pthread_mutex_lock(m);
+}
+
+static void unlock(pthread_mutex_t *m)
+{
+	if (m)
+		pthread_mutex_unlock(m);
+}
+
+void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *store_lock,
+                   unsigned cert_days, const char *cluster_id, const char *client,
+                   const unsigned char *body, size_t len, int64_t now, struct enroll_outcome *out)
 {
 	Kma__V1__EnrollRequest *req = NULL;
 	struct enroll_cert cert = {0};
+	mbedtls_x509_csr csr;
 	char hash[STORE_TOKEN_HASH_MAX], why[128];
 	const char *node_id = "", *shown = "(invalid node ID)", *refusal;
 	enum store_status sst;
+	enum enroll_status est;
 
 	memset(out, 0, sizeof(*out));
+	mbedtls_x509_csr_init(&csr);
 	refuse(out, 500, "internal error");
 	if (!ca) {
 		refuse(out, 503, "this coordinator does not issue certificates (no ca_key)");
@@ -512,16 +592,17 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, unsigned cert_days,
 	/* Only a well-formed node ID is ever echoed into the log. */
 	if (opapi_node_id_ok(node_id))
 		shown = node_id;
-	switch (enroll_csr_check(req->csr_der.data, req->csr_der.len, node_id, why, sizeof(why))) {
-	case ENROLL_ERR_CSR_PARSE:
-	case ENROLL_ERR_CSR_SIGNATURE:
-		refuse(out, 400, why);
+	/* What costs nothing first: the form of the CSR and its kind of key and hash. */
+	est = csr_parse(&csr, req->csr_der.data, req->csr_der.len, why, sizeof(why));
+	if (est != ENROLL_OK) {
+		refuse(out, csr_status(est), why);
 		goto exit;
-	default:
-		break; /* the CN and key are judged after the token */
 	}
+	/* Then the token, before any signature is verified: a guess costs a hash. */
 	enroll_token_hash(req->token ? req->token : "", hash);
+	lock(store_lock);
 	sst = store_token_check(st, hash, node_id, now);
+	unlock(store_lock);
 	refusal = token_refusal(sst);
 	if (refusal) {
 		refuse(out, 403, refusal);
@@ -529,20 +610,18 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, unsigned cert_days,
 	}
 	if (sst != STORE_OK)
 		goto exit;
-	switch (enroll_csr_check(req->csr_der.data, req->csr_der.len, node_id, why, sizeof(why))) {
-	case ENROLL_OK:
-		break;
-	case ENROLL_ERR_CSR_NAME:
-	case ENROLL_ERR_CSR_KEY:
-		refuse(out, 422, why);
-		goto exit;
-	default:
+	/* Verifying and signing need no store: the other requests go on meanwhile. */
+	est = csr_verify(&csr, node_id, why, sizeof(why));
+	if (est != ENROLL_OK) {
+		refuse(out, csr_status(est), why);
 		goto exit;
 	}
-	if (enroll_issue(ca, req->csr_der.data, req->csr_der.len, node_id, cert_days, now, &cert) !=
-	    ENROLL_OK)
+	if (issue(ca, &csr, node_id, cert_days, now, &cert) != ENROLL_OK)
 		goto exit;
+	/* The token is used up here, atomically with the serial; a racing twin gets 403. */
+	lock(store_lock);
 	sst = store_token_redeem(st, hash, node_id, cert.serial, now);
+	unlock(store_lock);
 	refusal = token_refusal(sst);
 	if (refusal) {
 		refuse(out, 403, refusal);
@@ -564,6 +643,7 @@ exit:
 		log_info("enrolment of %s from %s refused (%d): %s", shown, client, out->status,
 		         out->reason);
 	enroll_cert_free(&cert);
+	mbedtls_x509_csr_free(&csr);
 	if (req) {
 		if (req->token)
 			mbedtls_platform_zeroize(req->token, strlen(req->token));

@@ -477,6 +477,27 @@ static enum MHD_Result operator_api(struct http_server *srv, struct MHD_Connecti
 	return ret;
 }
 
+/*
+ * POST /v1/enroll, not under srv->lock: enroll_handle takes it only around the store, so
+ * that verifying a CSR and signing a certificate hold up no report.
+ */
+static enum MHD_Result enroll(struct http_server *srv, struct MHD_Connection *c, struct request *rq)
+{
+	struct enroll_outcome out;
+	enum MHD_Result ret;
+
+	rq->responded = true;
+	enroll_handle(srv->p.enroll_ca, srv->p.store, &srv->lock, srv->p.cert_days,
+	              srv->p.cluster_id, rq->client,
+	              rq->body ? rq->body : (const unsigned char *)"", rq->len, time(NULL), &out);
+	if (out.status == MHD_HTTP_OK)
+		ret = queue(c, out.status, out.reply, out.reply_len, ENROLL_CONTENT_TYPE, NULL);
+	else
+		ret = queue_text(c, out.status, out.reason, NULL);
+	free(out.reply);
+	return ret;
+}
+
 /* The whole body is in: hand it to its endpoint and answer (under srv->lock; not reports). */
 static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *c, const char *url,
                               const char *method, struct request *rq)
@@ -494,20 +515,6 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *c,
 	}
 	if (rq->route == ROUTE_WATCH)
 		return watch(srv, c, rq);
-	if (rq->route == ROUTE_ENROLL) {
-		struct enroll_outcome out;
-
-		enroll_handle(srv->p.enroll_ca, srv->p.store, srv->p.cert_days, srv->p.cluster_id,
-		              rq->client, rq->body ? rq->body : (const unsigned char *)"", rq->len,
-		              time(NULL), &out);
-		if (out.status == MHD_HTTP_OK)
-			ret = queue(c, out.status, out.reply, out.reply_len, ENROLL_CONTENT_TYPE,
-			            NULL);
-		else
-			ret = queue_text(c, out.status, out.reason, NULL);
-		free(out.reply);
-		return ret;
-	}
 	if (rq->route == ROUTE_METRICS) {
 		struct metrics_buf mb;
 		/* The same silence threshold as GET /v1/diagnosis (below). */
@@ -607,6 +614,8 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *c,
 		rq->responded = true;
 		return report(srv, c, rq);
 	}
+	if (rq->route == ROUTE_ENROLL && !rq->too_large)
+		return enroll(srv, c, rq);
 	pthread_mutex_lock(&srv->lock);
 	ret = answer(srv, c, url, method, rq);
 	pthread_mutex_unlock(&srv->lock);

@@ -162,6 +162,13 @@ enroll_raw u-kma02 "$T/token.u-kma02" "$T/csr.wrongcn" "$T/r1"
 expect_grep "422 the CSR's subject CN is not the node ID" "$T/r1.status"
 enroll_raw u-kma02 "$T/token.u-kma02" "$T/csr.rsa" "$T/r2"
 expect_grep "422 the CSR's key is not ECDSA P-256" "$T/r2.status"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/s.key" \
+	-sha1 -subj "/CN=u-kma02" -outform DER -out "$T/csr.sha1" 2>/dev/null || fail "SHA-1 CSR"
+enroll_raw u-kma02 "$T/token.u-kma02" "$T/csr.sha1" "$T/r5"
+expect_grep "400 the CSR is signed with SHA1; SHA-256 or stronger is required" "$T/r5.status"
+echo "0123" >"$T/token.none"
+enroll_raw u-kma02 "$T/token.none" "$T/csr.rsa" "$T/r6"
+expect_grep "422 the CSR's key is not ECDSA P-256" "$T/r6.status"
 head -c 100 "$T/csr.u" >"$T/csr.cut"
 enroll_raw u-kma02 "$T/token.u-kma02" "$T/csr.cut" "$T/r3"
 expect_grep "400 the CSR does not parse" "$T/r3.status"
@@ -179,7 +186,7 @@ expect_grep "Digital Signature" "$T/leaf.txt"
 openssl x509 -in "$T/r4.leaf.pem" -noout -pubkey >"$T/leaf.pub"
 openssl pkey -in "$T/u.key" -pubout >"$T/u.pub"
 cmp -s "$T/leaf.pub" "$T/u.pub" || fail "the certificate is not for the CSR's key"
-ok "OpenSSL CSRs: 422 CN, 422 RSA, 400 cut CSR; a good one verifies in OpenSSL for client and server"
+ok "OpenSSL CSRs: 422 CN, 422 RSA (with or without a token), 400 SHA-1, 400 cut CSR; a good one verifies in OpenSSL for client and server"
 
 # No coordinator without ca_key signs anything.
 C2=$(free_port)

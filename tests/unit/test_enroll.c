@@ -145,8 +145,9 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A CSR (DER, at the start of buf) for subject, signed by a new key of kind. */
-static size_t make_csr(enum key_kind kind, const char *subject, unsigned char *buf, size_t size)
+/* A CSR (DER, at the start of buf) for subject, signed with md by a new key of kind. */
+static size_t make_csr_md(enum key_kind kind, const char *subject, mbedtls_md_type_t md,
+                          unsigned char *buf, size_t size)
 {
 	mbedtls_pk_context key;
 	mbedtls_x509write_csr csr;
@@ -155,7 +156,7 @@ static size_t make_csr(enum key_kind kind, const char *subject, unsigned char *b
 	gen_key(&key, kind);
 	mbedtls_x509write_csr_init(&csr);
 	mbedtls_x509write_csr_set_key(&csr, &key);
-	mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
+	mbedtls_x509write_csr_set_md_alg(&csr, md);
 	assert_int_equal(mbedtls_x509write_csr_set_subject_name(&csr, subject), 0);
 	len = mbedtls_x509write_csr_der(&csr, buf, size, mbedtls_ctr_drbg_random, &drbg);
 	assert_true(len > 0);
@@ -163,6 +164,12 @@ static size_t make_csr(enum key_kind kind, const char *subject, unsigned char *b
 	mbedtls_x509write_csr_free(&csr);
 	mbedtls_pk_free(&key);
 	return (size_t)len;
+}
+
+/* A CSR signed with SHA-256. */
+static size_t make_csr(enum key_kind kind, const char *subject, unsigned char *buf, size_t size)
+{
+	return make_csr_md(kind, subject, MBEDTLS_MD_SHA256, buf, size);
 }
 
 static struct enroll_ca *load_ca(void)
@@ -181,18 +188,29 @@ struct csr_case {
 	const char *subject;
 	int corrupt; /* 0 none, 1 flip the signature's last byte, 2 flip a byte of the name */
 	enum enroll_status want;
+	mbedtls_md_type_t md;
 };
 
 static const struct csr_case csr_cases[] = {
-    {"good", KEY_P256, "CN=" NODE, 0, ENROLL_OK},
-    {"good with O", KEY_P256, "O=Example Cluster,CN=" NODE, 0, ENROLL_OK},
-    {"wrong CN", KEY_P256, "CN=u-kma02", 0, ENROLL_ERR_CSR_NAME},
-    {"CN with a suffix", KEY_P256, "CN=" NODE "x", 0, ENROLL_ERR_CSR_NAME},
-    {"no CN", KEY_P256, "O=" NODE, 0, ENROLL_ERR_CSR_NAME},
-    {"P-384 key", KEY_P384, "CN=" NODE, 0, ENROLL_ERR_CSR_KEY},
-    {"RSA key", KEY_RSA, "CN=" NODE, 0, ENROLL_ERR_CSR_KEY},
-    {"signature byte flipped", KEY_P256, "CN=" NODE, 1, ENROLL_ERR_CSR_SIGNATURE},
-    {"signed name altered", KEY_P256, "CN=" NODE, 2, ENROLL_ERR_CSR_SIGNATURE},
+    {"good", KEY_P256, "CN=" NODE, 0, ENROLL_OK, MBEDTLS_MD_SHA256},
+    {"good with O", KEY_P256, "O=Example Cluster,CN=" NODE, 0, ENROLL_OK, MBEDTLS_MD_SHA256},
+    {"wrong CN", KEY_P256, "CN=u-kma02", 0, ENROLL_ERR_CSR_NAME, MBEDTLS_MD_SHA256},
+    {"CN with a suffix", KEY_P256, "CN=" NODE "x", 0, ENROLL_ERR_CSR_NAME, MBEDTLS_MD_SHA256},
+    {"no CN", KEY_P256, "O=" NODE, 0, ENROLL_ERR_CSR_NAME, MBEDTLS_MD_SHA256},
+    {"P-384 key", KEY_P384, "CN=" NODE, 0, ENROLL_ERR_CSR_KEY, MBEDTLS_MD_SHA256},
+    {"RSA key", KEY_RSA, "CN=" NODE, 0, ENROLL_ERR_CSR_KEY, MBEDTLS_MD_SHA256},
+    {"signature byte flipped", KEY_P256, "CN=" NODE, 1, ENROLL_ERR_CSR_SIGNATURE,
+     MBEDTLS_MD_SHA256},
+    {"signed name altered", KEY_P256, "CN=" NODE, 2, ENROLL_ERR_CSR_SIGNATURE, MBEDTLS_MD_SHA256},
+    /* No key but P-256 is ever verified: its kind is judged first (issue 16, item 2). */
+    {"RSA key, signature byte flipped", KEY_RSA, "CN=" NODE, 1, ENROLL_ERR_CSR_KEY,
+     MBEDTLS_MD_SHA256},
+    {"P-384 key, wrong CN", KEY_P384, "CN=u-kma02", 0, ENROLL_ERR_CSR_KEY, MBEDTLS_MD_SHA256},
+    /* Weak hashes are refused (issue 16, item 7); SHA-384 and SHA-512 are fine. */
+    {"signed with SHA-1", KEY_P256, "CN=" NODE, 0, ENROLL_ERR_CSR_HASH, MBEDTLS_MD_SHA1},
+    {"signed with SHA-224", KEY_P256, "CN=" NODE, 0, ENROLL_ERR_CSR_HASH, MBEDTLS_MD_SHA224},
+    {"signed with SHA-384", KEY_P256, "CN=" NODE, 0, ENROLL_OK, MBEDTLS_MD_SHA384},
+    {"signed with SHA-512", KEY_P256, "CN=" NODE, 0, ENROLL_OK, MBEDTLS_MD_SHA512},
 };
 
 static void test_csr_table(void **state)
@@ -203,7 +221,8 @@ static void test_csr_table(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(csr_cases) / sizeof(csr_cases[0]); i++) {
 		const struct csr_case *c = &csr_cases[i];
-		size_t len = make_csr(c->kind, c->subject, buf, sizeof(buf));
+		size_t len = make_csr_md(c->kind, c->subject, c->md ? c->md : MBEDTLS_MD_SHA256,
+		                         buf, sizeof(buf));
 		enum enroll_status got;
 
 		if (c->corrupt == 1) {
@@ -496,7 +515,7 @@ static int post(struct enroll_ca *ca, struct store *st, const char *node_id, con
 	size_t csr_len = make_csr(kind, subject, csr, sizeof(csr));
 	size_t len = pack_request(node_id, token, csr, csr_len, body, sizeof(body));
 
-	enroll_handle(ca, st, DAYS, "unit-cluster", "test", body, len, now, out);
+	enroll_handle(ca, st, NULL, DAYS, "unit-cluster", "test", body, len, now, out);
 	return out->status;
 }
 
@@ -521,26 +540,52 @@ static void test_handle(void **state)
 	add_node(st, "u-kma02", hu, now + 3600);
 
 	/* No CA: 503, whatever the body. */
-	enroll_handle(NULL, st, DAYS, "kma", "test", (const unsigned char *)"", 0, now, &out);
+	enroll_handle(NULL, st, NULL, DAYS, "kma", "test", (const unsigned char *)"", 0, now, &out);
 	assert_int_equal(out.status, 503);
 	assert_non_null(strstr(out.reason, "no ca_key"));
 	/* 400 before anything else. */
-	enroll_handle(ca, st, DAYS, "kma", "test", (const unsigned char *)"\xff\xff\xff", 3, now,
-	              &out);
+	enroll_handle(ca, st, NULL, DAYS, "kma", "test", (const unsigned char *)"\xff\xff\xff", 3,
+	              now, &out);
 	assert_int_equal(out.status, 400);
 	{
 		unsigned char body[256];
 		size_t len =
 		    pack_request(NODE, ta, (const unsigned char *)"junk", 4, body, sizeof(body));
 
-		enroll_handle(ca, st, DAYS, "kma", "test", body, len, now, &out);
+		enroll_handle(ca, st, NULL, DAYS, "kma", "test", body, len, now, &out);
 		assert_int_equal(out.status, 400);
 		assert_string_equal(out.reason, "the CSR does not parse");
 	}
-	/* 403, one message per cause; a bad token is judged before the CSR's name or key. */
+	/*
+	 * What costs nothing comes before the token: a key other than P-256 (422) and a weak
+	 * hash (400) are refused without one (issue 16, items 2 and 7).
+	 */
+	assert_int_equal(post(ca, st, NODE, "", KEY_RSA, "CN=x", now, &out), 422);
+	assert_string_equal(out.reason, "the CSR's key is not ECDSA P-256");
+	{
+		unsigned char csr[4096], body[8192];
+		size_t csr_len =
+		    make_csr_md(KEY_P256, "CN=" NODE, MBEDTLS_MD_SHA1, csr, sizeof(csr));
+		size_t len = pack_request(NODE, ta, csr, csr_len, body, sizeof(body));
+
+		enroll_handle(ca, st, NULL, DAYS, "kma", "test", body, len, now, &out);
+		assert_int_equal(out.status, 400);
+		assert_non_null(strstr(out.reason, "SHA-256 or stronger"));
+		/* The token before any signature is verified: a bad one is 403, not 400. */
+		csr_len = make_csr(KEY_P256, "CN=" NODE, csr, sizeof(csr));
+		csr[csr_len - 1] ^= 0x01;
+		len = pack_request(NODE, "0123", csr, csr_len, body, sizeof(body));
+		enroll_handle(ca, st, NULL, DAYS, "kma", "test", body, len, now, &out);
+		assert_int_equal(out.status, 403);
+		len = pack_request(NODE, ta, csr, csr_len, body, sizeof(body));
+		enroll_handle(ca, st, NULL, DAYS, "kma", "test", body, len, now, &out);
+		assert_int_equal(out.status, 400);
+		assert_string_equal(out.reason, "the CSR's signature does not verify");
+	}
+	/* 403, one message per cause; a bad token is judged before the CSR's name. */
 	assert_int_equal(post(ca, st, NODE, "0123", KEY_P256, "CN=" NODE, now, &out), 403);
 	assert_string_equal(out.reason, "unknown enrolment token");
-	assert_int_equal(post(ca, st, NODE, "", KEY_RSA, "CN=x", now, &out), 403);
+	assert_int_equal(post(ca, st, NODE, "", KEY_P256, "CN=x", now, &out), 403);
 	assert_int_equal(post(ca, st, NODE, tu, KEY_P256, "CN=" NODE, now, &out), 403);
 	assert_string_equal(out.reason, "the enrolment token is for another node");
 	assert_int_equal(post(ca, st, NODE, ta, KEY_P256, "CN=" NODE, now + 3600, &out), 403);
