@@ -43,6 +43,28 @@ void config_defaults(struct agent_config *cfg)
 	cfg->report_interval_s = 30;
 }
 
+/* "unknown key", with the nearest key of the section (a key parsed below and missing here
+ * is only never suggested). */
+static int unknown_key(struct parse_ctx *ctx, const char *section, const char *name)
+{
+	static const struct {
+		const char *section;
+		const char *keys[8];
+	} sections[] = {
+	    {"agent", {"state_dir", "log_level", "hw_check_interval", "user"}},
+	    {"board", {"name", "dir", "root"}},
+	    {"mesh",
+	     {"listen", "peers", "probe_interval", "probe_timeout", "max_handshakes",
+	      "max_per_source", "full_handshake_interval"}},
+	    {"coordinator", {"url", "report_interval", "ca"}},
+	};
+
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strcmp(section, sections[i].section) == 0)
+			return inifile_unknown_key(&ctx->ini, name, section, sections[i].keys, 8);
+	return inifile_fail(&ctx->ini, "unknown key '%s' in [%s]", name, section);
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -62,8 +84,8 @@ static int handler(void *user, const char *section, const char *name, const char
 			return 1;
 		}
 		if (strcmp(name, "hw_check_interval") == 0)
-			return inifile_set_uint(&ctx->ini, &cfg->hw_check_interval_s, 1, 86400,
-			                        name, value);
+			return inifile_set_duration(&ctx->ini, &cfg->hw_check_interval_s, 1, 86400,
+			                            name, value);
 		if (strcmp(name, "user") == 0) {
 			if (strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
 			        strlen(value) ||
@@ -102,11 +124,11 @@ static int handler(void *user, const char *section, const char *name, const char
 			return inifile_set_string(&ctx->ini, cfg->peers_file,
 			                          sizeof(cfg->peers_file), name, value);
 		if (strcmp(name, "probe_interval") == 0)
-			return inifile_set_uint(&ctx->ini, &cfg->probe_interval_s, 1, 86400, name,
-			                        value);
+			return inifile_set_duration(&ctx->ini, &cfg->probe_interval_s, 1, 86400,
+			                            name, value);
 		if (strcmp(name, "probe_timeout") == 0)
-			return inifile_set_uint(&ctx->ini, &cfg->probe_timeout_s, 1, 300, name,
-			                        value);
+			return inifile_set_duration(&ctx->ini, &cfg->probe_timeout_s, 1, 300, name,
+			                            value);
 		if (strcmp(name, "max_handshakes") == 0)
 			return inifile_set_uint(&ctx->ini, &cfg->max_handshakes, 1, 4096, name,
 			                        value);
@@ -114,8 +136,8 @@ static int handler(void *user, const char *section, const char *name, const char
 			return inifile_set_uint(&ctx->ini, &cfg->max_per_source, 1, 4096, name,
 			                        value);
 		if (strcmp(name, "full_handshake_interval") == 0)
-			return inifile_set_uint(&ctx->ini, &cfg->full_handshake_interval_s, 0,
-			                        86400, name, value);
+			return inifile_set_duration(&ctx->ini, &cfg->full_handshake_interval_s, 0,
+			                            86400, name, value);
 	} else if (strcmp(section, "coordinator") == 0) {
 		if (strcmp(name, "url") == 0) {
 			char why[160];
@@ -129,8 +151,8 @@ static int handler(void *user, const char *section, const char *name, const char
 			                          name, value);
 		}
 		if (strcmp(name, "report_interval") == 0)
-			return inifile_set_uint(&ctx->ini, &cfg->report_interval_s, 1, 3600, name,
-			                        value);
+			return inifile_set_duration(&ctx->ini, &cfg->report_interval_s, 1, 3600,
+			                            name, value);
 		if (strcmp(name, "ca") == 0)
 			return inifile_set_string(&ctx->ini, cfg->coord_ca, sizeof(cfg->coord_ca),
 			                          name, value);
@@ -139,7 +161,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	} else {
 		return inifile_fail(&ctx->ini, "unknown section [%s]", section);
 	}
-	return inifile_fail(&ctx->ini, "unknown key '%s' in [%s]", name, section);
+	return unknown_key(ctx, section, name);
 }
 
 int config_load(struct agent_config *cfg, const char *path, struct config_error *err)

@@ -10,6 +10,7 @@
 
 #include "fileio.h"
 #include "inifile.h"
+#include "suggest.h"
 
 /* A board.conf is a few dozen lines; anything near this size is not one. */
 #define BOARD_FILE_MAX (64 * 1024)
@@ -160,6 +161,24 @@ static int find_key(const char *section, const char *name)
 		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
 			return (int)i;
 	return -1;
+}
+
+/* "unknown key", with the nearest key of the section when one is near (suggest.h). */
+static void unknown_key(struct parse *p, const char *section, const char *name)
+{
+	const char *known[ARRAY_SIZE(keys)];
+	const char *near;
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].section, section) == 0)
+			known[n++] = keys[i].name;
+	near = suggest_nearest(name, known, n);
+	if (near)
+		fail(p, p->ini.line, BOARD_ERR_INVALID,
+		     "unknown key '%s' in [%s]; did you mean '%s'?", name, section, near);
+	else
+		fail(p, p->ini.line, BOARD_ERR_INVALID, "unknown key '%s' in [%s]", name, section);
 }
 
 static bool chars_ok(const char *v, const char *extra)
@@ -369,8 +388,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	idx = cont ? p->prev_key : find_key(section, name);
 	if (idx < 0) {
 		if (!cont)
-			fail(p, p->ini.line, BOARD_ERR_INVALID, "unknown key '%s' in [%s]", name,
-			     section);
+			unknown_key(p, section, name);
 		return 0; /* a continuation of a bad key: that key was reported */
 	}
 	k = &keys[idx];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "suggest.h"
 
 /* fgets-like reader over the contents: exactly one physical line per call. */
 static char *reader(char *str, int num, void *stream)
@@ -136,6 +137,45 @@ int inifile_set_uint(struct inifile *f, unsigned *dst, unsigned lo, unsigned hi,
 		return inifile_fail(f, "%s: expected a whole number from %u to %u", key, lo, hi);
 	*dst = (unsigned)v;
 	return 1;
+}
+
+int inifile_set_duration(struct inifile *f, unsigned *dst_s, unsigned lo, unsigned hi,
+                         const char *key, const char *value)
+{
+	static const struct {
+		char suffix;
+		unsigned long seconds;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	unsigned long v, mult = 1;
+	char *end;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (!errno && end != value && value[0] != '-' && end[0] && !end[1]) {
+		mult = 0;
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (end[0] == units[i].suffix)
+				mult = units[i].seconds;
+		end += mult != 0;
+	}
+	if (errno || end == value || *end != '\0' || value[0] == '-' || mult == 0 ||
+	    v > hi / mult || v * mult < lo)
+		return inifile_fail(
+		    f, "%s: expected a duration from %u to %u s (e.g. 30, 30s, 5m, 1h)", key, lo,
+		    hi);
+	*dst_s = (unsigned)(v * mult);
+	return 1;
+}
+
+int inifile_unknown_key(struct inifile *f, const char *key, const char *section,
+                        const char *const *known, size_t n)
+{
+	const char *near = suggest_nearest(key, known, n);
+
+	if (near)
+		return inifile_fail(f, "unknown key '%s' in [%s]; did you mean '%s'?", key, section,
+		                    near);
+	return inifile_fail(f, "unknown key '%s' in [%s]", key, section);
 }
 
 bool inifile_first_error(const struct inifile *f, int *line, char *msg, size_t size,

@@ -108,6 +108,21 @@ int inifile_set_uint(struct inifile *f, unsigned *dst, unsigned lo, unsigned hi,
                      const char *value);
 
 /*
+ * Parses a duration from lo to hi seconds into *dst_s: whole seconds, or a whole number with
+ * one unit, s, m, h or d ("90", "90s", "5m", "1h", "7d"); else "KEY: expected a duration from
+ * LO to HI s (...)". Returns what a handler returns.
+ */
+int inifile_set_duration(struct inifile *f, unsigned *dst_s, unsigned lo, unsigned hi,
+                         const char *key, const char *value);
+
+/*
+ * For handlers: "unknown key 'KEY' in [SECTION]", with "; did you mean 'K'?" when one of the
+ * n known keys of that section is near (suggest.h). Returns 0, as inifile_fail.
+ */
+int inifile_unknown_key(struct inifile *f, const char *key, const char *section,
+                        const char *const *known, size_t n);
+
+/*
  * After a parse, the first error in file order among the handler's (inifile_fail), the
  * reader's (inifile_reader_error, which can only follow the handler's) and inih's syntax
  * error (told as syntax_msg). Writes *line (0 when not tied to a line) and msg and returns

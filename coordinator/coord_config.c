@@ -39,17 +39,40 @@ void coord_config_defaults(struct coord_config *cfg)
 	cfg->min_serving = 1;
 }
 
+/* The keys of each section, for "did you mean" (a key parsed below and missing here is only
+ * never suggested). */
+static const char *const recovery_keys[] = {"stabilise", "step_timeout", "lease_ttl", "min_serving",
+                                            "max_disrupted"};
+static const char *const coord_keys[] = {
+    "listen",
+    "db",
+    "status_listen",
+    "cert",
+    "key",
+    "ca",
+    "operator_ca",
+    "ca_key",
+    "token_ttl",
+    "cert_days",
+    "cluster_id",
+    "max_connections",
+    "max_connections_per_ip",
+    "report_interval",
+    "max_body",
+    "log_level",
+};
+
 static int recovery_key(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	struct coord_config *cfg = ctx->cfg;
 	unsigned max_disrupted = 0;
 
 	if (strcmp(name, "stabilise") == 0)
-		return inifile_set_uint(&ctx->ini, &cfg->stabilise_s, 0, 86400, name, value);
+		return inifile_set_duration(&ctx->ini, &cfg->stabilise_s, 0, 86400, name, value);
 	if (strcmp(name, "step_timeout") == 0)
-		return inifile_set_uint(&ctx->ini, &cfg->step_timeout_s, 5, 86400, name, value);
+		return inifile_set_duration(&ctx->ini, &cfg->step_timeout_s, 5, 86400, name, value);
 	if (strcmp(name, "lease_ttl") == 0)
-		return inifile_set_uint(&ctx->ini, &cfg->lease_ttl_s, 5, 86400, name, value);
+		return inifile_set_duration(&ctx->ini, &cfg->lease_ttl_s, 5, 86400, name, value);
 	if (strcmp(name, "min_serving") == 0)
 		return inifile_set_uint(&ctx->ini, &cfg->min_serving, 0, 1000, name, value);
 	if (strcmp(name, "max_disrupted") == 0) {
@@ -60,7 +83,8 @@ static int recovery_key(struct parse_ctx *ctx, const char *name, const char *val
 			return inifile_fail(&ctx->ini, "max_disrupted: only 1 is supported%s", "");
 		return 1;
 	}
-	return inifile_fail(&ctx->ini, "unknown key '%s' in [recovery]", name);
+	return inifile_unknown_key(&ctx->ini, name, "recovery", recovery_keys,
+	                           sizeof(recovery_keys) / sizeof(recovery_keys[0]));
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -104,7 +128,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (strcmp(name, "ca_key") == 0)
 		return inifile_set_string(&ctx->ini, cfg->ca_key, sizeof(cfg->ca_key), name, value);
 	if (strcmp(name, "token_ttl") == 0)
-		return inifile_set_uint(&ctx->ini, &cfg->token_ttl_s, 60, 604800, name, value);
+		return inifile_set_duration(&ctx->ini, &cfg->token_ttl_s, 60, 604800, name, value);
 	if (strcmp(name, "cert_days") == 0)
 		return inifile_set_uint(&ctx->ini, &cfg->cert_days, 1, 3650, name, value);
 	if (strcmp(name, "cluster_id") == 0)
@@ -115,7 +139,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (strcmp(name, "max_connections_per_ip") == 0)
 		return inifile_set_uint(&ctx->ini, &cfg->max_per_ip, 0, 1000000, name, value);
 	if (strcmp(name, "report_interval") == 0)
-		return inifile_set_uint(&ctx->ini, &cfg->report_interval_s, 1, 3600, name, value);
+		return inifile_set_duration(&ctx->ini, &cfg->report_interval_s, 1, 3600, name,
+		                            value);
 	if (strcmp(name, "max_body") == 0)
 		return inifile_set_uint(&ctx->ini, &cfg->max_body, 1024, 16 * 1024 * 1024, name,
 		                        value);
@@ -128,7 +153,8 @@ static int handler(void *user, const char *section, const char *name, const char
 			    value);
 		return 1;
 	}
-	return inifile_fail(&ctx->ini, "unknown key '%s' in [%s]", name, section);
+	return inifile_unknown_key(&ctx->ini, name, section, coord_keys,
+	                           sizeof(coord_keys) / sizeof(coord_keys[0]));
 }
 
 int coord_config_load(struct coord_config *cfg, const char *path, struct coord_config_error *err)

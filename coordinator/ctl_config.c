@@ -34,6 +34,7 @@ bool ctl_config_url_ok(const char *url)
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
+	static const char *const keys[] = {"url", "cert", "key", "ca"};
 	struct parse_ctx *ctx = user;
 	struct ctl_config *cfg = ctx->cfg;
 
@@ -52,8 +53,7 @@ static int handler(void *user, const char *section, const char *name, const char
 		return inifile_set_string(&ctx->ini, cfg->key, sizeof(cfg->key), name, value);
 	if (strcmp(name, "ca") == 0)
 		return inifile_set_string(&ctx->ini, cfg->ca, sizeof(cfg->ca), name, value);
-	return inifile_fail(&ctx->ini, "unknown key '%s' in [%s] (expected url, cert, key or ca)",
-	                    name, section);
+	return inifile_unknown_key(&ctx->ini, name, section, keys, sizeof(keys) / sizeof(keys[0]));
 }
 
 enum ctl_config_status ctl_config_load(struct ctl_config *cfg, const char *path, bool required,

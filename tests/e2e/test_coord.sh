@@ -29,10 +29,17 @@ expect_grep "ok (listen 127.0.0.1:$PORT" "$T/out"
 [ -e "$T/coord.db" ] && fail "--check-config created the database"
 sed 's/^report_interval = 5$/report_intervall = 5/' "$C" >"$T/typo.conf"
 expect_exit 78 "$COORD" -c "$T/typo.conf" --check-config
-expect_grep "typo.conf:8: unknown key 'report_intervall' in [coord]" "$T/err"
+expect_grep "typo.conf:8: unknown key 'report_intervall' in [coord]; did you mean 'report_interval'?" "$T/err"
 sed 's/^report_interval = 5$/report_interval = 0/' "$C" >"$T/range.conf"
 expect_exit 78 "$COORD" -c "$T/range.conf" --check-config
-expect_grep "range.conf:8: report_interval: expected a whole number from 1 to 3600" "$T/err"
+expect_grep "range.conf:8: report_interval: expected a duration from 1 to 3600 s" "$T/err"
+sed 's/^report_interval = 5$/report_interval = 5s/' "$C" >"$T/unit.conf"
+printf '[recovery]\nstabilize = 1m\n' >>"$T/unit.conf"
+expect_exit 78 "$COORD" -c "$T/unit.conf" --check-config
+expect_grep "unknown key 'stabilize' in [recovery]; did you mean 'stabilise'?" "$T/err"
+sed -i 's/^stabilize/stabilise/' "$T/unit.conf"
+printf 'lease_ttl = 2m\nstep_timeout = 1h\n' >>"$T/unit.conf"
+expect_exit 0 "$COORD" -c "$T/unit.conf" --check-config
 sed "s|^key = .*|key = $P/u-kma02.key|" "$C" >"$T/pair.conf"
 expect_exit 65 "$COORD" -c "$T/pair.conf" --check-config
 expect_grep "does not belong to cert" "$T/err"

@@ -88,6 +88,14 @@ static void test_defaults_and_values(void **state)
 	write_conf("[mesh]\nlisten = [::1]:65535\n[coordinator]\nurl = https://[::1]:1/x\n");
 	assert_int_equal(config_load(&cfg, path, &err), 0);
 	assert_string_equal(cfg.mesh_listen, "[::1]:65535");
+	/* durations: seconds, or with a unit */
+	write_conf("[agent]\nhw_check_interval = 2m\n[mesh]\nprobe_interval = 90s\n"
+	           "probe_timeout = 1m\n[coordinator]\nreport_interval = 1h\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_int_equal(cfg.hw_check_interval_s, 120);
+	assert_int_equal(cfg.probe_interval_s, 90);
+	assert_int_equal(cfg.probe_timeout_s, 60);
+	assert_int_equal(cfg.report_interval_s, 3600);
 	write_conf(
 	    "[mesh]\nlisten = 127.0.0.1:9443\n[coordinator]\nurl = https://coord.example/\n");
 	assert_int_equal(config_load(&cfg, path, &err), 0);
@@ -151,8 +159,14 @@ static void test_errors_have_lines(void **state)
 	    {"[agent]\nlog_level = loud\n", 2, "log_level"},
 	    {"[agent]\nhw_check_interval = 0\n", 2, "from 1 to 86400"},
 	    {"[agent]\nhw_check_interval = 86401\n", 2, "from 1 to 86400"},
-	    {"[agent]\nhw_check_interval = -1\n", 2, "whole number"},
-	    {"[agent]\nhw_check_interval = 10s\n", 2, "whole number"},
+	    {"[agent]\nhw_check_interval = -1\n", 2, "expected a duration"},
+	    {"[agent]\nhw_check_interval = 10x\n", 2, "expected a duration"},
+	    {"[agent]\nhw_check_interval = 10 s\n", 2, "expected a duration"},
+	    {"[agent]\nhw_check_interval = 2d\n", 2, "from 1 to 86400"},
+	    {"[agent]\nhw_check_interval = s\n", 2, "expected a duration"},
+	    {"[agent]\nstat_dir = /y\n", 2, "did you mean 'state_dir'?"},
+	    {"[mesh]\nprobe_intervall = 5\n", 2, "did you mean 'probe_interval'?"},
+	    {"[coordinator]\nurls = https://127.0.0.1:1/\n", 2, "did you mean 'url'?"},
 	    {"[agent]\nstate_dir =\n", 2, "empty"},
 	    {"[agent]\nthis line is not ini\n", 2, "syntax error"},
 	    {"# first\n[board\nname = x\n", 2, "syntax error"},

@@ -608,7 +608,9 @@ static void test_config_interval(void **state)
 	    conf("[mesh]\nprobe_interval = 5\nfull_handshake_interval = 86401\n", &cfg, &err), -1);
 	assert_int_equal(err.line, 3);
 	assert_non_null(strstr(err.message, "full_handshake_interval"));
-	assert_int_equal(conf("[mesh]\nfull_handshake_interval = 5m\n", &cfg, &err), -1);
+	assert_int_equal(conf("[mesh]\nfull_handshake_interval = 5m\n", &cfg, &err), 0);
+	assert_int_equal(cfg.full_handshake_interval_s, 300); /* durations take a unit */
+	assert_int_equal(conf("[mesh]\nfull_handshake_interval = 5y\n", &cfg, &err), -1);
 	assert_int_equal(err.line, 2);
 	assert_int_equal(conf("[mesh]\nfull_handshake_interval = -1\n", &cfg, &err), -1);
 }
