@@ -19,7 +19,7 @@
 #include "mesh.h"
 #include "privsep.h"
 #include "quickstart.h"
-#include "sdnotify.h"
+#include "sdnotify_ev.h"
 
 struct daemon {
 	struct event_base *base;
@@ -48,7 +48,7 @@ struct daemon {
 	unsigned act_tries;
 	char token[DIRECTIVE_TOKEN_MAX + 1]; /* QUICKSTART's, wiped after use */
 	bool reexec;                         /* a simulated reboot: main re-executes the agent */
-	struct sdnotify notify;              /* systemd: READY=1, WATCHDOG=1, STOPPING=1 */
+	struct sdnotify_ev notify;           /* systemd: READY=1, WATCHDOG=1, STOPPING=1 */
 };
 
 static void hw_check(struct daemon *d);
@@ -676,7 +676,7 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	dir_startup(&d);
 	hw_check(&d);
 	log_notice("running; hardware check every %u s", cfg->hw_check_interval_s);
-	if (sdnotify_start(&d.notify, d.base) != 0)
+	if (sdnotify_ev_start(&d.notify, d.base) != 0)
 		goto exit;
 	if (event_base_dispatch(d.base) < 0) {
 		log_err("event loop failed");
@@ -686,7 +686,7 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	ret = d.helper_lost ? KMA_EXIT_SOFTWARE : KMA_EXIT_OK;
 	*reexec = d.reexec && !d.helper_lost;
 exit:
-	sdnotify_stop(&d.notify, !d.reexec);
+	sdnotify_ev_stop(&d.notify, !d.reexec);
 	mbedtls_platform_zeroize(d.token, sizeof(d.token));
 	health_stop(&d.health);
 	coordlink_stop(&d.link);

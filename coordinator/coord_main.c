@@ -37,6 +37,7 @@
 #include "log.h"
 #include "plantoken.h"
 #include "revoke.h"
+#include "sdnotify.h"
 #include "status.h"
 #include "store.h"
 
@@ -242,17 +243,31 @@ static unsigned server_threads(void)
 	return n > SERVER_THREADS_MAX ? SERVER_THREADS_MAX : (unsigned)n;
 }
 
+static uint64_t monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /*
  * Until SIGTERM or SIGINT: the recovery engine's and the held watches' ticks, the CRL kept up
  * with the enrolment (revoke may be NULL) and the WAL's checkpoint, four a second.
+ * systemd's watchdog is pinged from here, after a whole round: a round reads and writes the
+ * database (engine, checkpoint) and takes the watch list's lock the HTTP threads take, so a
+ * stuck database, a lock held for ever or a wedged engine stop the pings. It does not
+ * prove that the HTTP threads answer.
  */
 static void run_until_stop(const sigset_t *set, struct http_server *srv, struct store *st,
                            const struct engine_params *ep, struct revoke *revoke)
 {
 	const struct timespec tick = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
 	bool crl_stale = false;
+	struct sdnotify_watchdog wd;
 	int sig;
 
+	sdnotify_watchdog_init(&wd);
 	for (;;) {
 		sig = sigtimedwait(set, NULL, &tick);
 		if (sig < 0) {
@@ -270,6 +285,7 @@ static void run_until_stop(const sigset_t *set, struct http_server *srv, struct 
 			}
 			if (store_checkpoint(st) != STORE_OK)
 				log_warn("the database's WAL could not be checkpointed; it grows");
+			sdnotify_watchdog_kick(&wd, monotonic_us());
 			continue;
 		}
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -467,7 +483,10 @@ int main(int argc, char **argv)
 		log_notice("revocation: a CRL of %zu serials, sent with every peer table and "
 		           "honoured here",
 		           revoke_count(revoke));
+	/* Type=notify: both listeners accept and the first round is about to run. */
+	sdnotify_tell("READY=1\nSTATUS=serving");
 	run_until_stop(&set, srv, engine_store, &ep, revoke);
+	sdnotify_tell("STOPPING=1");
 	ret = KMA_EXIT_OK;
 exit:
 	status_stop(status);

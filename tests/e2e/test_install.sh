@@ -2,9 +2,11 @@
 # The install layout (cmake --install with DESTDIR): programs, default configuration that
 # passes --check-config, boards where the agent looks for them, systemd units that
 # systemd-analyze accepts, man pages that render, state directories 0700. Then the
-# installed agent under a stand-in for systemd: READY=1, WATCHDOG=1 from its loop,
-# STOPPING=1 on SIGTERM, one datagram each on $NOTIFY_SOCKET.
+# installed agent and kma-coord under a stand-in for systemd: READY=1, WATCHDOG=1 from
+# their loops, STOPPING=1 on SIGTERM, one datagram each on $NOTIFY_SOCKET.
+# (make image-test runs both units under a real systemd.)
 . "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
+. "$KMA_SOURCE_DIR/tests/e2e/pki.sh"
 
 D="$T/root"
 DESTDIR="$D" cmake --install "$KMA_BUILD_DIR" >"$T/install.log" 2>&1 ||
@@ -49,6 +51,25 @@ expect_grep "#state_dir = $var/lib/kma-agent" "$D$etc/kma-agent/agent.conf"
 expect_grep "ExecStart=$prefix/bin/kma-agent -c $etc/kma-agent/agent.conf run" \
 	"$D$units/kma-agent.service"
 ok "compiled-in defaults, configuration comments and units agree on the paths"
+
+# What systemd does with the units (make image-test shows it under a real one):
+# - both are Type=notify with a watchdog, and leave no core;
+# - the configuration is checked by the main process, not by ExecStartPre=, whose exit 78
+#   RestartPreventExitStatus= does not see (a bad configuration would restart for ever);
+# - reload needs neither procps nor CAP_KILL in the unit's bounding set.
+for u in kma-agent kma-coord; do
+	f="$D$units/$u.service"
+	for line in Type=notify NotifyAccess=main LimitCORE=0 Restart=on-failure; do
+		grep -qx "$line" "$f" || fail "$u.service: no $line"
+	done
+	grep -q '^WatchdogSec=[1-9]' "$f" || fail "$u.service: no WatchdogSec="
+	grep -q '^RestartPreventExitStatus=.*\<78\>' "$f" ||
+		fail "$u.service: exit 78 (configuration) is restarted"
+	grep -q '^ExecStartPre=' "$f" && fail "$u.service: ExecStartPre= (its exit 78 restarts)"
+	grep -q '^Exec.*/bin/kill' "$f" && fail "$u.service: /bin/kill is procps, not on every image"
+done
+expect_grep "ExecReload=+/bin/sh -c 'kill -HUP \${MAINPID}'" "$D$units/kma-agent.service"
+ok "units: Type=notify with a watchdog, no core, exit 78 not restarted, reload without procps"
 
 # The default agent.conf, as installed, passes --check-config (the board folder is looked
 # up under DESTDIR here, as it would be at its place on the target).
@@ -123,8 +144,9 @@ fi
 # The installed agent as systemd runs it (Type=notify, WatchdogSec=): a python3 stand-in
 # binds the notify socket (an abstract name, as systemd may use) and records what arrives.
 make_sim n1 SIM-BOARD-0001
-sock="@kma-test-notify-$$"
-python3 - "$sock" "$T/notify.log" <<'PY' &
+# start_listener: records what arrives on $sock in $T/notify.log, one line per datagram.
+start_listener() {
+	python3 - "$sock" "$T/notify.log" <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind("\0" + sys.argv[1][1:])
@@ -137,11 +159,14 @@ with open(sys.argv[2], "a") as out:
         if "STOPPING=1" in msg:
             break
 PY
-PIDS="$!"
-n=0
-while [ ! -e "$T/notify.log.ready" ]; do
-	n=$((n + 1)); [ $n -lt 100 ] || fail "notify listener did not start"; sleep 0.1
-done
+	PIDS="$PIDS $!"
+	n=0
+	while [ ! -e "$T/notify.log.ready" ]; do
+		n=$((n + 1)); [ $n -lt 100 ] || fail "notify listener did not start"; sleep 0.1
+	done
+}
+sock="@kma-test-notify-$$"
+start_listener
 NOTIFY_SOCKET="$sock" WATCHDOG_USEC=400000 "$D$prefix/bin/kma-agent" -c "$T/n1/agent.conf" \
 	run >"$T/agent.log" 2>&1 &
 agent=$!
@@ -160,3 +185,31 @@ wait_for_line "$T/notify.log" "STOPPING=1"
 	{ cat "$T/notify.log" >&2; fail "READY=1 was not the first notification"; }
 expect_grep "systemd watchdog: a ping every 200 ms" "$T/agent.log"
 ok "installed agent: READY=1, WATCHDOG=1 every half of WATCHDOG_USEC, STOPPING=1"
+
+# kma-coord the same way: READY=1 once it serves, WATCHDOG=1 from its tick loop (paced to
+# half of WATCHDOG_USEC, its rounds are 250 ms apart), STOPPING=1 on SIGTERM.
+pki_make "$T/pki" || fail "test PKI"
+pki_coord "$T/pki" || fail "coordinator certificates"
+pki_coord_conf "$T/coord.conf" "$T/pki" "$(free_port)" "$T/coord.db"
+sock="@kma-test-notify-coord-$$"
+rm -f "$T/notify.log" "$T/notify.log.ready"
+start_listener
+NOTIFY_SOCKET="$sock" WATCHDOG_USEC=1000000 "$D$prefix/bin/kma-coord" -c "$T/coord.conf" \
+	>"$T/coord.log" 2>&1 &
+coord=$!
+PIDS="$PIDS $coord"
+wait_for_line "$T/notify.log" "READY=1|STATUS=serving"
+n=0
+while [ "$(grep -c '^WATCHDOG=1$' "$T/notify.log")" -lt 3 ]; do
+	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/notify.log"; fail "fewer than 3 pings"; }
+	sleep 0.1
+done
+kill -TERM "$coord"
+wait "$coord" || { cat "$T/coord.log" >&2; fail "kma-coord exit status $? after SIGTERM"; }
+wait_for_line "$T/notify.log" "STOPPING=1"
+[ "$(head -n 1 "$T/notify.log")" = "READY=1|STATUS=serving" ] ||
+	{ cat "$T/notify.log" >&2; fail "READY=1 was not kma-coord's first notification"; }
+# Paced: 3 pings took at least one second (2 intervals of 500 ms), not 3 rounds of 250 ms.
+[ "$(grep -c '^WATCHDOG=1$' "$T/notify.log")" -le 4 ] ||
+	{ cat "$T/notify.log" >&2; fail "kma-coord pings more often than half of WATCHDOG_USEC"; }
+ok "installed kma-coord: READY=1 once serving, WATCHDOG=1 from its tick loop, STOPPING=1"

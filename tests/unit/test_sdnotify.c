@@ -1,7 +1,8 @@
 /*
- * The systemd notification protocol as the agent speaks it: a test plays systemd, binding
+ * The systemd notification protocol as the daemons speak it: a test plays systemd, binding
  * a unix datagram socket (a path, then an abstract name), pointing $NOTIFY_SOCKET at it
- * and reading what arrives: READY=1, WATCHDOG=1 from the event loop, STOPPING=1.
+ * and reading what arrives: READY=1, WATCHDOG=1 from the agent's event loop and from
+ * kma-coord's paced tick loop, STOPPING=1.
  */
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 
 #include "log.h"
 #include "sdnotify.h"
+#include "sdnotify_ev.h"
 
 struct fake_systemd {
 	int fd;
@@ -162,7 +164,7 @@ static void test_watchdog_usec(void **state)
 static void test_lifecycle(void **state)
 {
 	struct fake_systemd s;
-	struct sdnotify n = {0};
+	struct sdnotify_ev n = {0};
 	struct event_base *base = event_base_new();
 	struct timeval run = {.tv_sec = 0, .tv_usec = 350 * 1000};
 	char buf[256];
@@ -172,7 +174,7 @@ static void test_lifecycle(void **state)
 	assert_non_null(base);
 	fake_bind(&s, false);
 	setenv("WATCHDOG_USEC", "200000", 1); /* a ping every 100 ms */
-	assert_int_equal(sdnotify_start(&n, base), 0);
+	assert_int_equal(sdnotify_ev_start(&n, base), 0);
 	fake_recv(&s, buf, sizeof(buf));
 	assert_string_equal(buf, "READY=1\nSTATUS=running");
 	assert_int_equal(event_base_loopexit(base, &run), 0);
@@ -183,11 +185,11 @@ static void test_lifecycle(void **state)
 	}
 	/* 3 in 350 ms; a slow emulator may fire fewer, never more. */
 	assert_in_range(pings, 1, 3);
-	sdnotify_stop(&n, true);
+	sdnotify_ev_stop(&n, true);
 	assert_null(n.ev_watchdog);
 	fake_recv(&s, buf, sizeof(buf));
 	assert_string_equal(buf, "STOPPING=1");
-	sdnotify_stop(&n, true); /* twice: nothing more */
+	sdnotify_ev_stop(&n, true); /* twice: nothing more */
 	fake_recv(&s, buf, sizeof(buf));
 	assert_string_equal(buf, "");
 	fake_close(&s);
@@ -198,7 +200,7 @@ static void test_lifecycle(void **state)
 static void test_reexec_and_no_watchdog(void **state)
 {
 	struct fake_systemd s;
-	struct sdnotify n = {0};
+	struct sdnotify_ev n = {0};
 	struct event_base *base = event_base_new();
 	char buf[256];
 
@@ -206,15 +208,56 @@ static void test_reexec_and_no_watchdog(void **state)
 	assert_non_null(base);
 	fake_bind(&s, true);
 	unsetenv("WATCHDOG_USEC");
-	assert_int_equal(sdnotify_start(&n, base), 0);
+	assert_int_equal(sdnotify_ev_start(&n, base), 0);
 	assert_null(n.ev_watchdog);
 	fake_recv(&s, buf, sizeof(buf));
 	assert_string_equal(buf, "READY=1\nSTATUS=running");
-	sdnotify_stop(&n, false);
+	sdnotify_ev_stop(&n, false);
 	fake_recv(&s, buf, sizeof(buf));
 	assert_string_equal(buf, "");
 	fake_close(&s);
 	event_base_free(base);
+}
+
+/* kma-coord's loop: a ping when half the interval has passed, paced from the last one. */
+static void test_watchdog_kick(void **state)
+{
+	struct fake_systemd s;
+	struct sdnotify_watchdog w;
+	char buf[256];
+
+	(void)state;
+	assert_int_equal(sdnotify_ping_every_usec(0), 0);
+	assert_int_equal(sdnotify_ping_every_usec(1500), 1000);
+	assert_int_equal(sdnotify_ping_every_usec(60000000), 30000000);
+	fake_bind(&s, true);
+	unsetenv("WATCHDOG_PID");
+	setenv("WATCHDOG_USEC", "2000000", 1);
+	sdnotify_watchdog_init(&w);
+	assert_int_equal(w.every_us, 1000000);
+	assert_true(sdnotify_watchdog_kick(&w, 5000000)); /* the first at once */
+	fake_recv(&s, buf, sizeof(buf));
+	assert_string_equal(buf, "WATCHDOG=1");
+	assert_false(sdnotify_watchdog_kick(&w, 5250000));
+	assert_false(sdnotify_watchdog_kick(&w, 5999999));
+	fake_recv(&s, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	assert_true(sdnotify_watchdog_kick(&w, 9000000)); /* a late round: one ping, no burst */
+	assert_false(sdnotify_watchdog_kick(&w, 9500000));
+	assert_true(sdnotify_watchdog_kick(&w, 10000000));
+	fake_recv(&s, buf, sizeof(buf));
+	assert_string_equal(buf, "WATCHDOG=1");
+	fake_recv(&s, buf, sizeof(buf));
+	assert_string_equal(buf, "WATCHDOG=1");
+	fake_recv(&s, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	/* Not watched: never a ping. */
+	unsetenv("WATCHDOG_USEC");
+	sdnotify_watchdog_init(&w);
+	assert_false(sdnotify_watchdog_kick(&w, 5000000));
+	fake_recv(&s, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	fake_close(&s);
 }
 
 int main(void)
@@ -226,6 +269,7 @@ int main(void)
 	    cmocka_unit_test(test_watchdog_usec),
 	    cmocka_unit_test(test_lifecycle),
 	    cmocka_unit_test(test_reexec_and_no_watchdog),
+	    cmocka_unit_test(test_watchdog_kick),
 	};
 
 	log_init("test_sdnotify", LOG_LVL_ERR);

@@ -40,7 +40,7 @@ SYSTEMD_PACKAGES = "${PN} ${@bb.utils.contains('PACKAGECONFIG', 'coord', '${PN}-
 SYSTEMD_SERVICE:${PN} = "kma-agent.service"
 SYSTEMD_SERVICE:${PN}-coord = "kma-coord.service"
 # The coordinator needs its certificates before it can start: enabled, not started at
-# first boot without them (its ExecStartPre check fails with exit 78 and says why).
+# first boot without them (it fails with exit 78 and says why, and is not restarted).
 SYSTEMD_AUTO_ENABLE:${PN}-coord = "disable"
 
 # The agent runs as kma-agent: the unit says User= on boards with "unprivileged = true";

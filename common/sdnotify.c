@@ -1,6 +1,7 @@
 #include "sdnotify.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@ uint64_t sdnotify_watchdog_usec(void)
 	return (uint64_t)v;
 }
 
-static void notify(const char *msg)
+void sdnotify_tell(const char *msg)
 {
 	if (sdnotify_send(msg) == SDNOTIFY_ERR)
 		log_errno(LOG_LVL_WARN, errno,
@@ -76,46 +77,25 @@ static void notify(const char *msg)
 		          getenv("NOTIFY_SOCKET"));
 }
 
-static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+uint64_t sdnotify_ping_every_usec(uint64_t usec)
 {
-	(void)fd;
-	(void)what;
-	(void)arg;
-	notify("WATCHDOG=1");
+	if (!usec)
+		return 0;
+	return usec < 2000 ? 1000 : usec / 2;
 }
 
-int sdnotify_start(struct sdnotify *n, struct event_base *base)
+void sdnotify_watchdog_init(struct sdnotify_watchdog *w)
 {
-	uint64_t usec = sdnotify_watchdog_usec();
-
-	if (usec) {
-		/* Half the interval, as sd_watchdog_enabled(3) recommends; at least 1 ms. */
-		struct timeval every = {.tv_sec = (time_t)(usec / 2 / 1000000),
-		                        .tv_usec = (suseconds_t)(usec / 2 % 1000000)};
-
-		if (usec < 2000)
-			every.tv_usec = 1000;
-		n->ev_watchdog = event_new(base, -1, EV_PERSIST, on_watchdog, n);
-		if (!n->ev_watchdog || event_add(n->ev_watchdog, &every) != 0) {
-			log_err("cannot register the systemd watchdog timer");
-			sdnotify_stop(n, false);
-			return -1;
-		}
-		log_info("systemd watchdog: a ping every %llu ms",
-		         (unsigned long long)(usec / 2 / 1000));
-	}
-	notify("READY=1\nSTATUS=running");
-	n->ready = true;
-	return 0;
+	w->every_us = sdnotify_ping_every_usec(sdnotify_watchdog_usec());
+	w->next_us = 0;
 }
 
-void sdnotify_stop(struct sdnotify *n, bool stopping)
+bool sdnotify_watchdog_kick(struct sdnotify_watchdog *w, uint64_t now_us)
 {
-	if (n->ev_watchdog) {
-		event_free(n->ev_watchdog);
-		n->ev_watchdog = NULL;
-	}
-	if (n->ready && stopping)
-		notify("STOPPING=1");
-	n->ready = false;
+	if (!w->every_us || now_us < w->next_us)
+		return false;
+	sdnotify_tell("WATCHDOG=1");
+	/* From now, not from when it was due: a late round does not bring a burst of pings. */
+	w->next_us = now_us + w->every_us;
+	return true;
 }
