@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "opapi.h"
 #include "report.h"
+#include "throttle.h"
 #include "watch.h"
 
 /*
@@ -43,6 +44,8 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_params p;
 	struct watch_list *watches;
+	struct throttle *throttle; /* failed enrolment tokens per source */
+	int64_t throttle_logged;   /* when a 429 was last logged (under lock) */
 	/*
 	 * Held while p.store is used and around every route but a report's decoding (http.h):
 	 * one SQLite connection whose page cache stays warm, where a connection per thread
@@ -83,6 +86,7 @@ struct request {
 	struct auth_result who;
 	char client[INET6_ADDRSTRLEN + 96]; /* "address (role name)" for the log */
 	char addr[INET6_ADDRSTRLEN];        /* the client's address, "?" when unknown */
+	char source[THROTTLE_KEY_MAX];      /* addr, an IPv6 address as its /64 (throttle.h) */
 	bool responded;                     /* a response was queued early */
 	bool too_large;
 	unsigned char *body;
@@ -228,15 +232,25 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 	if (ci && ci->client_addr) {
 		const struct sockaddr *sa = ci->client_addr;
 
-		if (sa->sa_family == AF_INET)
+		if (sa->sa_family == AF_INET) {
 			inet_ntop(AF_INET,
 			          &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr,
 			          sizeof(rq->addr));
-		else if (sa->sa_family == AF_INET6)
-			inet_ntop(AF_INET6,
-			          &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr,
-			          sizeof(rq->addr));
+		} else if (sa->sa_family == AF_INET6) {
+			struct in6_addr net =
+			    ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+			inet_ntop(AF_INET6, &net, addr, sizeof(rq->addr));
+			/* One host holds a whole /64: it is throttled as one source. */
+			if (!IN6_IS_ADDR_V4MAPPED(&net)) {
+				memset(net.s6_addr + 8, 0, 8);
+				inet_ntop(AF_INET6, &net, rq->source, sizeof(rq->source) - 3);
+				strcat(rq->source, "/64");
+			}
+		}
 	}
+	if (!rq->source[0])
+		snprintf(rq->source, sizeof(rq->source), "%s", addr);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (ci && ci->tls_session)
 		certs = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
@@ -272,6 +286,31 @@ static void authenticate(struct http_server *srv, struct MHD_Connection *c, stru
 	else
 		snprintf(rq->client, sizeof(rq->client), "%s (%s %.64s)", addr,
 		         auth_role_name(rq->who.role), rq->who.name);
+}
+
+/*
+ * An enrolment from a source that failed too many tokens lately: 429 before its body is read
+ * (throttle.h), logged once a minute at most per server, not per guess.
+ */
+static enum MHD_Result throttled(struct http_server *srv, struct MHD_Connection *c,
+                                 struct request *rq)
+{
+	int64_t now = time(NULL);
+	unsigned wait = throttle_check(srv->throttle, rq->source, now);
+	char secs[16];
+
+	if (!wait)
+		return MHD_YES;
+	if (now - srv->throttle_logged >= 60) {
+		srv->throttle_logged = now;
+		log_notice("enrolment: %s failed too many tokens; refused for %u s (429; "
+		           "kma_coord_enroll_throttled_total counts them)",
+		           rq->client, wait);
+	}
+	rq->responded = true;
+	snprintf(secs, sizeof(secs), "%u", wait);
+	return queue_text(c, MHD_HTTP_TOO_MANY_REQUESTS, "too many failed enrolment tokens",
+	                  (const char *const[]){MHD_HTTP_HEADER_RETRY_AFTER, secs});
 }
 
 /* The headers are in: authenticate, route, and refuse what can be refused before the body. */
@@ -356,7 +395,7 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 			return refuse(srv, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE,
 			              "this coordinator does not issue certificates (no ca_key)",
 			              NULL);
-		break;
+		return throttled(srv, c, rq);
 	case ROUTE_NOT_FOUND:
 		return refuse(srv, c, rq, MHD_HTTP_NOT_FOUND, "no such path", NULL);
 	}
@@ -490,6 +529,9 @@ static enum MHD_Result enroll(struct http_server *srv, struct MHD_Connection *c,
 	enroll_handle(srv->p.enroll_ca, srv->p.store, &srv->lock, srv->p.cert_days,
 	              srv->p.cluster_id, rq->client,
 	              rq->body ? rq->body : (const unsigned char *)"", rq->len, time(NULL), &out);
+	/* 403 is the token's refusal, and only that (enroll.h). */
+	if (out.status == MHD_HTTP_FORBIDDEN)
+		throttle_fail(srv->throttle, rq->source, time(NULL));
 	if (out.status == MHD_HTTP_OK)
 		ret = queue(c, out.status, out.reply, out.reply_len, ENROLL_CONTENT_TYPE, NULL);
 	else
@@ -521,7 +563,11 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *c,
 		int64_t stale_after = 3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5;
 
 		metrics_buf_init(&mb);
-		if (metrics_render(srv->p.store, time(NULL), stale_after, &mb) == 0)
+		struct throttle_stats ts;
+
+		throttle_stats(srv->throttle, time(NULL), &ts);
+		if (metrics_render(srv->p.store, time(NULL), stale_after, &mb) == 0 &&
+		    (metrics_render_throttle(&mb, &ts), !metrics_buf_failed(&mb)))
 			ret = queue(c, MHD_HTTP_OK, mb.data, mb.len, METRICS_CONTENT_TYPE, NULL);
 		else
 			ret = queue_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "metrics unavailable",
@@ -719,7 +765,8 @@ struct http_server *http_start(const struct http_params *p)
 	pthread_mutex_init(&srv->queue_lock, NULL);
 	srv->queue_tail = &srv->queue;
 	srv->watches = watch_list_new();
-	if (!srv->watches) {
+	srv->throttle = throttle_new();
+	if (!srv->watches || !srv->throttle) {
 		log_err("http: out of memory");
 		goto fail;
 	}
@@ -747,6 +794,7 @@ struct http_server *http_start(const struct http_params *p)
 	}
 	return srv;
 fail:
+	throttle_free(srv->throttle);
 	watch_list_free(srv->watches);
 	pthread_mutex_destroy(&srv->queue_lock);
 	pthread_mutex_destroy(&srv->lock);
@@ -765,6 +813,7 @@ void http_stop(struct http_server *srv)
 	watch_release_all(srv->watches);
 	MHD_stop_daemon(srv->daemon);
 	watch_list_free(srv->watches);
+	throttle_free(srv->throttle);
 	pthread_mutex_destroy(&srv->queue_lock);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -301,3 +301,18 @@ exit:
 	free(f);
 	return ret;
 }
+
+void metrics_render_throttle(struct metrics_buf *b, const struct throttle_stats *s)
+{
+	metrics_family(b, "kma_coord_enroll_token_failures_total", "counter",
+	               "Enrolment requests refused for their token (unknown, used, expired, "
+	               "another node's).");
+	metrics_sample(b, "kma_coord_enroll_token_failures_total", NULL, NULL,
+	               (int64_t)s->failures);
+	metrics_family(b, "kma_coord_enroll_throttled_total", "counter",
+	               "Enrolment requests answered 429: their source failed too many tokens.");
+	metrics_sample(b, "kma_coord_enroll_throttled_total", NULL, NULL, (int64_t)s->refused);
+	metrics_family(b, "kma_coord_enroll_throttled_sources", "gauge",
+	               "Source addresses (IPv6: /64) that may not present a token now.");
+	metrics_sample(b, "kma_coord_enroll_throttled_sources", NULL, NULL, (int64_t)s->throttled);
+}

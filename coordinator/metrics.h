@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "throttle.h"
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -66,5 +67,13 @@ void metrics_sample(struct metrics_buf *b, const char *name, const char *label,
  */
 int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct metrics_buf *b)
     __attribute__((warn_unused_result));
+
+/*
+ * Appends the enrolment throttle's families (throttle.h):
+ *   kma_coord_enroll_token_failures_total      counter
+ *   kma_coord_enroll_throttled_total            counter (requests answered 429)
+ *   kma_coord_enroll_throttled_sources          gauge (sources whose bucket is empty)
+ */
+void metrics_render_throttle(struct metrics_buf *b, const struct throttle_stats *s);
 
 #endif
