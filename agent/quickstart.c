@@ -83,7 +83,8 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 	struct curl_slist *headers = NULL;
 	unsigned char *ca = NULL;
 	size_t ca_len = 0;
-	struct curl_blob blob = {0};
+	struct reporter_pem pem = {0};
+	bool blobs;
 	char url[600];
 	long status = 0;
 	CURL *c = NULL;
@@ -105,13 +106,17 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 	headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
 	c = curl_easy_init();
 	/* fileio_read_input() ends what it read with a NUL: ca is a string */
-	if (!c || !headers || reporter_pem_blob(&blob, (const char *)ca))
+	if (!c || !headers || reporter_pem_set(&pem, (const char *)ca))
 		goto exit;
+	rc = reporter_trust(c, &pem, &blobs);
+	if (rc != CURLE_OK) {
+		snprintf(err, size, "%s: %s", cfg->coord_ca, curl_easy_strerror(rc));
+		goto exit;
+	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	reporter_trust(c, &blob);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -136,7 +141,7 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 exit:
 	curl_easy_cleanup(c);
 	curl_slist_free_all(headers);
-	reporter_pem_blob_free(&blob);
+	reporter_pem_free(&pem);
 	free(ca);
 	return ret;
 }

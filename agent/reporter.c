@@ -1,10 +1,14 @@
 #include "reporter.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <mbedtls/platform_util.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -178,27 +182,53 @@ static void finish(struct reporter *r, CURLcode rc)
 	arm(r->timer, next);
 }
 
-void reporter_trust(CURL *e, const struct curl_blob *ca)
+CURLcode reporter_trust(CURL *e, struct reporter_pem *ca, bool *blobs)
 {
-	curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, ca);
-	curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+	CURLcode rc = curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &ca->blob);
+	const char *path;
+
+	*blobs = rc == CURLE_OK;
+	if (rc == CURLE_OK) {
+		curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+	} else if (rc == CURLE_NOT_BUILT_IN || rc == CURLE_UNKNOWN_OPTION) {
+		if (!(path = reporter_pem_path(ca)))
+			return CURLE_OUT_OF_MEMORY;
+		if ((rc = curl_easy_setopt(e, CURLOPT_CAINFO, path)) != CURLE_OK)
+			return rc;
+	} else {
+		return rc;
+	}
 	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	return CURLE_OK;
 }
 
 /* Our identity, the coordinator's CA and the limits every request uses. */
-static void easy_common(struct reporter *r, CURL *e, const char *url, long timeout_ms)
+static CURLcode easy_common(struct reporter *r, CURL *e, const char *url, long timeout_ms)
 {
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &r->cert);
+	const char *cert, *key;
+	CURLcode rc;
+	bool blobs;
+
+	if ((rc = reporter_trust(e, &r->ca, &blobs)) != CURLE_OK)
+		return rc;
+	if (blobs) {
+		curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &r->cert.blob);
+		curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &r->key.blob);
+	} else {
+		if (!(cert = reporter_pem_path(&r->cert)) || !(key = reporter_pem_path(&r->key)))
+			return CURLE_OUT_OF_MEMORY;
+		curl_easy_setopt(e, CURLOPT_SSLCERT, cert);
+		curl_easy_setopt(e, CURLOPT_SSLKEY, key);
+	}
 	curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-	curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &r->key);
 	curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-	reporter_trust(e, &r->ca);
+	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	return CURLE_OK;
 }
 
 static size_t discard(char *data, size_t size, size_t n, void *arg)
@@ -211,6 +241,7 @@ static size_t discard(char *data, size_t size, size_t n, void *arg)
 static void watch_start(struct reporter *r)
 {
 	char query[256], url[sizeof(r->base_url) + sizeof(query) + 16];
+	CURLcode rc;
 
 	r->ops.watch_query(r->arg, query, sizeof(query));
 	snprintf(url, sizeof(url), "%sv1/watch?%s", r->base_url, query);
@@ -219,9 +250,9 @@ static void watch_start(struct reporter *r)
 		arm(r->watch_timer, 5000);
 		return;
 	}
-	easy_common(r, r->watch, url, WATCH_TIMEOUT_MS);
+	rc = easy_common(r, r->watch, url, WATCH_TIMEOUT_MS);
 	curl_easy_setopt(r->watch, CURLOPT_WRITEFUNCTION, discard);
-	if (curl_multi_add_handle(r->multi, r->watch) != CURLM_OK) {
+	if (rc != CURLE_OK || curl_multi_add_handle(r->multi, r->watch) != CURLM_OK) {
 		curl_easy_cleanup(r->watch);
 		r->watch = NULL;
 		arm(r->watch_timer, 5000);
@@ -359,6 +390,7 @@ static void send_report(struct reporter *r)
 {
 	static struct curl_slist *headers; /* the same for every request: built once */
 	Kma__V1__AgentReport rep = KMA__V1__AGENT_REPORT__INIT;
+	CURLcode rc;
 	size_t len;
 
 	if (r->easy) {
@@ -384,13 +416,16 @@ static void send_report(struct reporter *r)
 		arm(r->timer, 1000);
 		return;
 	}
-	easy_common(r, r->easy, r->url, 15000L);
+	rc = easy_common(r, r->easy, r->url, 15000L);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
-	if (curl_multi_add_handle(r->multi, r->easy) != CURLM_OK) {
+	if (rc != CURLE_OK || curl_multi_add_handle(r->multi, r->easy) != CURLM_OK) {
+		if (rc != CURLE_OK)
+			log_warn("coordinator: report %llu not sent: %s",
+			         (unsigned long long)r->sequence, curl_easy_strerror(rc));
 		curl_easy_cleanup(r->easy);
 		r->easy = NULL;
 		free(r->body);
@@ -399,32 +434,82 @@ static void send_report(struct reporter *r)
 	}
 }
 
-int reporter_pem_blob(struct curl_blob *b, const char *pem)
+int reporter_pem_set(struct reporter_pem *p, const char *pem)
 {
+	memset(p, 0, sizeof(*p));
 	/*
 	 * The NUL is counted because mbedTLS parses PEM only when the buffer's last byte is
 	 * one, and curl's mbedTLS backend (7.88.1, what images carry) hands it the key blob as
 	 * it is; the certificate and CA it copies with a NUL of its own. OpenSSL and GnuTLS
 	 * stop at the END line and ignore what follows.
 	 */
-	b->len = strlen(pem) + 1;
-	b->data = malloc(b->len);
-	if (!b->data) {
-		b->len = 0;
+	p->blob.len = strlen(pem) + 1;
+	p->blob.data = malloc(p->blob.len);
+	if (!p->blob.data) {
+		p->blob.len = 0;
 		return -1;
 	}
-	memcpy(b->data, pem, b->len);
+	memcpy(p->blob.data, pem, p->blob.len);
 	/* curl points at ours, which is zeroised when freed, instead of keeping a copy. */
-	b->flags = CURL_BLOB_NOCOPY;
+	p->blob.flags = CURL_BLOB_NOCOPY;
 	return 0;
 }
 
-void reporter_pem_blob_free(struct curl_blob *b)
+const char *reporter_pem_path(struct reporter_pem *p)
 {
-	if (b->data)
-		mbedtls_platform_zeroize(b->data, b->len);
-	free(b->data);
-	memset(b, 0, sizeof(*b));
+	size_t len = p->blob.len ? p->blob.len - 1 : 0, done = 0;
+	int fd;
+
+	if (p->path[0])
+		return p->path;
+	fd = memfd_create("kma-pem", MFD_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	while (done < len) {
+		ssize_t n = write(fd, (const char *)p->blob.data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return NULL;
+		}
+		done += (size_t)n;
+	}
+	p->fd = fd;
+	snprintf(p->path, sizeof(p->path), "/proc/self/fd/%d", fd);
+	return p->path;
+}
+
+void reporter_pem_free(struct reporter_pem *p)
+{
+	if (p->path[0]) {
+		static const unsigned char zeros[512];
+
+		/* Overwritten before the pages go back: they may hold a key. */
+		for (size_t off = 0; off + 1 < p->blob.len; off += sizeof(zeros))
+			if (pwrite(p->fd, zeros, sizeof(zeros), (off_t)off) < 0)
+				break;
+		close(p->fd);
+	}
+	if (p->blob.data)
+		mbedtls_platform_zeroize(p->blob.data, p->blob.len);
+	free(p->blob.data);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Whether url names its host by an address (IPv4, or IPv6 in brackets). */
+static bool url_host_is_address(const char *url)
+{
+	const char *h = strstr(url, "://");
+	char host[64];
+	struct in_addr a;
+
+	h = h ? h + 3 : url;
+	if (h[0] == '[')
+		return true;
+	snprintf(host, sizeof(host), "%.*s", (int)strcspn(h, ":/"), h);
+	return inet_pton(AF_INET, host, &a) == 1;
 }
 
 int reporter_start(struct reporter *r, struct event_base *base, const char *url,
@@ -432,6 +517,8 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
                    unsigned interval_s, const struct reporter_ops *ops, void *arg,
                    uint32_t (*random)(void *arg))
 {
+	const curl_version_info_data *vi;
+
 	memset(r, 0, sizeof(*r));
 	r->base = base;
 	r->ops = *ops;
@@ -446,8 +533,8 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
 		log_err("coordinator: URL too long");
 		return -1;
 	}
-	if (reporter_pem_blob(&r->cert, cert_pem) || reporter_pem_blob(&r->key, key_pem) ||
-	    reporter_pem_blob(&r->ca, ca_pem))
+	if (reporter_pem_set(&r->cert, cert_pem) || reporter_pem_set(&r->key, key_pem) ||
+	    reporter_pem_set(&r->ca, ca_pem))
 		goto fail;
 	r->multi = curl_multi_init();
 	r->timer = evtimer_new(base, on_timer, r);
@@ -460,7 +547,19 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
 	curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
 	arm(r->timer, 0);
-	log_notice("coordinator: reporting to %s every %u s", r->url, interval_s);
+	/* Which libcurl, and on which TLS library: an image may carry any (docs/dependencies.md).
+	 */
+	vi = curl_version_info(CURLVERSION_NOW);
+	log_notice("coordinator: reporting to %s every %u s (libcurl %s on %s)", r->url, interval_s,
+	           vi->version, vi->ssl_version ? vi->ssl_version : "no TLS");
+	/* Mbed TLS 2.x matches a certificate's DNS names only, never its IP addresses. */
+	if (vi->ssl_version && strncmp(vi->ssl_version, "mbedTLS/2.", 10) == 0 &&
+	    url_host_is_address(url))
+		log_warn(
+		    "coordinator: %s names the coordinator by its address, which libcurl on %s "
+		    "cannot verify (it matches DNS names only): name it by a host name its "
+		    "certificate lists",
+		    url, vi->ssl_version);
 	return 0;
 fail:
 	log_err("coordinator: cannot start reporting (out of memory)");
@@ -505,9 +604,9 @@ void reporter_stop(struct reporter *r)
 		event_free(r->curl_timer);
 	r->timer = r->curl_timer = NULL;
 	/* Last: the handles freed above pointed at them (CURL_BLOB_NOCOPY). */
-	reporter_pem_blob_free(&r->cert);
-	reporter_pem_blob_free(&r->key);
-	reporter_pem_blob_free(&r->ca);
+	reporter_pem_free(&r->cert);
+	reporter_pem_free(&r->key);
+	reporter_pem_free(&r->ca);
 	free(r->body);
 	free(r->resp);
 	r->body = NULL;

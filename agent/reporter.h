@@ -21,6 +21,21 @@
 
 #include "kma.pb-c.h"
 
+/*
+ * A PEM text (a certificate chain, a key or CAs) as libcurl is given it, whatever its TLS
+ * backend. As a blob: the length counts the terminating NUL, without which mbedTLS does not
+ * parse PEM (curl's mbedTLS backend passes a key blob to mbedtls_pk_parse_key() as it is),
+ * and CURL_BLOB_NOCOPY: curl points at our copy, so it must outlive every handle it is set
+ * on. A backend that takes no blobs (GnuTLS in curl 7.88.1: it refuses CURLOPT_CAINFO_BLOB
+ * and ignores the certificate and key blobs) is given a file name instead, of a memfd that
+ * holds the same bytes and lives as long (never a file on disk: the key stays in memory).
+ */
+struct reporter_pem {
+	struct curl_blob blob;
+	int fd;        /* the memfd, once path is set */
+	char path[32]; /* /proc/self/fd/N; "" until a backend needs a file */
+};
+
 struct reporter;
 
 /*
@@ -47,7 +62,7 @@ struct reporter {
 	struct event *timer;
 	struct event *curl_timer;
 	char url[512];
-	struct curl_blob cert, key, ca; /* reporter_pem_blob(): every handle points at them */
+	struct reporter_pem cert, key, ca; /* every handle points at them */
 	unsigned interval_ms;
 	unsigned failures;
 	bool pending; /* a kick arrived while a request was in flight */
@@ -86,25 +101,24 @@ void reporter_kick(struct reporter *r);
 /* Stops, cancelling a request in flight; safe on a reporter that never started. */
 void reporter_stop(struct reporter *r);
 
-/*
- * Fills *b with a copy of pem (NUL-terminated PEM text: a certificate chain, a key or CAs)
- * as every libcurl TLS backend can read it: the length counts the terminating NUL, without
- * which mbedTLS does not parse PEM (curl's mbedTLS backend passes a key blob to
- * mbedtls_pk_parse_key() as it is). The blob is CURL_BLOB_NOCOPY: libcurl points at it, so
- * it must outlive every handle it is set on. Returns 0, or -1 (out of memory).
- */
-int reporter_pem_blob(struct curl_blob *b, const char *pem) __attribute__((warn_unused_result));
+/* Copies pem (NUL-terminated) into *p. Returns 0, or -1 (out of memory). */
+int reporter_pem_set(struct reporter_pem *p, const char *pem) __attribute__((warn_unused_result));
 
-/* Zeroises (it may hold a key) and frees what reporter_pem_blob() made; safe on a zeroed
- * blob, and twice. */
-void reporter_pem_blob_free(struct curl_blob *b);
+/* The file name of a memfd holding p's PEM (made at the first call), or NULL (errno). */
+const char *reporter_pem_path(struct reporter_pem *p);
+
+/* Zeroises (it may hold a key) and frees what reporter_pem_set() made, the memfd's bytes
+ * too; safe on a zeroed *p, and twice. */
+void reporter_pem_free(struct reporter_pem *p);
 
 /*
- * Makes e trust the coordinator's CA (ca, PEM) and nothing else: libcurl's defaults, the
+ * Makes e trust the coordinator's CA (ca) and nothing else: libcurl's defaults, the
  * system's CA file and directory, are dropped; the peer and its host name are verified.
  * Every request the agent makes to the coordinator goes through it (reports, watches,
- * QuickStart).
+ * QuickStart). *blobs tells whether this libcurl takes PEM blobs (else files: see
+ * reporter_pem). Returns CURLE_OK, or the error that must stop the request.
  */
-void reporter_trust(CURL *e, const struct curl_blob *ca);
+CURLcode reporter_trust(CURL *e, struct reporter_pem *ca, bool *blobs)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -33,7 +33,7 @@ cat >>"$C" <<CONF
 listen = 127.0.0.1:$MPORT
 
 [coordinator]
-url = https://127.0.0.1:$CPORT/
+url = https://localhost:$CPORT/
 report_interval = 1
 ca = $P/ca.pem
 CONF

@@ -2,7 +2,8 @@
  * The PEM blobs the agent gives libcurl (agent/reporter.c): each must parse as curl's mbedTLS
  * backend parses it, straight from the blob's data and length (7.88.1 passes the key blob to
  * mbedtls_pk_parse_key() as it is; mbedTLS takes PEM only when the length counts a final
- * NUL), and the key must be zeroised before its memory is freed. free() is wrapped
+ * NUL), and the key must be zeroised before its memory is freed; for a backend that takes
+ * files only, a memfd holds the same PEM. free() is wrapped
  * (-Wl,--wrap=free) so the test sees the bytes just before they go back to the allocator.
  */
 
@@ -91,24 +92,64 @@ static int parse_crt(const struct curl_blob *b)
 static void test_pem_blob(void **state)
 {
 	char *key = slurp("a-kma01.key");
-	struct curl_blob b;
+	struct reporter_pem p;
 
 	(void)state;
-	assert_int_equal(reporter_pem_blob(&b, key), 0);
-	assert_int_equal(b.len, strlen(key) + 1);
-	assert_int_equal(((const char *)b.data)[b.len - 1], '\0');
-	assert_int_equal(b.flags, CURL_BLOB_NOCOPY);
-	assert_int_equal(parse_key_as_curl(&b), 0);
+	assert_int_equal(reporter_pem_set(&p, key), 0);
+	assert_int_equal(p.blob.len, strlen(key) + 1);
+	assert_int_equal(((const char *)p.blob.data)[p.blob.len - 1], '\0');
+	assert_int_equal(p.blob.flags, CURL_BLOB_NOCOPY);
+	assert_int_equal(parse_key_as_curl(&p.blob), 0);
 
-	watched = b.data;
-	watched_len = b.len;
+	watched = p.blob.data;
+	watched_len = p.blob.len;
 	watched_freed = watched_zero = false;
-	reporter_pem_blob_free(&b);
+	reporter_pem_free(&p);
 	assert_true(watched_freed);
 	assert_true(watched_zero);
-	assert_null(b.data);
-	assert_int_equal(b.len, 0);
-	reporter_pem_blob_free(&b); /* twice, and on a zeroed blob: nothing */
+	assert_null(p.blob.data);
+	assert_int_equal(p.blob.len, 0);
+	reporter_pem_free(&p); /* twice, and on a zeroed one: nothing */
+	__real_free(key);
+}
+
+/* For a backend that takes files only (GnuTLS): a memfd with the same PEM, gone when freed. */
+static void test_pem_path(void **state)
+{
+	char *key = slurp("a-kma01.key");
+	struct reporter_pem p;
+	mbedtls_pk_context pk;
+	const char *path;
+	char kept[32];
+
+	(void)state;
+	assert_int_equal(reporter_pem_set(&p, key), 0);
+	path = reporter_pem_path(&p);
+	assert_non_null(path);
+	assert_ptr_equal(reporter_pem_path(&p), path); /* made once */
+	mbedtls_pk_init(&pk);
+#if KMA_MBEDTLS3
+	{
+		mbedtls_entropy_context entropy;
+		mbedtls_ctr_drbg_context drbg;
+
+		mbedtls_entropy_init(&entropy);
+		mbedtls_ctr_drbg_init(&drbg);
+		assert_int_equal(
+		    mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0), 0);
+		assert_int_equal(
+		    mbedtls_pk_parse_keyfile(&pk, path, NULL, mbedtls_ctr_drbg_random, &drbg), 0);
+		mbedtls_ctr_drbg_free(&drbg);
+		mbedtls_entropy_free(&entropy);
+	}
+#else
+	assert_int_equal(mbedtls_pk_parse_keyfile(&pk, path, NULL), 0);
+#endif
+	mbedtls_pk_free(&pk);
+	snprintf(kept, sizeof(kept), "%s", path);
+	reporter_pem_free(&p);
+	assert_int_equal(p.path[0], '\0');
+	assert_null(fopen(kept, "r"));
 	__real_free(key);
 }
 
@@ -148,12 +189,12 @@ static void test_reporter_blobs(void **state)
 	assert_int_equal(
 	    reporter_start(&r, base, "https://127.0.0.1:1/", cert, key, ca, 30, &ops, NULL, rnd),
 	    0);
-	assert_int_equal(parse_key_as_curl(&r.key), 0);
-	assert_int_equal(parse_crt(&r.cert), 0);
-	assert_int_equal(parse_crt(&r.ca), 0);
+	assert_int_equal(parse_key_as_curl(&r.key.blob), 0);
+	assert_int_equal(parse_crt(&r.cert.blob), 0);
+	assert_int_equal(parse_crt(&r.ca.blob), 0);
 
-	watched = r.key.data;
-	watched_len = r.key.len;
+	watched = r.key.blob.data;
+	watched_len = r.key.blob.len;
 	watched_freed = watched_zero = false;
 	reporter_stop(&r);
 	assert_true(watched_freed);
@@ -169,6 +210,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pem_blob),
+	    cmocka_unit_test(test_pem_path),
 	    cmocka_unit_test(test_reporter_blobs),
 	};
 
