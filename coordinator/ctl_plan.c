@@ -1,5 +1,6 @@
 #include "ctl_plan.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,18 +112,40 @@ json_object *ctl_plan_current(const struct ctl_ctx *c)
 	return doc;
 }
 
+/*
+ * The plan's state with what the coordinator says of it: "paused by alice" rather than
+ * "paused: paused by alice" when the detail tells the state itself.
+ */
+static const char *state_text(json_object *plan)
+{
+	static char buf[320];
+	const char *state = jstr(plan, "state"), *detail = jstr(plan, "detail");
+	size_t n = strlen(state);
+
+	if (!detail[0])
+		return state;
+	if (strncmp(detail, state, n) == 0 && (detail[n] == ' ' || detail[n] == '\0'))
+		return detail;
+	snprintf(buf, sizeof(buf), "%s: %s", state, detail);
+	return buf;
+}
+
 void ctl_plan_status(const struct ctl_ctx *c, FILE *out)
 {
 	json_object *doc = out ? ctl_plan_current(c) : NULL, *steps, *lease;
 
 	if (!doc)
 		return;
-	fprintf(out, "\nrecovery plan %lld: %s%s%s\n", (long long)jint(doc, "id"),
-	        jstr(doc, "state"), jstr(doc, "detail")[0] ? ": " : "", jstr(doc, "detail"));
+	fprintf(out, "\nrecovery plan %lld: %s\n", (long long)jint(doc, "id"), state_text(doc));
 	steps = jarr(doc, "steps");
 	for (size_t i = 0; steps && i < json_object_array_length(steps); i++) {
 		json_object *s = json_object_array_get_idx(steps, i);
 
+		if (strcmp(jstr(s, "state"), "stopped") == 0) {
+			fprintf(out, "  step %lld %s %s: %s\n", (long long)jint(s, "step"),
+			        jstr(s, "kind"), jstr(s, "node_id"), jstr(s, "detail"));
+			continue;
+		}
 		if (strcmp(jstr(s, "state"), "active") != 0)
 			continue;
 		fprintf(out, "  step %lld %s %s (%s): %s\n", (long long)jint(s, "step"),
@@ -220,8 +243,7 @@ static void summary(json_object *plan)
 	json_object *steps = jarr(plan, "steps");
 	size_t n = steps ? json_object_array_length(steps) : 0;
 
-	printf("\nplan %lld %s: %s\n", (long long)jint(plan, "id"), jstr(plan, "state"),
-	       jstr(plan, "detail"));
+	printf("\nplan %lld %s\n", (long long)jint(plan, "id"), state_text(plan));
 	for (size_t i = 0; i < n; i++) {
 		json_object *s = json_object_array_get_idx(steps, i);
 		int64_t took = jint(s, "finished_at") && jint(s, "started_at")
@@ -307,6 +329,31 @@ static bool healthy_after(const struct ctl_ctx *c)
 	return false;
 }
 
+/* What an interrupted follow says before it exits 130 (written by the signal handler). */
+static char interrupted_msg[192];
+
+static void on_interrupt(int sig)
+{
+	ssize_t w = write(STDERR_FILENO, interrupted_msg, strlen(interrupted_msg));
+
+	(void)w;
+	_exit(128 + sig);
+}
+
+/* From now on, Ctrl-C says that the plan goes on and how to follow it again. */
+static void say_on_interrupt(json_object *plan)
+{
+	struct sigaction sa = {.sa_handler = on_interrupt};
+
+	snprintf(interrupted_msg, sizeof(interrupted_msg),
+	         "\nkmactl: stopped following plan %lld; it goes on without us (kmactl follow "
+	         "to look again, kmactl pause to hold it)\n",
+	         (long long)jint(plan, "id"));
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 static int follow(const struct ctl_ctx *c)
 {
 	struct seen *seen = calloc(64, sizeof(*seen));
@@ -353,6 +400,8 @@ static int follow(const struct ctl_ctx *c)
 		ctl_http_reply_free(&r);
 		if (ret != KMA_EXIT_OK)
 			break;
+		if (!interrupted_msg[0])
+			say_on_interrupt(plan);
 		state = json ? jstr(plan, "state") : show_changes(plan, seen, 64, tty, &live);
 		if (strcmp(state, "running") != 0) {
 			if (live)
@@ -391,6 +440,56 @@ int ctl_verb_follow(const struct ctl_ctx *c, char **args)
 	return follow(c);
 }
 
+/*
+ * When a plan is running or paused already: says so (and how to go on with a paused one)
+ * and returns true; run then follows it rather than proposing another.
+ */
+static bool already_running(const struct ctl_ctx *c)
+{
+	json_object *plan = ctl_plan_current(c);
+	const char *state = plan ? jstr(plan, "state") : "";
+	bool running = strcmp(state, "running") == 0, paused = strcmp(state, "paused") == 0;
+
+	if (running || paused) {
+		printf("Plan %lld, started by %s, is %s.\n%s\n", (long long)jint(plan, "id"),
+		       jstr(plan, "created_by"), paused ? state_text(plan) : "running",
+		       c->opts->dry_run ? "Nothing else can start until it ends."
+		       : paused         ? "kmactl resume goes on with it, kmactl abort ends it."
+		                        : "Following it (kmactl pause or abort to stop it).");
+	}
+	json_object_put(plan);
+	return running || paused;
+}
+
+/* Before the question: what each step will do to which node, the disruptive ones first. */
+static void list_actions(json_object *steps)
+{
+	static const struct {
+		const char *kind, *effect;
+	} effects[] = {
+	    {"reboot", "is rebooted: its key service stops until it is back and serving"},
+	    {"factory_reset", "has its identity ERASED (key, certificate, enrolment)"},
+	    {"delete_entry", "is removed from every peer's table (it is refused until it rejoins)"},
+	    {"quickstart", "enrols again with a new key (a one-time token)"},
+	    {"add_entry", "is added back to every peer's table with its new serial"},
+	};
+	size_t n = steps ? json_object_array_length(steps) : 0;
+
+	printf("\nThis recovery, one step at a time, each only when its gate is open:\n");
+	for (size_t i = 0; i < n; i++) {
+		json_object *s = json_object_array_get_idx(steps, i);
+		const char *effect = "";
+
+		for (size_t k = 0; k < sizeof(effects) / sizeof(effects[0]); k++)
+			if (strcmp(jstr(s, "kind"), effects[k].kind) == 0)
+				effect = effects[k].effect;
+		printf("  %2lld. %-16s %s%s\n", (long long)jint(s, "step"), jstr(s, "node_id"),
+		       effect[0] ? effect : jstr(s, "kind"),
+		       json_object_get_boolean(json_object_object_get(s, "manual")) ? " (by hand)"
+		                                                                    : "");
+	}
+}
+
 int ctl_verb_run(const struct ctl_ctx *c, char **args)
 {
 	json_object *doc = NULL;
@@ -400,6 +499,10 @@ int ctl_verb_run(const struct ctl_ctx *c, char **args)
 	(void)args;
 	if (ret != KMA_EXIT_OK)
 		return ret;
+	if (already_running(c)) {
+		json_object_put(doc);
+		return c->opts->dry_run ? KMA_EXIT_OK : follow(c);
+	}
 	steps = jarr(doc, "steps");
 	if (c->opts->output != CTL_OUT_JSON || c->opts->dry_run)
 		render_proposal(doc);
@@ -407,21 +510,26 @@ int ctl_verb_run(const struct ctl_ctx *c, char **args)
 		json_object_put(doc);
 		return KMA_EXIT_OK;
 	}
-	json_object_put(doc);
 	if (c->opts->dry_run) {
+		json_object_put(doc);
 		printf("\ndry run: nothing was started\n");
 		return KMA_EXIT_OK;
 	}
 	if (!c->opts->yes) {
 		if (!isatty(STDIN_FILENO)) {
+			json_object_put(doc);
 			fprintf(stderr, "kmactl: refusing to start a recovery without --yes (no "
 			                "terminal to ask)\n");
 			return KMA_EXIT_USAGE;
 		}
+		list_actions(steps);
+		json_object_put(doc);
 		if (!ctl_ask("\nStart this recovery? Disruptive steps run one node at a time.")) {
 			fprintf(stderr, "kmactl: not started\n");
 			return KMA_EXIT_FAILURE;
 		}
+	} else {
+		json_object_put(doc);
 	}
 	ret = post(c, "/v1/plans", &doc);
 	if (ret != KMA_EXIT_OK)

@@ -877,9 +877,19 @@ enum engine_status engine_abort(struct store *st, const char *who, int64_t now, 
 		ret = ENGINE_CONFLICT;
 		goto exit;
 	}
-	/* No enrolment token outlives the plan. */
-	for (size_t i = 0; i < n; i++)
+	/* No enrolment token outlives the plan; no step of it stays active. */
+	for (size_t i = 0; i < n; i++) {
 		explicit_bzero(steps[i].secret, sizeof(steps[i].secret));
+		if (strcmp(steps[i].state, "active") != 0)
+			continue;
+		snprintf(steps[i].state, sizeof(steps[i].state), "stopped");
+		snprintf(steps[i].detail, sizeof(steps[i].detail),
+		         "stopped by the abort while %s%s", steps[i].phase,
+		         strcmp(steps[i].phase, "directive") == 0
+		             ? " (a directive already delivered is carried out by the node)"
+		             : "");
+		steps[i].finished_at = now;
+	}
 	snprintf(why, size, "aborted by %s", who);
 	ret = set_plan(st, &plan, "aborted", "aborted", who, why, now, steps, n);
 	if (ret == ENGINE_OK)

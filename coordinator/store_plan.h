@@ -43,7 +43,7 @@ struct store_step {
 	char reason[STORE_PLAN_TEXT];
 	bool manual;
 	char instruction[STORE_PLAN_TEXT];
-	char state[16]; /* pending | active | done | skipped */
+	char state[16]; /* pending | active | done | skipped | stopped (active when aborted) */
 	char phase[24]; /* where an active step is (engine.c) */
 	int64_t started_at, phase_at, finished_at, stable_since;
 	char detail[STORE_PLAN_TEXT]; /* the gate being waited for, or the outcome */

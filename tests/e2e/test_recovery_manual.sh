@@ -60,10 +60,29 @@ expect_grep 'kma_coord_plan_state{state="paused"} 1' "$T/metrics"
 expect_grep 'kma_coord_plan_steps{state="active"} 1' "$T/metrics"
 ok "a closed gate pauses the plan with what it saw; nothing was disrupted; kmactl run exits 1"
 
+# run again while it is paused: no new proposal, no "nothing to recover", but what to do.
+expect_exit 1 "$ctl" run --yes
+expect_grep "Plan 1, started by alice, is paused: step 1 (reboot a-kma02): gate before" "$T/out"
+expect_grep "kmactl resume goes on with it, kmactl abort ends it." "$T/out"
+grep -q "Nothing to recover" "$T/out" && fail "run on a paused plan said nothing to recover"
+ok "kmactl run on a paused plan says so and how to go on"
+
 rm "$demo/u-kma02/sim/health"
 expect_exit 0 "$ctl" resume
 "$ctl" follow >"$T/follow1.out" 2>&1 &
 F1=$!
+# A second operator follows too, then presses Ctrl-C: told the plan goes on, and how to
+# look again; the plan is not touched.
+"$ctl" follow >"$T/follow2.out" 2>&1 &
+F2=$!
+until_ok 30 grep -q "step 1 reboot a-kma02" "$T/follow2.out"
+kill -INT "$F2"
+rc=0
+wait "$F2" || rc=$?
+[ "$rc" = 130 ] || fail "kmactl follow interrupted exited $rc, want 130"
+expect_grep "stopped following plan 1; it goes on without us (kmactl follow to look again" \
+	"$T/follow2.out"
+ok "Ctrl-C on kmactl follow says the plan goes on and how to follow it again (exit 130)"
 plan_is 's[1]["phase"] == "confirm"'
 [ "$(cat "$demo/a-kma02/sim/reboots")" = 1 ] || fail "a-kma02 not rebooted once"
 # What the operator following the plan is told, before anyone confirms.

@@ -249,6 +249,42 @@ static void test_right_reboot_goes(void **state)
 	assert_string_equal(d.kind, "reboot");
 }
 
+/*
+ * An abort while a reboot directive is out: the plan ends, its step is stopped (not left
+ * active, which every view would show as still going on), the lease is free and no
+ * directive is handed out any more; nothing can be confirmed or resumed afterwards.
+ */
+static void test_abort_stops_the_step(void **state)
+{
+	struct store *st = *state;
+	const char *const cause[] = {NULL, "tcp_refused", NULL};
+	struct store_plan p;
+	struct store_step s, d;
+	struct store_lease l;
+	char why[256];
+
+	plan_of(st, "reboot", "n2", "node_refused", "");
+	engine_tick(st, &params, NOW);
+	report(st, 0, 2, NOW + 1, cause, NULL);
+	report(st, 1, 2, NOW + 1, NULL, NULL);
+	report(st, 2, 2, NOW + 1, cause, NULL);
+	engine_tick(st, &params, NOW + 2);
+	assert_int_equal(store_directive_for(st, "n2", &d, &l), STORE_OK);
+	assert_int_equal(engine_abort(st, "alice", NOW + 3, why, sizeof(why)), ENGINE_OK);
+	latest(st, &p, &s);
+	assert_string_equal(p.state, "aborted");
+	assert_string_equal(p.detail, "aborted by alice");
+	assert_string_equal(s.state, "stopped");
+	assert_int_equal(s.finished_at, NOW + 3);
+	assert_non_null(strstr(s.detail, "stopped by the abort while directive"));
+	assert_true(nothing_sent(st, "n2"));
+	assert_int_equal(engine_resume(st, "alice", NOW + 4, why, sizeof(why)), ENGINE_CONFLICT);
+	assert_int_equal(engine_abort(st, "alice", NOW + 4, why, sizeof(why)), ENGINE_CONFLICT);
+	engine_tick(st, &params, NOW + 5); /* an ended plan stays as it ended */
+	latest(st, &p, &s);
+	assert_string_equal(s.state, "stopped");
+}
+
 /* A rejoin confirmed: the node's reports with the certificate its peers found are taken. */
 static void test_rejoin_takes_the_certificate(void **state)
 {
@@ -361,6 +397,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wrong_reboot_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wrong_rejoin_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_right_reboot_goes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_stops_the_step, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rejoin_takes_the_certificate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_not_stored, setup, teardown),
 	};
