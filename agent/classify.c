@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "certinfo.h"
 #include "mbedcompat.h"
 #include "tlshello.h"
 #include "tlsnames.h"
@@ -198,7 +199,7 @@ static enum kma_cause classify_facts(const struct probe_facts *f, char *detail, 
 		return KMA_CAUSE_PROTOCOL_MISMATCH;
 	}
 	if (f->tls_error == KMA_ERR_SSL_NO_COMMON_SUITE ||
-	    f->tls_error == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE) {
+	    f->tls_error == KMA_ERR_SSL_NO_USABLE_SUITE) {
 		SAY("no cipher suite, group or signature algorithm in common");
 		return KMA_CAUSE_CIPHER_MISMATCH;
 	}
@@ -215,9 +216,18 @@ static enum kma_cause classify_facts(const struct probe_facts *f, char *detail, 
 		SAY("the peer closed the connection during the handshake without an alert");
 		return KMA_CAUSE_PEER_CLOSED;
 	}
-	/* A TLS peer we could not agree with on some other point of the protocol. */
-	SAY("the handshake failed on a protocol error");
-	return KMA_CAUSE_PROTOCOL_MISMATCH;
+	/* An error this table does not know (a new library version, a local failure): say
+	 * so with the library's own words rather than guess a cause that sends the operator
+	 * after the wrong node. */
+	if (detail) {
+		char msg[120];
+
+		certinfo_strerror(f->tls_error, msg, sizeof(msg));
+		SAY("the handshake failed with mbedTLS error -0x%04X (%s), which names none of our "
+		    "causes",
+		    (unsigned)-f->tls_error, msg);
+	}
+	return KMA_CAUSE_TLS_ERROR;
 }
 
 bool classify_hello_refused(const struct probe_facts *f)

@@ -23,6 +23,7 @@
 #include "hal.h"
 #include "keyguard.h"
 #include "log.h"
+#include "mbedcompat.h"
 #include "setup.h"
 
 #ifndef KMA_DEFAULT_CONFIG
@@ -93,7 +94,10 @@ int main(int argc, char **argv)
 			check_only = true;
 			break;
 		case 'V':
-			printf("kma-agent %s\n", KMA_VERSION);
+			/* The libraries as loaded, not as compiled against: what an image carries.
+			 */
+			printf("kma-agent %s (Mbed TLS %s, %s)\n", KMA_VERSION,
+			       kma_mbedtls_version(), curl_version());
 			return KMA_EXIT_OK;
 		case 'h':
 			return cli_help(argc - optind, argv + optind, stdout, KMA_DEFAULT_CONFIG);

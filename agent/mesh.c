@@ -40,6 +40,10 @@ static json_object *obs_json(const struct probe_obs *o, int64_t at)
 	                       o->has_cert ? json_object_new_string(o->cert.node_id) : NULL);
 	json_object_object_add(j, "expected_serial", json_object_new_string(o->expect_serial));
 	json_object_object_add(j, "handshake_ms", json_object_new_int64(o->handshake_ms));
+	json_object_object_add(j, "protocol",
+	                       o->protocol[0] ? json_object_new_string(o->protocol) : NULL);
+	json_object_object_add(j, "cipher_suite",
+	                       o->suite[0] ? json_object_new_string(o->suite) : NULL);
 	json_object_object_add(j, "resumed", json_object_new_boolean(o->resumed));
 	json_object_object_add(j, "detail", json_object_new_string(o->detail));
 	return j;

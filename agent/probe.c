@@ -155,6 +155,9 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 	*flags &= ~(uint32_t)CRLCHECK_TIME_FLAGS;
 	if (depth != 0)
 		return 0;
+	/* The pinning below is the name check (the node ID is the CN): mbedTLS's own check
+	 * of the hostname tls_begin set would also look at subjectAltName. */
+	*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
 	p->leaf_verified = true;
 	p->facts.peer_cert_seen = true;
 	p->obs.has_cert = true;
@@ -374,6 +377,19 @@ static int tls_begin(struct probe *p)
 		return -1;
 	}
 	p->ssl_ready = true;
+	/* A verifying client must name the server it expects (from 3.6.3, CVE-2025-27809,
+	 * the handshake fails otherwise): the node ID we pin, sent as SNI too. Without an
+	 * expected ID, NULL says that no name is to be checked (verify_cb pins the rest). */
+	if (!p->facts.server) {
+		const char *name =
+		    p->obs.expect_id[0] && p->obs.expect_id[0] != '(' ? p->obs.expect_id : NULL;
+
+		rc = mbedtls_ssl_set_hostname(&p->ssl, name);
+		if (rc) {
+			p->facts.tls_error = rc;
+			return -1;
+		}
+	}
 	mbedtls_ssl_set_bio(&p->ssl, p, bio_send, bio_recv, NULL);
 	mbedtls_ssl_set_verify(&p->ssl, verify_cb, p);
 	if (p->session && p->session->valid) {

@@ -67,9 +67,14 @@ void tlsctx_free(struct tlsctx *t)
 static enum tlsctx_status seed(struct tlsctx *t, char *err, size_t size)
 {
 	static const unsigned char pers[] = "kma-agent tls";
-	int rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, pers,
-	                               sizeof(pers) - 1);
+	int rc = kma_psa_init();
 
+	if (rc) {
+		snprintf(err, size, "psa_crypto_init failed (%d)", rc);
+		return TLSCTX_ERR_INTERNAL;
+	}
+	rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, pers,
+	                           sizeof(pers) - 1);
 	if (rc) {
 		say(err, size, "seeding the RNG", "ctr_drbg", rc);
 		return TLSCTX_ERR_INTERNAL;

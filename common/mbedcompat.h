@@ -22,6 +22,37 @@
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
+/* The version of the library loaded at run time ("3.6.6"), whatever the headers said. */
+static inline const char *kma_mbedtls_version(void)
+{
+#if defined(MBEDTLS_VERSION_C)
+	static char v[18];
+
+	mbedtls_version_get_string(v);
+	return v;
+#else
+	return MBEDTLS_VERSION_STRING " (headers)";
+#endif
+}
+
+/*
+ * PSA Crypto, which 3.x's TLS 1.3 (and any build with MBEDTLS_USE_PSA_CRYPTO) draws its
+ * keys and hashes from, must be initialised before the first handshake; a libcurl on the
+ * same Mbed TLS shares it. Idempotent; nothing to do on 2.28. Returns 0 or a PSA status.
+ */
+#if defined(MBEDTLS_PSA_CRYPTO_C) && MBEDTLS_VERSION_NUMBER >= 0x03000000
+#include <psa/crypto.h>
+static inline int kma_psa_init(void)
+{
+	return (int)psa_crypto_init();
+}
+#else
+static inline int kma_psa_init(void)
+{
+	return 0;
+}
+#endif
+
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #define KMA_MBEDTLS3 1
 #else
@@ -74,6 +105,12 @@ static inline int kma_pk_check_pair(const mbedtls_pk_context *pub, const mbedtls
 #define KMA_ERR_SSL_NO_COMMON_SUITE MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN
 #else
 #define KMA_ERR_SSL_NO_COMMON_SUITE MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE
+#endif
+/* 3.0 removed NO_USABLE_CIPHERSUITE; the migration guide maps it to HANDSHAKE_FAILURE. */
+#if defined(MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE)
+#define KMA_ERR_SSL_NO_USABLE_SUITE MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE
+#else
+#define KMA_ERR_SSL_NO_USABLE_SUITE MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE
 #endif
 #if defined(MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE)
 #define KMA_ERR_SSL_NO_CLIENT_CERT MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE

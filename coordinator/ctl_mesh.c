@@ -39,6 +39,7 @@ static const char *const abbrevs[KMA_CAUSE_COUNT] = {
     [KMA_CAUSE_LOCAL_IDENTITY_MISSING] = "no-id",
     [KMA_CAUSE_LOCAL_CERT_EXPIRED] = "own-exp",
     [KMA_CAUSE_LOCAL_NOT_ENROLLED] = "not-enr",
+    [KMA_CAUSE_TLS_ERROR] = "tls-err",
 };
 
 /* The cause for an identifier; KMA_CAUSE_COUNT when it is not in the vocabulary. */

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, only those missing.
-# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|package|oracle|all]
+# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|package|oracle|extdeps|all]
 set -eu
 
 want="${1:-test}"
@@ -17,6 +17,9 @@ valgrind_pkgs="valgrind"
 # make package / package-test: the cross build, dpkg-deb, and mmdebstrap for a clean root
 package_pkgs="mmdebstrap arch-test"
 oracle_pkgs=""
+# scripts/extdeps.sh: Debian source packages (dpkg-source) built with CMake (Mbed TLS) and
+# autotools (curl's buildconf)
+extdeps_pkgs="dpkg-dev patch python3 autoconf automake libtool make"
 
 pkgs="$base"
 case "$want" in
@@ -28,8 +31,9 @@ bench) pkgs="$pkgs $bench_pkgs" ;;
 valgrind) pkgs="$pkgs $test_pkgs $valgrind_pkgs" ;;
 package) pkgs="$pkgs $cross_pkgs $package_pkgs" ;;
 oracle) pkgs="$pkgs $test_pkgs $oracle_pkgs" ;;
-all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs $package_pkgs $oracle_pkgs" ;;
-*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|package|oracle|all]" >&2; exit 64 ;;
+extdeps) pkgs="$pkgs $extdeps_pkgs" ;;
+all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs $package_pkgs $oracle_pkgs $extdeps_pkgs" ;;
+*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|package|oracle|extdeps|all]" >&2; exit 64 ;;
 esac
 
 missing=""

@@ -17,11 +17,21 @@
 #   wedge NODE                  the node's listener refuses connections until a reboot
 # SC_STABILISE (default 10) is the stabilisation window; SC_STEP_TIMEOUT (120) a step's;
 # SC_AGENT_USER, when set, the user the agents' network side runs as (privilege separation).
+# SC_AGENTS, when set, "NAME=PROGRAM ..." runs those appliances with another kma-agent (a
+# build against another Mbed TLS: tests/e2e/test_mixed_cluster.sh); the rest run $agent.
 
 agent="$build/agent/kma-agent"
 coord="$build/coordinator/kma-coord"
 ctl="$build/coordinator/kmactl"
 pids=""
+
+# agent_of NAME: the kma-agent that appliance runs.
+agent_of() {
+	for _a in ${SC_AGENTS:-}; do
+		[ "${_a%%=*}" != "$1" ] || { echo "${_a#*=}"; return; }
+	done
+	echo "$agent"
+}
 
 sc_cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
@@ -147,12 +157,12 @@ enrol() {
 	sed -n 's/^token: //p' "$demo/$1/add.out" >"$demo/$1/token"
 	chmod 600 "$demo/$1/token"
 	echo "(one-time token written to $demo/$1/token)"
-	run "$agent" -c "$demo/$1/agent.conf" quickstart --node-id "$1" --token-file "$demo/$1/token" |
+	run "$(agent_of "$1")" -c "$demo/$1/agent.conf" quickstart --node-id "$1" --token-file "$demo/$1/token" |
 		sed -n '1,3p'
 }
 
 start() {
-	"$agent" -c "$demo/$1/agent.conf" >>"$demo/$1/agent.log" 2>&1 &
+	"$(agent_of "$1")" -c "$demo/$1/agent.conf" >>"$demo/$1/agent.log" 2>&1 &
 	echo $! >"$demo/$1/pid"
 	pids="$pids $!"
 }
@@ -179,7 +189,7 @@ bench_quickstart() {
 	echo "1406NNN0JK" >"$demo/$1/sim/hw/board_serial"
 	echo "WD-WCC4N7654321" >"$demo/$1/sim/hw/disk_serial"
 	echo "Intel(R) Xeon(R) CPU E5-2630 v4" >"$demo/$1/sim/hw/cpu_id"
-	run "$agent" -c "$demo/$1/agent.conf" factory-reset --yes
+	run "$(agent_of "$1")" -c "$demo/$1/agent.conf" factory-reset --yes
 	(
 		cd "$P"
 		openssl ecparam -name prime256v1 -genkey -noout -out bench.key 2>/dev/null
@@ -189,7 +199,7 @@ bench_quickstart() {
 			-set_serial 0xE2207FDBA432E9010000000000000084 -extfile leaf.ext -out bench.pem 2>/dev/null
 		chmod 600 bench.key
 	)
-	run "$agent" -c "$demo/$1/agent.conf" identity import --key "$P/bench.key" \
+	run "$(agent_of "$1")" -c "$demo/$1/agent.conf" identity import --key "$P/bench.key" \
 		--cert "$P/bench.pem" --ca "$P/ca.pem" | sed -n '1,2p'
 	start "$1"
 }

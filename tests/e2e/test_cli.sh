@@ -105,7 +105,7 @@ expect_exit 0 "$AGENT" -c "$T/fresh.conf" --check-config
 ok "a bad port, a duplicate or broken peer table, a missing coordinator CA: exit 78 for --check-config and run"
 
 expect_exit 0 "$AGENT" causes --json
-expect_json "$T/out" "len(j)" 23
+expect_json "$T/out" "len(j)" 24
 expect_json "$T/out" "[c['cause'] for c in j].index('peer_serial_mismatch') >= 0" True
 expect_exit 0 "$AGENT" causes
 expect_grep "rejected_by_peer" "$T/out"

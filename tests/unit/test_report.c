@@ -88,7 +88,7 @@ static const struct {
     {M_257_PEERS, false, "peers: 257 entries"},
     {M_BAD_STATE, false, "state: 99"},
     {M_BAD_PHASE, false, "phase: -1"},
-    {M_BAD_CAUSE, false, "peers.cause: 24 is not a Cause"},
+    {M_BAD_CAUSE, false, "peers.cause: 25 is not a Cause"},
     {M_BAD_DIRECTION, false, "peers.direction: 3"},
     {M_BAD_PART, false, "parts_changed: 6"},
     {M_STRING_256, true, NULL},
@@ -118,7 +118,7 @@ static void mutate(struct fixture *f, enum mutation m)
 		f->r.phase = (Kma__V1__Phase)-1;
 		break;
 	case M_BAD_CAUSE:
-		f->obs[1].cause = (Kma__V1__Cause)24;
+		f->obs[1].cause = (Kma__V1__Cause)25;
 		break;
 	case M_BAD_DIRECTION:
 		f->obs[0].direction = (Kma__V1__Direction)3;

@@ -1,0 +1,20 @@
+# kma_check_prefix(TARGET PREFIX): when PREFIX is set, fail unless the imported TARGET's
+# library lies inside it (a prefix asked for but a system library found would test the
+# wrong thing and say nothing).
+function(kma_check_prefix target prefix)
+	if(NOT prefix)
+		return()
+	endif()
+	get_target_property(_loc ${target} IMPORTED_LOCATION_RELEASE)
+	if(NOT _loc)
+		get_target_property(_loc ${target} IMPORTED_LOCATION)
+	endif()
+	if(NOT _loc)
+		get_target_property(_loc ${target} INTERFACE_LINK_LIBRARIES)
+	endif()
+	string(FIND "${_loc}" "${prefix}/" _at)
+	if(NOT _at EQUAL 0)
+		message(FATAL_ERROR "${target}: found ${_loc}, not in ${prefix}")
+	endif()
+	message(STATUS "${target}: ${_loc}")
+endfunction()
