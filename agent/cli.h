@@ -33,6 +33,13 @@ int cli_quickstart(struct hal *hal, const struct agent_config *cfg, int argc, ch
 /* `factory-reset [--yes]`: erase the identity record through the HAL, and only it. */
 int cli_factory_reset(struct hal *hal, int argc, char **argv);
 
+/*
+ * `kmip [--address H:P] [--operation OP] [--uid UID] [--cert F --key F --ca F]
+ * [--timeout S] [--json]`: the board's KMIP check of the key service, once (kmipcheck.h);
+ * options replace the board's [kmip] values. Exit 0 only for a successful answer.
+ */
+int cli_kmip(struct hal *hal, int argc, char **argv);
+
 /* `causes [--json]`: the cause vocabulary with meaning and remedy. */
 int cli_causes(bool json);
 

@@ -82,6 +82,22 @@ static const struct command commands[] = {
      "kma-agent probe 127.0.0.2:4433\n"
      "kma-agent probe --expect-id a-kma02 --expect-serial 5F3A9C01 --json 127.0.0.2:4433\n"
      "kma-agent probe --accept 127.0.0.1:4433 --once\n"},
+    {"kmip", "[options]", "the KMIP check of the key service, once",
+     "Sends the key service the board declares ([kmip] in board.conf) one KMIP request over\n"
+     "mutual TLS, as the running agent does on every hardware check, and says what came\n"
+     "back: the result (ok, connect, timeout, closed, malformed, failed), the connection's\n"
+     "cause in the probe vocabulary, the latency, and the server's answer or its result\n"
+     "status and reason. Options replace the board's values. Exit 0 only for a successful\n"
+     "answer.\n",
+     "  --address HOST:PORT  the key service (default: the board's [kmip] address)\n"
+     "  --operation OP       discover_versions, query or get\n"
+     "  --uid UID            with get: the canary key's unique identifier\n"
+     "  --cert FILE, --key FILE, --ca FILE\n"
+     "                       a client identity and server CA other than the node's\n"
+     "  --timeout S          give up after S seconds (1 to 60; default 5)\n"
+     "  --json               the result as JSON\n",
+     "kma-agent kmip\n"
+     "kma-agent kmip --address 127.0.0.1:5696 --operation query --json\n"},
     {"causes", "[--json]", "the failure causes, with meaning and remedy",
      "Lists the cause vocabulary every probe, report and diagnosis uses, each with what it\n"
      "means and what to do about it.\n",

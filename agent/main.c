@@ -167,6 +167,8 @@ int main(int argc, char **argv)
 		ret = cli_factory_reset(&hal, argc - optind, argv + optind);
 	} else if (strcmp(cmd, "mesh") == 0) {
 		ret = cli_mesh(&hal, want_json(argc, argv, optind + 1));
+	} else if (strcmp(cmd, "kmip") == 0) {
+		ret = cli_kmip(&hal, argc - optind, argv + optind);
 	} else {
 		/* Before any thread exists: the helper is forked, and libcurl asks for it. */
 		ret = setup_privsep(&cfg, &hal);

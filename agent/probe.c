@@ -270,8 +270,10 @@ static void probe_reset(struct probe *p, const char *label, const struct probe_e
 	if (expect) {
 		p->lookup = expect->lookup;
 		p->lookup_arg = expect->lookup_arg;
-		if (!inbound)
+		if (!inbound) {
 			p->session = expect->session;
+			p->keep_open = expect->keep_open;
+		}
 	}
 	if (expect && expect->serial &&
 	    !hexser_normalize(expect->serial, p->obs.expect_serial, sizeof(p->obs.expect_serial)))
@@ -299,6 +301,7 @@ static unsigned our_versions(const struct probe *p)
 static void probe_finish(struct probe *p)
 {
 	struct probe_facts *f = &p->facts;
+	bool keep;
 
 	if (p->ssl_ready) {
 		uint32_t v = mbedtls_ssl_get_verify_result(&p->ssl);
@@ -342,7 +345,9 @@ static void probe_finish(struct probe *p)
 	if (p->obs.cause == KMA_CAUSE_PEER_NO_CLIENT_CERT && p->out.fatal_alert < 0 && !f->eof)
 		mbedtls_ssl_send_alert_message(&p->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 		                               MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
-	if (p->obs.cause == KMA_CAUSE_OK)
+	/* keep_open: the connection is the caller's now (probe.h). */
+	keep = p->obs.cause == KMA_CAUSE_OK && p->keep_open && p->fd >= 0;
+	if (p->obs.cause == KMA_CAUSE_OK && !keep)
 		mbedtls_ssl_close_notify(&p->ssl); /* best effort, never waited for */
 	f->alert_sent = p->out.fatal_alert;
 	p->obs.alert_sent = f->alert_sent;
@@ -357,7 +362,7 @@ static void probe_finish(struct probe *p)
 		snprintf(p->obs.suite, sizeof(p->obs.suite), "%s",
 		         mbedtls_ssl_get_ciphersuite(&p->ssl));
 	}
-	if (p->fd < 0) {
+	if (p->fd < 0 || keep) {
 		p->state = PROBE_DONE;
 		return;
 	}

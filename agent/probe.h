@@ -114,6 +114,12 @@ struct probe_expect {
 	bool (*lookup)(void *arg, const char *node_id, char *serial, size_t size);
 	void *lookup_arg;
 	struct probe_session *session; /* outbound: resume from and save to; NULL: never */
+	/*
+	 * Outbound: a handshake that ends ok leaves the connection open (PROBE_DONE with
+	 * probe.ssl and probe_fd usable) for the caller's own request over it; probe_free
+	 * closes it. A failure closes as always.
+	 */
+	bool keep_open;
 };
 
 enum probe_state {
@@ -153,6 +159,7 @@ struct probe {
 	bool leaf_verified;    /* mbedTLS verified a certificate chain: a full handshake */
 	uint32_t resume_flags; /* pinning verdict on a resumed session's certificate */
 	struct probe_session *session;
+	bool keep_open;
 	uint64_t start_ms, tcp_ms, deadline_ms, drain_ms;
 	struct sockaddr_storage addr; /* outbound: the peer's, for the follow-up probes */
 	socklen_t addr_len;           /* 0: none (inbound, or never connected) */

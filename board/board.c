@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "hostport.h"
 #include "inifile.h"
 #include "suggest.h"
 
@@ -40,6 +41,11 @@ enum key_kind {
 	K_COMMAND, /* command line run without a shell */
 	K_STEP,    /* "automatic" or "manual" */
 	K_INSTR,   /* manual step instruction: free text, may continue */
+	K_ADDRESS, /* host:port, port 1..65535 */
+	K_KMIP_OP, /* discover_versions, query or get */
+	K_UID,     /* a KMIP unique identifier: printable ASCII */
+	K_PEM,     /* "identity" or an absolute path */
+	K_SECONDS, /* whole seconds, 1..60 */
 };
 
 struct key {
@@ -76,6 +82,13 @@ static const struct key keys[] = {
     FIELD("actions", "reboot", K_COMMAND, actions.reboot),
     FIELD("actions", "service_restart", K_COMMAND, actions.service_restart),
     FIELD("actions", "health_check", K_COMMAND, actions.health_check),
+    FIELD("kmip", "address", K_ADDRESS, kmip.address),
+    FIELD("kmip", "operation", K_KMIP_OP, kmip.operation),
+    FIELD("kmip", "canary_uid", K_UID, kmip.canary_uid),
+    FIELD("kmip", "client_cert", K_PEM, kmip.client_cert),
+    FIELD("kmip", "client_key", K_PEM, kmip.client_key),
+    FIELD("kmip", "server_ca", K_PEM, kmip.server_ca),
+    FIELD("kmip", "timeout", K_SECONDS, kmip.timeout_s),
     STEP(REBOOT, "reboot"),
     STEP(DELETE_ENTRY, "delete_entry"),
     STEP(FACTORY_RESET, "factory_reset"),
@@ -84,7 +97,7 @@ static const struct key keys[] = {
     STEP(JOIN, "join"),
 };
 
-static const char *const sections[] = {"board", "identity", "actions", "recovery"};
+static const char *const sections[] = {"board", "identity", "actions", "kmip", "recovery"};
 
 /* Parser state; ini.line is the line inih is working on when the handler runs. */
 struct parse {
@@ -306,6 +319,20 @@ static const char *source_problem(const char *v)
 	return "unknown kind (dmi, devicetree, block, cpuinfo, net, file, none)";
 }
 
+/* host:port (hostport.h); NULL when valid. */
+static const char *address_problem(const char *v)
+{
+	static char why[96];
+	char host[HOSTPORT_HOST_MAX];
+	unsigned port;
+
+	if (!printable_ascii(v) || strpbrk(v, " \t"))
+		return "wants host:port without spaces";
+	if (hostport_split(v, host, sizeof(host), &port, why, sizeof(why)) != 0)
+		return why;
+	return NULL;
+}
+
 static bool set_string(struct parse *p, const struct key *k, char *dst, size_t size,
                        const char *value, bool append)
 {
@@ -356,6 +383,31 @@ static bool check_value(struct parse *p, const struct key *k, const char *value)
 		if (strcmp(value, "automatic") != 0 && strcmp(value, "manual") != 0)
 			why = "wants automatic or manual";
 		break;
+	case K_ADDRESS:
+		why = address_problem(value);
+		break;
+	case K_KMIP_OP:
+		if (strcmp(value, "discover_versions") != 0 && strcmp(value, "query") != 0 &&
+		    strcmp(value, "get") != 0)
+			why = "wants discover_versions, query or get";
+		break;
+	case K_UID:
+		if (!*value || !printable_ascii(value) || strlen(value) > 128)
+			why = "wants up to 128 printable ASCII characters";
+		break;
+	case K_PEM:
+		if (strcmp(value, "identity") != 0 &&
+		    (value[0] != '/' || has_dotdot(value) || !printable_ascii(value)))
+			why = "wants identity or an absolute path without '..'";
+		break;
+	case K_SECONDS: {
+		char *end;
+		unsigned long v = strtoul(value, &end, 10);
+
+		if (!isdigit((unsigned char)value[0]) || *end || v < 1 || v > 60)
+			why = "wants whole seconds from 1 to 60";
+		break;
+	}
 	}
 	if (why)
 		fail(p, p->ini.line, BOARD_ERR_INVALID, "[%s] %s = \"%s\": %s", k->section, k->name,
@@ -415,6 +467,9 @@ static int handler(void *user, const char *section, const char *name, const char
 	case K_STEP:
 		b->steps[k->step].manual = strcmp(value, "manual") == 0;
 		return 1;
+	case K_SECONDS:
+		*(unsigned *)((char *)b + k->off) = (unsigned)strtoul(value, NULL, 10);
+		return 1;
 	case K_INSTR:
 		return set_string(p, k, b->steps[k->step].instruction, k->size, value, cont);
 	default:
@@ -440,6 +495,44 @@ static void name_from_path(const char *path, char *out, size_t size)
 	}
 	if (!chars_ok(out, "._-"))
 		out[0] = '\0';
+}
+
+/* [kmip]: an address makes the rest mean something; defaults filled in. */
+static void check_kmip(struct parse *p)
+{
+	struct board_kmip *k = &p->b->kmip;
+	int line = p->key_line[find_key("kmip", "address")];
+
+	if (!k->address[0]) {
+		for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+			if (strcmp(keys[i].section, "kmip") == 0 && p->key_line[i])
+				fail(p, p->key_line[i], BOARD_ERR_INVALID,
+				     "[kmip] %s without an address", keys[i].name);
+		return;
+	}
+	if (!k->operation[0])
+		snprintf(k->operation, sizeof(k->operation), "discover_versions");
+	if (strcmp(k->operation, "get") == 0 && !k->canary_uid[0])
+		fail(
+		    p, line, BOARD_ERR_INVALID,
+		    "[kmip] operation = get needs canary_uid (the canary key's unique identifier)");
+	if (strcmp(k->operation, "get") != 0 && k->canary_uid[0])
+		fail(p, p->key_line[find_key("kmip", "canary_uid")], BOARD_ERR_INVALID,
+		     "[kmip] canary_uid is only for operation = get");
+	if (!k->client_cert[0])
+		snprintf(k->client_cert, sizeof(k->client_cert), "identity");
+	if (!k->client_key[0])
+		snprintf(k->client_key, sizeof(k->client_key), "identity");
+	if (!k->server_ca[0])
+		snprintf(k->server_ca, sizeof(k->server_ca), "identity");
+	if ((strcmp(k->client_cert, "identity") == 0) != (strcmp(k->client_key, "identity") == 0))
+		fail(p, line, BOARD_ERR_INVALID,
+		     "[kmip] client_cert and client_key are both identity or both paths");
+	else if (strcmp(k->client_cert, "identity") != 0 && strcmp(k->server_ca, "identity") == 0)
+		fail(p, line, BOARD_ERR_INVALID,
+		     "[kmip] a client_cert of its own needs a server_ca path too");
+	if (!k->timeout_s)
+		k->timeout_s = 5;
 }
 
 /* Cross-field rules and required keys, checked once the whole file is read. */
@@ -470,6 +563,7 @@ static void check_board(struct parse *p, const char *path)
 			     "manual step '%s' needs %s_instruction (what the operator does)",
 			     step_ids[s], step_ids[s]);
 	}
+	check_kmip(p);
 	if (!b->name[0])
 		name_from_path(path, b->name, sizeof(b->name));
 	if (!b->name[0])

@@ -54,6 +54,26 @@ struct board_actions {
 	char health_check[BOARD_TEXT_MAX];
 };
 
+/*
+ * [kmip]: a KMIP check of the product's key service, the proof that it serves keys (an
+ * empty address: none declared, the health_check command alone decides). The agent
+ * connects to address with mutual TLS, sends one request and wants a successful answer:
+ * operation "discover_versions" (default), "query" (operations and server information) or
+ * "get" (of the canary key whose unique identifier is canary_uid). client_cert and
+ * client_key are "identity" (the node's own, the default) or absolute PEM paths (both);
+ * server_ca is "identity" (the cluster CA, the default) or an absolute PEM path (required
+ * with a client certificate of its own).
+ */
+struct board_kmip {
+	char address[BOARD_TEXT_MAX]; /* host:port, e.g. 127.0.0.1:5696 */
+	char operation[BOARD_NAME_MAX];
+	char canary_uid[BOARD_TEXT_MAX];
+	char client_cert[BOARD_TEXT_MAX];
+	char client_key[BOARD_TEXT_MAX];
+	char server_ca[BOARD_TEXT_MAX];
+	unsigned timeout_s; /* the whole check: connect, handshake, request, answer (1..60) */
+};
+
 struct board {
 	char name[BOARD_NAME_MAX];
 	char description[BOARD_TEXT_MAX];
@@ -62,6 +82,7 @@ struct board {
 	bool unprivileged;            /* the agent may run as an unprivileged user */
 	struct board_sources sources;
 	struct board_actions actions;
+	struct board_kmip kmip;
 	struct board_step_mode steps[BOARD_STEP_COUNT];
 };
 

@@ -190,6 +190,27 @@ static const struct bad_case bad_cases[] = {
              "boot\n",
      BOARD_ERR_INVALID, 11, "ASCII"},
     {"bad UTF-8", SIM "description = caf\xc3(\n" REC, BOARD_ERR_INVALID, 3, "control"},
+    {"kmip: no port", SIM "[kmip]\naddress = 127.0.0.1\n" REC, BOARD_ERR_INVALID, 4, "address"},
+    {"kmip: port 0", SIM "[kmip]\naddress = 127.0.0.1:0\n" REC, BOARD_ERR_INVALID, 4, "65535"},
+    {"kmip: bad operation", SIM "[kmip]\naddress = 127.0.0.1:5696\noperation = locate\n" REC,
+     BOARD_ERR_INVALID, 5, "discover_versions, query or get"},
+    {"kmip: get without uid", SIM "[kmip]\naddress = 127.0.0.1:5696\noperation = get\n" REC,
+     BOARD_ERR_INVALID, 4, "canary_uid"},
+    {"kmip: uid without get", SIM "[kmip]\naddress = 127.0.0.1:5696\ncanary_uid = 7\n" REC,
+     BOARD_ERR_INVALID, 5, "only for operation = get"},
+    {"kmip: keys without address", SIM "[kmip]\noperation = query\n" REC, BOARD_ERR_INVALID, 4,
+     "without an address"},
+    {"kmip: relative cert", SIM "[kmip]\naddress = 127.0.0.1:5696\nclient_cert = c.pem\n" REC,
+     BOARD_ERR_INVALID, 5, "absolute path"},
+    {"kmip: cert without key",
+     SIM
+     "[kmip]\naddress = 127.0.0.1:5696\nclient_cert = /etc/c.pem\nserver_ca = /etc/ca.pem\n" REC,
+     BOARD_ERR_INVALID, 4, "both identity or both paths"},
+    {"kmip: own cert, cluster CA",
+     SIM "[kmip]\naddress = 127.0.0.1:5696\nclient_cert = /c.pem\nclient_key = /k.pem\n" REC,
+     BOARD_ERR_INVALID, 4, "server_ca path"},
+    {"kmip: timeout 0", SIM "[kmip]\naddress = 127.0.0.1:5696\ntimeout = 0\n" REC,
+     BOARD_ERR_INVALID, 5, "1 to 60"},
 };
 
 static enum board_status load_text(const char *dir, const char *text, size_t len, struct board *b,
@@ -297,6 +318,24 @@ static void test_good_configs(void **state)
 	assert_true(b.steps[BOARD_STEP_QUICKSTART].manual);
 	assert_string_equal(b.steps[BOARD_STEP_QUICKSTART].instruction,
 	                    "Open the console, then run QuickStart.");
+	assert_string_equal(b.kmip.address, ""); /* no [kmip]: none declared */
+
+	/* [kmip]: defaults filled in */
+	snprintf(text, sizeof(text), "[board]\nbackend = sim\n[kmip]\naddress = [::1]:5696\n" REC);
+	assert_int_equal(load_text(dir, text, strlen(text), &b, &err), BOARD_OK);
+	assert_string_equal(b.kmip.address, "[::1]:5696");
+	assert_string_equal(b.kmip.operation, "discover_versions");
+	assert_string_equal(b.kmip.client_cert, "identity");
+	assert_string_equal(b.kmip.server_ca, "identity");
+	assert_int_equal(b.kmip.timeout_s, 5);
+	snprintf(text, sizeof(text),
+	         "[board]\nbackend = sim\n[kmip]\naddress = 127.0.0.1:5696\noperation = get\n"
+	         "canary_uid = 1f0c-canary\nclient_cert = /etc/kms/c.pem\n"
+	         "client_key = /etc/kms/c.key\nserver_ca = /etc/kms/ca.pem\ntimeout = 9\n" REC);
+	assert_int_equal(load_text(dir, text, strlen(text), &b, &err), BOARD_OK);
+	assert_string_equal(b.kmip.canary_uid, "1f0c-canary");
+	assert_string_equal(b.kmip.client_key, "/etc/kms/c.key");
+	assert_int_equal(b.kmip.timeout_s, 9);
 	tu_rmtree(dir);
 }
 
