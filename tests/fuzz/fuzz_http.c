@@ -42,47 +42,60 @@ static const struct opapi_params prm = {3600, 35, 1};
 
 /*
  * The store is SQLite in WAL mode, which needs a file: one database in a private temporary
- * directory, made afresh for every input and removed at exit.
+ * directory (tmpfs when there is one), open for every input and removed at exit. Before
+ * each input it is brought back to its first state, two nodes, with SQLite's backup from a
+ * copy in memory: no state passes from one input to the next.
  */
 static char db_dir[64], db_path[96];
+static struct store *live;
+static sqlite3 *pristine;
 
 static void db_remove(void)
 {
 	static const char *const suffix[] = {"", "-wal", "-shm"};
 	char p[128];
 
+	store_close(live);
+	live = NULL;
+	sqlite3_close(pristine);
+	pristine = NULL;
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s%s", db_path, suffix[i]);
 		unlink(p);
 	}
-}
-
-static void db_dir_remove(void)
-{
-	db_remove();
 	rmdir(db_dir);
 }
 
-/* A fresh store with two nodes, so that routes find something. */
-static struct store *store_new(void)
+/* Copies every page of the database src into dst. */
+static void copy_db(sqlite3 *dst, sqlite3 *src)
+{
+	sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+
+	FUZZ_CHECK(b != NULL);
+	FUZZ_CHECK(sqlite3_backup_step(b, -1) == SQLITE_DONE);
+	FUZZ_CHECK(sqlite3_backup_finish(b) == SQLITE_OK);
+}
+
+/* The store, in its first state. */
+static struct store *store_fresh(void)
 {
 	static const char *const ids[] = {"a-kma01", "u-kma02"};
-	struct store *st = NULL;
 
-	if (!db_dir[0]) {
-		/* tmpfs when there is one: the store syncs every commit. */
-		snprintf(db_dir, sizeof(db_dir), "/dev/shm/kma-fuzz-http-XXXXXX");
-		if (!mkdtemp(db_dir)) {
-			snprintf(db_dir, sizeof(db_dir), "/tmp/kma-fuzz-http-XXXXXX");
-			FUZZ_CHECK(mkdtemp(db_dir) != NULL);
-		}
-		snprintf(db_path, sizeof(db_path), "%s/coord.db", db_dir);
-		atexit(db_dir_remove);
+	if (live) {
+		copy_db(store_sqlite(live), pristine);
+		return live;
 	}
-	db_remove();
-	FUZZ_CHECK(store_open(db_path, &st) == STORE_OK);
-	/* A database that lives for one input need not reach the disk. */
-	FUZZ_CHECK(sqlite3_exec(store_sqlite(st), "PRAGMA synchronous = OFF", NULL, NULL, NULL) ==
+	log_init("fuzz_http", LOG_LVL_ERR);
+	snprintf(db_dir, sizeof(db_dir), "/dev/shm/kma-fuzz-http-XXXXXX");
+	if (!mkdtemp(db_dir)) {
+		snprintf(db_dir, sizeof(db_dir), "/tmp/kma-fuzz-http-XXXXXX");
+		FUZZ_CHECK(mkdtemp(db_dir) != NULL);
+	}
+	snprintf(db_path, sizeof(db_path), "%s/coord.db", db_dir);
+	atexit(db_remove);
+	FUZZ_CHECK(store_open(db_path, &live) == STORE_OK);
+	/* A database for fuzzing need not reach the disk. */
+	FUZZ_CHECK(sqlite3_exec(store_sqlite(live), "PRAGMA synchronous = OFF", NULL, NULL, NULL) ==
 	           SQLITE_OK);
 	for (size_t i = 0; i < 2; i++) {
 		struct store_node n;
@@ -92,9 +105,11 @@ static struct store *store_new(void)
 		snprintf(n.name, sizeof(n.name), "%s", ids[i]);
 		snprintf(n.address, sizeof(n.address), "127.0.0.%zu:9443", i + 1);
 		snprintf(n.enrolled_serial, sizeof(n.enrolled_serial), "5E0%zu", i + 1);
-		FUZZ_CHECK(store_node_add(st, &n, NOW - 100) == STORE_OK);
+		FUZZ_CHECK(store_node_add(live, &n, NOW - 100) == STORE_OK);
 	}
-	return st;
+	FUZZ_CHECK(sqlite3_open(":memory:", &pristine) == SQLITE_OK);
+	copy_db(pristine, store_sqlite(live));
+	return live;
 }
 
 /* Checks one operator API answer and frees it. */
@@ -141,10 +156,9 @@ static void direct(const uint8_t *data, size_t size)
 	path++;
 	if (strlen(path) != strlen(line) - strlen(method) - 1 || !opapi_owns(path))
 		return; /* a NUL in the line; or a path http.c would not route here */
-	st = store_new();
+	st = store_fresh();
 	opapi_handle(st, &prm, method, path, (const char *)nl + 1, size - n - 1, "fuzz", NOW, &out);
 	check_answer(&out);
-	store_close(st);
 }
 
 /* --- path 0: raw HTTP through libmicrohttpd ---------------------------------------------- */
@@ -263,7 +277,6 @@ static struct MHD_Daemon *daemon_get(void)
 	static struct MHD_Daemon *d;
 
 	if (!d) {
-		log_init("fuzz_http", LOG_LVL_ERR);
 		d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 		                         MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
 		                     0, NULL, NULL, on_request, NULL, MHD_OPTION_URI_LOG_CALLBACK,
@@ -292,7 +305,7 @@ static void raw(const uint8_t *data, size_t size)
 	int sv[2];
 
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-	mhd_store = store_new();
+	mhd_store = store_fresh();
 	/* Written before MHD reads: a socket pair holds far more than BODY_MAX + headers. */
 	for (size_t off = 0; off < size;) {
 		ssize_t n = write(sv[0], data + off, size - off);
@@ -326,8 +339,6 @@ static void raw(const uint8_t *data, size_t size)
 		if (target_has_nul(data, size))
 			FUZZ_CHECK(reply[9] != '2');
 	}
-	/* The connection is closed (its completion ran) before the store goes. */
-	store_close(mhd_store);
 	mhd_store = NULL;
 }
 
