@@ -519,6 +519,9 @@ static int nodes_view(const struct ctl_ctx *c, bool status)
 			if (counts[CTL_NODE_KEYS_DOWN])
 				printf(", %zu with the key service down",
 				       counts[CTL_NODE_KEYS_DOWN]);
+			if (counts[CTL_NODE_UNHEALTHY])
+				printf(", %zu not healthy (kmactl diagnose says why)",
+				       counts[CTL_NODE_UNHEALTHY]);
 			printf("\n");
 		}
 	}

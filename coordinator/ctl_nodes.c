@@ -52,6 +52,17 @@ int ctl_nodes_parse(json_object *doc, struct ctl_node **out, size_t *n, char *wh
 		nd->address = nd->address ? nd->address : "";
 		nd->serial = nd->serial ? nd->serial : "";
 		nd->state = "";
+		nd->health_why = "";
+		if (json_object_object_get_ex(o, "health", &v) &&
+		    json_object_is_type(v, json_type_object)) {
+			json_object *h;
+
+			nd->health_known = true;
+			nd->health_ok = json_object_object_get_ex(v, "healthy", &h) &&
+			                json_object_get_boolean(h);
+			nd->health_why = string_member(v, "why");
+			nd->health_why = nd->health_why ? nd->health_why : "";
+		}
 		if (json_object_object_get_ex(o, "reports_refused", &v) &&
 		    json_object_is_type(v, json_type_object)) {
 			nd->refused_serial = string_member(v, "serial");
@@ -104,6 +115,7 @@ enum ctl_node_health ctl_node_health(const struct ctl_node *node, int64_t now, u
 {
 	if (node->refused_serial)
 		return CTL_NODE_REFUSED;
+
 	if (!node->reported)
 		return CTL_NODE_NEVER;
 	if (now - node->at > (int64_t)stale_s)
@@ -112,6 +124,9 @@ enum ctl_node_health ctl_node_health(const struct ctl_node *node, int64_t now, u
 		return CTL_NODE_BAD_STATE;
 	if (node->keys_known && !node->keys_ok)
 		return CTL_NODE_KEYS_DOWN;
+	/* the coordinator's verdict: the diagnosis may blame a node that reports well */
+	if (node->health_known && !node->health_ok)
+		return CTL_NODE_UNHEALTHY;
 	return CTL_NODE_OK;
 }
 
@@ -130,6 +145,8 @@ const char *ctl_node_health_id(enum ctl_node_health h)
 		return "key service down";
 	case CTL_NODE_REFUSED:
 		return "reports refused";
+	case CTL_NODE_UNHEALTHY:
+		return "not healthy";
 	case CTL_NODE_HEALTH_COUNT:
 		break;
 	}
@@ -163,7 +180,7 @@ int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsign
 	ctl_table_add(&t, head);
 	for (size_t i = 0; i < n; i++) {
 		const struct ctl_node *nd = &nodes[i];
-		char age[48], state[160], keys[96], health[112];
+		char age[48], state[160], keys[96], health[160];
 		const char *row[8];
 
 		if (nd->reported) {
@@ -187,7 +204,10 @@ int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsign
 		row[5] = state;
 		row[6] = keys;
 		row[7] = ctl_node_health_id(ctl_node_health(nd, now, stale_s));
-		if (nd->refused_serial) {
+		if (ctl_node_health(nd, now, stale_s) == CTL_NODE_UNHEALTHY) {
+			snprintf(health, sizeof(health), "NOT HEALTHY: %.140s", nd->health_why);
+			row[7] = health;
+		} else if (nd->refused_serial) {
 			snprintf(health, sizeof(health),
 			         "reports refused: serial %.64s not enrolled", nd->refused_serial);
 			row[7] = health;

@@ -28,6 +28,9 @@ struct ctl_node {
 	const char *keys_detail;    /* "" when absent */
 	char parts[96];             /* changed hardware parts, "board,disk", "" when none */
 	const char *refused_serial; /* its reports come with this serial and are refused, or NULL */
+	/* the coordinator's verdict (GET /v1/nodes "health"), the one every view shows */
+	bool health_known, health_ok;
+	const char *health_why; /* "" when healthy or unknown */
 };
 
 enum ctl_node_health {
@@ -37,6 +40,7 @@ enum ctl_node_health {
 	CTL_NODE_BAD_STATE, /* the last report's identity state is not "enrolled" */
 	CTL_NODE_KEYS_DOWN, /* its key service is not healthy */
 	CTL_NODE_REFUSED,   /* it reports with a certificate that is not its enrolled one */
+	CTL_NODE_UNHEALTHY, /* the coordinator's verdict: not healthy (health_why says why) */
 	CTL_NODE_HEALTH_COUNT
 };
 

@@ -1348,3 +1348,68 @@ exit:
 	ctx_free(&c);
 	return ret;
 }
+
+/* Whether culprit names id: itself, or one side of "A <-> B". */
+static bool blames(const char *culprit, const char *id)
+{
+	size_t n = strlen(id);
+	const char *arrow = strstr(culprit, " <-> ");
+
+	if (strcmp(culprit, id) == 0)
+		return true;
+	if (!arrow)
+		return false;
+	return ((size_t)(arrow - culprit) == n && strncmp(culprit, id, n) == 0) ||
+	       strcmp(arrow + 5, id) == 0;
+}
+
+void diag_node_health(const struct diag_input *in, size_t i, const struct diag_finding *f, size_t n,
+                      struct diag_health *v)
+{
+	const struct store_node *node = &in->nodes[i];
+	const struct diag_self *self = &in->self[i];
+	const struct store_attempt *refused;
+
+	v->healthy = false;
+	for (size_t k = 0; k < n; k++) {
+		if (f[k].warning)
+			continue;
+		if (blames(f[k].culprit, node->node_id)) {
+			snprintf(v->why, sizeof(v->why), "%s: %s", f[k].pattern, f[k].summary);
+			return;
+		}
+		for (size_t c = 0; c < f[k].n_candidates; c++) {
+			if (strcmp(f[k].candidates[c], node->node_id) == 0) {
+				snprintf(v->why, sizeof(v->why), "%s (one of %zu candidates): %s",
+				         f[k].pattern, f[k].n_candidates, f[k].summary);
+				return;
+			}
+		}
+	}
+	refused = diag_refusal(in->attempts, in->n_attempts, node, in->now, in->stale_after);
+	if (refused) {
+		snprintf(v->why, sizeof(v->why), "reports refused: serial %s is not enrolled",
+		         refused->serial);
+		return;
+	}
+	if (!self->report_at) {
+		snprintf(v->why, sizeof(v->why), "never reported");
+		return;
+	}
+	if (in->now - self->report_at > in->stale_after) {
+		snprintf(v->why, sizeof(v->why), "no report for %lld s",
+		         (long long)(in->now - self->report_at));
+		return;
+	}
+	if (strcmp(self->state, "enrolled") != 0) {
+		snprintf(v->why, sizeof(v->why), "identity %s", self->state);
+		return;
+	}
+	if (self->keys_known && !self->keys_ok) {
+		snprintf(v->why, sizeof(v->why), "key service down%s%s",
+		         self->keys_detail[0] ? ": " : "", self->keys_detail);
+		return;
+	}
+	v->healthy = true;
+	v->why[0] = '\0';
+}

@@ -92,6 +92,8 @@ struct diag_self {
 	int64_t report_at;           /* 0: never reported */
 	int64_t cert_not_after;      /* 0: unknown */
 	char cert_serial[STORE_SERIAL_MAX];
+	bool keys_known, keys_ok; /* its key service, when the report says */
+	char keys_detail[128];
 };
 
 struct diag_input {
@@ -120,6 +122,22 @@ struct diag_input {
 const struct store_attempt *diag_refusal(const struct store_attempt *a, size_t n_a,
                                          const struct store_node *n, int64_t now,
                                          int64_t stale_after);
+
+/* A node's verdict: the one kmactl status, the status page and /metrics show. */
+struct diag_health {
+	bool healthy;
+	char why[640]; /* "" when healthy */
+};
+
+/*
+ * Node i's verdict from the findings f (n of them, diag_run over in) and what it said of
+ * itself: not healthy when an error finding blames it (as its culprit, one side of a pair,
+ * or one of an ambiguous finding's candidates), its reports are refused, it never reported
+ * or not within stale_after, its identity is not enrolled, or its key service is down; the
+ * first of these is why. A warning (a forecast) leaves it healthy.
+ */
+void diag_node_health(const struct diag_input *in, size_t i, const struct diag_finding *f, size_t n,
+                      struct diag_health *v);
 
 /*
  * Fills out (up to max findings, most important first) and returns how many there are.

@@ -26,6 +26,11 @@ void diagnose_self_from_report(struct store *st, const struct store_node *n, str
 		s->cert_not_after = r->own_cert->not_after;
 		snprintf(s->cert_serial, sizeof(s->cert_serial), "%s", r->own_cert->serial);
 	}
+	if (r && r->health) {
+		s->keys_known = true;
+		s->keys_ok = r->health->healthy;
+		snprintf(s->keys_detail, sizeof(s->keys_detail), "%s", r->health->detail);
+	}
 	if (r)
 		kma__v1__agent_report__free_unpacked(r, NULL);
 	free(body);

@@ -215,7 +215,8 @@ static void render_per_node(const struct store_node *nodes, const struct diag_se
 static void render_plan(struct store *st, int64_t now, struct metrics_buf *b)
 {
 	static const char *const plan_states[] = {"running", "paused", "done", "aborted"};
-	static const char *const step_states[] = {"pending", "active", "done"};
+	static const char *const step_states[] = {"pending", "active", "done", "skipped",
+	                                          "stopped"};
 	struct store_plan plan = {0};
 	struct store_step *steps = NULL;
 	struct store_lease lease;
@@ -258,6 +259,23 @@ static void render_refused(const struct diag_input *in, struct metrics_buf *b)
 	metrics_sample(b, "kma_coord_refused_certificates", "node", "unknown", n[0]);
 }
 
+/* Each node's health as every view shows it (diag_node_health). */
+static void render_health(const struct diag_input *in, const struct diag_finding *f, size_t n_f,
+                          struct metrics_buf *b)
+{
+	static const char name[] = "kma_coord_node_healthy";
+
+	metrics_family(b, name, "gauge",
+	               "1 when the node is healthy as kmactl status and the status page say "
+	               "(not blamed by the diagnosis, reporting, enrolled, serving keys), else 0.");
+	for (size_t i = 0; i < in->n_nodes; i++) {
+		struct diag_health h;
+
+		diag_node_health(in, i, f, n_f, &h);
+		metrics_sample(b, name, "node_id", in->nodes[i].node_id, h.healthy ? 1 : 0);
+	}
+}
+
 int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct metrics_buf *b)
 {
 	struct diagnose_snapshot s = {0};
@@ -287,6 +305,7 @@ int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct me
 	               "Version of the peer table; changes with every change of nodes or serials.");
 	metrics_sample(b, "kma_coord_peer_table_version", NULL, NULL, (int64_t)version);
 	render_refused(&s.in, b);
+	render_health(&s.in, f, n_f, b);
 	metrics_family(b, "kma_coord_diagnosis_healthy", "gauge",
 	               "1 when the mesh diagnosis finds no error (GET /v1/diagnosis), else 0.");
 	metrics_sample(b, "kma_coord_diagnosis_healthy", NULL, NULL, healthy ? 1 : 0);

@@ -140,34 +140,51 @@ static json_object *node_json(struct store *st, const struct store_node *n,
 	return j;
 }
 
+/*
+ * GET /v1/nodes: every node with its last report and its health, the verdict every view
+ * shows (diag_node_health over the diagnosis of the same snapshot).
+ */
 static void nodes_get(struct store *st, const struct opapi_params *prm, int64_t now,
                       struct opapi_response *out)
 {
-	struct store_node *nodes = NULL;
-	struct store_attempt *attempts = NULL;
-	size_t n = 0, n_attempts = 0;
+	struct diag_finding *f = calloc(DIAGNOSE_FINDINGS_MAX, sizeof(*f));
+	struct diagnose_snapshot s;
 	uint64_t version;
 	json_object *j = NULL, *arr;
+	size_t nf;
 
-	if (store_nodes_list(st, &nodes, &n) != STORE_OK ||
-	    store_attempts_list(st, &attempts, &n_attempts) != STORE_OK ||
-	    store_peer_table_version(st, &version) != STORE_OK) {
+	if (!f || diagnose_snapshot_load(st, now, prm->stale_after_s, &s) != 0) {
+		opapi_respond_error(out, 500, "store failure");
+		free(f);
+		return;
+	}
+	if (store_peer_table_version(st, &version) != STORE_OK) {
 		opapi_respond_error(out, 500, "store failure");
 		goto exit;
 	}
+	nf = diag_run(&s.in, f, DIAGNOSE_FINDINGS_MAX);
 	j = json_object_new_object();
 	arr = json_object_new_array();
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, node_json(st, &nodes[i],
-		                                     diag_refusal(attempts, n_attempts, &nodes[i],
-		                                                  now, prm->stale_after_s)));
+	for (size_t i = 0; i < s.in.n_nodes; i++) {
+		struct diag_health h;
+		json_object *node = node_json(st, &s.nodes[i],
+		                              diag_refusal(s.attempts, s.in.n_attempts, &s.nodes[i],
+		                                           now, prm->stale_after_s)),
+		            *hj = json_object_new_object();
+
+		diag_node_health(&s.in, i, f, nf, &h);
+		json_object_object_add(hj, "healthy", json_object_new_boolean(h.healthy));
+		json_object_object_add(hj, "why", json_object_new_string(h.why));
+		json_object_object_add(node, "health", hj);
+		json_object_array_add(arr, node);
+	}
 	json_object_object_add(j, "nodes", arr);
 	json_object_object_add(j, "peer_table_version", json_object_new_uint64(version));
 	opapi_respond_json(out, 200, j);
 exit:
 	json_object_put(j);
-	free(nodes);
-	free(attempts);
+	diagnose_snapshot_free(&s);
+	free(f);
 }
 
 /* Parses body as one JSON object; NULL (with a 400 in out) when it is not one. */

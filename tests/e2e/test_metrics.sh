@@ -174,7 +174,9 @@ expect_sample 'kma_coord_pair_results{cause="peer_serial_mismatch"} 1'
 expect_sample 'kma_coord_peer_table_version 2'
 grep -q '^kma_coord_node_last_report_timestamp_seconds{node_id="a-kma01"} [0-9]*$' "$T/body" ||
 	fail "no last report time for a-kma01"
-grep -q 'node_id="u-kma02"' "$T/body" && fail "u-kma02 never reported but has a per-node sample"
+grep 'node_id="u-kma02"' "$T/body" | grep -qv '^kma_coord_node_healthy{' &&
+	fail "u-kma02 never reported but has a per-node sample"
+expect_sample 'kma_coord_node_healthy{node_id="u-kma02"} 0'
 ok "accepted report counted once, garbage under rejected_400, nodes by state, pairs by cause"
 
 kill -0 "$BG_PID" || fail "kma-coord died"

@@ -42,6 +42,17 @@ echo "keystore offline" >"$demo/u-kma02/sim/health"
 until_ok 30 sh -c "\"$ctl\" status | grep u-kma02 | grep -q 'DOWN: keystore offline'"
 until_ok 60 sh -c "\"$ctl\" diagnose >\"$demo/d\"; grep -q node_not_rejoined \"$demo/d\" && grep -q node_refused \"$demo/d\""
 
+# One verdict: a-kma02 reports well (enrolled, key service up) but refuses its peers; status
+# says so, as diagnose does, the status page's data and /metrics too.
+expect_exit 1 "$ctl" status
+grep '^a-kma02 ' "$T/out" | grep -q "NOT HEALTHY: node_refused" ||
+	fail "kmactl status does not call a-kma02 unhealthy: $(grep '^a-kma02 ' "$T/out")"
+expect_grep "not healthy (kmactl diagnose says why)" "$T/out"
+curl -sS --cacert "$P/ca.pem" --cert "$P/alice.pem" --key "$P/alice.key" \
+	"https://localhost:$CPORT/metrics" >"$T/metrics" || fail "metrics"
+expect_grep 'kma_coord_node_healthy{node_id="a-kma02"} 0' "$T/metrics"
+ok "a node that reports well but refuses its peers is not healthy in kmactl status and /metrics"
+
 expect_exit 0 "$ctl" plan
 expect_grep "MANUAL" "$T/out"
 expect_grep "In the cluster management console" "$T/out"

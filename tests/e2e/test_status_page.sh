@@ -102,6 +102,12 @@ cls, cause = p.cells[("u-kma02", "a-kma01")]
 assert cause == "peer_serial_mismatch" and "c-identity" in cls, (cls, cause)
 cls, cause = p.cells[("u-kma02", "a-kma02")]
 assert cause == "ok" and "c-ok" in cls, (cls, cause)
+# The culprit stands out: its row, its column of the matrix; the others do not.
+assert p.rows[("node", "a-kma01", "class")] == "culprit", p.rows
+assert "NOT HEALTHY: " in " ".join(p.rows[("node", "a-kma01")]), p.rows
+assert p.rows[("node", "u-kma02", "class")] == "", p.rows
+assert "culprit" in p.cells[("u-kma02", "a-kma01")][0], p.cells
+assert "culprit" not in p.cells[("a-kma01", "u-kma02")][0], p.cells
 # The plan at its manual step, with its gate.
 step = " ".join(p.rows[("step", "1")])
 assert "delete_entry" in step and "confirm" in step and "kmactl confirm 1" in step, step

@@ -582,6 +582,86 @@ static void test_bounded(void **state)
 	assert_string_equal(found[0].pattern, "node_refused");
 }
 
+/* Node i's health as every view shows it, after build(r). */
+static struct diag_health health_of(const struct row *r, const char *id)
+{
+	size_t n = build(r);
+	struct diag_input in = {.nodes = cl.nodes,
+	                        .self = cl.self,
+	                        .n_nodes = cl.n,
+	                        .obs = list,
+	                        .n_obs = 0,
+	                        .attempts = cl.attempts,
+	                        .n_attempts = cl.n_attempts,
+	                        .now = NOW,
+	                        .stale_after = 95};
+	struct diag_health h;
+
+	diag_node_health(&in, (size_t)node_of(&cl, id), found, n, &h);
+	return h;
+}
+
+/*
+ * One verdict: a node is healthy in kmactl status, the status page and /metrics only when
+ * the diagnosis blames it in no way and its own report is fine; the first reason is why.
+ */
+static void test_node_health(void **state)
+{
+	static const struct {
+		struct row r;
+		const char *node;
+		const char *why; /* NULL: healthy */
+	} cases[] = {
+	    {{"", 3, "", "", ""}, "n1", NULL},
+	    /* reports well, yet refuses every peer: the contradiction of issue 18 */
+	    {{"", 3, "*>n2=tcp_refused", "", ""}, "n2", "node_refused: "},
+	    {{"", 3, "*>n2=tcp_refused", "", ""}, "n1", NULL},
+	    /* one side of a pair */
+	    {{"", 3, "n1>n2=tcp_timeout n2>n1=tcp_timeout", "", ""}, "n1", "pair_failure: "},
+	    {{"", 3, "n1>n2=tcp_timeout n2>n1=tcp_timeout", "", ""}, "n2", "pair_failure: "},
+	    {{"", 3, "n1>n2=tcp_timeout n2>n1=tcp_timeout", "", ""}, "n3", NULL},
+	    /* a candidate of an ambiguous finding is not called healthy either */
+	    {{"", 3, "*>n3=tcp_timeout n1>n2=tcp_timeout", "n3:silent", ""}, "n3", "node_down: "},
+	    /* its own report */
+	    {{"", 3, "", "n2:state=hardware_changed", ""}, "n2", "node_state: "},
+	    {{"", 3, "", "n2:never", ""}, "n2", "node_silent: "},
+	    /* a warning (a forecast) leaves it healthy */
+	    {{"", 3, "", "n1:expires=10", ""}, "n1", NULL},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct diag_health h = health_of(&cases[i].r, cases[i].node);
+
+		if (!cases[i].why && !h.healthy)
+			fail_msg("case %zu: %s not healthy: %s", i, cases[i].node, h.why);
+		if (cases[i].why && (h.healthy || !strstr(h.why, cases[i].why)))
+			fail_msg("case %zu: %s %s, want '%s'", i, cases[i].node,
+			         h.healthy ? "healthy" : h.why, cases[i].why);
+	}
+	/* the key service, when nothing else is wrong */
+	healthy(&cl, 3);
+	sync(&cl);
+	cl.self[1].keys_known = true;
+	snprintf(cl.self[1].keys_detail, sizeof(cl.self[1].keys_detail), "keystore offline");
+	{
+		struct diag_input in = {.nodes = cl.nodes,
+		                        .self = cl.self,
+		                        .n_nodes = cl.n,
+		                        .now = NOW,
+		                        .stale_after = 95};
+		struct diag_health h;
+
+		diag_node_health(&in, 1, found, 0, &h);
+		assert_false(h.healthy);
+		assert_string_equal(h.why, "key service down: keystore offline");
+		cl.self[1].keys_ok = true;
+		diag_node_health(&in, 1, found, 0, &h);
+		assert_true(h.healthy);
+		assert_string_equal(h.why, "");
+	}
+}
+
 /* Observations of cl as the store lists them, into list; how many. */
 static size_t listed(void)
 {
@@ -668,6 +748,7 @@ int main(void)
 	    cmocka_unit_test(test_silent_and_expiring),
 	    cmocka_unit_test(test_bounded),
 	    cmocka_unit_test(test_confirm),
+	    cmocka_unit_test(test_node_health),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

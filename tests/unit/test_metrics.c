@@ -213,8 +213,11 @@ static void test_render(void **state)
 	assert_int_equal(count_prefix(b.data, "kma_coord_pair_results{"), KMA_CAUSE_COUNT);
 	assert_int_equal(count_prefix(b.data, "kma_coord_node_cert_expiry_timestamp_seconds{"), 1);
 	assert_int_equal(count_prefix(b.data, "kma_coord_node_last_report_timestamp_seconds{"), 1);
-	assert_int_equal(count_prefix(b.data, "# HELP "), 11);
-	assert_int_equal(count_prefix(b.data, "# TYPE "), 11);
+	assert_int_equal(count_prefix(b.data, "# HELP "), 12);
+	assert_int_equal(count_prefix(b.data, "# TYPE "), 12);
+	/* every node's verdict, as kmactl status shows it: u-kma02 never reported */
+	assert_int_equal(count_prefix(b.data, "kma_coord_node_healthy{"), 2);
+	assert_true(has_line(b.data, "kma_coord_node_healthy{node_id=\"u-kma02\"} 0"));
 	assert_int_equal(count_prefix(b.data, "kma_coord_refused_certificates{"), 2);
 	assert_int_equal(count_prefix(b.data, "kma_coord_plan_state{"), 4);
 
