@@ -18,6 +18,9 @@
 #   make package ARCH=aarch64 .debs for aarch64|armhf|x86_64 in dist/: kma-agent (the
 #                             appliance) and kma-coord (coordinator, kmactl), cross-built
 #   make package-test ARCH=.. install them into a clean Debian root of ARCH and run them
+#   make image-test           boot the .debs under a real systemd (systemd-nspawn, Debian 12
+#                             root cached in ~/.cache/kma-agent/image): both units on x86_64,
+#                             the agent on arm64 under qemu-user (IMAGE_ARCHS)
 #   make docs                 regenerate docs/causes.md from common/vocab.def (a test checks it)
 #   make oracle SEEDS=30      the randomized fault oracle: per seed (SEED_FROM.. on) a real
 #                             cluster with random faults, its diagnosis checked against
@@ -64,8 +67,9 @@ INSTALL_BUILD ?= build-install
 SEEDS    ?= 30
 SEED_FROM ?= 1
 ORACLE_FLAGS ?=
+IMAGE_ARCHS ?= x86_64 aarch64
 
-.PHONY: all build test oracle demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test docs
+.PHONY: all build test oracle demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test image-test docs
 
 all: build
 
@@ -178,5 +182,13 @@ package:
 package-test: package
 	tests/pkg/test_package.sh $(ARCH)
 
+# Slow (a Debian root, cached, and a boot per architecture), so not part of make test.
+image-test:
+	@scripts/deps.sh image
+	@for a in $(IMAGE_ARCHS); do \
+		KMA_BOARD=$(KMA_BOARD) scripts/package.sh $$a || exit 1; \
+	done
+	@rc=0; for a in $(IMAGE_ARCHS); do tests/pkg/test_image.sh $$a || rc=1; done; exit $$rc
+
 clean:
-	rm -rf $(BUILD) build-mbedtls* build-sanitize build-bench build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-* dist
+	rm -rf $(BUILD) build-mbedtls* build-sanitize build-bench build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-* build-image-* dist

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages the build and tests need, only those missing.
-# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|package|oracle|extdeps|all]
+# Usage: scripts/deps.sh [build|test|cross|sanitize|bench|valgrind|package|image|oracle|extdeps|all]
 set -eu
 
 want="${1:-test}"
@@ -17,6 +17,9 @@ bench_pkgs="libssl-dev"
 valgrind_pkgs="valgrind"
 # make package / package-test: the cross build, dpkg-deb, and mmdebstrap for a clean root
 package_pkgs="mmdebstrap arch-test"
+# make image-test: boots the packages under systemd-nspawn; a foreign root's systemd runs
+# under a static qemu registered with binfmt_misc; openssl makes kma-coord's test PKI
+image_pkgs="systemd-container qemu-user-static openssl"
 oracle_pkgs=""
 # scripts/extdeps.sh: Debian source packages (dpkg-source) built with CMake (Mbed TLS) and
 # autotools (curl's buildconf)
@@ -31,10 +34,11 @@ sanitize) pkgs="$pkgs $test_pkgs $sanitize_pkgs" ;;
 bench) pkgs="$pkgs $bench_pkgs" ;;
 valgrind) pkgs="$pkgs $test_pkgs $valgrind_pkgs" ;;
 package) pkgs="$pkgs $cross_pkgs $package_pkgs" ;;
+image) pkgs="$pkgs $cross_pkgs $package_pkgs $image_pkgs" ;;
 oracle) pkgs="$pkgs $test_pkgs $oracle_pkgs" ;;
 extdeps) pkgs="$pkgs $extdeps_pkgs" ;;
-all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs $package_pkgs $oracle_pkgs $extdeps_pkgs" ;;
-*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|package|oracle|extdeps|all]" >&2; exit 64 ;;
+all) pkgs="$pkgs $test_pkgs $cross_pkgs $sanitize_pkgs $bench_pkgs $package_pkgs $image_pkgs $oracle_pkgs $extdeps_pkgs" ;;
+*) echo "usage: $0 [build|test|cross|sanitize|bench|valgrind|package|image|oracle|extdeps|all]" >&2; exit 64 ;;
 esac
 
 missing=""
