@@ -6,9 +6,9 @@
 # container is gone. Plain POSIX sh and coreutils: the image has no procps, no python.
 #
 #   mode full (the host's architecture): every check below, the sandbox included;
-#   mode boot (a foreign architecture under qemu-user, which enforces no seccomp filter and
-#     fails systemd-sysusers and -tmpfiles): the agent becomes active and reloads, and its
-#     network side drops to kma-agent.
+#   mode boot (a foreign architecture under qemu-user, which enforces no seccomp filter):
+#     the agent becomes active, pings its watchdog, reloads, and its network side drops to
+#     kma-agent.
 #
 # The image carries drop-ins that shorten WatchdogSec= (4 s for the agent, 3 s for
 # kma-coord) so that a watchdog restart fits in a test; everything else is the units as
@@ -59,7 +59,7 @@ unit_state() {
 procs() {
 	cg=$(show "$1" ControlGroup)
 	for p in $(cat "/sys/fs/cgroup$cg/cgroup.procs" 2>/dev/null); do
-		say "    pid $p $(cat /proc/$p/comm 2>/dev/null): Uid $(proc_line "$p" Uid | tr '\t' ' ')," \
+		say "    pid $p $(cat "/proc/$p/comm" 2>/dev/null): Uid $(proc_line "$p" Uid | tr '\t' ' ')," \
 			"CapEff $(proc_line "$p" CapEff), NoNewPrivs $(proc_line "$p" NoNewPrivs)," \
 			"Seccomp $(proc_line "$p" Seccomp)"
 	done
@@ -153,12 +153,13 @@ else
 	journal kma-agent | tail -n 5 | sed 's/^/    journal: /' >>"$res"
 fi
 
+# --- the watchdog: pings keep the agent, a stopped agent is restarted ----------------------
+say "    watchdog of the packaged unit: $(grep '^WatchdogSec=' /lib/systemd/system/kma-agent.service)," \
+	"in this image: WatchdogUSec=$(show kma-agent WatchdogUSec) (drop-in)"
+check "kma-agent pings the watchdog: the same process after 3 watchdog intervals" \
+	survives kma-agent 12
+
 if [ "$mode" = full ]; then
-	# --- the watchdog: pings keep the agent, a stopped agent is restarted ----------------
-	say "    watchdog of the packaged unit: $(grep '^WatchdogSec=' /lib/systemd/system/kma-agent.service)," \
-		"in this image: WatchdogUSec=$(show kma-agent WatchdogUSec) (drop-in)"
-	check "kma-agent pings the watchdog: the same process after 3 watchdog intervals" \
-		survives kma-agent 12
 	check "a stopped kma-agent (SIGSTOP) is restarted by the watchdog" \
 		stopped_by_watchdog kma-agent 60
 
