@@ -129,6 +129,7 @@ if [ -n "${KMA_IMAGE_REFRESH:-}" ] || [ ! -s "$tarball" ]; then
 	esac
 	partial="$cache/partial-$debarch-$key.tar"
 	mk() {
+		rm -f "$partial"
 		mmdebstrap --quiet --mode=root --variant=apt --architectures="$debarch" \
 			--include="$(echo "$include" | tr ' \n' ',,' | sed 's/,,*/,/g; s/,$//')" \
 			--customize-hook='rm -f "$1"/etc/hostname "$1"/etc/machine-id' \
@@ -158,7 +159,8 @@ mkdir -p "$target"
 tar -C "$target" -xf "$tarball"
 mkdir -p "$target/var/cache/kma-image-test"
 cp "$agent_deb" "$coord_deb" "$target/var/cache/kma-image-test/"
-# nspawn without a command: a chroot with /proc, /sys and /dev, under qemu for a foreign root.
+# nspawn running one command, no boot: a chroot with /proc, /sys and /dev (under qemu for a
+# foreign root).
 in_root() {
 	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 systemd-nspawn --quiet --register=no --keep-unit \
 		--private-network --pipe -D "$target" "$@"
