@@ -35,6 +35,7 @@
 #include "keyguard.h"
 #include "kma.pb-c.h"
 #include "log.h"
+#include "pkiinit.h"
 #include "plantoken.h"
 #include "revoke.h"
 #include "sdnotify.h"
@@ -54,6 +55,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: kma-coord [-c FILE] [--check-config]\n"
+	        "       kma-coord init --dir DIR --cluster NAME --host HOST ...   (day one: the\n"
+	        "                      CAs, certificates and configurations; init --help)\n"
 	        "  -c, --config FILE   configuration (default %s)\n"
 	        "      --check-config  validate the configuration and the PEM files, then exit\n"
 	        "  -V, --version       print the version\n"
@@ -320,6 +323,8 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int ret = KMA_EXIT_SOFTWARE, c;
 
+	if (argc > 1 && strcmp(argv[1], "init") == 0)
+		return pkiinit_main(argc - 1, argv + 1, stdout);
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

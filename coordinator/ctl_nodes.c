@@ -200,7 +200,8 @@ int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsign
 			snprintf(keys, sizeof(keys), "-");
 		else
 			snprintf(keys, sizeof(keys), "%s%s%.80s", nd->keys_ok ? "ok" : "DOWN",
-			         !nd->keys_ok && nd->keys_detail[0] ? ": " : "", nd->keys_detail);
+			         !nd->keys_ok && nd->keys_detail[0] ? ": " : "",
+			         nd->keys_ok ? "" : nd->keys_detail); /* not "okok" */
 		row[5] = state;
 		row[6] = keys;
 		row[7] = ctl_node_health_id(ctl_node_health(nd, now, stale_s));
