@@ -78,6 +78,8 @@ static uint8_t fp_now[HAL_FP_LEN], fp_enrolled[HAL_FP_LEN];
 static Kma__V1__CertInfo own_cert;
 static Kma__V1__HardwarePart parts[KMA_PART_COUNT];
 static Kma__V1__KeyServiceHealth health;
+static Kma__V1__KmipCheck kmip;
+static char health_detail[256];
 static Kma__V1__DirectiveResult last_directive;
 static Kma__V1__RecoveryStepMode steps[BOARD_STEP_COUNT];
 static Kma__V1__RecoveryStepMode *step_ptrs[BOARD_STEP_COUNT];
@@ -94,6 +96,47 @@ static void fill_recovery(const struct board *b, Kma__V1__AgentReport *r)
 	}
 	r->n_recovery = BOARD_STEP_COUNT;
 	r->recovery = step_ptrs;
+}
+
+/*
+ * A board that declares a KMIP check is serving keys only when the board's health check
+ * and the last KMIP round trip both say so: the gates wait on healthy.
+ */
+static void fill_kmip(const struct coordlink_status *st, Kma__V1__KeyServiceHealth *h)
+{
+	const struct kmipcheck_outcome *o = &st->kmip;
+
+	if (!st->kmip_checked) {
+		h->healthy = false;
+		snprintf(health_detail, sizeof(health_detail),
+		         "the KMIP check of the key service has not answered yet");
+		h->detail = health_detail;
+		return;
+	}
+	kma__v1__kmip_check__init(&kmip);
+	kmip.endpoint = (char *)o->endpoint;
+	kmip.operation = (char *)kmip_op_name(o->operation);
+	kmip.result = (Kma__V1__KmipResult)(o->result + 1);
+	kmip.cause = (Kma__V1__Cause)o->cause;
+	kmip.latency_ms = o->latency_ms;
+	kmip.handshake_ms = o->handshake_ms;
+	kmip.cipher_suite = (char *)o->suite;
+	kmip.result_status = o->result == KMIPCHECK_OK || o->result == KMIPCHECK_FAILED
+	                         ? (char *)kmip_status_name(o->result_status)
+	                         : "";
+	kmip.result_reason = o->has_reason ? (char *)kmip_reason_name(o->result_reason) : "";
+	kmip.answer = (char *)o->answer;
+	kmip.detail = (char *)o->detail;
+	kmip.checked_at = o->checked_at;
+	h->kmip = &kmip;
+	if (o->result != KMIPCHECK_OK) {
+		h->healthy = false;
+		h->detail = (char *)o->detail;
+	} else if (h->healthy) {
+		h->detail = (char *)o->detail;
+	}
+	if (o->checked_at > h->checked_at)
+		h->checked_at = o->checked_at;
 }
 
 static void fill(void *arg, Kma__V1__AgentReport *r)
@@ -116,6 +159,8 @@ static void fill(void *arg, Kma__V1__AgentReport *r)
 		health.detail = (char *)st->health.detail;
 		health.checked_at = st->health.checked_at;
 		r->health = &health;
+		if (st->kmip_declared)
+			fill_kmip(st, &health);
 	}
 	if (st->has_directive) {
 		directive_result_msg(&st->directive, &last_directive);

@@ -21,6 +21,7 @@
 #include "directive.h"
 #include "hal.h"
 #include "health.h"
+#include "kmipcheck.h"
 #include "identity.h"
 #include "mesh.h"
 #include "peers.h"
@@ -30,6 +31,13 @@
 struct coordlink_status {
 	Kma__V1__Phase phase;
 	struct health_result health; /* not reported before the first check */
+	/*
+	 * The board's KMIP check (kmipcheck.h), when it declares one: the key service is
+	 * healthy only when the last check succeeded as well (none yet: not healthy).
+	 */
+	bool kmip_declared;
+	bool kmip_checked;
+	struct kmipcheck_outcome kmip;
 	bool has_directive;
 	struct directive_record directive; /* last_directive and fencing_token */
 };

@@ -15,6 +15,7 @@
 #include "exitcodes.h"
 #include "health.h"
 #include "identity.h"
+#include "kmipcheck.h"
 #include "log.h"
 #include "mesh.h"
 #include "privsep.h"
@@ -33,6 +34,8 @@ struct daemon {
 	struct mesh mesh;
 	struct coordlink link;
 	struct health health;
+	struct event *ev_kmip;          /* the KMIP check's interval */
+	struct kmipcheck *kmip;         /* the check in flight, NULL when none */
 	struct coordlink_status status; /* what reports say beyond the identity view */
 	/* Directives. */
 	bool dir_blocked;       /* the record is unreadable: refuse everything */
@@ -591,6 +594,56 @@ static void on_health(void *arg, const struct health_result *now)
 	coordlink_kick(&d->link);
 }
 
+/* The KMIP check's outcome: logged when it changes, reported at once. */
+static void on_kmip_done(void *arg, const struct kmipcheck_outcome *o)
+{
+	struct daemon *d = arg;
+	const struct kmipcheck_outcome *was = &d->status.kmip;
+	bool changed = !d->status.kmip_checked || was->result != o->result ||
+	               was->cause != o->cause || was->result_reason != o->result_reason;
+
+	d->kmip = NULL;
+	if (o->result != KMIPCHECK_OK)
+		log_warn("key service: KMIP check %s: %s", kmipcheck_result_id(o->result),
+		         o->detail);
+	else if (changed && d->status.kmip_checked)
+		log_notice("key service: serving keys again: %s", o->detail);
+	else if (changed)
+		log_info("key service: %s", o->detail);
+	else
+		log_debug("key service: %s", o->detail);
+	d->status.kmip = *o;
+	d->status.kmip_checked = true;
+	if (changed)
+		coordlink_kick(&d->link);
+}
+
+/* Starts a KMIP check unless one runs; the identity is read now, the check owns nothing of it. */
+static void kmip_check(struct daemon *d)
+{
+	const struct board_kmip *k = &d->hal->board->kmip;
+	Kma__V1__IdentityRecord *rec = NULL;
+	struct hal_load_info info;
+
+	if (!k->address[0] || d->kmip)
+		return;
+	if (strcmp(k->client_cert, "identity") == 0 || strcmp(k->server_ca, "identity") == 0)
+		if (hal_identity_load(d->hal, &rec, &info) != HAL_OK)
+			rec = NULL; /* the check says it has no identity to present */
+	d->kmip = kmipcheck_start(d->base, k, rec, hal_time_real(d->hal), on_kmip_done, d);
+	if (!d->kmip)
+		log_warn("key service: KMIP check not started: out of memory");
+	if (rec)
+		kma__v1__identity_record__free_unpacked(rec, NULL);
+}
+
+static void on_kmip_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	kmip_check(arg);
+}
+
 static void on_hwcheck(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -607,6 +660,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		log_info(
 		    "SIGHUP: checking the identity and key service, re-reading the peer table");
 		health_check_now(&d->health);
+		kmip_check(d);
 		hw_check(d);
 		reload_peers(d);
 		return;
@@ -673,6 +727,19 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	           hal->board->name, hal->ops->name, hal->state_dir);
 	if (health_start(&d.health, d.base, hal, cfg->hw_check_interval_s, on_health, &d) != 0)
 		goto exit;
+	if (hal->board->kmip.address[0]) {
+		/* Checked as often as the hardware, and at once. */
+		d.status.kmip_declared = true;
+		d.ev_kmip = event_new(d.base, -1, EV_PERSIST, on_kmip_timer, &d);
+		if (!d.ev_kmip || event_add(d.ev_kmip, &every)) {
+			log_err("cannot register events");
+			goto exit;
+		}
+		log_notice("key service: KMIP %s of %s every %u s",
+		           kmip_op_name(kmipcheck_op_from(hal->board->kmip.operation)),
+		           hal->board->kmip.address, cfg->hw_check_interval_s);
+		kmip_check(&d);
+	}
 	dir_startup(&d);
 	hw_check(&d);
 	log_notice("running; hardware check every %u s", cfg->hw_check_interval_s);
@@ -689,6 +756,9 @@ exit:
 	sdnotify_ev_stop(&d.notify, !d.reexec);
 	mbedtls_platform_zeroize(d.token, sizeof(d.token));
 	health_stop(&d.health);
+	kmipcheck_cancel(d.kmip);
+	if (d.ev_kmip)
+		event_free(d.ev_kmip);
 	coordlink_stop(&d.link);
 	mesh_stop(&d.mesh);
 	if (d.ev_helper)

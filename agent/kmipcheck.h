@@ -55,7 +55,7 @@ struct kmipcheck_outcome {
 	bool has_reason;
 	uint32_t result_reason;
 	char answer[200];   /* what a successful answer holds, or the server's message */
-	char detail[320];   /* one sentence for operators */
+	char detail[256];   /* one sentence for operators */
 	int64_t checked_at; /* seconds since the epoch */
 };
 

@@ -88,6 +88,14 @@ int ctl_nodes_parse(json_object *doc, struct ctl_node **out, size_t *n, char *wh
 			nd->keys_ok = json_object_object_get_ex(v, "healthy", &h) &&
 			              json_object_get_boolean(h);
 			nd->keys_detail = string_member(v, "detail");
+			if (json_object_object_get_ex(v, "kmip", &h) &&
+			    json_object_is_type(h, json_type_object)) {
+				json_object *ms;
+
+				nd->kmip_op = string_member(h, "operation");
+				if (json_object_object_get_ex(h, "latency_ms", &ms))
+					nd->kmip_ms = json_object_get_int64(ms);
+			}
 		}
 		nd->keys_detail = nd->keys_detail ? nd->keys_detail : "";
 		if (json_object_object_get_ex(last, "parts_changed", &v) &&
@@ -198,6 +206,9 @@ int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsign
 		         nd->parts[0] ? " (" : "", nd->parts, nd->parts[0] ? ")" : "");
 		if (!nd->keys_known)
 			snprintf(keys, sizeof(keys), "-");
+		else if (nd->keys_ok && nd->kmip_op)
+			snprintf(keys, sizeof(keys), "ok (KMIP %.24s %lld ms)", nd->kmip_op,
+			         (long long)nd->kmip_ms);
 		else
 			snprintf(keys, sizeof(keys), "%s%s%.80s", nd->keys_ok ? "ok" : "DOWN",
 			         !nd->keys_ok && nd->keys_detail[0] ? ": " : "",

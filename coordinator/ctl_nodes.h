@@ -26,6 +26,8 @@ struct ctl_node {
 	bool keys_known;    /* the report said how its key service is */
 	bool keys_ok;
 	const char *keys_detail;    /* "" when absent */
+	const char *kmip_op;        /* the KMIP check's operation, NULL when none reported */
+	int64_t kmip_ms;            /* its latency */
 	char parts[96];             /* changed hardware parts, "board,disk", "" when none */
 	const char *refused_serial; /* its reports come with this serial and are refused, or NULL */
 	/* the coordinator's verdict (GET /v1/nodes "health"), the one every view shows */

@@ -1,5 +1,6 @@
 #include "opapi.h"
 
+#include <ctype.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,38 @@ bool opapi_owns(const char *path)
 	       planapi_owns(path);
 }
 
+/* The node's last KMIP check of its key service, as the agent reported it (kma.proto). */
+static json_object *kmip_json(const Kma__V1__KmipCheck *k)
+{
+	json_object *j = json_object_new_object();
+	const ProtobufCEnumValue *ev =
+	    protobuf_c_enum_descriptor_get_value(&kma__v1__kmip_result__descriptor, (int)k->result);
+	char result[32] = "unspecified";
+
+	/* KMIP_RESULT_OK -> "ok": the identifiers of agent/kmipcheck.h */
+	if (ev && strncmp(ev->name, "KMIP_RESULT_", 12) == 0) {
+		size_t i = 0;
+
+		for (; ev->name[12 + i] && i < sizeof(result) - 1; i++)
+			result[i] = (char)tolower((unsigned char)ev->name[12 + i]);
+		result[i] = '\0';
+	}
+	json_object_object_add(j, "endpoint", json_object_new_string(k->endpoint));
+	json_object_object_add(j, "operation", json_object_new_string(k->operation));
+	json_object_object_add(j, "result", json_object_new_string(result));
+	json_object_object_add(j, "cause",
+	                       json_object_new_string(kma_cause_id((enum kma_cause)k->cause)));
+	json_object_object_add(j, "latency_ms", json_object_new_int64(k->latency_ms));
+	json_object_object_add(j, "handshake_ms", json_object_new_int64(k->handshake_ms));
+	json_object_object_add(j, "cipher_suite", json_object_new_string(k->cipher_suite));
+	json_object_object_add(j, "result_status", json_object_new_string(k->result_status));
+	json_object_object_add(j, "result_reason", json_object_new_string(k->result_reason));
+	json_object_object_add(j, "answer", json_object_new_string(k->answer));
+	json_object_object_add(j, "detail", json_object_new_string(k->detail));
+	json_object_object_add(j, "checked_at", json_object_new_int64(k->checked_at));
+	return j;
+}
+
 /* What the node's last report says of its key service and changed parts. */
 static void report_facts(struct store *st, const char *node_id, json_object *r)
 {
@@ -94,6 +127,8 @@ static void report_facts(struct store *st, const char *node_id, json_object *r)
 			                       json_object_new_string(rep->health->detail));
 			json_object_object_add(h, "checked_at",
 			                       json_object_new_int64(rep->health->checked_at));
+			if (rep->health->kmip)
+				json_object_object_add(h, "kmip", kmip_json(rep->health->kmip));
 			json_object_object_add(r, "key_service", h);
 		}
 		for (size_t i = 0; i < rep->n_parts_changed; i++)

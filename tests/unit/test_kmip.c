@@ -13,7 +13,9 @@
 
 #include <cmocka.h>
 
+#include "kma.pb-c.h"
 #include "kmip.h"
+#include "kmipcheck.h"
 #include "ttlv.h"
 
 /* Made by PyKMIP 0.10: RequestMessage / ResponseMessage(...).write(), protocol 1.1. */
@@ -305,12 +307,32 @@ static void test_responses(void **state)
 	assert_string_equal(kmip_reason_name(0x999), "other_reason");
 }
 
+/* The report carries a check's result as KmipResult: same order, same names, offset by one. */
+static void test_result_vocabulary(void **state)
+{
+	(void)state;
+	assert_int_equal(kma__v1__kmip_result__descriptor.n_values, KMIPCHECK_RESULT_COUNT + 1);
+	for (int r = 0; r < KMIPCHECK_RESULT_COUNT; r++) {
+		const ProtobufCEnumValue *v =
+		    protobuf_c_enum_descriptor_get_value(&kma__v1__kmip_result__descriptor, r + 1);
+		char want[40];
+		size_t i;
+
+		assert_non_null(v);
+		for (i = 0; v->name[12 + i] && i < sizeof(want) - 1; i++)
+			want[i] = (char)(v->name[12 + i] | 0x20);
+		want[i] = '\0';
+		assert_string_equal(kmipcheck_result_id((enum kmipcheck_result)r), want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_requests),     cmocka_unit_test(test_decode_tree),
-	    cmocka_unit_test(test_encode_kinds), cmocka_unit_test(test_decode_refused),
-	    cmocka_unit_test(test_decode_depth), cmocka_unit_test(test_responses),
+	    cmocka_unit_test(test_requests),          cmocka_unit_test(test_decode_tree),
+	    cmocka_unit_test(test_encode_kinds),      cmocka_unit_test(test_decode_refused),
+	    cmocka_unit_test(test_decode_depth),      cmocka_unit_test(test_responses),
+	    cmocka_unit_test(test_result_vocabulary),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
