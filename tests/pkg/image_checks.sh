@@ -207,7 +207,8 @@ CONF
 	for u in kma-agent.service kma-coord.service; do
 		systemd-analyze security --no-pager "$u" >"$conf/security.$u" 2>&1
 		# What is exposed (the ✗ lines, with their weight), then the score.
-		grep "✗" "$conf/security.$u" | sed 's/[[:space:]]*$//; s/^[[:space:]]*/    /' >>"$res"
+		say "    $u, exposed:"
+		grep "✗" "$conf/security.$u" | sed 's/[[:space:]]*$//; s/^[[:space:]]*/      /' >>"$res"
 		grep "Overall exposure" "$conf/security.$u" | sed 's/^[^O]*/# /' >>"$res"
 	done
 fi
