@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl_table.h"
 
@@ -173,6 +174,29 @@ void ctl_format_age(int64_t secs, char *buf, size_t size)
 		snprintf(buf, size, "%" PRId64 "h%" PRId64 "m", secs / 3600, secs % 3600 / 60);
 	else
 		snprintf(buf, size, "%" PRId64 "d%" PRId64 "h", secs / 86400, secs % 86400 / 3600);
+}
+
+void ctl_format_date(int64_t at, char *buf, size_t size)
+{
+	time_t t = (time_t)at;
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(buf, size, "%" PRId64, at);
+}
+
+void ctl_format_when(int64_t at, int64_t now, char *buf, size_t size)
+{
+	char age[32], date[40];
+
+	if (at == 0) {
+		snprintf(buf, size, "never");
+		return;
+	}
+	ctl_format_age(at > now ? at - now : now - at, age, sizeof(age));
+	ctl_format_date(at, date, sizeof(date));
+	snprintf(buf, size, "%s%s%s (%s)", at > now ? "in " : "", age, at > now ? "" : " ago",
+	         date);
 }
 
 int ctl_nodes_render(const struct ctl_node *nodes, size_t n, int64_t now, unsigned stale_s,

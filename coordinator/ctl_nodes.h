@@ -67,6 +67,15 @@ const char *ctl_node_health_id(enum ctl_node_health h);
 void ctl_format_age(int64_t secs, char *buf, size_t size);
 
 /*
+ * A moment against now, for people: "in 23h59m (2026-12-03 14:00:00 UTC)", "12s ago
+ * (...)", the date in UTC with its zone; 0 (unknown) as "never".
+ */
+void ctl_format_when(int64_t at, int64_t now, char *buf, size_t size);
+
+/* A timestamp with its date and zone, in UTC: "2026-12-02 15:04:05 UTC". */
+void ctl_format_date(int64_t at, char *buf, size_t size);
+
+/*
  * Prints the node table (NODE, NAME, ADDRESS, SERIAL, LAST REPORT, STATE with the changed
  * hardware parts and, when with_health, KEY SERVICE and HEALTH) to out. 0, or -1 when out
  * of memory.

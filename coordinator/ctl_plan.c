@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl_nodes.h"
 #include "exitcodes.h"
 
 #define POLL_MS        500
@@ -91,8 +92,13 @@ int ctl_verb_node_token(const struct ctl_ctx *c, char **args)
 	} else {
 		printf("node %s: a new one-time enrolment token (the previous one is void)\n",
 		       args[0]);
-		if (jint(doc, "expires_at"))
-			printf("expires_at: %lld\n", (long long)jint(doc, "expires_at"));
+		if (jint(doc, "expires_at")) {
+			char when[96];
+
+			ctl_format_when(jint(doc, "expires_at"), (int64_t)time(NULL), when,
+			                sizeof(when));
+			printf("expires %s\n", when);
+		}
 		/* stdout only, never a log */
 		printf("token: %s\n", jstr(doc, "token"));
 	}
@@ -620,12 +626,16 @@ int ctl_verb_history(const struct ctl_ctx *c, char **args)
 	} else {
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			json_object *e = json_object_array_get_idx(arr, i);
-			char at[16];
+			char at[40], step[24] = "";
 
-			stamp(at, sizeof(at), jint(e, "at"));
-			printf("%s plan %lld step %-2lld %-12s %-10s %s\n", at,
-			       (long long)jint(e, "plan_id"), (long long)jint(e, "step"),
-			       jstr(e, "actor"), jstr(e, "event"), jstr(e, "detail"));
+			ctl_format_date(jint(e, "at"), at, sizeof(at));
+			/* step 0: the plan's own events (started, paused, done) */
+			if (jint(e, "step"))
+				snprintf(step, sizeof(step), "step %lld",
+				         (long long)jint(e, "step"));
+			printf("%s  plan %lld %-8s %-12s %-10s %s\n", at,
+			       (long long)jint(e, "plan_id"), step, jstr(e, "actor"),
+			       jstr(e, "event"), jstr(e, "detail"));
 		}
 	}
 	json_object_put(doc);

@@ -681,8 +681,11 @@ static void plan_done(struct run *r)
 	int64_t took = r->now - r->plan.created_at;
 	bool ok;
 
-	snprintf(detail, sizeof(detail), "all %zu steps done in %lld s", r->n_steps,
-	         (long long)took);
+	if (r->n_steps == 1)
+		snprintf(detail, sizeof(detail), "its one step done in %lld s", (long long)took);
+	else
+		snprintf(detail, sizeof(detail), "all %zu steps done in %lld s", r->n_steps,
+		         (long long)took);
 	if (store_tx_begin(r->st) != STORE_OK)
 		return;
 	ok = store_plan_set_state(r->st, r->plan.id, "done", detail, r->now) == STORE_OK &&

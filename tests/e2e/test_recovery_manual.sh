@@ -119,6 +119,9 @@ expect_exit 0 "$ctl" follow
 expect_grep "The cluster is healthy." "$T/out"
 expect_exit 0 "$ctl" history
 expect_grep "alice        confirmed" "$T/out"
+grep -Eq '^20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9]:[0-5][0-9] UTC  plan 1 ' "$T/out" ||
+	fail "history lines carry no date and zone: $(head -n 2 "$T/out")"
+grep -q "step 0" "$T/out" && fail "history shows 'step 0' for the plan's own events"
 ok "with the QuickStart done at the appliance and the plan resumed, it finishes healthy"
 grep -q "$(cat "$T/token")" "$demo/coord.log" "$demo"/*/agent.log && fail "a token is in a log"
 ok "the token is in no log"

@@ -284,6 +284,21 @@ static void test_format_age(void **state)
 	}
 }
 
+static void test_format_when(void **state)
+{
+	char buf[96];
+
+	(void)state;
+	ctl_format_when(1796193482, 1796193482 - 86400 * 29, buf, sizeof(buf));
+	assert_string_equal(buf, "in 29d0h (2026-12-02 06:38:02 UTC)");
+	ctl_format_when(1796193482, 1796193494, buf, sizeof(buf));
+	assert_string_equal(buf, "12s ago (2026-12-02 06:38:02 UTC)");
+	ctl_format_when(0, 1796193494, buf, sizeof(buf));
+	assert_string_equal(buf, "never");
+	ctl_format_date(0 + 86400, buf, sizeof(buf));
+	assert_string_equal(buf, "1970-01-02 00:00:00 UTC");
+}
+
 /* ---- diagnosis ---- */
 
 static void test_diag(void **state)
@@ -437,6 +452,7 @@ int main(void)
 	    cmocka_unit_test(test_mesh_empty_and_malformed),
 	    cmocka_unit_test(test_nodes_health),
 	    cmocka_unit_test(test_format_age),
+	    cmocka_unit_test(test_format_when),
 	    cmocka_unit_test(test_diag),
 	    cmocka_unit_test(test_config_errors),
 	    cmocka_unit_test(test_config_files),
