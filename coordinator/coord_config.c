@@ -2,9 +2,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "inifile.h"
 
@@ -248,4 +251,41 @@ int coord_config_sockaddr(const char *listen, struct sockaddr_storage *ss)
 		s4->sin_port = htons((uint16_t)port);
 		return inet_pton(AF_INET, host, &s4->sin_addr) == 1 ? 0 : -1;
 	}
+}
+
+static int listen_(int fd)
+{
+	return listen(fd, SOMAXCONN);
+}
+
+int coord_listen_open(const char *listen, char *why, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, e;
+
+	if (coord_config_sockaddr(listen, &ss) != 0) {
+		snprintf(why, size, "'%s' is not a numeric ADDR:PORT or [ADDR]:PORT", listen);
+		return -1;
+	}
+	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(why, size, "%s: socket: %s", listen, strerror(errno));
+		return -1;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen_(fd) != 0) {
+		e = errno;
+		snprintf(why, size, "%s: %s%s", listen, strerror(e),
+		         e == EADDRINUSE ? " (another kma-coord, or the status page, on that port?)"
+		         : e == EADDRNOTAVAIL ? " (no interface of this host has that address)"
+		         : e == EACCES        ? " (a port below 1024 needs CAP_NET_BIND_SERVICE)"
+		                              : "");
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

@@ -107,4 +107,13 @@ struct sockaddr_storage;
 int coord_config_sockaddr(const char *listen, struct sockaddr_storage *ss)
     __attribute__((warn_unused_result));
 
+/*
+ * A TCP socket bound to listen and listening (non-blocking, close-on-exec, SO_REUSEADDR; an
+ * IPv6 address only for IPv6), for MHD_OPTION_LISTEN_SOCKET: its descriptor, or -1 with
+ * why, e.g. "127.0.0.1:8443: Address already in use (another kma-coord, or the status
+ * page, on that port?)".
+ */
+int coord_listen_open(const char *listen, char *why, size_t size)
+    __attribute__((warn_unused_result));
+
 #endif

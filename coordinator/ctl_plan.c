@@ -448,14 +448,36 @@ int ctl_verb_follow(const struct ctl_ctx *c, char **args)
 
 /*
  * When a plan is running or paused already: says so (and how to go on with a paused one)
- * and returns true; run then follows it rather than proposing another.
+ * and returns 1; run then follows it rather than proposing another. 0 when there is none;
+ * an exit status (> 1) when the coordinator could not say, which run must not take for
+ * "none".
  */
-static bool already_running(const struct ctl_ctx *c)
+static int already_running(const struct ctl_ctx *c)
 {
-	json_object *plan = ctl_plan_current(c);
-	const char *state = plan ? jstr(plan, "state") : "";
-	bool running = strcmp(state, "running") == 0, paused = strcmp(state, "paused") == 0;
+	struct ctl_http_reply r = {0};
+	json_object *plan = NULL;
+	const char *state;
+	bool running, paused;
+	int ret = ctl_transport(c, "GET", "/v1/plans/current", NULL, &r);
 
+	if (ret != KMA_EXIT_OK)
+		return ret;
+	if (r.status == 404) { /* there is no plan */
+		ctl_http_reply_free(&r);
+		return 0;
+	}
+	if (r.status != 200) {
+		ret = ctl_refused("GET", "/v1/plans/current", &r);
+		ctl_http_reply_free(&r);
+		return ret == KMA_EXIT_FAILURE ? KMACTL_EXIT_REMOTE : ret;
+	}
+	ret = ctl_parse("/v1/plans/current", &r, &plan);
+	ctl_http_reply_free(&r);
+	if (ret != KMA_EXIT_OK)
+		return ret;
+	state = jstr(plan, "state");
+	running = strcmp(state, "running") == 0;
+	paused = strcmp(state, "paused") == 0;
 	if (running || paused) {
 		printf("Plan %lld, started by %s, is %s.\n%s\n", (long long)jint(plan, "id"),
 		       jstr(plan, "created_by"), paused ? state_text(plan) : "running",
@@ -505,8 +527,11 @@ int ctl_verb_run(const struct ctl_ctx *c, char **args)
 	(void)args;
 	if (ret != KMA_EXIT_OK)
 		return ret;
-	if (already_running(c)) {
+	ret = already_running(c);
+	if (ret != 0) {
 		json_object_put(doc);
+		if (ret != 1)
+			return ret;
 		return c->opts->dry_run ? KMA_EXIT_OK : follow(c);
 	}
 	steps = jarr(doc, "steps");

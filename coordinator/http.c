@@ -745,6 +745,8 @@ struct http_server *http_start(const struct http_params *p)
 {
 	struct http_server *srv = NULL;
 	struct sockaddr_storage ss;
+	char why[256];
+	int fd;
 	unsigned flags = MHD_USE_TLS | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 	                 MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME;
 
@@ -776,9 +778,15 @@ struct http_server *http_start(const struct http_params *p)
 		srv->p.cert_days = COORD_CERT_DAYS_DEFAULT;
 	if (!srv->p.cluster_id)
 		srv->p.cluster_id = COORD_CLUSTER_ID_DEFAULT;
+	/* Bound here: an address in use is said as such, not as MHD's "port 0". */
+	fd = coord_listen_open(p->listen, why, sizeof(why));
+	if (fd < 0) {
+		log_err("http: cannot listen on %s", why);
+		goto fail;
+	}
 	srv->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_KEY, p->key_pem,
+	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_HTTPS_MEM_KEY, p->key_pem,
 	    MHD_OPTION_HTTPS_MEM_CERT, p->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST, p->trust_pem,
 	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_TIMEOUT,
 	    p->report_interval_ms / 1000u + CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
@@ -788,8 +796,8 @@ struct http_server *http_start(const struct http_params *p)
 	    NULL, MHD_OPTION_THREAD_POOL_SIZE, srv->p.threads > 1 ? srv->p.threads : 0u,
 	    MHD_OPTION_END);
 	if (!srv->daemon) {
-		log_err("http: cannot serve on %s (address in use, or bad certificate/key)",
-		        p->listen);
+		log_err("http: cannot serve on %s (its certificate, key or CA?)", p->listen);
+		close(fd);
 		goto fail;
 	}
 	return srv;

@@ -159,6 +159,8 @@ struct status_server *status_start(const char *listen, const char *db_path,
 {
 	struct status_server *s = calloc(1, sizeof(*s));
 	struct sockaddr_storage ss;
+	char why[256];
+	int fd;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 
 	if (!s)
@@ -172,13 +174,18 @@ struct status_server *status_start(const char *listen, const char *db_path,
 		flags |= MHD_USE_IPv6;
 	if (store_open(db_path, &s->store) != STORE_OK)
 		goto fail;
-	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-	                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-	                             (unsigned)STATUS_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-	                             (unsigned)STATUS_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK,
-	                             on_uri, NULL, MHD_OPTION_END);
+	fd = coord_listen_open(listen, why, sizeof(why));
+	if (fd < 0) {
+		log_err("status page: cannot listen on %s", why);
+		goto fail;
+	}
+	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET,
+	                             fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)STATUS_CONNECTIONS,
+	                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)STATUS_TIMEOUT_S,
+	                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL, MHD_OPTION_END);
 	if (!s->daemon) {
-		log_err("status page: cannot serve on %s (address in use?)", listen);
+		log_err("status page: cannot serve on %s", listen);
+		close(fd);
 		goto fail;
 	}
 	log_notice("status page (read-only, no authentication) on http://%s/", listen);
