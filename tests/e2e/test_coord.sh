@@ -47,6 +47,20 @@ sed "s|^ca = .*|ca = $T/missing.pem|" "$C" >"$T/missing.conf"
 expect_exit 66 "$COORD" -c "$T/missing.conf" --check-config
 ok "configuration: --version, --check-config, file:line errors, exit codes 78/65/66"
 
+# A port in use: said as such, exit 69 (not libmicrohttpd's "port 0").
+BUSY=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$BUSY" &
+HOLDER=$!
+PIDS="$PIDS $HOLDER"
+wait_listen "$BUSY"
+sed "s/^listen = .*/listen = 127.0.0.1:$BUSY/; s|^db = .*|db = $T/busy.db|" "$C" >"$T/busy.conf"
+expect_exit 69 "$COORD" -c "$T/busy.conf"
+expect_grep "cannot listen on 127.0.0.1:$BUSY: Address already in use (another kma-coord" "$T/err"
+grep -q "port 0" "$T/err" && fail "libmicrohttpd's 'port 0' reached the operator"
+kill "$HOLDER"
+ok "a listen address in use is said as such (exit 69)"
+
 # --- helpers -------------------------------------------------------------------------------
 LOG="$T/coord.log"
 start_coord() {
