@@ -27,6 +27,16 @@ static const char *cause_of(json_object *peer, const char *dir)
 	return str_at(o, "cause");
 }
 
+/* When the peer was last probed (its outbound observation's time), "-" when never. */
+static const char *last_probed(json_object *peer)
+{
+	json_object *o;
+
+	if (!json_object_object_get_ex(peer, "outbound", &o) || !o)
+		return "-";
+	return str_at(o, "at");
+}
+
 int cli_mesh(struct hal *hal, bool json)
 {
 	char path[PATH_MAX + 16];
@@ -50,9 +60,12 @@ int cli_mesh(struct hal *hal, bool json)
 		json_object_put(root);
 		return KMA_EXIT_DATAERR;
 	}
-	if (!json)
-		printf("%-16s %-22s %-24s %-24s %5s  %s\n", "PEER", "ADDRESS", "OUTBOUND",
-		       "INBOUND", "FAILS", "LAST OK");
+	if (!json) {
+		printf("as of %s (the agent writes this on every change, and every %d s)\n",
+		       str_at(root, "written_at"), MESH_REFRESH_S);
+		printf("%-16s %-22s %-24s %-24s %5s  %-20s  %s\n", "PEER", "ADDRESS", "OUTBOUND",
+		       "INBOUND", "FAILS", "LAST PROBED", "LAST OK");
+	}
 	for (size_t i = 0; i < json_object_array_length(peers); i++) {
 		json_object *p = json_object_array_get_idx(peers, i);
 		const char *out = cause_of(p, "outbound"), *in = cause_of(p, "inbound");
@@ -60,9 +73,9 @@ int cli_mesh(struct hal *hal, bool json)
 		if (strcmp(out, "ok") != 0 || (strcmp(in, "ok") != 0 && strcmp(in, "-") != 0))
 			ret = KMA_EXIT_FAILURE;
 		if (!json)
-			printf("%-16s %-22s %-24s %-24s %5s  %s\n", str_at(p, "node_id"),
+			printf("%-16s %-22s %-24s %-24s %5s  %-20s  %s\n", str_at(p, "node_id"),
 			       str_at(p, "address"), out, in, str_at(p, "consecutive_failures"),
-			       str_at(p, "last_ok"));
+			       last_probed(p), str_at(p, "last_ok"));
 	}
 	if (json)
 		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |

@@ -89,6 +89,13 @@ static void write_status_file(struct mesh *m, bool notify)
 	json_object_object_add(lst, "evicted", json_object_new_int64((int64_t)m->evicted));
 	json_object_object_add(lst, "in_progress", json_object_new_int64(m->n_inbound));
 	json_object_object_add(root, "listener", lst);
+	m->written_at = hal_time_real(m->hal);
+	{
+		char t[32];
+
+		certinfo_time_str(m->written_at, t, sizeof(t));
+		json_object_object_add(root, "written_at", json_object_new_string(t));
+	}
 	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
 	e = fileio_write_atomic(m->status_path, NULL, text, strlen(text), 0644);
 	if (e)
@@ -169,7 +176,9 @@ static void outbound_done(struct probe_ev *pe, void *arg)
 	probe_free(&pe->probe);
 	free(pe);
 	ps->inflight = NULL;
-	if (shown)
+	/* On a change; else once a minute, so that the file's times stay current without a
+	 * write per probe to the appliance's flash. */
+	if (shown || ps->last_probe - m->written_at >= MESH_REFRESH_S)
 		write_status_file(m, changed);
 	schedule(ps, ps->reprobe ? 0 : jittered(m, m->cfg->probe_interval_s * 1000u));
 	ps->reprobe = false;

@@ -34,6 +34,8 @@
 #include "tlsctx.h"
 
 #define MESH_STATUS_FILE "mesh.json" /* in the state directory */
+/* mesh.json is rewritten on every change, and at least this often while probes go on. */
+#define MESH_REFRESH_S 60
 
 struct mesh;
 
@@ -67,6 +69,7 @@ struct mesh {
 	unsigned n_inbound;
 	unsigned long accepted, evicted;
 	char status_path[PATH_MAX];
+	int64_t written_at; /* when mesh.json was last written (hal_time_real) */
 	bool running;
 	bool wedged; /* the listener is closed on the HAL's word (mesh_set_wedged) */
 	/* Called when an observation changes (after mesh.json is written). */

@@ -75,6 +75,11 @@ expect_json "$T/u/state/mesh.json" "j['peers'][0]['outbound']['peer_serial']" "$
 expect_json "$T/u/state/mesh.json" "j['peers'][0]['consecutive_failures']" 0
 expect_exit 0 "$AGENT" -c "$T/u/agent.conf" mesh
 expect_grep "a-kma01" "$T/out"
+# when the file was written, and when each peer was last probed, beside its last success
+expect_grep "as of 20" "$T/out"
+expect_grep "LAST PROBED" "$T/out"
+[ "$(grep -c '^a-kma01 .* 20[0-9-]*T[0-9:]*Z  *20[0-9-]*T[0-9:]*Z$' "$T/out")" = 1 ] ||
+	fail "no last-probed and last-ok times for a-kma01: $(cat "$T/out")"
 ok "two agents authenticate each other in both directions"
 
 # a-kma01's parts are replaced and it is QuickStarted: new key, new serial, not rejoined.
