@@ -79,6 +79,8 @@ static Kma__V1__CertInfo own_cert;
 static Kma__V1__HardwarePart parts[KMA_PART_COUNT];
 static Kma__V1__KeyServiceHealth health;
 static Kma__V1__KmipCheck kmip;
+static Kma__V1__ListenQueue lq[LISTENWATCH_PORTS];
+static Kma__V1__ListenQueue *lq_ptrs[LISTENWATCH_PORTS];
 static char health_detail[256];
 static Kma__V1__DirectiveResult last_directive;
 static Kma__V1__RecoveryStepMode steps[BOARD_STEP_COUNT];
@@ -162,6 +164,23 @@ static void fill(void *arg, Kma__V1__AgentReport *r)
 		if (st->kmip_declared)
 			fill_kmip(st, &health);
 	}
+	for (unsigned i = 0; i < st->listen.n_ports; i++) {
+		const struct listenwatch_port *p = &st->listen.ports[i];
+
+		kma__v1__listen_queue__init(&lq[i]);
+		lq[i].port = p->q.port;
+		lq[i].role = (char *)p->role;
+		lq[i].listening = p->q.listening;
+		lq[i].queued = p->q.queued;
+		lq[i].backlog = p->q.backlog;
+		lq[i].overflows_total = p->q.overflows;
+		lq[i].drops_total = p->q.drops;
+		lq[i].dropped_recently = st->listen.recent;
+		lq[i].window_s = st->listen.window_s;
+		lq_ptrs[i] = &lq[i];
+	}
+	r->n_listen_queues = st->listen.n_ports;
+	r->listen_queues = lq_ptrs;
 	if (st->has_directive) {
 		directive_result_msg(&st->directive, &last_directive);
 		r->last_directive = &last_directive;

@@ -22,6 +22,7 @@
 #include "hal.h"
 #include "health.h"
 #include "kmipcheck.h"
+#include "listenwatch.h"
 #include "identity.h"
 #include "mesh.h"
 #include "peers.h"
@@ -38,6 +39,7 @@ struct coordlink_status {
 	bool kmip_declared;
 	bool kmip_checked;
 	struct kmipcheck_outcome kmip;
+	struct listenwatch listen; /* the listen queues of the last hardware check */
 	bool has_directive;
 	struct directive_record directive; /* last_directive and fencing_token */
 };

@@ -15,6 +15,7 @@
 #include "exitcodes.h"
 #include "health.h"
 #include "identity.h"
+#include "hostport.h"
 #include "kmipcheck.h"
 #include "log.h"
 #include "mesh.h"
@@ -36,6 +37,7 @@ struct daemon {
 	struct health health;
 	struct event *ev_kmip;          /* the KMIP check's interval */
 	struct kmipcheck *kmip;         /* the check in flight, NULL when none */
+	bool queue_full;                /* a watched accept queue was full at the last sample */
 	struct coordlink_status status; /* what reports say beyond the identity view */
 	/* Directives. */
 	bool dir_blocked;       /* the record is unreadable: refuse everything */
@@ -637,6 +639,54 @@ static void kmip_check(struct daemon *d)
 		kma__v1__identity_record__free_unpacked(rec, NULL);
 }
 
+/* One port of host:port measured into the watch, when something listens there. */
+static void listen_one(struct daemon *d, int64_t now, const char *role, const char *address)
+{
+	char host[HOSTPORT_HOST_MAX], why[96];
+	unsigned port;
+	struct hal_listen_queue q;
+
+	if (!address[0] || hostport_split(address, host, sizeof(host), &port, why, sizeof(why)))
+		return;
+	if (hal_listen_queue(d->hal, port, &q) != HAL_OK) {
+		log_debug("listen queue of port %u: %s", port, d->hal->error);
+		return;
+	}
+	listenwatch_add(&d->status.listen, now, role, &q);
+}
+
+/*
+ * The key service's and our own listen queues, at every hardware check: a queue that fills
+ * up (or empties again) is logged and reported at once.
+ */
+static void listen_sample(struct daemon *d)
+{
+	struct listenwatch *w = &d->status.listen;
+	bool full = false;
+
+	listenwatch_begin(w);
+	listen_one(d, hal_time_real(d->hal), "key_service", d->hal->board->kmip.address);
+	listen_one(d, hal_time_real(d->hal), "mesh", d->cfg->mesh_listen);
+	for (unsigned i = 0; i < w->n_ports; i++) {
+		const struct listenwatch_port *p = &w->ports[i];
+		char text[200];
+
+		if (!p->q.listening || !p->q.backlog || p->q.queued < p->q.backlog)
+			continue;
+		full = true;
+		if (!d->queue_full) {
+			listenwatch_describe(p, w->recent, w->window_s, text, sizeof(text));
+			log_warn("listen queue full: %s", text);
+		}
+	}
+	if (full != d->queue_full) {
+		if (!full)
+			log_notice("listen queues drain again");
+		d->queue_full = full;
+		coordlink_kick(&d->link);
+	}
+}
+
 static void on_kmip_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -648,6 +698,7 @@ static void on_hwcheck(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	listen_sample(arg);
 	hw_check(arg);
 }
 
@@ -741,6 +792,7 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 		kmip_check(&d);
 	}
 	dir_startup(&d);
+	listen_sample(&d);
 	hw_check(&d);
 	log_notice("running; hardware check every %u s", cfg->hw_check_interval_s);
 	if (sdnotify_ev_start(&d.notify, d.base) != 0)

@@ -927,6 +927,47 @@ static void node_findings(struct ctx *c, int x, const enum kind *order, size_t n
 	}
 }
 
+/* 4211 -> "4,211" */
+static void thousands(uint64_t v, char *buf, size_t size)
+{
+	char digits[24];
+	size_t n = (size_t)snprintf(digits, sizeof(digits), "%llu", (unsigned long long)v), o = 0;
+
+	for (size_t i = 0; i < n && o + 2 < size; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+}
+
+/*
+ * What the node measured of its own listen queues, beside what its peers saw: "a-kma02's
+ * key service on port 5696: accept queue 128/128, 4,211 connections dropped in the last
+ * minute". Only a queue that is full or dropped connections is worth saying.
+ */
+static void cite_queues(struct diag_finding *f, const char *id, const struct diag_self *s)
+{
+	for (size_t i = 0; i < s->n_lq && i < DIAG_LISTENQ_MAX; i++) {
+		const struct diag_listenq *q = &s->lq[i];
+		bool full = q->backlog > 0 && q->queued >= q->backlog;
+		char dropped[32], window[32];
+
+		if (!full && q->dropped == 0)
+			continue;
+		thousands(q->dropped, dropped, sizeof(dropped));
+		if (q->window_s >= 55 && q->window_s <= 65)
+			snprintf(window, sizeof(window), "minute");
+		else
+			snprintf(window, sizeof(window), "%u s", q->window_s);
+		say(f,
+		    "%s's %s on port %u: accept queue %u/%u%s, %s connection%s dropped in the last "
+		    "%s",
+		    id, q->key_service ? "key service" : "peer listener", q->port, q->queued,
+		    q->backlog, full ? " (full)" : "", dropped, q->dropped == 1 ? "" : "s", window);
+	}
+}
+
 static void unreachable(struct ctx *c, int x)
 {
 	const struct diag_input *in = c->in;
@@ -965,6 +1006,7 @@ static void unreachable(struct ctx *c, int x)
 			say(f, "%s has never reported", id);
 	}
 	cite_blamed(c, f, x, K_UNREACHABLE);
+	cite_queues(f, id, s);
 }
 
 /* Whether x's failure to reach y is blamed on x's side or their path (K_PATH), not yet cited. */

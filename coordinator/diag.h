@@ -87,10 +87,23 @@ struct diag_finding {
 };
 
 /* What a node said about itself in its last accepted report (from the stored report body). */
+/* A listen queue the node measured on itself (kma.proto ListenQueue). */
+struct diag_listenq {
+	bool key_service; /* the key service's port, else the agent's own peer listener */
+	unsigned port;
+	uint32_t queued, backlog;
+	uint64_t dropped; /* ListenDrops over window_s */
+	uint32_t window_s;
+};
+
+#define DIAG_LISTENQ_MAX 2
+
 struct diag_self {
 	char state[STORE_STATE_MAX]; /* identity state identifier, "" if no report */
-	int64_t report_at;           /* 0: never reported */
-	int64_t cert_not_after;      /* 0: unknown */
+	struct diag_listenq lq[DIAG_LISTENQ_MAX];
+	size_t n_lq;
+	int64_t report_at;      /* 0: never reported */
+	int64_t cert_not_after; /* 0: unknown */
 	char cert_serial[STORE_SERIAL_MAX];
 	bool keys_known, keys_ok; /* its key service, when the report says */
 	char keys_detail[128];

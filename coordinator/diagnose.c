@@ -8,6 +8,26 @@
 #include "kma.pb-c.h"
 #include "log.h"
 
+void diagnose_self_listenq(struct diag_self *s, const Kma__V1__AgentReport *r)
+{
+
+	s->n_lq = 0;
+	for (size_t i = 0; r && i < r->n_listen_queues && s->n_lq < DIAG_LISTENQ_MAX; i++) {
+		const Kma__V1__ListenQueue *l = r->listen_queues[i];
+		struct diag_listenq *q = &s->lq[s->n_lq];
+
+		if (!l->listening)
+			continue;
+		q->key_service = l->role && strcmp(l->role, "key_service") == 0;
+		q->port = l->port;
+		q->queued = l->queued;
+		q->backlog = l->backlog;
+		q->dropped = l->dropped_recently;
+		q->window_s = l->window_s;
+		s->n_lq++;
+	}
+}
+
 void diagnose_self_from_report(struct store *st, const struct store_node *n, struct diag_self *s)
 {
 	unsigned char *body = NULL;
@@ -22,6 +42,7 @@ void diagnose_self_from_report(struct store *st, const struct store_node *n, str
 	if (store_report_body(st, n->node_id, &body, &len) != STORE_OK)
 		return;
 	r = kma__v1__agent_report__unpack(NULL, len, body);
+	diagnose_self_listenq(s, r);
 	if (r && r->own_cert) {
 		s->cert_not_after = r->own_cert->not_after;
 		snprintf(s->cert_serial, sizeof(s->cert_serial), "%s", r->own_cert->serial);

@@ -12,10 +12,14 @@
 #include <sys/types.h>
 
 #include "diag.h"
+#include "kma.pb-c.h"
 #include "store.h"
 
 /* What a node said about itself in its last stored report (state, certificate). */
 void diagnose_self_from_report(struct store *st, const struct store_node *n, struct diag_self *s);
+
+/* The listen queues a report measured (listening ones, up to DIAG_LISTENQ_MAX) into s. */
+void diagnose_self_listenq(struct diag_self *s, const Kma__V1__AgentReport *r);
 
 #define DIAGNOSE_CA_MAX 8
 

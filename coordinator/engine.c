@@ -31,6 +31,7 @@ void engine_unlock(void)
 
 static void from_report(const Kma__V1__AgentReport *r, struct plan_node *p, struct diag_self *self)
 {
+	diagnose_self_listenq(self, r);
 	if (r->own_cert) {
 		self->cert_not_after = r->own_cert->not_after;
 		snprintf(self->cert_serial, sizeof(self->cert_serial), "%s", r->own_cert->serial);

@@ -131,6 +131,30 @@ static void report_facts(struct store *st, const char *node_id, json_object *r)
 				json_object_object_add(h, "kmip", kmip_json(rep->health->kmip));
 			json_object_object_add(r, "key_service", h);
 		}
+		if (rep->n_listen_queues > 0) {
+			json_object *lqs = json_object_new_array();
+
+			for (size_t i = 0; i < rep->n_listen_queues; i++) {
+				const Kma__V1__ListenQueue *l = rep->listen_queues[i];
+				json_object *q = json_object_new_object();
+
+				json_object_object_add(q, "port", json_object_new_int64(l->port));
+				json_object_object_add(q, "role", json_object_new_string(l->role));
+				json_object_object_add(q, "listening",
+				                       json_object_new_boolean(l->listening));
+				json_object_object_add(q, "queued",
+				                       json_object_new_int64(l->queued));
+				json_object_object_add(q, "backlog",
+				                       json_object_new_int64(l->backlog));
+				json_object_object_add(
+				    q, "dropped_recently",
+				    json_object_new_int64((int64_t)l->dropped_recently));
+				json_object_object_add(q, "window_s",
+				                       json_object_new_int64(l->window_s));
+				json_object_array_add(lqs, q);
+			}
+			json_object_object_add(r, "listen_queues", lqs);
+		}
 		for (size_t i = 0; i < rep->n_parts_changed; i++)
 			json_object_array_add(parts, json_object_new_string(kma_part_id(
 			                                 (enum kma_part)rep->parts_changed[i])));

@@ -314,6 +314,15 @@ bool hal_listener_wedged(struct hal *hal)
 	return hal->ops->listener_wedged(hal);
 }
 
+enum hal_status hal_listen_queue(struct hal *hal, unsigned port, struct hal_listen_queue *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->port = port;
+	if (!hal || !hal->ops || !hal->ops->listen_queue)
+		return unsupported(hal, "measure a listen queue");
+	return hal->ops->listen_queue(hal, port, out);
+}
+
 bool hal_reboot_reexecs(const struct hal *hal)
 {
 	return hal && hal->ops && hal->ops->reboot_reexec;

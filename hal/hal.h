@@ -14,6 +14,8 @@
  *   boot_id        changes at every simulated reboot
  *   health         missing or "ok": key service healthy; any other text: unhealthy, why
  *   clock_offset   seconds added to the real-time clock (tests of expiry)
+ *   listenq.PORT   "queued backlog overflows drops": what the listen queue of PORT reports
+ *                  instead of the real socket's (hal_listen_queue)
  *   wedge          present: the node's peer listener is wedged (a full listen queue: peers
  *                  get "connection refused"); a simulated reboot deletes it
  *   reboots        number of simulated reboots
@@ -62,6 +64,17 @@ struct hal_health {
 	char detail[256];
 };
 
+/* A listening TCP port's accept queue and the node's listen drop counters (listenq.h). */
+struct hal_listen_queue {
+	unsigned port;
+	bool listening;     /* something listens on the port */
+	uint32_t queued;    /* connections waiting to be accepted */
+	uint32_t backlog;   /* the most the queue holds */
+	bool counters;      /* the two below were read */
+	uint64_t overflows; /* TcpExt ListenOverflows: the node's, every port, since boot */
+	uint64_t drops;     /* TcpExt ListenDrops */
+};
+
 /* What hal_identity_load found besides the record. */
 struct hal_load_info {
 	bool from_backup; /* the current record was unusable, the previous one was loaded */
@@ -105,6 +118,13 @@ struct hal_ops {
 	 * order).
 	 */
 	bool (*listener_wedged)(struct hal *hal);
+	/*
+	 * The accept queue of a local TCP port and the listen drop counters (listenq.h); runs
+	 * in the agent's unprivileged side, quickly (netlink and /proc). The sim measures its
+	 * real sockets unless root/listenq.<port> says "queued backlog overflows drops".
+	 */
+	enum hal_status (*listen_queue)(struct hal *hal, unsigned port,
+	                                struct hal_listen_queue *out);
 	/*
 	 * Crash injection for tests of "the agent died in the middle of a step": when the
 	 * named point is armed, the process dies there as if kill -9 hit it. NULL on real
@@ -172,6 +192,10 @@ enum hal_status hal_health_check(struct hal *hal, struct hal_health *out)
 
 /* True when the backend says the peer listener is wedged (sim fault "wedge"). */
 bool hal_listener_wedged(struct hal *hal);
+
+/* The accept queue of local TCP port (struct hal_ops: listen_queue). */
+enum hal_status hal_listen_queue(struct hal *hal, unsigned port, struct hal_listen_queue *out)
+    __attribute__((warn_unused_result));
 
 /*
  * A point where a test may kill the agent (sim file crash_at); nothing on real hardware.

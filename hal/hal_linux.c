@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "hal_cmd.h"
 #include "hal_priv.h"
+#include "listenq.h"
 #include "idstore.h"
 #include "log.h"
 
@@ -444,6 +445,22 @@ static enum hal_status linux_health_check(struct hal *hal, struct hal_health *ou
 	return HAL_OK;
 }
 
+static enum hal_status linux_listen_queue(struct hal *hal, unsigned port,
+                                          struct hal_listen_queue *out)
+{
+	char path[PATH_MAX], err[256];
+	enum hal_status st;
+
+	if (!hal_path_join(path, sizeof(path), hal->root, "proc/net/netstat")) {
+		hal_set_error(hal, ENAMETOOLONG, "proc/net/netstat under %s", hal->root);
+		return HAL_ERR_INVALID;
+	}
+	st = listenq_measure(port, path, out, err, sizeof(err));
+	if (st != HAL_OK)
+		hal_set_error(hal, 0, "%s", err);
+	return st;
+}
+
 const struct hal_ops hal_linux_ops = {
     .name = "linux",
     .open = linux_open,
@@ -456,6 +473,7 @@ const struct hal_ops hal_linux_ops = {
     .reboot = linux_reboot,
     .service_restart = linux_service_restart,
     .health_check = linux_health_check,
+    .listen_queue = linux_listen_queue,
     .time_real = hal_sys_time_real,
     .random = hal_sys_random,
 };

@@ -15,6 +15,7 @@
 #include "fileio.h"
 #include "hal_priv.h"
 #include "idstore.h"
+#include "listenq.h"
 #include "log.h"
 
 static bool sim_path(struct hal *hal, const char *rel, char *out)
@@ -216,6 +217,39 @@ static enum hal_status sim_health_check(struct hal *hal, struct hal_health *out)
 	return HAL_OK;
 }
 
+/* An injected queue (listenq.PORT), or the real socket's: the sim's services are real. */
+static enum hal_status sim_listen_queue(struct hal *hal, unsigned port,
+                                        struct hal_listen_queue *out)
+{
+	char rel[32], text[128], err[256];
+	unsigned long long q, b, o, d;
+	enum hal_status st;
+
+	snprintf(rel, sizeof(rel), "listenq.%u", port);
+	if (sim_read(hal, rel, text, sizeof(text)) == 0) {
+		if (sscanf(text, "%llu %llu %llu %llu", &q, &b, &o, &d) != 4 || q > UINT32_MAX ||
+		    b > UINT32_MAX) {
+			hal_set_error(hal, 0,
+			              "%s under %s: want \"queued backlog overflows drops\"", rel,
+			              hal->root);
+			return HAL_ERR_INVALID;
+		}
+		memset(out, 0, sizeof(*out));
+		*out = (struct hal_listen_queue){.port = port,
+		                                 .listening = true,
+		                                 .queued = (uint32_t)q,
+		                                 .backlog = (uint32_t)b,
+		                                 .counters = true,
+		                                 .overflows = o,
+		                                 .drops = d};
+		return HAL_OK;
+	}
+	st = listenq_measure(port, "/proc/net/netstat", out, err, sizeof(err));
+	if (st != HAL_OK)
+		hal_set_error(hal, 0, "%s", err);
+	return st;
+}
+
 static bool sim_listener_wedged(struct hal *hal)
 {
 	char path[PATH_MAX];
@@ -266,6 +300,7 @@ const struct hal_ops hal_sim_ops = {
     .service_restart = sim_service_restart,
     .health_check = sim_health_check,
     .listener_wedged = sim_listener_wedged,
+    .listen_queue = sim_listen_queue,
     .crash_point = sim_crash_point,
     .reboot_reexec = true,
     .time_real = sim_time_real,

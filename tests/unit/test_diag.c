@@ -18,7 +18,8 @@
  *   nX:refused=SERIAL (its reports with SERIAL refused since after its last one),
  *   nX:restarted=SERIAL / nX:borrowed=SERIAL (refused a second after its last report,
  *   from its own address / from another),
- *   ID:attempt=SERIAL (a certificate for ID, a node or not, refused while ID reports on)
+ *   ID:attempt=SERIAL (a certificate for ID, a node or not, refused while ID reports on),
+ *   nX:kq=PORT/QUEUED/BACKLOG/DROPPED (its key service's accept queue, drops in a minute)
  * want: "pattern culprit" items separated by ";" (culprit "-" for none), exactly the
  * findings expected; "ambiguous[a,b]" checks an ambiguous finding's candidates.
  */
@@ -216,7 +217,16 @@ static void apply_self(struct cluster *c, const char *self)
 			continue;
 		}
 		assert_true(x >= 0);
-		if (!strcmp(what, "silent")) {
+		if (!strcmp(what, "kq")) {
+			struct diag_listenq *q = &c->self[x].lq[c->self[x].n_lq++];
+			unsigned long long d;
+
+			assert_int_equal(
+			    sscanf(v, "%u/%u/%u/%llu", &q->port, &q->queued, &q->backlog, &d), 4);
+			q->key_service = true;
+			q->dropped = d;
+			q->window_s = 60;
+		} else if (!strcmp(what, "silent")) {
 			c->self[x].report_at = NOW - 600;
 		} else if (!strcmp(what, "never")) {
 			memset(&c->self[x], 0, sizeof(c->self[x]));
@@ -324,6 +334,11 @@ static const struct row rows[] = {
      "node_not_rejoined n1"},
     {"refused", 3, "*>n3=tcp_refused", "", "node_refused n3"},
     {"refused, two nodes", 2, "n1>n2=tcp_refused", "", "node_refused n2"},
+    /* The incident's full listen queue, measured on the node itself. */
+    {"refused, key service queue full", 3, "*>n3=tcp_refused", "n3:kq=5696/128/128/4211",
+     "node_refused n3"},
+    /* A queue alone names nobody: the peers' views decide. */
+    {"full queue, mesh fine", 3, "", "n2:kq=5696/5/5/12", ""},
     {"timeout, 5 nodes", 5, "*>n4=tcp_timeout", "", "node_refused n4"},
     {"stopped", 3, "*>n3=tcp_refused", "n3:silent", "node_down n3"},
     {"stopped, never reported", 4, "*>n2=tcp_refused", "n2:never", "node_down n2"},
@@ -536,6 +551,23 @@ static void test_not_rejoined_evidence(void **state)
 	                     "to report from 127.0.0.1"));
 }
 
+/* The node's own measurement beside its peers' tcp_refused. */
+static void test_queue_evidence(void **state)
+{
+	const struct diag_finding *f;
+	size_t n;
+
+	(void)state;
+	n = build(row_named("refused, key service queue full"));
+	f = only("node_refused", n);
+	assert_true(mentions(f, "n3's key service on port 5696: accept queue 128/128 (full), "
+	                        "4,211 connections dropped in the last minute"));
+	assert_true(mentions(f, "tcp_refused"));
+	n = build(row_named("refused"));
+	f = only("node_refused", n);
+	assert_false(mentions(f, "accept queue"));
+}
+
 /* The innocent node's name is in the evidence only as the name the impostor bears. */
 static void test_borrowed_name_evidence(void **state)
 {
@@ -744,6 +776,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_not_rejoined_evidence),
+	    cmocka_unit_test(test_queue_evidence),
 	    cmocka_unit_test(test_borrowed_name_evidence),
 	    cmocka_unit_test(test_silent_and_expiring),
 	    cmocka_unit_test(test_bounded),
