@@ -41,6 +41,7 @@
 #include "sdnotify.h"
 #include "status.h"
 #include "store.h"
+#include "timeline.h"
 
 #define SERVER_THREADS_MAX 4
 
@@ -263,7 +264,8 @@ static uint64_t monotonic_us(void)
  * prove that the HTTP threads answer.
  */
 static void run_until_stop(const sigset_t *set, struct http_server *srv, struct store *st,
-                           const struct engine_params *ep, struct revoke *revoke)
+                           const struct engine_params *ep, struct revoke *revoke,
+                           struct timeline *tl)
 {
 	const struct timespec tick = {.tv_sec = 0, .tv_nsec = 250 * 1000 * 1000};
 	bool crl_stale = false;
@@ -276,6 +278,7 @@ static void run_until_stop(const sigset_t *set, struct http_server *srv, struct 
 		if (sig < 0) {
 			engine_tick(st, ep, time(NULL));
 			http_tick(srv, st, time(NULL));
+			timeline_tick(tl, st, time(NULL), ep->stale_after_s);
 			if (revoke) {
 				bool failed = revoke_refresh(revoke, st, time(NULL)) != 0;
 
@@ -319,6 +322,7 @@ int main(int argc, char **argv)
 	struct revoke *revoke = NULL;
 	struct http_server *srv = NULL;
 	struct status_server *status = NULL;
+	struct timeline *timeline = NULL;
 	struct http_params hp;
 	sigset_t set;
 	int ret = KMA_EXIT_SOFTWARE, c;
@@ -471,7 +475,8 @@ int main(int argc, char **argv)
 	if (cfg.status_listen[0]) {
 		struct opapi_params prm = {cfg.token_ttl_s, ep.stale_after_s, cfg.min_serving};
 
-		status = status_start(cfg.status_listen, cfg.db, &prm);
+		timeline = timeline_new();
+		status = status_start(cfg.status_listen, cfg.db, &prm, cfg.cluster_id, timeline);
 		if (!status) {
 			ret = KMA_EXIT_UNAVAILABLE;
 			goto exit;
@@ -490,11 +495,12 @@ int main(int argc, char **argv)
 		           revoke_count(revoke));
 	/* Type=notify: both listeners accept and the first round is about to run. */
 	sdnotify_tell("READY=1\nSTATUS=serving");
-	run_until_stop(&set, srv, engine_store, &ep, revoke);
+	run_until_stop(&set, srv, engine_store, &ep, revoke, timeline);
 	sdnotify_tell("STOPPING=1");
 	ret = KMA_EXIT_OK;
 exit:
 	status_stop(status);
+	timeline_free(timeline);
 	http_stop(srv);
 	revoke_free(revoke);
 	store_close(store);

@@ -12,6 +12,7 @@
 #include "coord_config.h"
 #include "httpedge.h"
 #include "log.h"
+#include "store_plan.h"
 
 #define STATUS_CONNECTIONS 32
 #define STATUS_TIMEOUT_S   10
@@ -20,6 +21,8 @@ struct status_server {
 	struct MHD_Daemon *daemon;
 	struct store *store;
 	struct opapi_params prm;
+	char cluster_id[128];
+	struct timeline *timeline; /* not ours */
 };
 
 /* Appends text to the buffer; -1 when memory runs out. */
@@ -53,21 +56,66 @@ static int put_doc(struct store *st, const struct opapi_params *prm, const char 
 	return ret;
 }
 
-char *status_json(struct store *st, const struct opapi_params *prm, int64_t now)
+/* ,"key":<j as JSON> (j is put). */
+static int put_json(const char *key, json_object *j, char **buf, size_t *len)
+{
+	char head[64];
+	int ret;
+
+	snprintf(head, sizeof(head), ",\"%s\":", key);
+	ret = !j || put(buf, len, head) || put(buf, len, json_object_to_json_string(j)) ? -1 : 0;
+	json_object_put(j);
+	return ret;
+}
+
+/* The journal's entries of the last hour (the plan events the timeline marks), newest last. */
+static json_object *recent_journal(struct store *st, int64_t now)
+{
+	struct store_journal_entry *e = NULL;
+	json_object *arr;
+	size_t n = 0, first = 0;
+
+	if (store_journal_list(st, 0, &e, &n) != STORE_OK)
+		return NULL;
+	arr = json_object_new_array();
+	while (first < n && (now - e[first].at > 3600 || n - first > STATUS_JOURNAL_MAX))
+		first++;
+	for (size_t i = first; i < n; i++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "at", json_object_new_int64(e[i].at));
+		json_object_object_add(o, "plan_id", json_object_new_int64(e[i].plan_id));
+		json_object_object_add(o, "step", json_object_new_int(e[i].step));
+		json_object_object_add(o, "actor", json_object_new_string(e[i].actor));
+		json_object_object_add(o, "event", json_object_new_string(e[i].event));
+		json_object_object_add(o, "detail", json_object_new_string(e[i].detail));
+		json_object_array_add(arr, o);
+	}
+	free(e);
+	return arr;
+}
+
+char *status_json(struct store *st, const struct opapi_params *prm, int64_t now,
+                  const char *cluster_id, struct timeline *tl)
 {
 	static const char *const parts[][2] = {{"/v1/nodes", "nodes"},
 	                                       {"/v1/mesh", "mesh"},
 	                                       {"/v1/diagnosis", "diagnosis"},
-	                                       {"/v1/plans/current", "plan"}};
+	                                       {"/v1/plans/current", "plan"},
+	                                       {"/v1/plan", "proposal"}};
 	char *buf = NULL, head[48];
 	size_t len = 0;
 
 	snprintf(head, sizeof(head), "{\"now\":%lld", (long long)now);
-	if (put(&buf, &len, head) != 0)
+	if (put(&buf, &len, head) != 0 ||
+	    put_json("cluster", json_object_new_string(cluster_id ? cluster_id : ""), &buf, &len))
 		goto fail;
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
 		if (put_doc(st, prm, parts[i][0], parts[i][1], now, &buf, &len) != 0)
 			goto fail;
+	if (put_json("journal", recent_journal(st, now), &buf, &len) != 0 ||
+	    put_json("timeline", timeline_json(tl, now), &buf, &len) != 0)
+		goto fail;
 	if (put(&buf, &len, "}") == 0)
 		return buf;
 fail:
@@ -146,7 +194,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (strcmp(url, "/status.json") != 0)
 		return answer(c, MHD_HTTP_NOT_FOUND, "text/plain", "no such page\n",
 		              MHD_RESPMEM_PERSISTENT);
-	json = status_json(s->store, &s->prm, time(NULL));
+	json = status_json(s->store, &s->prm, time(NULL), s->cluster_id, s->timeline);
 	if (!json)
 		return answer(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain",
 		              "the coordinator's store could not be read\n",
@@ -155,7 +203,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 struct status_server *status_start(const char *listen, const char *db_path,
-                                   const struct opapi_params *prm)
+                                   const struct opapi_params *prm, const char *cluster_id,
+                                   struct timeline *tl)
 {
 	struct status_server *s = calloc(1, sizeof(*s));
 	struct sockaddr_storage ss;
@@ -166,6 +215,8 @@ struct status_server *status_start(const char *listen, const char *db_path,
 	if (!s)
 		return NULL;
 	s->prm = *prm;
+	snprintf(s->cluster_id, sizeof(s->cluster_id), "%s", cluster_id ? cluster_id : "");
+	s->timeline = tl;
 	if (coord_config_sockaddr(listen, &ss) != 0) {
 		log_err("status_listen '%s': not a numeric ADDR:PORT", listen);
 		goto fail;

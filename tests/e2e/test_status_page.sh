@@ -43,6 +43,16 @@ expect_json "$T/st.json" 'j["plan"]["steps"][0]["phase"]' confirm
 expect_json "$T/st.json" 'j["healthy"]' False
 ok "kmactl --json status carries the plan"
 
+# The page's own data: the cluster's name, the journal of the last hour, and a timeline
+# sampled every 30 s (two samples with probes in them before the browser looks).
+expect_json "$T/status.json" 'j["cluster"]' demo
+expect_json "$T/status.json" '[e["event"] for e in j["journal"]][:2]' "['created', 'started']"
+until_ok 120 sh -c "curl -sS 'http://127.0.0.1:$SPORT/status.json' >'$T/tl.json' &&
+	python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))[\"timeline\"][\"samples\"]
+sys.exit(0 if len([x for x in s if x[\"ok\"] + x[\"failed\"] > 0]) >= 2 and not s[-1][\"healthy\"] else 1)' '$T/tl.json'"
+ok "status.json: the cluster's name, the last hour's journal and a timeline of samples"
+
 # The browser: the DOM after the page's script ran, and a screenshot.
 export HOME="$T/home"
 mkdir -p "$HOME" "$build/screenshots"
@@ -113,6 +123,12 @@ step = " ".join(p.rows[("step", "1")])
 assert "delete_entry" in step and "confirm" in step and "kmactl confirm 1" in step, step
 assert p.rows[("step", "1", "class")] == "active", p.rows
 assert "plan 1: running" in p.text.get("plan", ""), p.text
+assert p.text.get("cluster") == "demo", p.text
+# The timeline: the share of probes ok, the unhealthy period, the plan's events.
+dom = open(sys.argv[1]).read()
+assert 'id="tl-ok"' in dom and 'data-unhealthy="1"' in dom, "no timeline drawn"
+assert 'data-event="started"' in dom, "the plan's start is not on the timeline"
+assert "a-kma01 since " in p.text.get("since", ""), p.text
 PY
 ok "headless Chromium shows the nodes, the matrix coloured by cause and the plan at its manual step"
 
