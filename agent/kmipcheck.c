@@ -53,19 +53,12 @@ struct kmipcheck {
 	void *arg;
 };
 
-static const char *const result_ids[KMIPCHECK_RESULT_COUNT] = {
-    [KMIPCHECK_OK] = "ok",
-    [KMIPCHECK_CONNECT] = "connect",
-    [KMIPCHECK_TIMEOUT] = "timeout",
-    [KMIPCHECK_CLOSED] = "closed",
-    [KMIPCHECK_MALFORMED] = "malformed",
-    [KMIPCHECK_FAILED] = "failed",
-    [KMIPCHECK_SETUP] = "setup",
-};
-
+/* The public identifiers live in common/vocab.def (KmipResult's order, shifted by one). */
 const char *kmipcheck_result_id(enum kmipcheck_result r)
 {
-	return (unsigned)r < KMIPCHECK_RESULT_COUNT ? result_ids[r] : "unknown";
+	return (unsigned)r < KMIPCHECK_RESULT_COUNT
+	           ? kma_kmip_result_id((enum kma_kmip_result)(r + 1))
+	           : "unknown";
 }
 
 enum kmip_op kmipcheck_op_from(const char *name)

@@ -43,6 +43,28 @@ static const char *const part_ids[KMA_PART_COUNT] = {
 #undef KMA_PART
 };
 
+static const struct cause_entry kmip_results[KMA_KMIP_RESULT_COUNT] = {
+    [KMA_KMIP_RESULT_UNSPECIFIED] = {"unspecified", "no KMIP check recorded", "none"},
+#define KMA_KMIP_RESULT(e, id, meaning, remedy) [KMA_KMIP_RESULT_##e] = {id, meaning, remedy},
+#include "vocab.def"
+#undef KMA_KMIP_RESULT
+};
+
+const char *kma_kmip_result_id(enum kma_kmip_result r)
+{
+	return kmip_results[(unsigned)r < KMA_KMIP_RESULT_COUNT ? r : 0].id;
+}
+
+const char *kma_kmip_result_meaning(enum kma_kmip_result r)
+{
+	return kmip_results[(unsigned)r < KMA_KMIP_RESULT_COUNT ? r : 0].meaning;
+}
+
+const char *kma_kmip_result_remedy(enum kma_kmip_result r)
+{
+	return kmip_results[(unsigned)r < KMA_KMIP_RESULT_COUNT ? r : 0].remedy;
+}
+
 const char *kma_cause_id(enum kma_cause cause)
 {
 	return (unsigned)cause < KMA_CAUSE_COUNT ? causes[cause].id : causes[0].id;

@@ -41,6 +41,15 @@ enum kma_part {
 	KMA_PART_COUNT
 };
 
+/* How a KMIP check of the key service ended (agent/kmipcheck.h; kma.proto KmipResult). */
+enum kma_kmip_result {
+	KMA_KMIP_RESULT_UNSPECIFIED = 0,
+#define KMA_KMIP_RESULT(e, id, meaning, remedy) KMA_KMIP_RESULT_##e,
+#include "vocab.def"
+#undef KMA_KMIP_RESULT
+	KMA_KMIP_RESULT_COUNT
+};
+
 /* Identifier of a value ("peer_serial_mismatch"); "unspecified" for 0 or out of range. */
 const char *kma_cause_id(enum kma_cause cause);
 const char *kma_cause_meaning(enum kma_cause cause);
@@ -49,6 +58,9 @@ const char *kma_state_id(enum kma_state state);
 const char *kma_state_meaning(enum kma_state state);
 const char *kma_phase_id(enum kma_phase phase);
 const char *kma_part_id(enum kma_part part);
+const char *kma_kmip_result_id(enum kma_kmip_result r);
+const char *kma_kmip_result_meaning(enum kma_kmip_result r);
+const char *kma_kmip_result_remedy(enum kma_kmip_result r);
 
 /* Reverse lookups: the value for an identifier, or 0 (UNSPECIFIED) when unknown. */
 enum kma_cause kma_cause_from_id(const char *id);

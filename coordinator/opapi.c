@@ -1,6 +1,5 @@
 #include "opapi.h"
 
-#include <ctype.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,21 +79,12 @@ bool opapi_owns(const char *path)
 static json_object *kmip_json(const Kma__V1__KmipCheck *k)
 {
 	json_object *j = json_object_new_object();
-	const ProtobufCEnumValue *ev =
-	    protobuf_c_enum_descriptor_get_value(&kma__v1__kmip_result__descriptor, (int)k->result);
-	char result[32] = "unspecified";
 
-	/* KMIP_RESULT_OK -> "ok": the identifiers of agent/kmipcheck.h */
-	if (ev && strncmp(ev->name, "KMIP_RESULT_", 12) == 0) {
-		size_t i = 0;
-
-		for (; ev->name[12 + i] && i < sizeof(result) - 1; i++)
-			result[i] = (char)tolower((unsigned char)ev->name[12 + i]);
-		result[i] = '\0';
-	}
 	json_object_object_add(j, "endpoint", json_object_new_string(k->endpoint));
 	json_object_object_add(j, "operation", json_object_new_string(k->operation));
-	json_object_object_add(j, "result", json_object_new_string(result));
+	json_object_object_add(
+	    j, "result",
+	    json_object_new_string(kma_kmip_result_id((enum kma_kmip_result)k->result)));
 	json_object_object_add(j, "cause",
 	                       json_object_new_string(kma_cause_id((enum kma_cause)k->cause)));
 	json_object_object_add(j, "latency_ms", json_object_new_int64(k->latency_ms));

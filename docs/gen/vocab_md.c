@@ -52,6 +52,28 @@ int main(void)
 	    "44\nrevoked, 45 expired, 46 certificate_unknown, 48 unknown_ca, 49 access_denied, 40\n"
 	    "handshake_failure, ...); the peer's own observation of the same handshake carries "
 	    "the full\nX.509 verify flags.\n");
+	puts("## Key-service checks (KMIP)\n");
+	puts("A board that declares `[kmip]` (boards.md) has its agent send the key service one "
+	     "KMIP request\nover mutual TLS at every hardware check; the key service counts as "
+	     "serving keys only\nafter a successful answer. `kma-agent kmip`, `kmactl status "
+	     "--json` (`key_service.kmip`) and\nthe protobuf enum `kma.v1.KmipResult` carry the "
+	     "result; a gate that waits on the key\nservice shows its detail.\n");
+	puts("| result | meaning | remedy |");
+	puts("| --- | --- | --- |");
+	for (int r = 1; r < KMA_KMIP_RESULT_COUNT; r++) {
+		enum kma_kmip_result res = (enum kma_kmip_result)r;
+
+		printf("| `%s` | ", kma_kmip_result_id(res));
+		cell(kma_kmip_result_meaning(res));
+		fputs(" | ", stdout);
+		cell(kma_kmip_result_remedy(res));
+		puts(" |");
+	}
+	puts("\nA node whose peers get `tcp_refused` is diagnosed `node_refused`; when its agent "
+	     "measured a\nfull accept queue or dropped connections on its key service's port or "
+	     "its own listener,\nthe finding says so beside the peers' views: `a-kma02's key "
+	     "service on port 5696: accept\nqueue 128/128 (full), 4,211 connections dropped in "
+	     "the last minute`.\n");
 	puts("## Identity states\n");
 	puts("What `kma-agent identity` and `kmactl status` say about a node's own identity.\n");
 	puts("| state | meaning |");
