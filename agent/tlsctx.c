@@ -120,11 +120,11 @@ enum tlsctx_status tlsctx_load_files(struct tlsctx *t, const char *key_path, con
 		goto exit;
 	}
 	if ((rc = mbedtls_x509_crt_parse(&t->chain, cert, cert_len))) {
-		say(err, size, "certificate", cert_path, rc);
+		certinfo_pem_error(cert_path, cert, cert_len, rc, err, size);
 		goto exit;
 	}
 	if ((rc = mbedtls_x509_crt_parse(&t->ca, ca, ca_len))) {
-		say(err, size, "CA bundle", ca_path, rc);
+		certinfo_pem_error(ca_path, ca, ca_len, rc, err, size);
 		goto exit;
 	}
 	if (crl_path) {

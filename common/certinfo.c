@@ -3,6 +3,7 @@
 #include <mbedtls/error.h>
 #include <mbedtls/oid.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hexser.h"
@@ -101,4 +102,83 @@ void certinfo_time_str(int64_t t, char *buf, size_t size)
 void certinfo_strerror(int err, char *buf, size_t size)
 {
 	mbedtls_strerror(err, buf, size);
+}
+
+int certinfo_pem_where(const unsigned char *buf, size_t len, char *what, size_t size)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----",
+	                  end[] = "-----END CERTIFICATE-----";
+	const char *p = (const char *)buf, *stop = (const char *)buf + len;
+	int line = 1, n = 0;
+	bool any = false;
+
+	what[0] = '\0';
+	while (p < stop) {
+		const char *eol = memchr(p, '\n', (size_t)(stop - p));
+		const char *next = eol ? eol + 1 : stop;
+
+		if ((size_t)(stop - p) >= sizeof(begin) - 1 &&
+		    !memcmp(p, begin, sizeof(begin) - 1)) {
+			const char *q = next, *e = NULL;
+			int at = line;
+
+			any = true;
+			n++;
+			/* the block: from its BEGIN line through its END line */
+			while (q < stop) {
+				const char *qe = memchr(q, '\n', (size_t)(stop - q));
+
+				if ((size_t)(stop - q) >= sizeof(end) - 1 &&
+				    !memcmp(q, end, sizeof(end) - 1)) {
+					e = qe ? qe : stop;
+					break;
+				}
+				q = qe ? qe + 1 : stop;
+			}
+			{
+				size_t blen = (size_t)((e ? e : stop) - p);
+				unsigned char *copy = malloc(blen + 1);
+				mbedtls_x509_crt crt;
+				int rc = -1;
+
+				if (copy) {
+					memcpy(copy, p, blen);
+					copy[blen] = '\0';
+					mbedtls_x509_crt_init(&crt);
+					rc = mbedtls_x509_crt_parse(&crt, copy, blen + 1);
+					mbedtls_x509_crt_free(&crt);
+					free(copy);
+				}
+				if (rc != 0) {
+					snprintf(what, size, "certificate %d%s", n,
+					         e ? "" : " (no END line)");
+					return at;
+				}
+			}
+		}
+		if (eol)
+			line++;
+		p = next;
+	}
+	if (!any)
+		snprintf(what, size, "no '%s' line", begin);
+	return 0;
+}
+
+void certinfo_pem_error(const char *path, const unsigned char *buf, size_t len, int rc, char *out,
+                        size_t size)
+{
+	char msg[160], what[64];
+	int line = certinfo_pem_where(buf, len, what, sizeof(what));
+
+	if (rc > 0)
+		snprintf(msg, sizeof(msg), "%d of its certificates do not parse", rc);
+	else
+		certinfo_strerror(rc, msg, sizeof(msg));
+	if (line)
+		snprintf(out, size, "%s:%d: %s: %s", path, line, what, msg);
+	else if (what[0])
+		snprintf(out, size, "%s: %s: %s", path, what, msg);
+	else
+		snprintf(out, size, "%s: %s", path, msg);
 }

@@ -41,13 +41,10 @@ static int load_ca(mbedtls_x509_crt *crt, const char *path, const char *what)
 	/* fileio_read_input NUL-terminates; mbedtls wants the NUL counted for PEM. */
 	rc = mbedtls_x509_crt_parse(crt, buf, len + 1);
 	if (rc != 0) {
-		char msg[128];
+		char where[PATH_MAX + 256];
 
-		certinfo_strerror(rc, msg, sizeof(msg));
-		if (rc > 0)
-			log_err("%s %s: %d certificates do not parse", what, path, rc);
-		else
-			log_err("%s %s: %s", what, path, msg);
+		certinfo_pem_error(path, buf, len, rc, where, sizeof(where));
+		log_err("%s %s", what, where);
 		goto exit;
 	}
 	ret = 0;

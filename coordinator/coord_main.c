@@ -136,8 +136,11 @@ static int check_server_pair(const struct coord_config *cfg, const struct pem_fi
 	mbedtls_ctr_drbg_init(&drbg);
 	rc = mbedtls_x509_crt_parse(&crt, (const unsigned char *)f->cert, f->cert_len + 1);
 	if (rc != 0) {
-		certinfo_strerror(rc, msg, sizeof(msg));
-		log_err("cert %s: %s", cfg->cert, rc > 0 ? "some certificates do not parse" : msg);
+		char where[PATH_MAX + 256];
+
+		certinfo_pem_error(cfg->cert, (const unsigned char *)f->cert, f->cert_len, rc,
+		                   where, sizeof(where));
+		log_err("cert %s", where);
 		goto exit;
 	}
 	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,

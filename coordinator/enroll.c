@@ -185,8 +185,10 @@ enum enroll_status enroll_ca_load(const char *ca_path, const char *key_path, str
 	}
 	rc = mbedtls_x509_crt_parse(&ca->certs, pem, pem_len + 1);
 	if (rc != 0) {
-		certinfo_strerror(rc, msg, sizeof(msg));
-		log_err("ca %s: %s", ca_path, rc > 0 ? "some certificates do not parse" : msg);
+		char where[PATH_MAX + 256];
+
+		certinfo_pem_error(ca_path, pem, pem_len, rc, where, sizeof(where));
+		log_err("ca %s", where);
 		goto exit;
 	}
 	ret = read_key(key_path, &key, &key_len);

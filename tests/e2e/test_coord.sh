@@ -47,6 +47,15 @@ sed "s|^ca = .*|ca = $T/missing.pem|" "$C" >"$T/missing.conf"
 expect_exit 66 "$COORD" -c "$T/missing.conf" --check-config
 ok "configuration: --version, --check-config, file:line errors, exit codes 78/65/66"
 
+# A PEM file that does not parse is told by file:line and which certificate of it.
+cat "$P/ca.pem" >"$T/bundle.pem"
+printf -- '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' >>"$T/bundle.pem"
+line=$(($(wc -l <"$P/ca.pem") + 1))
+sed "s|^ca = .*|ca = $T/bundle.pem|" "$C" >"$T/pem.conf"
+expect_exit 65 "$COORD" -c "$T/pem.conf" --check-config
+expect_grep "$T/bundle.pem:$line: certificate 2: " "$T/err"
+ok "a certificate that does not parse is told as file:line (certificate 2 of the file)"
+
 # A port in use: said as such, exit 69 (not libmicrohttpd's "port 0").
 BUSY=$(free_port)
 python3 -c 'import socket, sys, time

@@ -3,6 +3,8 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -80,13 +82,58 @@ static void test_time_str(void **state)
 	assert_string_equal(buf, "2000-02-29T00:00:00Z");
 }
 
+/* Where a PEM file of certificates stops parsing: the line of the block Mbed TLS refuses. */
+static void test_pem_where(void **state)
+{
+	static const char bad[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	char path[1024], what[64], out[512];
+	unsigned char *good = NULL, *both;
+	size_t len = 0, lines = 0;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/tests/data/ca.pem",
+	         getenv("KMA_SOURCE_DIR") ? getenv("KMA_SOURCE_DIR") : ".");
+	f = fopen(path, "rb");
+	assert_non_null(f);
+	good = calloc(1, 65536);
+	assert_non_null(good);
+	len = fread(good, 1, 65535, f);
+	fclose(f);
+	for (size_t i = 0; i < len; i++)
+		lines += good[i] == '\n';
+	/* every block parses: nothing to point at */
+	assert_int_equal(certinfo_pem_where(good, len, what, sizeof(what)), 0);
+	assert_string_equal(what, "");
+	/* a good certificate, then a bad one: the bad one's BEGIN line */
+	both = calloc(1, len + sizeof(bad));
+	assert_non_null(both);
+	memcpy(both, good, len);
+	memcpy(both + len, bad, sizeof(bad));
+	assert_int_equal(certinfo_pem_where(both, len + sizeof(bad) - 1, what, sizeof(what)),
+	                 (int)lines + 1);
+	assert_string_equal(what, "certificate 2");
+	certinfo_pem_error("b.pem", both, len + sizeof(bad) - 1, 1, out, sizeof(out));
+	snprintf(path, sizeof(path), "b.pem:%zu: certificate 2: 1 of its certificates do not parse",
+	         lines + 1);
+	assert_string_equal(out, path);
+	/* no block at all */
+	assert_int_equal(
+	    certinfo_pem_where((const unsigned char *)"garbage\n", 8, what, sizeof(what)), 0);
+	assert_string_equal(what, "no '-----BEGIN CERTIFICATE-----' line");
+	/* a block without its END line */
+	assert_int_equal(certinfo_pem_where((const unsigned char *)bad, 33, what, sizeof(what)), 1);
+	assert_string_equal(what, "certificate 1 (no END line)");
+	free(both);
+	free(good);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_format),
-	    cmocka_unit_test(test_normalize),
-	    cmocka_unit_test(test_equal),
-	    cmocka_unit_test(test_time_str),
+	    cmocka_unit_test(test_format),    cmocka_unit_test(test_normalize),
+	    cmocka_unit_test(test_equal),     cmocka_unit_test(test_time_str),
+	    cmocka_unit_test(test_pem_where),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
