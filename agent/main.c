@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "exitcodes.h"
 #include "hal.h"
+#include "identity.h"
 #include "keyguard.h"
 #include "log.h"
 #include "mbedcompat.h"
@@ -59,6 +60,40 @@ static bool want_json(int argc, char **argv, int first)
 		if (strcmp(argv[i], "--json") == 0)
 			return true;
 	return false;
+}
+
+/*
+ * --check-config: an identity record that is there but unusable (no usable previous copy
+ * either) is refused, 65, with the remedy: the daemon would run without an identity. No
+ * record is fine (before QuickStart); a HAL that cannot open here (another user) is said and
+ * not held against the configuration.
+ */
+static int check_identity(const struct agent_config *cfg, const struct board *board)
+{
+	struct hal hal = {0};
+	struct identity_view v;
+	enum identity_status st;
+
+	if (hal_open(&hal, board, cfg->hal_root, cfg->state_dir) != HAL_OK) {
+		printf("identity not checked: HAL %s: %s\n", board->backend, hal.error);
+		return KMA_EXIT_OK;
+	}
+	st = identity_assess(&hal, &v);
+	hal_close(&hal);
+	if (st == IDENTITY_ERR_CORRUPT) {
+		fprintf(stderr,
+		        "kma-agent: identity record unusable: %s\n"
+		        "kma-agent: the agent would run without an identity; this node needs "
+		        "kma-agent factory-reset, then QuickStart\n",
+		        v.record_problem);
+		return KMA_EXIT_DATAERR;
+	}
+	if (st == IDENTITY_ERR_IO) {
+		fprintf(stderr, "kma-agent: cannot read the identity record: %s\n",
+		        v.record_problem);
+		return KMA_EXIT_IOERR;
+	}
+	return KMA_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -140,6 +175,9 @@ int main(int argc, char **argv)
 	}
 	if (check_only) {
 		ret = setup_check_user(&cfg);
+		if (ret)
+			return ret;
+		ret = check_identity(&cfg, &board);
 		if (ret)
 			return ret;
 		printf("%s: ok (board %s, HAL backend %s, state in %s)\n",

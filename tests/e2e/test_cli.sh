@@ -40,6 +40,17 @@ ln -s "$T/n1/agent.conf" "$T/linked.conf"
 expect_exit 0 "$AGENT" -c "$T/linked.conf" --check-config
 ok "--check-config accepts a good configuration, also through a symlink"
 
+# An identity record that is there but unusable: the daemon would run without an identity.
+mkdir -p "$T/n1/state"
+printf 'garbage' >"$T/n1/state/identity.rec"
+chmod 600 "$T/n1/state/identity.rec"
+expect_exit 65 "$AGENT" -c "$T/n1/agent.conf" --check-config
+expect_grep "identity record unusable" "$T/err"
+expect_grep "kma-agent factory-reset, then QuickStart" "$T/err"
+rm "$T/n1/state/identity.rec"
+expect_exit 0 "$AGENT" -c "$T/n1/agent.conf" --check-config
+ok "--check-config refuses a corrupt identity record (65) with the remedy; none is fine"
+
 # A typo is an error with file and line, never ignored.
 sed 's/^hw_check_interval/hw_check_intervall/' "$T/n1/agent.conf" >"$T/typo.conf"
 expect_exit 78 "$AGENT" -c "$T/typo.conf" --check-config
