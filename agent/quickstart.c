@@ -2,7 +2,6 @@
 
 #include "quickstart.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
@@ -14,6 +13,7 @@
 
 #include "certinfo.h"
 #include "fileio.h"
+#include "nodeid.h"
 #include "reporter.h"
 
 #define CSR_MAX   2048
@@ -43,19 +43,6 @@ static uint32_t next_generation(struct hal *hal)
 		kma__v1__identity_record__free_unpacked(old, NULL);
 	}
 	return g;
-}
-
-/* Node IDs go into a DN string: letters, digits, '.', '_' and '-' only. */
-static bool node_id_ok(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && !strchr("._-", id[i]))
-			return false;
-	return true;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
@@ -171,7 +158,7 @@ enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config
 	mbedtls_x509write_csr_init(&csr);
 	mbedtls_x509_crt_init(&chain);
 	mbedtls_x509_crt_init(&ca);
-	if (!node_id_ok(node_id)) {
+	if (!kma_node_id_ok(node_id)) { /* it goes into a DN string */
 		snprintf(err, size, "node ID '%s': use 1 to 64 letters, digits, '.', '_' or '-'",
 		         node_id);
 		ret = QUICKSTART_ERR_USAGE;

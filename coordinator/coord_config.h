@@ -45,6 +45,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "log.h"
 
@@ -101,6 +102,15 @@ int coord_config_check(const struct coord_config *cfg, struct coord_config_error
  */
 int coord_config_split_listen(const char *listen, char *host, size_t size, unsigned *port)
     __attribute__((warn_unused_result));
+
+/*
+ * How long without a report before the diagnosis calls a node silent, and before its
+ * observations stop counting: three report intervals and 5 s of slack. The one formula.
+ */
+static inline int64_t coord_stale_after_s(unsigned report_interval_s)
+{
+	return 3 * (int64_t)report_interval_s + 5;
+}
 
 /* "ADDR:PORT" or "[ADDR]:PORT" as a socket address. 0, or -1 when it does not parse. */
 struct sockaddr_storage;

@@ -464,7 +464,7 @@ int main(int argc, char **argv)
 	    .stabilise_s = cfg.stabilise_s,
 	    .step_timeout_s = cfg.step_timeout_s,
 	    .lease_ttl_s = cfg.lease_ttl_s,
-	    .stale_after_s = 3 * (int64_t)cfg.report_interval_s + 5,
+	    .stale_after_s = coord_stale_after_s(cfg.report_interval_s),
 	    .min_serving = cfg.min_serving,
 	};
 	plan_token_key_set((const unsigned char *)pem.key, pem.key_len);

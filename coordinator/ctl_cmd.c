@@ -15,10 +15,11 @@
 #include "ctl_nodes.h"
 #include "ctl_plan.h"
 #include "exitcodes.h"
+#include "nodeid.h"
 #include "suggest.h"
 
 #define JSON_DEPTH_MAX 32
-#define NODE_ID_MAX    64
+#define NODE_ID_MAX    KMA_NODE_ID_MAX
 
 struct ctl_verb {
 	const char *words; /* "node add" */
@@ -443,14 +444,10 @@ void ctl_print_json(json_object *doc)
 	                                                       JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-/* Same character set the coordinator accepts; keeps operands out of the URL syntax. */
+/* The coordinator's rule (common/nodeid.h); keeps operands out of the URL syntax. */
 bool ctl_node_id_ok(const char *id)
 {
-	size_t n = strlen(id);
-
-	if (n == 0 || n > NODE_ID_MAX)
-		return false;
-	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+	return kma_node_id_ok(id);
 }
 
 int ctl_bad_node_id(const char *id)

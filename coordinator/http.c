@@ -501,7 +501,7 @@ static enum MHD_Result operator_api(struct http_server *srv, struct MHD_Connecti
 
 	/* A node is silent after three report intervals without a report. */
 	struct opapi_params prm = {srv->p.token_ttl_s,
-	                           3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5,
+	                           coord_stale_after_s(srv->p.report_interval_ms / 1000),
 	                           srv->p.min_serving};
 
 	opapi_handle(srv->p.store, &prm, method, url, rq->body ? (const char *)rq->body : "",
@@ -560,7 +560,7 @@ static enum MHD_Result answer(struct http_server *srv, struct MHD_Connection *c,
 	if (rq->route == ROUTE_METRICS) {
 		struct metrics_buf mb;
 		/* The same silence threshold as GET /v1/diagnosis (below). */
-		int64_t stale_after = 3 * (int64_t)(srv->p.report_interval_ms / 1000) + 5;
+		int64_t stale_after = coord_stale_after_s(srv->p.report_interval_ms / 1000);
 
 		metrics_buf_init(&mb);
 		struct throttle_stats ts;

@@ -10,6 +10,7 @@
 #include "hexser.h"
 #include "kma.pb-c.h"
 #include "log.h"
+#include "nodeid.h"
 #include "planapi.h"
 #include "vocab.h"
 
@@ -54,18 +55,7 @@ void opapi_method_not_allowed(struct opapi_response *out, const char *allow)
 
 bool opapi_node_id_ok(const char *id)
 {
-	size_t n = strlen(id);
-
-	if (n == 0 || n > OPAPI_NODE_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = id[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return kma_node_id_ok(id);
 }
 
 bool opapi_owns(const char *path)

@@ -24,9 +24,10 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
+#include "nodeid.h"
 #include "store.h"
 
-#define OPAPI_NODE_ID_MAX 64 /* bytes; [A-Za-z0-9._-] */
+#define OPAPI_NODE_ID_MAX KMA_NODE_ID_MAX /* common/nodeid.h */
 
 struct opapi_response {
 	int status;
@@ -38,7 +39,7 @@ struct opapi_response {
 /* True for the paths this module serves (so the HTTP layer can route by prefix). */
 bool opapi_owns(const char *path);
 
-/* True when id is a valid node ID: 1..OPAPI_NODE_ID_MAX of [A-Za-z0-9._-]. */
+/* True when id is a valid node ID (common/nodeid.h's rule). */
 bool opapi_node_id_ok(const char *id);
 
 /* What the operator API needs to know of the coordinator's configuration. */
