@@ -801,6 +801,14 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 		log_err("event loop failed");
 		goto exit;
 	}
+	/*
+	 * From here SIGTERM and SIGINT take their default action: libevent would catch one
+	 * that comes while the agent tears down (stopping the health worker can take a while)
+	 * and nobody would look at it, so an agent told to stop during a simulated reboot
+	 * would re-execute and run on.
+	 */
+	evsignal_del(d.ev_term);
+	evsignal_del(d.ev_int);
 	log_notice(d.reexec ? "stopped for the simulated reboot" : "stopped");
 	ret = d.helper_lost ? KMA_EXIT_SOFTWARE : KMA_EXIT_OK;
 	*reexec = d.reexec && !d.helper_lost;

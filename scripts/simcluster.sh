@@ -33,8 +33,19 @@ agent_of() {
 	echo "$agent"
 }
 
+# sc_cleanup: SIGTERM to every program started here, a bounded wait for each to end (an
+# agent may be in the middle of a simulated reboot), then SIGKILL to what is left.
 sc_cleanup() {
 	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	_w=0
+	for p in $pids; do
+		while kill -0 "$p" 2>/dev/null &&
+			! cut -d')' -f2- "/proc/$p/stat" 2>/dev/null | grep -q '^ [ZX]'; do
+			_w=$((_w + 1))
+			[ $_w -lt 300 ] || { kill -KILL "$p" 2>/dev/null || true; break; }
+			sleep 0.1
+		done
+	done
 }
 trap sc_cleanup EXIT INT TERM
 
@@ -44,9 +55,12 @@ run() {
 	"$@"
 }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# until_ok SECONDS CMD...: bounded wait until CMD succeeds (quietly).
+# until_ok SECONDS CMD...: bounded wait until CMD succeeds (quietly). The bound is
+# SC_WAIT_SCALE (default 4) times SECONDS: what it waits for is an event, and a loaded
+# machine (a second build on the same cores, a sanitizer build) takes longer to get there;
+# only a failure waits the whole bound.
 until_ok() {
-	limit=$(($1 * 10))
+	limit=$(($1 * 10 * ${SC_WAIT_SCALE:-4}))
 	shift
 	n=0
 	until "$@" >/dev/null 2>&1; do

@@ -78,7 +78,7 @@ node_add() {
 # reports to the coordinator, whose own CA is always $P/ca.pem ([coordinator] ca).
 agent_start() {
 	make_sim "$1" "SIM-$1"
-	printf '\n[mesh]\nlisten = %s\nprobe_interval = 2\nprobe_timeout = 2\n' "$2" \
+	printf '\n[mesh]\nlisten = %s\nprobe_interval = 2\nprobe_timeout = 5\n' "$2" \
 		>>"$T/$1/agent.conf"
 	printf '\n[coordinator]\nurl = %s\nreport_interval = 1\nca = %s\n' "$COORD_URL" \
 		"$P/ca.pem" >>"$T/$1/agent.conf"
@@ -102,7 +102,7 @@ print(next((o["cause"] for o in j["observations"] if o["node_id"]==sys.argv[2] a
 			"$T/body" "$1" "$2" "$3" 2>/dev/null)
 		[ "$_got" = "$4" ] && return 0
 		_n=$((_n + 1))
-		if [ $_n -ge 150 ]; then
+		if [ $_n -ge 600 ]; then
 			cat "$T/body" >&2
 			tail -n 20 "$T"/*.log >&2
 			fail "coordinator: $1 -> $2 $3 is '$_got', want '$4'"

@@ -11,9 +11,36 @@ DATA="$KMA_SOURCE_DIR/tests/data"
 T=$(mktemp -d "${TMPDIR:-/tmp}/kma-e2e.XXXXXX")
 PIDS=""
 
+# alive PID: the process exists and is not a zombie waiting for its parent.
+alive() {
+	case $(cut -d')' -f2- "/proc/$1/stat" 2>/dev/null) in
+	'' | ' Z'* | ' X'*) return 1 ;;
+	esac
+	return 0
+}
+
+# stop_pids PID...: SIGTERM to each, a bounded wait for them to end (a daemon finishes
+# what it is doing first), then SIGKILL to what is left. Nothing a test started outlives
+# it: the suite's last test (tests/tools/leftovers.py) fails the run if anything does.
+stop_pids() {
+	[ $# -gt 0 ] || return 0
+	for _p in "$@"; do kill "$_p" 2>/dev/null; done
+	_n=0
+	for _p in "$@"; do
+		while alive "$_p"; do
+			_n=$((_n + 1))
+			[ $_n -lt 300 ] || { kill -KILL "$_p" 2>/dev/null; break; }
+			sleep 0.1
+		done
+	done
+	return 0
+}
+
 # KMA_E2E_KEEP=1 keeps the test's directory (logs, databases) for a post-mortem.
+# Every background job of the test's shell is stopped too, registered or not.
 cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	# shellcheck disable=SC2046 # one word per pid
+	stop_pids $PIDS $(jobs -p)
 	if [ -n "${KMA_E2E_KEEP:-}" ]; then
 		echo "kept $T" >&2
 	else
@@ -60,10 +87,11 @@ expect_json() {
 	[ "$got" = "$3" ] || { cat "$1" >&2; fail "$2 = '$got', want '$3'"; }
 }
 
-# wait_for_line FILE PATTERN [SECONDS]: bounded wait for an event in a log.
+# wait_for_line FILE PATTERN [SECONDS]: bounded wait for an event in a log (default 90 s:
+# generous, since only a failure waits that long, and a loaded machine is slow).
 wait_for_line() {
 	n=0
-	limit=$(( ${3:-30} * 10 ))
+	limit=$(( ${3:-90} * 10 ))
 	while ! grep -qF -- "$2" "$1" 2>/dev/null; do
 		n=$((n + 1))
 		[ $n -ge $limit ] && { cat "$1" >&2; fail "timed out waiting for '$2' in $1"; }
@@ -110,7 +138,7 @@ start_bg() {
 # wait_listen PORT [SECONDS]: bounded wait until something listens on TCP PORT, without
 # connecting to it (a one-shot listener keeps its single connection for the test).
 wait_listen() {
-	python3 - "$1" "${2:-30}" <<'PY' || fail "nothing listens on port $1"
+	python3 - "$1" "${2:-90}" <<'PY' || fail "nothing listens on port $1"
 import sys, time
 port, limit = int(sys.argv[1]), time.time() + float(sys.argv[2])
 def listening():

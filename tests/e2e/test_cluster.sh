@@ -41,7 +41,7 @@ op POST /v1/nodes "{\"node_id\":\"u-kma02\",\"name\":\"u-kma02\",\"address\":\"1
 # agent NAME PORT CERT: a sim appliance that reports to the coordinator.
 agent() {
 	make_sim "$1" "SIM-$1"
-	printf '\n[mesh]\nlisten = 127.0.0.1:%s\nprobe_interval = 3600\nprobe_timeout = 3\n' "$2" \
+	printf '\n[mesh]\nlisten = 127.0.0.1:%s\nprobe_interval = 3600\nprobe_timeout = 5\n' "$2" \
 		>>"$T/$1/agent.conf"
 	printf '\n[coordinator]\nurl = https://localhost:%s/\nreport_interval = 1\nca = %s\n' \
 		"$CPORT" "$P/ca.pem" >>"$T/$1/agent.conf"
@@ -64,7 +64,7 @@ print(next((o["cause"] for o in j["observations"] if o["node_id"]==sys.argv[2] a
 			"$T/body" "$1" "$2" "$3" 2>/dev/null)
 		[ "$got" = "$4" ] && return 0
 		n=$((n + 1))
-		[ $n -ge 150 ] && { cat "$T/body" "$T/a.log" "$T/u.log" >&2; fail "coordinator: $1 -> $2 $3 is '$got', want '$4'"; }
+		[ $n -ge 600 ] && { cat "$T/body" "$T/a.log" "$T/u.log" >&2; fail "coordinator: $1 -> $2 $3 is '$got', want '$4'"; }
 		sleep 0.2
 	done
 }
@@ -87,7 +87,7 @@ wait_mesh u-kma02 a-kma01 outbound peer_serial_mismatch
 n=0
 until "$AGENT" -c "$T/a/agent.conf" identity --json >"$T/id.json" 2>/dev/null &&
 	[ "$(json_get "$T/id.json" "j['state']")" = not_enrolled ]; do
-	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/id.json"; fail "a-kma01 does not know it is not enrolled"; }
+	n=$((n + 1)); [ $n -lt 400 ] || { cat "$T/id.json"; fail "a-kma01 does not know it is not enrolled"; }
 	sleep 0.1
 done
 python3 -c 'import json,sys
@@ -127,12 +127,12 @@ wait_mesh u-kma02 a-kma01 inbound ok
 n=0
 until "$AGENT" -c "$T/a/agent.conf" identity --json >"$T/id.json" 2>/dev/null &&
 	[ "$(json_get "$T/id.json" "j['state']")" = enrolled ]; do
-	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/id.json"; fail "a-kma01 is not enrolled after the rejoin"; }
+	n=$((n + 1)); [ $n -lt 400 ] || { cat "$T/id.json"; fail "a-kma01 is not enrolled after the rejoin"; }
 	sleep 0.1
 done
 n=0
 until op GET /v1/diagnosis && [ "$(json_get "$T/body" "j['healthy']")" = True ]; do
-	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/body"; fail "the cluster is not diagnosed healthy"; }
+	n=$((n + 1)); [ $n -lt 400 ] || { cat "$T/body"; fail "the cluster is not diagnosed healthy"; }
 	sleep 0.2
 done
 ok "after enrolling the new serial the mesh heals, a-kma01 is enrolled, the cluster is healthy"

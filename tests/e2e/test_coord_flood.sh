@@ -68,7 +68,7 @@ FLOOD=$!
 PIDS="$PIDS $FLOOD"
 n=0
 until [ -s "$T/flood.ready" ]; do
-	n=$((n + 1)); [ $n -lt 300 ] || fail "the flood did not start"; sleep 0.1
+	n=$((n + 1)); [ $n -lt 1200 ] || fail "the flood did not start"; sleep 0.1
 done
 
 "$MKREPORT" report a-kma01 1 5 >"$T/report.bin" || fail "mkreport"

@@ -223,7 +223,7 @@ ok "a re-issued token enrols a new serial that survives kill -9 of the coordinat
 
 # The enrolled agent reports with its new certificate and is enrolled at the coordinator.
 PA=$(free_port)
-printf '\n[mesh]\nlisten = 127.0.0.1:%s\nprobe_interval = 3600\nprobe_timeout = 3\n' "$PA" \
+printf '\n[mesh]\nlisten = 127.0.0.1:%s\nprobe_interval = 3600\nprobe_timeout = 5\n' "$PA" \
 	>>"$T/a/agent.conf"
 start_bg "$T/a.log" "$AGENT" -c "$T/a/agent.conf"
 n=0
@@ -232,7 +232,7 @@ while :; do
 	st=$(json_get "$T/body" "([n['last_report']['state'] for n in j['nodes'] if n['node_id']=='a-kma01' and n['last_report']] or ['-'])[0]" 2>/dev/null)
 	[ "$st" = enrolled ] && break
 	n=$((n + 1))
-	[ $n -ge 150 ] && { cat "$T/body" "$T/a.log" >&2; fail "a-kma01 does not report as enrolled ($st)"; }
+	[ $n -ge 600 ] && { cat "$T/body" "$T/a.log" >&2; fail "a-kma01 does not report as enrolled ($st)"; }
 	sleep 0.2
 done
 expect_grep "coordinator: peer table version" "$T/a.log"

@@ -162,7 +162,7 @@ PY
 	PIDS="$PIDS $!"
 	n=0
 	while [ ! -e "$T/notify.log.ready" ]; do
-		n=$((n + 1)); [ $n -lt 100 ] || fail "notify listener did not start"; sleep 0.1
+		n=$((n + 1)); [ $n -lt 400 ] || fail "notify listener did not start"; sleep 0.1
 	done
 }
 sock="@kma-test-notify-$$"
@@ -175,7 +175,7 @@ wait_for_line "$T/notify.log" "READY=1|STATUS=running"
 wait_for_line "$T/notify.log" "WATCHDOG=1"
 n=0
 while [ "$(grep -c '^WATCHDOG=1$' "$T/notify.log")" -lt 3 ]; do
-	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/notify.log"; fail "fewer than 3 pings"; }
+	n=$((n + 1)); [ $n -lt 400 ] || { cat "$T/notify.log"; fail "fewer than 3 pings"; }
 	sleep 0.1
 done
 kill -TERM "$agent"
@@ -201,7 +201,7 @@ PIDS="$PIDS $coord"
 wait_for_line "$T/notify.log" "READY=1|STATUS=serving"
 n=0
 while [ "$(grep -c '^WATCHDOG=1$' "$T/notify.log")" -lt 3 ]; do
-	n=$((n + 1)); [ $n -lt 100 ] || { cat "$T/notify.log"; fail "fewer than 3 pings"; }
+	n=$((n + 1)); [ $n -lt 400 ] || { cat "$T/notify.log"; fail "fewer than 3 pings"; }
 	sleep 0.1
 done
 kill -TERM "$coord"

@@ -172,7 +172,7 @@ ok "status and mesh exit 1 while no node has reported"
 # --- two real agents (as tests/e2e/test_cluster.sh) ---
 agent() {
 	make_sim "$1" "SIM-$1"
-	printf '\n[mesh]\nlisten = 127.0.0.1:%s\nprobe_interval = 3600\nprobe_timeout = 3\n' "$2" \
+	printf '\n[mesh]\nlisten = 127.0.0.1:%s\nprobe_interval = 3600\nprobe_timeout = 5\n' "$2" \
 		>>"$T/$1/agent.conf"
 	printf '\n[coordinator]\nurl = https://localhost:%s/\nreport_interval = 1\nca = %s\n' \
 		"$CPORT" "$P/ca.pem" >>"$T/$1/agent.conf"
@@ -191,7 +191,7 @@ until_exit() {
 	n=0
 	until "$@" >"$T/out" 2>"$T/err"; [ $? = "$want" ]; do
 		n=$((n + 1))
-		[ $n -ge 150 ] && { cat "$T/out" "$T/err" "$T/a.log" "$T/u.log" >&2; fail "$what"; }
+		[ $n -ge 600 ] && { cat "$T/out" "$T/err" "$T/a.log" "$T/u.log" >&2; fail "$what"; }
 		sleep 0.2
 	done
 }
@@ -214,7 +214,7 @@ kill -HUP "$A_PID"
 n=0
 until ctl mesh >"$T/out" 2>"$T/err"; st=$?; grep -q '^u-kma02  *serial  *-$' "$T/out"; do
 	n=$((n + 1))
-	[ $n -ge 150 ] && { cat "$T/out" "$T/err" >&2; fail "no serial-mismatch cell"; }
+	[ $n -ge 600 ] && { cat "$T/out" "$T/err" >&2; fail "no serial-mismatch cell"; }
 	sleep 0.2
 done
 [ "$st" = 1 ] || { cat "$T/out"; fail "kmactl mesh exit $st with a serial mismatch, want 1"; }
@@ -225,7 +225,7 @@ ok "kmactl mesh exits 1 and shows the serial-mismatch cell"
 n=0
 until ctl diagnose >"$T/out" 2>"$T/err"; st=$?; grep -q "culprit: *a-kma01" "$T/out"; do
 	n=$((n + 1))
-	[ $n -ge 100 ] && { cat "$T/out" "$T/err" >&2; fail "diagnose never named a-kma01"; }
+	[ $n -ge 400 ] && { cat "$T/out" "$T/err" >&2; fail "diagnose never named a-kma01"; }
 	sleep 0.2
 done
 [ "$st" = 1 ] || { cat "$T/out"; fail "kmactl diagnose exit $st, want 1"; }

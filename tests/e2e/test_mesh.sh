@@ -39,7 +39,7 @@ peers u a-kma01 "$PA" "$A_OLD"
 for n in a u; do
 	port=$PA
 	[ $n = u ] && port=$PU
-	printf '\n[mesh]\nlisten = 127.0.0.1:%s\npeers = %s\nprobe_interval = 3600\nprobe_timeout = 3\n' \
+	printf '\n[mesh]\nlisten = 127.0.0.1:%s\npeers = %s\nprobe_interval = 3600\nprobe_timeout = 5\n' \
 		"$port" "$T/$n/peers.conf" >>"$T/$n/agent.conf"
 done
 expect_exit 0 "$AGENT" -c "$T/a/agent.conf" identity import --key "$T/a-kma01-$A_OLD.key" \
@@ -62,7 +62,7 @@ try:
 except Exception: print("-")' "$T/$1/state/mesh.json" "$2")
 		[ "$got" = "$3" ] && return 0
 		n=$((n + 1))
-		[ $n -ge 300 ] && { cat "$T/$1/state/mesh.json" "$T/a.log" "$T/u.log" >&2; \
+		[ $n -ge 1200 ] && { cat "$T/$1/state/mesh.json" "$T/a.log" "$T/u.log" >&2; \
 			fail "$1 $2: '$got', want '$3'"; }
 		sleep 0.1
 	done

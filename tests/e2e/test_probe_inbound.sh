@@ -22,7 +22,7 @@ listen() {
 	"$AGENT" probe --json --accept "127.0.0.1:$LPORT" --once "$@" </dev/null >"$J" 2>"$J.err" &
 	LPID=$!
 	PIDS="$PIDS $LPID"
-	wait_listen "$LPORT" 10
+	wait_listen "$LPORT" 60
 }
 
 # result STATUS CAUSE: bounded wait for the listener to exit, then its status and common fields.
@@ -30,7 +30,7 @@ result() {
 	i=0
 	while kill -0 "$LPID" 2>/dev/null; do
 		i=$((i + 1))
-		[ $i -gt 200 ] && { cat "$J" "$J.err" >&2; fail "probe --accept did not exit"; }
+		[ $i -gt 600 ] && { cat "$J" "$J.err" >&2; fail "probe --accept did not exit"; }
 		sleep 0.1
 	done
 	wait "$LPID"
@@ -129,7 +129,10 @@ listen $ME --timeout 1
 start=$(date +%s)
 fake_client silent
 result 1 handshake_timeout
-[ $(($(date +%s) - start)) -lt 10 ] || fail "--timeout 1 took $(($(date +%s) - start)) s"
+# --timeout 1 held, by the probe's own monotonic clock (the default would be 5000 ms); the
+# wall clock only catches a hang (a loaded machine starts programs slowly).
+check "j['handshake_ms'] < 4000" True
+[ $(($(date +%s) - start)) -lt 60 ] || fail "--timeout 1 took $(($(date +%s) - start)) s"
 ok "27 handshake_timeout (inbound): a silent client is dropped at the deadline"
 
 # --- 24 protocol_mismatch: a TLS 1.3-only client. Its ClientHello offers supported_versions

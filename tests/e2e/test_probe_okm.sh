@@ -26,14 +26,14 @@ listen() {
 	"$AGENT" probe --json --accept "127.0.0.1:$LPORT" --once "$@" </dev/null >"$LJ" 2>"$LJ.err" &
 	LPID=$!
 	PIDS="$PIDS $LPID"
-	wait_listen "$LPORT" 10
+	wait_listen "$LPORT" 60
 }
 # accepted STATUS CAUSE: bounded wait for the listener to exit; its status and cause.
 accepted() {
 	i=0
 	while kill -0 "$LPID" 2>/dev/null; do
 		i=$((i + 1))
-		[ $i -gt 200 ] && { cat "$LJ" "$LJ.err" >&2; fail "probe --accept did not exit"; }
+		[ $i -gt 800 ] && { cat "$LJ" "$LJ.err" >&2; fail "probe --accept did not exit"; }
 		sleep 0.1
 	done
 	wait "$LPID"

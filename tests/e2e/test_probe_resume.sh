@@ -26,7 +26,7 @@ printf '[peer a-kma01]\naddress = 127.0.0.1:%s\nserial = %s\n' "$PA" "$A_OLD" >"
 for n in a u; do
 	port=$PA
 	[ $n = u ] && port=$PU
-	printf '\n[mesh]\nlisten = 127.0.0.1:%s\npeers = %s\nprobe_interval = 1\nprobe_timeout = 3\n' \
+	printf '\n[mesh]\nlisten = 127.0.0.1:%s\npeers = %s\nprobe_interval = 1\nprobe_timeout = 5\n' \
 		"$port" "$T/$n/peers.conf" >>"$T/$n/agent.conf"
 done
 expect_exit 0 "$AGENT" -c "$T/a/agent.conf" identity import --key "$P/a-kma01.key" \
@@ -137,7 +137,7 @@ ok "openssl s_client resumes with our listener, which reports the verified certi
 stop "$A_PID"
 start_bg "$T/s_server.log" openssl s_server -accept "127.0.0.1:$PU" -cert "$P/u-kma02.pem" \
 	-key "$P/u-kma02.key" -CAfile "$P/ca.pem" -Verify 1 -verify_return_error -www
-wait_for_line "$T/s_server.log" "ACCEPT" 10
+wait_for_line "$T/s_server.log" "ACCEPT" 60
 start_a 4
 wait_py a "$RESUMED_OK" "a-kma01 resumes with openssl s_server"
 expect_json "$T/a/state/mesh.json" "j['peers'][0]['outbound_ok_handshakes']['full']" 1

@@ -33,7 +33,7 @@ s_server() {
 	[ "$n" -gt 0 ] && set -- -naccept "$n" "$@"
 	start_bg "$T/s_server.$nsrv.log" openssl s_server -accept 127.0.0.1:0 -www "$@"
 	SPID=$BG_PID
-	wait_for_line "$T/s_server.$nsrv.log" "ACCEPT" 10
+	wait_for_line "$T/s_server.$nsrv.log" "ACCEPT" 60
 	SPORT=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$T/s_server.$nsrv.log")
 	[ -n "$SPORT" ] || { cat "$T/s_server.$nsrv.log" >&2; fail "s_server gave no port"; }
 }
@@ -43,7 +43,7 @@ served() {
 	i=0
 	while kill -0 "$SPID" 2>/dev/null; do
 		i=$((i + 1))
-		[ $i -ge 300 ] && { cat "$T/s_server.$nsrv.log" >&2; fail "s_server did not get its connections"; }
+		[ $i -ge 1200 ] && { cat "$T/s_server.$nsrv.log" >&2; fail "s_server did not get its connections"; }
 		sleep 0.1
 	done
 }
@@ -160,7 +160,7 @@ PY
 intolerant() {
 	nsrv=$((nsrv + 1))
 	start_bg "$T/intolerant.$nsrv.log" python3 "$T/intolerant.py" "$1"
-	wait_for_line "$T/intolerant.$nsrv.log" "PORT " 10
+	wait_for_line "$T/intolerant.$nsrv.log" "PORT " 60
 	SPORT=$(sed -n 's/^PORT \([0-9][0-9]*\)$/\1/p' "$T/intolerant.$nsrv.log")
 }
 intolerant only10
@@ -180,7 +180,7 @@ s_server 0 -tls1 $OLD $SERVER
 make_sim u SIM-U
 printf '[peer a-kma01]\naddress = 127.0.0.1:%s\nserial = %s\n' "$SPORT" \
 	"$(cat "$P/serial.a-kma01")" >"$T/u/peers.conf"
-printf '\n[mesh]\nlisten = 127.0.0.1:%s\npeers = %s\nprobe_interval = 3600\nprobe_timeout = 3\n' \
+printf '\n[mesh]\nlisten = 127.0.0.1:%s\npeers = %s\nprobe_interval = 3600\nprobe_timeout = 5\n' \
 	"$(free_port)" "$T/u/peers.conf" >>"$T/u/agent.conf"
 expect_exit 0 "$AGENT" -c "$T/u/agent.conf" identity import --key "$P/u-kma02.key" \
 	--cert "$P/u-kma02.pem" --ca "$P/ca.pem"
@@ -194,7 +194,7 @@ j=json.load(open(sys.argv[1])); sys.exit(0 if j["peers"][0]["outbound"] else 1)'
 i=0
 until observed; do
 	i=$((i + 1))
-	[ $i -ge 300 ] && { cat "$T/u.log" >&2; fail "no outbound observation in mesh.json"; }
+	[ $i -ge 1200 ] && { cat "$T/u.log" >&2; fail "no outbound observation in mesh.json"; }
 	sleep 0.1
 done
 expect_jsons "$T/u/state/mesh.json" "j['peers'][0]['outbound']['cause']" protocol_mismatch \

@@ -35,7 +35,7 @@ crash_after() {
 	until "$ctl" history --json >"$T/j.json" 2>/dev/null &&
 		[ "$(python3 -c 'import json,sys; print(sum(1 for e in json.load(open(sys.argv[1]))["entries"] if e["event"]==sys.argv[2]))' "$T/j.json" "$2")" -ge "$1" ]; do
 		n=$((n + 1))
-		[ $n -lt 600 ] || { cat "$T/run.out" "$T/j.json"; fail "no journal entry #$1 '$2'"; }
+		[ $n -lt 2400 ] || { cat "$T/run.out" "$T/j.json"; fail "no journal entry #$1 '$2'"; }
 		kill -0 "$RUN_PID" 2>/dev/null || { cat "$T/run.out"; fail "kmactl run ended early"; }
 		sleep 0.1
 	done
