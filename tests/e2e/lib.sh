@@ -39,8 +39,10 @@ stop_pids() {
 # KMA_E2E_KEEP=1 keeps the test's directory (logs, databases) for a post-mortem.
 # Every background job of the test's shell is stopped too, registered or not.
 cleanup() {
+	# dash lists no jobs inside $(...): through a file
+	jobs -p >"$T/.jobs" 2>/dev/null
 	# shellcheck disable=SC2046 # one word per pid
-	stop_pids $PIDS $(jobs -p)
+	stop_pids $PIDS $(cat "$T/.jobs" 2>/dev/null)
 	if [ -n "${KMA_E2E_KEEP:-}" ]; then
 		echo "kept $T" >&2
 	else

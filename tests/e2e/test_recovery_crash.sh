@@ -72,7 +72,14 @@ for x in e:
 assert [x for x in e if x["event"] == "done" and x["step"] == 0], "plan done"
 PY
 [ "$(cat "$demo/a-kma02/sim/reboots")" = 1 ] || fail "a-kma02 rebooted $(cat "$demo/a-kma02/sim/reboots") times"
-"$ctl" diagnose >"$T/d" || { cat "$T/d"; fail "not healthy at the end"; }
+# An agent backing off from the restarted coordinator (with jitter) may be silent a while
+# on a loaded machine: healthy within a bound, not at one instant.
+n=0
+until "$ctl" diagnose >"$T/d"; do
+	n=$((n + 1))
+	[ $n -lt 600 ] || { cat "$T/d"; fail "not healthy at the end"; }
+	sleep 0.1
+done
 ok "every step ran once, one directive at a time, one reboot; healthy"
 # The one-time token lived in the database only while its QuickStart needed it.
 python3 -c 'import sqlite3, sys
