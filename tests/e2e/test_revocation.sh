@@ -36,7 +36,7 @@ wait_after() {
 	n=0
 	until tail -n +"$(($2 + 1))" "$1" | grep -qF -- "$3"; do
 		n=$((n + 1))
-		[ $n -lt 600 ] || { tail -n 30 "$1" >&2; fail "timed out waiting for '$3' in $1"; }
+		[ $n -lt 2400 ] || { tail -n 30 "$1" >&2; fail "timed out waiting for '$3' in $1"; }
 		sleep 0.1
 	done
 }
