@@ -3,7 +3,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -228,6 +231,39 @@ exit:
 	return ret;
 }
 
+/* How long a writer waits for another to finish (each holds the lock for a few fsyncs). */
+#define WRITE_LOCK_WAIT_MS 10000
+
+/*
+ * Writers of the record (the daemon, its privileged helper, kma-agent quickstart or
+ * identity import run beside it) take turns: an exclusive flock on the state directory.
+ * Two at once shared the temp file (one's rename failed: ENOENT), or the one that read
+ * first wrote last, undoing a QuickStart. Never blocking: under privilege separation the
+ * network side can open the directory and hold a lock of its own, and it must not wedge
+ * the helper; after WRITE_LOCK_WAIT_MS the write fails (EWOULDBLOCK) and is reported.
+ * Returns the locked descriptor (close it to unlock) or -1 with hal's error set.
+ */
+static int write_lock(struct hal *hal)
+{
+	struct timespec pause = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+	int fd = open(hal->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0) {
+		hal_set_error(hal, errno, "cannot open the state directory %s", hal->state_dir);
+		return -1;
+	}
+	for (int waited = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited += 10) {
+		if ((errno != EWOULDBLOCK && errno != EINTR) || waited >= WRITE_LOCK_WAIT_MS) {
+			hal_set_error(hal, errno, "identity record in %s: another writer holds it",
+			              hal->state_dir);
+			close(fd);
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return fd;
+}
+
 enum hal_status idstore_store(struct hal *hal, const Kma__V1__IdentityRecord *rec)
 {
 	enum hal_status ret = HAL_ERR_INVALID;
@@ -236,7 +272,7 @@ enum hal_status idstore_store(struct hal *hal, const Kma__V1__IdentityRecord *re
 	size_t plen, flen = 0;
 	Kma__V1__IdentityRecord *old = NULL;
 	const char *problem = record_problem(rec);
-	int err, rc;
+	int err, rc, lock = -1;
 
 	if (problem) {
 		hal_set_error(hal, 0, "refusing to store identity record: %s", problem);
@@ -260,11 +296,29 @@ enum hal_status idstore_store(struct hal *hal, const Kma__V1__IdentityRecord *re
 		hal_set_error(hal, 0, "cannot frame identity record");
 		goto exit;
 	}
+	lock = write_lock(hal);
+	if (lock < 0) {
+		ret = HAL_ERR_IO;
+		goto exit;
+	}
 	/*
 	 * The backup is the record being replaced. When that one is damaged, keep the
 	 * backup there is: it may be the only good record left.
 	 */
 	ret = load_file(cur, &old, why, sizeof(why), &err);
+	/*
+	 * A record of an older QuickStart generation than the one there was read before
+	 * someone stored a new identity (kma-agent quickstart beside the daemon): writing it
+	 * would undo that QuickStart.
+	 */
+	if (ret == HAL_OK && old->generation > rec->generation) {
+		hal_set_error(hal, 0,
+		              "refusing to store identity record: generation %u is older than the "
+		              "stored generation %u (a new identity was stored meanwhile)",
+		              rec->generation, old->generation);
+		ret = HAL_ERR_INVALID;
+		goto exit;
+	}
 	rc = fileio_write_atomic(cur, ret == HAL_OK ? prev : NULL, framed, flen, 0600);
 	if (rc) {
 		hal_set_error(hal, rc, "cannot write identity record %s", cur);
@@ -273,6 +327,8 @@ enum hal_status idstore_store(struct hal *hal, const Kma__V1__IdentityRecord *re
 	}
 	ret = HAL_OK;
 exit:
+	if (lock >= 0)
+		close(lock);
 	if (old)
 		kma__v1__identity_record__free_unpacked(old, NULL);
 	if (payload)
@@ -297,10 +353,15 @@ enum hal_status idstore_erase(struct hal *hal)
 {
 	enum hal_status ret = HAL_ERR_INVALID;
 	char cur[PATH_MAX], prev[PATH_MAX], tmp[PATH_MAX];
-	int rc;
+	int rc, lock = -1;
 
 	if (!paths(hal, cur, prev, tmp))
 		goto exit;
+	lock = write_lock(hal);
+	if (lock < 0) {
+		ret = HAL_ERR_IO;
+		goto exit;
+	}
 	/*
 	 * Backup and temp file first, made durable, then the record: a crash in between
 	 * leaves the old identity or none, never a backup that load would bring back.
@@ -324,5 +385,7 @@ enum hal_status idstore_erase(struct hal *hal)
 	}
 	ret = HAL_OK;
 exit:
+	if (lock >= 0)
+		close(lock);
 	return ret;
 }

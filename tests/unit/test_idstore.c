@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sys/random.h>
@@ -339,6 +340,68 @@ static void test_not_a_regular_file(void **state)
 	rmdir(path);
 }
 
+/*
+ * Two writers (the daemon recording its enrolled serial, kma-agent quickstart beside it)
+ * take turns, and one that read the record before the other stored a new QuickStart
+ * generation cannot write the older one back. Before, they shared the temp file (a rename
+ * failed: ENOENT) and the older generation could undo the QuickStart.
+ */
+static void test_writers_take_turns(void **state)
+{
+	struct fixture *f = *state;
+	char node[64];
+	pid_t child;
+	int status;
+
+	store(&f->hal, "node-A", 1);
+	store(&f->hal, "node-B", 2);
+	{
+		Kma__V1__IdentityRecord rec = KMA__V1__IDENTITY_RECORD__INIT;
+
+		rec.version = IDSTORE_RECORD_VERSION;
+		rec.node_id = "node-A";
+		rec.generation = 1;
+		assert_int_equal(hal_identity_store(&f->hal, &rec), HAL_ERR_INVALID);
+		assert_non_null(strstr(f->hal.error, "older than the stored generation 2"));
+	}
+	assert_int_equal(load(&f->hal, node, NULL), HAL_OK);
+	assert_string_equal(node, "node-B");
+
+	/* Two processes storing at once, many times: every store succeeds, the record is
+	 * whole at the end. */
+	child = fork();
+	assert_true(child >= 0);
+	for (int i = 0; i < 200; i++) {
+		if (child == 0) {
+			Kma__V1__IdentityRecord rec = KMA__V1__IDENTITY_RECORD__INIT;
+			uint8_t key[121], cert[600];
+			ProtobufCBinaryData chain[1] = {{sizeof(cert), cert}};
+
+			memset(key, 0x5a, sizeof(key));
+			memset(cert, 2, sizeof(cert));
+			rec.version = IDSTORE_RECORD_VERSION;
+			rec.node_id = "node-B";
+			rec.key_der.data = key;
+			rec.key_der.len = sizeof(key);
+			rec.n_cert_chain_der = 1;
+			rec.cert_chain_der = chain;
+			rec.generation = 2;
+			if (hal_identity_store(&f->hal, &rec) != HAL_OK) {
+				fprintf(stderr, "child: %s\n", f->hal.error);
+				_exit(1);
+			}
+		} else {
+			store(&f->hal, "node-B", 2);
+		}
+	}
+	if (child == 0)
+		_exit(0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(load(&f->hal, node, NULL), HAL_OK);
+	assert_string_equal(node, "node-B");
+}
+
 /* Writes a framed payload as the current record. */
 static void write_framed(struct fixture *f, const char *name, const uint8_t *payload, size_t len)
 {
@@ -461,6 +524,7 @@ static void test_erase(void **state)
 
 		rec.version = IDSTORE_RECORD_VERSION;
 		rec.node_id = "node-C";
+		rec.generation = 3;
 		assert_int_equal(hal_identity_store(&f->hal, &rec), HAL_ERR_IO);
 	}
 	fileio_crash_hook = NULL;
@@ -528,6 +592,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_erase, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decode_mutations, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_a_regular_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_writers_take_turns, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
