@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "certinfo.h"
+#include "fileio.h"
 #include "hostport.h"
 #include "probe_ev.h"
 #include "tlsctx.h"
@@ -277,9 +278,20 @@ static int load_tls(struct kmipcheck *c, char *err, size_t size)
 		if (tlsctx_load_record(&c->tls, c->rec, err, size) != TLSCTX_OK)
 			return -1;
 		if (strcmp(k->server_ca, "identity") != 0) {
+			unsigned char *pem = NULL;
+			size_t len = 0;
+			/* Not mbedtls_x509_crt_parse_file: its fopen waits forever on a FIFO. */
+			int e = fileio_read_input(k->server_ca, 256 * 1024, &pem, &len);
+
+			if (e) {
+				snprintf(err, size, "%.160s: %s", k->server_ca, fileio_strerror(e));
+				return -1;
+			}
 			mbedtls_x509_crt_free(&c->tls.ca);
 			mbedtls_x509_crt_init(&c->tls.ca);
-			rc = mbedtls_x509_crt_parse_file(&c->tls.ca, k->server_ca);
+			rc = mbedtls_x509_crt_parse(&c->tls.ca, pem,
+			                            len + 1); /* PEM: with its NUL */
+			free(pem);
 			if (rc != 0) {
 				char msg[128];
 

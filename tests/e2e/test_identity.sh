@@ -119,3 +119,15 @@ expect_exit 65 timeout 30 "$AGENT" -c "$C" identity
 expect_grep "identity.rec: not a regular file (a symbolic link)" "$T/err"
 rm -f "$REC"
 ok "a FIFO or a link at the identity path is refused at once, never waited on"
+
+# The same for a file the board's key-service check reads ([kmip] server_ca, here --ca):
+# a FIFO there is refused at once (it was read with mbedtls_x509_crt_parse_file's fopen).
+expect_exit 0 "$AGENT" -c "$C" identity import --key "$DATA/a-kma01.key" \
+	--cert "$DATA/a-kma01.pem" --ca "$DATA/ca.pem"
+mkfifo "$T/kmip-ca.pem"
+timeout 30 "$AGENT" -c "$C" kmip --address "127.0.0.1:$(free_port)" --ca "$T/kmip-ca.pem" \
+	>"$T/out" 2>"$T/err"
+[ $? != 124 ] || fail "kma-agent kmip waited on a FIFO as its server CA"
+cat "$T/out" >>"$T/err"
+expect_grep "kmip-ca.pem: not a regular file" "$T/err"
+ok "a FIFO as the key-service check's CA is refused at once"
