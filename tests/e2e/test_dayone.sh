@@ -126,7 +126,7 @@ n=0
 until KMACTL_CONFIG="$PKI/kmactl.conf" "$KMA_BUILD_DIR/coordinator/kmactl" diagnose \
 	>"$T/diag" 2>&1; do
 	n=$((n + 1))
-	[ $n -lt 120 ] || { cat "$T/diag" >&2; fail "the mesh never became healthy"; }
+	[ $n -lt 480 ] || { cat "$T/diag" >&2; fail "the mesh never became healthy"; }
 	sleep 1
 done
 for b in "$T"/blocks/*-check.sh; do run_block "$b"; done
