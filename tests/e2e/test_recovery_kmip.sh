@@ -94,7 +94,7 @@ sys.exit(0 if s and s[0]["phase"] == "back" and "key service unhealthy" in s[0][
 PY
 do
 	n=$((n + 1))
-	[ $n -lt 600 ] || { cat "$T/plan.json" "$T/run.out"; fail "the reboot step never waited on the key service"; }
+	[ $n -lt 2400 ] || { cat "$T/plan.json" "$T/run.out"; fail "the reboot step never waited on the key service"; }
 	kill -0 "$RUN_PID" 2>/dev/null || { cat "$T/run.out"; fail "kmactl run ended before the key service came back"; }
 	sleep 0.1
 done
