@@ -384,14 +384,6 @@ static void table_restore(struct coordlink *c)
 	coordlink_apply_table(c);
 }
 
-/* Text from the network made fit for a log line. */
-static void printable(char *s)
-{
-	for (; *s; s++)
-		if (*s < 0x20 || *s > 0x7e)
-			*s = '?';
-}
-
 static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *reply)
 {
 	struct peer_table *t;
@@ -413,7 +405,7 @@ static void apply_table(struct coordlink *c, const Kma__V1__CoordinatorReply *re
 		    strlen(p->address) >= sizeof(e->address) || strcmp(p->node_id, c->node_id) == 0)
 			continue;
 		if (hostport_split(p->address, host, sizeof(host), &port, why, sizeof(why)) != 0) {
-			printable(why);
+			log_printable(why);
 			log_warn("coordinator: peer table: entry %zu left out: %s", i, why);
 			continue;
 		}

@@ -246,9 +246,7 @@ static void reload_peers(struct daemon *d)
 static void clean_text(const char *in, char *out, size_t size)
 {
 	snprintf(out, size, "%.64s", in ? in : "");
-	for (char *p = out; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = '?';
+	log_printable(out);
 }
 
 static void remember(struct daemon *d, const char *id)

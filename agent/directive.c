@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "log.h"
 
 #define MAGIC      "KMADIR01"
 #define MAGIC_LEN  8
@@ -240,9 +241,7 @@ enum directive_rec_status directive_decode(const uint8_t *buf, size_t len,
 	rec->kind = m->kind;
 	rec->ok = m->ok;
 	snprintf(rec->detail, sizeof(rec->detail), "%s", m->detail ? m->detail : "");
-	for (char *p = rec->detail; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			*p = '?';
+	log_printable(rec->detail);
 	rec->done_at = m->done_at;
 	ret = DIRECTIVE_REC_OK;
 exit:

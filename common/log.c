@@ -95,3 +95,10 @@ void log_errno(enum log_level level, int errnum, const char *fmt, ...)
 	va_end(ap);
 	errno = saved;
 }
+
+void log_printable(char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			*s = '?';
+}

@@ -18,6 +18,12 @@ enum log_level {
 };
 
 /* Sets the program name and threshold; lines above the threshold are dropped cheaply. */
+/*
+ * Text from the network or a device made fit for a log line, a file or a protobuf string:
+ * every byte outside printable ASCII (0x20..0x7e) becomes '?', in place. The one sanitizer.
+ */
+void log_printable(char *s);
+
 void log_init(const char *progname, enum log_level level);
 
 /* Threshold as set by log_init or log_set_level. */

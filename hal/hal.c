@@ -75,9 +75,7 @@ bool hal_path_join(char *out, size_t size, const char *a, const char *b)
 
 void hal_clean_id(char *s)
 {
-	for (; *s; s++)
-		if (*s < 0x20 || *s > 0x7e)
-			*s = '?';
+	log_printable(s);
 }
 
 enum hal_status hal_sys_random(struct hal *hal, void *buf, size_t len)
