@@ -4,7 +4,8 @@
 #   make cross ARCH=aarch64   cross-build for aarch64|armhf|x86_64 and run unit tests under qemu
 #   make sanitize             build with ASan+UBSan and run every test
 #   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
-#   make bench-footprint      one agent's RSS, CPU and wake-ups with a 20-node peer table
+#   make bench-footprint      one agent's RSS (where it goes), CPU and wake-ups with a 20-node
+#                             peer table: image profile (CURL=image) beside Debian's
 #   make bench-latency        identity change to diagnosis, default intervals (RUNS=5)
 #   make bench-recovery       scheduling overhead per recovery step (RUNS=5 incident replays)
 #   make bench-coord          kma-coord under thousands of simulated agents (COORD_BENCH=
@@ -137,8 +138,17 @@ bench-build:
 bench: bench-build
 	build-bench/bench/bench_handshake tests/data $(N)
 
+# The image profile (an image's libcurl on Mbed TLS: CURL=image's, on the MBEDTLS chosen)
+# measured in one run beside the Debian profile (Debian's libcurl on OpenSSL, build-bench).
+FOOTPRINT_WINDOW ?= 60
 bench-footprint: bench-build
-	bench/agent_footprint.sh build-bench 21 60
+	@set -e; mb=""; cu="$$(scripts/extdeps.sh curl-image $(MBEDTLS))"; \
+	if [ $(MBEDTLS) != 2.28 ]; then mb="$$(scripts/extdeps.sh mbedtls-$(MBEDTLS))"; fi; \
+	cmake -S . -B build-bench-image -DCMAKE_BUILD_TYPE=Release -DKMA_BUILD_TESTS=OFF \
+		-DKMA_WERROR=ON -DKMA_MBEDTLS_PREFIX="$$mb" -DKMA_CURL_PREFIX="$$cu" $(CMAKE_FLAGS); \
+	cmake --build build-bench-image -j$(JOBS); \
+	FOOTPRINT_LABEL=image FOOTPRINT_AGENTS="debian=$(CURDIR)/build-bench/agent/kma-agent $(FOOTPRINT_AGENTS)" \
+		bench/agent_footprint.sh build-bench-image 21 $(FOOTPRINT_WINDOW)
 
 bench-latency: bench-build
 	bench/detection_latency.sh build-bench $(RUNS)
@@ -191,4 +201,4 @@ image-test:
 	@rc=0; for a in $(IMAGE_ARCHS); do tests/pkg/test_image.sh $$a || rc=1; done; exit $$rc
 
 clean:
-	rm -rf $(BUILD) build-mbedtls* build-sanitize build-bench build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-* build-image-* dist
+	rm -rf $(BUILD) build-mbedtls* build-sanitize build-bench build-bench-image build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-* build-image-* dist
