@@ -733,10 +733,24 @@ static void on_helper_gone(evutil_socket_t fd, short what, void *arg)
 int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 {
 	int ret = KMA_EXIT_SOFTWARE;
-	struct daemon d = {.hal = hal, .cfg = cfg, .status.phase = KMA__V1__PHASE__PHASE_RUNNING};
+	/*
+	 * On the heap, not the stack: most of it is the mesh's room for 256 peers, which stays
+	 * untouched (calloc hands out fresh zero pages for a block this size), while on the
+	 * stack its initialiser wrote every page (make bench-footprint).
+	 */
+	struct daemon *d;
 	struct timeval every = {.tv_sec = (time_t)cfg->hw_check_interval_s};
-	struct event_config *ecfg = event_config_new();
+	struct event_config *ecfg = NULL;
 
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		log_err("out of memory");
+		return ret;
+	}
+	d->hal = hal;
+	d->cfg = cfg;
+	d->status.phase = KMA__V1__PHASE__PHASE_RUNNING;
+	ecfg = event_config_new();
 	if (!ecfg)
 		goto exit;
 	/*
@@ -745,27 +759,27 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	 * talks to it through a pipe): no locks.
 	 */
 	event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
-	d.base = event_base_new_with_config(ecfg);
+	d->base = event_base_new_with_config(ecfg);
 	event_config_free(ecfg);
-	if (!d.base) {
+	if (!d->base) {
 		log_err("cannot create the event loop");
 		goto exit;
 	}
-	d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
-	d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
-	d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);
-	d.ev_hwcheck = event_new(d.base, -1, EV_PERSIST, on_hwcheck, &d);
-	d.ev_act = event_new(d.base, -1, 0, on_act, &d);
-	if (!d.ev_term || !d.ev_int || !d.ev_hup || !d.ev_hwcheck || !d.ev_act ||
-	    evsignal_add(d.ev_term, NULL) || evsignal_add(d.ev_int, NULL) ||
-	    evsignal_add(d.ev_hup, NULL) || event_add(d.ev_hwcheck, &every)) {
+	d->ev_term = evsignal_new(d->base, SIGTERM, on_signal, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
+	d->ev_hwcheck = event_new(d->base, -1, EV_PERSIST, on_hwcheck, d);
+	d->ev_act = event_new(d->base, -1, 0, on_act, d);
+	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_hwcheck || !d->ev_act ||
+	    evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) ||
+	    evsignal_add(d->ev_hup, NULL) || event_add(d->ev_hwcheck, &every)) {
 		log_err("cannot register events");
 		goto exit;
 	}
 	if (hal_privsep_lifeline() >= 0) {
-		d.ev_helper =
-		    event_new(d.base, hal_privsep_lifeline(), EV_READ, on_helper_gone, &d);
-		if (!d.ev_helper || event_add(d.ev_helper, NULL)) {
+		d->ev_helper =
+		    event_new(d->base, hal_privsep_lifeline(), EV_READ, on_helper_gone, d);
+		if (!d->ev_helper || event_add(d->ev_helper, NULL)) {
 			log_err("cannot register events");
 			goto exit;
 		}
@@ -774,28 +788,28 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 
 	log_notice("kma-agent %s starting: board %s (%s backend), state in %s", KMA_VERSION,
 	           hal->board->name, hal->ops->name, hal->state_dir);
-	if (health_start(&d.health, d.base, hal, cfg->hw_check_interval_s, on_health, &d) != 0)
+	if (health_start(&d->health, d->base, hal, cfg->hw_check_interval_s, on_health, d) != 0)
 		goto exit;
 	if (hal->board->kmip.address[0]) {
 		/* Checked as often as the hardware, and at once. */
-		d.status.kmip_declared = true;
-		d.ev_kmip = event_new(d.base, -1, EV_PERSIST, on_kmip_timer, &d);
-		if (!d.ev_kmip || event_add(d.ev_kmip, &every)) {
+		d->status.kmip_declared = true;
+		d->ev_kmip = event_new(d->base, -1, EV_PERSIST, on_kmip_timer, d);
+		if (!d->ev_kmip || event_add(d->ev_kmip, &every)) {
 			log_err("cannot register events");
 			goto exit;
 		}
 		log_notice("key service: KMIP %s of %s every %u s",
 		           kmip_op_name(kmipcheck_op_from(hal->board->kmip.operation)),
 		           hal->board->kmip.address, cfg->hw_check_interval_s);
-		kmip_check(&d);
+		kmip_check(d);
 	}
-	dir_startup(&d);
-	listen_sample(&d);
-	hw_check(&d);
+	dir_startup(d);
+	listen_sample(d);
+	hw_check(d);
 	log_notice("running; hardware check every %u s", cfg->hw_check_interval_s);
-	if (sdnotify_ev_start(&d.notify, d.base) != 0)
+	if (sdnotify_ev_start(&d->notify, d->base) != 0)
 		goto exit;
-	if (event_base_dispatch(d.base) < 0) {
+	if (event_base_dispatch(d->base) < 0) {
 		log_err("event loop failed");
 		goto exit;
 	}
@@ -805,33 +819,34 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	 * and nobody would look at it, so an agent told to stop during a simulated reboot
 	 * would re-execute and run on.
 	 */
-	evsignal_del(d.ev_term);
-	evsignal_del(d.ev_int);
-	log_notice(d.reexec ? "stopped for the simulated reboot" : "stopped");
-	ret = d.helper_lost ? KMA_EXIT_SOFTWARE : KMA_EXIT_OK;
-	*reexec = d.reexec && !d.helper_lost;
+	evsignal_del(d->ev_term);
+	evsignal_del(d->ev_int);
+	log_notice(d->reexec ? "stopped for the simulated reboot" : "stopped");
+	ret = d->helper_lost ? KMA_EXIT_SOFTWARE : KMA_EXIT_OK;
+	*reexec = d->reexec && !d->helper_lost;
 exit:
-	sdnotify_ev_stop(&d.notify, !d.reexec);
-	mbedtls_platform_zeroize(d.token, sizeof(d.token));
-	health_stop(&d.health);
-	kmipcheck_cancel(d.kmip);
-	if (d.ev_kmip)
-		event_free(d.ev_kmip);
-	coordlink_stop(&d.link);
-	mesh_stop(&d.mesh);
-	if (d.ev_helper)
-		event_free(d.ev_helper);
-	if (d.ev_act)
-		event_free(d.ev_act);
-	if (d.ev_hwcheck)
-		event_free(d.ev_hwcheck);
-	if (d.ev_hup)
-		event_free(d.ev_hup);
-	if (d.ev_int)
-		event_free(d.ev_int);
-	if (d.ev_term)
-		event_free(d.ev_term);
-	if (d.base)
-		event_base_free(d.base);
+	sdnotify_ev_stop(&d->notify, !d->reexec);
+	mbedtls_platform_zeroize(d->token, sizeof(d->token));
+	health_stop(&d->health);
+	kmipcheck_cancel(d->kmip);
+	if (d->ev_kmip)
+		event_free(d->ev_kmip);
+	coordlink_stop(&d->link);
+	mesh_stop(&d->mesh);
+	if (d->ev_helper)
+		event_free(d->ev_helper);
+	if (d->ev_act)
+		event_free(d->ev_act);
+	if (d->ev_hwcheck)
+		event_free(d->ev_hwcheck);
+	if (d->ev_hup)
+		event_free(d->ev_hup);
+	if (d->ev_int)
+		event_free(d->ev_int);
+	if (d->ev_term)
+		event_free(d->ev_term);
+	if (d->base)
+		event_base_free(d->base);
+	free(d);
 	return ret;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,8 +556,11 @@ int mesh_update_peers(struct mesh *m, const struct peer_table *t)
 	free(m->peers);
 	m->peers = next;
 	m->n_peers = t->n;
-	if (&m->table != t)
-		m->table = *t;
+	if (&m->table != t) {
+		/* The entries in use only: the rest of the 256 stays untouched, unpaged memory. */
+		m->table.n = t->n;
+		memcpy(m->table.peers, t->peers, t->n * sizeof(t->peers[0]));
+	}
 	write_status(m);
 	return 0;
 }
@@ -567,7 +571,7 @@ int mesh_start(struct mesh *m, struct event_base *base, struct hal *hal,
 	char err[512];
 	struct config_error cerr;
 
-	memset(m, 0, sizeof(*m));
+	memset(m, 0, offsetof(struct mesh, table.peers));
 	m->base = base;
 	m->hal = hal;
 	m->cfg = cfg;

@@ -60,7 +60,6 @@ struct mesh {
 	struct hal *hal;
 	const struct agent_config *cfg;
 	struct tlsctx tls;
-	struct peer_table table;
 	struct peer_state **peers; /* stable: in-flight probes point at their peer */
 	size_t n_peers;
 	int lfd;
@@ -75,6 +74,9 @@ struct mesh {
 	/* Called when an observation changes (after mesh.json is written). */
 	void (*on_change)(void *arg);
 	void *on_change_arg;
+	/* Last: room for PEERS_MAX entries of which table.n are used, and the rest never
+	 * touched (mesh_start() clears everything before it), so never paged in. */
+	struct peer_table table;
 };
 
 /*

@@ -242,8 +242,13 @@ static struct {
 	pthread_mutex_t lock; /* one request at a time: the health worker asks too */
 	int sock, life;
 	struct hal_ops ops;
-	uint8_t buf[HAL_PRIVSEP_MSG_MAX];
 } ps = {.lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1, .life = -1};
+/*
+ * Apart from ps, whose initialiser puts it in the binary's data: a zeroed array is .bss,
+ * whose pages cost nothing until a message touches them; inside ps it was 256 KiB of the
+ * file, mapped in by every agent (make bench-footprint).
+ */
+static uint8_t ps_buf[HAL_PRIVSEP_MSG_MAX];
 
 /*
  * Sends one request and reads its answer: the helper's status and error text, and up to
@@ -259,31 +264,31 @@ static enum hal_status call(struct hal *hal, enum hal_privsep_req type, const vo
 
 	if (got)
 		*got = 0;
-	if (plen > sizeof(ps.buf) - sizeof(h)) {
+	if (plen > sizeof(ps_buf) - sizeof(h)) {
 		hal_set_error(hal, 0, "%s request of %zu bytes is too large", req_names[type],
 		              plen);
 		return HAL_ERR_INVALID;
 	}
 	pthread_mutex_lock(&ps.lock);
-	memcpy(ps.buf, &h, sizeof(h));
+	memcpy(ps_buf, &h, sizeof(h));
 	if (plen)
-		memcpy(ps.buf + sizeof(h), payload, plen);
-	n = send(ps.sock, ps.buf, sizeof(h) + plen, MSG_NOSIGNAL);
-	mbedtls_platform_zeroize(ps.buf, sizeof(h) + plen);
+		memcpy(ps_buf + sizeof(h), payload, plen);
+	n = send(ps.sock, ps_buf, sizeof(h) + plen, MSG_NOSIGNAL);
+	mbedtls_platform_zeroize(ps_buf, sizeof(h) + plen);
 	if (n < 0) {
 		hal_set_error(hal, errno, "privileged helper unreachable (%s)", req_names[type]);
 		goto exit;
 	}
 	do
-		n = recv(ps.sock, ps.buf, sizeof(ps.buf), MSG_TRUNC);
+		n = recv(ps.sock, ps_buf, sizeof(ps_buf), MSG_TRUNC);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
 		hal_set_error(hal, n < 0 ? errno : 0, "privileged helper %s (%s)",
 		              n < 0 ? "unreachable" : "has exited", req_names[type]);
 		goto exit;
 	}
-	memcpy(&a, ps.buf, (size_t)n < sizeof(a) ? (size_t)n : sizeof(a));
-	if ((size_t)n < sizeof(a) || (size_t)n > sizeof(ps.buf) ||
+	memcpy(&a, ps_buf, (size_t)n < sizeof(a) ? (size_t)n : sizeof(a));
+	if ((size_t)n < sizeof(a) || (size_t)n > sizeof(ps_buf) ||
 	    (size_t)a.error_len + a.data_len != (size_t)n - sizeof(a) || a.status < 0 ||
 	    a.status > HAL_ERR_COMMAND || a.data_len > size || (a.data_len && !data)) {
 		hal_set_error(hal, 0,
@@ -293,13 +298,13 @@ static enum hal_status call(struct hal *hal, enum hal_privsep_req type, const vo
 	}
 	st = (enum hal_status)a.status;
 	hal->last_errno = a.errnum;
-	snprintf(hal->error, sizeof(hal->error), "%.*s", (int)a.error_len, ps.buf + sizeof(a));
+	snprintf(hal->error, sizeof(hal->error), "%.*s", (int)a.error_len, ps_buf + sizeof(a));
 	if (a.data_len)
-		memcpy(data, ps.buf + sizeof(a) + a.error_len, a.data_len);
+		memcpy(data, ps_buf + sizeof(a) + a.error_len, a.data_len);
 	if (got)
 		*got = a.data_len;
 wipe:
-	mbedtls_platform_zeroize(ps.buf, (size_t)n < sizeof(ps.buf) ? (size_t)n : sizeof(ps.buf));
+	mbedtls_platform_zeroize(ps_buf, (size_t)n < sizeof(ps_buf) ? (size_t)n : sizeof(ps_buf));
 exit:
 	pthread_mutex_unlock(&ps.lock);
 	return st;
