@@ -1,6 +1,7 @@
 #include "daemon.h"
 
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +29,7 @@ struct daemon {
 	struct hal *hal;
 	const struct agent_config *cfg;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_hwcheck;
+	struct event *ev_trim;   /* gives freed heap back (memory_policy) */
 	struct event *ev_helper; /* the privileged helper's lifeline (hal/privsep.h) */
 	bool helper_lost;
 	struct identity_view last;
@@ -700,6 +702,20 @@ static void on_hwcheck(evutil_socket_t fd, short what, void *arg)
 	hw_check(arg);
 }
 
+/*
+ * Every probe allocates and frees (parsed certificates, handshake state), and the longer
+ * lived (sessions, reports) land between: the heap keeps pages no block uses, up to two
+ * thirds of it after the start-up burst. malloc_trim() hands back every whole free page,
+ * not only the top's, for a walk over the free lists.
+ */
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	malloc_trim(0);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct daemon *d = arg;
@@ -730,6 +746,22 @@ static void on_helper_gone(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/*
+ * glibc's allocator is tuned for servers; an appliance counts kilobytes. One arena: the
+ * health worker (and curl's resolver, for a coordinator named by host name) would each
+ * get one of their own, a heap apart. Blocks from 16 KiB up (every handshake's TLS record
+ * buffers, curl's transfer buffers, peer tables) mapped each on its own and unmapped when
+ * freed: otherwise the start-up burst, when every peer is probed and probes us at once,
+ * leaves a heap that later holes keep from shrinking. Fixing the threshold also stops
+ * glibc raising it after the first such free.
+ */
+static void memory_policy(void)
+{
+	mallopt(M_ARENA_MAX, 1);
+	mallopt(M_MMAP_THRESHOLD, 16 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024);
+}
+
 int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 {
 	int ret = KMA_EXIT_SOFTWARE;
@@ -740,8 +772,10 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	 */
 	struct daemon *d;
 	struct timeval every = {.tv_sec = (time_t)cfg->hw_check_interval_s};
+	struct timeval trim_every = {.tv_sec = 30};
 	struct event_config *ecfg = NULL;
 
+	memory_policy();
 	d = calloc(1, sizeof(*d));
 	if (!d) {
 		log_err("out of memory");
@@ -770,9 +804,11 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
 	d->ev_hwcheck = event_new(d->base, -1, EV_PERSIST, on_hwcheck, d);
 	d->ev_act = event_new(d->base, -1, 0, on_act, d);
+	d->ev_trim = event_new(d->base, -1, EV_PERSIST, on_trim, d);
 	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_hwcheck || !d->ev_act ||
-	    evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) ||
-	    evsignal_add(d->ev_hup, NULL) || event_add(d->ev_hwcheck, &every)) {
+	    evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) || !d->ev_trim ||
+	    evsignal_add(d->ev_hup, NULL) || event_add(d->ev_hwcheck, &every) ||
+	    event_add(d->ev_trim, &trim_every)) {
 		log_err("cannot register events");
 		goto exit;
 	}
@@ -839,6 +875,8 @@ exit:
 		event_free(d->ev_act);
 	if (d->ev_hwcheck)
 		event_free(d->ev_hwcheck);
+	if (d->ev_trim)
+		event_free(d->ev_trim);
 	if (d->ev_hup)
 		event_free(d->ev_hup);
 	if (d->ev_int)
