@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "crlcheck.h"
+#include "rng.h"
 #include "fileio.h"
 #include "hexser.h"
 #include "hostport.h"
@@ -498,21 +498,18 @@ static int pem_append(char *buf, size_t size, size_t *used, const char *what,
 static int key_pem(const Kma__V1__IdentityRecord *rec, char *buf, size_t size)
 {
 	mbedtls_pk_context pk;
-	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	int rc;
 
 	mbedtls_pk_init(&pk);
-	mbedtls_entropy_init(&entropy);
 	mbedtls_ctr_drbg_init(&drbg);
-	rc = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0);
+	rc = mbedtls_ctr_drbg_seed(&drbg, rng_kernel, NULL, NULL, 0);
 	if (rc == 0)
 		rc = kma_pk_parse_key(&pk, rec->key_der.data, rec->key_der.len, &drbg);
 	if (rc == 0)
 		rc = mbedtls_pk_write_key_pem(&pk, (unsigned char *)buf, size);
 	mbedtls_pk_free(&pk);
 	mbedtls_ctr_drbg_free(&drbg);
-	mbedtls_entropy_free(&entropy);
 	return rc;
 }
 

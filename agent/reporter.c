@@ -228,6 +228,12 @@ static CURLcode easy_common(struct reporter *r, CURL *e, const char *url, long t
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/*
+	 * Buffers sized for what goes through them: a report of a few KiB up (curl allocates
+	 * 64 KiB for it by default, 16 KiB is its least) and replies of as little down.
+	 */
+	curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L);
 	return CURLE_OK;
 }
 

@@ -9,6 +9,7 @@
 #include "certinfo.h"
 #include "crlcheck.h"
 #include "fileio.h"
+#include "rng.h"
 
 #define PEM_MAX (256 * 1024)
 
@@ -30,7 +31,6 @@ static void say(char *err, size_t size, const char *what, const char *where, int
 
 void tlsctx_init(struct tlsctx *t)
 {
-	mbedtls_entropy_init(&t->entropy);
 	mbedtls_ctr_drbg_init(&t->drbg);
 	mbedtls_x509_crt_init(&t->chain);
 	mbedtls_pk_init(&t->key);
@@ -61,7 +61,6 @@ void tlsctx_free(struct tlsctx *t)
 	mbedtls_pk_free(&t->key);
 	mbedtls_x509_crt_free(&t->chain);
 	mbedtls_ctr_drbg_free(&t->drbg);
-	mbedtls_entropy_free(&t->entropy);
 }
 
 static enum tlsctx_status seed(struct tlsctx *t, char *err, size_t size)
@@ -73,8 +72,7 @@ static enum tlsctx_status seed(struct tlsctx *t, char *err, size_t size)
 		snprintf(err, size, "psa_crypto_init failed (%d)", rc);
 		return TLSCTX_ERR_INTERNAL;
 	}
-	rc = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy, pers,
-	                           sizeof(pers) - 1);
+	rc = mbedtls_ctr_drbg_seed(&t->drbg, rng_kernel, NULL, pers, sizeof(pers) - 1);
 	if (rc) {
 		say(err, size, "seeding the RNG", "ctr_drbg", rc);
 		return TLSCTX_ERR_INTERNAL;

@@ -36,8 +36,7 @@ enum tlsctx_status {
 };
 
 struct tlsctx {
-	mbedtls_entropy_context entropy;
-	mbedtls_ctr_drbg_context drbg;
+	mbedtls_ctr_drbg_context drbg; /* seeded by rng_kernel() */
 	mbedtls_x509_crt chain; /* ours, leaf first */
 	mbedtls_pk_context key;
 	mbedtls_x509_crt ca;
