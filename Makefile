@@ -4,6 +4,7 @@
 #   make cross ARCH=aarch64   cross-build for aarch64|armhf|x86_64 and run unit tests under qemu
 #   make sanitize             build with ASan+UBSan and run every test
 #   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
+#   make test-curl-gnutls     the coordinator link's tests on libcurl's GnuTLS backend
 #   make bench-footprint      one agent's RSS (where it goes), CPU and wake-ups with a 20-node
 #                             peer table: image profile (CURL=image) beside Debian's
 #   make bench-latency        identity change to diagnosis, default intervals (RUNS=5)
@@ -70,7 +71,7 @@ SEED_FROM ?= 1
 ORACLE_FLAGS ?=
 IMAGE_ARCHS ?= x86_64 aarch64
 
-.PHONY: all build test oracle demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test image-test docs
+.PHONY: test-curl-gnutls all build test oracle demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test image-test docs
 
 all: build
 
@@ -138,6 +139,19 @@ bench-build:
 bench: bench-build
 	build-bench/bench/bench_handshake tests/data $(N)
 
+# The agent's and kmactl's libcurl use on libcurl's GnuTLS backend (Debian's libcurl3-gnutls;
+# its -dev package conflicts with libcurl4-openssl-dev, the headers are the same), linked
+# through KMA_CURL_LIBRARY (docs/dependencies.md).
+CURL_GNUTLS ?= /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/libcurl-gnutls.so.4
+test-curl-gnutls: deps
+	@[ -f $(CURL_GNUTLS) ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq --no-install-recommends libcurl3-gnutls >/dev/null; } || \
+		{ echo "install libcurl3-gnutls (as root: apt-get install libcurl3-gnutls)" >&2; exit 69; }
+	cmake -S . -B build-curlgnutls -DKMA_WERROR=ON -DKMA_CURL_LIBRARY=$(CURL_GNUTLS) $(CMAKE_FLAGS)
+	cmake --build build-curlgnutls -j$(JOBS)
+	cd build-curlgnutls && KMA_EXPECT_CURL_TLS=GnuTLS ctest --output-on-failure -j$(JOBS) \
+		-R 'curl_backend|test_reporter|e2e_test_enroll|e2e_test_coord$$|e2e_test_directives|e2e_test_kmactl|e2e_test_cluster$$'
+
 # The image profile (an image's libcurl on Mbed TLS: CURL=image's, on the MBEDTLS chosen)
 # measured in one run beside the Debian profile (Debian's libcurl on OpenSSL, build-bench).
 FOOTPRINT_WINDOW ?= 60
@@ -201,4 +215,4 @@ image-test:
 	@rc=0; for a in $(IMAGE_ARCHS); do tests/pkg/test_image.sh $$a || rc=1; done; exit $$rc
 
 clean:
-	rm -rf $(BUILD) build-mbedtls* build-sanitize build-bench build-bench-image build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-* build-image-* dist
+	rm -rf $(BUILD) build-mbedtls* build-sanitize build-bench build-bench-image build-curlgnutls build-fuzz build-cross-* $(INSTALL_BUILD) build-pkg-* build-image-* dist
