@@ -35,7 +35,7 @@ int cli_factory_reset(struct hal *hal, int argc, char **argv);
 
 /*
  * `kmip [--address H:P] [--operation OP] [--uid UID] [--cert F --key F --ca F]
- * [--timeout S] [--json]`: the board's KMIP check of the key service, once (kmipcheck.h);
+ * [--server-name NAME] [--timeout S] [--json]`: the board's KMIP check of the key service, once (kmipcheck.h);
  * options replace the board's [kmip] values. Exit 0 only for a successful answer.
  */
 int cli_kmip(struct hal *hal, int argc, char **argv);

@@ -94,6 +94,7 @@ static const struct command commands[] = {
      "  --uid UID            with get: the canary key's unique identifier\n"
      "  --cert FILE, --key FILE, --ca FILE\n"
      "                       a client identity and server CA other than the node's\n"
+     "  --server-name NAME   the name the key service's certificate must carry\n"
      "  --timeout S          give up after S seconds (1 to 60; default 5)\n"
      "  --json               the result as JSON\n",
      "kma-agent kmip\n"

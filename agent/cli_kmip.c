@@ -79,6 +79,7 @@ int cli_kmip(struct hal *hal, int argc, char **argv)
 	    {"ca", required_argument, NULL, 'A'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"json", no_argument, NULL, 'j'},
+	    {"server-name", required_argument, NULL, 'n'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct board_kmip k = hal->board->kmip;
@@ -117,6 +118,9 @@ int cli_kmip(struct hal *hal, int argc, char **argv)
 			break;
 		case 'A':
 			snprintf(k.server_ca, sizeof(k.server_ca), "%s", optarg);
+			break;
+		case 'n':
+			snprintf(k.server_name, sizeof(k.server_name), "%s", optarg);
 			break;
 		case 't':
 			k.timeout_s = (unsigned)strtoul(optarg, &end, 10);

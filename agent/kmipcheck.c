@@ -314,7 +314,9 @@ static void on_start(evutil_socket_t fd, short what, void *arg)
 {
 	struct kmipcheck *c = arg;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
-	struct probe_expect e = {.keep_open = true}; /* any certificate the CA signed */
+	/* The name the board pins, or any certificate the CA signed. */
+	struct probe_expect e = {.keep_open = true,
+	                         .node_id = c->cfg.server_name[0] ? c->cfg.server_name : NULL};
 	char host[HOSTPORT_HOST_MAX], service[8], err[160] = "";
 	unsigned port;
 	int rc;

@@ -88,6 +88,7 @@ static const struct key keys[] = {
     FIELD("kmip", "client_cert", K_PEM, kmip.client_cert),
     FIELD("kmip", "client_key", K_PEM, kmip.client_key),
     FIELD("kmip", "server_ca", K_PEM, kmip.server_ca),
+    FIELD("kmip", "server_name", K_NAME, kmip.server_name),
     FIELD("kmip", "timeout", K_SECONDS, kmip.timeout_s),
     STEP(REBOOT, "reboot"),
     STEP(DELETE_ENTRY, "delete_entry"),

@@ -62,7 +62,9 @@ struct board_actions {
  * "get" (of the canary key whose unique identifier is canary_uid). client_cert and
  * client_key are "identity" (the node's own, the default) or absolute PEM paths (both);
  * server_ca is "identity" (the cluster CA, the default) or an absolute PEM path (required
- * with a client certificate of its own).
+ * with a client certificate of its own); server_name, when set, is the name the key
+ * service's certificate must carry (CN or DNS SAN), else any certificate server_ca signed
+ * is taken.
  */
 struct board_kmip {
 	char address[BOARD_TEXT_MAX]; /* host:port, e.g. 127.0.0.1:5696 */
@@ -71,6 +73,7 @@ struct board_kmip {
 	char client_cert[BOARD_TEXT_MAX];
 	char client_key[BOARD_TEXT_MAX];
 	char server_ca[BOARD_TEXT_MAX];
+	char server_name[BOARD_NAME_MAX];
 	unsigned timeout_s; /* the whole check: connect, handshake, request, answer (1..60) */
 };
 

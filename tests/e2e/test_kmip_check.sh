@@ -50,6 +50,14 @@ expect_exit 1 "$AGENT" -c "$cfg" kmip --address "127.0.0.1:$KPORT" --cert "$P/do
 expect_jsons "$T/out" 'j["result"]' connect 'j["cause"]' peer_cert_untrusted
 ok "a key service whose CA we do not trust: connect, peer_cert_untrusted"
 
+# shellcheck disable=SC2086
+expect_exit 0 "$AGENT" -c "$cfg" kmip --address "127.0.0.1:$KPORT" $ME --server-name u-kma02 --json
+expect_jsons "$T/out" 'j["result"]' ok
+# shellcheck disable=SC2086
+expect_exit 1 "$AGENT" -c "$cfg" kmip --address "127.0.0.1:$KPORT" $ME --server-name kms.example --json
+expect_jsons "$T/out" 'j["result"]' connect 'j["cause"]' peer_identity_mismatch
+ok "server_name: the key service's certificate must name it (peer_identity_mismatch otherwise)"
+
 CLOSED=$(free_port)
 # shellcheck disable=SC2086
 expect_exit 1 "$AGENT" -c "$cfg" kmip --address "127.0.0.1:$CLOSED" $ME --json

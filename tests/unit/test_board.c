@@ -331,11 +331,13 @@ static void test_good_configs(void **state)
 	snprintf(text, sizeof(text),
 	         "[board]\nbackend = sim\n[kmip]\naddress = 127.0.0.1:5696\noperation = get\n"
 	         "canary_uid = 1f0c-canary\nclient_cert = /etc/kms/c.pem\n"
-	         "client_key = /etc/kms/c.key\nserver_ca = /etc/kms/ca.pem\ntimeout = 9\n" REC);
+	         "client_key = /etc/kms/c.key\nserver_ca = /etc/kms/ca.pem\ntimeout = 9\n"
+	         "server_name = kms.example\n" REC);
 	assert_int_equal(load_text(dir, text, strlen(text), &b, &err), BOARD_OK);
 	assert_string_equal(b.kmip.canary_uid, "1f0c-canary");
 	assert_string_equal(b.kmip.client_key, "/etc/kms/c.key");
 	assert_int_equal(b.kmip.timeout_s, 9);
+	assert_string_equal(b.kmip.server_name, "kms.example");
 	tu_rmtree(dir);
 }
 
