@@ -30,10 +30,13 @@ ok "the plan: reboot a-kma02 first, then delete_entry, factory_reset, add_entry,
 
 section "Afterwards" >"$T/after"
 # One disruption at a time: every directive's step is done before the next directive.
-# History lines: TIME plan ID step N ACTOR EVENT DETAIL.
-awk '$7 == "directive" { if (open) bad = 1; open = 1 } $7 == "done" && $5 != "0" { open = 0 }
-	END { exit bad }' "$T/after" || { cat "$T/after"; fail "two directives overlapped"; }
-n=$(awk '$7 == "directive"' "$T/after" | wc -l)
+# History lines: DATE TIME ZONE plan ID [step N] ACTOR EVENT DETAIL (no step for the plan's
+# own events).
+ev='{ event = "" } $4 == "plan" { if ($6 == "step") { step = $7; event = $9 } else { step = 0; event = $7 } }'
+awk "$ev"' event == "directive" { if (open) bad = 1; open = 1 }
+	event == "done" && step != 0 { open = 0 } END { exit bad }' "$T/after" ||
+	{ cat "$T/after"; fail "two directives overlapped"; }
+n=$(awk "$ev"' event == "directive"' "$T/after" | wc -l)
 [ "$n" = 3 ] || { cat "$T/after"; fail "$n directives, want 3 (reboot, factory_reset, quickstart)"; }
 expect_grep "a-kma02 rebooted 1 time(s)" "$OUT"
 expect_grep "healthy: 0 findings" "$T/after"
