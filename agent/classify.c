@@ -108,7 +108,8 @@ static enum kma_cause classify_alert(const struct probe_facts *f, char *detail, 
 	int a = f->alert_received;
 	/* A client whose hello got an alert before any server handshake message, or a
 	 * server whose hello flight got one: that is negotiation, not our certificate. */
-	bool answers_hello = f->server || f->peer_hs_records == 0 || f->our_hs_records < 2;
+	bool answers_hello =
+	    !f->after_finished && (f->server || f->peer_hs_records == 0 || f->our_hs_records < 2);
 
 	if (a == 70) {
 		SAY("the peer answered with protocol_version: no TLS version in common");
@@ -191,6 +192,14 @@ static enum kma_cause classify_facts(const struct probe_facts *f, char *detail, 
 	}
 	if (f->alert_received >= 0)
 		return classify_alert(f, detail, size);
+	/* TLS 1.3: after our Finished the server judges our certificate; an Mbed TLS 3.x server
+	 * seals its alert with the handshake keys we have already left, so the record it sends
+	 * fails to decrypt. It is the refusal, with an alert we cannot read. */
+	if (f->after_finished && f->tls_error == MBEDTLS_ERR_SSL_INVALID_MAC) {
+		SAY("the peer refused our certificate after our Finished (TLS 1.3) with an alert "
+		    "we could not read (sealed with its handshake keys, as Mbed TLS servers do)");
+		return KMA_CAUSE_REJECTED_BY_PEER;
+	}
 	if (f->verify_flags || f->tls_error == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED ||
 	    (f->server && f->tls_error == KMA_ERR_SSL_NO_CLIENT_CERT))
 		return classify_verify(f, detail, size);

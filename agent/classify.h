@@ -43,8 +43,10 @@ struct probe_facts {
 	bool eof;       /* the peer closed its side */
 	int tls_error;  /* mbedTLS handshake result, 0 for success */
 	bool handshake_done;
-	uint32_t verify_flags;       /* our verdict on the peer's certificate (incl. pinning) */
-	bool peer_cert_seen;         /* the peer presented a certificate */
+	bool after_finished;   /* TLS 1.3 client: the failure came after our Finished, when the
+	                        * server judged our certificate (not an answer to our hello) */
+	uint32_t verify_flags; /* our verdict on the peer's certificate (incl. pinning) */
+	bool peer_cert_seen;   /* the peer presented a certificate */
 	bool chain_self_signed_root; /* the chain the peer sent ends in a self-signed cert */
 	int alert_received;          /* description, -1 when none */
 	int alert_sent;              /* description, -1 when none */

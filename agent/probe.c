@@ -177,31 +177,74 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
  * pinning against today's expectation, its validity period and today's CRL (the chain was
  * checked at the full handshake, within the forced interval).
  */
+/* Whether a CRL lists the serial (certinfo form), for a session without a certificate. */
+static bool serial_revoked(const mbedtls_x509_crl *crl, const char *serial)
+{
+	for (; crl; crl = crl->next) {
+		for (const mbedtls_x509_crl_entry *e = &crl->entry; e && e->raw.len; e = e->next) {
+			char hex[130];
+			size_t n = 0;
+
+			for (size_t i = 0; i < e->serial.len && n + 3 <= sizeof(hex); i++)
+				n += (size_t)snprintf(hex + n, sizeof(hex) - n, "%02X",
+				                      e->serial.p[i]);
+			if (hexser_equal(hex, serial))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* crt: the session's certificate, NULL when it holds none (TLS 1.3): ci then says all. */
 static uint32_t resumed_cert_flags(struct probe *p, const mbedtls_x509_crt *crt,
                                    const struct certinfo *ci)
 {
 	uint32_t flags = pin_flags(p, ci);
+	int64_t now = (int64_t)time(NULL);
 
-	if (mbedtls_x509_time_is_past(&crt->valid_to))
+	if (now > ci->not_after)
 		flags |= MBEDTLS_X509_BADCERT_EXPIRED;
-	if (mbedtls_x509_time_is_future(&crt->valid_from))
+	if (now < ci->not_before)
 		flags |= MBEDTLS_X509_BADCERT_FUTURE;
-	if (p->tls && p->tls->crl && mbedtls_x509_crt_is_revoked(crt, p->tls->crl))
+	if (p->tls && p->tls->crl &&
+	    (crt ? mbedtls_x509_crt_is_revoked(crt, p->tls->crl) != 0
+	         : serial_revoked(p->tls->crl, ci->serial)))
 		flags |= MBEDTLS_X509_BADCERT_REVOKED;
 	return flags;
 }
 
-/* Server side, in the middle of a handshake: may the client's ticket resume? */
-static bool ticket_ok(void *arg, const mbedtls_ssl_session *session)
+static void certinfo_from_peer(const struct tlsctx_peer *peer, struct certinfo *ci)
+{
+	memset(ci, 0, sizeof(*ci));
+	snprintf(ci->node_id, sizeof(ci->node_id), "%s", peer->node_id);
+	snprintf(ci->serial, sizeof(ci->serial), "%s", peer->serial);
+	ci->not_before = peer->not_before;
+	ci->not_after = peer->not_after;
+}
+
+/* Server side, in the middle of a handshake: may the client a ticket names resume? */
+static bool ticket_ok(void *arg, const struct tlsctx_peer *peer)
 {
 	struct probe *p = arg;
-	const mbedtls_x509_crt *crt = kma_ssl_session_peer_cert(session);
 	struct certinfo ci;
 
-	if (!crt)
+	certinfo_from_peer(peer, &ci);
+	if (resumed_cert_flags(p, NULL, &ci) != 0)
 		return false;
-	certinfo_from_crt(crt, &ci);
-	return resumed_cert_flags(p, crt, &ci) == 0;
+	p->resume_peer = *peer;
+	p->has_resume_peer = true;
+	return true;
+}
+
+/* Server side: whom a ticket issued after a resumed TLS 1.3 handshake names. */
+static bool ticket_peer(void *arg, struct tlsctx_peer *peer)
+{
+	struct probe *p = arg;
+
+	if (!p->has_resume_peer)
+		return false;
+	*peer = p->resume_peer;
+	return true;
 }
 
 /* Whether the saved session was verified as the node and serial we expect now. */
@@ -247,7 +290,27 @@ static void session_save(struct probe *p)
 	s->valid = true;
 	snprintf(s->node_id, sizeof(s->node_id), "%s", p->obs.cert.node_id);
 	snprintf(s->serial, sizeof(s->serial), "%s", p->obs.cert.serial);
+	s->not_before = p->obs.cert.not_before;
+	s->not_after = p->obs.cert.not_after;
 	s->full_ms = probe_now_ms();
+}
+
+/*
+ * After a resumed handshake: a TLS 1.3 server sent a new ticket, which replaces the one
+ * used (RFC 8446 C.4: a client should not use a ticket twice; OpenSSL refuses a reused
+ * one). The verified identity and the time of the full handshake stay.
+ */
+static void session_renew(struct probe *p)
+{
+	struct probe_session *s = p->session;
+
+	s->resumed++;
+	if (!p->got_ticket)
+		return;
+	mbedtls_ssl_session_free(&s->session);
+	mbedtls_ssl_session_init(&s->session);
+	if (mbedtls_ssl_get_session(&p->ssl, &s->session) != 0)
+		probe_session_forget(s);
 }
 
 static void probe_reset(struct probe *p, const char *label, const struct probe_expect *expect,
@@ -297,6 +360,25 @@ static unsigned our_versions(const struct probe *p)
 	return mask;
 }
 
+/* The alert mbedTLS sends for a certificate it refused (mbedtls_ssl_verify_certificate). */
+static int verify_alert(uint32_t flags)
+{
+	if (flags & MBEDTLS_X509_BADCERT_OTHER)
+		return MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED;
+	if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+		return MBEDTLS_SSL_ALERT_MSG_BAD_CERT;
+	if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+	             MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
+		return MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT;
+	if (flags & MBEDTLS_X509_BADCERT_EXPIRED)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED;
+	if (flags & MBEDTLS_X509_BADCERT_REVOKED)
+		return MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED;
+	if (flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED)
+		return MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA;
+	return MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN;
+}
+
 /* Fills the observation from the facts and starts the orderly close. */
 static void probe_finish(struct probe *p)
 {
@@ -336,7 +418,7 @@ static void probe_finish(struct probe *p)
 		if (p->obs.cause != KMA_CAUSE_OK)
 			probe_session_forget(p->session);
 		else if (p->obs.resumed)
-			p->session->resumed++;
+			session_renew(p);
 		else
 			session_save(p);
 	}
@@ -350,6 +432,11 @@ static void probe_finish(struct probe *p)
 	if (p->obs.cause == KMA_CAUSE_OK && !keep)
 		mbedtls_ssl_close_notify(&p->ssl); /* best effort, never waited for */
 	f->alert_sent = p->out.fatal_alert;
+	/* TLS 1.3 encrypts our alerts: the sniffer saw none, say which mbedTLS sent. */
+	if (f->alert_sent < 0 && !f->handshake_done && p->ssl_ready)
+		f->alert_sent = f->tls_error == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED
+		                    ? verify_alert(f->verify_flags)
+		                    : kma_ssl_sent_alert(&p->ssl);
 	p->obs.alert_sent = f->alert_sent;
 	p->obs.alert_received = f->alert_received;
 	p->obs.tls_error = f->tls_error;
@@ -526,13 +613,31 @@ static void resumed(struct probe *p)
 {
 	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&p->ssl);
 
+	bool known = true;
+
 	p->obs.resumed = true;
-	if (!crt) {
+	/* A TLS 1.3 session holds no certificate: the server has the ticket's identity, the
+	 * client what it saved at the full handshake. */
+	if (crt) {
+		certinfo_from_crt(crt, &p->obs.cert);
+	} else if (p->facts.server && p->has_resume_peer) {
+		certinfo_from_peer(&p->resume_peer, &p->obs.cert);
+	} else if (!p->facts.server && p->session && p->session->valid) {
+		struct tlsctx_peer saved;
+
+		snprintf(saved.node_id, sizeof(saved.node_id), "%s", p->session->node_id);
+		snprintf(saved.serial, sizeof(saved.serial), "%s", p->session->serial);
+		saved.not_before = p->session->not_before;
+		saved.not_after = p->session->not_after;
+		certinfo_from_peer(&saved, &p->obs.cert);
+	} else {
+		known = false;
+	}
+	if (!known) {
 		p->resume_flags = MBEDTLS_X509_BADCERT_MISSING;
 	} else {
 		p->facts.peer_cert_seen = true;
 		p->obs.has_cert = true;
-		certinfo_from_crt(crt, &p->obs.cert);
 		p->resume_flags = resumed_cert_flags(p, crt, &p->obs.cert);
 	}
 	if (!p->resume_flags)
@@ -556,10 +661,12 @@ static enum probe_wait step_handshake(struct probe *p, uint64_t now)
 	}
 	if (p->facts.server) {
 		p->tls->resume_check = ticket_ok;
+		p->tls->resume_peer = ticket_peer;
 		p->tls->resume_arg = p;
 	}
 	rc = mbedtls_ssl_handshake(&p->ssl);
 	p->tls->resume_check = NULL;
+	p->tls->resume_peer = NULL;
 	p->tls->resume_arg = NULL;
 	if (rc == MBEDTLS_ERR_SSL_WANT_READ)
 		return PROBE_WAIT_READ;
@@ -569,6 +676,47 @@ static enum probe_wait step_handshake(struct probe *p, uint64_t now)
 	p->facts.handshake_done = rc == 0;
 	if (rc == 0 && !p->leaf_verified)
 		resumed(p);
+	/* In TLS 1.3 the client finishes before the server has judged its certificate: wait
+	 * for the server's word (a ticket, a close or an alert) before calling it ok. */
+	if (p->facts.handshake_done && !p->facts.server && kma_ssl_is_tls13(&p->ssl)) {
+		p->state = PROBE_CONFIRM;
+		return PROBE_WAIT_READ;
+	}
+	probe_finish(p);
+	return PROBE_WAIT_READ;
+}
+
+/*
+ * TLS 1.3 client after its Finished: the server sends a session ticket (resumption on)
+ * or, as our listener does, a close_notify once it accepted our certificate, and an alert
+ * when it did not. Anything else before the deadline is not an acceptance.
+ */
+static enum probe_wait step_confirm(struct probe *p, uint64_t now)
+{
+	unsigned char buf[64];
+	int rc;
+
+	if (now >= p->deadline_ms) {
+		p->facts.timed_out = true;
+		p->facts.handshake_done = false;
+		probe_finish(p);
+		return PROBE_WAIT_READ;
+	}
+	rc = mbedtls_ssl_read(&p->ssl, buf, sizeof(buf));
+	if (rc == MBEDTLS_ERR_SSL_WANT_READ)
+		return PROBE_WAIT_READ;
+	if (rc == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return PROBE_WAIT_WRITE;
+	if (rc == KMA_ERR_SSL_RECEIVED_TICKET)
+		p->got_ticket = true;
+	if (rc > 0 || rc == KMA_ERR_SSL_RECEIVED_TICKET ||
+	    rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+		probe_finish(p);
+		return PROBE_WAIT_READ;
+	}
+	p->facts.tls_error = rc;
+	p->facts.handshake_done = false;
+	p->facts.after_finished = true;
 	probe_finish(p);
 	return PROBE_WAIT_READ;
 }
@@ -644,6 +792,9 @@ enum probe_wait probe_step(struct probe *p)
 			break;
 		case PROBE_HANDSHAKE:
 			w = step_handshake(p, now);
+			break;
+		case PROBE_CONFIRM:
+			w = step_confirm(p, now);
 			break;
 		case PROBE_CLOSING:
 			w = step_closing(p, now);

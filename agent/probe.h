@@ -91,10 +91,12 @@ struct probe_obs {
 struct probe_session {
 	mbedtls_ssl_session session;
 	bool valid;
-	char node_id[128]; /* as verified */
-	char serial[130];  /* as verified (certinfo form) */
-	uint64_t full_ms;  /* monotonic time of that full handshake */
-	unsigned resumed;  /* probes that resumed it since */
+	char node_id[128];             /* as verified */
+	char serial[130];              /* as verified (certinfo form) */
+	int64_t not_before, not_after; /* its certificate's validity (a TLS 1.3 session that
+	                                * resumed holds no certificate to read it from) */
+	uint64_t full_ms;              /* monotonic time of that full handshake */
+	unsigned resumed;              /* probes that resumed it since */
 };
 
 enum probe_wait {
@@ -126,6 +128,7 @@ enum probe_state {
 	PROBE_IDLE,
 	PROBE_CONNECTING,
 	PROBE_HANDSHAKE,
+	PROBE_CONFIRM, /* TLS 1.3 client: our handshake is done, the server's verdict is not */
 	PROBE_CLOSING,
 	PROBE_VERSIONS, /* the version follow-up probes (outbound, after a refused hello) */
 	PROBE_DONE,
@@ -158,6 +161,9 @@ struct probe {
 	bool ssl_ready;
 	bool leaf_verified;    /* mbedTLS verified a certificate chain: a full handshake */
 	uint32_t resume_flags; /* pinning verdict on a resumed session's certificate */
+	bool has_resume_peer;  /* server: the client a ticket named, accepted (ticket_ok) */
+	bool got_ticket;       /* TLS 1.3 client: the server sent a session ticket */
+	struct tlsctx_peer resume_peer;
 	struct probe_session *session;
 	bool keep_open;
 	uint64_t start_ms, tcp_ms, deadline_ms, drain_ms;

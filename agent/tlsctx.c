@@ -1,6 +1,8 @@
 #include "tlsctx.h"
 
 #include <errno.h>
+#include <mbedtls/constant_time.h>
+#include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +15,9 @@
 
 #define PEM_MAX (256 * 1024)
 
-/* The mesh's suites: ECDSA identities, forward secrecy, AEAD only. */
+/* The mesh's suites: ECDSA identities, forward secrecy, AEAD only (TLS 1.3's first). */
 static const int mesh_suites[] = {
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    KMA_TLS13_SUITES MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     0,
@@ -42,7 +44,9 @@ void tlsctx_init(struct tlsctx *t)
 	mbedtls_ssl_ticket_init(&t->ticket);
 #endif
 	t->resumption = false;
+	memset(t->ticket_mac_key, 0, sizeof(t->ticket_mac_key));
 	t->resume_check = NULL;
+	t->resume_peer = NULL;
 	t->resume_arg = NULL;
 }
 
@@ -51,6 +55,7 @@ void tlsctx_free(struct tlsctx *t)
 #if KMA_HAVE_RESUMPTION
 	mbedtls_ssl_ticket_free(&t->ticket);
 #endif
+	mbedtls_platform_zeroize(t->ticket_mac_key, sizeof(t->ticket_mac_key));
 	mbedtls_ssl_config_free(&t->server);
 	mbedtls_ssl_config_free(&t->client);
 	if (t->crl)
@@ -200,7 +205,7 @@ static enum tlsctx_status setup_conf(struct tlsctx *t, mbedtls_ssl_config *conf,
 	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &t->drbg);
 	mbedtls_ssl_conf_authmode(conf, MBEDTLS_SSL_VERIFY_REQUIRED);
 	mbedtls_ssl_conf_ca_chain(conf, &t->ca, t->crl);
-	kma_ssl_conf_tls12_only(conf);
+	kma_ssl_conf_mesh_versions(conf);
 	kma_ssl_conf_groups(conf);
 	mbedtls_ssl_conf_ciphersuites(conf, mesh_suites);
 	/* Nobody would resume the session a ticket holds: spare the peer making one. */
@@ -255,28 +260,152 @@ enum tlsctx_status tlsctx_set_crl(struct tlsctx *t, const unsigned char *der, si
 }
 
 #if KMA_HAVE_RESUMPTION
-/* Both ticket callbacks share one argument: the tlsctx, which holds the ticket keys. */
+/*
+ * Our ticket: mbedTLS's sealed session T, then the client's identity I, its length (2
+ * bytes) and HMAC-SHA-256(key, T || I || length) cut to 16 bytes. The identity is the
+ * client's own (nothing secret); the MAC keeps anyone from changing whom a ticket names.
+ */
+#define TICKET_MAC_LEN 16
+
+static int ticket_mac(const struct tlsctx *t, const unsigned char *buf, size_t len,
+                      unsigned char mac[TICKET_MAC_LEN])
+{
+	unsigned char full[32];
+	int rc = mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), t->ticket_mac_key,
+	                         sizeof(t->ticket_mac_key), buf, len, full);
+
+	memcpy(mac, full, TICKET_MAC_LEN);
+	return rc;
+}
+
+static void put_i64(unsigned char *p, int64_t v)
+{
+	for (int i = 7; i >= 0; i--, v = (int64_t)((uint64_t)v >> 8))
+		p[i] = (unsigned char)(v & 0xFF);
+}
+
+static int64_t get_i64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return (int64_t)v;
+}
+
+/* The identity the session verified; after a resumed TLS 1.3 handshake, the probe's. */
+static bool ticket_peer(struct tlsctx *t, const mbedtls_ssl_session *session,
+                        struct tlsctx_peer *peer)
+{
+	const mbedtls_x509_crt *crt = kma_ssl_session_peer_cert(session);
+	struct certinfo ci;
+
+	if (crt) {
+		certinfo_from_crt(crt, &ci);
+		snprintf(peer->node_id, sizeof(peer->node_id), "%s", ci.node_id);
+		snprintf(peer->serial, sizeof(peer->serial), "%s", ci.serial);
+		peer->not_before = ci.not_before;
+		peer->not_after = ci.not_after;
+		return true;
+	}
+	return t->resume_peer && t->resume_peer(t->resume_arg, peer);
+}
+
 static int ticket_write(void *arg, const mbedtls_ssl_session *session, unsigned char *start,
                         const unsigned char *end, size_t *tlen, uint32_t *lifetime)
 {
 	struct tlsctx *t = arg;
+	struct tlsctx_peer peer;
+	size_t id_len = 0, serial_len = 0, ilen, len;
+	unsigned char *p;
+	int rc = mbedtls_ssl_ticket_write(&t->ticket, session, start, end, tlen, lifetime);
 
-	return mbedtls_ssl_ticket_write(&t->ticket, session, start, end, tlen, lifetime);
+	if (rc)
+		return rc;
+	if (ticket_peer(t, session, &peer)) {
+		id_len = strlen(peer.node_id);
+		serial_len = strlen(peer.serial);
+	}
+	ilen = id_len ? 1 + id_len + 1 + serial_len + 16 : 0;
+	len = *tlen + ilen + 2 + TICKET_MAC_LEN;
+	if (id_len > 255 || serial_len > 255 || (size_t)(end - start) < len)
+		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	p = start + *tlen;
+	if (ilen) {
+		*p++ = (unsigned char)id_len;
+		memcpy(p, peer.node_id, id_len);
+		p += id_len;
+		*p++ = (unsigned char)serial_len;
+		memcpy(p, peer.serial, serial_len);
+		p += serial_len;
+		put_i64(p, peer.not_before);
+		put_i64(p + 8, peer.not_after);
+		p += 16;
+	}
+	*p++ = (unsigned char)(ilen >> 8);
+	*p++ = (unsigned char)ilen;
+	rc = ticket_mac(t, start, (size_t)(p - start), p);
+	if (rc)
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	*tlen = len;
+	return 0;
+}
+
+/* Reads our identity record off the end of a ticket; false when it is not ours intact. */
+static bool ticket_split(const struct tlsctx *t, const unsigned char *buf, size_t len,
+                         size_t *sealed_len, struct tlsctx_peer *peer)
+{
+	unsigned char mac[TICKET_MAC_LEN];
+	const unsigned char *p;
+	size_t ilen, n;
+
+	if (len < 2 + TICKET_MAC_LEN)
+		return false;
+	len -= TICKET_MAC_LEN;
+	if (ticket_mac(t, buf, len, mac) != 0 ||
+	    mbedtls_ct_memcmp(mac, buf + len, TICKET_MAC_LEN) != 0)
+		return false;
+	ilen = (size_t)buf[len - 2] << 8 | buf[len - 1];
+	if (ilen < 1 + 1 + 16 || ilen > len - 2)
+		return false;
+	*sealed_len = len - 2 - ilen;
+	p = buf + *sealed_len;
+	n = *p++;
+	if (n == 0 || n >= sizeof(peer->node_id) || 1 + n + 1 + 16 > ilen)
+		return false;
+	memcpy(peer->node_id, p, n);
+	peer->node_id[n] = '\0';
+	p += n;
+	n = *p++;
+	if (n >= sizeof(peer->serial) || 1 + strlen(peer->node_id) + 1 + n + 16 != ilen)
+		return false;
+	memcpy(peer->serial, p, n);
+	peer->serial[n] = '\0';
+	p += n;
+	peer->not_before = get_i64(p);
+	peer->not_after = get_i64(p + 8);
+	return true;
 }
 
 /*
- * The ticket as mbedtls_ssl_ticket_parse decrypts it (authentic, ours, not expired), then the
- * probe's word on whether the peer it names is still the one we expect.
+ * The ticket as mbedtls_ssl_ticket_parse decrypts it (authentic, ours, not expired), the
+ * identity beside it intact, then the probe's word on whether that peer is still the one
+ * we expect.
  */
 static int ticket_parse(void *arg, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
 {
 	struct tlsctx *t = arg;
-	int rc = mbedtls_ssl_ticket_parse(&t->ticket, session, buf, len);
+	struct tlsctx_peer peer;
+	size_t sealed;
+	int rc;
 
+	if (!ticket_split(t, buf, len, &sealed, &peer))
+		return MBEDTLS_ERR_SSL_INVALID_MAC; /* mbedTLS then does a full handshake */
+	rc = mbedtls_ssl_ticket_parse(&t->ticket, session, buf, sealed);
 	if (rc)
 		return rc;
-	if (!t->resume_check || !t->resume_check(t->resume_arg, session))
-		return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED; /* mbedTLS then does a full one */
+	if (!t->resume_check || !t->resume_check(t->resume_arg, &peer))
+		return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED; /* a full one */
 	return 0;
 }
 #endif
@@ -292,6 +421,11 @@ enum tlsctx_status tlsctx_enable_resumption(struct tlsctx *t, uint32_t lifetime_
 
 	if (rc) {
 		say(err, size, "session ticket key", "ssl_ticket", rc);
+		return TLSCTX_ERR_INTERNAL;
+	}
+	rc = mbedtls_ctr_drbg_random(&t->drbg, t->ticket_mac_key, sizeof(t->ticket_mac_key));
+	if (rc) {
+		say(err, size, "ticket MAC key", "ctr_drbg", rc);
 		return TLSCTX_ERR_INTERNAL;
 	}
 	mbedtls_ssl_conf_session_tickets_cb(&t->server, ticket_write, ticket_parse, t);

@@ -9,7 +9,8 @@
  * certificate in both directions.
  *
  * Session resumption (tlsctx_enable_resumption) is off unless asked for. When on, the
- * server side issues TLS 1.2 session tickets (RFC 5077) under a key drawn from our RNG when
+ * server side issues session tickets (TLS 1.2: RFC 5077; TLS 1.3: PSK tickets, RFC 8446
+ * 4.6.1) under a key drawn from our RNG when
  * resumption is enabled, so only sessions this process created can resume: a restarted or
  * re-keyed node (a new tlsctx) cannot resume with anyone, and every peer pays one full,
  * verified handshake with it. Tickets rather than a session cache keep the listener
@@ -35,6 +36,18 @@ enum tlsctx_status {
 	TLSCTX_ERR_INTERNAL, /* RNG, memory, library configuration */
 };
 
+/*
+ * The client a session ticket was issued to, as its full handshake verified it. Our tickets
+ * carry it beside mbedTLS's sealed session, under an HMAC with a key of this process: a TLS
+ * 1.3 ticket's session holds no certificate (3.6 serialises none), and the same record
+ * serves TLS 1.2 so both versions resume by one rule.
+ */
+struct tlsctx_peer {
+	char node_id[128];
+	char serial[130];
+	int64_t not_before, not_after; /* the certificate's validity, seconds since the epoch */
+};
+
 struct tlsctx {
 	mbedtls_ctr_drbg_context drbg; /* seeded by rng_kernel() */
 	mbedtls_x509_crt chain; /* ours, leaf first */
@@ -44,14 +57,18 @@ struct tlsctx {
 	mbedtls_ssl_config client;
 	mbedtls_ssl_config server;
 	mbedtls_ssl_ticket_context ticket;
+	unsigned char ticket_mac_key[32]; /* binds the client's identity to our tickets */
 	bool resumption;
 	/*
-	 * Asked, in the middle of a server handshake, whether the session a client's ticket
-	 * holds may resume: false makes it a full handshake. mbedTLS's ticket callback has no
+	 * Asked, in the middle of a server handshake, whether the client a ticket names may
+	 * resume: false makes it a full handshake. mbedTLS's ticket callback has no
 	 * per-connection argument, so whoever steps a server handshake sets these around the
 	 * step (one thread, one handshake step at a time); when unset, no ticket is accepted.
+	 * resume_peer: the identity to write into a ticket issued after a resumed TLS 1.3
+	 * handshake (whose session holds no certificate), false when there is none.
 	 */
-	bool (*resume_check)(void *arg, const mbedtls_ssl_session *session);
+	bool (*resume_check)(void *arg, const struct tlsctx_peer *peer);
+	bool (*resume_peer)(void *arg, struct tlsctx_peer *peer);
 	void *resume_arg;
 };
 

@@ -133,6 +133,67 @@ static inline void kma_ssl_conf_tls12_only(mbedtls_ssl_config *conf)
 }
 
 /*
+ * Whether this library can offer TLS 1.3 to the mesh: 3.x built with it (3.6's default
+ * configuration is) and with the key exchanges the mesh uses (ephemeral ECDHE, and PSK
+ * with ECDHE for resumption). 2.28's TLS 1.3 is an incomplete prototype: never.
+ */
+#if KMA_MBEDTLS3 && defined(MBEDTLS_SSL_PROTO_TLS1_3) &&                                           \
+    defined(MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL_ENABLED)
+#define KMA_HAVE_TLS13 1
+#define KMA_TLS13_SUITES                                                                           \
+	MBEDTLS_TLS1_3_AES_128_GCM_SHA256, MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,                \
+	    MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+#else
+#define KMA_HAVE_TLS13 0
+#define KMA_TLS13_SUITES
+#endif
+
+/*
+ * The mesh's versions: TLS 1.2, and TLS 1.3 where the library has it (so two 3.6 agents
+ * speak 1.3, and either speaks 1.2 with a 2.28 agent).
+ */
+static inline void kma_ssl_conf_mesh_versions(mbedtls_ssl_config *conf)
+{
+	kma_ssl_conf_tls12_only(conf);
+#if KMA_HAVE_TLS13
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_3);
+#endif
+}
+
+/* What mbedtls_ssl_read returns for a TLS 1.3 session ticket (never, without 1.3). */
+#if KMA_HAVE_TLS13 && defined(MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+#define KMA_ERR_SSL_RECEIVED_TICKET MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
+#else
+#define KMA_ERR_SSL_RECEIVED_TICKET 1 /* no error code is positive */
+#endif
+
+/* Whether a finished handshake negotiated TLS 1.3. */
+static inline int kma_ssl_is_tls13(const mbedtls_ssl_context *ssl)
+{
+#if KMA_HAVE_TLS13
+	return mbedtls_ssl_get_version_number(ssl) == MBEDTLS_SSL_VERSION_TLS1_3;
+#else
+	(void)ssl;
+	return 0;
+#endif
+}
+
+/*
+ * The fatal alert our side sent, when the record sniffer could not read it (TLS 1.3
+ * encrypts every alert after the ServerHello); -1 when none or unknown. 3.x keeps the last
+ * alert it queued; 2.28 never needs this (it sends alerts in plaintext during handshakes).
+ */
+static inline int kma_ssl_sent_alert(const mbedtls_ssl_context *ssl)
+{
+#if KMA_MBEDTLS3
+	return ssl->MBEDTLS_PRIVATE(alert_type) ? ssl->MBEDTLS_PRIVATE(alert_type) : -1;
+#else
+	(void)ssl;
+	return -1;
+#endif
+}
+
+/*
  * Whether a configuration lets a handshake use the TLS version whose wire value is version
  * (0x0301 TLS 1.0 ... 0x0304 TLS 1.3): inside its minimum and maximum, and built into the
  * library (3.x has no TLS 1.0/1.1; 2.28 has no usable TLS 1.3). What "we speak" means when
@@ -217,6 +278,13 @@ static inline void kma_ssl_conf_client_tickets(mbedtls_ssl_config *conf, int on)
 #if defined(MBEDTLS_SSL_SESSION_TICKETS)
 	mbedtls_ssl_conf_session_tickets(conf, on ? MBEDTLS_SSL_SESSION_TICKETS_ENABLED
 	                                          : MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+#if KMA_HAVE_TLS13 && MBEDTLS_VERSION_NUMBER >= 0x03060100
+	/* From 3.6.1 a TLS 1.3 client drops the server's tickets unless asked to hand them
+	 * over (mbedtls_ssl_read returns RECEIVED_NEW_SESSION_TICKET): the probe waits for one
+	 * as the server's word that it accepted our certificate. */
+	mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(
+	    conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+#endif
 #else
 	(void)conf;
 	(void)on;

@@ -7,6 +7,15 @@ set -u
 : "${KMA_SOURCE_DIR:?run through ctest (KMA_SOURCE_DIR unset)}"
 
 AGENT="$KMA_BUILD_DIR/agent/kma-agent"
+# What the agent under test speaks: TLS 1.3 too when built on Mbed TLS 3.x (docs/
+# dependencies.md). TLS13=1|0; OURS: its versions as probes print them; PROTO: the version
+# it settles on with a peer that speaks every version (an OpenSSL s_server or s_client).
+case "$("$AGENT" --version 2>/dev/null)" in
+*"(Mbed TLS 3."*) TLS13=1 OURS="TLS 1.2, TLS 1.3" PROTO=1.3 ;;
+*) TLS13=0 OURS="TLS 1.2" PROTO=1.2 ;;
+esac
+# shellcheck disable=SC2034 # used by the tests that source this file
+OURS_JSON="['$(echo "$OURS" | sed "s/, /', '/g")']"
 DATA="$KMA_SOURCE_DIR/tests/data"
 T=$(mktemp -d "${TMPDIR:-/tmp}/kma-e2e.XXXXXX")
 PIDS=""

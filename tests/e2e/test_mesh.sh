@@ -94,10 +94,20 @@ expect_json "$M" "j['peers'][0]['outbound']['peer_serial']" "$A_NEW"
 expect_json "$M" "j['peers'][0]['outbound']['expected_serial']" "$A_OLD"
 expect_json "$M" "j['peers'][0]['outbound']['alert_sent']" 49
 expect_json "$M" "j['peers'][0]['inbound']['alert_sent']" 49
-expect_json "$T/a/state/mesh.json" "j['peers'][0]['outbound']['alert_received']" 49
+# TLS 1.3 between two Mbed TLS 3.x agents: the refusal's alert arrives sealed with keys the
+# client has left (the cause says so); 2.28 and TLS 1.2 read it.
+if [ "$TLS13" = 1 ]; then
+	expect_json "$T/a/state/mesh.json" "j['peers'][0]['outbound']['alert_received']" None
+else
+	expect_json "$T/a/state/mesh.json" "j['peers'][0]['outbound']['alert_received']" 49
+fi
 expect_json "$M" "j['peers'][0]['consecutive_failures'] >= 1" True
 expect_grep "peer a-kma01 outbound 127.0.0.1:$PA: peer_serial_mismatch (alert sent 49 access_denied)" "$T/u.log"
-expect_grep "peer u-kma02 outbound 127.0.0.1:$PU: rejected_by_peer (alert received 49 access_denied)" "$T/a.log"
+if [ "$TLS13" = 1 ]; then
+	expect_grep "peer u-kma02 outbound 127.0.0.1:$PU: rejected_by_peer" "$T/a.log"
+else
+	expect_grep "peer u-kma02 outbound 127.0.0.1:$PU: rejected_by_peer (alert received 49 access_denied)" "$T/a.log"
+fi
 expect_exit 1 "$AGENT" -c "$T/u/agent.conf" mesh
 expect_grep "peer_serial_mismatch     peer_serial_mismatch" "$T/out"
 ok "QuickStart without rejoin: serial mismatch on one side, rejected_by_peer on the other"

@@ -32,10 +32,11 @@ SC_AGENTS="a-kma02=$PEER_AGENT"
 . "$src/scripts/simcluster.sh" >/dev/null
 trap 'sc_cleanup; cleanup' EXIT INT TERM
 
-# proto_of LINE: the protocol an agent of that Mbed TLS line and one of ours agree on.
+# proto_between LINE LINE: what agents of two Mbed TLS lines speak: TLS 1.3 when both are
+# 3.x, TLS 1.2 as soon as one is 2.28.
 proto_between() {
 	case "$1-$2" in
-	3.*-3.*) echo "${KMA_MESH_TLS13:-TLSv1.2}" ;;
+	3.*-3.*) echo TLSv1.3 ;;
 	*) echo TLSv1.2 ;;
 	esac
 }

@@ -69,7 +69,8 @@ ok "u-kma02 -> a-kma01: peer_serial_mismatch (49 sent) / rejected_by_peer (49 re
 listen $U_ME --expect-id a-kma01 --expect-serial $OLD
 connect 1 rejected_by_peer $A_NEW --expect-id u-kma02 --expect-serial "$U"
 accepted 1 peer_serial_mismatch
-expect_jsons "$OJ" "$RECEIVED" 49 "j['alert_sent']" None \
+# TLS 1.3 between Mbed TLS 3.x agents: the alert comes sealed with keys the client has left.
+expect_jsons "$OJ" "$RECEIVED" "$([ "$TLS13" = 1 ] && echo None || echo 49)" "j['alert_sent']" None \
 	"j['peer_cert']['serial'], j['peer_cert']['node_id']" "('$U', 'u-kma02')"
 expect_jsons "$LJ" "$SENT" 49 "j['alert_received']" None \
 	"j['peer_cert']['serial'], j['peer_cert']['node_id']" "('$NEW', 'a-kma01')" \

@@ -56,9 +56,12 @@ probe() {
 	shift 2
 	expect_exit "$want" "$AGENT" probe --json "$@"
 	cp "$T/out" "$J"
-	expect_jsons "$J" "j['cause']" "$cause" "j['our_versions']" "['TLS 1.2']"
+	expect_jsons "$J" "j['cause']" "$cause" "j['our_versions']" "$OURS_JSON"
 }
 check() { expect_jsons "$J" "$@"; }
+# What OpenSSL answers to our hello when it speaks only older versions: handshake_failure
+# to a TLS 1.2 hello, protocol_version to one that also offers TLS 1.3.
+HELLO_ALERT=$([ "$TLS13" = 1 ] && echo 70 || echo 40)
 RECEIVED="(j['alert_received'] or {}).get('number')"
 # the answer to each follow-up, oldest version first, as "answer[/alert|/chosen]"
 ANSWERS="' '.join(v['answer'] + ('/%d' % v['alert']['number'] if v['alert'] else '') + ('/' + v['chosen'] if v['answer'] == 'other_version' else '') for v in j['version_probes'])"
@@ -66,9 +69,9 @@ ANSWERS="' '.join(v['answer'] + ('/%d' % v['alert']['number'] if v['alert'] else
 # --- 1 a TLS 1.0-only peer: handshake_failure to our hello, protocol_mismatch by its versions
 s_server 5 -tls1 $OLD $SERVER
 probe 1 protocol_mismatch $ME "127.0.0.1:$SPORT"
-check "$RECEIVED" 40 "j['peer_versions']" "['TLS 1.0']" \
+check "$RECEIVED" "$HELLO_ALERT" "j['peer_versions']" "['TLS 1.0']" \
 	"$ANSWERS" "accepted other_version/TLS 1.0 other_version/TLS 1.0 alert/70" \
-	"'no TLS version in common (peer accepts TLS 1.0; we speak TLS 1.2)' in j['detail']" True \
+	"'no TLS version in common (peer accepts TLS 1.0; we speak $OURS)' in j['detail']" True \
 	"j['remedy']" "align the TLS versions of both nodes" \
 	"isinstance(j['version_probes_ms'], int)" True
 served
@@ -77,7 +80,7 @@ ok "1 TLS 1.0-only s_server: alert 40, protocol_mismatch, peer accepts TLS 1.0"
 # --- 2 a TLS 1.1-only peer
 s_server 5 -tls1_1 $OLD $SERVER
 probe 1 protocol_mismatch $ME "127.0.0.1:$SPORT"
-check "$RECEIVED" 40 "j['peer_versions']" "['TLS 1.1']" \
+check "$RECEIVED" "$HELLO_ALERT" "j['peer_versions']" "['TLS 1.1']" \
 	"$ANSWERS" "alert/70 accepted other_version/TLS 1.1 alert/70"
 served
 ok "2 TLS 1.1-only s_server: alert 40, protocol_mismatch, peer accepts TLS 1.1"
@@ -85,13 +88,13 @@ ok "2 TLS 1.1-only s_server: alert 40, protocol_mismatch, peer accepts TLS 1.1"
 # --- 3 TLS 1.0 and 1.1, and the same in the human output
 s_server 5 -no_tls1_2 -no_tls1_3 $OLD $SERVER
 probe 1 protocol_mismatch $ME "127.0.0.1:$SPORT"
-check "$RECEIVED" 40 "j['peer_versions']" "['TLS 1.0', 'TLS 1.1']" \
-	"'(peer accepts TLS 1.0, TLS 1.1; we speak TLS 1.2)' in j['detail']" True
+check "$RECEIVED" "$HELLO_ALERT" "j['peer_versions']" "['TLS 1.0', 'TLS 1.1']" \
+	"'(peer accepts TLS 1.0, TLS 1.1; we speak $OURS)' in j['detail']" True
 served
 s_server 5 -no_tls1_2 -no_tls1_3 $OLD $SERVER
 expect_exit 1 "$AGENT" probe $ME "127.0.0.1:$SPORT"
 expect_grep "protocol_mismatch" "$T/out"
-expect_grep "Peer versions:  accepts TLS 1.0, TLS 1.1 (we speak TLS 1.2)" "$T/out"
+expect_grep "Peer versions:  accepts TLS 1.0, TLS 1.1 (we speak $OURS)" "$T/out"
 expect_grep "  TLS 1.3       alert 70 protocol_version" "$T/out"
 expect_grep "  TLS 1.2       other_version (chose TLS 1.1)" "$T/out"
 served
@@ -101,19 +104,27 @@ ok "3 TLS 1.0+1.1 s_server: peer accepts TLS 1.0, TLS 1.1 (JSON and text)"
 s_server 5 -tls1_2 -cipher AES128-SHA -cert "$P/rsa.pem" -key "$P/rsa.key"
 probe 1 cipher_mismatch $ME "127.0.0.1:$SPORT"
 check "$RECEIVED" 40 "j['peer_versions']" "['TLS 1.2']" \
-	"'(versions match: peer accepts TLS 1.2; we speak TLS 1.2)' in j['detail']" True \
+	"'(versions match: peer accepts TLS 1.2; we speak $OURS)' in j['detail']" True \
 	"$ANSWERS" "alert/70 alert/70 accepted alert/70" \
 	"j['remedy']" "align the cipher suites of both nodes"
 served
 ok "4 TLS 1.2 s_server with AES128-SHA only: cipher_mismatch, versions match"
 
-# --- 5 TLS 1.3 only: protocol_version, and now what it speaks
-s_server 5 -tls1_3 $SERVER $VERIFY
-probe 1 protocol_mismatch $ME "127.0.0.1:$SPORT"
-check "$RECEIVED" 70 "j['peer_versions']" "['TLS 1.3']" \
-	"'(peer accepts TLS 1.3; we speak TLS 1.2)' in j['detail']" True
-served
-ok "5 TLS 1.3-only s_server: alert 70, peer accepts TLS 1.3"
+# --- 5 TLS 1.3 only: protocol_version, and now what it speaks (ok for an agent that speaks it)
+if [ "$TLS13" = 1 ]; then
+	s_server 1 -tls1_3 $SERVER $VERIFY
+	probe 0 ok $ME "127.0.0.1:$SPORT"
+	check "j['protocol']" TLSv1.3 "j['version_probes']" None
+	served
+	ok "5 TLS 1.3-only s_server: ok in TLS 1.3, no follow-up probes"
+else
+	s_server 5 -tls1_3 $SERVER $VERIFY
+	probe 1 protocol_mismatch $ME "127.0.0.1:$SPORT"
+	check "$RECEIVED" 70 "j['peer_versions']" "['TLS 1.3']" \
+		"'(peer accepts TLS 1.3; we speak $OURS)' in j['detail']" True
+	served
+	ok "5 TLS 1.3-only s_server: alert 70, peer accepts TLS 1.3"
+fi
 
 # --- 6 no follow-up probe after a handshake that was not refused in negotiation
 s_server 1 $SERVER $VERIFY
@@ -171,7 +182,7 @@ check "j['alert_received']" None "j['peer_versions']" "['TLS 1.0']" \
 intolerant none
 probe 1 peer_closed $ME --timeout 5 "127.0.0.1:$SPORT"
 check "j['peer_versions']" "[]" "$ANSWERS" "closed closed closed closed" \
-	"'(peer accepts none; we speak TLS 1.2)' in j['detail']" True
+	"'(peer accepts none; we speak $OURS)' in j['detail']" True
 ok "7 a peer that closes on our hello: protocol_mismatch when it speaks TLS 1.0 only, else peer_closed"
 
 # --- 8 the daemon's mesh: the same evidence in mesh.json (and so in its reports), and one
@@ -198,9 +209,9 @@ until observed; do
 	sleep 0.1
 done
 expect_jsons "$T/u/state/mesh.json" "j['peers'][0]['outbound']['cause']" protocol_mismatch \
-	"j['peers'][0]['outbound']['alert_received']" 40 \
-	"'(peer accepts TLS 1.0; we speak TLS 1.2)' in j['peers'][0]['outbound']['detail']" True \
+	"j['peers'][0]['outbound']['alert_received']" "$HELLO_ALERT" \
+	"'(peer accepts TLS 1.0; we speak $OURS)' in j['peers'][0]['outbound']['detail']" True \
 	"j['peers'][0]['consecutive_failures']" 1 \
 	"j['listener']['accepted']" 0
-expect_grep "protocol_mismatch (alert received 40 handshake_failure)" "$T/u.log"
+expect_grep "protocol_mismatch (alert received $HELLO_ALERT " "$T/u.log"
 ok "8 the mesh: protocol_mismatch with the peer's versions in mesh.json, one failed probe counted"

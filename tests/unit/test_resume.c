@@ -354,7 +354,8 @@ static void test_server_table_change_no_resume(void **state)
 	assert_string_equal(r.s.cert.serial, SERIAL_OLD);
 	assert_string_equal(r.s.expect_serial, SERIAL_NEW);
 	assert_string_equal(kma_cause_id(r.c.cause), "rejected_by_peer");
-	assert_int_equal(r.c.alert_received, 49);
+	/* TLS 1.3: the Mbed TLS server's alert comes sealed with keys the client has left. */
+	assert_int_equal(r.c.alert_received, KMA_HAVE_TLS13 ? -1 : 49);
 	assert_false(sess.valid);
 	probe_session_free(&sess);
 	tlsctx_free(&b);
