@@ -70,6 +70,9 @@ SEEDS    ?= 30
 SEED_FROM ?= 1
 ORACLE_FLAGS ?=
 IMAGE_ARCHS ?= x86_64 aarch64
+# More ctest arguments for make test, e.g. CTEST_FLAGS='-R probe' (CI's subset of a
+# non-default combination, .ci/run)
+CTEST_FLAGS ?=
 
 .PHONY: test-curl-gnutls all build test oracle demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test image-test docs
 
@@ -106,7 +109,7 @@ build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
 test: deps build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) $(CTEST_FLAGS)
 
 # Long (up to a minute or so per seed), so not part of make test.
 oracle: deps build

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "exitcodes.h"
 #include "fileio.h"
+#include "mbedcompat.h"
 #include "quickstart.h"
 
 /* A token from --token-file keeps it out of the process list and the shell history. */
@@ -65,7 +66,8 @@ int cli_quickstart(struct hal *hal, const struct agent_config *cfg, int argc, ch
 		fprintf(stderr, "kma-agent: cannot read the token from %s\n", token_file);
 		return KMA_EXIT_NOINPUT;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	/* PSA Crypto for a libcurl on Mbed TLS 3.x (main.c says why). */
+	if (kma_psa_init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		ret = KMA_EXIT_SOFTWARE;
 		goto exit;
 	}

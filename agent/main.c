@@ -212,7 +212,9 @@ int main(int argc, char **argv)
 		ret = setup_privsep(&cfg, &hal);
 		if (ret)
 			goto exit;
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		/* A libcurl on Mbed TLS 3.x shares its PSA Crypto, which its TLS 1.3 needs and
+		 * which curl before 8.x does not initialise. */
+		if (kma_psa_init() != 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			fprintf(stderr, "kma-agent: libcurl initialisation failed\n");
 			ret = KMA_EXIT_SOFTWARE;
 			goto exit;

@@ -18,6 +18,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
@@ -68,6 +69,17 @@ static inline int kma_psa_init(void)
 #else
 #define KMA_PRIV(member) member
 #endif
+
+/* SHA-256 in one call: 2.28 deprecates mbedtls_sha256() for mbedtls_sha256_ret(), 3.x
+ * removed the _ret names and mbedtls_sha256() returns int. */
+static inline int kma_sha256(const void *data, size_t len, unsigned char out[32])
+{
+#if KMA_MBEDTLS3
+	return mbedtls_sha256(data, len, out, 0);
+#else
+	return mbedtls_sha256_ret(data, len, out, 0);
+#endif
+}
 
 /* mbedtls_pk_parse_key; 3.x wants an RNG for blinding. */
 static inline int kma_pk_parse_key(mbedtls_pk_context *pk, const unsigned char *key, size_t len,

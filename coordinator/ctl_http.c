@@ -1,5 +1,7 @@
 #include "ctl_http.h"
 
+#include "mbedcompat.h"
+
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -18,6 +20,10 @@ struct sink {
 
 int ctl_http_global_init(void)
 {
+	/* A libcurl on Mbed TLS 3.x shares its PSA Crypto, which its TLS 1.3 needs and which
+	 * curl before 8.x does not initialise. */
+	if (kma_psa_init() != 0)
+		return -1;
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 

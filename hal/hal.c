@@ -1,5 +1,7 @@
 #include "hal.h"
 
+#include "mbedcompat.h" /* before any other Mbed TLS header */
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,9 +9,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
-
-#include <mbedtls/sha256.h>
-#include <mbedtls/version.h>
 
 #include "fileio.h"
 #include "hal_priv.h"
@@ -42,17 +41,9 @@ void hal_set_error(struct hal *hal, int errnum, const char *fmt, ...)
 		snprintf(hal->error + n, sizeof(hal->error) - n, ": %s", strerror(errnum));
 }
 
-/*
- * The one place that knows Mbed TLS versions: 2.28 deprecates mbedtls_sha256() in favour
- * of mbedtls_sha256_ret(), 3.x removed the _ret names and mbedtls_sha256() returns int.
- */
 int hal_sha256(const void *data, size_t len, uint8_t out[HAL_FP_LEN])
 {
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	return mbedtls_sha256(data, len, out, 0);
-#else
-	return mbedtls_sha256_ret(data, len, out, 0);
-#endif
+	return kma_sha256(data, len, out);
 }
 
 bool hal_path_join(char *out, size_t size, const char *a, const char *b)

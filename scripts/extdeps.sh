@@ -8,8 +8,9 @@
 #   mbedtls-3.6            Mbed TLS 3.6 LTS from Debian 13's `mbedtls` source, upstream
 #                          default configuration (include/mbedtls/mbedtls_config.h untouched),
 #                          shared and static libraries, CMake package files
-#   curl-image [2.28|3.6]  libcurl from Debian 12's `curl` source (7.88.1 with Debian's fixes)
-#                          configured as an image builds it: Mbed TLS backend, HTTP and HTTPS
+#   curl-image [2.28|3.6]  libcurl from Debian's `curl` source (with Debian's fixes: 12's
+#                          7.88.1 on 2.28, 13's 8.14.1 on 3.6, see curl_prefix), configured
+#                          as an image builds it: Mbed TLS backend, HTTP and HTTPS
 #                          only; no LDAP, SSH, Kerberos/GSS-API, HTTP/2, HTTP/3, IDN, PSL,
 #                          brotli, zstd, zlib, RTMP, NTLM-WB; built against Debian 12's Mbed
 #                          TLS 2.28 (libmbedtls-dev, the default) or the mbedtls-3.6 prefix
@@ -52,7 +53,7 @@ usage() {
 
 # Recipe versions: bump when a build below changes in a way the flags do not show.
 mbedtls_recipe="mbedtls-3.6 r1"
-curl_recipe="curl-image r1"
+curl_recipe="curl-image r2"
 
 # --- private apt state, one per Debian release, deb-src only --------------------------------
 
@@ -88,14 +89,25 @@ apt_setup() {
 	fi
 }
 
-# src_version DIST PKG: the candidate source version (highest over DIST's suites).
+# src_version DIST PKG: the newest source version of DIST's suites that the mirror serves
+# (an index may name a version its pool does not have yet: the next one down is taken, and
+# said), its files downloaded into the cache.
 src_version() {
 	apt_setup "$1"
+	srcdir="$cache/src/$2"
+	mkdir -p "$srcdir"
 	# shellcheck disable=SC2086
-	v="$(apt-cache $apt_opts showsrc "$2" 2>/dev/null |
-		awk '/^Version:/ { print $2 }' | sort -V | tail -n 1)"
-	[ -n "$v" ] || die "no source package $2 in Debian $1 (apt-get update failed?)"
-	echo "$v"
+	for v in $(apt-cache $apt_opts showsrc "$2" 2>/dev/null |
+		awk '/^Version:/ { print $2 }' | sort -uVr); do
+		[ -s "$srcdir/$2_$(echo "$v" | sed 's/^[0-9]*://').dsc" ] && { echo "$v"; return; }
+		# shellcheck disable=SC2086
+		if (cd "$srcdir" && apt-get $apt_opts source --download-only -qq "$2=$v" >/dev/null 2>&1); then
+			echo "$v"
+			return
+		fi
+		log "Debian $1's mirror does not serve $2=$v (yet): trying the version before it"
+	done
+	die "no source package $2 in Debian $1 that the mirror serves (apt-get update failed?)"
 }
 
 # src_unpack DIST PKG VERSION DIR: fetch the source package (cached) and unpack it into
@@ -111,6 +123,7 @@ src_unpack() {
 		(cd "$srcdir" && apt-get $apt_opts source --download-only -qq "$2=$3" >/dev/null) ||
 			die "apt-get source $2=$3 failed"
 	fi
+	[ -s "$dsc" ] || die "apt-get source $2=$3 left no $dsc"
 	# The archive's Release signature vouches for the .dsc's hashes (checked by apt on
 	# download); the .dsc's own signature needs the uploader's key, which we do not have.
 	dpkg-source --no-check --skip-patches -x "$dsc" "$4" >/dev/null ||
@@ -196,9 +209,19 @@ curl_flags="--disable-static --enable-shared --disable-manual --disable-dependen
 --without-libidn2 --without-libpsl --without-brotli --without-zstd --without-zlib
 --without-librtmp --without-libgsasl --without-ca-bundle --without-ca-path"
 
-# curl_prefix MBEDTLS: sets curl_version, curl_mbed (the Mbed TLS prefix) and curl_p.
+# curl_prefix MBEDTLS: sets curl_dist, curl_version, curl_mbed (the Mbed TLS prefix) and
+# curl_p. On 2.28, Debian 12's curl (7.88.1, what a Debian 12 based image has); on 3.6,
+# Debian 13's (8.14.1): 7.88.1 cannot use Mbed TLS 3.6 (it sets up its SSL context before
+# giving the configuration an RNG, which 3.6 refuses: "mbedTLS: ssl_init failed" on every
+# transfer; later curl fixed the order and initialises PSA Crypto), and an image with 3.6
+# (Yocto scarthgap and later) carries a curl 8.
 curl_prefix() {
-	curl_version="$(src_version bookworm curl)"
+	case "$1" in
+	2.28) curl_dist=bookworm ;;
+	3.6) curl_dist=trixie ;;
+	*) usage ;;
+	esac
+	curl_version="$(src_version "$curl_dist" curl)"
 	case "$1" in
 	2.28)
 		curl_mbed=/usr
@@ -210,18 +233,19 @@ curl_prefix() {
 		;;
 	*) usage ;;
 	esac
-	curl_p="$cache/curl-image-$(safe "$curl_version")-mbedtls$1-$(key_of "$curl_recipe" "$curl_version" "$curl_flags" "$curl_mbed_desc")"
+	curl_p="$cache/curl-image-$(safe "$curl_version")-mbedtls$1-$(key_of "$curl_recipe" "$curl_dist" "$curl_version" "$curl_flags" "$curl_mbed_desc")"
 }
 
 curl_build() { # PREFIX WORK
-	src_unpack bookworm curl "$curl_version" "$2/src"
-	# Debian's fixes (CVEs, regressions), not the two last patches, which turn the source
-	# into libcurl-gnutls and libcurl-nss (Debian's rules pop them for the OpenSSL flavour).
+	src_unpack "$curl_dist" curl "$curl_version" "$2/src"
+	# Debian's fixes (CVEs, regressions); on 7.88.1 not the two last patches, which turn
+	# the source into libcurl-gnutls and libcurl-nss (Debian's rules pop them for the
+	# OpenSSL flavour); 8.x's GnuTLS patch only acts with --with-gnutls.
 	apply_series "$2/src" 90_gnutls.patch
 	log "building libcurl $curl_version (image profile, Mbed TLS in $curl_mbed)"
 	(
 		cd "$2/src"
-		./buildconf >"$2/buildconf.log" 2>&1 ||
+		autoreconf -fi >"$2/buildconf.log" 2>&1 ||
 			{ tail -n 30 "$2/buildconf.log" >&2; exit 1; }
 		rpath=""
 		[ "$curl_mbed" = /usr ] || rpath="-Wl,-rpath,$curl_mbed/lib"
@@ -243,7 +267,7 @@ curl_build() { # PREFIX WORK
 curl_ensure() {
 	curl_prefix "$1"
 	[ "$1" = 3.6 ] || [ "$(id -u)" -ne 0 ] || "$here/deps.sh" build >&2 # libmbedtls-dev
-	build_locked "curl-$1" "$curl_p" curl_build "Debian bookworm curl $curl_version; $curl_mbed_desc; $curl_flags"
+	build_locked "curl-$1" "$curl_p" curl_build "Debian $curl_dist curl $curl_version; $curl_mbed_desc; $curl_flags"
 }
 
 # --- commands ------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ case "$("$AGENT" --version 2>/dev/null)" in
 *"(Mbed TLS 3."*) TLS13=1 OURS="TLS 1.2, TLS 1.3" PROTO=1.3 ;;
 *) TLS13=0 OURS="TLS 1.2" PROTO=1.2 ;;
 esac
+export TLS13 # for the Python checks
 # shellcheck disable=SC2034 # used by the tests that source this file
 OURS_JSON="['$(echo "$OURS" | sed "s/, /', '/g")']"
 DATA="$KMA_SOURCE_DIR/tests/data"

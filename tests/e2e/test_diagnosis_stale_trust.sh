@@ -40,8 +40,10 @@ assert f["culprit"] == "a-kma01" and f["severity"] == "error", f
 assert "install the current cluster CA on a-kma01" in f["remedy"], f
 assert cites(f, "a-kma01 -> u-kma02: peer_chain_incomplete"), f
 assert cites(f, "a-kma01 -> a-kma03: peer_chain_incomplete"), f
-assert cites(f, "u-kma02 -> a-kma01: rejected_by_peer", "alert 48 received"), f
-assert cites(f, "a-kma03 -> a-kma01: rejected_by_peer", "alert 48 received"), f
+# TLS 1.3 between Mbed TLS 3.x agents: the refusal's alert is unreadable for the client
+alert = () if __import__("os").environ.get("TLS13") == "1" else ("alert 48 received",)
+assert cites(f, "u-kma02 -> a-kma01: rejected_by_peer", *alert), f
+assert cites(f, "a-kma03 -> a-kma01: rejected_by_peer", *alert), f
 assert errors() == [f], errors()
 PY
 ok "the diagnosis names a-kma01 (node_stale_trust) with evidence from both sides"

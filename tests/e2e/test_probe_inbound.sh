@@ -101,13 +101,10 @@ listen $ME --expect-id u-kma02 --expect-serial $OLD
 s_client $UCERT -CAfile "$P/ca.pem"
 result 1 peer_serial_mismatch
 check "$SENT" 49 "j['peer_cert']['serial']" "$U" "j['expected']['serial']" $OLD
-# TLS 1.3: Mbed TLS seals the alert with its handshake keys, after the client switched to
-# its application keys: OpenSSL cannot read it either.
-if [ "$TLS13" = 1 ]; then
-	expect_grep "bad record mac" "$T/s_client.log"
-else
-	expect_grep "access denied" "$T/s_client.log"
-fi
+# TLS 1.3: s_client's handshake is over before our verdict; it may leave before the alert
+# comes, and when it reads it, it cannot decrypt it (Mbed TLS seals it with its handshake
+# keys, after the client switched to its application keys: "bad record mac").
+[ "$TLS13" = 1 ] || expect_grep "access denied" "$T/s_client.log"
 ok "22 peer_serial_mismatch (inbound): access_denied sent"
 
 # --- 23 rejected_by_peer: the client does not trust our certificate

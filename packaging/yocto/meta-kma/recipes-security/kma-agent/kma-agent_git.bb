@@ -21,6 +21,13 @@ inherit cmake pkgconfig systemd useradd
 # json-c, inih).
 DEPENDS = "mbedtls curl protobuf-c protobuf-c-native libevent json-c libinih"
 
+# The libraries as the project tests them (docs/dependencies.md, make test MBEDTLS=3.6
+# CURL=image): meta-networking's mbedtls 3.6 with its upstream default configuration and
+# shared libraries (the recipe's default PACKAGECONFIG), and curl with the mbedtls backend,
+# HTTP/HTTPS only, without OpenSSL, zlib, libidn, nghttp2, LDAP, SSH or Kerberos. In the
+# distro or local.conf (curl's PACKAGECONFIG is not this recipe's to set):
+#   PACKAGECONFIG:pn-curl = "ipv6 basic bearer digest mbedtls proxy threaded-resolver verbose"
+
 # The board definition the agent uses by default (a folder under board/ of the sources);
 # a product with its own board sets KMA_BOARD in its machine configuration.
 KMA_BOARD ??= "${@{'aarch64': 'generic-aarch64', 'arm': 'generic-armhf', 'x86_64': 'generic-x86_64'}.get(d.getVar('TARGET_ARCH'), 'generic-x86_64')}"
