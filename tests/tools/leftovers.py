@@ -76,7 +76,9 @@ def suspects(root, since):
             continue  # gone meanwhile
         if not argv and not exe:
             continue
-        if under(exe, root) or under(cwd, root) or any(root in a for a in argv):
+        # A word names a path under root, not merely a string that starts like it: a sibling
+        # build directory (build-mbedtls3.6-curlimage beside build) is another suite's.
+        if under(exe, root) or under(cwd, root) or any(a == root or root + "/" in a for a in argv):
             found.append((pid, exe, cwd, " ".join(argv)))
     return found
 
