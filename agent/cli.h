@@ -5,9 +5,17 @@
 
 #include "config.h"
 #include "hal.h"
+#include "identity.h"
 
 /* `identity [--json]`: board identity and identity state. */
 int cli_identity_show(struct hal *hal, bool json);
+
+/*
+ * What an identity_assess status means for a command that needs the identity: said on
+ * stderr with the remedy; KMA_EXIT_DATAERR for a record that is there but unusable,
+ * KMA_EXIT_IOERR when it cannot be read, else KMA_EXIT_OK.
+ */
+int cli_identity_problem(enum identity_status st, const struct identity_view *v);
 
 /* `identity import --key F --cert F --ca F [--node-id ID]`. */
 int cli_identity_import(struct hal *hal, int argc, char **argv);
@@ -35,8 +43,8 @@ int cli_factory_reset(struct hal *hal, int argc, char **argv);
 
 /*
  * `kmip [--address H:P] [--operation OP] [--uid UID] [--cert F --key F --ca F]
- * [--server-name NAME] [--timeout S] [--json]`: the board's KMIP check of the key service, once (kmipcheck.h);
- * options replace the board's [kmip] values. Exit 0 only for a successful answer.
+ * [--server-name NAME] [--timeout S] [--json]`: the board's KMIP check of the key service, once
+ * (kmipcheck.h); options replace the board's [kmip] values. Exit 0 only for a successful answer.
  */
 int cli_kmip(struct hal *hal, int argc, char **argv);
 

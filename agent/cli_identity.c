@@ -171,6 +171,24 @@ static void print_text(const struct hal *hal, const struct identity_view *v)
 		       v->record_problem);
 }
 
+int cli_identity_problem(enum identity_status st, const struct identity_view *v)
+{
+	if (st == IDENTITY_ERR_CORRUPT) {
+		fprintf(stderr,
+		        "kma-agent: identity record unusable: %s\n"
+		        "kma-agent: no usable previous copy; the agent would run without an "
+		        "identity: this node needs kma-agent factory-reset, then QuickStart\n",
+		        v->record_problem);
+		return KMA_EXIT_DATAERR;
+	}
+	if (st == IDENTITY_ERR_IO) {
+		fprintf(stderr, "kma-agent: cannot read the identity record: %s\n",
+		        v->record_problem);
+		return KMA_EXIT_IOERR;
+	}
+	return KMA_EXIT_OK;
+}
+
 int cli_identity_show(struct hal *hal, bool json)
 {
 	struct identity_view v;
@@ -184,20 +202,7 @@ int cli_identity_show(struct hal *hal, bool json)
 		print_json(hal, &v);
 	else
 		print_text(hal, &v);
-	if (st == IDENTITY_ERR_CORRUPT) {
-		fprintf(stderr,
-		        "kma-agent: identity record unusable: %s\n"
-		        "kma-agent: no usable previous copy; this node needs a factory reset and "
-		        "QuickStart\n",
-		        v.record_problem);
-		return KMA_EXIT_DATAERR;
-	}
-	if (st == IDENTITY_ERR_IO) {
-		fprintf(stderr, "kma-agent: cannot read the identity record: %s\n",
-		        v.record_problem);
-		return KMA_EXIT_IOERR;
-	}
-	return KMA_EXIT_OK;
+	return cli_identity_problem(st, &v);
 }
 
 int cli_identity_import(struct hal *hal, int argc, char **argv)

@@ -80,20 +80,7 @@ static int check_identity(const struct agent_config *cfg, const struct board *bo
 	}
 	st = identity_assess(&hal, &v);
 	hal_close(&hal);
-	if (st == IDENTITY_ERR_CORRUPT) {
-		fprintf(stderr,
-		        "kma-agent: identity record unusable: %s\n"
-		        "kma-agent: the agent would run without an identity; this node needs "
-		        "kma-agent factory-reset, then QuickStart\n",
-		        v.record_problem);
-		return KMA_EXIT_DATAERR;
-	}
-	if (st == IDENTITY_ERR_IO) {
-		fprintf(stderr, "kma-agent: cannot read the identity record: %s\n",
-		        v.record_problem);
-		return KMA_EXIT_IOERR;
-	}
-	return KMA_EXIT_OK;
+	return cli_identity_problem(st, &v);
 }
 
 int main(int argc, char **argv)
