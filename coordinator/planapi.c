@@ -217,18 +217,10 @@ exit:
 	free(notes);
 }
 
-static void journal_get(struct store *st, struct opapi_response *out)
+json_object *planapi_journal_json(const struct store_journal_entry *e, size_t n)
 {
-	struct store_journal_entry *e = NULL;
-	size_t n = 0;
-	json_object *j, *arr;
+	json_object *arr = json_object_new_array();
 
-	if (store_journal_list(st, 0, &e, &n) != STORE_OK) {
-		opapi_respond_error(out, 500, "the coordinator's store could not be read");
-		return;
-	}
-	j = json_object_new_object();
-	arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_new_object();
 
@@ -241,7 +233,21 @@ static void journal_get(struct store *st, struct opapi_response *out)
 		json_object_object_add(o, "detail", str(e[i].detail));
 		json_object_array_add(arr, o);
 	}
-	json_object_object_add(j, "entries", arr);
+	return arr;
+}
+
+static void journal_get(struct store *st, struct opapi_response *out)
+{
+	struct store_journal_entry *e = NULL;
+	size_t n = 0;
+	json_object *j;
+
+	if (store_journal_list(st, 0, &e, &n) != STORE_OK) {
+		opapi_respond_error(out, 500, "the coordinator's store could not be read");
+		return;
+	}
+	j = json_object_new_object();
+	json_object_object_add(j, "entries", planapi_journal_json(e, n));
 	opapi_respond_json(out, 200, j);
 	json_object_put(j);
 	free(e);

@@ -12,6 +12,7 @@
 #include "coord_config.h"
 #include "httpedge.h"
 #include "log.h"
+#include "planapi.h"
 #include "store_plan.h"
 
 #define STATUS_CONNECTIONS 32
@@ -77,20 +78,9 @@ static json_object *recent_journal(struct store *st, int64_t now)
 
 	if (store_journal_list(st, 0, &e, &n) != STORE_OK)
 		return NULL;
-	arr = json_object_new_array();
 	while (first < n && (now - e[first].at > 3600 || n - first > STATUS_JOURNAL_MAX))
 		first++;
-	for (size_t i = first; i < n; i++) {
-		json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "at", json_object_new_int64(e[i].at));
-		json_object_object_add(o, "plan_id", json_object_new_int64(e[i].plan_id));
-		json_object_object_add(o, "step", json_object_new_int(e[i].step));
-		json_object_object_add(o, "actor", json_object_new_string(e[i].actor));
-		json_object_object_add(o, "event", json_object_new_string(e[i].event));
-		json_object_object_add(o, "detail", json_object_new_string(e[i].detail));
-		json_object_array_add(arr, o);
-	}
+	arr = planapi_journal_json(e + first, n - first);
 	free(e);
 	return arr;
 }
