@@ -8,8 +8,10 @@ started after `begin` is still running from this build: its executable, its work
 directory or a word of its command line under BUILD_DIR (tests run there, and their
 temporary directories are there: TMPDIR is BUILD_DIR/tmp). A second `make test` in another
 build directory, running at the same time, is not this suite's: its processes are under
-that other directory. What stays past a bounded grace period (tests stop their processes on
-exit, which can take a moment) is listed, killed, and fails the run.
+that other directory. Two ctest runs in the same build directory at once cannot be told
+apart: the first to finish counts (and kills) the other's processes. What stays past a
+bounded grace period (tests stop their processes on exit, which can take a moment) is
+listed, killed, and fails the run.
 """
 
 import os
