@@ -80,7 +80,7 @@ static json_object *recent_journal(struct store *st, int64_t now)
 		return NULL;
 	while (first < n && (now - e[first].at > 3600 || n - first > STATUS_JOURNAL_MAX))
 		first++;
-	arr = planapi_journal_json(e + first, n - first);
+	arr = planapi_journal_json(first < n ? e + first : NULL, n - first);
 	free(e);
 	return arr;
 }
