@@ -50,7 +50,7 @@ struct tlsctx_peer {
 
 struct tlsctx {
 	mbedtls_ctr_drbg_context drbg; /* seeded by rng_kernel() */
-	mbedtls_x509_crt chain; /* ours, leaf first */
+	mbedtls_x509_crt chain;        /* ours, leaf first */
 	mbedtls_pk_context key;
 	mbedtls_x509_crt ca;
 	mbedtls_x509_crl *crl; /* NULL: none */

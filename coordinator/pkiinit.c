@@ -464,7 +464,7 @@ static void init_usage(FILE *out)
 	    "\n"
 	    "Example:\n"
 	    "  kma-coord init --dir /etc/kma-coord --cluster dc1 --host kma-coord.dc1.example \\\n"
-	    "      --host 192.0.2.10 --operator alice\n",
+	    "      --host 127.0.0.1 --operator alice\n",
 	    PKIINIT_HOSTS_MAX, DEFAULT_OP, DEFAULT_DAYS, CA_DAYS);
 }
 
