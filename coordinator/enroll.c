@@ -338,7 +338,7 @@ static int set_names(mbedtls_x509write_cert *w, const mbedtls_x509_crt *issuer, 
 }
 
 /* "YYYYMMDDhhmmss" in UTC, as mbedtls_x509write_crt_set_validity takes it. */
-static int validity_time(int64_t t, char *buf, size_t size)
+int enroll_validity_time(int64_t t, char *buf, size_t size)
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
@@ -349,7 +349,7 @@ static int validity_time(int64_t t, char *buf, size_t size)
 }
 
 /* 16 random bytes, top bit clear (a positive INTEGER without a 00 pad), first byte not 0. */
-static int random_serial(unsigned char serial[ENROLL_SERIAL_BYTES])
+int enroll_random_serial(unsigned char serial[ENROLL_SERIAL_BYTES])
 {
 	do {
 		if (getrandom(serial, ENROLL_SERIAL_BYTES, 0) != ENROLL_SERIAL_BYTES) {
@@ -374,10 +374,11 @@ static enum enroll_status issue(struct enroll_ca *ca, mbedtls_x509_csr *csr, con
 
 	memset(out, 0, sizeof(*out));
 	mbedtls_x509write_crt_init(&w);
-	if (random_serial(serial) != 0)
+	if (enroll_random_serial(serial) != 0)
 		goto exit;
-	if (validity_time(now - BACKDATE_S, not_before, sizeof(not_before)) != 0 ||
-	    validity_time(now + (int64_t)cert_days * 86400, not_after, sizeof(not_after)) != 0) {
+	if (enroll_validity_time(now - BACKDATE_S, not_before, sizeof(not_before)) != 0 ||
+	    enroll_validity_time(now + (int64_t)cert_days * 86400, not_after, sizeof(not_after)) !=
+	        0) {
 		log_err("enrolment: cannot express the validity of %u days from %lld", cert_days,
 		        (long long)now);
 		goto exit;

@@ -37,6 +37,16 @@ enum enroll_status {
 #define ENROLL_TOKEN_BYTES  32
 #define ENROLL_TOKEN_HEX    (2 * ENROLL_TOKEN_BYTES + 1) /* the token as text, with the NUL */
 #define ENROLL_SERIAL_BYTES 16
+
+/* t as "YYYYMMDDhhmmss" in UTC, as mbedtls_x509write_crt_set_validity takes it; 0 or -1. */
+int enroll_validity_time(int64_t t, char *buf, size_t size) __attribute__((warn_unused_result));
+
+/*
+ * A certificate serial: ENROLL_SERIAL_BYTES random bytes, top bit clear (a positive INTEGER
+ * without a 00 pad), first byte not 0. 0, or -1 when the kernel gives no randomness (logged).
+ */
+int enroll_random_serial(unsigned char serial[ENROLL_SERIAL_BYTES])
+    __attribute__((warn_unused_result));
 #define ENROLL_CONTENT_TYPE "application/x-protobuf"
 
 struct enroll_ca;

@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 
+#include "enroll.h"
 #include "exitcodes.h"
 #include "fileio.h"
 
@@ -149,14 +149,6 @@ static int san_der(const struct pkiinit_params *p, unsigned char *buf, size_t si
 	return (int)len;
 }
 
-static int validity(int64_t t, char *buf, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	return gmtime_r(&tt, &tm) && strftime(buf, size, "%Y%m%d%H%M%S", &tm) == 14 ? 0 : -1;
-}
-
 /* What one certificate is. */
 struct cert_spec {
 	const char *subject;
@@ -173,19 +165,16 @@ static char *make_cert(mbedtls_pk_context *key, struct issuer *issuer, const str
                        int64_t now, mbedtls_ctr_drbg_context *drbg)
 {
 	mbedtls_x509write_cert w;
-	unsigned char serial[16];
+	unsigned char serial[ENROLL_SERIAL_BYTES];
 	char nb[16], na[16];
 	char *pem = calloc(1, PEM_MAX);
 	int rc = -1;
 
 	mbedtls_x509write_crt_init(&w);
-	do {
-		if (getrandom(serial, sizeof(serial), 0) != (ssize_t)sizeof(serial))
-			goto exit;
-		serial[0] &= 0x7f;
-	} while (serial[0] == 0);
-	if (!pem || validity(now - BACKDATE_S, nb, sizeof(nb)) != 0 ||
-	    validity(now + (int64_t)spec->days * 86400, na, sizeof(na)) != 0)
+	if (enroll_random_serial(serial) != 0)
+		goto exit;
+	if (!pem || enroll_validity_time(now - BACKDATE_S, nb, sizeof(nb)) != 0 ||
+	    enroll_validity_time(now + (int64_t)spec->days * 86400, na, sizeof(na)) != 0)
 		goto exit;
 	mbedtls_x509write_crt_set_version(&w, MBEDTLS_X509_CRT_VERSION_3);
 	mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
