@@ -23,6 +23,7 @@
 #include "enroll.h"
 #include "exitcodes.h"
 #include "fileio.h"
+#include "hostport.h"
 
 #define PEM_MAX      4096
 #define NAME_MAX_    64
@@ -76,10 +77,9 @@ static bool name_ok(const char *s)
 /* A DNS name (letters, digits, dots and hyphens) or an IPv4 or IPv6 address. */
 static bool host_ok(const char *s)
 {
-	unsigned char a[16];
 	size_t n = strlen(s);
 
-	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+	if (hostport_is_numeric(s))
 		return true;
 	return n > 0 && n <= 253 && s[0] != '-' && s[0] != '.' &&
 	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") == n;
