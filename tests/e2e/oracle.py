@@ -320,9 +320,14 @@ class Agent:
             # namespace, so one killed run would make every later import fail.
             env["LD_PRELOAD"] = libfaketime()
             env["FAKETIME"] = clock
-            # preloaded ahead of a sanitizer build's runtime (make sanitize)
+            # Preloaded ahead of a sanitizer build's runtime (make sanitize). ASan's
+            # allocator reads the monotonic clock when it maps a region, to schedule its
+            # release to the OS: through libfaketime's clock_gettime, whose first call
+            # resolves symbols with dlsym, which allocates under the allocator's lock, a
+            # deadlock (every import hung in CI). Release to the OS off: no clock read.
             env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                                   ":verify_asan_link_order=0").lstrip(":")
+                                   ":verify_asan_link_order=0"
+                                   ":allocator_release_to_os_interval_ms=-1").lstrip(":")
         try:
             r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=env, timeout=120)
