@@ -113,7 +113,7 @@ for v in $variants; do
 			"$(awk '$1 == "Pss:" { print $2 }' "/proc/$helper/smaps_rollup")"
 	fi
 done
-for b in agent/kma-agent coordinator/kma-coord coordinator/kmactl; do
+for b in agent/kma-agent coordinator/kma-coord kmactl/kmactl; do
 	strip -o "$demo/stripped" "$build/$b"
 	printf '  %-22s %8s bytes stripped (x86_64, mbedTLS and the rest shared)\n' \
 		"$(basename "$b")" "$(stat -c %s "$demo/stripped")"

@@ -22,7 +22,7 @@
 
 agent="$build/agent/kma-agent"
 coord="$build/coordinator/kma-coord"
-ctl="$build/coordinator/kmactl"
+ctl="$build/kmactl/kmactl"
 pids=""
 
 # agent_of NAME: the kma-agent that appliance runs.

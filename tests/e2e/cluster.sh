@@ -17,7 +17,7 @@
 
 COORD="$KMA_BUILD_DIR/coordinator/kma-coord"
 # shellcheck disable=SC2034 # for the scenarios: kmactl -c "$T/kmactl.conf"
-CTL="$KMA_BUILD_DIR/coordinator/kmactl"
+CTL="$KMA_BUILD_DIR/kmactl/kmactl"
 
 cluster_pki() {
 	P="$T/pki"

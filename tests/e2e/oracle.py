@@ -379,7 +379,7 @@ class Run:
         self.build, self.source = build, source
         self.agent = os.path.join(build, "agent", "kma-agent")
         self.coord_bin = os.path.join(build, "coordinator", "kma-coord")
-        self.ctl = os.path.join(build, "coordinator", "kmactl")
+        self.ctl = os.path.join(build, "kmactl", "kmactl")
         self.pki = os.path.join(rundir, "pki")
         self.deadline_s = deadline
         self.agents = {x: Agent(self, i, x) for i, x in enumerate(self.ids, 1)}
@@ -1025,7 +1025,7 @@ def main():
     if not args.build:
         ap.error("KMA_BUILD_DIR (or --build) names the build directory")
     args.build, args.source = os.path.abspath(args.build), os.path.abspath(args.source)
-    missing = [p for p in ("agent/kma-agent", "coordinator/kma-coord", "coordinator/kmactl")
+    missing = [p for p in ("agent/kma-agent", "coordinator/kma-coord", "kmactl/kmactl")
                if not os.access(os.path.join(args.build, p), os.X_OK)]
     missing += [c for c in ("unshare", "ip", "openssl") if not shutil.which(c)]
     if not libfaketime():

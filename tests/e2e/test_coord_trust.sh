@@ -81,7 +81,7 @@ cert = $DATA/a-kma01.pem
 key = $DATA/a-kma01.key
 ca = $DATA/ca.pem
 CONF
-in_store "$KMA_BUILD_DIR/coordinator/kmactl" -c "$T/kmactl.conf" status >"$T/ctl.log" 2>&1 &&
+in_store "$KMA_BUILD_DIR/kmactl/kmactl" -c "$T/kmactl.conf" status >"$T/ctl.log" 2>&1 &&
 	fail "kmactl accepted an untrusted server"
 grep -qi "certificate" "$T/ctl.log" || fail "kmactl failed for another reason: $(cat "$T/ctl.log")"
 ok "kmactl with a configured CA does not trust the system store"

@@ -40,7 +40,7 @@ mkdir -p "$T/etc/kma-coord"
 # A packaged install leaves the commented default there; the guide copies over it.
 printf '# kma-coord configuration (every key commented out)\n' >"$COORD_CONF"
 # The programs as installed: kma-coord and kmactl on PATH; kma-agent with the node's config.
-ln -s "$KMA_BUILD_DIR/coordinator/kma-coord" "$KMA_BUILD_DIR/coordinator/kmactl" "$T/ops/"
+ln -s "$KMA_BUILD_DIR/coordinator/kma-coord" "$KMA_BUILD_DIR/kmactl/kmactl" "$T/ops/"
 PATH="$T/ops:$PATH"
 export PATH
 unset KMACTL_CONFIG
@@ -123,7 +123,7 @@ ok "three nodes added and enrolled with QuickStart as the guide says"
 
 # The mesh: once it has settled, the guide's checks run and each exits 0.
 n=0
-until KMACTL_CONFIG="$PKI/kmactl.conf" "$KMA_BUILD_DIR/coordinator/kmactl" diagnose \
+until KMACTL_CONFIG="$PKI/kmactl.conf" "$KMA_BUILD_DIR/kmactl/kmactl" diagnose \
 	>"$T/diag" 2>&1; do
 	n=$((n + 1))
 	[ $n -lt 480 ] || { cat "$T/diag" >&2; fail "the mesh never became healthy"; }

@@ -89,7 +89,7 @@ ok "agent.conf passes --check-config; coord.conf and kmactl.conf ask for what is
 keys_of() { sed -n 's/^ \*   \([a-z_]*\) = .*/\1/p' "$KMA_SOURCE_DIR/$1"; }
 for pair in "agent/config.h:$etc/kma-agent/agent.conf" \
 	"coordinator/coord_config.h:$etc/kma-coord/coord.conf" \
-	"coordinator/ctl_config.h:$etc/kma-agent/kmactl.conf"; do
+	"kmactl/ctl_config.h:$etc/kma-agent/kmactl.conf"; do
 	hdr=${pair%%:*} conf=${pair#*:}
 	[ -n "$(keys_of "$hdr")" ] || fail "no keys found in the comment of $hdr"
 	for k in $(keys_of "$hdr"); do

@@ -6,7 +6,7 @@
 . "$KMA_SOURCE_DIR/tests/e2e/pki.sh"
 
 COORD="$KMA_BUILD_DIR/coordinator/kma-coord"
-CTL="$KMA_BUILD_DIR/coordinator/kmactl"
+CTL="$KMA_BUILD_DIR/kmactl/kmactl"
 P="$T/pki"
 OLD=E2207FDBA432E9010000000000000084
 USER=866B070F94660D13000000000000001E
