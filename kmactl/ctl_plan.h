@@ -9,7 +9,9 @@
  * summary of what was done and how long each step took.
  */
 
-#include "ctl_cmd.h"
+#include <stdio.h>
+
+#include "ctl_ctx.h"
 
 /*
  * For kmactl status: the current plan in one or two lines, and who holds the disruption
