@@ -3,17 +3,12 @@
 #include <event2/event.h>
 #include <malloc.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <mbedtls/platform_util.h>
-
-#include "daemon_priv.h"
 #include "coordlink.h"
-#include "directive.h"
 #include "exitcodes.h"
 #include "health.h"
 #include "identity.h"
@@ -22,20 +17,58 @@
 #include "log.h"
 #include "mesh.h"
 #include "privsep.h"
-#include "quickstart.h"
 #include "recovery.h"
 #include "sdnotify_ev.h"
+
+struct daemon {
+	struct event_base *base;
+	struct hal *hal;
+	const struct agent_config *cfg;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_hwcheck;
+	struct event *ev_trim;   /* gives freed heap back (memory_policy) */
+	struct event *ev_helper; /* the privileged helper's lifeline (hal/privsep.h) */
+	bool helper_lost;
+	struct identity_view last;
+	bool have_last;
+	struct mesh mesh;
+	struct coordlink link;
+	struct health health;
+	struct event *ev_kmip;          /* the KMIP check's interval */
+	struct kmipcheck *kmip;         /* the check in flight, NULL when none */
+	bool queue_full;                /* a watched accept queue was full at the last sample */
+	struct coordlink_status status; /* what reports say beyond the identity view */
+	struct recovery rec;            /* the coordinator's directives (writes status) */
+	struct sdnotify_ev notify;      /* systemd: READY=1, WATCHDOG=1, STOPPING=1 */
+};
+
+static void hw_check(struct daemon *d);
 
 static void on_identity_changed(void *arg)
 {
 	hw_check(arg);
 }
 
-static void on_mesh_change(void *arg)
+/* Something the coordinator should hear now. */
+static void on_report(void *arg)
 {
 	struct daemon *d = arg;
 
 	coordlink_kick(&d->link);
+}
+
+/* A factory reset erased the identity: peers are not probed with it any more. */
+static void on_identity_erased(void *arg)
+{
+	struct daemon *d = arg;
+
+	mesh_stop(&d->mesh);
+}
+
+static void on_directives(void *arg, Kma__V1__Directive *const *ds, size_t n)
+{
+	struct daemon *d = arg;
+
+	recovery_directives(&d->rec, ds, n);
 }
 
 /*
@@ -82,7 +115,7 @@ static void identity_restart(struct daemon *d)
 		log_err("mesh: not started");
 		mesh_stop(&d->mesh);
 	} else {
-		d->mesh.on_change = on_mesh_change;
+		d->mesh.on_change = on_report;
 		d->mesh.on_change_arg = d;
 	}
 	if (cfg->coord_url[0]) {
@@ -181,7 +214,7 @@ static void hw_check_identity(struct daemon *d)
 }
 
 /* The identity, then the faults the HAL may inject into a (re)started mesh. */
-void hw_check(struct daemon *d)
+static void hw_check(struct daemon *d)
 {
 	hw_check_identity(d);
 	mesh_set_wedged(&d->mesh, hal_listener_wedged(d->hal));
@@ -375,6 +408,21 @@ static void on_helper_gone(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+/* Directives are taken up from here on; the one under way when the agent stopped is settled. */
+static int directives_start(struct daemon *d)
+{
+	struct recovery_deps deps = {
+	    .status = &d->status,
+	    .node_id = d->link.node_id,
+	    .report = on_report,
+	    .identity_erased = on_identity_erased,
+	    .identity_changed = on_identity_changed,
+	    .arg = d,
+	};
+
+	return recovery_start(&d->rec, d->base, d->hal, d->cfg, &deps);
+}
+
 /*
  * glibc's allocator is tuned for servers; an appliance counts kilobytes. One arena: the
  * health worker (and curl's resolver, for a coordinator named by host name) would each
@@ -432,9 +480,8 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	d->ev_int = evsignal_new(d->base, SIGINT, on_signal, d);
 	d->ev_hup = evsignal_new(d->base, SIGHUP, on_signal, d);
 	d->ev_hwcheck = event_new(d->base, -1, EV_PERSIST, on_hwcheck, d);
-	d->ev_act = event_new(d->base, -1, 0, on_act, d);
 	d->ev_trim = event_new(d->base, -1, EV_PERSIST, on_trim, d);
-	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_hwcheck || !d->ev_act ||
+	if (!d->ev_term || !d->ev_int || !d->ev_hup || !d->ev_hwcheck ||
 	    evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) || !d->ev_trim ||
 	    evsignal_add(d->ev_hup, NULL) || event_add(d->ev_hwcheck, &every) ||
 	    event_add(d->ev_trim, &trim_every)) {
@@ -468,7 +515,8 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 		           hal->board->kmip.address, cfg->hw_check_interval_s);
 		kmip_check(d);
 	}
-	dir_startup(d);
+	if (directives_start(d) != 0)
+		goto exit;
 	listen_sample(d);
 	hw_check(d);
 	log_notice("running; hardware check every %u s", cfg->hw_check_interval_s);
@@ -486,12 +534,12 @@ int daemon_run(struct hal *hal, const struct agent_config *cfg, bool *reexec)
 	 */
 	evsignal_del(d->ev_term);
 	evsignal_del(d->ev_int);
-	log_notice(d->reexec ? "stopped for the simulated reboot" : "stopped");
+	log_notice(recovery_reexec(&d->rec) ? "stopped for the simulated reboot" : "stopped");
 	ret = d->helper_lost ? KMA_EXIT_SOFTWARE : KMA_EXIT_OK;
-	*reexec = d->reexec && !d->helper_lost;
+	*reexec = recovery_reexec(&d->rec) && !d->helper_lost;
 exit:
-	sdnotify_ev_stop(&d->notify, !d->reexec);
-	mbedtls_platform_zeroize(d->token, sizeof(d->token));
+	sdnotify_ev_stop(&d->notify, !recovery_reexec(&d->rec));
+	recovery_stop(&d->rec);
 	health_stop(&d->health);
 	kmipcheck_cancel(d->kmip);
 	if (d->ev_kmip)
@@ -500,8 +548,6 @@ exit:
 	mesh_stop(&d->mesh);
 	if (d->ev_helper)
 		event_free(d->ev_helper);
-	if (d->ev_act)
-		event_free(d->ev_act);
 	if (d->ev_hwcheck)
 		event_free(d->ev_hwcheck);
 	if (d->ev_trim)

@@ -1,5 +1,5 @@
 # The sim's injected faults (wedge, reboot re-exec), the health worker, directive validation and
-# the persisted directive record.
+# the persisted directive record, and recovery (a directive from receipt to result).
 kma_unit_test(test_sim_faults SOURCES unit/test_sim_faults.c
 	LIBS kma_hal kma_board kma_proto kma_common)
 
@@ -8,4 +8,5 @@ kma_unit_test(test_sim_faults SOURCES unit/test_sim_faults.c
 add_executable(mkdirective ${CMAKE_CURRENT_SOURCE_DIR}/tools/mkdirective.c)
 target_link_libraries(mkdirective PRIVATE kma_proto PkgConfig::JSONC)
 kma_unit_test(test_directive SOURCES unit/test_directive.c LIBS kma_agent)
+kma_unit_test(test_recovery SOURCES unit/test_recovery.c LIBS kma_agent)
 kma_unit_test(test_health SOURCES unit/test_health.c LIBS kma_agent)
