@@ -124,6 +124,11 @@ int auth_set_crl(struct auth *a, const unsigned char *der, size_t len)
 	return 0;
 }
 
+int auth_honour_crl(void *a, const unsigned char *der, size_t len)
+{
+	return auth_set_crl(a, der, len);
+}
+
 /* Casts: as in crl_lists. */
 uint64_t auth_crl_generation(const struct auth *a)
 {

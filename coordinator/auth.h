@@ -73,6 +73,10 @@ void auth_check(const struct auth *a, const struct auth_der *chain, size_t n,
 int auth_set_crl(struct auth *a, const unsigned char *der, size_t len)
     __attribute__((warn_unused_result));
 
+/* auth_set_crl for a struct auth given as void * (revoke.h's revoke_honour_fn). */
+int auth_honour_crl(void *a, const unsigned char *der, size_t len)
+    __attribute__((warn_unused_result));
+
 /*
  * Counts the CRLs auth_set_crl took: a verdict auth_check gave under an older count may be
  * out of date (a connection's cached verdict, say).

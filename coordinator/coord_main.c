@@ -425,7 +425,7 @@ int main(int argc, char **argv)
 	store_defer_checkpoints(store);
 	/* The CRL before the first connection, so that a restarted coordinator honours it. */
 	if (enroll_ca && enroll_ca_signs_crls(enroll_ca)) {
-		revoke = revoke_new(enroll_ca, auth);
+		revoke = revoke_new(enroll_ca, auth_honour_crl, auth);
 		if (!revoke || revoke_refresh(revoke, store, time(NULL)) != 0) {
 			ret = KMA_EXIT_SOFTWARE;
 			goto exit;
@@ -476,7 +476,7 @@ int main(int argc, char **argv)
 		goto exit;
 	}
 	if (cfg.status_listen[0]) {
-		struct opapi_params prm = {cfg.token_ttl_s, ep.stale_after_s, cfg.min_serving};
+		struct api_params prm = {cfg.token_ttl_s, ep.stale_after_s, cfg.min_serving};
 
 		timeline = timeline_new();
 		status = status_start(cfg.status_listen, cfg.db, &prm, cfg.cluster_id, timeline);

@@ -2,12 +2,10 @@
 #define KMA_COORD_DIAGNOSE_H
 
 /*
- * GET /v1/diagnosis: the mesh diagnosis (coordinator/diag.h) over what the store holds,
- * as {"healthy": bool, "findings": [{"pattern", "severity", "culprit", "summary",
- * "remedy", "evidence": [...]}]}. healthy is false while any finding is an error.
+ * The mesh diagnosis (coordinator/diag.h) over what the store holds: the snapshot it runs
+ * over and its findings (apijson.h makes GET /v1/diagnosis of them).
  */
 
-#include <json-c/json.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -51,8 +49,5 @@ void diagnose_snapshot_free(struct diagnose_snapshot *s);
 /* The findings over what the store holds (up to max, into f): how many, or -1 (logged). */
 ssize_t diagnose_run(struct store *st, int64_t now, int64_t stale_after, struct diag_finding *f,
                      size_t max);
-
-/* A new JSON object the caller puts, or NULL when the store failed (logged). */
-json_object *diagnose_json(struct store *st, int64_t now, int64_t stale_after);
 
 #endif

@@ -23,7 +23,7 @@
 #include "hexser.h"
 #include "kma.pb-c.h"
 #include "log.h"
-#include "opapi.h"
+#include "nodeid.h"
 
 /* PEM files are a few KiB; anything this large is not one. */
 #define PEM_MAX (1024 * 1024)
@@ -593,7 +593,7 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *stor
 	}
 	node_id = req->node_id ? req->node_id : "";
 	/* Only a well-formed node ID is ever echoed into the log. */
-	if (opapi_node_id_ok(node_id))
+	if (kma_node_id_ok(node_id))
 		shown = node_id;
 	/* What costs nothing first: the form of the CSR and its kind of key and hash. */
 	est = csr_parse(&csr, req->csr_der.data, req->csr_der.len, why, sizeof(why));

@@ -18,7 +18,7 @@
 #include "httpedge.h"
 #include "log.h"
 #include "metrics.h"
-#include "opapi.h"
+#include "api.h"
 #include "report.h"
 #include "throttle.h"
 #include "watch.h"
@@ -325,7 +325,7 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 		rq->route = ROUTE_REPORT;
 	else if (strcmp(url, "/v1/enroll") == 0)
 		rq->route = ROUTE_ENROLL;
-	else if (opapi_owns(url))
+	else if (api_owns(url))
 		rq->route = ROUTE_OPAPI;
 	else if (strcmp(url, "/metrics") == 0)
 		rq->route = ROUTE_METRICS;
@@ -492,20 +492,20 @@ static enum MHD_Result watch(struct http_server *srv, struct MHD_Connection *c, 
 	return MHD_YES;
 }
 
-/* /v1/nodes*, /v1/mesh and the plan routes (opapi.c). */
+/* /v1/nodes*, /v1/mesh, /v1/diagnosis and the plan routes (api.h). */
 static enum MHD_Result operator_api(struct http_server *srv, struct MHD_Connection *c,
                                     const char *url, const char *method, struct request *rq)
 {
 	enum MHD_Result ret;
-	struct opapi_response out;
+	struct api_response out;
 
 	/* A node is silent after three report intervals without a report. */
-	struct opapi_params prm = {srv->p.token_ttl_s,
-	                           coord_stale_after_s(srv->p.report_interval_ms / 1000),
-	                           srv->p.min_serving};
+	struct api_params prm = {srv->p.token_ttl_s,
+	                         coord_stale_after_s(srv->p.report_interval_ms / 1000),
+	                         srv->p.min_serving};
 
-	opapi_handle(srv->p.store, &prm, method, url, rq->body ? (const char *)rq->body : "",
-	             rq->len, rq->who.name, time(NULL), &out);
+	api_handle(srv->p.store, &prm, method, url, rq->body ? (const char *)rq->body : "", rq->len,
+	           rq->who.name, time(NULL), &out);
 	if (out.status >= 400)
 		log_info("%s %s from %s: %d %.*s", method, url, rq->client, out.status,
 		         (int)(out.body_len > 200 ? 200 : out.body_len), out.body ? out.body : "");

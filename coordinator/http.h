@@ -8,7 +8,7 @@
  *
  *   POST /v1/report   agents only       report.c
  *   GET  /v1/watch    agents only       watch.c (held until something changes)
- *   /v1/nodes*, /v1/mesh  operators only  opapi.c
+ *   /v1/nodes*, /v1/mesh, /v1/diagnosis, /v1/plan*, /v1/journal  operators only  api.h
  *   POST /v1/enroll   anyone (the one-time token in the body is the credential)  enroll.c
  *
  * A client with no usable certificate gets 403 on every other path. Bodies are accumulated up

@@ -5,64 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apijson.h"
 #include "diagnose.h"
 #include "enroll.h"
 #include "hexser.h"
 #include "kma.pb-c.h"
 #include "log.h"
 #include "nodeid.h"
-#include "planapi.h"
 #include "vocab.h"
 
 #define JSON_DEPTH_MAX 8
 
-void opapi_respond_json(struct opapi_response *out, int status, json_object *j)
-{
-	const char *text;
-	size_t len = 0;
-
-	out->status = status;
-	text = json_object_to_json_string_length(j, JSON_C_TO_STRING_PLAIN, &len);
-	out->body = text ? malloc(len + 1) : NULL;
-	if (!out->body) {
-		out->status = 500;
-		out->body_len = 0;
-		return;
-	}
-	memcpy(out->body, text, len + 1);
-	out->body_len = len;
-}
-
-void opapi_respond_error(struct opapi_response *out, int status, const char *why)
-{
-	json_object *j = json_object_new_object();
-
-	if (!j) {
-		out->status = 500;
-		return;
-	}
-	json_object_object_add(j, "error", json_object_new_string(why));
-	opapi_respond_json(out, status, j);
-	json_object_put(j);
-}
-
-/* 405, with the methods the path takes for the Allow header. */
-void opapi_method_not_allowed(struct opapi_response *out, const char *allow)
-{
-	out->allow = allow;
-	opapi_respond_error(out, 405, "method not allowed");
-}
-
-bool opapi_node_id_ok(const char *id)
-{
-	return kma_node_id_ok(id);
-}
-
 bool opapi_owns(const char *path)
 {
 	return strcmp(path, "/v1/nodes") == 0 || strncmp(path, "/v1/nodes/", 10) == 0 ||
-	       strcmp(path, "/v1/mesh") == 0 || strcmp(path, "/v1/diagnosis") == 0 ||
-	       planapi_owns(path);
+	       strcmp(path, "/v1/mesh") == 0 || strcmp(path, "/v1/diagnosis") == 0;
 }
 
 /* The node's last KMIP check of its key service, as the agent reported it (kma.proto). */
@@ -183,8 +140,8 @@ static json_object *node_json(struct store *st, const struct store_node *n,
  * GET /v1/nodes: every node with its last report and its health, the verdict every view
  * shows (diag_node_health over the diagnosis of the same snapshot).
  */
-static void nodes_get(struct store *st, const struct opapi_params *prm, int64_t now,
-                      struct opapi_response *out)
+static void nodes_get(struct store *st, const struct api_params *prm, int64_t now,
+                      struct api_response *out)
 {
 	struct diag_finding *f = calloc(DIAGNOSE_FINDINGS_MAX, sizeof(*f));
 	struct diagnose_snapshot s;
@@ -193,12 +150,12 @@ static void nodes_get(struct store *st, const struct opapi_params *prm, int64_t 
 	size_t nf;
 
 	if (!f || diagnose_snapshot_load(st, now, prm->stale_after_s, &s) != 0) {
-		opapi_respond_error(out, 500, "store failure");
+		api_respond_error(out, 500, "store failure");
 		free(f);
 		return;
 	}
 	if (store_peer_table_version(st, &version) != STORE_OK) {
-		opapi_respond_error(out, 500, "store failure");
+		api_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	nf = diag_run(&s.in, f, DIAGNOSE_FINDINGS_MAX);
@@ -219,7 +176,7 @@ static void nodes_get(struct store *st, const struct opapi_params *prm, int64_t 
 	}
 	json_object_object_add(j, "nodes", arr);
 	json_object_object_add(j, "peer_table_version", json_object_new_uint64(version));
-	opapi_respond_json(out, 200, j);
+	api_respond_json(out, 200, j);
 exit:
 	json_object_put(j);
 	diagnose_snapshot_free(&s);
@@ -227,13 +184,13 @@ exit:
 }
 
 /* Parses body as one JSON object; NULL (with a 400 in out) when it is not one. */
-static json_object *parse_object(const char *body, size_t len, struct opapi_response *out)
+static json_object *parse_object(const char *body, size_t len, struct api_response *out)
 {
 	json_tokener *tok = json_tokener_new_ex(JSON_DEPTH_MAX);
 	json_object *j = NULL;
 
 	if (!tok) {
-		opapi_respond_error(out, 500, "out of memory");
+		api_respond_error(out, 500, "out of memory");
 		return NULL;
 	}
 	if (len > 0 && len <= (size_t)INT32_MAX)
@@ -242,7 +199,7 @@ static json_object *parse_object(const char *body, size_t len, struct opapi_resp
 	    json_tokener_get_parse_end(tok) != len || !json_object_is_type(j, json_type_object)) {
 		json_object_put(j);
 		j = NULL;
-		opapi_respond_error(out, 400, "body is not a JSON object");
+		api_respond_error(out, 400, "body is not a JSON object");
 	}
 	json_tokener_free(tok);
 	return j;
@@ -253,7 +210,7 @@ static json_object *parse_object(const char *body, size_t len, struct opapi_resp
  * Returns false with a 400 in out when it is not a string or too long.
  */
 static bool get_string(json_object *j, const char *key, bool required, char *dst, size_t size,
-                       struct opapi_response *out)
+                       struct api_response *out)
 {
 	json_object *v;
 	char why[128];
@@ -263,18 +220,18 @@ static bool get_string(json_object *j, const char *key, bool required, char *dst
 		if (!required)
 			return true;
 		snprintf(why, sizeof(why), "%s is required", key);
-		opapi_respond_error(out, 400, why);
+		api_respond_error(out, 400, why);
 		return false;
 	}
 	if (!json_object_is_type(v, json_type_string)) {
 		snprintf(why, sizeof(why), "%s must be a string", key);
-		opapi_respond_error(out, 400, why);
+		api_respond_error(out, 400, why);
 		return false;
 	}
 	if ((size_t)json_object_get_string_len(v) >= size ||
 	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
 		snprintf(why, sizeof(why), "%s is too long or holds a NUL byte", key);
-		opapi_respond_error(out, 400, why);
+		api_respond_error(out, 400, why);
 		return false;
 	}
 	memcpy(dst, json_object_get_string(v), (size_t)json_object_get_string_len(v) + 1);
@@ -282,12 +239,12 @@ static bool get_string(json_object *j, const char *key, bool required, char *dst
 }
 
 /* Normalises a serial in place; false with a 400 when it is not hex. */
-static bool serial_ok(char *serial, size_t size, struct opapi_response *out)
+static bool serial_ok(char *serial, size_t size, struct api_response *out)
 {
 	char canon[STORE_SERIAL_MAX];
 
 	if (!hexser_normalize(serial, canon, sizeof(canon))) {
-		opapi_respond_error(out, 400, "enrolled_serial is not a hex serial");
+		api_respond_error(out, 400, "enrolled_serial is not a hex serial");
 		return false;
 	}
 	snprintf(serial, size, "%s", canon);
@@ -303,7 +260,7 @@ static void add_token(json_object *j, char *token, int64_t expires_at)
 }
 
 static void nodes_post(struct store *st, unsigned token_ttl_s, const char *body, size_t len,
-                       const char *who, int64_t now, struct opapi_response *out)
+                       const char *who, int64_t now, struct api_response *out)
 {
 	json_object *j = parse_object(body, len, out);
 	struct store_node n;
@@ -320,23 +277,23 @@ static void nodes_post(struct store *st, unsigned token_ttl_s, const char *body,
 	    !get_string(j, "enrolled_serial", false, n.enrolled_serial, sizeof(n.enrolled_serial),
 	                out))
 		goto exit;
-	if (!opapi_node_id_ok(n.node_id)) {
-		opapi_respond_error(out, 400, "node_id must be 1 to 64 of A-Z a-z 0-9 . _ -");
+	if (!kma_node_id_ok(n.node_id)) {
+		api_respond_error(out, 400, "node_id must be 1 to 64 of A-Z a-z 0-9 . _ -");
 		goto exit;
 	}
 	if (n.enrolled_serial[0] && !serial_ok(n.enrolled_serial, sizeof(n.enrolled_serial), out))
 		goto exit;
 	if (enroll_token_new(token, hash) != 0) {
-		opapi_respond_error(out, 500, "no randomness for the enrolment token");
+		api_respond_error(out, 500, "no randomness for the enrolment token");
 		goto exit;
 	}
 	sst = store_node_add_with_token(st, &n, now, hash, expires_at);
 	if (sst == STORE_EXISTS) {
-		opapi_respond_error(out, 409, "node exists");
+		api_respond_error(out, 409, "node exists");
 		goto exit;
 	}
 	if (sst != STORE_OK) {
-		opapi_respond_error(out, 500, "store failure");
+		api_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	log_notice("operator %s added node %s (address %s, serial %s; enrolment token valid %u s)",
@@ -345,14 +302,14 @@ static void nodes_post(struct store *st, unsigned token_ttl_s, const char *body,
 	json_object_put(j);
 	j = node_json(st, &n, NULL);
 	add_token(j, token, expires_at);
-	opapi_respond_json(out, 201, j);
+	api_respond_json(out, 201, j);
 exit:
 	explicit_bzero(token, sizeof(token));
 	json_object_put(j);
 }
 
 static void token_post(struct store *st, unsigned token_ttl_s, const char *node_id, const char *who,
-                       int64_t now, struct opapi_response *out)
+                       int64_t now, struct api_response *out)
 {
 	char token[ENROLL_TOKEN_HEX], hash[STORE_TOKEN_HASH_MAX];
 	int64_t expires_at = now + (int64_t)token_ttl_s;
@@ -360,16 +317,16 @@ static void token_post(struct store *st, unsigned token_ttl_s, const char *node_
 	json_object *j = NULL;
 
 	if (enroll_token_new(token, hash) != 0) {
-		opapi_respond_error(out, 500, "no randomness for the enrolment token");
+		api_respond_error(out, 500, "no randomness for the enrolment token");
 		goto exit;
 	}
 	sst = store_token_issue(st, node_id, hash, expires_at);
 	if (sst == STORE_NOT_FOUND) {
-		opapi_respond_error(out, 404, "no such node");
+		api_respond_error(out, 404, "no such node");
 		goto exit;
 	}
 	if (sst != STORE_OK) {
-		opapi_respond_error(out, 500, "store failure");
+		api_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	log_notice("operator %s issued a new enrolment token for %s (valid %u s)", who, node_id,
@@ -377,14 +334,14 @@ static void token_post(struct store *st, unsigned token_ttl_s, const char *node_
 	j = json_object_new_object();
 	json_object_object_add(j, "node_id", json_object_new_string(node_id));
 	add_token(j, token, expires_at);
-	opapi_respond_json(out, 201, j);
+	api_respond_json(out, 201, j);
 exit:
 	explicit_bzero(token, sizeof(token));
 	json_object_put(j);
 }
 
 static void serial_put(struct store *st, const char *node_id, const char *body, size_t len,
-                       const char *who, int64_t now, struct opapi_response *out)
+                       const char *who, int64_t now, struct api_response *out)
 {
 	json_object *j = parse_object(body, len, out);
 	char serial[STORE_SERIAL_MAX];
@@ -397,11 +354,11 @@ static void serial_put(struct store *st, const char *node_id, const char *body, 
 		goto exit;
 	sst = store_node_set_serial(st, node_id, serial, "put", now);
 	if (sst == STORE_NOT_FOUND) {
-		opapi_respond_error(out, 404, "no such node");
+		api_respond_error(out, 404, "no such node");
 		goto exit;
 	}
 	if (sst != STORE_OK) {
-		opapi_respond_error(out, 500, "store failure");
+		api_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	log_notice("operator %s set the enrolled serial of %s to %s", who, node_id, serial);
@@ -409,36 +366,36 @@ static void serial_put(struct store *st, const char *node_id, const char *body, 
 	j = json_object_new_object();
 	json_object_object_add(j, "node_id", json_object_new_string(node_id));
 	json_object_object_add(j, "enrolled_serial", json_object_new_string(serial));
-	opapi_respond_json(out, 200, j);
+	api_respond_json(out, 200, j);
 exit:
 	json_object_put(j);
 }
 
 static void node_delete(struct store *st, const char *node_id, const char *who,
-                        struct opapi_response *out)
+                        struct api_response *out)
 {
 	enum store_status sst = store_node_delete(st, node_id);
 
 	if (sst == STORE_NOT_FOUND) {
-		opapi_respond_error(out, 404, "no such node");
+		api_respond_error(out, 404, "no such node");
 		return;
 	}
 	if (sst != STORE_OK) {
-		opapi_respond_error(out, 500, "store failure");
+		api_respond_error(out, 500, "store failure");
 		return;
 	}
 	log_notice("operator %s deleted node %s", who, node_id);
 	out->status = 204;
 }
 
-static void mesh_get(struct store *st, struct opapi_response *out)
+static void mesh_get(struct store *st, struct api_response *out)
 {
 	struct store_observation *obs = NULL;
 	size_t n = 0;
 	json_object *j = NULL, *arr;
 
 	if (store_observations_list(st, &obs, &n) != STORE_OK) {
-		opapi_respond_error(out, 500, "store failure");
+		api_respond_error(out, 500, "store failure");
 		goto exit;
 	}
 	j = json_object_new_object();
@@ -465,15 +422,15 @@ static void mesh_get(struct store *st, struct opapi_response *out)
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(j, "observations", arr);
-	opapi_respond_json(out, 200, j);
+	api_respond_json(out, 200, j);
 exit:
 	json_object_put(j);
 	free(obs);
 }
 
-void opapi_handle(struct store *st, const struct opapi_params *prm, const char *method,
+void opapi_handle(struct store *st, const struct api_params *prm, const char *method,
                   const char *path, const char *body, size_t len, const char *who, int64_t now,
-                  struct opapi_response *out)
+                  struct api_response *out)
 {
 	unsigned token_ttl_s = prm->token_ttl_s;
 
@@ -482,10 +439,6 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 	size_t idlen;
 
 	memset(out, 0, sizeof(*out));
-	if (planapi_owns(path)) {
-		planapi_handle(st, prm, method, path, who, now, out);
-		return;
-	}
 	if (strcmp(path, "/v1/nodes") == 0) {
 		if (strcmp(method, "GET") == 0) {
 			nodes_get(st, prm, now, out);
@@ -495,22 +448,22 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			nodes_post(st, token_ttl_s, body, len, who, now, out);
 			return;
 		}
-		opapi_method_not_allowed(out, "GET, POST");
+		api_method_not_allowed(out, "GET, POST");
 		return;
 	}
 	if (strcmp(path, "/v1/diagnosis") == 0) {
 		if (strcmp(method, "GET") == 0) {
-			json_object *j = diagnose_json(st, now, prm->stale_after_s);
+			json_object *j = api_diagnosis_json(st, now, prm->stale_after_s);
 
 			if (j)
-				opapi_respond_json(out, 200, j);
+				api_respond_json(out, 200, j);
 			else
-				opapi_respond_error(out, 500,
-				                    "the coordinator's store could not be read");
+				api_respond_error(out, 500,
+				                  "the coordinator's store could not be read");
 			json_object_put(j);
 			return;
 		}
-		opapi_method_not_allowed(out, "GET");
+		api_method_not_allowed(out, "GET");
 		return;
 	}
 	if (strcmp(path, "/v1/mesh") == 0) {
@@ -518,24 +471,24 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			mesh_get(st, out);
 			return;
 		}
-		opapi_method_not_allowed(out, "GET");
+		api_method_not_allowed(out, "GET");
 		return;
 	}
 	if (strncmp(path, "/v1/nodes/", 10) != 0) {
-		opapi_respond_error(out, 404, "no such path");
+		api_respond_error(out, 404, "no such path");
 		return;
 	}
 	rest = path + 10;
 	slash = strchr(rest, '/');
 	idlen = slash ? (size_t)(slash - rest) : strlen(rest);
 	if (idlen == 0 || idlen > OPAPI_NODE_ID_MAX) {
-		opapi_respond_error(out, 404, "no such node");
+		api_respond_error(out, 404, "no such node");
 		return;
 	}
 	memcpy(node_id, rest, idlen);
 	node_id[idlen] = '\0';
-	if (!opapi_node_id_ok(node_id)) {
-		opapi_respond_error(out, 404, "no such node");
+	if (!kma_node_id_ok(node_id)) {
+		api_respond_error(out, 404, "no such node");
 		return;
 	}
 	if (!slash) {
@@ -543,7 +496,7 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			node_delete(st, node_id, who, out);
 			return;
 		}
-		opapi_method_not_allowed(out, "DELETE");
+		api_method_not_allowed(out, "DELETE");
 		return;
 	}
 	if (strcmp(slash, "/serial") == 0) {
@@ -551,7 +504,7 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			serial_put(st, node_id, body, len, who, now, out);
 			return;
 		}
-		opapi_method_not_allowed(out, "PUT");
+		api_method_not_allowed(out, "PUT");
 		return;
 	}
 	if (strcmp(slash, "/token") == 0) {
@@ -559,8 +512,8 @@ void opapi_handle(struct store *st, const struct opapi_params *prm, const char *
 			token_post(st, token_ttl_s, node_id, who, now, out);
 			return;
 		}
-		opapi_method_not_allowed(out, "POST");
+		api_method_not_allowed(out, "POST");
 		return;
 	}
-	opapi_respond_error(out, 404, "no such path");
+	api_respond_error(out, 404, "no such path");
 }

@@ -52,7 +52,7 @@ static json_object *step_json(const struct store_step *s, bool full)
 }
 
 /* The steps the diagnosis calls for now, with the view they were built on. */
-static ssize_t propose(struct store *st, const struct opapi_params *prm, int64_t now,
+static ssize_t propose(struct store *st, const struct api_params *prm, int64_t now,
                        struct plan_view *v, struct store_step *steps, char notes[][STORE_PLAN_TEXT],
                        size_t *n_notes)
 {
@@ -68,8 +68,8 @@ static ssize_t propose(struct store *st, const struct opapi_params *prm, int64_t
 	return n;
 }
 
-static void plan_get(struct store *st, const struct opapi_params *prm, int64_t now,
-                     struct opapi_response *out)
+static void plan_get(struct store *st, const struct api_params *prm, int64_t now,
+                     struct api_response *out)
 {
 	struct store_step *steps = calloc(STEPS_MAX, sizeof(*steps));
 	char(*notes)[STORE_PLAN_TEXT] = calloc(PLAN_NOTES_MAX, STORE_PLAN_TEXT);
@@ -80,7 +80,7 @@ static void plan_get(struct store *st, const struct opapi_params *prm, int64_t n
 	bool *target = NULL;
 
 	if (n < 0 || !(target = calloc(v.n ? v.n : 1, sizeof(*target)))) {
-		opapi_respond_error(out, 500, "the coordinator's store could not be read");
+		api_respond_error(out, 500, "the coordinator's store could not be read");
 		goto exit;
 	}
 	j = json_object_new_object();
@@ -113,7 +113,7 @@ static void plan_get(struct store *st, const struct opapi_params *prm, int64_t n
 		json_object_array_add(na, str(notes[i]));
 	json_object_object_add(j, "steps", arr);
 	json_object_object_add(j, "notes", na);
-	opapi_respond_json(out, 200, j);
+	api_respond_json(out, 200, j);
 	json_object_put(j);
 exit:
 	engine_view_free(&v);
@@ -122,7 +122,7 @@ exit:
 	free(notes);
 }
 
-static void plan_current(struct store *st, int64_t now, int status, struct opapi_response *out)
+static void plan_current(struct store *st, int64_t now, int status, struct api_response *out)
 {
 	struct store_plan plan;
 	struct store_step *steps = NULL;
@@ -132,11 +132,11 @@ static void plan_current(struct store *st, int64_t now, int status, struct opapi
 	json_object *j, *arr;
 
 	if (sst == STORE_NOT_FOUND) {
-		opapi_respond_error(out, 404, "there is no plan");
+		api_respond_error(out, 404, "there is no plan");
 		return;
 	}
 	if (sst != STORE_OK) {
-		opapi_respond_error(out, 500, "the coordinator's store could not be read");
+		api_respond_error(out, 500, "the coordinator's store could not be read");
 		return;
 	}
 	j = json_object_new_object();
@@ -165,13 +165,13 @@ static void plan_current(struct store *st, int64_t now, int status, struct opapi
 	} else {
 		json_object_object_add(j, "lease", NULL);
 	}
-	opapi_respond_json(out, status, j);
+	api_respond_json(out, status, j);
 	json_object_put(j);
 	free(steps);
 }
 
-static void plans_post(struct store *st, const struct opapi_params *prm, const char *who,
-                       int64_t now, struct opapi_response *out)
+static void plans_post(struct store *st, const struct api_params *prm, const char *who, int64_t now,
+                       struct api_response *out)
 {
 	struct store_step *steps = calloc(STEPS_MAX, sizeof(*steps));
 	char(*notes)[STORE_PLAN_TEXT] = calloc(PLAN_NOTES_MAX, STORE_PLAN_TEXT);
@@ -184,17 +184,17 @@ static void plans_post(struct store *st, const struct opapi_params *prm, const c
 	bool ok;
 
 	if (n < 0) {
-		opapi_respond_error(out, 500, "the coordinator's store could not be read");
+		api_respond_error(out, 500, "the coordinator's store could not be read");
 		goto exit;
 	}
 	if (n == 0) {
 		snprintf(why, sizeof(why), "nothing to recover: no finding calls for a step%s%s",
 		         n_notes ? "; " : "", n_notes ? notes[0] : "");
-		opapi_respond_error(out, 422, why);
+		api_respond_error(out, 422, why);
 		goto exit;
 	}
 	if (store_tx_begin(st) != STORE_OK) {
-		opapi_respond_error(out, 500, "the coordinator's store could not be written");
+		api_respond_error(out, 500, "the coordinator's store could not be written");
 		goto exit;
 	}
 	sst = store_plan_create(st, steps, (size_t)n, who, now, &id);
@@ -202,11 +202,11 @@ static void plans_post(struct store *st, const struct opapi_params *prm, const c
 	(void)store_tx_end(st, ok);
 	if (sst == STORE_EXISTS) {
 		snprintf(why, sizeof(why), "plan %lld is still running or paused", (long long)id);
-		opapi_respond_error(out, 409, why);
+		api_respond_error(out, 409, why);
 		goto exit;
 	}
 	if (!ok) {
-		opapi_respond_error(out, 500, "the coordinator's store could not be written");
+		api_respond_error(out, 500, "the coordinator's store could not be written");
 		goto exit;
 	}
 	log_notice("operator %s started recovery plan %lld (%zd steps)", who, (long long)id, n);
@@ -236,19 +236,19 @@ json_object *planapi_journal_json(const struct store_journal_entry *e, size_t n)
 	return arr;
 }
 
-static void journal_get(struct store *st, struct opapi_response *out)
+static void journal_get(struct store *st, struct api_response *out)
 {
 	struct store_journal_entry *e = NULL;
 	size_t n = 0;
 	json_object *j;
 
 	if (store_journal_list(st, 0, &e, &n) != STORE_OK) {
-		opapi_respond_error(out, 500, "the coordinator's store could not be read");
+		api_respond_error(out, 500, "the coordinator's store could not be read");
 		return;
 	}
 	j = json_object_new_object();
 	json_object_object_add(j, "entries", planapi_journal_json(e, n));
-	opapi_respond_json(out, 200, j);
+	api_respond_json(out, 200, j);
 	json_object_put(j);
 	free(e);
 }
@@ -272,7 +272,7 @@ static int step_number(const char *action)
 }
 
 static void plan_action(struct store *st, const char *action, const char *who, int64_t now,
-                        struct opapi_response *out)
+                        struct api_response *out)
 {
 	char why[STORE_PLAN_TEXT] = "";
 	enum engine_status est;
@@ -289,7 +289,7 @@ static void plan_action(struct store *st, const char *action, const char *who, i
 		est = engine_confirm(st, step, who, now, why, sizeof(why));
 	else {
 		engine_unlock();
-		opapi_respond_error(out, 404, "no such path");
+		api_respond_error(out, 404, "no such path");
 		return;
 	}
 	engine_unlock();
@@ -299,25 +299,25 @@ static void plan_action(struct store *st, const char *action, const char *who, i
 		plan_current(st, now, 200, out);
 		return;
 	case ENGINE_NO_PLAN:
-		opapi_respond_error(out, 404, why);
+		api_respond_error(out, 404, why);
 		return;
 	case ENGINE_CONFLICT:
-		opapi_respond_error(out, 409, why);
+		api_respond_error(out, 409, why);
 		return;
 	default:
-		opapi_respond_error(out, 500, "the coordinator's store could not be written");
+		api_respond_error(out, 500, "the coordinator's store could not be written");
 	}
 }
 
-void planapi_handle(struct store *st, const struct opapi_params *prm, const char *method,
-                    const char *path, const char *who, int64_t now, struct opapi_response *out)
+void planapi_handle(struct store *st, const struct api_params *prm, const char *method,
+                    const char *path, const char *who, int64_t now, struct api_response *out)
 {
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
 
 	if (strcmp(path, "/v1/plan") == 0 || strcmp(path, "/v1/journal") == 0 ||
 	    strcmp(path, "/v1/plans/current") == 0) {
 		if (!get) {
-			opapi_method_not_allowed(out, "GET");
+			api_method_not_allowed(out, "GET");
 			return;
 		}
 		if (strcmp(path, "/v1/plan") == 0)
@@ -332,15 +332,15 @@ void planapi_handle(struct store *st, const struct opapi_params *prm, const char
 		if (post)
 			plans_post(st, prm, who, now, out);
 		else
-			opapi_method_not_allowed(out, "POST");
+			api_method_not_allowed(out, "POST");
 		return;
 	}
 	if (strncmp(path, "/v1/plans/current/", 18) != 0) {
-		opapi_respond_error(out, 404, "no such plan (only 'current')");
+		api_respond_error(out, 404, "no such plan (only 'current')");
 		return;
 	}
 	if (!post) {
-		opapi_method_not_allowed(out, "POST");
+		api_method_not_allowed(out, "POST");
 		return;
 	}
 	plan_action(st, path + 18, who, now, out);

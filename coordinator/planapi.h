@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "opapi.h"
+#include "apiresp.h"
 #include "store.h"
 #include "store_plan.h"
 
@@ -33,7 +33,7 @@ bool planapi_owns(const char *path);
 /* The n journal entries e as GET /v1/journal lists them ({"id", "at", "plan_id", ...}). */
 json_object *planapi_journal_json(const struct store_journal_entry *e, size_t n);
 
-void planapi_handle(struct store *st, const struct opapi_params *prm, const char *method,
-                    const char *path, const char *who, int64_t now, struct opapi_response *out);
+void planapi_handle(struct store *st, const struct api_params *prm, const char *method,
+                    const char *path, const char *who, int64_t now, struct api_response *out);
 
 #endif

@@ -10,7 +10,8 @@
 
 struct revoke {
 	struct enroll_ca *ca;
-	struct auth *auth;
+	revoke_honour_fn *honour;
+	void *honour_arg;
 	/* Held while the kept CRL is read or replaced, and while one is built. */
 	pthread_mutex_t lock;
 	bool have;
@@ -29,7 +30,7 @@ struct revoke {
  * tick asks four times a second; each attempt logs why it failed). */
 #define RETRY_S 30
 
-struct revoke *revoke_new(struct enroll_ca *ca, struct auth *auth)
+struct revoke *revoke_new(struct enroll_ca *ca, revoke_honour_fn *honour, void *arg)
 {
 	struct revoke *r = calloc(1, sizeof(*r));
 
@@ -38,7 +39,8 @@ struct revoke *revoke_new(struct enroll_ca *ca, struct auth *auth)
 		return NULL;
 	}
 	r->ca = ca;
-	r->auth = auth;
+	r->honour = honour;
+	r->honour_arg = arg;
 	pthread_mutex_init(&r->lock, NULL);
 	return r;
 }
@@ -139,7 +141,7 @@ static int current(struct revoke *r, struct store *st, uint64_t version, int64_t
 			}
 			return 0;
 		}
-		if (auth_set_crl(r->auth, built, built_len) != 0) {
+		if (r->honour(r->honour_arg, built, built_len) != 0) {
 			free(built);
 			r->failed = true;
 			r->failed_version = version;

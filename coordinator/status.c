@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "apijson.h"
 #include "coord_config.h"
 #include "httpedge.h"
 #include "log.h"
@@ -21,7 +22,7 @@
 struct status_server {
 	struct MHD_Daemon *daemon;
 	struct store *store;
-	struct opapi_params prm;
+	struct api_params prm;
 	char cluster_id[128];
 	struct timeline *timeline; /* not ours */
 };
@@ -41,14 +42,14 @@ static int put(char **buf, size_t *len, const char *text)
 }
 
 /* ,"key":<the operator API's document at path, or null when it has none (404)> */
-static int put_doc(struct store *st, const struct opapi_params *prm, const char *path,
+static int put_doc(struct store *st, const struct api_params *prm, const char *path,
                    const char *key, int64_t now, char **buf, size_t *len)
 {
-	struct opapi_response r;
+	struct api_response r;
 	char head[64];
 	int ret = -1;
 
-	opapi_handle(st, prm, "GET", path, "", 0, "status page", now, &r);
+	api_handle(st, prm, "GET", path, "", 0, "status page", now, &r);
 	snprintf(head, sizeof(head), ",\"%s\":", key);
 	if ((r.status == 200 && r.body) || r.status == 404)
 		ret = put(buf, len, head) || put(buf, len, r.status == 200 ? r.body : "null") ? -1
@@ -85,7 +86,7 @@ static json_object *recent_journal(struct store *st, int64_t now)
 	return arr;
 }
 
-char *status_json(struct store *st, const struct opapi_params *prm, int64_t now,
+char *status_json(struct store *st, const struct api_params *prm, int64_t now,
                   const char *cluster_id, struct timeline *tl)
 {
 	static const char *const parts[][2] = {{"/v1/nodes", "nodes"},
@@ -104,7 +105,7 @@ char *status_json(struct store *st, const struct opapi_params *prm, int64_t now,
 		if (put_doc(st, prm, parts[i][0], parts[i][1], now, &buf, &len) != 0)
 			goto fail;
 	if (put_json("journal", recent_journal(st, now), &buf, &len) != 0 ||
-	    put_json("timeline", timeline_json(tl, now), &buf, &len) != 0)
+	    put_json("timeline", api_timeline_json(tl, now), &buf, &len) != 0)
 		goto fail;
 	if (put(&buf, &len, "}") == 0)
 		return buf;
@@ -193,7 +194,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 struct status_server *status_start(const char *listen, const char *db_path,
-                                   const struct opapi_params *prm, const char *cluster_id,
+                                   const struct api_params *prm, const char *cluster_id,
                                    struct timeline *tl)
 {
 	struct status_server *s = calloc(1, sizeof(*s));

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#include "opapi.h"
+#include "api.h"
 #include "timeline.h"
 
 /* The journal entries of the last hour that status.json carries, at most. */
@@ -37,13 +37,13 @@ struct status_server;
  * outlive the server).
  */
 struct status_server *status_start(const char *listen, const char *db_path,
-                                   const struct opapi_params *prm, const char *cluster_id,
+                                   const struct api_params *prm, const char *cluster_id,
                                    struct timeline *tl) __attribute__((warn_unused_result));
 
 void status_stop(struct status_server *s);
 
 /* The body of GET /status.json into a new string (free()), or NULL (logged). */
-char *status_json(struct store *st, const struct opapi_params *prm, int64_t now,
+char *status_json(struct store *st, const struct api_params *prm, int64_t now,
                   const char *cluster_id, struct timeline *tl);
 
 #endif

@@ -8,19 +8,9 @@
 
 #include "diagnose.h"
 
-#define BLAMED_MAX 4
-
-struct sample {
-	int64_t at;
-	unsigned ok, failed;
-	bool healthy;
-	char blamed[BLAMED_MAX][STORE_ID_MAX];
-	size_t n_blamed;
-};
-
 struct timeline {
 	pthread_mutex_t lock;
-	struct sample ring[TIMELINE_SAMPLES];
+	struct timeline_sample ring[TIMELINE_SAMPLES];
 	size_t next, count;
 	int64_t last_at;
 };
@@ -52,7 +42,7 @@ static bool is_node(const struct diag_input *in, const char *id)
 
 /* The sample of the snapshot s and its findings f. */
 static void measure(const struct diagnose_snapshot *s, const struct diag_finding *f, size_t n,
-                    int64_t now, struct sample *out)
+                    int64_t now, struct timeline_sample *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->at = now;
@@ -74,7 +64,7 @@ static void measure(const struct diagnose_snapshot *s, const struct diag_finding
 		diag_node_health(&s->in, i, f, n, &h);
 		if (h.healthy)
 			continue;
-		if (out->n_blamed < BLAMED_MAX)
+		if (out->n_blamed < TIMELINE_BLAMED_MAX)
 			snprintf(out->blamed[out->n_blamed++], STORE_ID_MAX, "%s",
 			         s->in.nodes[i].node_id);
 	}
@@ -86,7 +76,7 @@ void timeline_tick(struct timeline *t, struct store *st, int64_t now, int64_t st
 {
 	struct diagnose_snapshot s;
 	struct diag_finding *f;
-	struct sample smp;
+	struct timeline_sample smp;
 	size_t n;
 
 	if (!t || (t->last_at && now - t->last_at < TIMELINE_STEP_S))
@@ -111,33 +101,20 @@ void timeline_tick(struct timeline *t, struct store *st, int64_t now, int64_t st
 	pthread_mutex_unlock(&t->lock);
 }
 
-json_object *timeline_json(struct timeline *t, int64_t now)
+size_t timeline_samples(struct timeline *t, int64_t now, struct timeline_sample *out)
 {
-	json_object *root = json_object_new_object(), *arr = json_object_new_array();
+	size_t n = 0;
 
-	json_object_object_add(root, "step_s", json_object_new_int(TIMELINE_STEP_S));
-	json_object_object_add(root, "samples", arr);
 	if (!t)
-		return root;
+		return 0;
 	pthread_mutex_lock(&t->lock);
 	for (size_t k = 0; k < t->count; k++) {
-		const struct sample *s =
+		const struct timeline_sample *s =
 		    &t->ring[(t->next + TIMELINE_SAMPLES - t->count + k) % TIMELINE_SAMPLES];
-		json_object *o, *b;
 
-		if (now - s->at > (int64_t)TIMELINE_STEP_S * TIMELINE_SAMPLES)
-			continue;
-		o = json_object_new_object();
-		b = json_object_new_array();
-		json_object_object_add(o, "at", json_object_new_int64(s->at));
-		json_object_object_add(o, "ok", json_object_new_int64(s->ok));
-		json_object_object_add(o, "failed", json_object_new_int64(s->failed));
-		json_object_object_add(o, "healthy", json_object_new_boolean(s->healthy));
-		for (size_t i = 0; i < s->n_blamed; i++)
-			json_object_array_add(b, json_object_new_string(s->blamed[i]));
-		json_object_object_add(o, "blamed", b);
-		json_object_array_add(arr, o);
+		if (now - s->at <= (int64_t)TIMELINE_STEP_S * TIMELINE_SAMPLES)
+			out[n++] = *s;
 	}
 	pthread_mutex_unlock(&t->lock);
-	return root;
+	return n;
 }

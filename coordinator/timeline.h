@@ -9,13 +9,24 @@
  * size never grows. Safe to use from the tick and the status page's thread at once.
  */
 
-#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store.h"
 
 #define TIMELINE_STEP_S  30
 #define TIMELINE_SAMPLES 120 /* an hour */
+
+#define TIMELINE_BLAMED_MAX 4
+
+struct timeline_sample {
+	int64_t at;
+	unsigned ok, failed; /* probe results between nodes of the cluster */
+	bool healthy;
+	char blamed[TIMELINE_BLAMED_MAX][STORE_ID_MAX];
+	size_t n_blamed;
+};
 
 struct timeline;
 
@@ -29,9 +40,9 @@ void timeline_free(struct timeline *t);
 void timeline_tick(struct timeline *t, struct store *st, int64_t now, int64_t stale_after);
 
 /*
- * {"step_s", "samples": [{"at", "ok", "failed", "healthy", "blamed": [...]}, ...]} oldest
- * first, the samples of the last hour before now only.
+ * The samples of the last hour before now, oldest first, into out (TIMELINE_SAMPLES of
+ * them at most): how many. NULL t has none.
  */
-json_object *timeline_json(struct timeline *t, int64_t now);
+size_t timeline_samples(struct timeline *t, int64_t now, struct timeline_sample *out);
 
 #endif

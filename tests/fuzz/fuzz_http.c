@@ -5,10 +5,10 @@
  *   0   the rest is raw HTTP, fed through libmicrohttpd (a daemon without a listening
  *       socket, given one end of a socket pair) with kma-coord's own edge checks
  *       (coordinator/httpedge.h: URI callback, framing) and, for what passes them, the
- *       operator API (opapi_handle: /v1/nodes*, /v1/mesh, /v1/diagnosis, plans) over a
+ *       operator API (api_handle: /v1/nodes*, /v1/mesh, /v1/diagnosis, plans) over a
  *       fresh in-memory store of two nodes. TLS and client certificates are left out: they
  *       come before any of this in http.c.
- *   1   the rest is "METHOD PATH\n" and a body, given to opapi_handle directly (the
+ *   1   the rest is "METHOD PATH\n" and a body, given to api_handle directly (the
  *       routes and the JSON parser without the HTTP around them, many times faster).
  *
  * It writes one file: the store's SQLite database (below).
@@ -31,14 +31,14 @@
 #include "fuzz.h"
 #include "httpedge.h"
 #include "log.h"
-#include "opapi.h"
+#include "api.h"
 #include "store.h"
 #include "store_priv.h"
 
 #define NOW      1800000000
 #define BODY_MAX 65536
 
-static const struct opapi_params prm = {3600, 35, 1};
+static const struct api_params prm = {3600, 35, 1};
 
 /*
  * The store is SQLite in WAL mode, which needs a file: one database in a private temporary
@@ -113,7 +113,7 @@ static struct store *store_fresh(void)
 }
 
 /* Checks one operator API answer and frees it. */
-static void check_answer(struct opapi_response *out)
+static void check_answer(struct api_response *out)
 {
 	FUZZ_CHECK(out->status >= 200 && out->status <= 599);
 	if (out->status == 204) {
@@ -139,7 +139,7 @@ static void direct(const uint8_t *data, size_t size)
 {
 	const uint8_t *nl = memchr(data, '\n', size);
 	char line[512], method[16], *path;
-	struct opapi_response out;
+	struct api_response out;
 	struct store *st;
 	size_t n;
 
@@ -154,10 +154,10 @@ static void direct(const uint8_t *data, size_t size)
 	memcpy(method, line, (size_t)(path - line));
 	method[path - line] = '\0';
 	path++;
-	if (strlen(path) != strlen(line) - strlen(method) - 1 || !opapi_owns(path))
+	if (strlen(path) != strlen(line) - strlen(method) - 1 || !api_owns(path))
 		return; /* a NUL in the line; or a path http.c would not route here */
 	st = store_fresh();
-	opapi_handle(st, &prm, method, path, (const char *)nl + 1, size - n - 1, "fuzz", NOW, &out);
+	api_handle(st, &prm, method, path, (const char *)nl + 1, size - n - 1, "fuzz", NOW, &out);
 	check_answer(&out);
 }
 
@@ -183,7 +183,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	return rq;
 }
 
-static enum MHD_Result answer(struct MHD_Connection *c, struct opapi_response *out)
+static enum MHD_Result answer(struct MHD_Connection *c, struct api_response *out)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(out->body ? strlen(out->body) : 0,
 	                                                         out->body ? out->body : (char *)"",
@@ -201,7 +201,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   size_t *upload_size, void **con_cls)
 {
 	struct request *rq = *con_cls;
-	struct opapi_response out;
+	struct api_response out;
 	char why[96];
 	enum MHD_Result ret;
 
@@ -218,9 +218,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			rq->responded = true;
 			return http_edge_refuse(c, rq->edge, why);
 		}
-		if (!opapi_owns(url)) {
+		if (!api_owns(url)) {
 			memset(&out, 0, sizeof(out));
-			opapi_respond_error(&out, 404, "no such path");
+			api_respond_error(&out, 404, "no such path");
 			rq->responded = true;
 			ret = answer(c, &out);
 			check_answer(&out);
@@ -243,8 +243,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	rq->responded = true;
-	opapi_handle(mhd_store, &prm, method, url, rq->body ? rq->body : "", rq->len, "fuzz", NOW,
-	             &out);
+	api_handle(mhd_store, &prm, method, url, rq->body ? rq->body : "", rq->len, "fuzz", NOW,
+	           &out);
 	ret = answer(c, &out);
 	check_answer(&out);
 	return ret;

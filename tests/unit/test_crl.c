@@ -527,7 +527,7 @@ static void coord_open(struct coord *c)
 	assert_true(enroll_ca_signs_crls(c->ca));
 	c->auth = auth_new(ca_pem, op_pem);
 	assert_non_null(c->auth);
-	c->revoke = revoke_new(c->ca, c->auth);
+	c->revoke = revoke_new(c->ca, auth_honour_crl, c->auth);
 	assert_non_null(c->revoke);
 	snprintf(n.enrolled_serial, sizeof(n.enrolled_serial), "%s", A_KMA01);
 	assert_int_equal(store_node_add(c->st, &n, NOW - 10 * DAY), STORE_OK);

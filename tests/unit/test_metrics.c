@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "apijson.h"
 #include "diagnose.h"
 #include "kma.pb-c.h"
 #include "log.h"
@@ -222,7 +223,7 @@ static void test_render(void **state)
 	assert_int_equal(count_prefix(b.data, "kma_coord_plan_state{"), 4);
 
 	/* healthy agrees with GET /v1/diagnosis over the same store. */
-	diag = diagnose_json(st, 1010, 20);
+	diag = api_diagnosis_json(st, 1010, 20);
 	assert_non_null(diag);
 	snprintf(line, sizeof(line), "kma_coord_diagnosis_healthy %d",
 	         json_object_get_boolean(json_object_object_get(diag, "healthy")) ? 1 : 0);
