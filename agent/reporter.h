@@ -9,7 +9,7 @@
  * jitter, up to 5 minutes; or as long as a refusal's Retry-After says) and the agent goes on
  * with what it has.
  *
- * Between reports it holds a GET /v1/watch open (coordinator/watch.h): when the coordinator
+ * Between reports it holds a GET /v1/watch open (coordinator/api/watch.h): when the coordinator
  * answers "changed" (a new peer table, a directive for us) it reports at once, so the reply
  * brings the change without waiting for the interval.
  */

@@ -1536,7 +1536,7 @@ static char *slurp(const char *dir, const char *name)
 
 /*
  * bench_coord --floor-server DIR PORT REPLY_BYTES: serves POST with REPLY_BYTES of reply and
- * the daemon options of coordinator/http.c (TLS 1.2+, client certificates requested against
+ * the daemon options of coordinator/api/http.c (TLS 1.2+, client certificates requested against
  * the same trust, one internal polling thread), but no connection limit, no authorisation,
  * no decoding and no store. Stops on SIGTERM.
  */

@@ -88,7 +88,7 @@ ok "agent.conf passes --check-config; coord.conf and kmactl.conf ask for what is
 # with its default, or set where the build chose a value) and in docs/configuration.md.
 keys_of() { sed -n 's/^ \*   \([a-z_]*\) = .*/\1/p' "$KMA_SOURCE_DIR/$1"; }
 for pair in "agent/config.h:$etc/kma-agent/agent.conf" \
-	"coordinator/coord_config.h:$etc/kma-coord/coord.conf" \
+	"coordinator/core/coord_config.h:$etc/kma-coord/coord.conf" \
 	"kmactl/ctl_config.h:$etc/kma-agent/kmactl.conf"; do
 	hdr=${pair%%:*} conf=${pair#*:}
 	[ -n "$(keys_of "$hdr")" ] || fail "no keys found in the comment of $hdr"

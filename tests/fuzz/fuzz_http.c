@@ -4,7 +4,7 @@
  *
  *   0   the rest is raw HTTP, fed through libmicrohttpd (a daemon without a listening
  *       socket, given one end of a socket pair) with kma-coord's own edge checks
- *       (coordinator/httpedge.h: URI callback, framing) and, for what passes them, the
+ *       (coordinator/api/httpedge.h: URI callback, framing) and, for what passes them, the
  *       operator API (api_handle: /v1/nodes*, /v1/mesh, /v1/diagnosis, plans) over a
  *       fresh in-memory store of two nodes. TLS and client certificates are left out: they
  *       come before any of this in http.c.

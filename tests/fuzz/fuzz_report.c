@@ -1,6 +1,6 @@
 /*
  * What kma-coord does with a report body from the network before it trusts it: decode as
- * AgentReport, then the semantic validation (coordinator/report.c). A report that passes
+ * AgentReport, then the semantic validation (coordinator/core/report.c). A report that passes
  * must be within the documented limits.
  */
 

@@ -212,7 +212,7 @@ printf '\357\273\277[board]\nname = x\ndescription = first line\n  second line\n
 # --- CRL --------------------------------------------------------------------------------
 
 # OpenSSL's CRL of the cluster CA of tests/data (the CA fuzz_crl trusts), revoking a-kma01.
-# (corpus/crl/kma-coord.der is coordinator/crl.c's, by the same CA: not made here.)
+# (corpus/crl/kma-coord.der is coordinator/core/crl.c's, by the same CA: not made here.)
 mkdir -p "$tmp/crlca/new"
 : >"$tmp/crlca/index.txt"
 echo 01 >"$tmp/crlca/crlnumber"

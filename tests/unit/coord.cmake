@@ -18,5 +18,5 @@ if(NOT CMAKE_CROSSCOMPILING)
 	target_compile_options(powercut PRIVATE -U_FORTIFY_SOURCE -U_FILE_OFFSET_BITS)
 	target_link_libraries(powercut PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
 endif()
-# The CRL writer (coordinator/crl.c) and the receiver's check (common/crlcheck.c).
+# The CRL writer (coordinator/core/crl.c) and the receiver's check (common/crlcheck.c).
 kma_unit_test(test_crl SOURCES unit/test_crl.c LIBS kma_coord)

@@ -1,8 +1,8 @@
 /*
- * The cluster CA's CRL: the writer (coordinator/crl.c) read back by Mbed TLS's own parser
+ * The cluster CA's CRL: the writer (coordinator/core/crl.c) read back by Mbed TLS's own parser
  * and verifier, its encodings of serials and times as tables, the check a receiver makes
  * before handing a CRL to Mbed TLS (common/crlcheck.c), and the coordinator's CRL kept with
- * the enrolment (coordinator/revoke.c): sent with peer tables, honoured by auth_check.
+ * the enrolment (coordinator/core/revoke.c): sent with peer tables, honoured by auth_check.
  * OpenSSL reads the same CRLs in tests/e2e/test_revocation.sh.
  */
 

@@ -1,5 +1,5 @@
 /*
- * The enrolment throttle (coordinator/throttle.h) with an explicit clock: a burst of
+ * The enrolment throttle (coordinator/api/throttle.h) with an explicit clock: a burst of
  * failures, then one per refill period; sources apart; a bounded table that evicts the
  * least throttled; the counters /metrics shows.
  */

@@ -62,7 +62,7 @@ void metrics_sample(struct metrics_buf *b, const char *name, const char *label,
  *   kma_coord_node_last_report_timestamp_seconds{node_id}    gauge
  *   kma_coord_peer_table_version                             gauge
  *   kma_coord_diagnosis_healthy                              gauge
- * now and stale_after are the diagnosis's (coordinator/diag.h). Returns 0, or -1 when the
+ * now and stale_after are the diagnosis's (coordinator/core/diag.h). Returns 0, or -1 when the
  * store could not be read or memory ran out (logged); b then holds no usable text.
  */
 int metrics_render(struct store *st, int64_t now, int64_t stale_after, struct metrics_buf *b)

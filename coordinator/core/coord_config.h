@@ -28,7 +28,7 @@
  *   cluster_id = kma                   named in enrolment replies (1..64 bytes)
  *   status_listen =                    ADDR:PORT of the read-only status page (plain HTTP,
  *                                      no authentication: loopback or a management network;
- *                                      coordinator/status.h); empty: no page
+ *                                      coordinator/api/status.h); empty: no page
  *
  *   [recovery]
  *   stabilise = 60                     seconds the mesh must stay whole after a step (0..86400)

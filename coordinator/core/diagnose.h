@@ -2,7 +2,7 @@
 #define KMA_COORD_DIAGNOSE_H
 
 /*
- * The mesh diagnosis (coordinator/diag.h) over what the store holds: the snapshot it runs
+ * The mesh diagnosis (coordinator/core/diag.h) over what the store holds: the snapshot it runs
  * over and its findings (apijson.h makes GET /v1/diagnosis of them).
  */
 

@@ -6,7 +6,7 @@
  * the mesh as a matrix coloured by cause, the recovery plan with its current step and
  * gate, the diagnosis), served over plain HTTP on [coord] status_listen:
  *
- *   GET /             the page (coordinator/status.html, built in; no build step, no
+ *   GET /             the page (coordinator/api/status.html, built in; no build step, no
  *                     external resource)
  *   GET /status.json  {"now", "cluster", "nodes", "mesh", "diagnosis", "plan", "proposal",
  *                     "journal", "timeline"}: the operator API's documents for those views
