@@ -2,13 +2,14 @@
 #define KMA_COORD_OBS_CACHE_H
 
 /*
- * What the store holds of each node's observations, kept in memory by the store's handle so
+ * What the SQLite backend holds of each node's observations, kept in memory by its handle so
  * that a report's unchanged observations (most of every report) are recognised without
- * reading them back from SQLite (store.c, report_put). An observation is kept as its row ID,
- * its time and its text: every stored field but the time, NUL-separated, the key (peer,
- * direction) first; two observations are the same when their texts are, byte for byte.
+ * reading them back from SQLite (store_sqlite.c, report_put). An observation is kept as its
+ * row ID, its time and its text: every stored field but the time, NUL-separated, the key
+ * (peer, direction) first; two observations are the same when their texts are, byte for
+ * byte.
  *
- * The cache only ever says what the handle itself wrote or read: store.c forgets it
+ * The cache only ever says what the handle itself wrote or read: store_sqlite.c forgets it
  * whenever it cannot vouch for it (a transaction rolled back, another connection's commit,
  * another kind of write through the handle). Memory: one entry per stored observation.
  */

@@ -2,9 +2,11 @@
 #define KMA_COORD_STORE_H
 
 /*
- * The coordinator's state in one SQLite file: nodes, enrolment history, enrolment tokens,
- * the last report of each node, peer observations, the peer table version and counters of
- * rejected reports.
+ * The coordinator's state: nodes, enrolment history, enrolment tokens, the last report of
+ * each node, peer observations, the peer table version and counters of rejected reports
+ * (and, in store_plan.h, recovery plans). The core uses these functions only; each calls
+ * the operation of the store's backend (store_backend.h), today SQLite, one file
+ * (store_sqlite.h). What follows is the contract every backend keeps; the SQLite one:
  *
  * The file is opened in WAL mode with synchronous=FULL: a function that returned
  * STORE_OK has committed its change durably, except store_report_put, which survives the

@@ -33,7 +33,7 @@
 #include "log.h"
 #include "api.h"
 #include "store.h"
-#include "store_priv.h"
+#include "store_sqlite.h"
 
 #define NOW      1800000000
 #define BODY_MAX 65536

@@ -13,7 +13,7 @@
 
 #include "log.h"
 #include "store.h"
-#include "store_priv.h"
+#include "store_sqlite.h"
 
 #define REPORT_PEERS 256
 

@@ -1,4 +1,4 @@
-#include "store.h"
+#include "store_sqlite.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -9,7 +9,6 @@
 
 #include "log.h"
 #include "obs_cache.h"
-#include "store_priv.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
 #define SCHEMA_VERSION 8
@@ -268,7 +267,8 @@ static const char *const stmt_sql[S_COUNT] = {
 /* Room for every statement store_plan.c prepares (about twenty). */
 #define CACHED_MAX 48
 
-struct store {
+struct sqlstore {
+	struct store base; /* first: the core's handle (store_backend.h) */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
 	/* store_prepare_cached: prepared once, by their SQL text */
@@ -293,28 +293,31 @@ struct store {
  * sleeps a millisecond or more when its write lock is taken: the coordinator's request
  * threads each have a handle on one file. Other processes still meet the busy timeout.
  */
+static const struct store_ops sqlite_ops;
+static void sq_close(struct store *base);
+
 static pthread_mutex_t write_turn = PTHREAD_MUTEX_INITIALIZER;
 
-void store_write_enter(struct store *st)
+void store_write_enter(struct sqlstore *st)
 {
 	if (st->writing++ == 0)
 		pthread_mutex_lock(&write_turn);
 }
 
-void store_write_leave(struct store *st)
+void store_write_leave(struct sqlstore *st)
 {
 	if (st->writing > 0 && --st->writing == 0)
 		pthread_mutex_unlock(&write_turn);
 }
 
-static enum store_status db_fail(struct store *st, const char *what)
+static enum store_status db_fail(struct sqlstore *st, const char *what)
 {
 	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
 	return STORE_ERROR;
 }
 
 /* Resets and clears a statement for its next use. */
-static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id)
+static sqlite3_stmt *stmt_get(struct sqlstore *st, enum stmt_id id)
 {
 	sqlite3_stmt *s = st->stmt[id];
 
@@ -324,7 +327,7 @@ static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id)
 }
 
 /* Runs a statement that returns no rows. */
-static enum store_status run(struct store *st, sqlite3_stmt *s, const char *what)
+static enum store_status run(struct sqlstore *st, sqlite3_stmt *s, const char *what)
 {
 	int rc = sqlite3_step(s);
 
@@ -335,7 +338,7 @@ static enum store_status run(struct store *st, sqlite3_stmt *s, const char *what
 }
 
 /* A write transaction; on STORE_OK, tx_commit or tx_rollback ends it. */
-static enum store_status tx_begin(struct store *st)
+static enum store_status tx_begin(struct sqlstore *st)
 {
 	store_write_enter(st);
 	if (run(st, stmt_get(st, S_BEGIN), "begin") == STORE_OK)
@@ -345,7 +348,7 @@ static enum store_status tx_begin(struct store *st)
 }
 
 /* On failure the transaction stays open for tx_rollback. */
-static enum store_status tx_commit(struct store *st)
+static enum store_status tx_commit(struct sqlstore *st)
 {
 	if (run(st, stmt_get(st, S_COMMIT), "commit") != STORE_OK)
 		return STORE_ERROR;
@@ -356,7 +359,7 @@ static enum store_status tx_commit(struct store *st)
 	return STORE_OK;
 }
 
-static void tx_rollback(struct store *st)
+static void tx_rollback(struct sqlstore *st)
 {
 	if (!sqlite3_get_autocommit(st->db) &&
 	    run(st, stmt_get(st, S_ROLLBACK), "rollback") != STORE_OK)
@@ -383,7 +386,7 @@ static void bind_static(sqlite3_stmt *s, int idx, const char *text)
 	(void)sqlite3_bind_text(s, idx, text, -1, SQLITE_STATIC);
 }
 
-static enum store_status exec(struct store *st, const char *sql, const char *what)
+static enum store_status exec(struct sqlstore *st, const char *sql, const char *what)
 {
 	char *msg = NULL;
 
@@ -395,7 +398,7 @@ static enum store_status exec(struct store *st, const char *sql, const char *wha
 	return STORE_OK;
 }
 
-static enum store_status schema_migrate(struct store *st)
+static enum store_status schema_migrate(struct sqlstore *st)
 {
 	enum store_status ret = STORE_ERROR;
 	sqlite3_stmt *s = NULL;
@@ -448,10 +451,10 @@ exit:
 	return ret;
 }
 
-enum store_status store_open(const char *path, struct store **out)
+enum store_status store_sqlite_open(const char *path, struct store **out)
 {
 	enum store_status ret = STORE_ERROR;
-	struct store *st;
+	struct sqlstore *st;
 	sqlite3_stmt *s = NULL;
 
 	*out = NULL;
@@ -460,6 +463,7 @@ enum store_status store_open(const char *path, struct store **out)
 		log_err("store: out of memory");
 		return STORE_ERROR;
 	}
+	st->base.ops = &sqlite_ops;
 	st->seen = obs_cache_new();
 	if (!st->seen) {
 		log_err("store: out of memory");
@@ -499,22 +503,30 @@ enum store_status store_open(const char *path, struct store **out)
 			goto exit;
 		}
 	}
-	*out = st;
+	*out = &st->base;
 	st = NULL;
 	ret = STORE_OK;
 exit:
 	sqlite3_finalize(s);
-	store_close(st);
+	if (st)
+		sq_close(&st->base);
 	return ret;
 }
 
-sqlite3 *store_sqlite(struct store *st)
+sqlite3 *sq_db(struct sqlstore *st)
 {
 	return st->db;
 }
 
-void store_defer_checkpoints(struct store *st)
+sqlite3 *store_sqlite(struct store *st)
 {
+	return sq(st)->db;
+}
+
+static void sq_defer_checkpoints(struct store *base)
+{
+	struct sqlstore *st = sq(base);
+
 	(void)sqlite3_wal_autocheckpoint(st->db, 0);
 }
 
@@ -524,8 +536,10 @@ void store_defer_checkpoints(struct store *st)
  */
 #define WAL_RESTART_FRAMES 8192
 
-enum store_status store_checkpoint(struct store *st)
+static enum store_status sq_checkpoint(struct store *base)
 {
+	struct sqlstore *st = sq(base);
+
 	int rc, frames = 0;
 
 	/* Alongside the writers: copies what the WAL holds now, holding no one up. */
@@ -548,7 +562,7 @@ enum store_status store_checkpoint(struct store *st)
 	return STORE_OK;
 }
 
-sqlite3_stmt *store_prepare_cached(struct store *st, const char *sql)
+sqlite3_stmt *store_prepare_cached(struct sqlstore *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
@@ -574,8 +588,10 @@ sqlite3_stmt *store_prepare_cached(struct store *st, const char *sql)
 	return s;
 }
 
-void store_close(struct store *st)
+static void sq_close(struct store *base)
 {
+	struct sqlstore *st = sq(base);
+
 	if (!st)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
@@ -592,7 +608,7 @@ void store_close(struct store *st)
 	free(st);
 }
 
-static enum store_status node_exists(struct store *st, const char *node_id)
+static enum store_status node_exists(struct sqlstore *st, const char *node_id)
 {
 	sqlite3_stmt *s = stmt_get(st, S_NODE_EXISTS);
 	int rc;
@@ -607,12 +623,12 @@ static enum store_status node_exists(struct store *st, const char *node_id)
 	return db_fail(st, "look up node");
 }
 
-static enum store_status version_bump(struct store *st)
+static enum store_status version_bump(struct sqlstore *st)
 {
 	return run(st, stmt_get(st, S_VERSION_BUMP), "bump peer table version");
 }
 
-static enum store_status enrol_insert(struct store *st, const char *node_id, const char *serial,
+static enum store_status enrol_insert(struct sqlstore *st, const char *node_id, const char *serial,
                                       const char *how, int64_t now)
 {
 	sqlite3_stmt *s = stmt_get(st, S_ENROL_INSERT);
@@ -625,7 +641,7 @@ static enum store_status enrol_insert(struct store *st, const char *node_id, con
 }
 
 /* Replaces the node's unused tokens with token_sha256; inside a transaction. */
-static enum store_status token_insert(struct store *st, const char *node_id,
+static enum store_status token_insert(struct sqlstore *st, const char *node_id,
                                       const char *token_sha256, int64_t expires_at)
 {
 	sqlite3_stmt *s = stmt_get(st, S_TOKEN_DELETE_UNUSED);
@@ -641,7 +657,7 @@ static enum store_status token_insert(struct store *st, const char *node_id,
 }
 
 /* store_node_add, with a token when token_sha256 is not NULL. */
-static enum store_status node_add(struct store *st, const struct store_node *n, int64_t now,
+static enum store_status node_add(struct sqlstore *st, const struct store_node *n, int64_t now,
                                   const char *token_sha256, int64_t expires_at)
 {
 	enum store_status ret = STORE_ERROR;
@@ -679,21 +695,27 @@ exit:
 	return ret;
 }
 
-enum store_status store_node_add(struct store *st, const struct store_node *n, int64_t now)
+static enum store_status sq_node_add(struct store *base, const struct store_node *n, int64_t now)
 {
+	struct sqlstore *st = sq(base);
+
 	return node_add(st, n, now, NULL, 0);
 }
 
-enum store_status store_node_add_with_token(struct store *st, const struct store_node *n,
-                                            int64_t now, const char *token_sha256,
-                                            int64_t expires_at)
+static enum store_status sq_node_add_with_token(struct store *base, const struct store_node *n,
+                                                int64_t now, const char *token_sha256,
+                                                int64_t expires_at)
 {
+	struct sqlstore *st = sq(base);
+
 	return node_add(st, n, now, token_sha256, expires_at);
 }
 
-enum store_status store_token_issue(struct store *st, const char *node_id, const char *token_sha256,
-                                    int64_t expires_at)
+static enum store_status sq_token_issue(struct store *base, const char *node_id,
+                                        const char *token_sha256, int64_t expires_at)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret;
 
 	if (tx_begin(st) != STORE_OK)
@@ -712,7 +734,7 @@ exit:
 }
 
 /* The checks of store_token_check; the caller may hold a transaction. */
-static enum store_status token_verdict(struct store *st, const char *token_sha256,
+static enum store_status token_verdict(struct sqlstore *st, const char *token_sha256,
                                        const char *node_id, int64_t now)
 {
 	sqlite3_stmt *s = stmt_get(st, S_TOKEN_GET);
@@ -741,14 +763,16 @@ static enum store_status token_verdict(struct store *st, const char *token_sha25
 	return ret;
 }
 
-enum store_status store_token_check(struct store *st, const char *token_sha256, const char *node_id,
-                                    int64_t now)
+static enum store_status sq_token_check(struct store *base, const char *token_sha256,
+                                        const char *node_id, int64_t now)
 {
+	struct sqlstore *st = sq(base);
+
 	return token_verdict(st, token_sha256, node_id, now);
 }
 
 /* The node's enrolled serial; a new one settles what was refused as the node's. */
-static enum store_status serial_set(struct store *st, const char *node_id, const char *serial)
+static enum store_status serial_set(struct sqlstore *st, const char *node_id, const char *serial)
 {
 	sqlite3_stmt *s = stmt_get(st, S_NODE_SET_SERIAL);
 
@@ -762,9 +786,11 @@ static enum store_status serial_set(struct store *st, const char *node_id, const
 	return run(st, s, "forget refused certificates");
 }
 
-enum store_status store_token_redeem(struct store *st, const char *token_sha256,
-                                     const char *node_id, const char *serial, int64_t now)
+static enum store_status sq_token_redeem(struct store *base, const char *token_sha256,
+                                         const char *node_id, const char *serial, int64_t now)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret;
 	sqlite3_stmt *s;
 
@@ -793,8 +819,10 @@ exit:
 	return ret;
 }
 
-enum store_status store_node_delete(struct store *st, const char *node_id)
+static enum store_status sq_node_delete(struct store *base, const char *node_id)
 {
+	struct sqlstore *st = sq(base);
+
 	static const enum stmt_id deletes[] = {S_OBS_DELETE_NODE, S_REPORT_DELETE,
 	                                       S_TOKEN_DELETE_NODE, S_NODE_DELETE};
 	enum store_status ret;
@@ -823,9 +851,11 @@ exit:
 	return ret;
 }
 
-enum store_status store_node_set_serial(struct store *st, const char *node_id, const char *serial,
-                                        const char *how, int64_t now)
+static enum store_status sq_node_set_serial(struct store *base, const char *node_id,
+                                            const char *serial, const char *how, int64_t now)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret;
 
 	if (tx_begin(st) != STORE_OK)
@@ -847,8 +877,11 @@ exit:
 	return ret;
 }
 
-enum store_status store_node_set_pending(struct store *st, const char *node_id, const char *serial)
+static enum store_status sq_node_set_pending(struct store *base, const char *node_id,
+                                             const char *serial)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret;
 	sqlite3_stmt *s;
 
@@ -869,9 +902,12 @@ exit:
 	return ret;
 }
 
-enum store_status store_attempt_record(struct store *st, const char *node_id, const char *serial,
-                                       const char *address, bool known, int64_t now)
+static enum store_status sq_attempt_record(struct store *base, const char *node_id,
+                                           const char *serial, const char *address, bool known,
+                                           int64_t now)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s;
 	enum store_status ret;
 
@@ -913,8 +949,11 @@ static void fill_attempt(sqlite3_stmt *s, void *p)
 	a->count = (uint64_t)sqlite3_column_int64(s, 6);
 }
 
-enum store_status store_attempts_list(struct store *st, struct store_attempt **out, size_t *count)
+static enum store_status sq_attempts_list(struct store *base, struct store_attempt **out,
+                                          size_t *count)
 {
+	struct sqlstore *st = sq(base);
+
 	void *arr = NULL;
 	enum store_status ret;
 
@@ -943,8 +982,11 @@ static void node_from_row(sqlite3_stmt *s, struct store_node *n)
 	col_text(s, 8, n->pending_serial, sizeof(n->pending_serial));
 }
 
-enum store_status store_node_get(struct store *st, const char *node_id, struct store_node *out)
+static enum store_status sq_node_get(struct store *base, const char *node_id,
+                                     struct store_node *out)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = stmt_get(st, S_NODE_GET);
 	enum store_status ret;
 	int rc;
@@ -963,7 +1005,7 @@ enum store_status store_node_get(struct store *st, const char *node_id, struct s
 	return ret;
 }
 
-enum store_status store_collect(struct store *st, sqlite3_stmt *s, size_t elem, void **arr,
+enum store_status store_collect(struct sqlstore *st, sqlite3_stmt *s, size_t elem, void **arr,
                                 size_t *count, void (*fill)(sqlite3_stmt *, void *),
                                 const char *what)
 {
@@ -1006,8 +1048,10 @@ static void fill_node(sqlite3_stmt *s, void *p)
 	node_from_row(s, p);
 }
 
-enum store_status store_nodes_list(struct store *st, struct store_node **out, size_t *count)
+static enum store_status sq_nodes_list(struct store *base, struct store_node **out, size_t *count)
 {
+	struct sqlstore *st = sq(base);
+
 	void *arr = NULL;
 	enum store_status ret;
 
@@ -1027,9 +1071,11 @@ static void fill_enrolment(sqlite3_stmt *s, void *p)
 	col_text(s, 2, e->how, sizeof(e->how));
 }
 
-enum store_status store_enrolments(struct store *st, const char *node_id,
-                                   struct store_enrolment **out, size_t *count)
+static enum store_status sq_enrolments(struct store *base, const char *node_id,
+                                       struct store_enrolment **out, size_t *count)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = stmt_get(st, S_ENROL_LIST);
 	void *arr = NULL;
 	enum store_status ret;
@@ -1050,8 +1096,10 @@ static void fill_revoked(sqlite3_stmt *s, void *p)
 	r->at = sqlite3_column_int64(s, 1);
 }
 
-enum store_status store_revoked(struct store *st, struct store_revoked **out, size_t *count)
+static enum store_status sq_revoked(struct store *base, struct store_revoked **out, size_t *count)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = stmt_get(st, S_REVOKED_LIST);
 	void *arr = NULL;
 	enum store_status ret;
@@ -1063,8 +1111,10 @@ enum store_status store_revoked(struct store *st, struct store_revoked **out, si
 	return ret;
 }
 
-enum store_status store_peer_table_version(struct store *st, uint64_t *version)
+static enum store_status sq_peer_table_version(struct store *base, uint64_t *version)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = stmt_get(st, S_VERSION_GET);
 	enum store_status ret = STORE_ERROR;
 
@@ -1078,7 +1128,7 @@ enum store_status store_peer_table_version(struct store *st, uint64_t *version)
 	return ret;
 }
 
-static enum store_status count_status(struct store *st, int status, unsigned n)
+static enum store_status count_status(struct sqlstore *st, int status, unsigned n)
 {
 	sqlite3_stmt *s = stmt_get(st, S_REJECT_INC);
 
@@ -1087,10 +1137,10 @@ static enum store_status count_status(struct store *st, int status, unsigned n)
 	return run(st, s, "count reports");
 }
 
-static enum store_status batch_end(struct store *st, enum store_status ret);
+static enum store_status batch_end(struct sqlstore *st, enum store_status ret);
 
 /* In a batch: forgets the cache if another connection committed since it was last used. */
-static enum store_status seen_check(struct store *st)
+static enum store_status seen_check(struct sqlstore *st)
 {
 	sqlite3_stmt *s = stmt_get(st, S_DATA_VERSION);
 	sqlite3_int64 v;
@@ -1107,8 +1157,10 @@ static enum store_status seen_check(struct store *st)
 	return STORE_OK;
 }
 
-enum store_status store_reports_begin(struct store *st)
+static enum store_status sq_reports_begin(struct store *base)
 {
+	struct sqlstore *st = sq(base);
+
 	/*
 	 * Reports are committed without waiting for the disk (WAL, synchronous=NORMAL): they
 	 * survive the process being killed, and a power cut can lose only the last few, which
@@ -1131,7 +1183,7 @@ enum store_status store_reports_begin(struct store *st)
 }
 
 /* The end of a batch, kept or not. */
-static enum store_status batch_end(struct store *st, enum store_status ret)
+static enum store_status batch_end(struct sqlstore *st, enum store_status ret)
 {
 	if (ret != STORE_OK) {
 		tx_rollback(st);
@@ -1144,8 +1196,10 @@ static enum store_status batch_end(struct store *st, enum store_status ret)
 	return ret;
 }
 
-enum store_status store_reports_commit(struct store *st)
+static enum store_status sq_reports_commit(struct store *base)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret = STORE_OK;
 
 	/* Counted with the reports, so the count never disagrees with what was stored. */
@@ -1156,30 +1210,34 @@ enum store_status store_reports_commit(struct store *st)
 	return batch_end(st, ret);
 }
 
-void store_reports_abort(struct store *st)
+static void sq_reports_abort(struct store *base)
 {
+	struct sqlstore *st = sq(base);
+
 	if (st->batch)
 		(void)batch_end(st, STORE_ERROR);
 }
 
-static enum store_status report_put(struct store *st, const struct store_report *r,
+static enum store_status report_put(struct sqlstore *st, const struct store_report *r,
                                     const struct store_obs_in *obs, size_t n_obs);
 
-enum store_status store_report_put(struct store *st, const struct store_report *r,
-                                   const struct store_obs_in *obs, size_t n_obs)
+static enum store_status sq_report_put(struct store *base, const struct store_report *r,
+                                       const struct store_obs_in *obs, size_t n_obs)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret;
 
 	if (st->batch)
 		return report_put(st, r, obs, n_obs);
-	if (store_reports_begin(st) != STORE_OK)
+	if (sq_reports_begin(&st->base) != STORE_OK)
 		return STORE_ERROR;
 	ret = report_put(st, r, obs, n_obs);
 	if (ret != STORE_OK) {
-		store_reports_abort(st);
+		sq_reports_abort(&st->base);
 		return ret;
 	}
-	return store_reports_commit(st);
+	return sq_reports_commit(&st->base);
 }
 
 static const char *col_str(sqlite3_stmt *s, int col)
@@ -1190,7 +1248,7 @@ static const char *col_str(sqlite3_stmt *s, int col)
 }
 
 /* Reads the node's stored observations into a new cache entry. */
-static enum store_status obs_load(struct store *st, const char *node_id, struct obs_node **out)
+static enum store_status obs_load(struct sqlstore *st, const char *node_id, struct obs_node **out)
 {
 	sqlite3_stmt *s = stmt_get(st, S_OBS_OF_NODE);
 	struct obs_node *n = obs_cache_add(st->seen, node_id);
@@ -1261,7 +1319,7 @@ static void bind_obs(sqlite3_stmt *s, int first, const struct store_obs_in *o)
 }
 
 /* Rewrites the stored row rowid with o. */
-static enum store_status obs_update(struct store *st, sqlite3_int64 rowid,
+static enum store_status obs_update(struct sqlstore *st, sqlite3_int64 rowid,
                                     const struct store_obs_in *o)
 {
 	sqlite3_stmt *s = stmt_get(st, S_OBS_UPDATE);
@@ -1272,7 +1330,7 @@ static enum store_status obs_update(struct store *st, sqlite3_int64 rowid,
 }
 
 /* Stores o, an observation of a peer and direction the node has no row for. */
-static enum store_status obs_insert(struct store *st, const char *node_id,
+static enum store_status obs_insert(struct sqlstore *st, const char *node_id,
                                     const struct store_obs_in *o)
 {
 	sqlite3_stmt *s = stmt_get(st, S_OBS_UPSERT);
@@ -1288,7 +1346,7 @@ static enum store_status obs_insert(struct store *st, const char *node_id,
  * Writes the observations of obs that differ from the node's stored ones (the cache's
  * copy of them): most of a report is what the last said, and is not written again.
  */
-static enum store_status obs_put(struct store *st, const struct store_report *r,
+static enum store_status obs_put(struct sqlstore *st, const struct store_report *r,
                                  const struct store_obs_in *obs, size_t n_obs)
 {
 	struct obs_node *n = obs_cache_get(st->seen, r->node_id);
@@ -1397,8 +1455,8 @@ static bool report_pinned(sqlite3_stmt *gate, const char *serial)
 }
 
 /* Whether r may be stored: its node exists, its certificate is pinned, it is not stale. */
-static enum store_status report_admit(struct store *st, const struct store_report *r, char *retired,
-                                      size_t size)
+static enum store_status report_admit(struct sqlstore *st, const struct store_report *r,
+                                      char *retired, size_t size)
 {
 	sqlite3_stmt *s = stmt_get(st, S_REPORT_GATE);
 	enum store_status ret;
@@ -1418,7 +1476,7 @@ static enum store_status report_admit(struct store *st, const struct store_repor
 	return ret;
 }
 
-static enum store_status report_put(struct store *st, const struct store_report *r,
+static enum store_status report_put(struct sqlstore *st, const struct store_report *r,
                                     const struct store_obs_in *obs, size_t n_obs)
 {
 	char retired[STORE_RETIRED_MAX * (STORE_BOOT_MAX + 24)];
@@ -1456,9 +1514,11 @@ exit:
 	return ret;
 }
 
-enum store_status store_report_body(struct store *st, const char *node_id, unsigned char **body,
-                                    size_t *len)
+static enum store_status sq_report_body(struct store *base, const char *node_id,
+                                        unsigned char **body, size_t *len)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = stmt_get(st, S_REPORT_BODY);
 	enum store_status ret = STORE_ERROR;
 	int rc;
@@ -1509,9 +1569,11 @@ static void fill_observation(sqlite3_stmt *s, void *p)
 	col_text(s, 14, o->peer_address, sizeof(o->peer_address));
 }
 
-enum store_status store_observations_list(struct store *st, struct store_observation **out,
-                                          size_t *count)
+static enum store_status sq_observations_list(struct store *base, struct store_observation **out,
+                                              size_t *count)
 {
+	struct sqlstore *st = sq(base);
+
 	void *arr = NULL;
 	enum store_status ret;
 
@@ -1521,8 +1583,10 @@ enum store_status store_observations_list(struct store *st, struct store_observa
 	return ret;
 }
 
-enum store_status store_reject_count(struct store *st, int status)
+static enum store_status sq_reject_count(struct store *base, int status)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret;
 
 	/* One statement is its own transaction. */
@@ -1532,8 +1596,10 @@ enum store_status store_reject_count(struct store *st, int status)
 	return ret;
 }
 
-enum store_status store_rejects_get(struct store *st, int status, uint64_t *count)
+static enum store_status sq_rejects_get(struct store *base, int status, uint64_t *count)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = stmt_get(st, S_REJECT_GET);
 	enum store_status ret = STORE_ERROR;
 	int rc;
@@ -1552,3 +1618,47 @@ enum store_status store_rejects_get(struct store *st, int status, uint64_t *coun
 	sqlite3_reset(s);
 	return ret;
 }
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .defer_checkpoints = sq_defer_checkpoints,
+    .checkpoint = sq_checkpoint,
+    .node_add = sq_node_add,
+    .node_add_with_token = sq_node_add_with_token,
+    .token_issue = sq_token_issue,
+    .token_check = sq_token_check,
+    .token_redeem = sq_token_redeem,
+    .node_delete = sq_node_delete,
+    .node_set_serial = sq_node_set_serial,
+    .node_get = sq_node_get,
+    .nodes_list = sq_nodes_list,
+    .enrolments = sq_enrolments,
+    .revoked = sq_revoked,
+    .peer_table_version = sq_peer_table_version,
+    .reports_begin = sq_reports_begin,
+    .reports_commit = sq_reports_commit,
+    .reports_abort = sq_reports_abort,
+    .report_put = sq_report_put,
+    .node_set_pending = sq_node_set_pending,
+    .attempt_record = sq_attempt_record,
+    .attempts_list = sq_attempts_list,
+    .report_body = sq_report_body,
+    .observations_list = sq_observations_list,
+    .reject_count = sq_reject_count,
+    .rejects_get = sq_rejects_get,
+    .tx_begin = sq_tx_begin,
+    .tx_end = sq_tx_end,
+    .plan_create = sq_plan_create,
+    .plan_latest = sq_plan_latest,
+    .plan_set_state = sq_plan_set_state,
+    .step_put = sq_step_put,
+    .journal_add = sq_journal_add,
+    .journal_list = sq_journal_list,
+    .lease_take = sq_lease_take,
+    .lease_get = sq_lease_get,
+    .lease_release = sq_lease_release,
+    .directive_for = sq_directive_for,
+    .plan_unfinished = sq_plan_unfinished,
+    .plan_token = sq_plan_token,
+};

@@ -1,25 +1,24 @@
-#include "store_plan.h"
+#include "store_sqlite.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "store_priv.h"
 
 #define STEP_COLUMNS                                                                               \
 	"plan_id, idx, kind, node_id, reason, manual, instruction, state, phase, started_at,"      \
 	" phase_at, finished_at, stable_since, detail, directive_id, fencing, boot_before,"        \
 	" table_version, secret, confirmed_by, predicate, pred_kind, pred_serial, pred_name"
 
-static enum store_status fail(struct store *st, const char *what)
+static enum store_status fail(struct sqlstore *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(store_sqlite(st)));
+	log_err("store: %s: %s", what, sqlite3_errmsg(sq_db(st)));
 	return STORE_ERROR;
 }
 
 /* Reports ask for a directive every time: prepared once per store, reset after use. */
-static sqlite3_stmt *prepare(struct store *st, const char *sql)
+static sqlite3_stmt *prepare(struct sqlstore *st, const char *sql)
 {
 	return store_prepare_cached(st, sql);
 }
@@ -37,7 +36,7 @@ static void col(sqlite3_stmt *s, int c, char *buf, size_t size)
 }
 
 /* Steps a statement that returns no rows and resets it. */
-static enum store_status done(struct store *st, sqlite3_stmt *s, const char *what)
+static enum store_status done(struct sqlstore *st, sqlite3_stmt *s, const char *what)
 {
 	int rc;
 
@@ -48,8 +47,10 @@ static enum store_status done(struct store *st, sqlite3_stmt *s, const char *wha
 	return rc == SQLITE_DONE ? STORE_OK : fail(st, what);
 }
 
-enum store_status store_tx_begin(struct store *st)
+enum store_status sq_tx_begin(struct store *base)
 {
+	struct sqlstore *st = sq(base);
+
 	store_write_enter(st);
 	if (done(st, prepare(st, "BEGIN IMMEDIATE"), "begin") == STORE_OK)
 		return STORE_OK;
@@ -57,26 +58,30 @@ enum store_status store_tx_begin(struct store *st)
 	return STORE_ERROR;
 }
 
-enum store_status store_tx_end(struct store *st, bool ok)
+enum store_status sq_tx_end(struct store *base, bool ok)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret = STORE_ERROR;
 
-	if (sqlite3_get_autocommit(store_sqlite(st)))
+	if (sqlite3_get_autocommit(sq_db(st)))
 		goto exit; /* SQLite rolled back already */
 	if (ok && done(st, prepare(st, "COMMIT"), "commit") == STORE_OK) {
 		ret = STORE_OK;
 		goto exit;
 	}
-	if (!sqlite3_get_autocommit(store_sqlite(st)))
+	if (!sqlite3_get_autocommit(sq_db(st)))
 		(void)done(st, prepare(st, "ROLLBACK"), "rollback");
 exit:
 	store_write_leave(st);
 	return ret;
 }
 
-enum store_status store_journal_add(struct store *st, int64_t plan_id, int step, const char *actor,
-                                    const char *event, const char *detail, int64_t now)
+enum store_status sq_journal_add(struct store *base, int64_t plan_id, int step, const char *actor,
+                                 const char *event, const char *detail, int64_t now)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = prepare(st, "INSERT INTO journal(at, plan_id, step, actor, event, detail)"
 	                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
 
@@ -152,8 +157,10 @@ static void step_read(sqlite3_stmt *s, void *out)
 	col(s, 23, p->pred_name, sizeof(p->pred_name));
 }
 
-enum store_status store_step_put(struct store *st, const struct store_step *p)
+enum store_status sq_step_put(struct store *base, const struct store_step *p)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = prepare(st, "INSERT OR REPLACE INTO steps(" STEP_COLUMNS ") VALUES (?1,"
 	                              " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
 	                              " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)");
@@ -164,9 +171,11 @@ enum store_status store_step_put(struct store *st, const struct store_step *p)
 	return done(st, s, "write a step");
 }
 
-enum store_status store_plan_create(struct store *st, struct store_step *steps, size_t n,
-                                    const char *who, int64_t now, int64_t *id)
+enum store_status sq_plan_create(struct store *base, struct store_step *steps, size_t n,
+                                 const char *who, int64_t now, int64_t *id)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s;
 	char what[64];
 	int rc;
@@ -190,20 +199,22 @@ enum store_status store_plan_create(struct store *st, struct store_step *steps, 
 	sqlite3_bind_int64(s, 2, now);
 	if (done(st, s, "create a plan") != STORE_OK)
 		return STORE_ERROR;
-	*id = sqlite3_last_insert_rowid(store_sqlite(st));
+	*id = sqlite3_last_insert_rowid(sq_db(st));
 	for (size_t i = 0; i < n; i++) {
 		steps[i].plan_id = *id;
 		steps[i].idx = (int)i + 1;
-		if (store_step_put(st, &steps[i]) != STORE_OK)
+		if (sq_step_put(sq_base(st), &steps[i]) != STORE_OK)
 			return STORE_ERROR;
 	}
 	snprintf(what, sizeof(what), "%zu step%s", n, n == 1 ? "" : "s");
-	return store_journal_add(st, *id, 0, who, "created", what, now);
+	return sq_journal_add(sq_base(st), *id, 0, who, "created", what, now);
 }
 
-enum store_status store_plan_latest(struct store *st, struct store_plan *plan,
-                                    struct store_step **steps, size_t *n)
+enum store_status sq_plan_latest(struct store *base, struct store_plan *plan,
+                                 struct store_step **steps, size_t *n)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s;
 	void *arr = NULL;
 	enum store_status ret;
@@ -241,9 +252,11 @@ enum store_status store_plan_latest(struct store *st, struct store_plan *plan,
 	return ret;
 }
 
-enum store_status store_plan_set_state(struct store *st, int64_t id, const char *state,
-                                       const char *detail, int64_t now)
+enum store_status sq_plan_set_state(struct store *base, int64_t id, const char *state,
+                                    const char *detail, int64_t now)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s =
 	    prepare(st, "UPDATE plans SET state = ?2, detail = ?3, updated_at = ?4 WHERE id = ?1");
 
@@ -269,9 +282,11 @@ static void journal_read(sqlite3_stmt *s, void *out)
 	col(s, 6, e->detail, sizeof(e->detail));
 }
 
-enum store_status store_journal_list(struct store *st, int64_t plan_id,
-                                     struct store_journal_entry **out, size_t *n)
+enum store_status sq_journal_list(struct store *base, int64_t plan_id,
+                                  struct store_journal_entry **out, size_t *n)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s =
 	    prepare(st, "SELECT id, at, plan_id, step, actor, event, detail FROM journal"
 	                " WHERE ?1 = 0 OR plan_id = ?1 ORDER BY id");
@@ -290,7 +305,7 @@ enum store_status store_journal_list(struct store *st, int64_t plan_id,
 	return ret;
 }
 
-static enum store_status lease_read(struct store *st, struct store_lease *out)
+static enum store_status lease_read(struct sqlstore *st, struct store_lease *out)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT id, node_id, plan_id, step, fencing, expires_at, why"
 	                              " FROM lease WHERE one = 1");
@@ -315,8 +330,10 @@ static enum store_status lease_read(struct store *st, struct store_lease *out)
 	return rc == SQLITE_ROW ? STORE_OK : fail(st, "read the lease");
 }
 
-enum store_status store_lease_get(struct store *st, int64_t now, struct store_lease *out)
+enum store_status sq_lease_get(struct store *base, int64_t now, struct store_lease *out)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret = lease_read(st, out);
 
 	if (ret == STORE_OK && out->expires_at <= now)
@@ -324,10 +341,11 @@ enum store_status store_lease_get(struct store *st, int64_t now, struct store_le
 	return ret;
 }
 
-enum store_status store_lease_take(struct store *st, const char *node_id, int64_t plan_id, int step,
-                                   const char *why, int64_t ttl, int64_t now,
-                                   struct store_lease *out)
+enum store_status sq_lease_take(struct store *base, const char *node_id, int64_t plan_id, int step,
+                                const char *why, int64_t ttl, int64_t now, struct store_lease *out)
 {
+	struct sqlstore *st = sq(base);
+
 	enum store_status ret = lease_read(st, out);
 	sqlite3_stmt *s;
 
@@ -378,14 +396,18 @@ enum store_status store_lease_take(struct store *st, const char *node_id, int64_
 	return done(st, s, "take the lease");
 }
 
-enum store_status store_lease_release(struct store *st)
+enum store_status sq_lease_release(struct store *base)
 {
+	struct sqlstore *st = sq(base);
+
 	return done(st, prepare(st, "DELETE FROM lease"), "release the lease");
 }
 
-enum store_status store_directive_for(struct store *st, const char *node_id,
-                                      struct store_step *step, struct store_lease *lease)
+enum store_status sq_directive_for(struct store *base, const char *node_id, struct store_step *step,
+                                   struct store_lease *lease)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = prepare(st, "SELECT " STEP_COLUMNS " FROM steps WHERE node_id = ?1 AND"
 	                              " state = 'active' AND phase = 'directive' AND plan_id ="
 	                              " (SELECT id FROM plans WHERE state = 'running')");
@@ -408,9 +430,11 @@ enum store_status store_directive_for(struct store *st, const char *node_id,
 	return STORE_OK;
 }
 
-enum store_status store_plan_token(struct store *st, int64_t plan_id, const char *node_id,
-                                   char *buf, size_t size)
+enum store_status sq_plan_token(struct store *base, int64_t plan_id, const char *node_id, char *buf,
+                                size_t size)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = prepare(st, "SELECT secret FROM steps WHERE plan_id = ?1 AND node_id = ?2"
 	                              " AND kind = 'add_entry' AND secret != ''");
 	int rc;
@@ -429,8 +453,10 @@ enum store_status store_plan_token(struct store *st, int64_t plan_id, const char
 	return rc == SQLITE_ROW ? STORE_OK : fail(st, "read an enrolment token");
 }
 
-bool store_plan_unfinished(struct store *st)
+bool sq_plan_unfinished(struct store *base)
 {
+	struct sqlstore *st = sq(base);
+
 	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM plans WHERE state IN ('running', 'paused')");
 	bool yes;
 
