@@ -115,3 +115,97 @@ enum kma_state kma_state_from_id(const char *id)
 			return (enum kma_state)i;
 	return KMA_STATE_UNSPECIFIED;
 }
+
+static const char *const step_kind_ids[KMA_STEP_KIND_COUNT] = {
+    [KMA_STEP_KIND_UNSPECIFIED] = "unspecified",
+#define KMA_STEP_KIND(e, id, disrupts) [KMA_STEP_KIND_##e] = id,
+#include "vocab.def"
+#undef KMA_STEP_KIND
+};
+
+static const bool step_kind_disrupts[KMA_STEP_KIND_COUNT] = {
+#define KMA_STEP_KIND(e, id, disrupts) [KMA_STEP_KIND_##e] = disrupts,
+#include "vocab.def"
+#undef KMA_STEP_KIND
+};
+
+static const char *const step_state_ids[KMA_STEP_STATE_COUNT] = {
+    [KMA_STEP_STATE_UNSPECIFIED] = "unspecified",
+#define KMA_STEP_STATE(e, id) [KMA_STEP_STATE_##e] = id,
+#include "vocab.def"
+#undef KMA_STEP_STATE
+};
+
+static const char *const step_phase_ids[KMA_STEP_PHASE_COUNT] = {
+    [KMA_STEP_PHASE_NONE] = "",
+#define KMA_STEP_PHASE(e, id) [KMA_STEP_PHASE_##e] = id,
+#include "vocab.def"
+#undef KMA_STEP_PHASE
+};
+
+static const char *const plan_state_ids[KMA_PLAN_STATE_COUNT] = {
+    [KMA_PLAN_STATE_UNSPECIFIED] = "unspecified",
+#define KMA_PLAN_STATE(e, id) [KMA_PLAN_STATE_##e] = id,
+#include "vocab.def"
+#undef KMA_PLAN_STATE
+};
+
+/* ids[v], or ids[0] when v is out of range. */
+static const char *id_of(const char *const *ids, int count, int v)
+{
+	return v >= 0 && v < count ? ids[v] : ids[0];
+}
+
+/* The value whose identifier is id (from 1), or 0. */
+static int from_id(const char *const *ids, int count, const char *id)
+{
+	for (int i = 1; id && i < count; i++)
+		if (strcmp(ids[i], id) == 0)
+			return i;
+	return 0;
+}
+
+const char *kma_step_kind_id(enum kma_step_kind k)
+{
+	return id_of(step_kind_ids, KMA_STEP_KIND_COUNT, (int)k);
+}
+
+const char *kma_step_state_id(enum kma_step_state s)
+{
+	return id_of(step_state_ids, KMA_STEP_STATE_COUNT, (int)s);
+}
+
+const char *kma_step_phase_id(enum kma_step_phase p)
+{
+	return id_of(step_phase_ids, KMA_STEP_PHASE_COUNT, (int)p);
+}
+
+const char *kma_plan_state_id(enum kma_plan_state s)
+{
+	return id_of(plan_state_ids, KMA_PLAN_STATE_COUNT, (int)s);
+}
+
+bool kma_step_kind_disrupts(enum kma_step_kind k)
+{
+	return (unsigned)k < KMA_STEP_KIND_COUNT && step_kind_disrupts[k];
+}
+
+enum kma_step_kind kma_step_kind_from_id(const char *id)
+{
+	return (enum kma_step_kind)from_id(step_kind_ids, KMA_STEP_KIND_COUNT, id);
+}
+
+enum kma_step_state kma_step_state_from_id(const char *id)
+{
+	return (enum kma_step_state)from_id(step_state_ids, KMA_STEP_STATE_COUNT, id);
+}
+
+enum kma_step_phase kma_step_phase_from_id(const char *id)
+{
+	return (enum kma_step_phase)from_id(step_phase_ids, KMA_STEP_PHASE_COUNT, id);
+}
+
+enum kma_plan_state kma_plan_state_from_id(const char *id)
+{
+	return (enum kma_plan_state)from_id(plan_state_ids, KMA_PLAN_STATE_COUNT, id);
+}

@@ -214,9 +214,6 @@ static void render_per_node(const struct store_node *nodes, const struct diag_se
 /* The latest recovery plan: its state as a one-hot gauge, its steps by state, the lease. */
 static void render_plan(struct store *st, int64_t now, struct metrics_buf *b)
 {
-	static const char *const plan_states[] = {"running", "paused", "done", "aborted"};
-	static const char *const step_states[] = {"pending", "active", "done", "skipped",
-	                                          "stopped"};
 	struct store_plan plan = {0};
 	struct store_step *steps = NULL;
 	struct store_lease lease;
@@ -226,17 +223,19 @@ static void render_plan(struct store *st, int64_t now, struct metrics_buf *b)
 
 	metrics_family(b, "kma_coord_plan_state", "gauge",
 	               "1 for the state of the latest recovery plan, 0 for the others.");
-	for (size_t i = 0; i < sizeof(plan_states) / sizeof(plan_states[0]); i++)
-		metrics_sample(b, "kma_coord_plan_state", "state", plan_states[i],
-		               have && strcmp(plan.state, plan_states[i]) == 0);
+	for (int i = 1; i < KMA_PLAN_STATE_COUNT; i++)
+		metrics_sample(b, "kma_coord_plan_state", "state",
+		               kma_plan_state_id((enum kma_plan_state)i),
+		               have && (int)plan.state == i);
 	metrics_family(b, "kma_coord_plan_steps", "gauge",
 	               "Steps of the latest recovery plan by state.");
-	for (size_t k = 0; k < sizeof(step_states) / sizeof(step_states[0]); k++) {
+	for (int k = 1; k < KMA_STEP_STATE_COUNT; k++) {
 		int64_t count = 0;
 
 		for (size_t i = 0; i < n; i++)
-			count += strcmp(steps[i].state, step_states[k]) == 0;
-		metrics_sample(b, "kma_coord_plan_steps", "state", step_states[k], count);
+			count += (int)steps[i].state == k;
+		metrics_sample(b, "kma_coord_plan_steps", "state",
+		               kma_step_state_id((enum kma_step_state)k), count);
 	}
 	metrics_family(b, "kma_coord_lease_held", "gauge",
 	               "1 while a node holds the cluster's disruption lease.");

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "plan.h"
 #include "store_plan.h"
+#include "vocab.h"
 
 #define STEPS_MAX 64
 
@@ -29,7 +30,7 @@ static json_object *step_json(const struct store_step *s, bool full)
 	json_object *j = json_object_new_object();
 
 	json_object_object_add(j, "step", json_object_new_int(s->idx));
-	json_object_object_add(j, "kind", str(s->kind));
+	json_object_object_add(j, "kind", str(kma_step_kind_id(s->kind)));
 	json_object_object_add(j, "node_id", str(s->node_id));
 	json_object_object_add(j, "reason", str(s->reason));
 	json_object_object_add(j, "manual", json_object_new_boolean(s->manual));
@@ -38,8 +39,8 @@ static json_object *step_json(const struct store_step *s, bool full)
 		json_object_object_add(j, "justified_by", str(s->predicate));
 	if (!full)
 		return j;
-	json_object_object_add(j, "state", str(s->state));
-	json_object_object_add(j, "phase", str(s->phase));
+	json_object_object_add(j, "state", str(kma_step_state_id(s->state)));
+	json_object_object_add(j, "phase", str(kma_step_phase_id(s->phase)));
 	json_object_object_add(j, "detail", str(s->detail));
 	json_object_object_add(j, "started_at", json_object_new_int64(s->started_at));
 	json_object_object_add(j, "phase_at", json_object_new_int64(s->phase_at));
@@ -91,7 +92,7 @@ static void plan_get(struct store *st, const struct api_params *prm, int64_t now
 
 		steps[i].idx = (int)i + 1;
 		json_object_object_add(sj, "step", json_object_new_int(steps[i].idx));
-		if (strcmp(steps[i].kind, "reboot") == 0) {
+		if (steps[i].kind == KMA_STEP_KIND_REBOOT) {
 			/* The gate as it stands now; every other node of the plan is a target. */
 			for (size_t x = 0; x < v.n; x++) {
 				target[x] = false;
@@ -141,7 +142,7 @@ static void plan_current(struct store *st, int64_t now, int status, struct api_r
 	}
 	j = json_object_new_object();
 	json_object_object_add(j, "id", json_object_new_int64(plan.id));
-	json_object_object_add(j, "state", str(plan.state));
+	json_object_object_add(j, "state", str(kma_plan_state_id(plan.state)));
 	json_object_object_add(j, "detail", str(plan.detail));
 	json_object_object_add(j, "created_by", str(plan.created_by));
 	json_object_object_add(j, "created_at", json_object_new_int64(plan.created_at));

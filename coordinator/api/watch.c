@@ -122,9 +122,9 @@ static void directive_out(struct store *st, char *node, size_t nsize, char *id, 
 	if (!store_plan_unfinished(st) || store_plan_latest(st, &plan, &steps, &n) != STORE_OK)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(steps[i].state, "active") == 0 &&
-		    strcmp(steps[i].phase, "directive") == 0 &&
-		    strcmp(plan.state, "running") == 0) {
+		if (steps[i].state == KMA_STEP_STATE_ACTIVE &&
+		    steps[i].phase == KMA_STEP_PHASE_DIRECTIVE &&
+		    plan.state == KMA_PLAN_STATE_RUNNING) {
 			snprintf(node, nsize, "%s", steps[i].node_id);
 			snprintf(id, isize, "%s", steps[i].directive_id);
 		}

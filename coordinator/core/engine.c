@@ -54,9 +54,9 @@ static void from_report(const Kma__V1__AgentReport *r, struct plan_node *p, stru
 	}
 	p->fencing = r->fencing_token;
 	for (size_t i = 0; i < r->n_recovery; i++) {
-		int k = plan_kind_from(r->recovery[i]->step);
+		enum kma_step_kind k = kma_step_kind_from_id(r->recovery[i]->step);
 
-		if (k < 0)
+		if (k == KMA_STEP_KIND_UNSPECIFIED)
 			continue;
 		p->modes[k].manual = r->recovery[i]->manual;
 		snprintf(p->modes[k].instruction, sizeof(p->modes[k].instruction), "%s",
@@ -159,17 +159,17 @@ enum { KEEP_LEASE, RELEASE_LEASE };
 
 /*
  * One transaction: the step, its journal entry (when event is set), the plan's new state
- * (when plan_state is set) and the lease's release. True when committed.
+ * (unless UNSPECIFIED) and the lease's release. True when committed.
  */
 static bool commit(struct run *r, const struct store_step *s, const char *event, const char *detail,
-                   const char *plan_state, int lease)
+                   enum kma_plan_state plan_state, int lease)
 {
 	bool ok;
 
 	if (store_tx_begin(r->st) != STORE_OK)
 		return false;
 	ok = store_step_put(r->st, s) == STORE_OK &&
-	     (!plan_state ||
+	     (plan_state == KMA_PLAN_STATE_UNSPECIFIED ||
 	      store_plan_set_state(r->st, r->plan.id, plan_state, detail, r->now) == STORE_OK) &&
 	     (!event || store_journal_add(r->st, s->plan_id, s->idx, ACTOR, event, detail,
 	                                  r->now) == STORE_OK) &&
@@ -192,12 +192,12 @@ static bool save(struct run *r, struct store_step *s, const char *event, const c
 		vsnprintf(detail, sizeof(detail), f, ap);
 		va_end(ap);
 	}
-	return commit(r, s, event, detail, NULL, KEEP_LEASE);
+	return commit(r, s, event, detail, KMA_PLAN_STATE_UNSPECIFIED, KEEP_LEASE);
 }
 
-static void phase(struct store_step *s, const char *ph, int64_t now)
+static void phase(struct store_step *s, enum kma_step_phase ph, int64_t now)
 {
-	snprintf(s->phase, sizeof(s->phase), "%s", ph);
+	s->phase = ph;
 	s->phase_at = now;
 	s->stable_since = 0;
 	s->detail[0] = '\0';
@@ -216,7 +216,7 @@ static void pause_plan(struct run *r, struct store_step *s, const char *f, ...)
 	vsnprintf(detail, sizeof(detail), f, ap);
 	va_end(ap);
 	snprintf(s->detail, sizeof(s->detail), "%s", detail);
-	if (commit(r, s, "paused", detail, "paused", KEEP_LEASE))
+	if (commit(r, s, "paused", detail, KMA_PLAN_STATE_PAUSED, KEEP_LEASE))
 		log_warn("recovery: plan %lld paused at step %d: %s", (long long)r->plan.id, s->idx,
 		         detail);
 }
@@ -227,10 +227,10 @@ static void wait_for(struct run *r, struct store_step *s, const char *why)
 	bool first = s->detail[0] == '\0';
 
 	if (r->now - s->phase_at > r->p->step_timeout_s) {
-		pause_plan(r, s, "step %d (%s %s): %s for more than %lld s: %s", s->idx, s->kind,
-		           s->node_id,
-		           strcmp(s->phase, "gate") == 0 ? "gate before the step not met"
-		                                         : "not done",
+		pause_plan(r, s, "step %d (%s %s): %s for more than %lld s: %s", s->idx,
+		           kma_step_kind_id(s->kind), s->node_id,
+		           s->phase == KMA_STEP_PHASE_GATE ? "gate before the step not met"
+		                                           : "not done",
 		           (long long)r->p->step_timeout_s, why);
 		return;
 	}
@@ -241,10 +241,10 @@ static void wait_for(struct run *r, struct store_step *s, const char *why)
 	(void)save(r, s, first ? "waiting" : NULL, "%s", why);
 }
 
-static int find_step(struct run *r, const char *kind, const char *node)
+static int find_step(struct run *r, enum kma_step_kind kind, const char *node)
 {
 	for (size_t i = 0; i < r->n_steps; i++)
-		if (strcmp(r->steps[i].kind, kind) == 0 && strcmp(r->steps[i].node_id, node) == 0)
+		if (r->steps[i].kind == kind && strcmp(r->steps[i].node_id, node) == 0)
 			return (int)i;
 	return -1;
 }
@@ -256,29 +256,31 @@ static void finish(struct run *r, struct store_step *s, const char *f, ...)
 {
 	char detail[STORE_PLAN_TEXT];
 	va_list ap;
-	bool disrupts = plan_kind_disrupts((enum plan_kind)plan_kind_from(s->kind));
+	bool disrupts = kma_step_kind_disrupts(s->kind);
 
 	va_start(ap, f);
 	vsnprintf(detail, sizeof(detail), f, ap);
 	va_end(ap);
 	/* A QuickStart done, by the directive or by hand: its token is of no use any more. */
-	if (strcmp(s->kind, "quickstart") == 0) {
-		int a = find_step(r, "add_entry", s->node_id);
+	if (s->kind == KMA_STEP_KIND_QUICKSTART) {
+		int a = find_step(r, KMA_STEP_KIND_ADD_ENTRY, s->node_id);
 
 		if (a >= 0 && r->steps[a].secret[0]) {
 			explicit_bzero(r->steps[a].secret, sizeof(r->steps[a].secret));
 			(void)save(r, &r->steps[a], NULL, NULL);
 		}
 	}
-	snprintf(s->state, sizeof(s->state), "done");
-	snprintf(s->phase, sizeof(s->phase), "done");
+	s->state = KMA_STEP_STATE_DONE;
+	s->phase = KMA_STEP_PHASE_DONE;
 	snprintf(s->detail, sizeof(s->detail), "%s", detail);
 	s->finished_at = r->now;
 	/* add_entry's token lives on until its QuickStart is done (step_quickstart wipes it). */
-	if (strcmp(s->kind, "add_entry") != 0)
+	if (s->kind != KMA_STEP_KIND_ADD_ENTRY)
 		explicit_bzero(s->secret, sizeof(s->secret));
-	if (commit(r, s, "done", detail, NULL, disrupts ? RELEASE_LEASE : KEEP_LEASE))
-		log_notice("recovery: step %d %s %s done in %lld s", s->idx, s->kind, s->node_id,
+	if (commit(r, s, "done", detail, KMA_PLAN_STATE_UNSPECIFIED,
+	           disrupts ? RELEASE_LEASE : KEEP_LEASE))
+		log_notice("recovery: step %d %s %s done in %lld s", s->idx,
+		           kma_step_kind_id(s->kind), s->node_id,
 		           (long long)(r->now - s->started_at));
 }
 
@@ -291,7 +293,7 @@ static void send_directive(struct run *r, struct store_step *s, const struct pla
 	bool ok;
 
 	snprintf(why, sizeof(why), "plan %lld step %d: %s %s", (long long)r->plan.id, s->idx,
-	         s->kind, s->node_id);
+	         kma_step_kind_id(s->kind), s->node_id);
 	if (store_tx_begin(r->st) != STORE_OK)
 		return;
 	sst = store_lease_take(r->st, s->node_id, r->plan.id, s->idx, why, r->p->lease_ttl_s,
@@ -303,17 +305,18 @@ static void send_directive(struct run *r, struct store_step *s, const struct pla
 		wait_for(r, s, why);
 		return;
 	}
-	phase(s, "directive", r->now);
+	phase(s, KMA_STEP_PHASE_DIRECTIVE, r->now);
 	s->fencing = lease.fencing;
 	snprintf(s->directive_id, sizeof(s->directive_id), "plan%lld-step%d-%llu",
 	         (long long)r->plan.id, s->idx, (unsigned long long)lease.fencing);
 	snprintf(s->boot_before, sizeof(s->boot_before), "%s", node ? node->boot_id : "");
 	ok = sst == STORE_OK && store_step_put(r->st, s) == STORE_OK &&
-	     store_journal_add(r->st, s->plan_id, s->idx, ACTOR, "directive",
-	                       (snprintf(why, sizeof(why), "%s to %s, %s fencing %llu", s->kind,
-	                                 s->node_id, lease.id, (unsigned long long)lease.fencing),
-	                        why),
-	                       r->now) == STORE_OK;
+	     store_journal_add(
+	         r->st, s->plan_id, s->idx, ACTOR, "directive",
+	         (snprintf(why, sizeof(why), "%s to %s, %s fencing %llu", kma_step_kind_id(s->kind),
+	                   s->node_id, lease.id, (unsigned long long)lease.fencing),
+	          why),
+	         r->now) == STORE_OK;
 	(void)store_tx_end(r->st, ok);
 }
 
@@ -348,7 +351,7 @@ static bool directive_answer(struct run *r, struct store_step *s, const struct p
 static bool issue_token(struct run *r, struct store_step *s)
 {
 	char token[ENROLL_TOKEN_HEX], hash[STORE_TOKEN_HASH_MAX], nonce[PLAN_TOKEN_NONCE_MAX];
-	int q = find_step(r, "quickstart", s->node_id);
+	int q = find_step(r, KMA_STEP_KIND_QUICKSTART, s->node_id);
 	int64_t ttl = r->p->step_timeout_s + r->p->lease_ttl_s;
 
 	if (plan_token_new(nonce, token, hash) != 0 ||
@@ -387,7 +390,7 @@ static bool enrolled_since(struct run *r, const char *node, int64_t since)
  */
 static int64_t rejoin_began(struct run *r, const struct store_step *s)
 {
-	int d = find_step(r, "delete_entry", s->node_id);
+	int d = find_step(r, KMA_STEP_KIND_DELETE_ENTRY, s->node_id);
 
 	return d >= 0 && r->steps[d].started_at ? r->steps[d].started_at : s->started_at;
 }
@@ -425,12 +428,12 @@ static void step_reboot(struct run *r, struct store_step *s, const struct plan_n
 	char why[STORE_PLAN_TEXT];
 	bool answered;
 
-	if (strcmp(s->phase, "directive") == 0) {
+	if (s->phase == KMA_STEP_PHASE_DIRECTIVE) {
 		if (!directive_answer(r, s, node, &answered))
 			return;
 		if (node && node->entry.report_at >= s->phase_at &&
 		    strcmp(node->boot_id, s->boot_before) != 0) {
-			phase(s, "back", r->now);
+			phase(s, KMA_STEP_PHASE_BACK, r->now);
 			(void)save(r, s, "rebooted", "%s is back with boot ID %s", s->node_id,
 			           node->boot_id);
 		} else {
@@ -440,7 +443,7 @@ static void step_reboot(struct run *r, struct store_step *s, const struct plan_n
 		}
 		return;
 	}
-	if (strcmp(s->phase, "back") == 0) {
+	if (s->phase == KMA_STEP_PHASE_BACK) {
 		bool met = plan_gate_back(&r->v, r->target, s->node_id, s->boot_before, s->phase_at,
 		                          why, sizeof(why));
 
@@ -452,7 +455,7 @@ static void step_entry(struct run *r, struct store_step *s, bool remove)
 {
 	char why[STORE_PLAN_TEXT];
 
-	if (strcmp(s->phase, "act") == 0) {
+	if (s->phase == KMA_STEP_PHASE_ACT) {
 		if (remove) {
 			/*
 			 * Until it enrols a new one, the node reports with the certificate its
@@ -471,7 +474,7 @@ static void step_entry(struct run *r, struct store_step *s, bool remove)
 				pause_plan(r, s, "cannot remove the enrolment of %s", s->node_id);
 				return;
 			}
-			phase(s, "push", r->now);
+			phase(s, KMA_STEP_PHASE_PUSH, r->now);
 			(void)save(r, s, "removed",
 			           "enrolment of %s removed; peer table version %llu", s->node_id,
 			           (unsigned long long)s->table_version);
@@ -482,7 +485,7 @@ static void step_entry(struct run *r, struct store_step *s, bool remove)
 		finish(r, s, "entry of %s re-added with a one-time enrolment token", s->node_id);
 		return;
 	}
-	if (strcmp(s->phase, "push") == 0) {
+	if (s->phase == KMA_STEP_PHASE_PUSH) {
 		if (plan_gate_pushed(&r->v, s->node_id, s->table_version, why, sizeof(why)))
 			finish(r, s, "every serving node holds peer table version %llu",
 			       (unsigned long long)s->table_version);
@@ -495,7 +498,7 @@ static void step_factory_reset(struct run *r, struct store_step *s, const struct
 {
 	bool answered;
 
-	if (strcmp(s->phase, "directive") != 0 || superseded(r, s))
+	if (s->phase != KMA_STEP_PHASE_DIRECTIVE || superseded(r, s))
 		return;
 	if (!directive_answer(r, s, node, &answered))
 		return;
@@ -513,7 +516,7 @@ static void step_quickstart(struct run *r, struct store_step *s, const struct pl
 	bool answered = false;
 
 	if (!enrolled_since(r, s->node_id, rejoin_began(r, s)) &&
-	    strcmp(s->phase, "directive") == 0 && !directive_answer(r, s, node, &answered))
+	    s->phase == KMA_STEP_PHASE_DIRECTIVE && !directive_answer(r, s, node, &answered))
 		return;
 	if (enrolled_since(r, s->node_id, rejoin_began(r, s))) {
 		finish(r, s, "%s enrolled a new certificate with its one-time token", s->node_id);
@@ -527,7 +530,7 @@ static void step_join(struct run *r, struct store_step *s)
 	char why[STORE_PLAN_TEXT];
 	bool met;
 
-	if (strcmp(s->phase, "verify") != 0)
+	if (s->phase != KMA_STEP_PHASE_VERIFY)
 		return;
 	met = plan_gate_joined(&r->v, r->target, s->node_id, s->table_version, s->phase_at, why,
 	                       sizeof(why));
@@ -537,52 +540,52 @@ static void step_join(struct run *r, struct store_step *s)
 /* What a step does when its gate opens (automatic) or an operator confirmed it (manual). */
 static void step_go(struct run *r, struct store_step *s, const struct plan_node *node)
 {
-	switch (plan_kind_from(s->kind)) {
-	case PLAN_REBOOT:
+	switch (s->kind) {
+	case KMA_STEP_KIND_REBOOT:
 		if (s->manual)
-			phase(s, "back", r->now);
+			phase(s, KMA_STEP_PHASE_BACK, r->now);
 		else
 			send_directive(r, s, node);
 		break;
-	case PLAN_FACTORY_RESET:
-	case PLAN_QUICKSTART:
+	case KMA_STEP_KIND_FACTORY_RESET:
+	case KMA_STEP_KIND_QUICKSTART:
 		if (s->manual) {
 			/* Nothing to send; the QuickStart is still checked by its enrolment. */
-			if (strcmp(s->kind, "quickstart") == 0)
-				phase(s, "verify", r->now);
+			if (s->kind == KMA_STEP_KIND_QUICKSTART)
+				phase(s, KMA_STEP_PHASE_VERIFY, r->now);
 			else
 				finish(r, s, "confirmed by %s", s->confirmed_by);
 		} else {
 			send_directive(r, s, node);
 		}
 		break;
-	case PLAN_DELETE_ENTRY:
-	case PLAN_ADD_ENTRY:
-		phase(s, "act", r->now);
+	case KMA_STEP_KIND_DELETE_ENTRY:
+	case KMA_STEP_KIND_ADD_ENTRY:
+		phase(s, KMA_STEP_PHASE_ACT, r->now);
 		break;
-	case PLAN_JOIN:
-		phase(s, "verify", r->now);
+	case KMA_STEP_KIND_JOIN:
+		phase(s, KMA_STEP_PHASE_VERIFY, r->now);
 		s->table_version = r->v.table_version;
 		break;
 	default:
-		pause_plan(r, s, "step %d: unknown kind %s", s->idx, s->kind);
+		pause_plan(r, s, "step %d: unknown kind %s", s->idx, kma_step_kind_id(s->kind));
 	}
 }
 
 static void step_start(struct run *r, struct store_step *s)
 {
-	snprintf(s->state, sizeof(s->state), "active");
-	phase(s, "gate", r->now);
+	s->state = KMA_STEP_STATE_ACTIVE;
+	phase(s, KMA_STEP_PHASE_GATE, r->now);
 	s->started_at = r->now;
-	(void)save(r, s, "started", "%s %s: %s", s->kind, s->node_id, s->reason);
+	(void)save(r, s, "started", "%s %s: %s", kma_step_kind_id(s->kind), s->node_id, s->reason);
 }
 
 static void step_gate(struct run *r, struct store_step *s, const struct plan_node *node)
 {
 	char why[STORE_PLAN_TEXT];
-	enum plan_kind k = (enum plan_kind)plan_kind_from(s->kind);
+	enum kma_step_kind k = s->kind;
 
-	if (k == PLAN_REBOOT &&
+	if (k == KMA_STEP_KIND_REBOOT &&
 	    !plan_gate_before(&r->v, r->target, s->node_id, r->p->min_serving, why, sizeof(why))) {
 		wait_for(r, s, why);
 		return;
@@ -593,8 +596,8 @@ static void step_gate(struct run *r, struct store_step *s, const struct plan_nod
 	 */
 	switch (plan_justified(&r->v, s, s->phase_at, why, sizeof(why))) {
 	case DIAG_REFUTED:
-		pause_plan(r, s, "step %d (%s %s): its reason no longer holds: %s", s->idx, s->kind,
-		           s->node_id, why);
+		pause_plan(r, s, "step %d (%s %s): its reason no longer holds: %s", s->idx,
+		           kma_step_kind_id(s->kind), s->node_id, why);
 		return;
 	case DIAG_PENDING:
 		wait_for(r, s, why);
@@ -608,8 +611,8 @@ static void step_gate(struct run *r, struct store_step *s, const struct plan_nod
 		break;
 	}
 	if (s->manual) {
-		phase(s, "confirm", r->now);
-		if (k == PLAN_REBOOT)
+		phase(s, KMA_STEP_PHASE_CONFIRM, r->now);
+		if (k == KMA_STEP_KIND_REBOOT)
 			snprintf(s->boot_before, sizeof(s->boot_before), "%s",
 			         node ? node->boot_id : "");
 		snprintf(s->detail, sizeof(s->detail), "waiting for an operator: kmactl confirm %d",
@@ -618,8 +621,8 @@ static void step_gate(struct run *r, struct store_step *s, const struct plan_nod
 		return;
 	}
 	step_go(r, s, node);
-	if (strcmp(s->phase, "gate") != 0 && strcmp(s->phase, "directive") != 0 &&
-	    strcmp(s->state, "done") != 0)
+	if (s->phase != KMA_STEP_PHASE_GATE && s->phase != KMA_STEP_PHASE_DIRECTIVE &&
+	    s->state != KMA_STEP_STATE_DONE)
 		(void)save(r, s, NULL, NULL);
 }
 
@@ -628,37 +631,37 @@ static void step_run(struct run *r, struct store_step *s)
 	int x = plan_node_index(&r->v, s->node_id);
 	const struct plan_node *node = x >= 0 ? &r->v.nodes[x] : NULL;
 
-	if (strcmp(s->state, "pending") == 0)
+	if (s->state == KMA_STEP_STATE_PENDING)
 		step_start(r, s);
 	/* Nothing is sent or asked for when its effect is already there. */
-	if ((strcmp(s->kind, "factory_reset") == 0 || strcmp(s->kind, "add_entry") == 0 ||
-	     strcmp(s->kind, "quickstart") == 0) &&
+	if ((s->kind == KMA_STEP_KIND_FACTORY_RESET || s->kind == KMA_STEP_KIND_ADD_ENTRY ||
+	     s->kind == KMA_STEP_KIND_QUICKSTART) &&
 	    superseded(r, s))
 		return;
-	if (strcmp(s->phase, "gate") == 0) {
+	if (s->phase == KMA_STEP_PHASE_GATE) {
 		step_gate(r, s, node);
-		if (strcmp(s->phase, "gate") == 0 || strcmp(s->phase, "confirm") == 0)
+		if (s->phase == KMA_STEP_PHASE_GATE || s->phase == KMA_STEP_PHASE_CONFIRM)
 			return;
 	}
-	if (strcmp(s->phase, "confirm") == 0)
+	if (s->phase == KMA_STEP_PHASE_CONFIRM)
 		return;
-	switch (plan_kind_from(s->kind)) {
-	case PLAN_REBOOT:
+	switch (s->kind) {
+	case KMA_STEP_KIND_REBOOT:
 		step_reboot(r, s, node);
 		break;
-	case PLAN_DELETE_ENTRY:
+	case KMA_STEP_KIND_DELETE_ENTRY:
 		step_entry(r, s, true);
 		break;
-	case PLAN_ADD_ENTRY:
+	case KMA_STEP_KIND_ADD_ENTRY:
 		step_entry(r, s, false);
 		break;
-	case PLAN_FACTORY_RESET:
+	case KMA_STEP_KIND_FACTORY_RESET:
 		step_factory_reset(r, s, node);
 		break;
-	case PLAN_QUICKSTART:
+	case KMA_STEP_KIND_QUICKSTART:
 		step_quickstart(r, s, node);
 		break;
-	case PLAN_JOIN:
+	case KMA_STEP_KIND_JOIN:
 		step_join(r, s);
 		break;
 	default:
@@ -670,7 +673,7 @@ static void step_run(struct run *r, struct store_step *s)
 static void pending_clear(struct store *st, const struct store_step *steps, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(steps[i].kind, "delete_entry") &&
+		if (steps[i].kind == KMA_STEP_KIND_DELETE_ENTRY &&
 		    store_node_set_pending(st, steps[i].node_id, "") == STORE_ERROR)
 			log_warn("recovery: %s may still report with the serial its rejoin took",
 			         steps[i].node_id);
@@ -689,7 +692,8 @@ static void plan_done(struct run *r)
 		         (long long)took);
 	if (store_tx_begin(r->st) != STORE_OK)
 		return;
-	ok = store_plan_set_state(r->st, r->plan.id, "done", detail, r->now) == STORE_OK &&
+	ok = store_plan_set_state(r->st, r->plan.id, KMA_PLAN_STATE_DONE, detail, r->now) ==
+	         STORE_OK &&
 	     store_lease_release(r->st) == STORE_OK &&
 	     store_journal_add(r->st, r->plan.id, 0, ACTOR, "done", detail, r->now) == STORE_OK;
 	if (store_tx_end(r->st, ok) == STORE_OK) {
@@ -705,11 +709,11 @@ void engine_tick(struct store *st, const struct engine_params *p, int64_t now)
 
 	engine_lock();
 	if (store_plan_latest(st, &r.plan, &r.steps, &r.n_steps) != STORE_OK ||
-	    strcmp(r.plan.state, "running") != 0)
+	    r.plan.state != KMA_PLAN_STATE_RUNNING)
 		goto exit;
 	for (size_t i = 0; i < r.n_steps && !cur; i++)
-		if (strcmp(r.steps[i].state, "done") != 0 &&
-		    strcmp(r.steps[i].state, "skipped") != 0)
+		if (r.steps[i].state != KMA_STEP_STATE_DONE &&
+		    r.steps[i].state != KMA_STEP_STATE_SKIPPED)
 			cur = &r.steps[i];
 	if (!cur) {
 		plan_done(&r);
@@ -724,7 +728,7 @@ void engine_tick(struct store *st, const struct engine_params *p, int64_t now)
 	for (size_t i = 0; i < r.n_steps; i++) {
 		int x = plan_node_index(&r.v, r.steps[i].node_id);
 
-		if (x >= 0 && strcmp(r.steps[i].state, "done") != 0 &&
+		if (x >= 0 && r.steps[i].state != KMA_STEP_STATE_DONE &&
 		    strcmp(r.steps[i].node_id, cur->node_id) != 0)
 			r.target[x] = true;
 	}
@@ -752,7 +756,7 @@ static enum engine_status latest(struct store *st, struct store_plan *plan,
 
 /* The plan's new state, its journal entry and the steps given (n may be 0): one commit. */
 static enum engine_status set_plan(struct store *st, const struct store_plan *plan,
-                                   const char *state, const char *event, const char *who,
+                                   enum kma_plan_state state, const char *event, const char *who,
                                    const char *detail, int64_t now, const struct store_step *steps,
                                    size_t n)
 {
@@ -764,7 +768,7 @@ static enum engine_status set_plan(struct store *st, const struct store_plan *pl
 	     store_journal_add(st, plan->id, 0, who, event, detail, now) == STORE_OK;
 	for (size_t i = 0; ok && i < n; i++)
 		ok = store_step_put(st, &steps[i]) == STORE_OK;
-	if (ok && strcmp(state, "aborted") == 0)
+	if (ok && state == KMA_PLAN_STATE_ABORTED)
 		ok = store_lease_release(st) == STORE_OK;
 	return store_tx_end(st, ok) == STORE_OK ? ENGINE_OK : ENGINE_ERROR;
 }
@@ -786,13 +790,15 @@ enum engine_status engine_confirm(struct store *st, int step, const char *who, i
 		goto exit;
 	}
 	s = &steps[step - 1];
-	if (strcmp(plan.state, "running") != 0 && strcmp(plan.state, "paused") != 0) {
-		snprintf(why, size, "plan %lld is %s", (long long)plan.id, plan.state);
+	if (plan.state != KMA_PLAN_STATE_RUNNING && plan.state != KMA_PLAN_STATE_PAUSED) {
+		snprintf(why, size, "plan %lld is %s", (long long)plan.id,
+		         kma_plan_state_id(plan.state));
 		goto exit;
 	}
-	if (strcmp(s->state, "active") != 0 || strcmp(s->phase, "confirm") != 0) {
+	if (s->state != KMA_STEP_STATE_ACTIVE || s->phase != KMA_STEP_PHASE_CONFIRM) {
 		snprintf(why, size, "step %d (%s %s) is not waiting for a confirmation (%s%s%s)",
-		         step, s->kind, s->node_id, s->state, s->phase[0] ? ", " : "", s->phase);
+		         step, kma_step_kind_id(s->kind), s->node_id, kma_step_state_id(s->state),
+		         s->phase ? ", " : "", kma_step_phase_id(s->phase));
 		goto exit;
 	}
 	snprintf(s->confirmed_by, sizeof(s->confirmed_by), "%s", who);
@@ -802,7 +808,7 @@ enum engine_status engine_confirm(struct store *st, int step, const char *who, i
 		/* What the step does next; the engine checks its effect from there. */
 		step_go(&r, s, NULL);
 	}
-	if (strcmp(s->state, "done") == 0) {
+	if (s->state == KMA_STEP_STATE_DONE) {
 		ret = ENGINE_OK;
 		goto exit;
 	}
@@ -811,7 +817,8 @@ enum engine_status engine_confirm(struct store *st, int step, const char *who, i
 		goto exit;
 	}
 	ok = store_step_put(st, s) == STORE_OK &&
-	     store_journal_add(st, plan.id, step, who, "confirmed", s->kind, now) == STORE_OK;
+	     store_journal_add(st, plan.id, step, who, "confirmed", kma_step_kind_id(s->kind),
+	                       now) == STORE_OK;
 	ret = store_tx_end(st, ok) == STORE_OK ? ENGINE_OK : ENGINE_ERROR;
 exit:
 	free(steps);
@@ -829,12 +836,13 @@ enum engine_status engine_pause(struct store *st, const char *who, int64_t now, 
 	free(steps);
 	if (ret != ENGINE_OK)
 		return ret;
-	if (strcmp(plan.state, "running") != 0) {
-		snprintf(why, size, "plan %lld is %s, not running", (long long)plan.id, plan.state);
+	if (plan.state != KMA_PLAN_STATE_RUNNING) {
+		snprintf(why, size, "plan %lld is %s, not running", (long long)plan.id,
+		         kma_plan_state_id(plan.state));
 		return ENGINE_CONFLICT;
 	}
 	snprintf(why, size, "paused by %s", who);
-	return set_plan(st, &plan, "paused", "paused", who, why, now, NULL, 0);
+	return set_plan(st, &plan, KMA_PLAN_STATE_PAUSED, "paused", who, why, now, NULL, 0);
 }
 
 enum engine_status engine_resume(struct store *st, const char *who, int64_t now, char *why,
@@ -847,20 +855,21 @@ enum engine_status engine_resume(struct store *st, const char *who, int64_t now,
 
 	if (ret != ENGINE_OK)
 		goto exit;
-	if (strcmp(plan.state, "paused") != 0) {
-		snprintf(why, size, "plan %lld is %s, not paused", (long long)plan.id, plan.state);
+	if (plan.state != KMA_PLAN_STATE_PAUSED) {
+		snprintf(why, size, "plan %lld is %s, not paused", (long long)plan.id,
+		         kma_plan_state_id(plan.state));
 		ret = ENGINE_CONFLICT;
 		goto exit;
 	}
 	/* The current step's wait starts again; a directive already out stays out. */
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(steps[i].state, "active") != 0)
+		if (steps[i].state != KMA_STEP_STATE_ACTIVE)
 			continue;
 		steps[i].phase_at = now;
 		steps[i].stable_since = 0;
 		steps[i].detail[0] = '\0';
 	}
-	ret = set_plan(st, &plan, "running", "resumed", who, "", now, steps, n);
+	ret = set_plan(st, &plan, KMA_PLAN_STATE_RUNNING, "resumed", who, "", now, steps, n);
 exit:
 	free(steps);
 	return ret;
@@ -876,26 +885,27 @@ enum engine_status engine_abort(struct store *st, const char *who, int64_t now, 
 
 	if (ret != ENGINE_OK)
 		goto exit;
-	if (strcmp(plan.state, "running") != 0 && strcmp(plan.state, "paused") != 0) {
-		snprintf(why, size, "plan %lld is %s", (long long)plan.id, plan.state);
+	if (plan.state != KMA_PLAN_STATE_RUNNING && plan.state != KMA_PLAN_STATE_PAUSED) {
+		snprintf(why, size, "plan %lld is %s", (long long)plan.id,
+		         kma_plan_state_id(plan.state));
 		ret = ENGINE_CONFLICT;
 		goto exit;
 	}
 	/* No enrolment token outlives the plan; no step of it stays active. */
 	for (size_t i = 0; i < n; i++) {
 		explicit_bzero(steps[i].secret, sizeof(steps[i].secret));
-		if (strcmp(steps[i].state, "active") != 0)
+		if (steps[i].state != KMA_STEP_STATE_ACTIVE)
 			continue;
-		snprintf(steps[i].state, sizeof(steps[i].state), "stopped");
+		steps[i].state = KMA_STEP_STATE_STOPPED;
 		snprintf(steps[i].detail, sizeof(steps[i].detail),
-		         "stopped by the abort while %s%s", steps[i].phase,
-		         strcmp(steps[i].phase, "directive") == 0
+		         "stopped by the abort while %s%s", kma_step_phase_id(steps[i].phase),
+		         steps[i].phase == KMA_STEP_PHASE_DIRECTIVE
 		             ? " (a directive already delivered is carried out by the node)"
 		             : "");
 		steps[i].finished_at = now;
 	}
 	snprintf(why, size, "aborted by %s", who);
-	ret = set_plan(st, &plan, "aborted", "aborted", who, why, now, steps, n);
+	ret = set_plan(st, &plan, KMA_PLAN_STATE_ABORTED, "aborted", who, why, now, steps, n);
 	if (ret == ENGINE_OK)
 		pending_clear(st, steps, n);
 exit:

@@ -5,33 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const kind_ids[PLAN_KIND_COUNT] = {
-    [PLAN_REBOOT] = "reboot",
-    [PLAN_DELETE_ENTRY] = "delete_entry",
-    [PLAN_FACTORY_RESET] = "factory_reset",
-    [PLAN_ADD_ENTRY] = "add_entry",
-    [PLAN_QUICKSTART] = "quickstart",
-    [PLAN_JOIN] = "join",
-};
-
-const char *plan_kind_id(enum plan_kind k)
-{
-	return (unsigned)k < PLAN_KIND_COUNT ? kind_ids[k] : "";
-}
-
-int plan_kind_from(const char *id)
-{
-	for (int k = 0; k < PLAN_KIND_COUNT; k++)
-		if (strcmp(id, kind_ids[k]) == 0)
-			return k;
-	return -1;
-}
-
-bool plan_kind_disrupts(enum plan_kind k)
-{
-	return k == PLAN_REBOOT || k == PLAN_FACTORY_RESET || k == PLAN_QUICKSTART;
-}
-
 static bool say(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Writes why and returns false: gates end with `return say(...)`. */
@@ -56,7 +29,7 @@ int plan_node_index(const struct plan_view *v, const char *id)
 /* ---- building ---- */
 
 static struct store_step *step_add(const struct plan_view *v, struct store_step *out, size_t max,
-                                   size_t *n, enum plan_kind k, const char *node,
+                                   size_t *n, enum kma_step_kind k, const char *node,
                                    const char *reason)
 {
 	struct store_step *s;
@@ -66,10 +39,10 @@ static struct store_step *step_add(const struct plan_view *v, struct store_step 
 		return NULL;
 	s = &out[(*n)++];
 	memset(s, 0, sizeof(*s));
-	snprintf(s->kind, sizeof(s->kind), "%s", plan_kind_id(k));
+	s->kind = k;
 	snprintf(s->node_id, sizeof(s->node_id), "%s", node);
 	snprintf(s->reason, sizeof(s->reason), "%s", reason);
-	snprintf(s->state, sizeof(s->state), "pending");
+	s->state = KMA_STEP_STATE_PENDING;
 	if (i >= 0 && v->nodes[i].modes[k].manual) {
 		s->manual = true;
 		snprintf(s->instruction, sizeof(s->instruction), "%s",
@@ -150,7 +123,8 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 			continue;
 		snprintf(reason, sizeof(reason), "%s refuses connections: %s", f[i].culprit,
 		         f[i].summary);
-		justify(step_add(v, out, max, &n, PLAN_REBOOT, f[i].culprit, reason), &f[i],
+		justify(step_add(v, out, max, &n, KMA_STEP_KIND_REBOOT, f[i].culprit, reason),
+		        &f[i],
 		        "no peer completes a connection to %s (node_refused), seen again since the "
 		        "step began by the nodes that report",
 		        f[i].culprit);
@@ -167,7 +141,7 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 		if (f[i].warning || !plan_rejoin_fixes(f[i].pattern) || k < 0)
 			continue;
 		snprintf(reason, sizeof(reason), "%s: %s", f[i].pattern, f[i].summary);
-		s = step_add(v, out, max, &n, PLAN_DELETE_ENTRY, x, reason);
+		s = step_add(v, out, max, &n, KMA_STEP_KIND_DELETE_ENTRY, x, reason);
 		justify(s, &f[i],
 		        "the peers find %s at %s's address (serial %s naming %s; enrolled %s), "
 		        "seen again since the step began by the nodes that report",
@@ -175,7 +149,7 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 		        f[i].name[0] ? f[i].name : "no node ID",
 		        v->nodes[k].entry.enrolled_serial[0] ? v->nodes[k].entry.enrolled_serial
 		                                             : "none");
-		s = step_add(v, out, max, &n, PLAN_FACTORY_RESET, x,
+		s = step_add(v, out, max, &n, KMA_STEP_KIND_FACTORY_RESET, x,
 		             "erase the wrong identity (and only it) so the node can QuickStart");
 		if (s && reaches)
 			justify(s, &f[i], "%s itself still presents serial %s", x, f[i].serial);
@@ -185,10 +159,10 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 		         x, x, f[i].pattern);
 		if (!reaches)
 			by_hand(s, hand);
-		step_add(v, out, max, &n, PLAN_ADD_ENTRY, x,
+		step_add(v, out, max, &n, KMA_STEP_KIND_ADD_ENTRY, x,
 		         "re-add the entry with a one-time enrolment token");
 		s = step_add(
-		    v, out, max, &n, PLAN_QUICKSTART, x,
+		    v, out, max, &n, KMA_STEP_KIND_QUICKSTART, x,
 		    "a fresh key and certificate from the cluster CA, enrolled with the token");
 		snprintf(hand, sizeof(hand),
 		         "kmactl node token %s, then on the appliance: kma-agent quickstart "
@@ -196,7 +170,7 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 		         x, x);
 		if (!reaches)
 			by_hand(s, hand);
-		step_add(v, out, max, &n, PLAN_JOIN, x,
+		step_add(v, out, max, &n, KMA_STEP_KIND_JOIN, x,
 		         "every peer takes the new serial and the node accepts every peer");
 	}
 	/* What no step addresses stays with the operator. */
@@ -228,7 +202,7 @@ enum diag_verdict plan_justified(const struct plan_view *v, const struct store_s
 		snprintf(why, size, "%s is no longer in the cluster", s->node_id);
 		return DIAG_REFUTED;
 	}
-	if (plan_kind_from(s->kind) != PLAN_FACTORY_RESET)
+	if (s->kind != KMA_STEP_KIND_FACTORY_RESET)
 		return diag_confirm(&v->diag, s->pred_kind, s->node_id, s->pred_serial, since, 0,
 		                    why, size);
 	/* Its entry is deleted: the peers no longer probe it; the node itself says what it has. */

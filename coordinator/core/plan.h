@@ -43,23 +43,7 @@
 #include "diag.h"
 #include "store.h"
 #include "store_plan.h"
-
-enum plan_kind {
-	PLAN_REBOOT,
-	PLAN_DELETE_ENTRY,
-	PLAN_FACTORY_RESET,
-	PLAN_ADD_ENTRY,
-	PLAN_QUICKSTART,
-	PLAN_JOIN,
-	PLAN_KIND_COUNT
-};
-
-/* "reboot", "delete_entry", ... (the board definitions' step names); "" when out of range. */
-const char *plan_kind_id(enum plan_kind k);
-/* The kind named id, or -1. */
-int plan_kind_from(const char *id);
-/* True for the steps that take the node out of service (they need the lease). */
-bool plan_kind_disrupts(enum plan_kind k);
+#include "vocab.h"
 
 struct plan_mode {
 	bool manual;
@@ -79,7 +63,7 @@ struct plan_node {
 	char last_detail[256];
 	int64_t last_done_at;
 	uint64_t fencing;
-	struct plan_mode modes[PLAN_KIND_COUNT]; /* from the board; all automatic when unknown */
+	struct plan_mode modes[KMA_STEP_KIND_COUNT]; /* from the board; all automatic when unknown */
 };
 
 struct plan_view {

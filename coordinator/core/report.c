@@ -225,14 +225,15 @@ static int build_reply(struct store *st, struct revoke *crl, const char *node_id
 	if (store_directive_for(st, node_id, &step, &lease) == STORE_OK) {
 		/* Re-sent with every reply until the agent reports its result: same ID, same
 		 * lease, so the agent runs it at most once. */
-		int k = plan_kind_from(step.kind);
+		enum kma_step_kind k = step.kind;
 
 		d.id = step.directive_id;
-		d.kind = k == PLAN_REBOOT ? KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_REBOOT
-		         : k == PLAN_FACTORY_RESET
+		d.kind = k == KMA_STEP_KIND_REBOOT ? KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_REBOOT
+		         : k == KMA_STEP_KIND_FACTORY_RESET
 		             ? KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_FACTORY_RESET
-		         : k == PLAN_QUICKSTART ? KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_QUICKSTART
-		                                : KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_HOLD;
+		         : k == KMA_STEP_KIND_QUICKSTART
+		             ? KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_QUICKSTART
+		             : KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_HOLD;
 		d.reason = step.reason;
 		l.id = lease.id;
 		l.node_id = lease.node_id;
@@ -240,7 +241,7 @@ static int build_reply(struct store *st, struct revoke *crl, const char *node_id
 		l.expires_at = lease.expires_at;
 		d.lease = &l;
 		/* The token add_entry issued for this QuickStart (plantoken.h); never logged. */
-		if (k == PLAN_QUICKSTART &&
+		if (k == KMA_STEP_KIND_QUICKSTART &&
 		    store_plan_token(st, step.plan_id, node_id, kept, sizeof(kept)) == STORE_OK &&
 		    plan_token_get(kept, token) == 0)
 			d.enrolment_token = token;

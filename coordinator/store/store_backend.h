@@ -62,7 +62,7 @@ struct store_ops {
 	                                 const char *who, int64_t now, int64_t *id);
 	enum store_status (*plan_latest)(struct store *st, struct store_plan *plan,
 	                                 struct store_step **steps, size_t *n);
-	enum store_status (*plan_set_state)(struct store *st, int64_t id, const char *state,
+	enum store_status (*plan_set_state)(struct store *st, int64_t id, enum kma_plan_state state,
 	                                    const char *detail, int64_t now);
 	enum store_status (*step_put)(struct store *st, const struct store_step *s);
 	enum store_status (*journal_add)(struct store *st, int64_t plan_id, int step,

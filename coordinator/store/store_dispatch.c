@@ -177,7 +177,7 @@ enum store_status store_plan_latest(struct store *st, struct store_plan *plan,
 	return st->ops->plan_latest(st, plan, steps, n);
 }
 
-enum store_status store_plan_set_state(struct store *st, int64_t id, const char *state,
+enum store_status store_plan_set_state(struct store *st, int64_t id, enum kma_plan_state state,
                                        const char *detail, int64_t now)
 {
 	return st->ops->plan_set_state(st, id, state, detail, now);

@@ -17,19 +17,13 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "vocab.h"
 
 #define STORE_PLAN_TEXT 512
 
-enum store_plan_state_id {
-	STORE_PLAN_RUNNING,
-	STORE_PLAN_PAUSED,
-	STORE_PLAN_DONE,
-	STORE_PLAN_ABORTED,
-};
-
 struct store_plan {
 	int64_t id;
-	char state[16]; /* running | paused | done | aborted */
+	enum kma_plan_state state;
 	char created_by[STORE_TEXT_MAX];
 	int64_t created_at, updated_at;
 	char detail[STORE_PLAN_TEXT]; /* why it is paused, or how it ended */
@@ -38,13 +32,13 @@ struct store_plan {
 struct store_step {
 	int64_t plan_id;
 	int idx; /* 1-based, the order of execution */
-	char kind[24];
+	enum kma_step_kind kind;
 	char node_id[STORE_ID_MAX];
 	char reason[STORE_PLAN_TEXT];
 	bool manual;
 	char instruction[STORE_PLAN_TEXT];
-	char state[16]; /* pending | active | done | skipped | stopped (active when aborted) */
-	char phase[24]; /* where an active step is (engine.c) */
+	enum kma_step_state state; /* STOPPED: it was active when the plan was aborted */
+	enum kma_step_phase phase; /* where an active step is (engine.c) */
 	int64_t started_at, phase_at, finished_at, stable_since;
 	char detail[STORE_PLAN_TEXT]; /* the gate being waited for, or the outcome */
 	char directive_id[48];
@@ -100,7 +94,7 @@ enum store_status store_plan_latest(struct store *st, struct store_plan *plan,
                                     struct store_step **steps, size_t *n)
     __attribute__((warn_unused_result));
 
-enum store_status store_plan_set_state(struct store *st, int64_t id, const char *state,
+enum store_status store_plan_set_state(struct store *st, int64_t id, enum kma_plan_state state,
                                        const char *detail, int64_t now)
     __attribute__((warn_unused_result));
 

@@ -68,7 +68,7 @@ enum store_status sq_plan_create(struct store *base, struct store_step *steps, s
                                  const char *who, int64_t now, int64_t *id);
 enum store_status sq_plan_latest(struct store *base, struct store_plan *plan,
                                  struct store_step **steps, size_t *n);
-enum store_status sq_plan_set_state(struct store *base, int64_t id, const char *state,
+enum store_status sq_plan_set_state(struct store *base, int64_t id, enum kma_plan_state state,
                                     const char *detail, int64_t now);
 enum store_status sq_step_put(struct store *base, const struct store_step *s);
 enum store_status sq_journal_add(struct store *base, int64_t plan_id, int step, const char *actor,

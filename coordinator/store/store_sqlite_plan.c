@@ -102,13 +102,13 @@ static void step_bind(sqlite3_stmt *s, const struct store_step *p)
 {
 	sqlite3_bind_int64(s, 1, p->plan_id);
 	sqlite3_bind_int(s, 2, p->idx);
-	text(s, 3, p->kind);
+	text(s, 3, kma_step_kind_id(p->kind));
 	text(s, 4, p->node_id);
 	text(s, 5, p->reason);
 	sqlite3_bind_int(s, 6, p->manual);
 	text(s, 7, p->instruction);
-	text(s, 8, p->state);
-	text(s, 9, p->phase);
+	text(s, 8, kma_step_state_id(p->state));
+	text(s, 9, kma_step_phase_id(p->phase));
 	sqlite3_bind_int64(s, 10, p->started_at);
 	sqlite3_bind_int64(s, 11, p->phase_at);
 	sqlite3_bind_int64(s, 12, p->finished_at);
@@ -133,13 +133,13 @@ static void step_read(sqlite3_stmt *s, void *out)
 	memset(p, 0, sizeof(*p));
 	p->plan_id = sqlite3_column_int64(s, 0);
 	p->idx = sqlite3_column_int(s, 1);
-	col(s, 2, p->kind, sizeof(p->kind));
+	p->kind = kma_step_kind_from_id((const char *)sqlite3_column_text(s, 2));
 	col(s, 3, p->node_id, sizeof(p->node_id));
 	col(s, 4, p->reason, sizeof(p->reason));
 	p->manual = sqlite3_column_int(s, 5) != 0;
 	col(s, 6, p->instruction, sizeof(p->instruction));
-	col(s, 7, p->state, sizeof(p->state));
-	col(s, 8, p->phase, sizeof(p->phase));
+	p->state = kma_step_state_from_id((const char *)sqlite3_column_text(s, 7));
+	p->phase = kma_step_phase_from_id((const char *)sqlite3_column_text(s, 8));
 	p->started_at = sqlite3_column_int64(s, 9);
 	p->phase_at = sqlite3_column_int64(s, 10);
 	p->finished_at = sqlite3_column_int64(s, 11);
@@ -230,7 +230,7 @@ enum store_status sq_plan_latest(struct store *base, struct store_plan *plan,
 	if (rc == SQLITE_ROW) {
 		memset(plan, 0, sizeof(*plan));
 		plan->id = sqlite3_column_int64(s, 0);
-		col(s, 1, plan->state, sizeof(plan->state));
+		plan->state = kma_plan_state_from_id((const char *)sqlite3_column_text(s, 1));
 		col(s, 2, plan->created_by, sizeof(plan->created_by));
 		plan->created_at = sqlite3_column_int64(s, 3);
 		plan->updated_at = sqlite3_column_int64(s, 4);
@@ -252,7 +252,7 @@ enum store_status sq_plan_latest(struct store *base, struct store_plan *plan,
 	return ret;
 }
 
-enum store_status sq_plan_set_state(struct store *base, int64_t id, const char *state,
+enum store_status sq_plan_set_state(struct store *base, int64_t id, enum kma_plan_state state,
                                     const char *detail, int64_t now)
 {
 	struct sqlstore *st = sq(base);
@@ -263,7 +263,7 @@ enum store_status sq_plan_set_state(struct store *base, int64_t id, const char *
 	if (!s)
 		return STORE_ERROR;
 	sqlite3_bind_int64(s, 1, id);
-	text(s, 2, state);
+	text(s, 2, kma_plan_state_id(state));
 	text(s, 3, detail);
 	sqlite3_bind_int64(s, 4, now);
 	return done(st, s, "set a plan's state");

@@ -140,10 +140,10 @@ static void plan_of(struct store *st, const char *kind, const char *node, const 
 	int64_t id;
 
 	memset(&s, 0, sizeof(s));
-	snprintf(s.kind, sizeof(s.kind), "%s", kind);
+	s.kind = kma_step_kind_from_id(kind);
 	snprintf(s.node_id, sizeof(s.node_id), "%s", node);
 	snprintf(s.reason, sizeof(s.reason), "%s on %s", pattern, node);
-	snprintf(s.state, sizeof(s.state), "pending");
+	s.state = KMA_STEP_STATE_PENDING;
 	snprintf(s.pred_kind, sizeof(s.pred_kind), "%s", pattern);
 	snprintf(s.pred_serial, sizeof(s.pred_serial), "%s", serial);
 	assert_int_equal(store_plan_create(st, &s, 1, "alice", NOW, &id), STORE_OK);
@@ -186,13 +186,13 @@ static void test_wrong_reboot_refused(void **state)
 	plan_of(st, "reboot", "n2", "node_refused", "");
 	engine_tick(st, &params, NOW); /* the gate begins now: nothing fresh yet */
 	latest(st, &p, &s);
-	assert_string_equal(p.state, "running");
-	assert_string_equal(s.phase, "gate");
+	assert_int_equal(p.state, KMA_PLAN_STATE_RUNNING);
+	assert_int_equal(s.phase, KMA_STEP_PHASE_GATE);
 	assert_non_null(strstr(s.detail, "0 of the 2 nodes needed"));
 	healthy(st, 2, NOW + 1);
 	engine_tick(st, &params, NOW + 2);
 	latest(st, &p, &s);
-	assert_string_equal(p.state, "paused");
+	assert_int_equal(p.state, KMA_PLAN_STATE_PAUSED);
 	assert_non_null(strstr(p.detail, "its reason no longer holds"));
 	assert_non_null(strstr(p.detail, "authenticated n2"));
 	assert_true(nothing_sent(st, "n2"));
@@ -216,7 +216,7 @@ static void test_wrong_rejoin_refused(void **state)
 	report(st, 2, 2, NOW + 1, NULL, NULL);
 	engine_tick(st, &params, NOW + 2);
 	latest(st, &p, &s);
-	assert_string_equal(p.state, "paused");
+	assert_int_equal(p.state, KMA_PLAN_STATE_PAUSED);
 	assert_non_null(strstr(p.detail, "n3 authenticated n1"));
 	assert_int_equal(store_node_get(st, "n1", &n), STORE_OK);
 	assert_string_equal(n.enrolled_serial, "5E01"); /* not deleted */
@@ -238,15 +238,15 @@ static void test_right_reboot_goes(void **state)
 	report(st, 1, 2, NOW + 1, NULL, NULL);
 	engine_tick(st, &params, NOW + 2); /* one witness of two */
 	latest(st, &p, &s);
-	assert_string_equal(s.phase, "gate");
+	assert_int_equal(s.phase, KMA_STEP_PHASE_GATE);
 	assert_non_null(strstr(s.detail, "1 of the 2 nodes needed has observed"));
 	report(st, 2, 2, NOW + 3, cause, NULL);
 	engine_tick(st, &params, NOW + 4);
 	latest(st, &p, &s);
-	assert_string_equal(p.state, "running");
-	assert_string_equal(s.phase, "directive");
+	assert_int_equal(p.state, KMA_PLAN_STATE_RUNNING);
+	assert_int_equal(s.phase, KMA_STEP_PHASE_DIRECTIVE);
 	assert_int_equal(store_directive_for(st, "n2", &d, &l), STORE_OK);
-	assert_string_equal(d.kind, "reboot");
+	assert_int_equal(d.kind, KMA_STEP_KIND_REBOOT);
 }
 
 /*
@@ -272,9 +272,9 @@ static void test_abort_stops_the_step(void **state)
 	assert_int_equal(store_directive_for(st, "n2", &d, &l), STORE_OK);
 	assert_int_equal(engine_abort(st, "alice", NOW + 3, why, sizeof(why)), ENGINE_OK);
 	latest(st, &p, &s);
-	assert_string_equal(p.state, "aborted");
+	assert_int_equal(p.state, KMA_PLAN_STATE_ABORTED);
 	assert_string_equal(p.detail, "aborted by alice");
-	assert_string_equal(s.state, "stopped");
+	assert_int_equal(s.state, KMA_STEP_STATE_STOPPED);
 	assert_int_equal(s.finished_at, NOW + 3);
 	assert_non_null(strstr(s.detail, "stopped by the abort while directive"));
 	assert_true(nothing_sent(st, "n2"));
@@ -282,7 +282,7 @@ static void test_abort_stops_the_step(void **state)
 	assert_int_equal(engine_abort(st, "alice", NOW + 4, why, sizeof(why)), ENGINE_CONFLICT);
 	engine_tick(st, &params, NOW + 5); /* an ended plan stays as it ended */
 	latest(st, &p, &s);
-	assert_string_equal(s.state, "stopped");
+	assert_int_equal(s.state, KMA_STEP_STATE_STOPPED);
 }
 
 /* A rejoin confirmed: the node's reports with the certificate its peers found are taken. */
@@ -309,7 +309,7 @@ static void test_rejoin_takes_the_certificate(void **state)
 	report(st, 2, 2, NOW + 1, cause, seen);
 	engine_tick(st, &params, NOW + 2);
 	latest(st, &p, &s);
-	assert_string_equal(p.state, "running");
+	assert_int_equal(p.state, KMA_PLAN_STATE_RUNNING);
 	assert_int_equal(store_node_get(st, "n1", &n), STORE_OK);
 	assert_string_equal(n.enrolled_serial, "");
 	assert_string_equal(n.pending_serial, "5EAA");
@@ -336,12 +336,12 @@ static void test_token_not_stored(void **state)
 	size_t len = 0;
 
 	memset(s, 0, sizeof(s));
-	snprintf(s[0].kind, sizeof(s[0].kind), "add_entry");
-	snprintf(s[1].kind, sizeof(s[1].kind), "quickstart");
+	s[0].kind = KMA_STEP_KIND_ADD_ENTRY;
+	s[1].kind = KMA_STEP_KIND_QUICKSTART;
 	for (int i = 0; i < 2; i++) {
 		snprintf(s[i].node_id, sizeof(s[i].node_id), "n1");
 		snprintf(s[i].reason, sizeof(s[i].reason), "rejoin n1");
-		snprintf(s[i].state, sizeof(s[i].state), "pending");
+		s[i].state = KMA_STEP_STATE_PENDING;
 	}
 	assert_int_equal(store_plan_create(st, s, 2, "alice", NOW, &id), STORE_OK);
 	for (int t = 0; t < 6 && !token; t++) {

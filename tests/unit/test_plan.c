@@ -105,14 +105,14 @@ static void test_build_okm(void **state)
 	finding(&f[2], "node_state", "a-kma01", false);
 	finding(&f[3], "cert_expiring", "u-kma02", true);
 	finding(&f[4], "pair_failure", "a-kma02 <-> u-kma02", false);
-	nodes[0].modes[PLAN_QUICKSTART].manual = true;
-	snprintf(nodes[0].modes[PLAN_QUICKSTART].instruction, STORE_PLAN_TEXT, "type it");
+	nodes[0].modes[KMA_STEP_KIND_QUICKSTART].manual = true;
+	snprintf(nodes[0].modes[KMA_STEP_KIND_QUICKSTART].instruction, STORE_PLAN_TEXT, "type it");
 	n = plan_build(&view, f, 5, s, 16, notes, &nn);
 	assert_int_equal(n, 6);
 	for (size_t i = 0; i < n; i++) {
-		assert_string_equal(s[i].kind, want[i][0]);
+		assert_string_equal(kma_step_kind_id(s[i].kind), want[i][0]);
 		assert_string_equal(s[i].node_id, want[i][1]);
-		assert_string_equal(s[i].state, "pending");
+		assert_int_equal(s[i].state, KMA_STEP_STATE_PENDING);
 		assert_true(s[i].reason[0] != '\0');
 	}
 	/* The board's manual QuickStart, with its instruction; the rest automatic. */
@@ -136,7 +136,7 @@ static void test_build_refused_and_wrong(void **state)
 	finding(&f[0], "node_refused", "a-kma01", false);
 	finding(&f[1], "node_identity_wrong", "a-kma01", false);
 	assert_int_equal(plan_build(&view, f, 2, s, 16, notes, &nn), 5);
-	assert_string_equal(s[0].kind, "delete_entry");
+	assert_int_equal(s[0].kind, KMA_STEP_KIND_DELETE_ENTRY);
 	assert_int_equal(nn, 0);
 	/* Bounded by max. */
 	assert_int_equal(plan_build(&view, f, 2, s, 3, notes, &nn), 3);
@@ -238,12 +238,12 @@ static void test_gate_joined_and_pushed(void **state)
 static void test_kinds(void **state)
 {
 	(void)state;
-	for (int k = 0; k < PLAN_KIND_COUNT; k++)
-		assert_int_equal(plan_kind_from(plan_kind_id((enum plan_kind)k)), k);
-	assert_int_equal(plan_kind_from("format_disk"), -1);
-	assert_string_equal(plan_kind_id(PLAN_KIND_COUNT), "");
-	assert_true(plan_kind_disrupts(PLAN_REBOOT));
-	assert_false(plan_kind_disrupts(PLAN_DELETE_ENTRY));
+	for (int k = 1; k < KMA_STEP_KIND_COUNT; k++)
+		assert_int_equal(kma_step_kind_from_id(kma_step_kind_id((enum kma_step_kind)k)), k);
+	assert_int_equal(kma_step_kind_from_id("format_disk"), KMA_STEP_KIND_UNSPECIFIED);
+	assert_string_equal(kma_step_kind_id(KMA_STEP_KIND_COUNT), "unspecified");
+	assert_true(kma_step_kind_disrupts(KMA_STEP_KIND_REBOOT));
+	assert_false(kma_step_kind_disrupts(KMA_STEP_KIND_DELETE_ENTRY));
 }
 
 int main(void)

@@ -263,9 +263,9 @@ static void test_reply_interval_during_plan(void **state)
 	size_t len = 0;
 	int64_t id = 0;
 
-	snprintf(step.kind, sizeof(step.kind), "reboot");
+	step.kind = KMA_STEP_KIND_REBOOT;
 	snprintf(step.node_id, sizeof(step.node_id), "u-kma02");
-	snprintf(step.state, sizeof(step.state), "pending");
+	step.state = KMA_STEP_STATE_PENDING;
 	assert_int_equal(store_plan_create(st, &step, 1, "alice", 1000, &id), STORE_OK);
 	assert_int_equal(report_build_reply(st, NULL, "a-kma01", 1, 30000, 0, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
@@ -275,7 +275,7 @@ static void test_reply_interval_during_plan(void **state)
 	assert_int_equal(r->n_directives, 0);
 	kma__v1__coordinator_reply__free_unpacked(r, NULL);
 	free(buf);
-	assert_int_equal(store_plan_set_state(st, id, "done", "", 1001), STORE_OK);
+	assert_int_equal(store_plan_set_state(st, id, KMA_PLAN_STATE_DONE, "", 1001), STORE_OK);
 	assert_int_equal(report_build_reply(st, NULL, "a-kma01", 2, 30000, 0, 0, &buf, &len), 0);
 	r = kma__v1__coordinator_reply__unpack(NULL, len, buf);
 	assert_non_null(r);
