@@ -2,7 +2,7 @@
 #define KMA_CTL_PLAN_H
 
 /*
- * kmactl's recovery verbs over the plan API (coordinator/planapi.h): plan, run, follow,
+ * kmactl's recovery verbs over the plan API (coordinator/api/planapi.h): plan, run, follow,
  * confirm, pause, resume, abort, history, and node token. run and follow print each
  * change of a step as it happens (one line per change when the output is not a terminal;
  * at a terminal also a live line for waits such as stabilisation windows) and end with a
