@@ -199,7 +199,7 @@ mbedtls_ensure() {
 
 # --- image-style libcurl -------------------------------------------------------------------
 
-curl_flags="--disable-static --enable-shared --disable-manual --disable-dependency-tracking
+curl_flags="--enable-static --enable-shared --disable-manual --disable-dependency-tracking
 --enable-http --disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp
 --disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb
 --disable-smtp --disable-gopher --disable-mqtt --disable-ntlm-wb --without-openssl
