@@ -5,7 +5,11 @@
 # Defines MbedTLS_FOUND, MbedTLS_VERSION and the imported targets MbedTLS::mbedcrypto,
 # MbedTLS::mbedx509 and MbedTLS::mbedtls.
 
-find_package(MbedTLS CONFIG QUIET NO_MODULE)
+# (A package's targets are its shared libraries when it has both: KMA_STATIC_MBEDTLS
+# searches the archives below instead.)
+if(NOT KMA_STATIC_MBEDTLS)
+	find_package(MbedTLS CONFIG QUIET NO_MODULE)
+endif()
 if(TARGET MbedTLS::mbedtls)
 	set(MbedTLS_FOUND TRUE)
 	return()
