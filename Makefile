@@ -6,7 +6,8 @@
 #   make bench                CPU per handshake: our probe vs the mbedTLS floor vs OpenSSL
 #   make test-curl-gnutls     the coordinator link's tests on libcurl's GnuTLS backend
 #   make bench-footprint      one agent's RSS (where it goes), CPU and wake-ups with a 20-node
-#                             peer table: image profile (CURL=image) beside Debian's
+#                             peer table: image profile (CURL=image, linked statically)
+#                             beside the same shared and Debian's
 #   make bench-latency        identity change to diagnosis, default intervals (RUNS=5)
 #   make bench-recovery       scheduling overhead per recovery step (RUNS=5 incident replays)
 #   make bench-coord          kma-coord under thousands of simulated agents (COORD_BENCH=
@@ -155,16 +156,23 @@ test-curl-gnutls: deps
 	cd build-curlgnutls && KMA_EXPECT_CURL_TLS=GnuTLS ctest --output-on-failure -j$(JOBS) \
 		-R 'curl_backend|test_reporter|e2e_test_enroll|e2e_test_coord$$|e2e_test_directives|e2e_test_kmactl|e2e_test_cluster$$'
 
-# The image profile (an image's libcurl on Mbed TLS: CURL=image's, on the MBEDTLS chosen)
-# measured in one run beside the Debian profile (Debian's libcurl on OpenSSL, build-bench).
+# The image profile (an image's libcurl on Mbed TLS: CURL=image's, on the MBEDTLS chosen,
+# linked statically with libevent_core, json-c, protobuf-c and inih, as an appliance image
+# links them) measured in one run beside the same libraries shared (image-shared, the
+# profile before the static link) and the Debian profile (Debian's libcurl on OpenSSL).
 FOOTPRINT_WINDOW ?= 60
 bench-footprint: bench-build
 	@set -e; mb=""; cu="$$(scripts/extdeps.sh curl-image $(MBEDTLS))"; \
 	if [ $(MBEDTLS) != 2.28 ]; then mb="$$(scripts/extdeps.sh mbedtls-$(MBEDTLS))"; fi; \
-	cmake -S . -B build-bench-image -DCMAKE_BUILD_TYPE=Release -DKMA_BUILD_TESTS=OFF \
-		-DKMA_WERROR=ON -DKMA_MBEDTLS_PREFIX="$$mb" -DKMA_CURL_PREFIX="$$cu" $(CMAKE_FLAGS); \
-	cmake --build build-bench-image -j$(JOBS); \
-	FOOTPRINT_LABEL=image FOOTPRINT_AGENTS="debian=$(CURDIR)/build-bench/agent/kma-agent $(FOOTPRINT_AGENTS)" \
+	for b in image:ON image-shared:OFF; do \
+		cmake -S . -B build-bench-$${b%:*} -DCMAKE_BUILD_TYPE=Release -DKMA_BUILD_TESTS=OFF \
+			-DKMA_WERROR=ON -DKMA_MBEDTLS_PREFIX="$$mb" -DKMA_CURL_PREFIX="$$cu" \
+			-DKMA_STATIC_SMALL_LIBS=$${b#*:} -DKMA_STATIC_CURL=$${b#*:} \
+			-DKMA_STATIC_MBEDTLS=$${b#*:} $(CMAKE_FLAGS); \
+		cmake --build build-bench-$${b%:*} -j$(JOBS) --target kma-agent kma-coord kmactl; \
+	done; \
+	FOOTPRINT_LABEL=image FOOTPRINT_AGENTS="image-shared=$(CURDIR)/build-bench-image-shared/agent/kma-agent \
+		debian=$(CURDIR)/build-bench/agent/kma-agent $(FOOTPRINT_AGENTS)" \
 		bench/agent_footprint.sh build-bench-image 21 $(FOOTPRINT_WINDOW)
 
 bench-latency: bench-build

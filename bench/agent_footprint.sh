@@ -115,6 +115,8 @@ for v in $variants; do
 done
 for b in agent/kma-agent coordinator/kma-coord kmactl/kmactl; do
 	strip -o "$demo/stripped" "$build/$b"
-	printf '  %-22s %8s bytes stripped (x86_64, mbedTLS and the rest shared)\n' \
-		"$(basename "$b")" "$(stat -c %s "$demo/stripped")"
+	printf '  %-22s %8s bytes stripped (x86_64, %s)\n' \
+		"$(basename "$b")" "$(stat -c %s "$demo/stripped")" \
+		"$(if ldd "$build/$b" | grep -q libmbedcrypto; then echo "Mbed TLS and the rest shared"
+		else echo "Mbed TLS and the rest linked in"; fi)"
 done
