@@ -13,7 +13,8 @@
 #                          as an image builds it: Mbed TLS backend, HTTP and HTTPS
 #                          only; no LDAP, SSH, Kerberos/GSS-API, HTTP/2, HTTP/3, IDN, PSL,
 #                          brotli, zstd, zlib, RTMP, NTLM-WB; built against Debian 12's Mbed
-#                          TLS 2.28 (libmbedtls-dev, the default) or the mbedtls-3.6 prefix
+#                          TLS 2.28 (libmbedtls-dev, the default) or the mbedtls-3.6
+#                          prefix; shared and static libraries (KMA_STATIC_CURL)
 #   path MBEDTLS CURL      the prefixes (";"-separated, what CMAKE_PREFIX_PATH takes) for a
 #                          combination: MBEDTLS 2.28|3.6, CURL debian|image; empty for Debian's
 #   list                   the cached prefixes

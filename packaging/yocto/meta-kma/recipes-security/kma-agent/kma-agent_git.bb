@@ -27,6 +27,10 @@ DEPENDS = "mbedtls curl protobuf-c protobuf-c-native libevent json-c libinih"
 # HTTP/HTTPS only, without OpenSSL, zlib, libidn, nghttp2, LDAP, SSH or Kerberos. In the
 # distro or local.conf (curl's PACKAGECONFIG is not this recipe's to set):
 #   PACKAGECONFIG:pn-curl = "ipv6 basic bearer digest mbedtls proxy threaded-resolver verbose"
+# The agent with 20 peers in 4 MiB (docs/dependencies.md, make bench-footprint) links
+# libcurl, Mbed TLS and the small libraries statically: add -DKMA_STATIC_SMALL_LIBS=ON
+# -DKMA_STATIC_CURL=ON to EXTRA_OECMAKE, with the archives in the sysroot (curl's are not
+# built by default: DISABLE_STATIC:pn-curl = ""). Not built here.
 
 # The board definition the agent uses by default (a folder under board/ of the sources);
 # a product with its own board sets KMA_BOARD in its machine configuration.
