@@ -35,6 +35,7 @@ int cli_quickstart(struct hal *hal, const struct agent_config *cfg, int argc, ch
 	};
 	const char *node_id = NULL, *token = NULL, *token_file = NULL;
 	char *file_token = NULL, err[512];
+	mbedtls_pk_context key;
 	int c, ret;
 
 	optind = 1;
@@ -71,7 +72,8 @@ int cli_quickstart(struct hal *hal, const struct agent_config *cfg, int argc, ch
 		ret = KMA_EXIT_SOFTWARE;
 		goto exit;
 	}
-	switch (quickstart_run(hal, cfg, node_id, token, err, sizeof(err))) {
+	mbedtls_pk_init(&key);
+	switch (quickstart_run(hal, cfg, node_id, token, &key, err, sizeof(err))) {
 	case QUICKSTART_OK:
 		ret = cli_identity_show(hal, false);
 		break;
@@ -94,6 +96,7 @@ int cli_quickstart(struct hal *hal, const struct agent_config *cfg, int argc, ch
 		ret = KMA_EXIT_SOFTWARE;
 		break;
 	}
+	mbedtls_pk_free(&key);
 	if (ret != KMA_EXIT_OK && err[0])
 		fprintf(stderr, "kma-agent: quickstart: %s\n", err);
 	curl_global_cleanup();

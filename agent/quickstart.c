@@ -134,12 +134,11 @@ exit:
 }
 
 enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config *cfg,
-                                      const char *node_id, const char *token, char *err,
-                                      size_t size)
+                                      const char *node_id, const char *token,
+                                      mbedtls_pk_context *key, char *err, size_t size)
 {
 	enum quickstart_status ret = QUICKSTART_ERR_INTERNAL;
 	mbedtls_ctr_drbg_context drbg;
-	mbedtls_pk_context key;
 	mbedtls_x509write_csr csr;
 	mbedtls_x509_crt chain, ca;
 	Kma__V1__EnrollRequest req = KMA__V1__ENROLL_REQUEST__INIT;
@@ -154,7 +153,6 @@ enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config
 	size_t body_len = 0;
 
 	mbedtls_ctr_drbg_init(&drbg);
-	mbedtls_pk_init(&key);
 	mbedtls_x509write_csr_init(&csr);
 	mbedtls_x509_crt_init(&chain);
 	mbedtls_x509_crt_init(&ca);
@@ -170,14 +168,21 @@ enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config
 		goto exit;
 	}
 	snprintf(subject, sizeof(subject), "CN=%s", node_id);
-	if (mbedtls_ctr_drbg_seed(&drbg, hal_entropy, hal, (const unsigned char *)"kma-qs", 6) ||
-	    mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) ||
-	    mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key),
-	                        mbedtls_ctr_drbg_random, &drbg)) {
+	if (mbedtls_ctr_drbg_seed(&drbg, hal_entropy, hal, (const unsigned char *)"kma-qs", 6)) {
+		snprintf(err, size, "seeding the random generator failed");
+		goto exit;
+	}
+	/* A key from an earlier try whose answer may have been lost is asked for again. */
+	if (mbedtls_pk_get_type(key) == MBEDTLS_PK_NONE &&
+	    (mbedtls_pk_setup(key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) ||
+	     mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*key),
+	                         mbedtls_ctr_drbg_random, &drbg))) {
+		mbedtls_pk_free(key);
+		mbedtls_pk_init(key);
 		snprintf(err, size, "generating the key failed");
 		goto exit;
 	}
-	mbedtls_x509write_csr_set_key(&csr, &key);
+	mbedtls_x509write_csr_set_key(&csr, key);
 	mbedtls_x509write_csr_set_md_alg(&csr, MBEDTLS_MD_SHA256);
 	if (mbedtls_x509write_csr_set_subject_name(&csr, subject)) {
 		snprintf(err, size, "building the CSR failed");
@@ -226,7 +231,7 @@ enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config
 	{
 		struct certinfo leaf;
 		struct provision_material m = {
-		    .key = &key,
+		    .key = key,
 		    .chain = &chain,
 		    .ca = &ca,
 		    .drbg = &drbg,
@@ -265,7 +270,6 @@ exit:
 	mbedtls_x509_crt_free(&chain);
 	mbedtls_x509_crt_free(&ca);
 	mbedtls_x509write_csr_free(&csr);
-	mbedtls_pk_free(&key);
 	mbedtls_ctr_drbg_free(&drbg);
 	return ret;
 }

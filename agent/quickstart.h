@@ -8,6 +8,7 @@
  * atomically, enrolled with its new serial.
  */
 
+#include <mbedtls/pk.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -24,9 +25,17 @@ enum quickstart_status {
 	QUICKSTART_ERR_INTERNAL,
 };
 
-/* Runs a QuickStart; the token is never logged. err says what went wrong. */
+/*
+ * Runs a QuickStart with key (mbedtls_pk_init'ed by the caller, who frees it): a new key is
+ * generated into it when it holds none, and the one it holds is used otherwise. A try that
+ * ends QUICKSTART_ERR_UNREACHABLE may have used the token at the coordinator with the answer
+ * lost on the way: tried again with the same token and the same key, it gets the same
+ * certificate (docs/protocol.md), so the caller keeps the key for the retries of one
+ * QuickStart and frees it after. The token is never logged. err says what went wrong.
+ */
 enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config *cfg,
-                                      const char *node_id, const char *token, char *err,
-                                      size_t size) __attribute__((warn_unused_result));
+                                      const char *node_id, const char *token,
+                                      mbedtls_pk_context *key, char *err, size_t size)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -143,11 +143,13 @@ static void act_quickstart(struct recovery *r)
 	 * Blocks the loop (libcurl easy, 10 s to connect, 30 s in all): acceptable here,
 	 * since a node being QuickStarted has no identity, serves no keys and probes no one.
 	 */
-	qs = quickstart_run(r->hal, r->cfg, node_id, r->token, err, sizeof(err));
+	qs = quickstart_run(r->hal, r->cfg, node_id, r->token, &r->qs_key, err, sizeof(err));
 	if (qs == QUICKSTART_ERR_UNREACHABLE && hal_time_real(r->hal) + 2 < r->act_deadline) {
 		/*
-		 * Nothing happened at the coordinator (it was not reached, the token is unspent),
-		 * so trying again is safe; the lease bounds it. A refusal is never retried.
+		 * Either nothing happened at the coordinator (the token is unspent), or it
+		 * enrolled us and the answer was lost (the connection or the coordinator died
+		 * after the commit): the same token and key then get the same certificate again.
+		 * Either way trying again is safe; the lease bounds it. A refusal is never retried.
 		 */
 		unsigned delay = r->act_tries < 4 ? 2u << r->act_tries : 30u;
 		struct timeval tv = {.tv_sec = (time_t)delay};
@@ -160,6 +162,8 @@ static void act_quickstart(struct recovery *r)
 		return;
 	}
 	mbedtls_platform_zeroize(r->token, sizeof(r->token));
+	mbedtls_pk_free(&r->qs_key);
+	mbedtls_pk_init(&r->qs_key);
 	if (qs != QUICKSTART_OK) {
 		dir_finish(r, false, "quickstart failed: %s", err);
 		return;
@@ -276,8 +280,11 @@ static void dir_handle(struct recovery *r, const Kma__V1__Directive *dv)
 	log_notice("directive %s (%s): accepted, fencing token %llu%s%s", d.id,
 	           directive_kind_name(d.kind), (unsigned long long)d.fencing,
 	           reason[0] ? ": " : "", reason);
-	if (dv->kind == KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_QUICKSTART)
+	if (dv->kind == KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_QUICKSTART) {
 		snprintf(r->token, sizeof(r->token), "%s", dv->enrolment_token);
+		mbedtls_pk_free(&r->qs_key); /* a new QuickStart, a new key */
+		mbedtls_pk_init(&r->qs_key);
+	}
 	st->phase = phase_of(dv->kind);
 	r->act_pending = true;
 	r->act_deadline = dv->lease ? dv->lease->expires_at : 0;
@@ -360,6 +367,7 @@ int recovery_start(struct recovery *r, struct event_base *base, struct hal *hal,
 	r->hal = hal;
 	r->cfg = cfg;
 	r->deps = *deps;
+	mbedtls_pk_init(&r->qs_key);
 	r->ev_act = event_new(base, -1, 0, on_act, r);
 	if (!r->ev_act) {
 		log_err("cannot register events");
@@ -377,6 +385,7 @@ bool recovery_reexec(const struct recovery *r)
 void recovery_stop(struct recovery *r)
 {
 	mbedtls_platform_zeroize(r->token, sizeof(r->token));
+	mbedtls_pk_free(&r->qs_key); /* zeroed is the state mbedtls_pk_init leaves */
 	if (r->ev_act)
 		event_free(r->ev_act);
 	r->ev_act = NULL;

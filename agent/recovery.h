@@ -28,6 +28,7 @@
  */
 
 #include <event2/event.h>
+#include <mbedtls/pk.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,7 +74,10 @@ struct recovery {
 	int64_t act_deadline; /* its lease's expiry: a QuickStart may be tried again until then */
 	unsigned act_tries;
 	char token[DIRECTIVE_TOKEN_MAX + 1]; /* QUICKSTART's, wiped after use */
-	bool reexec;                         /* a simulated reboot: main re-executes the agent */
+	/* QUICKSTART's key, the same for every try: a retry after a lost answer gets the
+	 * certificate the coordinator issued for it (quickstart.h); freed after use. */
+	mbedtls_pk_context qs_key;
+	bool reexec; /* a simulated reboot: main re-executes the agent */
 };
 
 /*
@@ -98,7 +102,8 @@ void recovery_directives(struct recovery *r, Kma__V1__Directive *const *ds, size
  * returns and main re-executes the agent, which comes back with a new boot ID. */
 bool recovery_reexec(const struct recovery *r);
 
-/* Drops a directive not yet acted on and wipes the QuickStart token. Safe on a zeroed r. */
+/* Drops a directive not yet acted on and wipes the QuickStart token and key. Safe on a
+ * zeroed r. */
 void recovery_stop(struct recovery *r);
 
 #endif

@@ -503,9 +503,12 @@ static const char *token_refusal(enum store_status s)
 	}
 }
 
-/* Packs the reply: the leaf, every CA certificate, its serial and the cluster ID. */
+/*
+ * Makes out the 200 that carries the reply: the leaf, every CA certificate, its serial and
+ * the cluster ID. -1 when memory runs out (logged, for the enrolment of node_id).
+ */
 static int pack_reply(const struct enroll_ca *ca, const struct enroll_cert *cert,
-                      const char *cluster_id, struct enroll_outcome *out)
+                      const char *cluster_id, const char *node_id, struct enroll_outcome *out)
 {
 	Kma__V1__EnrollReply rep = KMA__V1__ENROLL_REPLY__INIT;
 	ProtobufCBinaryData leaf = {cert->len, cert->der};
@@ -533,8 +536,12 @@ static int pack_reply(const struct enroll_ca *ca, const struct enroll_cert *cert
 	if (!out->reply)
 		goto exit;
 	kma__v1__enroll_reply__pack(&rep, out->reply);
+	out->status = 200;
+	out->reason[0] = '\0';
 	ret = 0;
 exit:
+	if (ret != 0)
+		log_err("enrolment of %s: out of memory for the reply", node_id);
 	free(cas);
 	return ret;
 }
@@ -565,6 +572,59 @@ static void unlock(pthread_mutex_t *m)
 {
 	if (m)
 		pthread_mutex_unlock(m);
+}
+
+/* Whether a and b are the same public key (their SubjectPublicKeyInfo). */
+static bool same_key(mbedtls_pk_context *a, mbedtls_pk_context *b)
+{
+	unsigned char da[512], db[512];
+	int la = mbedtls_pk_write_pubkey_der(a, da, sizeof(da));
+	int lb = mbedtls_pk_write_pubkey_der(b, db, sizeof(db));
+
+	/* Written at the end of each buffer. */
+	return la > 0 && la == lb &&
+	       memcmp(da + sizeof(da) - la, db + sizeof(db) - lb, (size_t)la) == 0;
+}
+
+/*
+ * A used token may come again from the node that used it: the answer to its enrolment was
+ * lost (the connection or the coordinator died after the redemption), so it asks again with
+ * the same token and a CSR for the same key. It gets the certificate issued then, as long as
+ * that is still its enrolled one and the token would still be valid (store_token_issued):
+ * nothing is issued or recorded again, and without the answer the node would be left with
+ * no identity while the cluster waits for its new serial. The CSR's signature proves the
+ * key is the requester's. True when out holds that answer; false for anything else (the
+ * token's refusal stands).
+ */
+static bool resend(struct enroll_ca *ca, struct store *st, pthread_mutex_t *store_lock,
+                   mbedtls_x509_csr *csr, const char *node_id, const char *hash, int64_t now,
+                   const char *cluster_id, struct enroll_outcome *out)
+{
+	struct enroll_cert cert = {0};
+	mbedtls_x509_crt crt;
+	char why[128];
+	enum store_status sst;
+	bool ret = false;
+
+	mbedtls_x509_crt_init(&crt);
+	if (csr_verify(csr, node_id, why, sizeof(why)) != ENROLL_OK)
+		goto exit;
+	lock(store_lock);
+	sst = store_token_issued(st, hash, node_id, now, cert.serial, &cert.der, &cert.len);
+	unlock(store_lock);
+	if (sst != STORE_OK || mbedtls_x509_crt_parse_der(&crt, cert.der, cert.len) != 0 ||
+	    !same_key(&crt.pk, &csr->pk))
+		goto exit;
+	if (pack_reply(ca, &cert, cluster_id, node_id, out) != 0)
+		goto exit;
+	log_notice("enrolment of %s asked again with its used token and the same key (the answer "
+	           "was lost): its certificate, serial %s, sent again",
+	           node_id, cert.serial);
+	ret = true;
+exit:
+	mbedtls_x509_crt_free(&crt);
+	enroll_cert_free(&cert);
+	return ret;
 }
 
 void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *store_lock,
@@ -606,6 +666,9 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *stor
 	lock(store_lock);
 	sst = store_token_check(st, hash, node_id, now);
 	unlock(store_lock);
+	if (sst == STORE_TOKEN_USED &&
+	    resend(ca, st, store_lock, &csr, node_id, hash, now, cluster_id, out))
+		goto exit;
 	refusal = token_refusal(sst);
 	if (refusal) {
 		refuse(out, 403, refusal);
@@ -623,8 +686,12 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *stor
 		goto exit;
 	/* The token is used up here, atomically with the serial; a racing twin gets 403. */
 	lock(store_lock);
-	sst = store_token_redeem(st, hash, node_id, cert.serial, now);
+	sst = store_token_redeem(st, hash, node_id, cert.serial, cert.der, cert.len, now);
 	unlock(store_lock);
+	/* A twin that redeemed it first may be this very node's earlier try. */
+	if (sst == STORE_TOKEN_USED &&
+	    resend(ca, st, store_lock, &csr, node_id, hash, now, cluster_id, out))
+		goto exit;
 	refusal = token_refusal(sst);
 	if (refusal) {
 		refuse(out, 403, refusal);
@@ -632,13 +699,9 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *stor
 	}
 	if (sst != STORE_OK)
 		goto exit;
-	if (pack_reply(ca, &cert, cluster_id, out) != 0) {
-		/* The serial is recorded; the node retries with a new token. */
-		log_err("enrolment of %s: out of memory for the reply", shown);
+	/* Should it fail, the serial is recorded: the node's retry gets it (resend). */
+	if (pack_reply(ca, &cert, cluster_id, shown, out) != 0)
 		goto exit;
-	}
-	out->status = 200;
-	out->reason[0] = '\0';
 	log_notice("enrolled %s from %s: serial %s, generation %u, issuer %s", shown, client,
 	           cert.serial, req->generation, ca->subject);
 exit:

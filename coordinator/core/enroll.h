@@ -148,8 +148,12 @@ void enroll_token_hash(const char *token, char *sha256);
  * token used / token expired (at now); then 400 the signature does not verify, 422 the CN
  * is not the node ID; then issues, redeems the token and records the serial in one
  * transaction (store_token_redeem), and packs EnrollReply{ok, cert_chain_der = [leaf],
- * ca_der = the CA certificates, serial, cluster_id}. Fills out; the token is wiped from
- * the decoded request.
+ * ca_der = the CA certificates, serial, cluster_id}. A used token is not refused when
+ * the request is the retry of the enrolment that used it, by a node that never got the
+ * answer: a CSR (whose signature verifies and whose CN is the node ID) for the key of the
+ * certificate issued for that token, which is still the node's enrolled one, while the
+ * token would still be valid: that certificate is sent again (store_token_issued), nothing
+ * is issued. Fills out; the token is wiped from the decoded request.
  *
  * store_lock, when not NULL, is held around each use of st and only then: the signature is
  * verified and the certificate signed without it, so that reports and other requests are

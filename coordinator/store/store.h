@@ -215,12 +215,28 @@ enum store_status store_token_check(struct store *st, const char *token_sha256, 
 
 /*
  * Redeems a token in one transaction: the checks of store_token_check, then marks the
- * token used at now, records serial (canonical hex) as the node's enrolled serial with
- * history how "quickstart" and bumps the peer table version. On any refusal nothing is
- * written; a token is redeemed at most once even if two callers race.
+ * token used at now, keeps with it the certificate issued for it (cert_der, cert_len
+ * bytes; none when cert_len is 0) for store_token_issued, records serial (canonical hex,
+ * the certificate's) as the node's enrolled serial with history how "quickstart" and bumps
+ * the peer table version. On any refusal nothing is written; a token is redeemed at most
+ * once even if two callers race.
  */
 enum store_status store_token_redeem(struct store *st, const char *token_sha256,
-                                     const char *node_id, const char *serial, int64_t now)
+                                     const char *node_id, const char *serial,
+                                     const unsigned char *cert_der, size_t cert_len, int64_t now)
+    __attribute__((warn_unused_result));
+
+/*
+ * The certificate a used token of node_id was redeemed for, for a node that never got the
+ * answer to its enrolment (the connection or the coordinator died after the redemption) and
+ * asks again: its serial into serial (STORE_SERIAL_MAX bytes) and its DER into a new buffer
+ * (*der, free()) of *len bytes. Only while the token would still be valid at now and that
+ * serial is still the node's enrolled serial: STORE_NOT_FOUND otherwise (no such used token
+ * of that node, expired, superseded since, or redeemed without a certificate).
+ */
+enum store_status store_token_issued(struct store *st, const char *token_sha256,
+                                     const char *node_id, int64_t now, char *serial,
+                                     unsigned char **der, size_t *len)
     __attribute__((warn_unused_result));
 
 /*

@@ -27,7 +27,12 @@ struct store_ops {
 	enum store_status (*token_check)(struct store *st, const char *token_sha256,
 	                                 const char *node_id, int64_t now);
 	enum store_status (*token_redeem)(struct store *st, const char *token_sha256,
-	                                  const char *node_id, const char *serial, int64_t now);
+	                                  const char *node_id, const char *serial,
+	                                  const unsigned char *cert_der, size_t cert_len,
+	                                  int64_t now);
+	enum store_status (*token_issued)(struct store *st, const char *token_sha256,
+	                                  const char *node_id, int64_t now, char *serial,
+	                                  unsigned char **der, size_t *len);
 	enum store_status (*node_delete)(struct store *st, const char *node_id);
 	enum store_status (*node_set_serial)(struct store *st, const char *node_id,
 	                                     const char *serial, const char *how, int64_t now);

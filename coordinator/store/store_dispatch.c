@@ -54,9 +54,17 @@ enum store_status store_token_check(struct store *st, const char *token_sha256, 
 }
 
 enum store_status store_token_redeem(struct store *st, const char *token_sha256,
-                                     const char *node_id, const char *serial, int64_t now)
+                                     const char *node_id, const char *serial,
+                                     const unsigned char *cert_der, size_t cert_len, int64_t now)
 {
-	return st->ops->token_redeem(st, token_sha256, node_id, serial, now);
+	return st->ops->token_redeem(st, token_sha256, node_id, serial, cert_der, cert_len, now);
+}
+
+enum store_status store_token_issued(struct store *st, const char *token_sha256,
+                                     const char *node_id, int64_t now, char *serial,
+                                     unsigned char **der, size_t *len)
+{
+	return st->ops->token_issued(st, token_sha256, node_id, now, serial, der, len);
 }
 
 enum store_status store_node_delete(struct store *st, const char *node_id)

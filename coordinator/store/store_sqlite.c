@@ -11,7 +11,7 @@
 #include "obs_cache.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -107,6 +107,13 @@ static const char schema_v7[] = "ALTER TABLE reports ADD COLUMN address TEXT NOT
 /* v8: observations of peers that are not nodes are no longer kept (S_OBS_UPSERT). */
 static const char schema_v8[] = "DELETE FROM observations WHERE peer_id = node_id"
                                 " OR peer_id NOT IN (SELECT node_id FROM nodes);";
+/*
+ * v9: the certificate a used token was redeemed for, sent again to a node whose answer to
+ * the enrolment was lost (store_token_issued).
+ */
+static const char schema_v9[] =
+    "ALTER TABLE tokens ADD COLUMN issued_serial TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE tokens ADD COLUMN issued_cert BLOB NOT NULL DEFAULT x'';";
 
 enum stmt_id {
 	S_BEGIN,
@@ -144,6 +151,7 @@ enum stmt_id {
 	S_TOKEN_DELETE_NODE,
 	S_TOKEN_GET,
 	S_TOKEN_USE,
+	S_TOKEN_ISSUED,
 	S_SYNC_NORMAL,
 	S_SYNC_FULL,
 	S_DATA_VERSION,
@@ -257,7 +265,14 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_TOKEN_DELETE_NODE] = "DELETE FROM tokens WHERE node_id = ?1",
     [S_TOKEN_GET] = "SELECT t.node_id, t.expires_at, t.used_at IS NOT NULL FROM tokens t"
                     " JOIN nodes n ON n.node_id = t.node_id WHERE t.token_sha256 = ?1",
-    [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2 WHERE token_sha256 = ?1 AND used_at IS NULL",
+    [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2, issued_serial = ?3, issued_cert = ?4"
+                    " WHERE token_sha256 = ?1 AND used_at IS NULL",
+    /* Only while the token would still be valid and its certificate is still the node's. */
+    [S_TOKEN_ISSUED] = "SELECT t.issued_serial, t.issued_cert FROM tokens t"
+                       " JOIN nodes n ON n.node_id = t.node_id WHERE t.token_sha256 = ?1"
+                       " AND t.node_id = ?2 AND t.used_at IS NOT NULL AND t.expires_at > ?3"
+                       " AND t.issued_serial != '' AND t.issued_serial = n.enrolled_serial"
+                       " AND length(t.issued_cert) > 0",
     [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
     /* Changes when another connection commits (never for this one's own commits). */
@@ -433,6 +448,8 @@ static enum store_status schema_migrate(struct sqlstore *st)
 	if (version < 7 && exec(st, schema_v7, "migrate schema to v7") != STORE_OK)
 		goto exit;
 	if (version < 8 && exec(st, schema_v8, "migrate schema to v8") != STORE_OK)
+		goto exit;
+	if (version < 9 && exec(st, schema_v9, "migrate schema to v9") != STORE_OK)
 		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
@@ -787,7 +804,9 @@ static enum store_status serial_set(struct sqlstore *st, const char *node_id, co
 }
 
 static enum store_status sq_token_redeem(struct store *base, const char *token_sha256,
-                                         const char *node_id, const char *serial, int64_t now)
+                                         const char *node_id, const char *serial,
+                                         const unsigned char *cert_der, size_t cert_len,
+                                         int64_t now)
 {
 	struct sqlstore *st = sq(base);
 
@@ -804,6 +823,8 @@ static enum store_status sq_token_redeem(struct store *base, const char *token_s
 	s = stmt_get(st, S_TOKEN_USE);
 	bind_text(s, 1, token_sha256);
 	sqlite3_bind_int64(s, 2, now);
+	bind_text(s, 3, cert_len ? serial : "");
+	sqlite3_bind_blob64(s, 4, cert_len ? (const void *)cert_der : "", cert_len, SQLITE_STATIC);
 	if (run(st, s, "mark token used") != STORE_OK)
 		goto exit;
 	if (serial_set(st, node_id, serial) != STORE_OK)
@@ -816,6 +837,49 @@ static enum store_status sq_token_redeem(struct store *base, const char *token_s
 exit:
 	if (ret != STORE_OK)
 		tx_rollback(st);
+	return ret;
+}
+
+static enum store_status sq_token_issued(struct store *base, const char *token_sha256,
+                                         const char *node_id, int64_t now, char *serial,
+                                         unsigned char **der, size_t *len)
+{
+	struct sqlstore *st = sq(base);
+	sqlite3_stmt *s = stmt_get(st, S_TOKEN_ISSUED);
+	enum store_status ret = STORE_ERROR;
+	const unsigned char *text;
+	const void *blob;
+	int rc, n;
+
+	*der = NULL;
+	*len = 0;
+	serial[0] = '\0';
+	bind_text(s, 1, token_sha256);
+	bind_text(s, 2, node_id);
+	sqlite3_bind_int64(s, 3, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		ret = STORE_NOT_FOUND;
+		goto exit;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = db_fail(st, "look up a used token's certificate");
+		goto exit;
+	}
+	text = sqlite3_column_text(s, 0);
+	blob = sqlite3_column_blob(s, 1);
+	n = sqlite3_column_bytes(s, 1);
+	if (!text || !blob || n <= 0)
+		goto exit;
+	*der = malloc((size_t)n);
+	if (!*der)
+		goto exit;
+	memcpy(*der, blob, (size_t)n);
+	*len = (size_t)n;
+	snprintf(serial, STORE_SERIAL_MAX, "%s", (const char *)text);
+	ret = STORE_OK;
+exit:
+	sqlite3_reset(s);
 	return ret;
 }
 
@@ -1629,6 +1693,7 @@ static const struct store_ops sqlite_ops = {
     .token_issue = sq_token_issue,
     .token_check = sq_token_check,
     .token_redeem = sq_token_redeem,
+    .token_issued = sq_token_issued,
     .node_delete = sq_node_delete,
     .node_set_serial = sq_node_set_serial,
     .node_get = sq_node_get,

@@ -88,6 +88,29 @@ expect_grep() {
 	grep -qF -- "$1" "$2" || { cat "$2" >&2; fail "'$1' not in $2"; }
 }
 
+# journal_check FILE DIRECTIVES STEPS: FILE, kmactl history --json of one plan that
+# finished, has DIRECTIVES directives per step (a Python dict: "{1: 1, 3: 1}"), each of
+# the steps 1 to STEPS done once, never two directives out at once, and the plan done.
+journal_check() {
+	python3 - "$@" <<'PY' || { cat "$1"; fail "the journal"; }
+import ast, json, sys, collections
+e = json.load(open(sys.argv[1]))["entries"]
+want, steps = ast.literal_eval(sys.argv[2]), int(sys.argv[3])
+d = collections.Counter(x["step"] for x in e if x["event"] == "directive")
+done = collections.Counter(x["step"] for x in e if x["event"] == "done" and x["step"])
+assert d == want, ("one directive per disruptive step", d)
+assert done == {s: 1 for s in range(1, steps + 1)}, ("each step done once", done)
+out = None
+for x in e:
+    if x["event"] == "directive":
+        assert out is None, ("two directives out at once", x)
+        out = x["step"]
+    if x["event"] == "done" and x["step"] == out:
+        out = None
+assert [x for x in e if x["event"] == "done" and x["step"] == 0], "plan done"
+PY
+}
+
 # json_get FILE EXPR: evaluates a Python expression over the JSON document j.
 json_get() {
 	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"

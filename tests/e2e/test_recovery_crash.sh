@@ -55,22 +55,7 @@ expect_grep "The cluster is healthy." "$T/run.out"
 ok "kma-coord killed -9 $crashes times mid-plan; kmactl run waited it out and the plan finished"
 
 "$ctl" history --json >"$T/j.json" || fail "history"
-python3 - "$T/j.json" <<'PY' || { cat "$T/j.json"; fail "the journal"; }
-import json, sys, collections
-e = json.load(open(sys.argv[1]))["entries"]
-d = collections.Counter(x["step"] for x in e if x["event"] == "directive")
-done = collections.Counter(x["step"] for x in e if x["event"] == "done" and x["step"])
-assert d == {1: 1, 3: 1, 5: 1}, ("one directive per disruptive step", d)
-assert done == {s: 1 for s in range(1, 7)}, ("each step done once", done)
-out = None
-for x in e:
-    if x["event"] == "directive":
-        assert out is None, ("two directives out at once", x)
-        out = x["step"]
-    if x["event"] == "done" and x["step"] == out:
-        out = None
-assert [x for x in e if x["event"] == "done" and x["step"] == 0], "plan done"
-PY
+journal_check "$T/j.json" "{1: 1, 3: 1, 5: 1}" 6
 [ "$(cat "$demo/a-kma02/sim/reboots")" = 1 ] || fail "a-kma02 rebooted $(cat "$demo/a-kma02/sim/reboots") times"
 # An agent backing off from the restarted coordinator (with jitter) may be silent a while
 # on a loaded machine: healthy within a bound, not at one instant.

@@ -145,25 +145,35 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-/* A CSR (DER, at the start of buf) for subject, signed with md by a new key of kind. */
-static size_t make_csr_md(enum key_kind kind, const char *subject, mbedtls_md_type_t md,
-                          unsigned char *buf, size_t size)
+/* A CSR (DER, at the start of buf) for subject, signed with md by key. */
+static size_t csr_of_key(mbedtls_pk_context *key, const char *subject, mbedtls_md_type_t md,
+                         unsigned char *buf, size_t size)
 {
-	mbedtls_pk_context key;
 	mbedtls_x509write_csr csr;
 	int len;
 
-	gen_key(&key, kind);
 	mbedtls_x509write_csr_init(&csr);
-	mbedtls_x509write_csr_set_key(&csr, &key);
+	mbedtls_x509write_csr_set_key(&csr, key);
 	mbedtls_x509write_csr_set_md_alg(&csr, md);
 	assert_int_equal(mbedtls_x509write_csr_set_subject_name(&csr, subject), 0);
 	len = mbedtls_x509write_csr_der(&csr, buf, size, mbedtls_ctr_drbg_random, &drbg);
 	assert_true(len > 0);
 	memmove(buf, buf + size - (size_t)len, (size_t)len);
 	mbedtls_x509write_csr_free(&csr);
-	mbedtls_pk_free(&key);
 	return (size_t)len;
+}
+
+/* A CSR (DER, at the start of buf) for subject, signed with md by a new key of kind. */
+static size_t make_csr_md(enum key_kind kind, const char *subject, mbedtls_md_type_t md,
+                          unsigned char *buf, size_t size)
+{
+	mbedtls_pk_context key;
+	size_t len;
+
+	gen_key(&key, kind);
+	len = csr_of_key(&key, subject, md, buf, size);
+	mbedtls_pk_free(&key);
+	return len;
 }
 
 /* A CSR signed with SHA-256. */
@@ -445,8 +455,9 @@ static void test_token_store(void **state)
 	assert_int_equal(store_token_check(st, "00", "a-kma01", 999), STORE_TOKEN_UNKNOWN);
 	assert_int_equal(store_token_check(st, ha, "a-kma01", 1000), STORE_TOKEN_EXPIRED);
 	assert_int_equal(store_peer_table_version(st, &v0), STORE_OK);
-	assert_int_equal(store_token_redeem(st, ha, "a-kma01", "7F01", 1000), STORE_TOKEN_EXPIRED);
-	assert_int_equal(store_token_redeem(st, hb, "a-kma01", "7F01", 999),
+	assert_int_equal(store_token_redeem(st, ha, "a-kma01", "7F01", NULL, 0, 1000),
+	                 STORE_TOKEN_EXPIRED);
+	assert_int_equal(store_token_redeem(st, hb, "a-kma01", "7F01", NULL, 0, 999),
 	                 STORE_TOKEN_OTHER_NODE);
 	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
 	assert_string_equal(n.enrolled_serial, "");
@@ -454,7 +465,7 @@ static void test_token_store(void **state)
 	assert_int_equal(v1, v0);
 
 	/* Redeemed once: serial recorded with history "quickstart", version bumped. */
-	assert_int_equal(store_token_redeem(st, ha, "a-kma01", "7F01", 999), STORE_OK);
+	assert_int_equal(store_token_redeem(st, ha, "a-kma01", "7F01", NULL, 0, 999), STORE_OK);
 	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
 	assert_string_equal(n.enrolled_serial, "7F01");
 	assert_int_equal(store_enrolments(st, "a-kma01", &hist, &count), STORE_OK);
@@ -467,7 +478,8 @@ static void test_token_store(void **state)
 	assert_int_equal(v1, v0 + 1);
 	/* ... and never again, even before it would expire. */
 	assert_int_equal(store_token_check(st, ha, "a-kma01", 500), STORE_TOKEN_USED);
-	assert_int_equal(store_token_redeem(st, ha, "a-kma01", "7F02", 500), STORE_TOKEN_USED);
+	assert_int_equal(store_token_redeem(st, ha, "a-kma01", "7F02", NULL, 0, 500),
+	                 STORE_TOKEN_USED);
 	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
 	assert_string_equal(n.enrolled_serial, "7F01");
 
@@ -669,6 +681,110 @@ static void test_config(void **state)
 	}
 }
 
+/* POST /v1/enroll for node_id with token and a new CSR of key for subject. */
+static int post_key(struct enroll_ca *ca, struct store *st, const char *node_id, const char *token,
+                    mbedtls_pk_context *key, const char *subject, int64_t now,
+                    struct enroll_outcome *out)
+{
+	unsigned char csr[4096], body[8192];
+	size_t csr_len = csr_of_key(key, subject, MBEDTLS_MD_SHA256, csr, sizeof(csr));
+	size_t len = pack_request(node_id, token, csr, csr_len, body, sizeof(body));
+
+	enroll_handle(ca, st, NULL, DAYS, "unit-cluster", "test", body, len, now, out);
+	return out->status;
+}
+
+/* The leaf certificate of a 200's EnrollReply, into der (at most size bytes); its length. */
+static size_t reply_leaf(const struct enroll_outcome *out, unsigned char *der, size_t size,
+                         char *serial, size_t serial_size)
+{
+	Kma__V1__EnrollReply *rep = kma__v1__enroll_reply__unpack(NULL, out->reply_len, out->reply);
+	size_t len;
+
+	assert_non_null(rep);
+	assert_true(rep->ok);
+	assert_int_equal(rep->n_cert_chain_der, 1);
+	assert_int_equal(rep->n_ca_der, 1);
+	len = rep->cert_chain_der[0].len;
+	assert_true(len <= size);
+	memcpy(der, rep->cert_chain_der[0].data, len);
+	snprintf(serial, serial_size, "%s", rep->serial);
+	kma__v1__enroll_reply__free_unpacked(rep, NULL);
+	return len;
+}
+
+/*
+ * The answer to an enrolment is lost after the token was used (the coordinator killed
+ * between its commit and its reply, the connection cut): the node, which has no certificate,
+ * asks again with the same token and the same key, across a restart of the coordinator,
+ * and gets the same certificate; nothing is issued or recorded again. Anyone else with
+ * that token (another key, another node's name), or after the token's expiry, or once the
+ * node enrolled another serial, still gets the used token's 403.
+ */
+static void test_lost_answer(void **state)
+{
+	struct enroll_ca *ca = load_ca();
+	struct store *st = open_store();
+	char ta[ENROLL_TOKEN_HEX], ha[STORE_TOKEN_HASH_MAX], tb[ENROLL_TOKEN_HEX],
+	    hb[STORE_TOKEN_HASH_MAX], s1[STORE_SERIAL_MAX], s2[STORE_SERIAL_MAX];
+	unsigned char c1[4096], c2[4096];
+	size_t l1, l2, count = 0;
+	struct store_enrolment *hist = NULL;
+	struct enroll_outcome out;
+	mbedtls_pk_context key, other;
+	struct store_node n;
+	uint64_t v0, v1;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	gen_key(&key, KEY_P256);
+	gen_key(&other, KEY_P256);
+	assert_int_equal(enroll_token_new(ta, ha), 0);
+	add_node(st, NODE, ha, now + 3600);
+	assert_int_equal(post_key(ca, st, NODE, ta, &key, "CN=" NODE, now, &out), 200);
+	l1 = reply_leaf(&out, c1, sizeof(c1), s1, sizeof(s1));
+	free(out.reply);
+	assert_int_equal(store_peer_table_version(st, &v0), STORE_OK);
+	/* The coordinator restarts on the same database. */
+	store_close(st);
+	assert_int_equal(store_open(path_db, &st), STORE_OK);
+
+	assert_int_equal(post_key(ca, st, NODE, ta, &key, "CN=" NODE, now + 5, &out), 200);
+	l2 = reply_leaf(&out, c2, sizeof(c2), s2, sizeof(s2));
+	free(out.reply);
+	assert_string_equal(s2, s1);
+	assert_int_equal(l2, l1);
+	assert_memory_equal(c2, c1, l1);
+	assert_int_equal(store_node_get(st, NODE, &n), STORE_OK);
+	assert_string_equal(n.enrolled_serial, s1);
+	assert_int_equal(store_enrolments(st, NODE, &hist, &count), STORE_OK);
+	assert_int_equal(count, 1);
+	free(hist);
+	assert_int_equal(store_peer_table_version(st, &v1), STORE_OK);
+	assert_int_equal(v1, v0);
+
+	/* Not for another key, another name, or past the token's validity. */
+	assert_int_equal(post_key(ca, st, NODE, ta, &other, "CN=" NODE, now + 5, &out), 403);
+	assert_string_equal(out.reason, "the enrolment token was already used");
+	assert_int_equal(post_key(ca, st, NODE, ta, &key, "CN=u-kma02", now + 5, &out), 403);
+	assert_string_equal(out.reason, "the enrolment token was already used");
+	assert_int_equal(post_key(ca, st, NODE, ta, &key, "CN=" NODE, now + 3600, &out), 403);
+	/* Not once the node enrolled another serial: that certificate is superseded. */
+	assert_int_equal(enroll_token_new(tb, hb), 0);
+	assert_int_equal(store_token_issue(st, NODE, hb, now + 3600), STORE_OK);
+	assert_int_equal(post_key(ca, st, NODE, tb, &other, "CN=" NODE, now + 10, &out), 200);
+	free(out.reply);
+	assert_int_equal(post_key(ca, st, NODE, ta, &key, "CN=" NODE, now + 10, &out), 403);
+	assert_string_equal(out.reason, "the enrolment token was already used");
+	/* Nor to the new token's own key, under the old token. */
+	assert_int_equal(post_key(ca, st, NODE, ta, &other, "CN=" NODE, now + 10, &out), 403);
+
+	mbedtls_pk_free(&key);
+	mbedtls_pk_free(&other);
+	store_close(st);
+	enroll_ca_free(ca);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -676,6 +792,7 @@ int main(void)
 	    cmocka_unit_test(test_ca_load),      cmocka_unit_test(test_issue),
 	    cmocka_unit_test(test_token_format), cmocka_unit_test(test_token_store),
 	    cmocka_unit_test(test_handle),       cmocka_unit_test(test_config),
+	    cmocka_unit_test(test_lost_answer),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -89,6 +89,52 @@ static void test_schema_idempotent(void **state)
 	store_close(NULL);
 }
 
+/*
+ * A schema v8 file (tokens without the certificate issued for them) migrates: its used
+ * token stays used and has nothing to send again; a token redeemed after has.
+ */
+static void test_schema_v9_tokens(void **state)
+{
+	struct store *st = open_db();
+	struct store_node n;
+	unsigned char *der = NULL;
+	char serial[STORE_SERIAL_MAX];
+	size_t len = 0;
+
+	(void)state;
+	memset(&n, 0, sizeof(n));
+	snprintf(n.node_id, sizeof(n.node_id), "n1");
+	assert_int_equal(store_node_add_with_token(st, &n, 10, "aa", 1000), STORE_OK);
+	assert_int_equal(store_token_redeem(st, "aa", "n1", "A1", NULL, 0, 20), STORE_OK);
+	assert_int_equal(sqlite3_exec(store_sqlite(st),
+	                              "ALTER TABLE tokens DROP COLUMN issued_serial;"
+	                              "ALTER TABLE tokens DROP COLUMN issued_cert;"
+	                              "PRAGMA user_version = 8",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	store_close(st);
+	st = open_db();
+	assert_int_equal(store_token_check(st, "aa", "n1", 30), STORE_TOKEN_USED);
+	assert_int_equal(store_token_issued(st, "aa", "n1", 30, serial, &der, &len),
+	                 STORE_NOT_FOUND);
+	assert_null(der);
+	assert_int_equal(store_token_issue(st, "n1", "bb", 1000), STORE_OK);
+	assert_int_equal(
+	    store_token_redeem(st, "bb", "n1", "B1", (const unsigned char *)"\x30\x00", 2, 40),
+	    STORE_OK);
+	assert_int_equal(store_token_issued(st, "bb", "n1", 50, serial, &der, &len), STORE_OK);
+	assert_string_equal(serial, "B1");
+	assert_int_equal(len, 2);
+	assert_memory_equal(der, "\x30\x00", 2);
+	free(der);
+	/* Not another node's, nor once expired. */
+	assert_int_equal(store_token_issued(st, "bb", "n2", 50, serial, &der, &len),
+	                 STORE_NOT_FOUND);
+	assert_int_equal(store_token_issued(st, "bb", "n1", 1000, serial, &der, &len),
+	                 STORE_NOT_FOUND);
+	store_close(st);
+}
+
 static void test_nodes(void **state)
 {
 	struct store *st = open_db();
@@ -179,7 +225,7 @@ static void test_revoked(void **state)
 	/* Superseded: revoked from the time of the entry that superseded it. */
 	assert_int_equal(store_node_set_serial(st, "n1", "A2", "put", 200), STORE_OK);
 	assert_int_equal(store_token_issue(st, "n2", "ab", 10000), STORE_OK);
-	assert_int_equal(store_token_redeem(st, "ab", "n2", "B2", 300), STORE_OK);
+	assert_int_equal(store_token_redeem(st, "ab", "n2", "B2", NULL, 0, 300), STORE_OK);
 	assert_int_equal(store_revoked(st, &r, &n), STORE_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(r[0].serial, "B1");
@@ -868,6 +914,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_schema_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schema_v9_tokens, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_serial_history, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
