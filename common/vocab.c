@@ -36,6 +36,13 @@ static const char *const phase_ids[KMA_PHASE_COUNT] = {
 #undef KMA_PHASE
 };
 
+static const char *const direction_ids[KMA_DIRECTION_COUNT] = {
+    [KMA_DIRECTION_UNSPECIFIED] = "unspecified",
+#define KMA_DIRECTION(e, id) [KMA_DIRECTION_##e] = id,
+#include "vocab.def"
+#undef KMA_DIRECTION
+};
+
 static const char *const part_ids[KMA_PART_COUNT] = {
     [KMA_PART_UNSPECIFIED] = "unspecified",
 #define KMA_PART(e, id) [KMA_PART_##e] = id,
@@ -208,4 +215,14 @@ enum kma_step_phase kma_step_phase_from_id(const char *id)
 enum kma_plan_state kma_plan_state_from_id(const char *id)
 {
 	return (enum kma_plan_state)from_id(plan_state_ids, KMA_PLAN_STATE_COUNT, id);
+}
+
+const char *kma_direction_id(enum kma_direction d)
+{
+	return id_of(direction_ids, KMA_DIRECTION_COUNT, (int)d);
+}
+
+enum kma_direction kma_direction_from_id(const char *id)
+{
+	return (enum kma_direction)from_id(direction_ids, KMA_DIRECTION_COUNT, id);
 }

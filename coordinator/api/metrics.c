@@ -187,7 +187,7 @@ static void render_pairs(const struct store_observation *obs, size_t n_obs, stru
 		int64_t count = 0;
 
 		for (size_t i = 0; i < n_obs; i++)
-			if (strcmp(obs[i].cause, id) == 0)
+			if ((int)obs[i].cause == c)
 				count++;
 		metrics_sample(b, name, "cause", id, count);
 	}

@@ -406,8 +406,9 @@ static void mesh_get(struct store *st, struct api_response *out)
 
 		json_object_object_add(e, "node_id", json_object_new_string(o->node_id));
 		json_object_object_add(e, "peer_id", json_object_new_string(o->peer_id));
-		json_object_object_add(e, "direction", json_object_new_string(o->direction));
-		json_object_object_add(e, "cause", json_object_new_string(o->cause));
+		json_object_object_add(e, "direction",
+		                       json_object_new_string(kma_direction_id(o->direction)));
+		json_object_object_add(e, "cause", json_object_new_string(kma_cause_id(o->cause)));
 		json_object_object_add(
 		    e, "alert_sent", o->alert_sent < 0 ? NULL : json_object_new_int(o->alert_sent));
 		json_object_object_add(

@@ -86,12 +86,12 @@ static bool is(const char *a, const char *b)
 
 static bool ok(const struct store_observation *o)
 {
-	return is(o->cause, "ok");
+	return o->cause == KMA_CAUSE_OK;
 }
 
 static bool outbound(const struct store_observation *o)
 {
-	return is(o->direction, "outbound");
+	return o->direction == KMA_DIRECTION_OUTBOUND;
 }
 
 static bool same_serial(const char *a, const char *b)
@@ -204,7 +204,8 @@ static void cite(struct diag_finding *f, const struct store_observation *o)
 	if (o->peer_serial[0] && o->expected_serial[0] &&
 	    strcasecmp(o->peer_serial, o->expected_serial) != 0)
 		MORE(", presented serial %s, enrolled %s", o->peer_serial, o->expected_serial);
-	if ((is(o->cause, "peer_cert_untrusted") || is(o->cause, "peer_chain_incomplete")) &&
+	if ((o->cause == KMA_CAUSE_PEER_CERT_UNTRUSTED ||
+	     o->cause == KMA_CAUSE_PEER_CHAIN_INCOMPLETE) &&
 	    o->peer_issuer[0])
 		MORE(", issued by %.80s", o->peer_issuer);
 	if (o->alert_sent >= 0)
@@ -212,8 +213,8 @@ static void cite(struct diag_finding *f, const struct store_observation *o)
 	if (o->alert_received >= 0)
 		MORE(", alert %d received", o->alert_received);
 #undef MORE
-	say(f, "%s %s %s: %s%s", o->node_id, outbound(o) ? "->" : "<-", o->peer_id, o->cause,
-	    extra);
+	say(f, "%s %s %s: %s%s", o->node_id, outbound(o) ? "->" : "<-", o->peer_id,
+	    kma_cause_id(o->cause), extra);
 }
 
 /* ---- who speaks, and which observations count ---- */
@@ -258,13 +259,14 @@ static bool counts(const struct ctx *c, const struct store_observation *o, int *
 }
 
 /* The counted outbound view of node x's address by node by, or NULL. */
-static const struct store_observation *view_of(const struct ctx *c, int by, int x, const char *dir)
+static const struct store_observation *view_of(const struct ctx *c, int by, int x,
+                                               enum kma_direction dir)
 {
 	for (size_t i = 0; i < c->in->n_obs; i++) {
 		const struct store_observation *o = &c->in->obs[i];
 		int b, a;
 
-		if (counts(c, o, &b, &a) && b == by && a == x && is(o->direction, dir))
+		if (counts(c, o, &b, &a) && b == by && a == x && o->direction == dir)
 			return o;
 	}
 	return NULL;
@@ -301,10 +303,10 @@ static int judge_cert(const struct ctx *c, const struct store_observation *o, in
                       enum kind *k, bool *tentative)
 {
 	const struct store_node *nx = &c->in->nodes[x];
-	const char *cause = o->cause;
+	enum kma_cause cause = o->cause;
 
 	*tentative = false;
-	if (is(cause, "peer_serial_mismatch")) {
+	if (cause == KMA_CAUSE_PEER_SERIAL_MISMATCH) {
 		if (same_serial(o->peer_serial, nx->enrolled_serial)) {
 			*k = K_STALE_PEERS; /* the enrolled certificate; the pin is old */
 			return by;
@@ -313,7 +315,7 @@ static int judge_cert(const struct ctx *c, const struct store_observation *o, in
 		*k = cluster_issued(c->in, o->peer_issuer) == 0 ? K_UNTRUSTED : K_NOT_REJOINED;
 		return -2;
 	}
-	if (is(cause, "peer_identity_mismatch")) {
+	if (cause == KMA_CAUSE_PEER_IDENTITY_MISMATCH) {
 		*k = K_IDENTITY;
 		if (outbound(o) && o->peer_address[0] && nx->address[0] &&
 		    strcasecmp(o->peer_address, nx->address) != 0) {
@@ -322,15 +324,15 @@ static int judge_cert(const struct ctx *c, const struct store_observation *o, in
 		}
 		return -2;
 	}
-	if (is(cause, "peer_cert_untrusted") || is(cause, "peer_chain_incomplete")) {
+	if (cause == KMA_CAUSE_PEER_CERT_UNTRUSTED || cause == KMA_CAUSE_PEER_CHAIN_INCOMPLETE) {
 		int ours = cluster_issued(c->in, o->peer_issuer);
 
 		*k = ours == 1 ? K_STALE_TRUST : K_UNTRUSTED;
-		*tentative = ours < 0 || is(cause, "peer_chain_incomplete");
+		*tentative = ours < 0 || cause == KMA_CAUSE_PEER_CHAIN_INCOMPLETE;
 		return ours == 1 ? by : -2;
 	}
-	if (is(cause, "peer_cert_expired") || is(cause, "peer_cert_not_yet_valid")) {
-		bool expired = is(cause, "peer_cert_expired");
+	if (cause == KMA_CAUSE_PEER_CERT_EXPIRED || cause == KMA_CAUSE_PEER_CERT_NOT_YET_VALID) {
+		bool expired = cause == KMA_CAUSE_PEER_CERT_EXPIRED;
 		int64_t t = expired ? o->peer_not_after : o->peer_not_before;
 
 		*k = expired ? K_EXPIRED : K_NOT_YET_VALID;
@@ -345,11 +347,11 @@ static int judge_cert(const struct ctx *c, const struct store_observation *o, in
 		}
 		return -2;
 	}
-	if (is(cause, "peer_cert_revoked")) {
+	if (cause == KMA_CAUSE_PEER_CERT_REVOKED) {
 		*k = same_serial(o->peer_serial, nx->enrolled_serial) ? K_STALE_TRUST : K_REVOKED;
 		return *k == K_STALE_TRUST ? by : -2;
 	}
-	if (is(cause, "peer_cert_bad_usage")) {
+	if (cause == KMA_CAUSE_PEER_CERT_BAD_USAGE) {
 		*k = K_BAD_USAGE;
 		return -2;
 	}
@@ -357,21 +359,17 @@ static int judge_cert(const struct ctx *c, const struct store_observation *o, in
 	return -1;
 }
 
-static bool transport(const char *cause)
+static bool transport(enum kma_cause cause)
 {
-	static const char *const set[] = {"tcp_refused",       "tcp_timeout", "tcp_reset",
-	                                  "handshake_timeout", "dns_failure", NULL};
-
-	for (const char *const *s = set; *s; s++)
-		if (is(cause, *s))
-			return true;
-	return false;
+	return cause == KMA_CAUSE_TCP_REFUSED || cause == KMA_CAUSE_TCP_TIMEOUT ||
+	       cause == KMA_CAUSE_TCP_RESET || cause == KMA_CAUSE_HANDSHAKE_TIMEOUT ||
+	       cause == KMA_CAUSE_DNS_FAILURE;
 }
 
-static bool negotiation(const char *cause)
+static bool negotiation(enum kma_cause cause)
 {
-	return is(cause, "peer_closed") || is(cause, "not_tls") || is(cause, "protocol_mismatch") ||
-	       is(cause, "cipher_mismatch");
+	return cause == KMA_CAUSE_PEER_CLOSED || cause == KMA_CAUSE_NOT_TLS ||
+	       cause == KMA_CAUSE_PROTOCOL_MISMATCH || cause == KMA_CAUSE_CIPHER_MISMATCH;
 }
 
 /* Outbound: `by` dialled x's address. */
@@ -385,7 +383,7 @@ static void judge_outbound(struct ctx *c, size_t i, int by, int x)
 
 	if (transport(o->cause) || negotiation(o->cause)) {
 		/* Reached after all: x's listener took by's connection since. */
-		back = view_of(c, x, by, "inbound");
+		back = view_of(c, x, by, KMA_DIRECTION_INBOUND);
 		if (back && ok(back) && back->at > o->at) {
 			c->explained[i] = true;
 			return;
@@ -393,8 +391,8 @@ static void judge_outbound(struct ctx *c, size_t i, int by, int x)
 		blame(c, i, x, transport(o->cause) ? K_UNREACHABLE : K_TLS, true);
 		return;
 	}
-	if (is(o->cause, "local_identity_missing") || is(o->cause, "local_cert_expired") ||
-	    is(o->cause, "local_not_enrolled")) {
+	if (o->cause == KMA_CAUSE_LOCAL_IDENTITY_MISSING ||
+	    o->cause == KMA_CAUSE_LOCAL_CERT_EXPIRED || o->cause == KMA_CAUSE_LOCAL_NOT_ENROLLED) {
 		blame(c, i, by, K_LOCAL, false);
 		return;
 	}
@@ -436,7 +434,7 @@ static void judge_rejected(struct ctx *c, size_t i, int by, int x)
 {
 	const struct store_observation *o = &c->in->obs[i];
 	const struct store_observation *mirror =
-	    view_of(c, x, by, outbound(o) ? "inbound" : "outbound");
+	    view_of(c, x, by, outbound(o) ? KMA_DIRECTION_INBOUND : KMA_DIRECTION_OUTBOUND);
 	int alert = o->alert_received;
 	bool accepted = false;
 
@@ -454,7 +452,7 @@ static void judge_rejected(struct ctx *c, size_t i, int by, int x)
 	}
 	for (size_t n = 0; n < c->in->n_nodes && !accepted; n++) {
 		const struct store_observation *v =
-		    (int)n == by ? NULL : view_of(c, (int)n, by, "outbound");
+		    (int)n == by ? NULL : view_of(c, (int)n, by, KMA_DIRECTION_OUTBOUND);
 
 		accepted = v && ok(v);
 	}
@@ -512,7 +510,7 @@ static void attribute(struct ctx *c)
 		const struct store_observation *o = &in->obs[i];
 		int by, x;
 
-		if (!counts(c, o, &by, &x) || ok(o) || is(o->cause, "rejected_by_peer"))
+		if (!counts(c, o, &by, &x) || ok(o) || o->cause == KMA_CAUSE_REJECTED_BY_PEER)
 			continue;
 		if (outbound(o))
 			judge_outbound(c, i, by, x);
@@ -529,7 +527,7 @@ static void attribute_rejections(struct ctx *c)
 		int by, x;
 
 		if (counts(c, &c->in->obs[i], &by, &x) &&
-		    is(c->in->obs[i].cause, "rejected_by_peer"))
+		    c->in->obs[i].cause == KMA_CAUSE_REJECTED_BY_PEER)
 			judge_rejected(c, i, by, x);
 	}
 }
@@ -564,7 +562,7 @@ static bool credible(const struct ctx *c, int by, int x)
  */
 static bool witness(const struct ctx *c, const struct store_observation *v, int by, int x)
 {
-	return is(v->cause, "tcp_refused") || credible(c, by, x);
+	return v->cause == KMA_CAUSE_TCP_REFUSED || credible(c, by, x);
 }
 
 /* Counted observers of x's address: how many reach it, how many (credible ones) fail. */
@@ -578,7 +576,7 @@ static void tally_of(const struct ctx *c, int x, struct tally *t)
 	memset(t, 0, sizeof(*t));
 	for (size_t n = 0; n < c->in->n_nodes; n++) {
 		const struct store_observation *v =
-		    (int)n == x ? NULL : view_of(c, (int)n, x, "outbound");
+		    (int)n == x ? NULL : view_of(c, (int)n, x, KMA_DIRECTION_OUTBOUND);
 
 		if (!v || c->explained[v - c->in->obs])
 			continue;
@@ -718,7 +716,7 @@ static void cite_consequences(struct ctx *c, struct diag_finding *f, int x)
 		if (c->explained[i] || ok(o) || !counts(c, o, &by, &about))
 			continue;
 		/* x's peers reject x's certificate; x is refused by them, or cannot reach them */
-		if ((by == x && is(o->cause, "rejected_by_peer")) ||
+		if ((by == x && o->cause == KMA_CAUSE_REJECTED_BY_PEER) ||
 		    (about == x && !outbound(o) && c->target[i] < 0)) {
 			cite(f, o);
 			c->explained[i] = true;
@@ -1061,7 +1059,7 @@ static void paths(struct ctx *c)
 
 		for (size_t b = 0; b < in->n_nodes; b++) {
 			const struct store_observation *v =
-			    a == b ? NULL : view_of(c, (int)a, (int)b, "outbound");
+			    a == b ? NULL : view_of(c, (int)a, (int)b, KMA_DIRECTION_OUTBOUND);
 
 			if (!v)
 				continue;
@@ -1125,7 +1123,7 @@ static void cluster_ca(struct ctx *c, size_t first)
 static bool observed(const struct ctx *c, int x)
 {
 	for (size_t n = 0; n < c->in->n_nodes; n++)
-		if ((int)n != x && view_of(c, (int)n, x, "outbound"))
+		if ((int)n != x && view_of(c, (int)n, x, KMA_DIRECTION_OUTBOUND))
 			return true;
 	return false;
 }
@@ -1346,7 +1344,7 @@ enum diag_verdict diag_confirm(const struct diag_input *in, const char *pattern,
 	analyse(&c);
 	for (size_t n = 0; n < in->n_nodes; n++) {
 		const struct store_observation *v =
-		    (int)n == x ? NULL : view_of(&c, (int)n, x, "outbound");
+		    (int)n == x ? NULL : view_of(&c, (int)n, x, KMA_DIRECTION_OUTBOUND);
 		size_t i = v ? (size_t)(v - in->obs) : 0;
 
 		if (!v || (c.explained[i] && c.target[i] < 0 && !ok(v)))
@@ -1361,7 +1359,7 @@ enum diag_verdict diag_confirm(const struct diag_input *in, const char *pattern,
 			continue;
 		if (c.target[i] != x || !is(patterns[c.kind[i]], pattern)) {
 			snprintf(why, size, "%s sees %s at %s's address now, which is not %s",
-			         v->node_id, v->cause, node, pattern);
+			         v->node_id, kma_cause_id(v->cause), node, pattern);
 			ret = DIAG_REFUTED;
 			goto exit;
 		}

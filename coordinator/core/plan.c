@@ -241,13 +241,13 @@ bool plan_node_serving(const struct plan_view *v, const struct plan_node *n, cha
 }
 
 static const struct store_observation *find_obs(const struct plan_view *v, const char *node,
-                                                const char *peer, const char *dir)
+                                                const char *peer, enum kma_direction dir)
 {
 	for (size_t i = 0; i < v->n_obs; i++) {
 		const struct store_observation *o = &v->obs[i];
 
 		if (strcmp(o->node_id, node) == 0 && strcmp(o->peer_id, peer) == 0 &&
-		    strcmp(o->direction, dir) == 0)
+		    o->direction == dir)
 			return o;
 	}
 	return NULL;
@@ -256,7 +256,7 @@ static const struct store_observation *find_obs(const struct plan_view *v, const
 bool plan_pair_ok(const struct plan_view *v, const char *a, const char *b, int64_t since, char *why,
                   size_t size)
 {
-	static const char *const dirs[] = {"outbound", "inbound"};
+	static const enum kma_direction dirs[] = {KMA_DIRECTION_OUTBOUND, KMA_DIRECTION_INBOUND};
 
 	for (int side = 0; side < 2; side++) {
 		const char *x = side ? b : a, *y = side ? a : b;
@@ -266,10 +266,11 @@ bool plan_pair_ok(const struct plan_view *v, const char *a, const char *b, int64
 
 			if (!o || o->at < since)
 				return say(why, size, "%s has no %s observation of %s yet", x,
-				           dirs[d], y);
-			if (strcmp(o->cause, "ok") != 0)
-				return say(why, size, "%s -> %s %s: %s%s%s", x, y, dirs[d],
-				           o->cause, o->detail[0] ? " " : "", o->detail);
+				           kma_direction_id(dirs[d]), y);
+			if (o->cause != KMA_CAUSE_OK)
+				return say(why, size, "%s -> %s %s: %s%s%s", x, y,
+				           kma_direction_id(dirs[d]), kma_cause_id(o->cause),
+				           o->detail[0] ? " " : "", o->detail);
 		}
 	}
 	return true;

@@ -296,24 +296,17 @@ void report_reject(struct store *st, int status, const char *who, const char *re
 		log_warn("report: could not count the rejection");
 }
 
-static const char *direction_id(Kma__V1__Direction d)
-{
-	switch (d) {
-	case KMA__V1__DIRECTION__DIRECTION_OUTBOUND:
-		return "outbound";
-	case KMA__V1__DIRECTION__DIRECTION_INBOUND:
-		return "inbound";
-	default:
-		return "unspecified";
-	}
-}
-
 /* o points into p, which it must not outlive. */
 static void observation_from(const Kma__V1__PeerObservation *p, struct store_obs_in *o)
 {
 	o->peer_id = p->peer_node_id;
-	o->direction = direction_id(p->direction);
-	o->cause = kma_cause_id((enum kma_cause)p->cause);
+	/* The vocabulary's values are the wire's (vocab.h); one this build does not know is
+	 * unspecified, as its identifier always said. */
+	o->direction = (unsigned)p->direction < KMA_DIRECTION_COUNT
+	                   ? (enum kma_direction)p->direction
+	                   : KMA_DIRECTION_UNSPECIFIED;
+	o->cause =
+	    (unsigned)p->cause < KMA_CAUSE_COUNT ? (enum kma_cause)p->cause : KMA_CAUSE_UNSPECIFIED;
 	o->alert_sent = p->alert_sent ? (int)p->alert_sent->number : -1;
 	o->alert_received = p->alert_received ? (int)p->alert_received->number : -1;
 	o->peer_serial = p->peer_cert ? p->peer_cert->serial : "";

@@ -50,10 +50,10 @@ static void measure(const struct diagnose_snapshot *s, const struct diag_finding
 	for (size_t i = 0; i < s->in.n_obs; i++) {
 		const struct store_observation *o = &s->in.obs[i];
 
-		if (strcmp(o->direction, "outbound") != 0 || !is_node(&s->in, o->node_id) ||
+		if (o->direction != KMA_DIRECTION_OUTBOUND || !is_node(&s->in, o->node_id) ||
 		    !is_node(&s->in, o->peer_id))
 			continue;
-		if (strcmp(o->cause, "ok") == 0)
+		if (o->cause == KMA_CAUSE_OK)
 			out->ok++;
 		else
 			out->failed++;

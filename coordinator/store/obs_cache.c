@@ -113,9 +113,9 @@ size_t obs_cache_text(const struct store_obs_in *o, char *buf, size_t *key_len)
 	char *p = buf;
 
 	p = put_str(p, o->peer_id, STORE_OBS_CUT(peer_id));
-	p = put_str(p, o->direction, STORE_OBS_CUT(direction));
+	p = put_str(p, kma_direction_id(o->direction), OBS_ID_MAX - 1);
 	*key_len = (size_t)(p - buf);
-	p = put_str(p, o->cause, STORE_OBS_CUT(cause));
+	p = put_str(p, kma_cause_id(o->cause), OBS_ID_MAX - 1);
 	p = put_int(p, o->alert_sent);
 	p = put_int(p, o->alert_received);
 	p = put_str(p, o->peer_serial, STORE_OBS_CUT(peer_serial));

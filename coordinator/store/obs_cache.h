@@ -19,8 +19,12 @@
 
 #include "store.h"
 
-/* Longest text: the key and the fields of struct store_observation but the time. */
-#define OBS_TEXT_MAX (sizeof(struct store_observation))
+/* Longest identifier of a direction or a cause in the text (vocab.def's are shorter). */
+#define OBS_ID_MAX 48
+
+/* Longest text: the key and the fields of struct store_observation but the time, with the
+ * direction and the cause as their identifiers. */
+#define OBS_TEXT_MAX (sizeof(struct store_observation) + 2 * OBS_ID_MAX)
 
 struct obs_cached {
 	int64_t rowid;

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vocab.h"
+
 enum store_status {
 	STORE_OK = 0,
 	STORE_EXISTS,    /* the node already exists */
@@ -84,8 +86,8 @@ struct store_enrolment {
 struct store_observation {
 	char node_id[STORE_ID_MAX];
 	char peer_id[STORE_ID_MAX];
-	char direction[16]; /* "outbound" | "inbound" | "unspecified" */
-	char cause[48];     /* vocabulary identifier */
+	enum kma_direction direction;
+	enum kma_cause cause;
 	int alert_sent;     /* TLS alert number, -1 when none */
 	int alert_received; /* -1 when none */
 	char peer_serial[STORE_SERIAL_MAX];
@@ -107,8 +109,8 @@ struct store_observation {
  */
 struct store_obs_in {
 	const char *peer_id;
-	const char *direction;
-	const char *cause;
+	enum kma_direction direction; /* in range (kma_direction_id) */
+	enum kma_cause cause;         /* in range (kma_cause_id) */
 	int alert_sent;
 	int alert_received;
 	const char *peer_serial;

@@ -1328,8 +1328,8 @@ static enum store_status obs_load(struct sqlstore *st, const char *node_id, stru
 	bind_static(s, 1, node_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		o.peer_id = col_str(s, 1);
-		o.direction = col_str(s, 2);
-		o.cause = col_str(s, 3);
+		o.direction = kma_direction_from_id(col_str(s, 2));
+		o.cause = kma_cause_from_id(col_str(s, 3));
 		o.alert_sent = sqlite3_column_int(s, 4);
 		o.alert_received = sqlite3_column_int(s, 5);
 		o.peer_serial = col_str(s, 6);
@@ -1368,7 +1368,7 @@ static void bind_cut(sqlite3_stmt *s, int idx, const char *text, size_t cut)
 /* Binds the fields of o after the key, from parameter first on. */
 static void bind_obs(sqlite3_stmt *s, int first, const struct store_obs_in *o)
 {
-	bind_cut(s, first, o->cause, STORE_OBS_CUT(cause));
+	bind_static(s, first, kma_cause_id(o->cause));
 	sqlite3_bind_int(s, first + 1, o->alert_sent);
 	sqlite3_bind_int(s, first + 2, o->alert_received);
 	bind_cut(s, first + 3, o->peer_serial, STORE_OBS_CUT(peer_serial));
@@ -1401,7 +1401,7 @@ static enum store_status obs_insert(struct sqlstore *st, const char *node_id,
 
 	bind_static(s, 1, node_id);
 	bind_cut(s, 2, o->peer_id, STORE_OBS_CUT(peer_id));
-	bind_cut(s, 3, o->direction, STORE_OBS_CUT(direction));
+	bind_static(s, 3, kma_direction_id(o->direction));
 	bind_obs(s, 4, o);
 	return run(st, s, "store observation");
 }
@@ -1618,8 +1618,8 @@ static void fill_observation(sqlite3_stmt *s, void *p)
 	memset(o, 0, sizeof(*o));
 	col_text(s, 0, o->node_id, sizeof(o->node_id));
 	col_text(s, 1, o->peer_id, sizeof(o->peer_id));
-	col_text(s, 2, o->direction, sizeof(o->direction));
-	col_text(s, 3, o->cause, sizeof(o->cause));
+	o->direction = kma_direction_from_id((const char *)sqlite3_column_text(s, 2));
+	o->cause = kma_cause_from_id((const char *)sqlite3_column_text(s, 3));
 	o->alert_sent = sqlite3_column_int(s, 4);
 	o->alert_received = sqlite3_column_int(s, 5);
 	col_text(s, 6, o->peer_serial, sizeof(o->peer_serial));

@@ -83,9 +83,8 @@ static void healthy(struct cluster *c, size_t n)
 
 				snprintf(o->node_id, sizeof(o->node_id), "n%zu", a + 1);
 				snprintf(o->peer_id, sizeof(o->peer_id), "n%zu", b + 1);
-				snprintf(o->direction, sizeof(o->direction),
-				         d ? "inbound" : "outbound");
-				snprintf(o->cause, sizeof(o->cause), "ok");
+				o->direction = kma_direction_from_id(d ? "inbound" : "outbound");
+				o->cause = KMA_CAUSE_OK;
 				o->alert_sent = o->alert_received = -1;
 				snprintf(o->peer_serial, sizeof(o->peer_serial), "5E0%zu", b + 1);
 				snprintf(o->expected_serial, sizeof(o->expected_serial), "5E0%zu",
@@ -176,7 +175,11 @@ static void apply_mesh(struct cluster *c, const char *mesh)
 					c->present[o - c->obs] = false;
 					continue;
 				}
-				snprintf(o->cause, sizeof(o->cause), "%s", eq + 1);
+				o->cause = kma_cause_from_id(eq + 1);
+				if (o->cause == KMA_CAUSE_UNSPECIFIED &&
+				    strcmp(eq + 1, "unspecified"))
+					fail_msg("fixture: no cause '%s' in the vocabulary",
+					         eq + 1);
 				snprintf(m, sizeof(m), "%s", mods ? mods : "");
 				if (m[0])
 					modify(o, m);

@@ -115,8 +115,8 @@ static void report(struct store *st, int i, uint64_t seq, int64_t at, const char
 
 			obs[n++] = (struct store_obs_in){
 			    .peer_id = ids[j],
-			    .direction = d ? "inbound" : "outbound",
-			    .cause = failed ? cause[j] : "ok",
+			    .direction = d ? KMA_DIRECTION_INBOUND : KMA_DIRECTION_OUTBOUND,
+			    .cause = failed ? kma_cause_from_id(cause[j]) : KMA_CAUSE_OK,
 			    .alert_sent = -1,
 			    .alert_received = -1,
 			    .peer_serial = !d && seen && seen[j] ? seen[j] : serials[j],

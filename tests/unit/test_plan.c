@@ -52,9 +52,8 @@ static int setup(void **state)
 				memset(o, 0, sizeof(*o));
 				snprintf(o->node_id, sizeof(o->node_id), "%s", ids[i]);
 				snprintf(o->peer_id, sizeof(o->peer_id), "%s", ids[j]);
-				snprintf(o->direction, sizeof(o->direction), "%s",
-				         d ? "inbound" : "outbound");
-				snprintf(o->cause, sizeof(o->cause), "ok");
+				o->direction = kma_direction_from_id(d ? "inbound" : "outbound");
+				o->cause = KMA_CAUSE_OK;
 				o->at = NOW - 2;
 			}
 	view = (struct plan_view){.nodes = nodes,
@@ -72,7 +71,7 @@ static struct store_observation *find(const char *n, const char *p, const char *
 {
 	for (size_t i = 0; i < view.n_obs; i++)
 		if (!strcmp(obs[i].node_id, n) && !strcmp(obs[i].peer_id, p) &&
-		    !strcmp(obs[i].direction, dir))
+		    obs[i].direction == kma_direction_from_id(dir))
 			return &obs[i];
 	return NULL;
 }
@@ -180,14 +179,14 @@ static void test_gate_before(void **state)
 	assert_false(plan_gate_before(&view, none, "a-kma02", 3, why, sizeof(why)));
 	assert_non_null(strstr(why, "leaves 2 serving nodes"));
 	/* A broken pair among the others closes the gate... */
-	snprintf(find("a-kma01", "u-kma02", "outbound")->cause, 48, "rejected_by_peer");
+	find("a-kma01", "u-kma02", "outbound")->cause = KMA_CAUSE_REJECTED_BY_PEER;
 	assert_false(plan_gate_before(&view, none, "a-kma02", 1, why, sizeof(why)));
 	assert_non_null(strstr(why, "a-kma01 -> u-kma02 outbound: rejected_by_peer"));
 	/* ...unless one end is a node the plan still has to fix (it counts as down). */
 	assert_true(plan_gate_before(&view, target, "a-kma02", 1, why, sizeof(why)));
 	assert_false(plan_gate_before(&view, target, "a-kma02", 2, why, sizeof(why)));
 	/* The node itself need not be sound: it is the one being fixed. */
-	snprintf(find("u-kma02", "a-kma02", "outbound")->cause, 48, "tcp_refused");
+	find("u-kma02", "a-kma02", "outbound")->cause = KMA_CAUSE_TCP_REFUSED;
 	assert_true(plan_gate_before(&view, target, "a-kma02", 1, why, sizeof(why)));
 }
 
@@ -204,7 +203,7 @@ static void test_gate_back(void **state)
 	assert_non_null(strstr(why, "no outbound observation"));
 	assert_true(plan_gate_back(&view, none, "a-kma02", "boot-0", NOW - 5, why, sizeof(why)));
 	/* One direction failing since then. */
-	snprintf(find("u-kma02", "a-kma02", "inbound")->cause, 48, "peer_serial_mismatch");
+	find("u-kma02", "a-kma02", "inbound")->cause = KMA_CAUSE_PEER_SERIAL_MISMATCH;
 	assert_false(plan_gate_back(&view, none, "a-kma02", "boot-0", NOW - 5, why, sizeof(why)));
 	assert_non_null(strstr(why, "peer_serial_mismatch"));
 	/* An unhealthy peer is not required to authenticate with it. */

@@ -316,8 +316,8 @@ static struct store_observation obs(const char *peer, const char *dir_, const ch
 
 	memset(&o, 0, sizeof(o));
 	snprintf(o.peer_id, sizeof(o.peer_id), "%s", peer);
-	snprintf(o.direction, sizeof(o.direction), "%s", dir_);
-	snprintf(o.cause, sizeof(o.cause), "%s", cause);
+	o.direction = kma_direction_from_id(dir_);
+	o.cause = kma_cause_from_id(cause);
 	o.alert_sent = -1;
 	o.alert_received = 42;
 	o.at = at;
@@ -394,10 +394,10 @@ static void test_report_upsert(void **state)
 	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 	assert_int_equal(count, 3);
 	assert_string_equal(list[0].peer_id, "u-kma02");
-	assert_string_equal(list[0].direction, "inbound");
-	assert_string_equal(list[0].cause, "ok");
-	assert_string_equal(list[1].direction, "outbound");
-	assert_string_equal(list[1].cause, "peer_serial_mismatch");
+	assert_string_equal(kma_direction_id(list[0].direction), "inbound");
+	assert_string_equal(kma_cause_id(list[0].cause), "ok");
+	assert_string_equal(kma_direction_id(list[1].direction), "outbound");
+	assert_string_equal(kma_cause_id(list[1].cause), "peer_serial_mismatch");
 	assert_int_equal(list[1].at, 1900);
 	assert_int_equal(list[1].alert_sent, -1);
 	assert_int_equal(list[1].alert_received, 42);
@@ -461,7 +461,7 @@ static void test_observation_time_slack(void **state)
 		assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 		assert_int_equal(count, 1);
 		assert_int_equal(list[0].at, steps[i].stored);
-		assert_string_equal(list[0].cause, steps[i].cause);
+		assert_string_equal(kma_cause_id(list[0].cause), steps[i].cause);
 		free(list);
 	}
 	/* Without slack (a plan runs) every new time is written. */
@@ -483,8 +483,8 @@ static void test_observation_cut(void **state)
 	struct store *st = open_db();
 	char longer[400];
 	struct store_obs_in o = {.peer_id = "u-kma02",
-	                         .direction = "outbound",
-	                         .cause = "handshake_failed",
+	                         .direction = KMA_DIRECTION_OUTBOUND,
+	                         .cause = KMA_CAUSE_HANDSHAKE_TIMEOUT,
 	                         .alert_sent = -1,
 	                         .alert_received = -1,
 	                         .peer_serial = "",
@@ -541,8 +541,9 @@ static void test_observations_bounded(void **state)
 		for (size_t i = 0; i < REPORT_PEERS; i++) {
 			snprintf(names[i], sizeof(names[i]), "x-%d-%zu", round, i);
 			o[i] = (struct store_obs_in){.peer_id = names[i],
-			                             .direction = i % 2 ? "inbound" : "outbound",
-			                             .cause = "tcp_refused",
+			                             .direction = i % 2 ? KMA_DIRECTION_INBOUND
+			                                                : KMA_DIRECTION_OUTBOUND,
+			                             .cause = KMA_CAUSE_TCP_REFUSED,
 			                             .alert_sent = -1,
 			                             .alert_received = -1,
 			                             .peer_serial = "",
@@ -587,8 +588,8 @@ static void stored_obs(struct store *st, const char *peer, const char *direction
 	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 	for (size_t i = 0; i < count; i++) {
 		if (strcmp(list[i].node_id, "a-kma01") == 0 && strcmp(list[i].peer_id, peer) == 0 &&
-		    strcmp(list[i].direction, direction) == 0) {
-			snprintf(cause, size, "%s", list[i].cause);
+		    list[i].direction == kma_direction_from_id(direction)) {
+			snprintf(cause, size, "%s", kma_cause_id(list[i].cause));
 			*at = list[i].at;
 		}
 	}
@@ -711,13 +712,13 @@ static void test_report_after_other_writes(void **state)
 	r.sequence++;
 	assert_int_equal(put(st, &r, two, 2), STORE_OK);
 	two[0] = obs("u-kma02", "outbound", "handshake_timeout", 30);
-	two[1] = obs("x-kma03", "inbound", "untrusted_ca", 30);
+	two[1] = obs("x-kma03", "inbound", "peer_cert_untrusted", 30);
 	r.sequence++;
 	assert_int_equal(put(st, &r, two, 2), STORE_OK);
 	stored_obs(st, "u-kma02", "outbound", cause, sizeof(cause), &at);
 	assert_string_equal(cause, "handshake_timeout");
 	stored_obs(st, "x-kma03", "inbound", cause, sizeof(cause), &at);
-	assert_string_equal(cause, "untrusted_ca");
+	assert_string_equal(cause, "peer_cert_untrusted");
 	assert_int_equal(at, 30);
 	store_close(other);
 	store_close(st);
