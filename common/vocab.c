@@ -43,6 +43,13 @@ static const char *const direction_ids[KMA_DIRECTION_COUNT] = {
 #undef KMA_DIRECTION
 };
 
+static const char *const pattern_ids[KMA_PATTERN_COUNT] = {
+    [KMA_PATTERN_UNSPECIFIED] = "unspecified",
+#define KMA_PATTERN(e, id) [KMA_PATTERN_##e] = id,
+#include "vocab.def"
+#undef KMA_PATTERN
+};
+
 static const char *const part_ids[KMA_PART_COUNT] = {
     [KMA_PART_UNSPECIFIED] = "unspecified",
 #define KMA_PART(e, id) [KMA_PART_##e] = id,
@@ -225,4 +232,14 @@ const char *kma_direction_id(enum kma_direction d)
 enum kma_direction kma_direction_from_id(const char *id)
 {
 	return (enum kma_direction)from_id(direction_ids, KMA_DIRECTION_COUNT, id);
+}
+
+const char *kma_pattern_id(enum kma_pattern p)
+{
+	return id_of(pattern_ids, KMA_PATTERN_COUNT, (int)p);
+}
+
+enum kma_pattern kma_pattern_from_id(const char *id)
+{
+	return (enum kma_pattern)from_id(pattern_ids, KMA_PATTERN_COUNT, id);
 }

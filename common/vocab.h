@@ -42,6 +42,14 @@ enum kma_direction {
 	KMA_DIRECTION_COUNT
 };
 
+enum kma_pattern {
+	KMA_PATTERN_UNSPECIFIED = 0,
+#define KMA_PATTERN(e, id) KMA_PATTERN_##e,
+#include "vocab.def"
+#undef KMA_PATTERN
+	KMA_PATTERN_COUNT
+};
+
 enum kma_part {
 	KMA_PART_UNSPECIFIED = 0,
 #define KMA_PART(e, id) KMA_PART_##e,
@@ -101,6 +109,7 @@ const char *kma_state_meaning(enum kma_state state);
 const char *kma_phase_id(enum kma_phase phase);
 const char *kma_part_id(enum kma_part part);
 const char *kma_direction_id(enum kma_direction d);
+const char *kma_pattern_id(enum kma_pattern p);
 const char *kma_kmip_result_id(enum kma_kmip_result r);
 const char *kma_kmip_result_meaning(enum kma_kmip_result r);
 const char *kma_kmip_result_remedy(enum kma_kmip_result r);
@@ -116,6 +125,7 @@ bool kma_step_kind_disrupts(enum kma_step_kind k);
 enum kma_cause kma_cause_from_id(const char *id);
 enum kma_state kma_state_from_id(const char *id);
 enum kma_direction kma_direction_from_id(const char *id);
+enum kma_pattern kma_pattern_from_id(const char *id);
 enum kma_step_kind kma_step_kind_from_id(const char *id);
 enum kma_step_state kma_step_state_from_id(const char *id);
 enum kma_step_phase kma_step_phase_from_id(const char *id);

@@ -22,7 +22,8 @@ json_object *api_diagnosis_json(struct store *st, int64_t now, int64_t stale_aft
 		json_object *o = json_object_new_object(), *ev = json_object_new_array();
 
 		healthy &= f[i].warning;
-		json_object_object_add(o, "pattern", json_object_new_string(f[i].pattern));
+		json_object_object_add(o, "pattern",
+		                       json_object_new_string(kma_pattern_id(f[i].pattern)));
 		json_object_object_add(o, "severity",
 		                       json_object_new_string(f[i].warning ? "warning" : "error"));
 		json_object_object_add(

@@ -32,22 +32,22 @@ enum kind {
 	K_COUNT
 };
 
-static const char *const patterns[K_COUNT] = {
-    [K_NOT_REJOINED] = "node_not_rejoined",
-    [K_IDENTITY] = "node_identity_wrong",
-    [K_UNTRUSTED] = "node_untrusted",
-    [K_EXPIRED] = "node_cert_expired",
-    [K_NOT_YET_VALID] = "node_cert_not_yet_valid",
-    [K_REVOKED] = "node_cert_revoked",
-    [K_BAD_USAGE] = "node_cert_bad_usage",
-    [K_UNREACHABLE] = "node_refused",
-    [K_TLS] = "node_tls_mismatch",
-    [K_STALE_TRUST] = "node_stale_trust",
-    [K_CLOCK] = "node_clock_skew",
-    [K_STALE_PEERS] = "node_stale_peers",
-    [K_REJECTING] = "node_rejecting",
-    [K_LOCAL] = "node_state",
-    [K_PATH] = "pair_failure",
+static const enum kma_pattern patterns[K_COUNT] = {
+    [K_NOT_REJOINED] = KMA_PATTERN_NODE_NOT_REJOINED,
+    [K_IDENTITY] = KMA_PATTERN_NODE_IDENTITY_WRONG,
+    [K_UNTRUSTED] = KMA_PATTERN_NODE_UNTRUSTED,
+    [K_EXPIRED] = KMA_PATTERN_NODE_CERT_EXPIRED,
+    [K_NOT_YET_VALID] = KMA_PATTERN_NODE_CERT_NOT_YET_VALID,
+    [K_REVOKED] = KMA_PATTERN_NODE_CERT_REVOKED,
+    [K_BAD_USAGE] = KMA_PATTERN_NODE_CERT_BAD_USAGE,
+    [K_UNREACHABLE] = KMA_PATTERN_NODE_REFUSED,
+    [K_TLS] = KMA_PATTERN_NODE_TLS_MISMATCH,
+    [K_STALE_TRUST] = KMA_PATTERN_NODE_STALE_TRUST,
+    [K_CLOCK] = KMA_PATTERN_NODE_CLOCK_SKEW,
+    [K_STALE_PEERS] = KMA_PATTERN_NODE_STALE_PEERS,
+    [K_REJECTING] = KMA_PATTERN_NODE_REJECTING,
+    [K_LOCAL] = KMA_PATTERN_NODE_STATE,
+    [K_PATH] = KMA_PATTERN_PAIR_FAILURE,
 };
 
 /* Kinds a vote among the node's observers settles (the facts alone do not). */
@@ -133,11 +133,11 @@ static int cluster_issued(const struct diag_input *in, const char *issuer)
 	return 0;
 }
 
-static struct diag_finding *add(struct ctx *c, const char *pattern, const char *culprit,
+static struct diag_finding *add(struct ctx *c, enum kma_pattern pattern, const char *culprit,
                                 bool warning, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-static struct diag_finding *add(struct ctx *c, const char *pattern, const char *culprit,
+static struct diag_finding *add(struct ctx *c, enum kma_pattern pattern, const char *culprit,
                                 bool warning, const char *fmt, ...)
 {
 	struct diag_finding *f;
@@ -610,7 +610,7 @@ static void ambiguous(struct ctx *c, int x)
 	char list[2 * STORE_ID_MAX] = "";
 	size_t used = 0;
 
-	f = add(c, "ambiguous", "", false, "%s", "");
+	f = add(c, KMA_PATTERN_AMBIGUOUS, "", false, "%s", "");
 	if (!f)
 		return;
 	snprintf(f->candidates[f->n_candidates++], STORE_ID_MAX, "%s", id);
@@ -980,7 +980,7 @@ static void unreachable(struct ctx *c, int x)
 	if (!any)
 		return;
 	if (c->counted[x] || c->refused[x]) {
-		f = add(c, "node_refused", id, false,
+		f = add(c, KMA_PATTERN_NODE_REFUSED, id, false,
 		        "no peer can complete a connection to %s: its listener is down or its "
 		        "listen queue is full",
 		        id);
@@ -990,7 +990,7 @@ static void unreachable(struct ctx *c, int x)
 		    "next",
 		    id);
 	} else {
-		f = add(c, "node_down", id, false,
+		f = add(c, KMA_PATTERN_NODE_DOWN, id, false,
 		        "%s neither reports nor accepts connections: the node or its agent is down",
 		        id);
 		remedy(f,
@@ -1029,7 +1029,7 @@ static void pair(struct ctx *c, int a, int b)
 
 	if (!path_cut(c, a, b) || !path_cut(c, b, a))
 		return;
-	f = add(c, "pair_failure", "", false,
+	f = add(c, KMA_PATTERN_PAIR_FAILURE, "", false,
 	        "only %s and %s fail to reach each other; both are fine with every other node: "
 	        "the network path between them",
 	        na, nb);
@@ -1068,7 +1068,7 @@ static void paths(struct ctx *c)
 		}
 		if (cut >= 2 && !reached) {
 			struct diag_finding *f =
-			    add(c, "node_isolated", in->nodes[a].node_id, false,
+			    add(c, KMA_PATTERN_NODE_ISOLATED, in->nodes[a].node_id, false,
 			        "%s reaches none of its peers, which the others "
 			        "reach: %s's network",
 			        in->nodes[a].node_id, in->nodes[a].node_id);
@@ -1097,7 +1097,7 @@ static void cluster_ca(struct ctx *c, size_t first)
 		return;
 	/* One finding for the cluster instead of one per node. */
 	memset(&f, 0, sizeof(f));
-	f.pattern = "cluster_ca_mismatch";
+	f.pattern = KMA_PATTERN_CLUSTER_CA_MISMATCH;
 	snprintf(f.summary, sizeof(f.summary),
 	         "no node trusts the other nodes' certificate chains: the nodes do not share one "
 	         "cluster CA (the domain-CA incident)");
@@ -1105,8 +1105,8 @@ static void cluster_ca(struct ctx *c, size_t first)
 	         "distribute the right cluster CA to every node, or re-enrol the nodes whose "
 	         "certificates come from another CA");
 	for (size_t i = first; i < c->n; i++) {
-		if (!is(c->out[i].pattern, "node_stale_trust") &&
-		    !is(c->out[i].pattern, "node_untrusted"))
+		if (!(c->out[i].pattern == KMA_PATTERN_NODE_STALE_TRUST) &&
+		    !(c->out[i].pattern == KMA_PATTERN_NODE_UNTRUSTED))
 			continue;
 		for (size_t e = 0; e < c->out[i].n_evidence; e++)
 			say(&f, "%s", c->out[i].evidence[e]);
@@ -1142,8 +1142,8 @@ static void self_findings(struct ctx *c)
 		if (c->counted[i] && !c->told[i] &&
 		    (is(s->state, "hardware_changed") || is(s->state, "not_enrolled") ||
 		     is(s->state, "unprovisioned"))) {
-			f = add(c, "node_state", x, false, "%s reports identity state %s", x,
-			        s->state);
+			f = add(c, KMA_PATTERN_NODE_STATE, x, false, "%s reports identity state %s",
+			        x, s->state);
 			remedy(f, "%s",
 			       is(s->state, "not_enrolled")
 			           ? "join this node (enrol its current serial)"
@@ -1153,7 +1153,7 @@ static void self_findings(struct ctx *c)
 		}
 		/* Unverified only while others that report could have probed it. */
 		if (c->counted[i] && quorum(c, (int)i) && !observed(c, (int)i)) {
-			f = add(c, "node_unverified", x, false,
+			f = add(c, KMA_PATTERN_NODE_UNVERIFIED, x, false,
 			        "no peer has probed %s yet: its identity is not verified", x);
 			remedy(
 			    f,
@@ -1163,14 +1163,16 @@ static void self_findings(struct ctx *c)
 		}
 		if (silent && !c->told[i]) {
 			if (s->report_at == 0)
-				f = add(c, "node_silent", x, false, "%s has never reported", x);
+				f = add(c, KMA_PATTERN_NODE_SILENT, x, false,
+				        "%s has never reported", x);
 			else
-				f = add(c, "node_silent", x, false, "no report from %s for %lld s",
-				        x, (long long)(in->now - s->report_at));
+				f = add(c, KMA_PATTERN_NODE_SILENT, x, false,
+				        "no report from %s for %lld s", x,
+				        (long long)(in->now - s->report_at));
 			remedy(f, "check that kma-agent runs on %s and reaches the coordinator", x);
 			cite_attempts(c, f, (int)i, "");
 		} else if (c->refused[i] && !c->told[i]) {
-			f = add(c, "node_silent", x, false,
+			f = add(c, KMA_PATTERN_NODE_SILENT, x, false,
 			        "%s reports with a certificate that is not its enrolled one: its "
 			        "reports are refused",
 			        x);
@@ -1186,12 +1188,12 @@ static void self_findings(struct ctx *c)
 			if (gone && c->told[i])
 				continue;
 			if (gone)
-				f = add(c, "node_cert_expired", x, false,
+				f = add(c, KMA_PATTERN_NODE_CERT_EXPIRED, x, false,
 				        "%s's certificate (serial %s) expired %lld days ago", x,
 				        s->cert_serial,
 				        (long long)((in->now - s->cert_not_after) / 86400));
 			else
-				f = add(c, "cert_expiring", x, true,
+				f = add(c, KMA_PATTERN_CERT_EXPIRING, x, true,
 				        "%s's certificate (serial %s) expires in %lld days", x,
 				        s->cert_serial,
 				        (long long)((s->cert_not_after - in->now) / 86400));
@@ -1216,7 +1218,7 @@ static void stray(struct ctx *c)
 		if (in->now - t->last_at > in->stale_after || holder_of(c, t->serial) >= 0 ||
 		    (x >= 0 && c->refused[x]))
 			continue;
-		f = add(c, "stray_certificate", "", true,
+		f = add(c, KMA_PATTERN_STRAY_CERTIFICATE, "", true,
 		        "a certificate for %s (serial %s) that is not %s tries to report from %s",
 		        t->node_id, t->serial,
 		        x >= 0 ? "its node's enrolled one" : "of any node of this cluster",
@@ -1243,7 +1245,7 @@ static void unexplained(struct ctx *c)
 		if (c->target[i] >= 0 && c->told[c->target[i]])
 			continue;
 		if (!rest) {
-			rest = add(c, "unexplained", "", false,
+			rest = add(c, KMA_PATTERN_UNEXPLAINED, "", false,
 			           "failing observations that no known pattern explains");
 			if (!rest)
 				return;
@@ -1324,9 +1326,9 @@ size_t diag_run(const struct diag_input *in, struct diag_finding *out, size_t ma
 	return c.n;
 }
 
-enum diag_verdict diag_confirm(const struct diag_input *in, const char *pattern, const char *node,
-                               const char *serial, int64_t since, size_t quorum_min, char *why,
-                               size_t size)
+enum diag_verdict diag_confirm(const struct diag_input *in, enum kma_pattern pattern,
+                               const char *node, const char *serial, int64_t since,
+                               size_t quorum_min, char *why, size_t size)
 {
 	struct diag_finding f[DIAG_CANDIDATES_MAX * 4];
 	struct ctx c;
@@ -1357,9 +1359,9 @@ enum diag_verdict diag_confirm(const struct diag_input *in, const char *pattern,
 		}
 		if (ok(v))
 			continue;
-		if (c.target[i] != x || !is(patterns[c.kind[i]], pattern)) {
+		if (c.target[i] != x || patterns[c.kind[i]] != pattern) {
 			snprintf(why, size, "%s sees %s at %s's address now, which is not %s",
-			         v->node_id, kma_cause_id(v->cause), node, pattern);
+			         v->node_id, kma_cause_id(v->cause), node, kma_pattern_id(pattern));
 			ret = DIAG_REFUTED;
 			goto exit;
 		}
@@ -1378,12 +1380,12 @@ enum diag_verdict diag_confirm(const struct diag_input *in, const char *pattern,
 		snprintf(why, size,
 		         "%zu of the %zu node%s needed %s observed %s as %s since the check began",
 		         support, need, need == 1 ? "" : "s", support == 1 ? "has" : "have", node,
-		         pattern);
+		         kma_pattern_id(pattern));
 		goto exit;
 	}
 	ret = DIAG_CONFIRMED;
 	snprintf(why, size, "%zu node%s observe%s %s as %s now; none authenticates it", support,
-	         support == 1 ? "" : "s", support == 1 ? "s" : "", node, pattern);
+	         support == 1 ? "" : "s", support == 1 ? "s" : "", node, kma_pattern_id(pattern));
 exit:
 	ctx_free(&c);
 	return ret;
@@ -1415,13 +1417,15 @@ void diag_node_health(const struct diag_input *in, size_t i, const struct diag_f
 		if (f[k].warning)
 			continue;
 		if (blames(f[k].culprit, node->node_id)) {
-			snprintf(v->why, sizeof(v->why), "%s: %s", f[k].pattern, f[k].summary);
+			snprintf(v->why, sizeof(v->why), "%s: %s", kma_pattern_id(f[k].pattern),
+			         f[k].summary);
 			return;
 		}
 		for (size_t c = 0; c < f[k].n_candidates; c++) {
 			if (strcmp(f[k].candidates[c], node->node_id) == 0) {
 				snprintf(v->why, sizeof(v->why), "%s (one of %zu candidates): %s",
-				         f[k].pattern, f[k].n_candidates, f[k].summary);
+				         kma_pattern_id(f[k].pattern), f[k].n_candidates,
+				         f[k].summary);
 				return;
 			}
 		}

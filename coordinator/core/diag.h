@@ -65,13 +65,14 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "vocab.h"
 
 #define DIAG_EVIDENCE_MAX   16
 #define DIAG_CANDIDATES_MAX 8
 #define DIAG_DN_MAX         256 /* an issuer's distinguished name, with the NUL */
 
 struct diag_finding {
-	const char *pattern;                /* identifier from the list above */
+	enum kma_pattern pattern;           /* one of the list above (vocab.def) */
 	bool warning;                       /* a forecast: the cluster still counts as healthy */
 	char culprit[2 * STORE_ID_MAX + 4]; /* a node ID, "A <-> B", or "" for the cluster */
 	/* node findings: what the culprit's address presents ("" when unknown) */
@@ -173,8 +174,8 @@ enum diag_verdict {
  * for a finding about a certificate, and none to authenticate node or see something else.
  * why says what was seen.
  */
-enum diag_verdict diag_confirm(const struct diag_input *in, const char *pattern, const char *node,
-                               const char *serial, int64_t since, size_t quorum, char *why,
-                               size_t size);
+enum diag_verdict diag_confirm(const struct diag_input *in, enum kma_pattern pattern,
+                               const char *node, const char *serial, int64_t since, size_t quorum,
+                               char *why, size_t size);
 
 #endif

@@ -461,7 +461,7 @@ static void step_entry(struct run *r, struct store_step *s, bool remove)
 			 * Until it enrols a new one, the node reports with the certificate its
 			 * peers found: taken as its own for the rest of the rejoin (directives).
 			 */
-			if (!strcmp(s->pred_kind, "node_not_rejoined") && s->pred_serial[0] &&
+			if (s->pred_kind == KMA_PATTERN_NODE_NOT_REJOINED && s->pred_serial[0] &&
 			    store_node_set_pending(r->st, s->node_id, s->pred_serial) != STORE_OK) {
 				pause_plan(r, s, "cannot accept the reports of %s's serial %s",
 				           s->node_id, s->pred_serial);
@@ -604,7 +604,7 @@ static void step_gate(struct run *r, struct store_step *s, const struct plan_nod
 		return;
 	case DIAG_CONFIRMED:
 		/* Journalled once, not again while the step waits for the lease, say. */
-		if (s->pred_kind[0] && strcmp(s->detail, why) != 0) {
+		if (s->pred_kind && strcmp(s->detail, why) != 0) {
 			snprintf(s->detail, sizeof(s->detail), "%s", why);
 			(void)save(r, s, "justified", "%s", why);
 		}

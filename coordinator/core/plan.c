@@ -51,22 +51,11 @@ static struct store_step *step_add(const struct plan_view *v, struct store_step 
 	return s;
 }
 
-bool plan_rejoin_fixes(const char *p)
+bool plan_rejoin_fixes(enum kma_pattern p)
 {
-	static const char *const fixed[] = {
-	    "node_not_rejoined",
-	    "node_identity_wrong",
-	    "node_untrusted",
-	    "node_cert_expired",
-	    "node_cert_revoked",
-	    "node_cert_bad_usage",
-	    NULL,
-	};
-
-	for (const char *const *f = fixed; *f; f++)
-		if (strcmp(p, *f) == 0)
-			return true;
-	return false;
+	return p == KMA_PATTERN_NODE_NOT_REJOINED || p == KMA_PATTERN_NODE_IDENTITY_WRONG ||
+	       p == KMA_PATTERN_NODE_UNTRUSTED || p == KMA_PATTERN_NODE_CERT_EXPIRED ||
+	       p == KMA_PATTERN_NODE_CERT_REVOKED || p == KMA_PATTERN_NODE_CERT_BAD_USAGE;
 }
 
 static bool has_identity_finding(const struct diag_finding *f, size_t nf, const char *node)
@@ -88,7 +77,7 @@ static void justify(struct store_step *s, const struct diag_finding *f, const ch
 
 	if (!s)
 		return;
-	snprintf(s->pred_kind, sizeof(s->pred_kind), "%s", f->pattern);
+	s->pred_kind = f->pattern;
 	snprintf(s->pred_serial, sizeof(s->pred_serial), "%s", f->serial);
 	snprintf(s->pred_name, sizeof(s->pred_name), "%s", f->name);
 	va_start(ap, fmt);
@@ -118,7 +107,7 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 	*n_notes = 0;
 	/* 1. Rolling reboot of the nodes that refuse connections (unless they are reset). */
 	for (size_t i = 0; i < nf; i++) {
-		if (strcmp(f[i].pattern, "node_refused") != 0 ||
+		if (f[i].pattern != KMA_PATTERN_NODE_REFUSED ||
 		    has_identity_finding(f, nf, f[i].culprit))
 			continue;
 		snprintf(reason, sizeof(reason), "%s refuses connections: %s", f[i].culprit,
@@ -134,18 +123,19 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 		const char *x = f[i].culprit;
 		int k = plan_node_index(v, x);
 		/* A node that reports with the certificate its peers found can take directives. */
-		bool reaches = strcmp(f[i].pattern, "node_not_rejoined") == 0 && f[i].serial[0];
+		bool reaches = f[i].pattern == KMA_PATTERN_NODE_NOT_REJOINED && f[i].serial[0];
 		char hand[STORE_PLAN_TEXT];
 		struct store_step *s;
 
 		if (f[i].warning || !plan_rejoin_fixes(f[i].pattern) || k < 0)
 			continue;
-		snprintf(reason, sizeof(reason), "%s: %s", f[i].pattern, f[i].summary);
+		snprintf(reason, sizeof(reason), "%s: %s", kma_pattern_id(f[i].pattern),
+		         f[i].summary);
 		s = step_add(v, out, max, &n, KMA_STEP_KIND_DELETE_ENTRY, x, reason);
 		justify(s, &f[i],
 		        "the peers find %s at %s's address (serial %s naming %s; enrolled %s), "
 		        "seen again since the step began by the nodes that report",
-		        f[i].pattern, x, f[i].serial[0] ? f[i].serial : "unknown",
+		        kma_pattern_id(f[i].pattern), x, f[i].serial[0] ? f[i].serial : "unknown",
 		        f[i].name[0] ? f[i].name : "no node ID",
 		        v->nodes[k].entry.enrolled_serial[0] ? v->nodes[k].entry.enrolled_serial
 		                                             : "none");
@@ -156,7 +146,7 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 		snprintf(hand, sizeof(hand),
 		         "the node at %s's address cannot take directives as %s (%s): on that "
 		         "appliance run kma-agent factory-reset, then kmactl confirm this step",
-		         x, x, f[i].pattern);
+		         x, x, kma_pattern_id(f[i].pattern));
 		if (!reaches)
 			by_hand(s, hand);
 		step_add(v, out, max, &n, KMA_STEP_KIND_ADD_ENTRY, x,
@@ -176,12 +166,13 @@ size_t plan_build(const struct plan_view *v, const struct diag_finding *f, size_
 	/* What no step addresses stays with the operator. */
 	for (size_t i = 0; i < nf && *n_notes < PLAN_NOTES_MAX; i++) {
 		if (f[i].warning || plan_rejoin_fixes(f[i].pattern) ||
-		    (strcmp(f[i].pattern, "node_refused") == 0) ||
-		    (strcmp(f[i].pattern, "node_state") == 0 &&
+		    f[i].pattern == KMA_PATTERN_NODE_REFUSED ||
+		    (f[i].pattern == KMA_PATTERN_NODE_STATE &&
 		     has_identity_finding(f, nf, f[i].culprit)))
 			continue;
-		snprintf(notes[(*n_notes)++], STORE_PLAN_TEXT, "%s%s%s: %s", f[i].pattern,
-		         f[i].culprit[0] ? " " : "", f[i].culprit, f[i].remedy);
+		snprintf(notes[(*n_notes)++], STORE_PLAN_TEXT, "%s%s%s: %s",
+		         kma_pattern_id(f[i].pattern), f[i].culprit[0] ? " " : "", f[i].culprit,
+		         f[i].remedy);
 	}
 	return n;
 }
@@ -194,7 +185,7 @@ enum diag_verdict plan_justified(const struct plan_view *v, const struct store_s
 	int x = plan_node_index(v, s->node_id);
 	const struct plan_node *p = x >= 0 ? &v->nodes[x] : NULL;
 
-	if (!s->pred_kind[0]) {
+	if (s->pred_kind == KMA_PATTERN_UNSPECIFIED) {
 		snprintf(why, size, "nothing to check");
 		return DIAG_CONFIRMED;
 	}

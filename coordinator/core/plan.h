@@ -99,7 +99,7 @@ enum diag_verdict plan_justified(const struct plan_view *v, const struct store_s
                                  int64_t since, char *why, size_t size);
 
 /* True for the findings a factory reset and rejoin fixes. */
-bool plan_rejoin_fixes(const char *pattern);
+bool plan_rejoin_fixes(enum kma_pattern pattern);
 
 /* Index of node id in v, or -1. */
 int plan_node_index(const struct plan_view *v, const char *id);

@@ -54,7 +54,7 @@ struct store_step {
 	 * operator reads. Empty for steps that need no justification of their own.
 	 */
 	char predicate[STORE_PLAN_TEXT];
-	char pred_kind[32];
+	enum kma_pattern pred_kind; /* UNSPECIFIED: nothing to check again */
 	char pred_serial[STORE_SERIAL_MAX];
 	char pred_name[STORE_ID_MAX];
 };

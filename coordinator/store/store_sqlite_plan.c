@@ -121,7 +121,7 @@ static void step_bind(sqlite3_stmt *s, const struct store_step *p)
 	text(s, 19, p->secret);
 	text(s, 20, p->confirmed_by);
 	text(s, 21, p->predicate);
-	text(s, 22, p->pred_kind);
+	text(s, 22, p->pred_kind ? kma_pattern_id(p->pred_kind) : "");
 	text(s, 23, p->pred_serial);
 	text(s, 24, p->pred_name);
 }
@@ -152,7 +152,7 @@ static void step_read(sqlite3_stmt *s, void *out)
 	col(s, 18, p->secret, sizeof(p->secret));
 	col(s, 19, p->confirmed_by, sizeof(p->confirmed_by));
 	col(s, 20, p->predicate, sizeof(p->predicate));
-	col(s, 21, p->pred_kind, sizeof(p->pred_kind));
+	p->pred_kind = kma_pattern_from_id((const char *)sqlite3_column_text(s, 21));
 	col(s, 22, p->pred_serial, sizeof(p->pred_serial));
 	col(s, 23, p->pred_name, sizeof(p->pred_name));
 }

@@ -458,7 +458,7 @@ static void check(const struct row *r, const struct diag_finding *f, size_t n)
 		for (size_t i = 0; i < n && !found; i++) {
 			char got[128] = "";
 
-			if (used[i] || strcmp(f[i].pattern, pattern) ||
+			if (used[i] || strcmp(kma_pattern_id(f[i].pattern), pattern) ||
 			    strcmp(f[i].culprit, culprit))
 				continue;
 			for (size_t k = 0; k < f[i].n_candidates; k++)
@@ -470,15 +470,15 @@ static void check(const struct row *r, const struct diag_finding *f, size_t n)
 		}
 		if (!found) {
 			for (size_t i = 0; i < n; i++)
-				print_message("  got %s '%s': %s\n", f[i].pattern, f[i].culprit,
-				              f[i].summary);
+				print_message("  got %s '%s': %s\n", kma_pattern_id(f[i].pattern),
+				              f[i].culprit, f[i].summary);
 			fail_msg("%s: no finding %s '%s' %s", r->name, pattern, culprit, cand);
 		}
 	}
 	if (n != wanted) {
 		for (size_t i = 0; i < n; i++)
-			print_message("  got %s '%s': %s\n", f[i].pattern, f[i].culprit,
-			              f[i].summary);
+			print_message("  got %s '%s': %s\n", kma_pattern_id(f[i].pattern),
+			              f[i].culprit, f[i].summary);
 		fail_msg("%s: %zu findings, want %zu", r->name, n, wanted);
 	}
 }
@@ -516,7 +516,7 @@ static const struct diag_finding *only(const char *pattern, size_t n)
 	const struct diag_finding *f = NULL;
 
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(found[i].pattern, pattern)) {
+		if (!strcmp(kma_pattern_id(found[i].pattern), pattern)) {
 			assert_null(f);
 			f = &found[i];
 		}
@@ -614,7 +614,7 @@ static void test_bounded(void **state)
 	assert_int_equal(run_cluster(&cl, list, found, 0), 0);
 	n = run_cluster(&cl, list, found, 1);
 	assert_int_equal(n, 1);
-	assert_string_equal(found[0].pattern, "node_refused");
+	assert_string_equal(kma_pattern_id(found[0].pattern), "node_refused");
 }
 
 /* Node i's health as every view shows it, after build(r). */
@@ -731,47 +731,51 @@ static void test_confirm(void **state)
 	                         .n_ca_subjects = 1,
 	                         .now = NOW,
 	                         .stale_after = 95};
-	assert_int_equal(
-	    diag_confirm(&in, "node_not_rejoined", "n1", "5EAA", NOW - 10, 0, why, sizeof(why)),
-	    DIAG_CONFIRMED);
+	assert_int_equal(diag_confirm(&in, KMA_PATTERN_NODE_NOT_REJOINED, "n1", "5EAA", NOW - 10, 0,
+	                              why, sizeof(why)),
+	                 DIAG_CONFIRMED);
 	assert_non_null(strstr(why, "2 nodes observe n1 as node_not_rejoined"));
 	/* Another certificate there now: the plan's reason no longer holds. */
-	assert_int_equal(
-	    diag_confirm(&in, "node_not_rejoined", "n1", "5EBB", NOW - 10, 0, why, sizeof(why)),
-	    DIAG_REFUTED);
+	assert_int_equal(diag_confirm(&in, KMA_PATTERN_NODE_NOT_REJOINED, "n1", "5EBB", NOW - 10, 0,
+	                              why, sizeof(why)),
+	                 DIAG_REFUTED);
 	assert_non_null(strstr(why, "finds serial 5EAA at n1's address now, not 5EBB"));
 	/* Too few fresh witnesses (n2's view is older than the check): wait. */
-	assert_int_equal(
-	    diag_confirm(&in, "node_not_rejoined", "n1", "5EAA", NOW - 10, 3, why, sizeof(why)),
-	    DIAG_PENDING);
+	assert_int_equal(diag_confirm(&in, KMA_PATTERN_NODE_NOT_REJOINED, "n1", "5EAA", NOW - 10, 3,
+	                              why, sizeof(why)),
+	                 DIAG_PENDING);
 	assert_non_null(strstr(why, "2 of the 3 nodes needed"));
 	/* A wrong diagnosis: n2 is healthy, and every peer authenticates it. */
-	assert_int_equal(diag_confirm(&in, "node_refused", "n2", "", NOW - 10, 0, why, sizeof(why)),
-	                 DIAG_REFUTED);
-	assert_non_null(strstr(why, "authenticated n2"));
 	assert_int_equal(
-	    diag_confirm(&in, "node_not_rejoined", "n9", "", NOW - 10, 0, why, sizeof(why)),
+	    diag_confirm(&in, KMA_PATTERN_NODE_REFUSED, "n2", "", NOW - 10, 0, why, sizeof(why)),
 	    DIAG_REFUTED);
+	assert_non_null(strstr(why, "authenticated n2"));
+	assert_int_equal(diag_confirm(&in, KMA_PATTERN_NODE_NOT_REJOINED, "n9", "", NOW - 10, 0,
+	                              why, sizeof(why)),
+	                 DIAG_REFUTED);
 
 	/* A wedged node called not rejoined: the others see it refuse, not a bad serial. */
 	healthy(&cl, 3);
 	apply_mesh(&cl, "*>n3=tcp_refused");
 	in.n_obs = listed();
 	in.n_attempts = 0;
-	assert_int_equal(
-	    diag_confirm(&in, "node_not_rejoined", "n3", "", NOW - 10, 0, why, sizeof(why)),
-	    DIAG_REFUTED);
+	assert_int_equal(diag_confirm(&in, KMA_PATTERN_NODE_NOT_REJOINED, "n3", "", NOW - 10, 0,
+	                              why, sizeof(why)),
+	                 DIAG_REFUTED);
 	assert_non_null(strstr(why, "sees tcp_refused at n3's address now"));
-	assert_int_equal(diag_confirm(&in, "node_refused", "n3", "", NOW - 10, 0, why, sizeof(why)),
-	                 DIAG_CONFIRMED);
+	assert_int_equal(
+	    diag_confirm(&in, KMA_PATTERN_NODE_REFUSED, "n3", "", NOW - 10, 0, why, sizeof(why)),
+	    DIAG_CONFIRMED);
 	/* Nothing observed since: wait. */
-	assert_int_equal(diag_confirm(&in, "node_refused", "n3", "", NOW, 0, why, sizeof(why)),
-	                 DIAG_PENDING);
+	assert_int_equal(
+	    diag_confirm(&in, KMA_PATTERN_NODE_REFUSED, "n3", "", NOW, 0, why, sizeof(why)),
+	    DIAG_PENDING);
 	/* Only one witness reports now (n1 is silent): one is all there can be. */
 	apply_self(&cl, "n1:silent");
 	sync(&cl);
-	assert_int_equal(diag_confirm(&in, "node_refused", "n3", "", NOW - 10, 0, why, sizeof(why)),
-	                 DIAG_CONFIRMED);
+	assert_int_equal(
+	    diag_confirm(&in, KMA_PATTERN_NODE_REFUSED, "n3", "", NOW - 10, 0, why, sizeof(why)),
+	    DIAG_CONFIRMED);
 }
 
 int main(void)

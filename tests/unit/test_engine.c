@@ -144,7 +144,8 @@ static void plan_of(struct store *st, const char *kind, const char *node, const 
 	snprintf(s.node_id, sizeof(s.node_id), "%s", node);
 	snprintf(s.reason, sizeof(s.reason), "%s on %s", pattern, node);
 	s.state = KMA_STEP_STATE_PENDING;
-	snprintf(s.pred_kind, sizeof(s.pred_kind), "%s", pattern);
+	s.pred_kind = kma_pattern_from_id(pattern);
+	assert_int_not_equal(s.pred_kind, KMA_PATTERN_UNSPECIFIED);
 	snprintf(s.pred_serial, sizeof(s.pred_serial), "%s", serial);
 	assert_int_equal(store_plan_create(st, &s, 1, "alice", NOW, &id), STORE_OK);
 }

@@ -79,7 +79,8 @@ static struct store_observation *find(const char *n, const char *p, const char *
 static void finding(struct diag_finding *f, const char *pattern, const char *culprit, bool warn)
 {
 	memset(f, 0, sizeof(*f));
-	f->pattern = pattern;
+	f->pattern = kma_pattern_from_id(pattern);
+	assert_int_not_equal(f->pattern, KMA_PATTERN_UNSPECIFIED);
 	f->warning = warn;
 	snprintf(f->culprit, sizeof(f->culprit), "%s", culprit);
 	snprintf(f->summary, sizeof(f->summary), "summary of %s", pattern);
