@@ -83,20 +83,22 @@ static Kma__V1__ListenQueue lq[LISTENWATCH_PORTS];
 static Kma__V1__ListenQueue *lq_ptrs[LISTENWATCH_PORTS];
 static char health_detail[256];
 static Kma__V1__DirectiveResult last_directive;
-static Kma__V1__RecoveryStepMode steps[BOARD_STEP_COUNT];
-static Kma__V1__RecoveryStepMode *step_ptrs[BOARD_STEP_COUNT];
+static Kma__V1__RecoveryStepMode steps[KMA_STEP_KIND_COUNT - 1];
+static Kma__V1__RecoveryStepMode *step_ptrs[KMA_STEP_KIND_COUNT - 1];
 
 /* How this board performs each recovery step, so a plan knows which ones wait for people. */
 static void fill_recovery(const struct board *b, Kma__V1__AgentReport *r)
 {
-	for (int i = 0; i < BOARD_STEP_COUNT; i++) {
-		kma__v1__recovery_step_mode__init(&steps[i]);
-		steps[i].step = (char *)board_step_id((enum board_step)i);
-		steps[i].manual = b->steps[i].manual;
-		steps[i].instruction = (char *)b->steps[i].instruction;
-		step_ptrs[i] = &steps[i];
+	for (int k = 1; k < KMA_STEP_KIND_COUNT; k++) {
+		Kma__V1__RecoveryStepMode *m = &steps[k - 1];
+
+		kma__v1__recovery_step_mode__init(m);
+		m->step = (char *)kma_step_kind_id((enum kma_step_kind)k);
+		m->manual = b->steps[k].manual;
+		m->instruction = (char *)b->steps[k].instruction;
+		step_ptrs[k - 1] = m;
 	}
-	r->n_recovery = BOARD_STEP_COUNT;
+	r->n_recovery = KMA_STEP_KIND_COUNT - 1;
 	r->recovery = step_ptrs;
 }
 

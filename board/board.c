@@ -18,20 +18,6 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const step_ids[BOARD_STEP_COUNT] = {
-    [BOARD_STEP_REBOOT] = "reboot",
-    [BOARD_STEP_DELETE_ENTRY] = "delete_entry",
-    [BOARD_STEP_FACTORY_RESET] = "factory_reset",
-    [BOARD_STEP_ADD_ENTRY] = "add_entry",
-    [BOARD_STEP_QUICKSTART] = "quickstart",
-    [BOARD_STEP_JOIN] = "join",
-};
-
-const char *board_step_id(enum board_step step)
-{
-	return (unsigned)step < BOARD_STEP_COUNT ? step_ids[step] : "unknown";
-}
-
 enum key_kind {
 	K_NAME,    /* identifier: letters, digits, '.', '_', '-' */
 	K_TEXT,    /* free text for people, may continue on indented lines */
@@ -63,9 +49,9 @@ struct key {
 		    sizeof(((struct board *)0)->member), -1                                        \
 	}
 #define STEP(e, id)                                                                                \
-	{"recovery", id, K_STEP, 0, 0, BOARD_STEP_##e},                                            \
+	{"recovery", id, K_STEP, 0, 0, KMA_STEP_KIND_##e},                                         \
 	{                                                                                          \
-		"recovery", id "_instruction", K_INSTR, 0, BOARD_TEXT_MAX, BOARD_STEP_##e          \
+		"recovery", id "_instruction", K_INSTR, 0, BOARD_TEXT_MAX, KMA_STEP_KIND_##e       \
 	}
 
 static const struct key keys[] = {
@@ -90,12 +76,10 @@ static const struct key keys[] = {
     FIELD("kmip", "server_ca", K_PEM, kmip.server_ca),
     FIELD("kmip", "server_name", K_NAME, kmip.server_name),
     FIELD("kmip", "timeout", K_SECONDS, kmip.timeout_s),
-    STEP(REBOOT, "reboot"),
-    STEP(DELETE_ENTRY, "delete_entry"),
-    STEP(FACTORY_RESET, "factory_reset"),
-    STEP(ADD_ENTRY, "add_entry"),
-    STEP(QUICKSTART, "quickstart"),
-    STEP(JOIN, "join"),
+/* Every step kind of the vocabulary, with its instruction. */
+#define KMA_STEP_KIND(e, id, disrupts) STEP(e, id),
+#include "vocab.def"
+#undef KMA_STEP_KIND
 };
 
 static const char *const sections[] = {"board", "identity", "actions", "kmip", "recovery"};
@@ -550,19 +534,21 @@ static void check_board(struct parse *p, const char *path)
 
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const struct key *k = &keys[i];
-		bool required = (k->kind == K_BACKEND || k->kind == K_STEP ||
+		/* A step the file does not name is automatic. */
+		bool required = (k->kind == K_BACKEND ||
 		                 (k->kind == K_SOURCE && strcmp(b->backend, "linux") == 0));
 
 		if (required && !p->key_line[i])
 			fail(p, 0, BOARD_ERR_INVALID, "missing '%s' in [%s]", k->name, k->section);
 	}
-	for (int s = 0; s < BOARD_STEP_COUNT; s++) {
-		int line = p->key_line[find_key("recovery", step_ids[s])];
+	for (int s = 1; s < KMA_STEP_KIND_COUNT; s++) {
+		const char *id = kma_step_kind_id((enum kma_step_kind)s);
+		int line = p->key_line[find_key("recovery", id)];
 
 		if (b->steps[s].manual && !b->steps[s].instruction[0])
 			fail(p, line, BOARD_ERR_INVALID,
-			     "manual step '%s' needs %s_instruction (what the operator does)",
-			     step_ids[s], step_ids[s]);
+			     "manual step '%s' needs %s_instruction (what the operator does)", id,
+			     id);
 	}
 	check_kmip(p);
 	if (!b->name[0])

@@ -13,19 +13,16 @@
 
 #include <stdbool.h>
 
+#include "vocab.h"
+
 #define BOARD_NAME_MAX 64
 #define BOARD_TEXT_MAX 512
 
-/* Recovery steps a plan may contain; each is automatic or manual on a given board. */
-enum board_step {
-	BOARD_STEP_REBOOT,
-	BOARD_STEP_DELETE_ENTRY,
-	BOARD_STEP_FACTORY_RESET,
-	BOARD_STEP_ADD_ENTRY,
-	BOARD_STEP_QUICKSTART,
-	BOARD_STEP_JOIN,
-	BOARD_STEP_COUNT
-};
+/*
+ * Recovery steps a plan may contain (enum kma_step_kind, common/vocab.def); each is
+ * automatic or manual on a given board. A board file names only the steps it makes manual
+ * (a step it does not name is automatic).
+ */
 
 struct board_step_mode {
 	bool manual;
@@ -86,7 +83,7 @@ struct board {
 	struct board_sources sources;
 	struct board_actions actions;
 	struct board_kmip kmip;
-	struct board_step_mode steps[BOARD_STEP_COUNT];
+	struct board_step_mode steps[KMA_STEP_KIND_COUNT]; /* by kind; [0] unused */
 };
 
 enum board_status {
@@ -112,8 +109,5 @@ enum board_status board_load(const char *dir, const char *name, struct board *b,
 /* Loads a board.conf from an explicit path. */
 enum board_status board_load_file(const char *path, struct board *b, struct board_error *err)
     __attribute__((warn_unused_result));
-
-/* "reboot", "delete_entry", ... */
-const char *board_step_id(enum board_step step);
 
 #endif

@@ -29,7 +29,7 @@ static void check_board(const struct board *b)
 	FUZZ_CHECK(strcmp(b->backend, "linux") == 0 || strcmp(b->backend, "sim") == 0);
 	FUZZ_CHECK(b->sources.board_serial[0] && b->sources.product_uuid[0] &&
 	           b->sources.disk_serial[0] && b->sources.cpu_id[0] && b->sources.mac[0]);
-	for (int s = 0; s < BOARD_STEP_COUNT; s++) {
+	for (int s = 1; s < KMA_STEP_KIND_COUNT; s++) {
 		FUZZ_TERMINATED(b->steps[s].instruction);
 		FUZZ_CHECK(!b->steps[s].manual || b->steps[s].instruction[0]);
 	}

@@ -84,12 +84,12 @@ static void test_shipped_board_contents(void **state)
 	assert_string_equal(b.actions.reboot, "systemctl reboot");
 	assert_string_equal(b.actions.service_restart, "systemctl restart kms.service");
 	assert_string_equal(b.actions.health_check, "systemctl is-active --quiet kms.service");
-	for (int s = 0; s < BOARD_STEP_COUNT; s++)
-		assert_int_equal(b.steps[s].manual, s == BOARD_STEP_QUICKSTART);
+	for (int s = 1; s < KMA_STEP_KIND_COUNT; s++)
+		assert_int_equal(b.steps[s].manual, s == KMA_STEP_KIND_QUICKSTART);
 	/* the instruction spans indented lines, joined with single spaces */
 	assert_non_null(
-	    strstr(b.steps[BOARD_STEP_QUICKSTART].instruction, "ILOM serial console), log in"));
-	assert_non_null(strstr(b.steps[BOARD_STEP_QUICKSTART].instruction, "has completed."));
+	    strstr(b.steps[KMA_STEP_KIND_QUICKSTART].instruction, "ILOM serial console), log in"));
+	assert_non_null(strstr(b.steps[KMA_STEP_KIND_QUICKSTART].instruction, "has completed."));
 
 	load_shipped("generic-aarch64", &b);
 	assert_string_equal(b.sources.board_serial, "devicetree:serial-number");
@@ -102,14 +102,14 @@ static void test_shipped_board_contents(void **state)
 	load_shipped("sim", &b);
 	assert_string_equal(b.backend, "sim");
 	assert_true(b.unprivileged);
-	for (int s = 0; s < BOARD_STEP_COUNT; s++)
+	for (int s = 1; s < KMA_STEP_KIND_COUNT; s++)
 		assert_false(b.steps[s].manual);
 	assert_string_equal(b.sources.board_serial, "none");
 	assert_string_equal(b.actions.reboot, "");
 
 	load_shipped("sim-manual", &b);
-	for (int s = 0; s < BOARD_STEP_COUNT; s++) {
-		bool manual = s == BOARD_STEP_QUICKSTART || s == BOARD_STEP_DELETE_ENTRY;
+	for (int s = 1; s < KMA_STEP_KIND_COUNT; s++) {
+		bool manual = s == KMA_STEP_KIND_QUICKSTART || s == KMA_STEP_KIND_DELETE_ENTRY;
 
 		assert_int_equal(b.steps[s].manual, manual);
 		assert_int_equal(b.steps[s].instruction[0] != '\0', manual);
@@ -153,8 +153,6 @@ static const struct bad_case bad_cases[] = {
      BOARD_ERR_INVALID, 8, "quickstart_instruction"},
     {"duplicate key", SIM "backend = linux\n" REC, BOARD_ERR_INVALID, 3, "already set on line 2"},
     {"missing backend", "[board]\nname = x\n" REC, BOARD_ERR_INVALID, 0, "'backend'"},
-    {"missing step", SIM "[recovery]\nreboot = automatic\n", BOARD_ERR_INVALID, 0,
-     "'delete_entry'"},
     {"linux without sources", "[board]\nbackend = linux\n" REC, BOARD_ERR_INVALID, 0,
      "'board_serial' in [identity]"},
     {"source: no kind", LINUX("board_serial") REC, BOARD_ERR_INVALID, 4, "kind:argument"},
@@ -315,8 +313,8 @@ static void test_good_configs(void **state)
 	assert_string_equal(b.backend, "sim");
 	assert_string_equal(b.arch, "any");
 	assert_string_equal(b.description, "Caf\xc3\xa9 appliance");
-	assert_true(b.steps[BOARD_STEP_QUICKSTART].manual);
-	assert_string_equal(b.steps[BOARD_STEP_QUICKSTART].instruction,
+	assert_true(b.steps[KMA_STEP_KIND_QUICKSTART].manual);
+	assert_string_equal(b.steps[KMA_STEP_KIND_QUICKSTART].instruction,
 	                    "Open the console, then run QuickStart.");
 	assert_string_equal(b.kmip.address, ""); /* no [kmip]: none declared */
 
@@ -375,16 +373,27 @@ static void test_not_found_and_bad_names(void **state)
 	tu_rmtree(dir);
 }
 
-static void test_step_ids(void **state)
+/* A board names only the steps it makes manual; the others are automatic. */
+static void test_steps_omitted(void **state)
 {
+	char *dir = tu_tmpdir("board"), path[600];
+	struct board b;
+	struct board_error err;
+
 	(void)state;
-	assert_string_equal(board_step_id(BOARD_STEP_REBOOT), "reboot");
-	assert_string_equal(board_step_id(BOARD_STEP_DELETE_ENTRY), "delete_entry");
-	assert_string_equal(board_step_id(BOARD_STEP_FACTORY_RESET), "factory_reset");
-	assert_string_equal(board_step_id(BOARD_STEP_ADD_ENTRY), "add_entry");
-	assert_string_equal(board_step_id(BOARD_STEP_QUICKSTART), "quickstart");
-	assert_string_equal(board_step_id(BOARD_STEP_JOIN), "join");
-	assert_string_equal(board_step_id(BOARD_STEP_COUNT), "unknown");
+	snprintf(path, sizeof(path), "%s/board.conf", dir);
+	tu_write(dir, "board.conf",
+	         SIM "[recovery]\nquickstart = manual\nquickstart_instruction = at the console\n");
+	assert_int_equal(board_load_file(path, &b, &err), BOARD_OK);
+	for (int s = 1; s < KMA_STEP_KIND_COUNT; s++)
+		assert_int_equal(b.steps[s].manual, s == KMA_STEP_KIND_QUICKSTART);
+	assert_string_equal(b.steps[KMA_STEP_KIND_QUICKSTART].instruction, "at the console");
+	/* No [recovery] at all: every step automatic. */
+	tu_write(dir, "board.conf", SIM);
+	assert_int_equal(board_load_file(path, &b, &err), BOARD_OK);
+	for (int s = 1; s < KMA_STEP_KIND_COUNT; s++)
+		assert_false(b.steps[s].manual);
+	tu_rmtree(dir);
 }
 
 int main(void)
@@ -397,7 +406,7 @@ int main(void)
 	    cmocka_unit_test(test_good_configs),
 	    cmocka_unit_test(test_instruction_too_long),
 	    cmocka_unit_test(test_not_found_and_bad_names),
-	    cmocka_unit_test(test_step_ids),
+	    cmocka_unit_test(test_steps_omitted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
