@@ -448,7 +448,7 @@ int cli_probe(int argc, char **argv, const char *config_path, bool explicit_conf
 	struct probe_expect e = {0};
 	struct tlsctx tls;
 	struct probe p;
-	char norm[130], host[256], port[16];
+	char norm[KMA_SERIAL_SIZE], host[256], port[16];
 	int c, ret;
 
 	optind = 1;

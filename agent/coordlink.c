@@ -248,7 +248,7 @@ static void apply_enrolled_serial(struct coordlink *c, const char *serial)
 {
 	Kma__V1__IdentityRecord *rec = NULL;
 	struct hal_load_info info;
-	char norm[130] = "";
+	char norm[KMA_SERIAL_SIZE] = "";
 
 	if (serial && serial[0] && !hexser_normalize(serial, norm, sizeof(norm))) {
 		log_warn("coordinator: ignoring enrolled serial '%s' (not hex)", serial);

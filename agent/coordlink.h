@@ -21,10 +21,11 @@
 #include "directive.h"
 #include "hal.h"
 #include "health.h"
+#include "identity.h"
 #include "kmipcheck.h"
 #include "listenwatch.h"
-#include "identity.h"
 #include "mesh.h"
+#include "nodeid.h"
 #include "peers.h"
 #include "reporter.h"
 
@@ -74,7 +75,7 @@ struct coordlink {
 	 * Our node ID, from the identity the link was started with: a factory reset erases
 	 * the record (the view then has none) but the link goes on reporting as this node.
 	 */
-	char node_id[128];
+	char node_id[KMA_NODE_ID_SIZE];
 	uint64_t table_version;
 	struct peer_table *table; /* the coordinator's last table, NULL before the first */
 	unsigned char *crl;       /* the CRL that came with it (DER), NULL when none */

@@ -10,6 +10,8 @@
 
 #include "certinfo.h"
 #include "hal.h"
+#include "hexser.h"
+#include "nodeid.h"
 #include "vocab.h"
 
 enum identity_status {
@@ -30,9 +32,9 @@ struct identity_view {
 	bool has_record;
 	bool from_backup;         /* the current record was bad; the previous one was used */
 	char record_problem[512]; /* why the record was rejected, when it was */
-	char node_id[128];
+	char node_id[KMA_NODE_ID_SIZE];
 	uint32_t generation;
-	char enrolled_serial[130]; /* what the cluster last said it enrolled for us */
+	char enrolled_serial[KMA_SERIAL_SIZE]; /* what the cluster last said it enrolled for us */
 	bool has_cert;
 	struct certinfo cert;
 	bool cert_expired;

@@ -16,14 +16,16 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "hexser.h"
+#include "nodeid.h"
 
 #define PEERS_MAX 256
 
 struct peer_entry {
-	char node_id[128];
+	char node_id[KMA_NODE_ID_SIZE];
 	char name[128];
 	char address[128];
-	char serial[130]; /* normalised; "" when the cluster enrolled none */
+	char serial[KMA_SERIAL_SIZE]; /* normalised; "" when the cluster enrolled none */
 };
 
 struct peer_table {

@@ -120,7 +120,7 @@ static uint32_t pin_flags(struct probe *p, const struct certinfo *ci)
 	uint32_t flags = 0;
 
 	if (p->lookup) {
-		char serial[130] = "";
+		char serial[KMA_SERIAL_SIZE] = "";
 
 		/* The expectation comes from the peer table entry the certificate names. */
 		snprintf(p->obs.expect_id, sizeof(p->obs.expect_id), "%s", ci->node_id);
@@ -182,7 +182,7 @@ static bool serial_revoked(const mbedtls_x509_crl *crl, const char *serial)
 {
 	for (; crl; crl = crl->next) {
 		for (const mbedtls_x509_crl_entry *e = &crl->entry; e && e->raw.len; e = e->next) {
-			char hex[130];
+			char hex[KMA_SERIAL_SIZE];
 			size_t n = 0;
 
 			for (size_t i = 0; i < e->serial.len && n + 3 <= sizeof(hex); i++)

@@ -50,6 +50,8 @@
 
 #include "certinfo.h"
 #include "classify.h"
+#include "hexser.h"
+#include "nodeid.h"
 #include "tlsctx.h"
 #include "verscan.h"
 #include "vocab.h"
@@ -67,8 +69,8 @@ struct probe_obs {
 	uint32_t verify_flags;
 	bool has_cert;
 	struct certinfo cert; /* what the peer presented */
-	char expect_id[128];
-	char expect_serial[130];
+	char expect_id[KMA_NODE_ID_SIZE];
+	char expect_serial[KMA_SERIAL_SIZE];
 	char protocol[16];
 	char suite[80];
 	uint32_t handshake_ms;  /* TCP established to handshake end */
@@ -91,12 +93,12 @@ struct probe_obs {
 struct probe_session {
 	mbedtls_ssl_session session;
 	bool valid;
-	char node_id[128];             /* as verified */
-	char serial[130];              /* as verified (certinfo form) */
-	int64_t not_before, not_after; /* its certificate's validity (a TLS 1.3 session that
-	                                * resumed holds no certificate to read it from) */
-	uint64_t full_ms;              /* monotonic time of that full handshake */
-	unsigned resumed;              /* probes that resumed it since */
+	char node_id[KMA_NODE_ID_SIZE]; /* as verified */
+	char serial[KMA_SERIAL_SIZE];   /* as verified (certinfo form) */
+	int64_t not_before, not_after;  /* its certificate's validity (a TLS 1.3 session that
+	                                 * resumed holds no certificate to read it from) */
+	uint64_t full_ms;               /* monotonic time of that full handshake */
+	unsigned resumed;               /* probes that resumed it since */
 };
 
 enum probe_wait {

@@ -15,6 +15,7 @@
 #include "fileio.h"
 #include "nodeid.h"
 #include "reporter.h"
+#include "hexser.h"
 
 #define CSR_MAX   2048
 #define REPLY_MAX (256 * 1024)
@@ -147,7 +148,7 @@ enum quickstart_status quickstart_run(struct hal *hal, const struct agent_config
 	struct hal_hwid hw;
 	uint8_t fp[HAL_FP_LEN], *body = NULL;
 	unsigned char csr_buf[CSR_MAX];
-	char subject[96], serial[130];
+	char subject[96], serial[KMA_SERIAL_SIZE];
 	struct buf reply = {0};
 	int csr_len;
 	size_t body_len = 0;

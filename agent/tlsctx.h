@@ -27,7 +27,9 @@
 #include <mbedtls/x509_crt.h>
 #include <stdbool.h>
 
+#include "hexser.h"
 #include "identity.pb-c.h"
+#include "nodeid.h"
 
 enum tlsctx_status {
 	TLSCTX_OK = 0,
@@ -43,8 +45,8 @@ enum tlsctx_status {
  * serves TLS 1.2 so both versions resume by one rule.
  */
 struct tlsctx_peer {
-	char node_id[128];
-	char serial[130];
+	char node_id[KMA_NODE_ID_SIZE];
+	char serial[KMA_SERIAL_SIZE];
 	int64_t not_before, not_after; /* the certificate's validity, seconds since the epoch */
 };
 

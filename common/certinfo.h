@@ -12,11 +12,14 @@
 
 #include <mbedtls/x509_crt.h>
 
+#include "hexser.h"
+#include "nodeid.h"
+
 struct certinfo {
-	char serial[130];
+	char serial[KMA_SERIAL_SIZE];
 	char subject[256];
 	char issuer[256];
-	char node_id[128];
+	char node_id[KMA_NODE_ID_SIZE];
 	int64_t not_before; /* seconds since the epoch, UTC */
 	int64_t not_after;
 };

@@ -35,7 +35,7 @@ bool hexser_normalize(const char *in, char *out, size_t size)
 
 bool hexser_equal(const char *a, const char *b)
 {
-	char na[130], nb[130];
+	char na[KMA_SERIAL_SIZE], nb[KMA_SERIAL_SIZE];
 
 	return hexser_normalize(a, na, sizeof(na)) && hexser_normalize(b, nb, sizeof(nb)) &&
 	       strcmp(na, nb) == 0;

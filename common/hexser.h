@@ -10,6 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* A serial in canonical form: up to 64 bytes (RFC 5280 allows 20) as hex, and the NUL. */
+#define KMA_SERIAL_SIZE 130
+
 /* Writes the canonical form of raw bytes; out must hold 2 * len + 1 bytes. */
 void hexser_format(const unsigned char *raw, size_t len, char *out);
 

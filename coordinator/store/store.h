@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hexser.h"
+#include "nodeid.h"
 #include "vocab.h"
 
 enum store_status {
@@ -39,9 +41,9 @@ enum store_status {
 	STORE_STALE,      /* a newer report of the node is stored already */
 };
 
-#define STORE_ID_MAX         128 /* node IDs, with the NUL */
-#define STORE_TEXT_MAX       257 /* names, addresses, details: 256 bytes and the NUL */
-#define STORE_SERIAL_MAX     130 /* uppercase hex of up to 64 bytes and the NUL */
+#define STORE_ID_MAX         KMA_NODE_ID_SIZE /* node IDs, with the NUL */
+#define STORE_TEXT_MAX       257              /* names, addresses, details: 256 bytes and the NUL */
+#define STORE_SERIAL_MAX     KMA_SERIAL_SIZE  /* uppercase hex of up to 64 bytes and the NUL */
 #define STORE_STATE_MAX      32
 #define STORE_TOKEN_HASH_MAX 65  /* lowercase hex SHA-256 of a token and the NUL */
 #define STORE_BOOT_MAX       72  /* boot IDs as stored: 71 bytes and the NUL */
