@@ -60,16 +60,6 @@ static bool printable(const char *s, size_t max)
 	return true;
 }
 
-/* Network text made safe for a log line or a report: printable, at most 64 bytes. */
-static void clean(const char *s, char *out, size_t size)
-{
-	size_t i = 0;
-
-	for (; s && s[i] && i < 64 && i + 1 < size; i++)
-		out[i] = s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?';
-	out[i] = '\0';
-}
-
 enum directive_verdict directive_check(const Kma__V1__Directive *d, const char *node_id,
                                        int64_t now, uint64_t highest, char *why, size_t size)
 {
@@ -96,7 +86,7 @@ enum directive_verdict directive_check(const Kma__V1__Directive *d, const char *
 		return DIRECTIVE_NO_LEASE;
 	}
 	if (!node_id || !node_id[0] || !l->node_id || strcmp(l->node_id, node_id) != 0) {
-		clean(l->node_id, text, sizeof(text));
+		log_printable_copy(l->node_id, text, sizeof(text));
 		snprintf(why, size, "the lease is for node '%s', not for us (%s)", text,
 		         node_id && node_id[0] ? node_id : "no node ID");
 		return DIRECTIVE_LEASE_NODE;

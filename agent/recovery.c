@@ -10,13 +10,6 @@
 #include "log.h"
 #include "quickstart.h"
 
-/* Text from the network made fit for a log line: printable, at most 64 bytes shown. */
-static void clean_text(const char *in, char *out, size_t size)
-{
-	snprintf(out, size, "%.64s", in ? in : "");
-	log_printable(out);
-}
-
 static void report(struct recovery *r)
 {
 	if (r->deps.report)
@@ -276,7 +269,7 @@ static void dir_handle(struct recovery *r, const Kma__V1__Directive *dv)
 		report(r);
 		return;
 	}
-	clean_text(dv->reason, reason, sizeof(reason));
+	log_printable_copy(dv->reason, reason, sizeof(reason));
 	log_notice("directive %s (%s): accepted, fencing token %llu%s%s", d.id,
 	           directive_kind_name(d.kind), (unsigned long long)d.fencing,
 	           reason[0] ? ": " : "", reason);
@@ -311,7 +304,7 @@ void recovery_directives(struct recovery *r, Kma__V1__Directive *const *ds, size
 		    DIRECTIVE_BAD_ID) {
 			char text[80];
 
-			clean_text(dv->id, text, sizeof(text));
+			log_printable_copy(dv->id, text, sizeof(text));
 			if (strcmp(text, r->bad_id_logged) != 0)
 				log_warn("coordinator: ignoring a directive: %s ('%s')", why, text);
 			snprintf(r->bad_id_logged, sizeof(r->bad_id_logged), "%s", text);

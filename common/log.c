@@ -102,3 +102,9 @@ void log_printable(char *s)
 		if (*s < 0x20 || *s > 0x7e)
 			*s = '?';
 }
+
+void log_printable_copy(const char *in, char *out, size_t size)
+{
+	snprintf(out, size, "%.*s", LOG_SHOWN_MAX, in ? in : "");
+	log_printable(out);
+}

@@ -8,6 +8,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LVL_ERR = 3,
@@ -23,6 +24,10 @@ enum log_level {
  * every byte outside printable ASCII (0x20..0x7e) becomes '?', in place. The one sanitizer.
  */
 void log_printable(char *s);
+
+/* The first LOG_SHOWN_MAX bytes of in (NULL as "") into out (size bytes), log_printable. */
+#define LOG_SHOWN_MAX 64
+void log_printable_copy(const char *in, char *out, size_t size);
 
 void log_init(const char *progname, enum log_level level);
 
