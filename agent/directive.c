@@ -27,14 +27,14 @@ static const char *const kind_names[] = {
     [KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_HOLD] = "hold",
 };
 
-static bool kind_known(Kma__V1__DirectiveKind kind)
+bool directive_kind_known(Kma__V1__DirectiveKind kind)
 {
 	return (unsigned)kind < sizeof(kind_names) / sizeof(kind_names[0]) && kind_names[kind];
 }
 
 const char *directive_kind_name(Kma__V1__DirectiveKind kind)
 {
-	return kind_known(kind) ? kind_names[kind] : "unknown";
+	return directive_kind_known(kind) ? kind_names[kind] : "unknown";
 }
 
 bool directive_disruptive(Kma__V1__DirectiveKind kind)
@@ -73,7 +73,7 @@ enum directive_verdict directive_check(const Kma__V1__Directive *d, const char *
 		         DIRECTIVE_ID_MAX);
 		return DIRECTIVE_BAD_ID;
 	}
-	if (!kind_known(d->kind)) {
+	if (!directive_kind_known(d->kind)) {
 		snprintf(why, size, "unknown directive kind %d", (int)d->kind);
 		return DIRECTIVE_UNKNOWN_KIND;
 	}
@@ -221,7 +221,7 @@ enum directive_rec_status directive_decode(const uint8_t *buf, size_t len,
 	}
 	/* Kind 0 is how a refusal of an unknown kind is kept. */
 	if (!printable(m->directive_id, DIRECTIVE_ID_MAX) ||
-	    (!kind_known(m->kind) && m->kind != 0)) {
+	    (!directive_kind_known(m->kind) && m->kind != 0)) {
 		snprintf(why, size, "the directive id or kind is not one the agent writes");
 		goto exit;
 	}

@@ -59,6 +59,9 @@ enum directive_verdict directive_check(const Kma__V1__Directive *d, const char *
 /* REBOOT, FACTORY_RESET and QUICKSTART: they need a lease and are done at most once. */
 bool directive_disruptive(Kma__V1__DirectiveKind kind);
 
+/* True for the kinds this agent knows (directive_kind_name names them). */
+bool directive_kind_known(Kma__V1__DirectiveKind kind);
+
 /* "reboot", "factory_reset", ...; "unknown" for other values. */
 const char *directive_kind_name(Kma__V1__DirectiveKind kind);
 

@@ -209,7 +209,7 @@ static void dir_refuse(struct recovery *r, const Kma__V1__Directive *dv, const c
 	struct directive_record d = {.ok = false};
 
 	snprintf(d.id, sizeof(d.id), "%s", dv->id);
-	d.kind = strcmp(directive_kind_name(dv->kind), "unknown") != 0
+	d.kind = directive_kind_known(dv->kind)
 	             ? dv->kind
 	             : KMA__V1__DIRECTIVE_KIND__DIRECTIVE_KIND_UNSPECIFIED;
 	snprintf(d.detail, sizeof(d.detail), "refused: %s", why);
