@@ -167,7 +167,7 @@ static void render_nodes(const struct store_node *nodes, size_t n_nodes, struct 
 		int64_t count = 0;
 
 		for (size_t i = 0; i < n_nodes; i++)
-			if (nodes[i].has_report && strcmp(nodes[i].report_state, id) == 0)
+			if (nodes[i].has_report && (int)nodes[i].report_state == s)
 				count++;
 		metrics_sample(b, name, "state", id, count);
 	}

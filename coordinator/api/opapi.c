@@ -130,7 +130,7 @@ static json_object *node_json(struct store *st, const struct store_node *n,
 	r = json_object_new_object();
 	json_object_object_add(r, "at", json_object_new_int64(n->report_at));
 	json_object_object_add(r, "sequence", json_object_new_uint64(n->report_sequence));
-	json_object_object_add(r, "state", json_object_new_string(n->report_state));
+	json_object_object_add(r, "state", json_object_new_string(kma_state_id(n->report_state)));
 	report_facts(st, n->node_id, r);
 	json_object_object_add(j, "last_report", r);
 	return j;

@@ -919,9 +919,9 @@ static void node_findings(struct ctx *c, int x, const enum kind *order, size_t n
 		}
 		if (k == K_STALE_TRUST || k == K_UNTRUSTED)
 			c->distrust[x] = true;
-		if (in->self[x].state[0] && c->counted[x] && about_cert(k))
+		if (in->nodes[x].has_report && c->counted[x] && about_cert(k))
 			say(f, "%s itself reports identity state %s", in->nodes[x].node_id,
-			    in->self[x].state);
+			    kma_state_id(in->self[x].state));
 	}
 }
 
@@ -1140,14 +1140,14 @@ static void self_findings(struct ctx *c)
 		bool silent = !s->report_at || in->now - s->report_at > in->stale_after;
 
 		if (c->counted[i] && !c->told[i] &&
-		    (is(s->state, "hardware_changed") || is(s->state, "not_enrolled") ||
-		     is(s->state, "unprovisioned"))) {
+		    (s->state == KMA_STATE_HARDWARE_CHANGED || s->state == KMA_STATE_NOT_ENROLLED ||
+		     s->state == KMA_STATE_UNPROVISIONED)) {
 			f = add(c, KMA_PATTERN_NODE_STATE, x, false, "%s reports identity state %s",
-			        x, s->state);
+			        x, kma_state_id(s->state));
 			remedy(f, "%s",
-			       is(s->state, "not_enrolled")
+			       s->state == KMA_STATE_NOT_ENROLLED
 			           ? "join this node (enrol its current serial)"
-			       : is(s->state, "unprovisioned")
+			       : s->state == KMA_STATE_UNPROVISIONED
 			           ? "QuickStart this node"
 			           : "factory reset and rejoin this node");
 		}
@@ -1445,8 +1445,8 @@ void diag_node_health(const struct diag_input *in, size_t i, const struct diag_f
 		         (long long)(in->now - self->report_at));
 		return;
 	}
-	if (strcmp(self->state, "enrolled") != 0) {
-		snprintf(v->why, sizeof(v->why), "identity %s", self->state);
+	if (self->state != KMA_STATE_ENROLLED) {
+		snprintf(v->why, sizeof(v->why), "identity %s", kma_state_id(self->state));
 		return;
 	}
 	if (self->keys_known && !self->keys_ok) {

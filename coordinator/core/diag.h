@@ -100,7 +100,7 @@ struct diag_listenq {
 #define DIAG_LISTENQ_MAX 2
 
 struct diag_self {
-	char state[STORE_STATE_MAX]; /* identity state identifier, "" if no report */
+	enum kma_state state; /* of the last report (UNSPECIFIED also when none) */
 	struct diag_listenq lq[DIAG_LISTENQ_MAX];
 	size_t n_lq;
 	int64_t report_at;      /* 0: never reported */

@@ -37,7 +37,7 @@ void diagnose_self_from_report(struct store *st, const struct store_node *n, str
 	memset(s, 0, sizeof(*s));
 	if (!n->has_report)
 		return;
-	snprintf(s->state, sizeof(s->state), "%s", n->report_state);
+	s->state = n->report_state;
 	s->report_at = n->report_at;
 	if (store_report_body(st, n->node_id, &body, &len) != STORE_OK)
 		return;

@@ -89,7 +89,7 @@ int engine_view_load(struct store *st, int64_t now, int64_t stale_after, struct 
 		nodes[i].entry = entries[i];
 		if (!entries[i].has_report)
 			continue;
-		snprintf(self[i].state, sizeof(self[i].state), "%s", entries[i].report_state);
+		self[i].state = entries[i].report_state;
 		self[i].report_at = entries[i].report_at;
 		/* A view without a node's report would take its manual steps for automatic. */
 		if (store_report_body(st, entries[i].node_id, &body, &len) != STORE_OK ||
@@ -503,7 +503,7 @@ static void step_factory_reset(struct run *r, struct store_step *s, const struct
 	if (!directive_answer(r, s, node, &answered))
 		return;
 	if (answered && node->entry.report_at >= s->phase_at &&
-	    strcmp(node->entry.report_state, "unprovisioned") == 0)
+	    node->entry.report_state == KMA_STATE_UNPROVISIONED)
 		finish(r, s, "%s erased its identity (%s)", s->node_id, node->last_detail);
 	else
 		wait_for(r, s,

@@ -221,8 +221,9 @@ bool plan_node_serving(const struct plan_view *v, const struct plan_node *n, cha
 	if (v->now - e->report_at > v->stale_after)
 		return say(why, size, "%s last reported %lld s ago", e->node_id,
 		           (long long)(v->now - e->report_at));
-	if (strcmp(e->report_state, "enrolled") != 0)
-		return say(why, size, "%s is %s, not enrolled", e->node_id, e->report_state);
+	if (e->report_state != KMA_STATE_ENROLLED)
+		return say(why, size, "%s is %s, not enrolled", e->node_id,
+		           kma_state_id(e->report_state));
 	if (!n->health_known)
 		return say(why, size, "%s has not reported its key service's health", e->node_id);
 	if (!n->healthy)

@@ -63,7 +63,8 @@ struct plan_node {
 	char last_detail[256];
 	int64_t last_done_at;
 	uint64_t fencing;
-	struct plan_mode modes[KMA_STEP_KIND_COUNT]; /* from the board; all automatic when unknown */
+	/* by step kind, from the board; all automatic when unknown */
+	struct plan_mode modes[KMA_STEP_KIND_COUNT];
 };
 
 struct plan_view {

@@ -518,7 +518,8 @@ static bool store_one(struct store *st, uint32_t interval_ms, struct revoke *crl
 	    .instance = r->instance,
 	    .sequence = r->sequence,
 	    .received_at = now,
-	    .state = kma_state_id((enum kma_state)r->state),
+	    .state = (unsigned)r->state < KMA_STATE_COUNT ? (enum kma_state)r->state
+	                                                  : KMA_STATE_UNSPECIFIED,
 	    .body = in->body,
 	    .body_len = in->len,
 	    /* A plan's gates compare observation times with its steps': exact while one runs. */

@@ -44,9 +44,8 @@ enum store_status {
 #define STORE_ID_MAX         KMA_NODE_ID_SIZE /* node IDs, with the NUL */
 #define STORE_TEXT_MAX       257              /* names, addresses, details: 256 bytes and the NUL */
 #define STORE_SERIAL_MAX     KMA_SERIAL_SIZE  /* uppercase hex of up to 64 bytes and the NUL */
-#define STORE_STATE_MAX      32
-#define STORE_TOKEN_HASH_MAX 65  /* lowercase hex SHA-256 of a token and the NUL */
-#define STORE_BOOT_MAX       72  /* boot IDs as stored: 71 bytes and the NUL */
+#define STORE_TOKEN_HASH_MAX 65               /* lowercase hex SHA-256 of a token and the NUL */
+#define STORE_BOOT_MAX       72               /* boot IDs as stored: 71 bytes and the NUL */
 #define STORE_RETIRED_MAX    8   /* replaced incarnations of an agent remembered per node */
 #define STORE_ATTEMPTS_MAX   256 /* refused certificates remembered (the newest) */
 
@@ -62,7 +61,7 @@ struct store_node {
 	bool has_report;
 	uint64_t report_sequence;
 	int64_t report_at;
-	char report_state[STORE_STATE_MAX];
+	enum kma_state report_state;
 	char report_boot_id[STORE_BOOT_MAX];
 	char report_address[STORE_TEXT_MAX]; /* where the last report came from, "" if unknown */
 	/* during a rejoin, the serial whose reports are taken as this node's too ("" if none) */
@@ -148,7 +147,7 @@ struct store_report {
 	uint64_t instance;
 	uint64_t sequence;
 	int64_t received_at;
-	const char *state; /* identity state identifier */
+	enum kma_state state; /* in range (kma_state_id) */
 	const unsigned char *body;
 	size_t body_len;
 	/*

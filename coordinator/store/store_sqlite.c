@@ -1039,7 +1039,7 @@ static void node_from_row(sqlite3_stmt *s, struct store_node *n)
 	if (n->has_report) {
 		n->report_sequence = (uint64_t)sqlite3_column_int64(s, 5);
 		n->report_at = sqlite3_column_int64(s, 6);
-		col_text(s, 7, n->report_state, sizeof(n->report_state));
+		n->report_state = kma_state_from_id((const char *)sqlite3_column_text(s, 7));
 		col_text(s, 9, n->report_boot_id, sizeof(n->report_boot_id));
 		col_text(s, 10, n->report_address, sizeof(n->report_address));
 	}
@@ -1555,7 +1555,7 @@ static enum store_status report_put(struct sqlstore *st, const struct store_repo
 	bind_static(s, 1, r->node_id);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->sequence);
 	sqlite3_bind_int64(s, 3, r->received_at);
-	bind_static(s, 4, r->state);
+	bind_static(s, 4, kma_state_id(r->state));
 	sqlite3_bind_blob64(s, 5, r->body_len ? (const void *)r->body : "", r->body_len,
 	                    SQLITE_STATIC);
 	(void)sqlite3_bind_text(s, 6, r->boot_id ? r->boot_id : "",

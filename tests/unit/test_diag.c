@@ -71,7 +71,7 @@ static void healthy(struct cluster *c, size_t n)
 		snprintf(e->node_id, sizeof(e->node_id), "n%zu", i + 1);
 		snprintf(e->enrolled_serial, sizeof(e->enrolled_serial), "5E0%zu", i + 1);
 		snprintf(e->address, sizeof(e->address), "127.0.0.%zu:9443", i + 1);
-		snprintf(c->self[i].state, sizeof(c->self[i].state), "enrolled");
+		c->self[i].state = KMA_STATE_ENROLLED;
 		snprintf(c->self[i].cert_serial, sizeof(c->self[i].cert_serial), "5E0%zu", i + 1);
 		c->self[i].report_at = NOW - 5;
 		c->self[i].cert_not_after = NOW + 365 * DAY;
@@ -234,7 +234,9 @@ static void apply_self(struct cluster *c, const char *self)
 		} else if (!strcmp(what, "never")) {
 			memset(&c->self[x], 0, sizeof(c->self[x]));
 		} else if (!strcmp(what, "state")) {
-			snprintf(c->self[x].state, sizeof(c->self[x].state), "%s", v);
+			c->self[x].state = kma_state_from_id(v);
+			if (c->self[x].state == KMA_STATE_UNSPECIFIED && strcmp(v, "unspecified"))
+				fail_msg("fixture: no identity state '%s' in the vocabulary", v);
 		} else if (!strcmp(what, "expires")) {
 			c->self[x].cert_not_after = NOW + atoll(v) * DAY;
 		} else if (!strcmp(what, "refused")) {

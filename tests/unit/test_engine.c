@@ -92,7 +92,7 @@ static void report(struct store *st, int i, uint64_t seq, int64_t at, const char
 	                           .instance = 1,
 	                           .sequence = seq,
 	                           .received_at = at,
-	                           .state = "enrolled"};
+	                           .state = KMA_STATE_ENROLLED};
 	unsigned char buf[512];
 	size_t n = 0;
 
@@ -298,7 +298,7 @@ static void test_rejoin_takes_the_certificate(void **state)
 	                           .instance = 2,
 	                           .sequence = 1,
 	                           .received_at = NOW + 5,
-	                           .state = "not_enrolled"};
+	                           .state = KMA_STATE_NOT_ENROLLED};
 	struct store_node n;
 	struct store_plan p;
 	struct store_step s;

@@ -29,7 +29,7 @@ static void node(int i, const char *id)
 	snprintf(n->cert_serial, sizeof(n->cert_serial), "AA%02d", i);
 	n->entry.has_report = true;
 	n->entry.report_at = NOW - 1;
-	snprintf(n->entry.report_state, sizeof(n->entry.report_state), "enrolled");
+	n->entry.report_state = KMA_STATE_ENROLLED;
 	snprintf(n->boot_id, sizeof(n->boot_id), "boot-%d", i);
 	n->health_known = n->healthy = true;
 	n->table_version = 7;
@@ -162,7 +162,7 @@ static void test_serving(void **state)
 	assert_false(plan_node_serving(&view, &nodes[0], why, sizeof(why)));
 	assert_non_null(strstr(why, "11 s ago"));
 	nodes[0].entry.report_at = NOW;
-	snprintf(nodes[0].entry.report_state, sizeof(nodes[0].entry.report_state), "not_enrolled");
+	nodes[0].entry.report_state = KMA_STATE_NOT_ENROLLED;
 	assert_false(plan_node_serving(&view, &nodes[0], why, sizeof(why)));
 	nodes[0].entry.has_report = false;
 	assert_false(plan_node_serving(&view, &nodes[0], why, sizeof(why)));

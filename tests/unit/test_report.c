@@ -363,7 +363,7 @@ static void test_handle_order(void **state)
 	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
 	assert_true(n.has_report);
 	assert_int_equal(n.report_sequence, 9);
-	assert_string_equal(n.report_state, "enrolled");
+	assert_int_equal(n.report_state, KMA_STATE_ENROLLED);
 }
 
 /* Several reports stored together: each answered for itself, a stranger among them too. */

@@ -356,7 +356,7 @@ static void test_report_upsert(void **state)
 	struct store_report r = {.node_id = "a-kma01",
 	                         .sequence = 7,
 	                         .received_at = 1000,
-	                         .state = "enrolled",
+	                         .state = KMA_STATE_ENROLLED,
 	                         .body = (const unsigned char *)"\x08\x07",
 	                         .body_len = 2};
 	struct store_node n;
@@ -377,14 +377,14 @@ static void test_report_upsert(void **state)
 	second[0] = obs("u-kma02", "outbound", "peer_serial_mismatch", 1900);
 	r.sequence = 8;
 	r.received_at = 2000;
-	r.state = "hardware_changed";
+	r.state = KMA_STATE_HARDWARE_CHANGED;
 	assert_int_equal(put(st, &r, second, 1), STORE_OK);
 
 	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
 	assert_true(n.has_report);
 	assert_int_equal(n.report_sequence, 8);
 	assert_int_equal(n.report_at, 2000);
-	assert_string_equal(n.report_state, "hardware_changed");
+	assert_int_equal(n.report_state, KMA_STATE_HARDWARE_CHANGED);
 	assert_int_equal(store_report_body(st, "a-kma01", &body, &len), STORE_OK);
 	assert_int_equal(len, 2);
 	assert_memory_equal(body, "\x08\x07", 2);
@@ -432,7 +432,7 @@ static void test_observation_time_slack(void **state)
 	struct store_report r = {.node_id = "a-kma01",
 	                         .sequence = 1,
 	                         .received_at = 1000,
-	                         .state = "enrolled",
+	                         .state = KMA_STATE_ENROLLED,
 	                         .body = (const unsigned char *)"\x08\x01",
 	                         .body_len = 2,
 	                         .at_slack = 120};
@@ -493,7 +493,7 @@ static void test_observation_cut(void **state)
 	                         .detail = longer,
 	                         .peer_node_id = ""};
 	struct store_report r = {
-	    .node_id = "a-kma01", .sequence = 1, .state = "enrolled", .at_slack = 120};
+	    .node_id = "a-kma01", .sequence = 1, .state = KMA_STATE_ENROLLED, .at_slack = 120};
 	struct store_observation *list = NULL;
 	size_t count = 0;
 
@@ -530,7 +530,7 @@ static void test_observations_bounded(void **state)
 	struct store_obs_in o[REPORT_PEERS];
 	char names[REPORT_PEERS][24];
 	struct store_report r = {
-	    .node_id = "a-kma01", .sequence = 1, .state = "enrolled", .at_slack = 120};
+	    .node_id = "a-kma01", .sequence = 1, .state = KMA_STATE_ENROLLED, .at_slack = 120};
 	struct store_observation *list = NULL;
 	size_t count = 0;
 
@@ -610,9 +610,10 @@ static void test_report_batch(void **state)
 	struct store *st = open_db();
 	struct store_observation o1 = obs("u-kma02", "outbound", "ok", 10);
 	struct store_observation o2 = obs("a-kma01", "outbound", "tcp_refused", 10);
-	struct store_report r1 = {.node_id = "a-kma01", .sequence = 1, .state = "enrolled"};
-	struct store_report r2 = {.node_id = "u-kma02", .sequence = 1, .state = "enrolled"};
-	struct store_report stranger = {.node_id = "stranger", .sequence = 1, .state = "enrolled"};
+	struct store_report r1 = {.node_id = "a-kma01", .sequence = 1, .state = KMA_STATE_ENROLLED};
+	struct store_report r2 = {.node_id = "u-kma02", .sequence = 1, .state = KMA_STATE_ENROLLED};
+	struct store_report stranger = {
+	    .node_id = "stranger", .sequence = 1, .state = KMA_STATE_ENROLLED};
 	struct store_node n;
 	char cause[48];
 	int64_t at;
@@ -662,7 +663,7 @@ static void test_report_after_other_writes(void **state)
 {
 	struct store *st = open_db(), *other = open_db();
 	struct store_observation o = obs("u-kma02", "outbound", "ok", 10);
-	struct store_report r = {.node_id = "a-kma01", .sequence = 1, .state = "enrolled"};
+	struct store_report r = {.node_id = "a-kma01", .sequence = 1, .state = KMA_STATE_ENROLLED};
 	struct store_observation two[2];
 	char cause[48];
 	int64_t at;
@@ -731,7 +732,7 @@ static void test_reopen_keeps_data(void **state)
 	struct store_report r = {.node_id = "a-kma01",
 	                         .sequence = 41,
 	                         .received_at = 50,
-	                         .state = "enrolled",
+	                         .state = KMA_STATE_ENROLLED,
 	                         .body = (const unsigned char *)"x",
 	                         .body_len = 1};
 	struct store_node n;
@@ -775,7 +776,7 @@ static enum store_status report_of(struct store *st, const char *boot, uint64_t 
 	                         .instance = instance,
 	                         .sequence = seq,
 	                         .received_at = 100,
-	                         .state = "enrolled"};
+	                         .state = KMA_STATE_ENROLLED};
 
 	return store_report_put(st, &r, NULL, 0);
 }
@@ -843,7 +844,7 @@ static void test_report_pinned(void **state)
 	                         .cert_serial = "00ab",
 	                         .sequence = 1,
 	                         .received_at = 100,
-	                         .state = "enrolled"};
+	                         .state = KMA_STATE_ENROLLED};
 	struct store_attempt *a = NULL;
 	struct store_node n;
 	size_t count = 0;
