@@ -64,6 +64,21 @@ static const struct cause_entry kmip_results[KMA_KMIP_RESULT_COUNT] = {
 #undef KMA_KMIP_RESULT
 };
 
+/* ids[v], or ids[0] when v is out of range (each table has its [0]). */
+static const char *id_of(const char *const *ids, int count, int v)
+{
+	return v >= 0 && v < count ? ids[v] : ids[0];
+}
+
+/* The value whose identifier is id (from 1), or 0. */
+static int from_id(const char *const *ids, int count, const char *id)
+{
+	for (int i = 1; id && i < count; i++)
+		if (strcmp(ids[i], id) == 0)
+			return i;
+	return 0;
+}
+
 const char *kma_kmip_result_id(enum kma_kmip_result r)
 {
 	return kmip_results[(unsigned)r < KMA_KMIP_RESULT_COUNT ? r : 0].id;
@@ -96,22 +111,22 @@ const char *kma_cause_remedy(enum kma_cause cause)
 
 const char *kma_state_id(enum kma_state state)
 {
-	return (unsigned)state < KMA_STATE_COUNT ? state_ids[state] : state_ids[0];
+	return id_of(state_ids, KMA_STATE_COUNT, (int)state);
 }
 
 const char *kma_state_meaning(enum kma_state state)
 {
-	return (unsigned)state < KMA_STATE_COUNT ? state_meanings[state] : state_meanings[0];
+	return id_of(state_meanings, KMA_STATE_COUNT, (int)state);
 }
 
 const char *kma_phase_id(enum kma_phase phase)
 {
-	return (unsigned)phase < KMA_PHASE_COUNT ? phase_ids[phase] : phase_ids[0];
+	return id_of(phase_ids, KMA_PHASE_COUNT, (int)phase);
 }
 
 const char *kma_part_id(enum kma_part part)
 {
-	return (unsigned)part < KMA_PART_COUNT ? part_ids[part] : part_ids[0];
+	return id_of(part_ids, KMA_PART_COUNT, (int)part);
 }
 
 enum kma_cause kma_cause_from_id(const char *id)
@@ -124,10 +139,7 @@ enum kma_cause kma_cause_from_id(const char *id)
 
 enum kma_state kma_state_from_id(const char *id)
 {
-	for (int i = 1; id && i < KMA_STATE_COUNT; i++)
-		if (strcmp(state_ids[i], id) == 0)
-			return (enum kma_state)i;
-	return KMA_STATE_UNSPECIFIED;
+	return (enum kma_state)from_id(state_ids, KMA_STATE_COUNT, id);
 }
 
 static const char *const step_kind_ids[KMA_STEP_KIND_COUNT] = {
@@ -163,21 +175,6 @@ static const char *const plan_state_ids[KMA_PLAN_STATE_COUNT] = {
 #include "vocab.def"
 #undef KMA_PLAN_STATE
 };
-
-/* ids[v], or ids[0] when v is out of range. */
-static const char *id_of(const char *const *ids, int count, int v)
-{
-	return v >= 0 && v < count ? ids[v] : ids[0];
-}
-
-/* The value whose identifier is id (from 1), or 0. */
-static int from_id(const char *const *ids, int count, const char *id)
-{
-	for (int i = 1; id && i < count; i++)
-		if (strcmp(ids[i], id) == 0)
-			return i;
-	return 0;
-}
 
 const char *kma_step_kind_id(enum kma_step_kind k)
 {
