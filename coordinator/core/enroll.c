@@ -627,6 +627,26 @@ exit:
 	return ret;
 }
 
+/*
+ * After the token was checked or redeemed (sst): true when the request ends here, answered
+ * with the certificate already issued (its used token asked again by the node with the same
+ * key: resend), refused (403), or failed (out stays as it was: 500).
+ */
+static bool token_stops(struct enroll_ca *ca, struct store *st, pthread_mutex_t *store_lock,
+                        mbedtls_x509_csr *csr, const char *node_id, const char *hash, int64_t now,
+                        const char *cluster_id, enum store_status sst, struct enroll_outcome *out)
+{
+	const char *refusal;
+
+	if (sst == STORE_TOKEN_USED &&
+	    resend(ca, st, store_lock, csr, node_id, hash, now, cluster_id, out))
+		return true;
+	refusal = token_refusal(sst);
+	if (refusal)
+		refuse(out, 403, refusal);
+	return sst != STORE_OK;
+}
+
 void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *store_lock,
                    unsigned cert_days, const char *cluster_id, const char *client,
                    const unsigned char *body, size_t len, int64_t now, struct enroll_outcome *out)
@@ -635,7 +655,7 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *stor
 	struct enroll_cert cert = {0};
 	mbedtls_x509_csr csr;
 	char hash[STORE_TOKEN_HASH_MAX], why[128];
-	const char *node_id = "", *shown = "(invalid node ID)", *refusal;
+	const char *node_id = "", *shown = "(invalid node ID)";
 	enum store_status sst;
 	enum enroll_status est;
 
@@ -666,15 +686,7 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *stor
 	lock(store_lock);
 	sst = store_token_check(st, hash, node_id, now);
 	unlock(store_lock);
-	if (sst == STORE_TOKEN_USED &&
-	    resend(ca, st, store_lock, &csr, node_id, hash, now, cluster_id, out))
-		goto exit;
-	refusal = token_refusal(sst);
-	if (refusal) {
-		refuse(out, 403, refusal);
-		goto exit;
-	}
-	if (sst != STORE_OK)
+	if (token_stops(ca, st, store_lock, &csr, node_id, hash, now, cluster_id, sst, out))
 		goto exit;
 	/* Verifying and signing need no store: the other requests go on meanwhile. */
 	est = csr_verify(&csr, node_id, why, sizeof(why));
@@ -689,15 +701,7 @@ void enroll_handle(struct enroll_ca *ca, struct store *st, pthread_mutex_t *stor
 	sst = store_token_redeem(st, hash, node_id, cert.serial, cert.der, cert.len, now);
 	unlock(store_lock);
 	/* A twin that redeemed it first may be this very node's earlier try. */
-	if (sst == STORE_TOKEN_USED &&
-	    resend(ca, st, store_lock, &csr, node_id, hash, now, cluster_id, out))
-		goto exit;
-	refusal = token_refusal(sst);
-	if (refusal) {
-		refuse(out, 403, refusal);
-		goto exit;
-	}
-	if (sst != STORE_OK)
+	if (token_stops(ca, st, store_lock, &csr, node_id, hash, now, cluster_id, sst, out))
 		goto exit;
 	/* Should it fail, the serial is recorded: the node's retry gets it (resend). */
 	if (pack_reply(ca, &cert, cluster_id, shown, out) != 0)
