@@ -129,12 +129,23 @@ const char *kma_part_id(enum kma_part part)
 	return id_of(part_ids, KMA_PART_COUNT, (int)part);
 }
 
+/* The entry of table t (n of them) whose identifier is id; 0 (unspecified) when none. */
+static int entry_from_id(const struct cause_entry *t, int n, const char *id)
+{
+	for (int i = 1; id && i < n; i++)
+		if (strcmp(t[i].id, id) == 0)
+			return i;
+	return 0;
+}
+
 enum kma_cause kma_cause_from_id(const char *id)
 {
-	for (int i = 1; id && i < KMA_CAUSE_COUNT; i++)
-		if (strcmp(causes[i].id, id) == 0)
-			return (enum kma_cause)i;
-	return KMA_CAUSE_UNSPECIFIED;
+	return (enum kma_cause)entry_from_id(causes, KMA_CAUSE_COUNT, id);
+}
+
+enum kma_kmip_result kma_kmip_result_from_id(const char *id)
+{
+	return (enum kma_kmip_result)entry_from_id(kmip_results, KMA_KMIP_RESULT_COUNT, id);
 }
 
 enum kma_state kma_state_from_id(const char *id)

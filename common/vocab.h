@@ -123,6 +123,7 @@ bool kma_step_kind_disrupts(enum kma_step_kind k);
 
 /* Reverse lookups: the value for an identifier, or 0 (UNSPECIFIED) when unknown. */
 enum kma_cause kma_cause_from_id(const char *id);
+enum kma_kmip_result kma_kmip_result_from_id(const char *id);
 enum kma_state kma_state_from_id(const char *id);
 enum kma_direction kma_direction_from_id(const char *id);
 enum kma_pattern kma_pattern_from_id(const char *id);

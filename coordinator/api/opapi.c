@@ -9,7 +9,6 @@
 #include "diagnose.h"
 #include "enroll.h"
 #include "hexser.h"
-#include "kma.pb-c.h"
 #include "log.h"
 #include "nodeid.h"
 #include "vocab.h"
@@ -23,17 +22,14 @@ bool opapi_owns(const char *path)
 }
 
 /* The node's last KMIP check of its key service, as the agent reported it (kma.proto). */
-static json_object *kmip_json(const Kma__V1__KmipCheck *k)
+static json_object *kmip_json(const struct store_kmip *k)
 {
 	json_object *j = json_object_new_object();
 
 	json_object_object_add(j, "endpoint", json_object_new_string(k->endpoint));
 	json_object_object_add(j, "operation", json_object_new_string(k->operation));
-	json_object_object_add(
-	    j, "result",
-	    json_object_new_string(kma_kmip_result_id((enum kma_kmip_result)k->result)));
-	json_object_object_add(j, "cause",
-	                       json_object_new_string(kma_cause_id((enum kma_cause)k->cause)));
+	json_object_object_add(j, "result", json_object_new_string(kma_kmip_result_id(k->result)));
+	json_object_object_add(j, "cause", json_object_new_string(kma_cause_id(k->cause)));
 	json_object_object_add(j, "latency_ms", json_object_new_int64(k->latency_ms));
 	json_object_object_add(j, "handshake_ms", json_object_new_int64(k->handshake_ms));
 	json_object_object_add(j, "cipher_suite", json_object_new_string(k->cipher_suite));
@@ -45,63 +41,60 @@ static json_object *kmip_json(const Kma__V1__KmipCheck *k)
 	return j;
 }
 
-/* What the node's last report says of its key service and changed parts. */
+static json_object *key_service_json(const struct store_facts *f)
+{
+	json_object *h = json_object_new_object();
+
+	json_object_object_add(h, "healthy", json_object_new_boolean(f->healthy));
+	json_object_object_add(h, "detail", json_object_new_string(f->health_detail));
+	json_object_object_add(h, "checked_at", json_object_new_int64(f->health_checked_at));
+	if (f->kmip_known)
+		json_object_object_add(h, "kmip", kmip_json(&f->kmip));
+	return h;
+}
+
+static json_object *listen_queues_json(const struct store_facts *f)
+{
+	json_object *lqs = json_object_new_array();
+
+	for (size_t i = 0; i < f->n_lq; i++) {
+		const struct store_listenq *l = &f->lq[i];
+		json_object *q = json_object_new_object();
+
+		json_object_object_add(q, "port", json_object_new_int64(l->port));
+		json_object_object_add(q, "role", json_object_new_string(l->role));
+		json_object_object_add(q, "listening", json_object_new_boolean(l->listening));
+		json_object_object_add(q, "queued", json_object_new_int64(l->queued));
+		json_object_object_add(q, "backlog", json_object_new_int64(l->backlog));
+		json_object_object_add(q, "dropped_recently",
+		                       json_object_new_int64((int64_t)l->dropped_recently));
+		json_object_object_add(q, "window_s", json_object_new_int64(l->window_s));
+		json_object_array_add(lqs, q);
+	}
+	return lqs;
+}
+
+/* What the node's last report says of its key service and changed parts (its facts). */
 static void report_facts(struct store *st, const char *node_id, json_object *r)
 {
-	unsigned char *body = NULL;
-	size_t len = 0;
-	Kma__V1__AgentReport *rep;
+	struct store_facts *f = malloc(sizeof(*f));
 	json_object *parts = json_object_new_array();
 
-	if (store_report_body(st, node_id, &body, &len) == STORE_OK &&
-	    (rep = kma__v1__agent_report__unpack(NULL, len, body))) {
-		if (rep->health) {
-			json_object *h = json_object_new_object();
-
-			json_object_object_add(h, "healthy",
-			                       json_object_new_boolean(rep->health->healthy));
-			json_object_object_add(h, "detail",
-			                       json_object_new_string(rep->health->detail));
-			json_object_object_add(h, "checked_at",
-			                       json_object_new_int64(rep->health->checked_at));
-			if (rep->health->kmip)
-				json_object_object_add(h, "kmip", kmip_json(rep->health->kmip));
-			json_object_object_add(r, "key_service", h);
-		}
-		if (rep->n_listen_queues > 0) {
-			json_object *lqs = json_object_new_array();
-
-			for (size_t i = 0; i < rep->n_listen_queues; i++) {
-				const Kma__V1__ListenQueue *l = rep->listen_queues[i];
-				json_object *q = json_object_new_object();
-
-				json_object_object_add(q, "port", json_object_new_int64(l->port));
-				json_object_object_add(q, "role", json_object_new_string(l->role));
-				json_object_object_add(q, "listening",
-				                       json_object_new_boolean(l->listening));
-				json_object_object_add(q, "queued",
-				                       json_object_new_int64(l->queued));
-				json_object_object_add(q, "backlog",
-				                       json_object_new_int64(l->backlog));
-				json_object_object_add(
-				    q, "dropped_recently",
-				    json_object_new_int64((int64_t)l->dropped_recently));
-				json_object_object_add(q, "window_s",
-				                       json_object_new_int64(l->window_s));
-				json_object_array_add(lqs, q);
-			}
-			json_object_object_add(r, "listen_queues", lqs);
-		}
-		for (size_t i = 0; i < rep->n_parts_changed; i++)
-			json_object_array_add(parts, json_object_new_string(kma_part_id(
-			                                 (enum kma_part)rep->parts_changed[i])));
-		json_object_object_add(r, "boot_id", json_object_new_string(rep->boot_id));
-		kma__v1__agent_report__free_unpacked(rep, NULL);
+	if (f && store_facts_get(st, node_id, f) == STORE_OK) {
+		if (f->health_known)
+			json_object_object_add(r, "key_service", key_service_json(f));
+		if (f->n_lq > 0)
+			json_object_object_add(r, "listen_queues", listen_queues_json(f));
+		for (int p = 1; p < KMA_PART_COUNT; p++)
+			if (f->parts_changed & (1u << p))
+				json_object_array_add(
+				    parts, json_object_new_string(kma_part_id((enum kma_part)p)));
+		json_object_object_add(r, "boot_id", json_object_new_string(f->boot_id));
 	}
 	if (!json_object_object_get_ex(r, "key_service", NULL))
 		json_object_object_add(r, "key_service", NULL);
 	json_object_object_add(r, "parts_changed", parts);
-	free(body);
+	free(f);
 }
 
 /* refused: the refusal of its reports since its last accepted one (diag_refusal), or NULL. */

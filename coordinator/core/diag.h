@@ -87,7 +87,7 @@ struct diag_finding {
 	size_t n_evidence;
 };
 
-/* What a node said about itself in its last accepted report (from the stored report body). */
+/* What a node said about itself in its last accepted report (its facts, store_facts). */
 /* A listen queue the node measured on itself (kma.proto ListenQueue). */
 struct diag_listenq {
 	bool key_service; /* the key service's port, else the agent's own peer listener */
@@ -107,7 +107,7 @@ struct diag_self {
 	int64_t cert_not_after; /* 0: unknown */
 	char cert_serial[STORE_SERIAL_MAX];
 	bool keys_known, keys_ok; /* its key service, when the report says */
-	char keys_detail[128];
+	char keys_detail[STORE_TEXT_MAX];
 };
 
 struct diag_input {

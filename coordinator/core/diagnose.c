@@ -5,20 +5,25 @@
 #include <string.h>
 
 #include "diag.h"
-#include "kma.pb-c.h"
 #include "log.h"
 
-void diagnose_self_listenq(struct diag_self *s, const Kma__V1__AgentReport *r)
+void diagnose_self_from_facts(const struct store_node *n, const struct store_facts *f,
+                              struct diag_self *s)
 {
-
-	s->n_lq = 0;
-	for (size_t i = 0; r && i < r->n_listen_queues && s->n_lq < DIAG_LISTENQ_MAX; i++) {
-		const Kma__V1__ListenQueue *l = r->listen_queues[i];
+	memset(s, 0, sizeof(*s));
+	if (!n->has_report)
+		return;
+	s->state = n->report_state;
+	s->report_at = n->report_at;
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->n_lq && s->n_lq < DIAG_LISTENQ_MAX; i++) {
+		const struct store_listenq *l = &f->lq[i];
 		struct diag_listenq *q = &s->lq[s->n_lq];
 
 		if (!l->listening)
 			continue;
-		q->key_service = l->role && strcmp(l->role, "key_service") == 0;
+		q->key_service = l->key_service;
 		q->port = l->port;
 		q->queued = l->queued;
 		q->backlog = l->backlog;
@@ -26,35 +31,29 @@ void diagnose_self_listenq(struct diag_self *s, const Kma__V1__AgentReport *r)
 		q->window_s = l->window_s;
 		s->n_lq++;
 	}
+	if (f->has_cert) {
+		s->cert_not_after = f->cert_not_after;
+		snprintf(s->cert_serial, sizeof(s->cert_serial), "%s", f->cert_serial);
+	}
+	if (f->health_known) {
+		s->keys_known = true;
+		s->keys_ok = f->healthy;
+		snprintf(s->keys_detail, sizeof(s->keys_detail), "%s", f->health_detail);
+	}
 }
 
-void diagnose_self_from_report(struct store *st, const struct store_node *n, struct diag_self *s)
+void diagnose_self_load(struct store *st, const struct store_node *n, struct diag_self *s)
 {
-	unsigned char *body = NULL;
-	size_t len = 0;
-	Kma__V1__AgentReport *r;
+	struct store_facts *f = NULL;
 
-	memset(s, 0, sizeof(*s));
-	if (!n->has_report)
-		return;
-	s->state = n->report_state;
-	s->report_at = n->report_at;
-	if (store_report_body(st, n->node_id, &body, &len) != STORE_OK)
-		return;
-	r = kma__v1__agent_report__unpack(NULL, len, body);
-	diagnose_self_listenq(s, r);
-	if (r && r->own_cert) {
-		s->cert_not_after = r->own_cert->not_after;
-		snprintf(s->cert_serial, sizeof(s->cert_serial), "%s", r->own_cert->serial);
+	/* Without facts (none yet after an upgrade) what the node said of itself is unknown. */
+	if (n->has_report && (f = malloc(sizeof(*f))) &&
+	    store_facts_get(st, n->node_id, f) != STORE_OK) {
+		free(f);
+		f = NULL;
 	}
-	if (r && r->health) {
-		s->keys_known = true;
-		s->keys_ok = r->health->healthy;
-		snprintf(s->keys_detail, sizeof(s->keys_detail), "%s", r->health->detail);
-	}
-	if (r)
-		kma__v1__agent_report__free_unpacked(r, NULL);
-	free(body);
+	diagnose_self_from_facts(n, f, s);
+	free(f);
 }
 
 static char ca_subjects[DIAGNOSE_CA_MAX][DIAG_DN_MAX];
@@ -88,7 +87,7 @@ int diagnose_snapshot_load(struct store *st, int64_t now, int64_t stale_after,
 		return -1;
 	}
 	for (size_t i = 0; i < n_nodes; i++)
-		diagnose_self_from_report(st, &s->nodes[i], &s->self[i]);
+		diagnose_self_load(st, &s->nodes[i], &s->self[i]);
 	s->in.nodes = s->nodes;
 	s->in.self = s->self;
 	s->in.n_nodes = n_nodes;

@@ -10,14 +10,18 @@
 #include <sys/types.h>
 
 #include "diag.h"
-#include "kma.pb-c.h"
 #include "store.h"
 
-/* What a node said about itself in its last stored report (state, certificate). */
-void diagnose_self_from_report(struct store *st, const struct store_node *n, struct diag_self *s);
+/*
+ * What node n said about itself in its last report (state, certificate, key service,
+ * listen queues: the listening ones, up to DIAG_LISTENQ_MAX) into s, from f, its facts
+ * (NULL: unknown).
+ */
+void diagnose_self_from_facts(const struct store_node *n, const struct store_facts *f,
+                              struct diag_self *s);
 
-/* The listen queues a report measured (listening ones, up to DIAG_LISTENQ_MAX) into s. */
-void diagnose_self_listenq(struct diag_self *s, const Kma__V1__AgentReport *r);
+/* diagnose_self_from_facts with the facts the store has of n. */
+void diagnose_self_load(struct store *st, const struct store_node *n, struct diag_self *s);
 
 #define DIAGNOSE_CA_MAX 8
 

@@ -8,7 +8,6 @@
 
 #include "diagnose.h"
 #include "enroll.h"
-#include "kma.pb-c.h"
 #include "log.h"
 #include "plantoken.h"
 #include "store_plan.h"
@@ -29,38 +28,26 @@ void engine_unlock(void)
 
 /* ---- the snapshot ---- */
 
-static void from_report(const Kma__V1__AgentReport *r, struct plan_node *p, struct diag_self *self)
+static void from_facts(const struct store_facts *f, struct plan_node *p)
 {
-	diagnose_self_listenq(self, r);
-	if (r->own_cert) {
-		self->cert_not_after = r->own_cert->not_after;
-		snprintf(self->cert_serial, sizeof(self->cert_serial), "%s", r->own_cert->serial);
-	}
-	snprintf(p->boot_id, sizeof(p->boot_id), "%s", r->boot_id);
-	if (r->health) {
-		p->health_known = true;
-		p->healthy = r->health->healthy;
-		snprintf(p->health_detail, sizeof(p->health_detail), "%s", r->health->detail);
-	}
-	if (r->own_cert)
-		snprintf(p->cert_serial, sizeof(p->cert_serial), "%s", r->own_cert->serial);
-	p->table_version = r->peer_table_version;
-	if (r->last_directive) {
-		snprintf(p->last_directive, sizeof(p->last_directive), "%s",
-		         r->last_directive->directive_id);
-		p->last_ok = r->last_directive->ok;
-		snprintf(p->last_detail, sizeof(p->last_detail), "%s", r->last_directive->detail);
-		p->last_done_at = r->last_directive->done_at;
-	}
-	p->fencing = r->fencing_token;
-	for (size_t i = 0; i < r->n_recovery; i++) {
-		enum kma_step_kind k = kma_step_kind_from_id(r->recovery[i]->step);
-
-		if (k == KMA_STEP_KIND_UNSPECIFIED)
+	snprintf(p->boot_id, sizeof(p->boot_id), "%s", f->boot_id);
+	p->health_known = f->health_known;
+	p->healthy = f->healthy;
+	snprintf(p->health_detail, sizeof(p->health_detail), "%s", f->health_detail);
+	if (f->has_cert)
+		snprintf(p->cert_serial, sizeof(p->cert_serial), "%s", f->cert_serial);
+	p->table_version = f->table_version;
+	snprintf(p->last_directive, sizeof(p->last_directive), "%s", f->last_directive);
+	p->last_ok = f->last_ok;
+	snprintf(p->last_detail, sizeof(p->last_detail), "%s", f->last_detail);
+	p->last_done_at = f->last_done_at;
+	p->fencing = f->fencing;
+	for (int k = 0; k < KMA_STEP_KIND_COUNT; k++) {
+		if (!f->modes[k].set)
 			continue;
-		p->modes[k].manual = r->recovery[i]->manual;
+		p->modes[k].manual = f->modes[k].manual;
 		snprintf(p->modes[k].instruction, sizeof(p->modes[k].instruction), "%s",
-		         r->recovery[i]->instruction);
+		         f->modes[k].instruction);
 	}
 }
 
@@ -71,6 +58,7 @@ int engine_view_load(struct store *st, int64_t now, int64_t stale_after, struct 
 	struct store_attempt *attempts = NULL;
 	struct plan_node *nodes = NULL;
 	struct diag_self *self = NULL;
+	struct store_facts *facts = NULL;
 	size_t n = 0, n_obs = 0, n_attempts = 0;
 
 	memset(v, 0, sizeof(*v));
@@ -79,30 +67,24 @@ int engine_view_load(struct store *st, int64_t now, int64_t stale_after, struct 
 	    store_attempts_list(st, &attempts, &n_attempts) != STORE_OK ||
 	    store_peer_table_version(st, &v->table_version) != STORE_OK ||
 	    !(nodes = calloc(n ? n : 1, sizeof(*nodes))) ||
-	    !(self = calloc(n ? n : 1, sizeof(*self))))
+	    !(self = calloc(n ? n : 1, sizeof(*self))) || !(facts = malloc(sizeof(*facts))))
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char *body = NULL;
-		size_t len = 0;
-		Kma__V1__AgentReport *r;
-
 		nodes[i].entry = entries[i];
-		if (!entries[i].has_report)
+		if (!entries[i].has_report) {
+			diagnose_self_from_facts(&entries[i], NULL, &self[i]);
 			continue;
-		self[i].state = entries[i].report_state;
-		self[i].report_at = entries[i].report_at;
-		/* A view without a node's report would take its manual steps for automatic. */
-		if (store_report_body(st, entries[i].node_id, &body, &len) != STORE_OK ||
-		    !(r = kma__v1__agent_report__unpack(NULL, len, body))) {
-			log_err("recovery: the last report of %s cannot be read",
+		}
+		/* A view without a node's facts would take its manual steps for automatic. */
+		if (store_facts_get(st, entries[i].node_id, facts) != STORE_OK) {
+			log_err("recovery: what the last report of %s said is not known (yet)",
 			        entries[i].node_id);
-			free(body);
 			goto fail;
 		}
-		from_report(r, &nodes[i], &self[i]);
-		kma__v1__agent_report__free_unpacked(r, NULL);
-		free(body);
+		diagnose_self_from_facts(&entries[i], facts, &self[i]);
+		from_facts(facts, &nodes[i]);
 	}
+	free(facts);
 	v->nodes = nodes;
 	v->n = n;
 	v->obs = obs;
@@ -124,6 +106,7 @@ int engine_view_load(struct store *st, int64_t now, int64_t stale_after, struct 
 	return 0;
 fail:
 	log_err("recovery: cannot read the cluster's state");
+	free(facts);
 	free(entries);
 	free(obs);
 	free(attempts);

@@ -55,12 +55,12 @@ struct plan_node {
 	struct store_node entry;
 	char boot_id[72];
 	bool health_known, healthy;
-	char health_detail[128];
+	char health_detail[STORE_TEXT_MAX];
 	char cert_serial[STORE_SERIAL_MAX];
 	uint64_t table_version;
 	char last_directive[48];
 	bool last_ok;
-	char last_detail[256];
+	char last_detail[STORE_TEXT_MAX];
 	int64_t last_done_at;
 	uint64_t fencing;
 	/* by step kind, from the board; all automatic when unknown */

@@ -383,35 +383,84 @@ static void arena_release(struct report_arena *a)
 	a->chunks = NULL;
 }
 
-/*
- * The report to store: r packed again without its observations. Kept only if it decodes
- * again (protobuf-c re-packs some unknown fields in a form it cannot read back); else the
- * body as received is stored, as before.
- */
-static void keep_without_peers(struct report_in *in)
-{
-	Kma__V1__AgentReport copy = *in->r;
-	Kma__V1__AgentReport *check;
-	unsigned char *buf;
-	size_t len;
+/* Copies the text t (NULL: "") into buf, cut to its size. */
+#define FACT_TEXT(buf, t) snprintf((buf), sizeof(buf), "%s", (t) ? (t) : "")
 
-	copy.n_peers = 0;
-	copy.peers = NULL;
-	len = kma__v1__agent_report__get_packed_size(&copy);
-	buf = malloc(len ? len : 1);
-	if (!buf || kma__v1__agent_report__pack(&copy, buf) != len) {
-		free(buf);
-		return;
+static void kmip_from(const Kma__V1__KmipCheck *c, struct store_kmip *k)
+{
+	FACT_TEXT(k->endpoint, c->endpoint);
+	FACT_TEXT(k->operation, c->operation);
+	k->result = (unsigned)c->result < KMA_KMIP_RESULT_COUNT ? (enum kma_kmip_result)c->result
+	                                                        : KMA_KMIP_RESULT_UNSPECIFIED;
+	k->cause =
+	    (unsigned)c->cause < KMA_CAUSE_COUNT ? (enum kma_cause)c->cause : KMA_CAUSE_UNSPECIFIED;
+	k->latency_ms = c->latency_ms;
+	k->handshake_ms = c->handshake_ms;
+	FACT_TEXT(k->cipher_suite, c->cipher_suite);
+	FACT_TEXT(k->result_status, c->result_status);
+	FACT_TEXT(k->result_reason, c->result_reason);
+	FACT_TEXT(k->answer, c->answer);
+	FACT_TEXT(k->detail, c->detail);
+	k->checked_at = c->checked_at;
+}
+
+static void listenq_from(const Kma__V1__AgentReport *r, struct store_facts *f)
+{
+	for (size_t i = 0; i < r->n_listen_queues && f->n_lq < STORE_LISTENQ_MAX; i++) {
+		const Kma__V1__ListenQueue *l = r->listen_queues[i];
+		struct store_listenq *q = &f->lq[f->n_lq++];
+
+		q->port = l->port;
+		FACT_TEXT(q->role, l->role);
+		q->key_service = l->role && strcmp(l->role, "key_service") == 0;
+		q->listening = l->listening;
+		q->queued = l->queued;
+		q->backlog = l->backlog;
+		q->dropped_recently = l->dropped_recently;
+		q->window_s = l->window_s;
 	}
-	check = kma__v1__agent_report__unpack(NULL, len, buf);
-	if (!check) {
-		free(buf);
-		return;
+}
+
+/* What r says of its node (validated: its enums may still be values this build lacks). */
+static void facts_from(const Kma__V1__AgentReport *r, struct store_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	FACT_TEXT(f->boot_id, r->boot_id);
+	if (r->own_cert) {
+		f->has_cert = true;
+		FACT_TEXT(f->cert_serial, r->own_cert->serial);
+		f->cert_not_after = r->own_cert->not_after;
 	}
-	kma__v1__agent_report__free_unpacked(check, NULL);
-	in->packed = buf;
-	in->body = buf;
-	in->len = len;
+	if (r->health) {
+		f->health_known = true;
+		f->healthy = r->health->healthy;
+		FACT_TEXT(f->health_detail, r->health->detail);
+		f->health_checked_at = r->health->checked_at;
+		f->kmip_known = r->health->kmip != NULL;
+		if (r->health->kmip)
+			kmip_from(r->health->kmip, &f->kmip);
+	}
+	listenq_from(r, f);
+	for (size_t i = 0; i < r->n_parts_changed; i++)
+		if ((unsigned)r->parts_changed[i] < KMA_PART_COUNT && r->parts_changed[i] < 32)
+			f->parts_changed |= 1u << r->parts_changed[i];
+	f->table_version = r->peer_table_version;
+	if (r->last_directive) {
+		FACT_TEXT(f->last_directive, r->last_directive->directive_id);
+		f->last_ok = r->last_directive->ok;
+		FACT_TEXT(f->last_detail, r->last_directive->detail);
+		f->last_done_at = r->last_directive->done_at;
+	}
+	f->fencing = r->fencing_token;
+	for (size_t i = 0; i < r->n_recovery; i++) {
+		struct store_step_mode *m = &f->modes[kma_step_kind_from_id(r->recovery[i]->step)];
+
+		if (m == &f->modes[KMA_STEP_KIND_UNSPECIFIED])
+			continue; /* a step this build does not know */
+		m->set = true;
+		m->manual = r->recovery[i]->manual;
+		FACT_TEXT(m->instruction, r->recovery[i]->instruction);
+	}
 }
 
 /* out answers 500; had_reply: out holds a reply to free first. */
@@ -465,9 +514,7 @@ bool report_decode(const struct report_client *who, const char *content_type,
 		goto fail;
 	for (size_t i = 0; i < in->r->n_peers; i++)
 		observation_from(in->r->peers[i], &in->obs[i]);
-	in->body = body;
-	in->len = len;
-	keep_without_peers(in);
+	facts_from(in->r, &in->facts);
 	return true;
 fail:
 	report_in_free(in);
@@ -477,7 +524,6 @@ fail:
 void report_in_free(struct report_in *in)
 {
 	free(in->obs);
-	free(in->packed);
 	arena_release(&in->arena); /* in->r with it */
 	memset(in, 0, sizeof(*in));
 }
@@ -520,8 +566,7 @@ static bool store_one(struct store *st, uint32_t interval_ms, struct revoke *crl
 	    .received_at = now,
 	    .state = (unsigned)r->state < KMA_STATE_COUNT ? (enum kma_state)r->state
 	                                                  : KMA_STATE_UNSPECIFIED,
-	    .body = in->body,
-	    .body_len = in->len,
+	    .facts = &in->facts,
 	    /* A plan's gates compare observation times with its steps': exact while one runs. */
 	    .at_slack = planning ? 0 : REPORT_OBS_AT_SLACK_S,
 	};

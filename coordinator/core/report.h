@@ -89,13 +89,7 @@ struct report_in {
 	struct report_client who; /* the caller's strings, which must outlive in */
 	Kma__V1__AgentReport *r;
 	struct store_obs_in *obs; /* [r->n_peers], pointing into r->peers */
-	/*
-	 * What is stored of the report: r without its observations, which have rows of their
-	 * own (a twentieth of the bytes at 20 nodes), or else the caller's body as received.
-	 */
-	const unsigned char *body;
-	size_t len;
-	unsigned char *packed; /* body, when it is the shorter copy */
+	struct store_facts facts; /* what r says of its node: what is stored of it besides */
 	/* Where r and everything in it were allocated, one block after another, freed at once. */
 	struct report_arena {
 		struct report_chunk *chunks;

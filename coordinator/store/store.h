@@ -127,8 +127,70 @@ struct store_obs_in {
 /* The longest string field f of struct store_observation can hold (its size less the NUL). */
 #define STORE_OBS_CUT(f) (sizeof(((struct store_observation *)0)->f) - 1)
 
+#define STORE_LISTENQ_MAX 4 /* listening ports a report's facts keep (an agent sends two) */
+
+/* A listening port of the node, as its agent measured it (hal/listenq.h). */
+struct store_listenq {
+	uint32_t port;
+	char role[32];    /* as the agent named it */
+	bool key_service; /* the board's key service port (role "key_service"), else the mesh's */
+	bool listening;
+	uint32_t queued, backlog;
+	uint64_t dropped_recently; /* ListenDrops over window_s */
+	uint32_t window_s;
+};
+
+/* The agent's last check of its key service over KMIP. */
+struct store_kmip {
+	char endpoint[STORE_TEXT_MAX];
+	char operation[32];
+	enum kma_kmip_result result;
+	enum kma_cause cause;
+	uint32_t latency_ms, handshake_ms;
+	char cipher_suite[96];
+	char result_status[64];
+	char result_reason[64];
+	char answer[STORE_TEXT_MAX];
+	char detail[STORE_TEXT_MAX];
+	int64_t checked_at;
+};
+
+/* How the node's board performs a recovery step (its [recovery] section). */
+struct store_step_mode {
+	bool set; /* the report named this step; else it is automatic */
+	bool manual;
+	char instruction[STORE_TEXT_MAX];
+};
+
 /*
- * One report as stored: the decoded summary and the raw protobuf body.
+ * What a node's last report says of the node itself, typed once at intake: the backend
+ * stores these, not the report. Strings longer than their field are cut.
+ */
+struct store_facts {
+	char boot_id[STORE_BOOT_MAX];
+	bool has_cert; /* the report described its own certificate */
+	char cert_serial[STORE_SERIAL_MAX];
+	int64_t cert_not_after;
+	bool health_known, healthy; /* its key service, when the report says */
+	char health_detail[STORE_TEXT_MAX];
+	int64_t health_checked_at;
+	bool kmip_known;
+	struct store_kmip kmip;
+	struct store_listenq lq[STORE_LISTENQ_MAX];
+	size_t n_lq;
+	uint32_t parts_changed; /* bit (1u << enum kma_part) per part replaced */
+	uint64_t table_version; /* of the peer table it runs with */
+	/* the last directive it accepted or refused ("" when none) */
+	char last_directive[48];
+	bool last_ok;
+	char last_detail[STORE_TEXT_MAX];
+	int64_t last_done_at; /* 0 while it still runs */
+	uint64_t fencing;     /* the highest lease fencing token it has accepted */
+	struct store_step_mode modes[KMA_STEP_KIND_COUNT]; /* by step kind */
+};
+
+/*
+ * One report as stored: the decoded summary and the node's facts.
  *
  * Reports never go back. An agent's incarnation is (boot_id, instance); the reports of one
  * are ordered by sequence. A report of the incarnation last stored whose sequence is not
@@ -147,9 +209,8 @@ struct store_report {
 	uint64_t instance;
 	uint64_t sequence;
 	int64_t received_at;
-	enum kma_state state; /* in range (kma_state_id) */
-	const unsigned char *body;
-	size_t body_len;
+	enum kma_state state;            /* in range (kma_state_id) */
+	const struct store_facts *facts; /* NULL: none are known (stored as such) */
 	/*
 	 * An observation whose only change is a time later by less than this many seconds is
 	 * not written again (0: every change is), so that the probes' moving times do not
@@ -352,9 +413,12 @@ enum store_status store_attempt_record(struct store *st, const char *node_id, co
 enum store_status store_attempts_list(struct store *st, struct store_attempt **out, size_t *count)
     __attribute__((warn_unused_result));
 
-/* The stored body of the node's last report into a new buffer the caller frees. */
-enum store_status store_report_body(struct store *st, const char *node_id, unsigned char **body,
-                                    size_t *len) __attribute__((warn_unused_result));
+/*
+ * The facts of the node's last report. STORE_NOT_FOUND when it has none: no report, or one
+ * stored before facts were (a database of schema 9 or older, until the node reports again).
+ */
+enum store_status store_facts_get(struct store *st, const char *node_id, struct store_facts *out)
+    __attribute__((warn_unused_result));
 
 /* Every observation, ordered by node, peer and direction, into a new array (free()). */
 enum store_status store_observations_list(struct store *st, struct store_observation **out,

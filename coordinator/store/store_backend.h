@@ -55,8 +55,8 @@ struct store_ops {
 	                                    int64_t now);
 	enum store_status (*attempts_list)(struct store *st, struct store_attempt **out,
 	                                   size_t *count);
-	enum store_status (*report_body)(struct store *st, const char *node_id,
-	                                 unsigned char **body, size_t *len);
+	enum store_status (*facts_get)(struct store *st, const char *node_id,
+	                               struct store_facts *out);
 	enum store_status (*observations_list)(struct store *st, struct store_observation **out,
 	                                       size_t *count);
 	enum store_status (*reject_count)(struct store *st, int status);

@@ -141,10 +141,9 @@ enum store_status store_attempts_list(struct store *st, struct store_attempt **o
 	return st->ops->attempts_list(st, out, count);
 }
 
-enum store_status store_report_body(struct store *st, const char *node_id, unsigned char **body,
-                                    size_t *len)
+enum store_status store_facts_get(struct store *st, const char *node_id, struct store_facts *out)
 {
-	return st->ops->report_body(st, node_id, body, len);
+	return st->ops->facts_get(st, node_id, out);
 }
 
 enum store_status store_observations_list(struct store *st, struct store_observation **out,

@@ -11,7 +11,7 @@
 #include "obs_cache.h"
 
 /* The schema this build writes; older files are migrated forward in store_open. */
-#define SCHEMA_VERSION 9
+#define SCHEMA_VERSION 10
 
 static const char schema_v1[] =
     "CREATE TABLE IF NOT EXISTS nodes ("
@@ -115,6 +115,35 @@ static const char schema_v9[] =
     "ALTER TABLE tokens ADD COLUMN issued_serial TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE tokens ADD COLUMN issued_cert BLOB NOT NULL DEFAULT x'';";
 
+/*
+ * v10: what a report says of its node, in typed rows (store_sqlite_facts.c) instead of the
+ * report's protobuf body (no longer written). A report stored before has no facts until its
+ * node reports again: store_facts_get answers STORE_NOT_FOUND meanwhile.
+ */
+static const char schema_v10[] =
+    "CREATE TABLE IF NOT EXISTS facts ("
+    " node_id TEXT PRIMARY KEY NOT NULL, boot_id TEXT NOT NULL, has_cert INTEGER NOT NULL,"
+    " cert_serial TEXT NOT NULL, cert_not_after INTEGER NOT NULL,"
+    " health_known INTEGER NOT NULL, healthy INTEGER NOT NULL, health_detail TEXT NOT NULL,"
+    " health_checked_at INTEGER NOT NULL, kmip_known INTEGER NOT NULL,"
+    " kmip_endpoint TEXT NOT NULL, kmip_operation TEXT NOT NULL, kmip_result TEXT NOT NULL,"
+    " kmip_cause TEXT NOT NULL, kmip_latency_ms INTEGER NOT NULL,"
+    " kmip_handshake_ms INTEGER NOT NULL, kmip_cipher_suite TEXT NOT NULL,"
+    " kmip_result_status TEXT NOT NULL, kmip_result_reason TEXT NOT NULL,"
+    " kmip_answer TEXT NOT NULL, kmip_detail TEXT NOT NULL, kmip_checked_at INTEGER NOT NULL,"
+    " parts_changed INTEGER NOT NULL, table_version INTEGER NOT NULL,"
+    " last_directive TEXT NOT NULL, last_ok INTEGER NOT NULL, last_detail TEXT NOT NULL,"
+    " last_done_at INTEGER NOT NULL, fencing INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS fact_queues ("
+    " node_id TEXT NOT NULL, idx INTEGER NOT NULL, port INTEGER NOT NULL, role TEXT NOT NULL,"
+    " key_service INTEGER NOT NULL, listening INTEGER NOT NULL, queued INTEGER NOT NULL,"
+    " backlog INTEGER NOT NULL, dropped_recently INTEGER NOT NULL,"
+    " window_s INTEGER NOT NULL, PRIMARY KEY (node_id, idx));"
+    "CREATE TABLE IF NOT EXISTS fact_modes ("
+    " node_id TEXT NOT NULL, kind TEXT NOT NULL, manual INTEGER NOT NULL,"
+    " instruction TEXT NOT NULL, PRIMARY KEY (node_id, kind));"
+    "UPDATE reports SET body = x'';";
+
 enum stmt_id {
 	S_BEGIN,
 	S_COMMIT,
@@ -138,7 +167,6 @@ enum stmt_id {
 	S_VERSION_BUMP,
 	S_REPORT_UPSERT,
 	S_REPORT_DELETE,
-	S_REPORT_BODY,
 	S_OBS_UPSERT,
 	S_OBS_OF_NODE,
 	S_OBS_UPDATE,
@@ -211,14 +239,13 @@ static const char *const stmt_sql[S_COUNT] = {
      */
     [S_REPORT_UPSERT] = "INSERT INTO reports(node_id, sequence, received_at, state, body,"
                         " boot_id, instance, retired, address)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                        " VALUES (?1, ?2, ?3, ?4, x'', ?6, ?7, ?8, ?9)"
                         " ON CONFLICT(node_id) DO UPDATE SET"
                         " sequence = excluded.sequence, received_at = excluded.received_at,"
-                        " state = excluded.state, body = excluded.body,"
+                        " state = excluded.state,"
                         " boot_id = excluded.boot_id, instance = excluded.instance,"
                         " retired = excluded.retired, address = excluded.address",
     [S_REPORT_DELETE] = "DELETE FROM reports WHERE node_id = ?1",
-    [S_REPORT_BODY] = "SELECT body FROM reports WHERE node_id = ?1",
     /*
      * An observation that did not change is not written again (most of a report). Only
      * observations of the cluster's other nodes are kept: a report cannot add rows about
@@ -450,6 +477,8 @@ static enum store_status schema_migrate(struct sqlstore *st)
 	if (version < 8 && exec(st, schema_v8, "migrate schema to v8") != STORE_OK)
 		goto exit;
 	if (version < 9 && exec(st, schema_v9, "migrate schema to v9") != STORE_OK)
+		goto exit;
+	if (version < 10 && exec(st, schema_v10, "migrate schema to v10") != STORE_OK)
 		goto exit;
 	if (version < SCHEMA_VERSION) {
 		char sql[64];
@@ -904,7 +933,7 @@ static enum store_status sq_node_delete(struct store *base, const char *node_id)
 		if (run(st, s, "delete node") != STORE_OK)
 			goto exit;
 	}
-	if (version_bump(st) != STORE_OK)
+	if (sq_facts_delete(st, node_id) != STORE_OK || version_bump(st) != STORE_OK)
 		goto exit;
 	ret = tx_commit(st);
 	/* Other nodes' observations of this one went too. */
@@ -1556,8 +1585,6 @@ static enum store_status report_put(struct sqlstore *st, const struct store_repo
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->sequence);
 	sqlite3_bind_int64(s, 3, r->received_at);
 	bind_static(s, 4, kma_state_id(r->state));
-	sqlite3_bind_blob64(s, 5, r->body_len ? (const void *)r->body : "", r->body_len,
-	                    SQLITE_STATIC);
 	(void)sqlite3_bind_text(s, 6, r->boot_id ? r->boot_id : "",
 	                        (int)strnlen(r->boot_id ? r->boot_id : "", STORE_BOOT_MAX - 1),
 	                        SQLITE_STATIC);
@@ -1565,6 +1592,8 @@ static enum store_status report_put(struct sqlstore *st, const struct store_repo
 	bind_static(s, 8, retired);
 	bind_cut(s, 9, r->address, STORE_TEXT_MAX - 1);
 	if (run(st, s, "store report") != STORE_OK)
+		goto exit;
+	if (sq_facts_put(st, r->node_id, r->facts) != STORE_OK)
 		goto exit;
 	if (obs_put(st, r, obs, n_obs) != STORE_OK)
 		goto exit;
@@ -1575,39 +1604,6 @@ exit:
 	sqlite3_clear_bindings(st->stmt[S_REPORT_UPSERT]);
 	sqlite3_clear_bindings(st->stmt[S_OBS_UPSERT]);
 	sqlite3_clear_bindings(st->stmt[S_OBS_UPDATE]);
-	return ret;
-}
-
-static enum store_status sq_report_body(struct store *base, const char *node_id,
-                                        unsigned char **body, size_t *len)
-{
-	struct sqlstore *st = sq(base);
-
-	sqlite3_stmt *s = stmt_get(st, S_REPORT_BODY);
-	enum store_status ret = STORE_ERROR;
-	int rc;
-
-	*body = NULL;
-	*len = 0;
-	bind_text(s, 1, node_id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(s, 0);
-		const void *p = sqlite3_column_blob(s, 0);
-
-		*body = malloc(n ? n : 1);
-		if (*body) {
-			if (n)
-				memcpy(*body, p, n);
-			*len = n;
-			ret = STORE_OK;
-		}
-	} else if (rc == SQLITE_DONE) {
-		ret = STORE_NOT_FOUND;
-	} else {
-		db_fail(st, "read report");
-	}
-	sqlite3_reset(s);
 	return ret;
 }
 
@@ -1708,7 +1704,7 @@ static const struct store_ops sqlite_ops = {
     .node_set_pending = sq_node_set_pending,
     .attempt_record = sq_attempt_record,
     .attempts_list = sq_attempts_list,
-    .report_body = sq_report_body,
+    .facts_get = sq_facts_get,
     .observations_list = sq_observations_list,
     .reject_count = sq_reject_count,
     .rejects_get = sq_rejects_get,

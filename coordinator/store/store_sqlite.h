@@ -3,7 +3,8 @@
 
 /*
  * The SQLite backend of the store (store_backend.h): its modules (store_sqlite.c: nodes,
- * enrolment, tokens, reports, observations; store_sqlite_plan.c: plans, steps, the journal,
+ * enrolment, tokens, reports, observations; store_sqlite_facts.c: what reports say of their
+ * node; store_sqlite_plan.c: plans, steps, the journal,
  * the lease) share its handle, a struct sqlstore whose first member is the struct store
  * the core holds.
  */
@@ -60,6 +61,16 @@ void store_write_leave(struct sqlstore *st);
 enum store_status store_collect(struct sqlstore *st, sqlite3_stmt *s, size_t elem, void **arr,
                                 size_t *count, void (*fill)(sqlite3_stmt *, void *),
                                 const char *what) __attribute__((warn_unused_result));
+
+/*
+ * A node's facts (store_sqlite_facts.c): sq_facts_put stores f (NULL: none) in the
+ * caller's transaction, sq_facts_delete removes them, sq_facts_get is store_facts_get.
+ */
+enum store_status sq_facts_put(struct sqlstore *st, const char *node_id,
+                               const struct store_facts *f) __attribute__((warn_unused_result));
+enum store_status sq_facts_delete(struct sqlstore *st, const char *node_id)
+    __attribute__((warn_unused_result));
+enum store_status sq_facts_get(struct store *base, const char *node_id, struct store_facts *out);
 
 /* store_plan.h's operations, in store_sqlite_plan.c (for the table in store_sqlite.c). */
 enum store_status sq_tx_begin(struct store *base);

@@ -82,9 +82,13 @@ static int teardown(void **state)
 static void report(struct store *st, int i, uint64_t seq, int64_t at, const char *const *cause,
                    const char *const *seen)
 {
-	Kma__V1__AgentReport r = KMA__V1__AGENT_REPORT__INIT;
-	Kma__V1__KeyServiceHealth h = KMA__V1__KEY_SERVICE_HEALTH__INIT;
-	Kma__V1__CertInfo own = KMA__V1__CERT_INFO__INIT;
+	struct store_facts f = {.boot_id = "boot",
+	                        .has_cert = true,
+	                        .cert_not_after = NOW + 86400 * 365,
+	                        .health_known = true,
+	                        .healthy = true,
+	                        .health_detail = "ok",
+	                        .table_version = 3};
 	struct store_obs_in obs[6];
 	struct store_report rec = {.node_id = ids[i],
 	                           .cert_serial = serials[i],
@@ -92,23 +96,11 @@ static void report(struct store *st, int i, uint64_t seq, int64_t at, const char
 	                           .instance = 1,
 	                           .sequence = seq,
 	                           .received_at = at,
-	                           .state = KMA_STATE_ENROLLED};
-	unsigned char buf[512];
+	                           .state = KMA_STATE_ENROLLED,
+	                           .facts = &f};
 	size_t n = 0;
 
-	r.node_id = (char *)ids[i];
-	r.boot_id = "boot";
-	r.state = KMA__V1__IDENTITY_STATE__IDENTITY_STATE_ENROLLED;
-	h.healthy = true;
-	h.detail = "ok";
-	r.health = &h;
-	own.serial = (char *)serials[i];
-	own.not_after = NOW + 86400 * 365;
-	r.own_cert = &own;
-	r.peer_table_version = 3;
-	rec.body_len = kma__v1__agent_report__pack(&r, buf);
-	assert_true(rec.body_len <= sizeof(buf));
-	rec.body = buf;
+	snprintf(f.cert_serial, sizeof(f.cert_serial), "%s", serials[i]);
 	for (int j = 0; j < 3; j++) {
 		for (int d = 0; d < 2 && j != i; d++) {
 			bool failed = !d && cause && cause[j];

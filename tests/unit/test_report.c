@@ -171,6 +171,94 @@ static void test_content_type(void **state)
 	assert_false(report_content_type_ok(""));
 }
 
+/* What a report says of its node is typed once, at decode (report_in.facts). */
+static void test_decode_facts(void **state)
+{
+	struct fixture f;
+	Kma__V1__KeyServiceHealth h = KMA__V1__KEY_SERVICE_HEALTH__INIT;
+	Kma__V1__KmipCheck k = KMA__V1__KMIP_CHECK__INIT;
+	Kma__V1__ListenQueue q[3] = {KMA__V1__LISTEN_QUEUE__INIT, KMA__V1__LISTEN_QUEUE__INIT,
+	                             KMA__V1__LISTEN_QUEUE__INIT};
+	Kma__V1__ListenQueue *qp[3] = {&q[0], &q[1], &q[2]};
+	Kma__V1__RecoveryStepMode m[2] = {KMA__V1__RECOVERY_STEP_MODE__INIT,
+	                                  KMA__V1__RECOVERY_STEP_MODE__INIT};
+	Kma__V1__RecoveryStepMode *mp[2] = {&m[0], &m[1]};
+	Kma__V1__DirectiveResult d = KMA__V1__DIRECTIVE_RESULT__INIT;
+	struct report_outcome out;
+	struct report_in in;
+	unsigned char buf[4096];
+	size_t len;
+
+	(void)state;
+	fixture_init(&f, 0);
+	f.parts[1] = KMA__V1__HARDWARE_PART__HARDWARE_PART_DISK;
+	f.r.n_parts_changed = 2;
+	f.r.boot_id = "b-1";
+	f.own.not_after = 2000000000;
+	h.healthy = true;
+	h.detail = "answered";
+	h.checked_at = 77;
+	k.endpoint = "127.0.0.1:5696";
+	k.result = 1;
+	k.cause = KMA__V1__CAUSE__CAUSE_TCP_REFUSED;
+	k.answer = "42";
+	h.kmip = &k;
+	f.r.health = &h;
+	q[0].port = 5696;
+	q[0].role = "key_service";
+	q[0].listening = true;
+	q[0].queued = 4;
+	q[1].port = 7443;
+	q[1].role = "mesh";
+	q[2].port = 1; /* one more than an agent sends: still kept up to STORE_LISTENQ_MAX */
+	f.r.listen_queues = qp;
+	f.r.n_listen_queues = 3;
+	m[0].step = "reboot";
+	m[0].manual = true;
+	m[0].instruction = "press the button";
+	m[1].step = "teleport"; /* a step this build does not know: dropped */
+	m[1].manual = true;
+	f.r.recovery = mp;
+	f.r.n_recovery = 2;
+	d.directive_id = "d-9";
+	d.ok = true;
+	d.done_at = 88;
+	f.r.last_directive = &d;
+	f.r.fencing_token = 6;
+	f.r.peer_table_version = 11;
+	len = kma__v1__agent_report__pack(&f.r, buf);
+	assert_true(len <= sizeof(buf));
+	assert_true(report_decode(as("a-kma01"), REPORT_CONTENT_TYPE, buf, len, &in, &out));
+	assert_string_equal(in.facts.boot_id, "b-1");
+	assert_true(in.facts.has_cert);
+	assert_string_equal(in.facts.cert_serial, f.own.serial);
+	assert_int_equal(in.facts.cert_not_after, 2000000000);
+	assert_true(in.facts.health_known && in.facts.healthy && in.facts.kmip_known);
+	assert_string_equal(in.facts.health_detail, "answered");
+	assert_int_equal(in.facts.health_checked_at, 77);
+	assert_string_equal(in.facts.kmip.endpoint, "127.0.0.1:5696");
+	assert_int_equal(in.facts.kmip.result, 1);
+	assert_int_equal(in.facts.kmip.cause, KMA_CAUSE_TCP_REFUSED);
+	assert_string_equal(in.facts.kmip.answer, "42");
+	assert_int_equal(in.facts.n_lq, 3);
+	assert_true(in.facts.lq[0].key_service && in.facts.lq[0].listening);
+	assert_int_equal(in.facts.lq[0].queued, 4);
+	assert_false(in.facts.lq[1].key_service);
+	assert_string_equal(in.facts.lq[1].role, "mesh");
+	assert_int_equal(in.facts.parts_changed, 1u << KMA_PART_BOARD | 1u << KMA_PART_DISK);
+	assert_true(in.facts.modes[KMA_STEP_KIND_REBOOT].set);
+	assert_true(in.facts.modes[KMA_STEP_KIND_REBOOT].manual);
+	assert_string_equal(in.facts.modes[KMA_STEP_KIND_REBOOT].instruction, "press the button");
+	assert_false(in.facts.modes[KMA_STEP_KIND_UNSPECIFIED].set);
+	assert_false(in.facts.modes[KMA_STEP_KIND_JOIN].set);
+	assert_string_equal(in.facts.last_directive, "d-9");
+	assert_true(in.facts.last_ok);
+	assert_int_equal(in.facts.last_done_at, 88);
+	assert_int_equal(in.facts.fencing, 6);
+	assert_int_equal(in.facts.table_version, 11);
+	report_in_free(&in);
+}
+
 static char dir[128];
 static char db[192];
 
@@ -423,6 +511,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_validate_table),
 	    cmocka_unit_test(test_content_type),
+	    cmocka_unit_test(test_decode_facts),
 	    cmocka_unit_test_setup_teardown(test_reply_for_node, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reply_interval_during_plan, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_order, setup, teardown),

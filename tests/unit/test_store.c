@@ -70,6 +70,71 @@ static uint64_t version(struct store *st)
 	return v;
 }
 
+/* Facts with a value in every kind of field, the way report.c fills them. */
+static void sample_facts(struct store_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->boot_id, sizeof(f->boot_id), "boot-1");
+	f->has_cert = true;
+	snprintf(f->cert_serial, sizeof(f->cert_serial), "0A1B");
+	f->cert_not_after = 1900000000;
+	f->health_known = true;
+	snprintf(f->health_detail, sizeof(f->health_detail), "KMIP Get answered");
+	f->health_checked_at = 990;
+	f->kmip_known = true;
+	snprintf(f->kmip.endpoint, sizeof(f->kmip.endpoint), "127.0.0.1:5696");
+	snprintf(f->kmip.operation, sizeof(f->kmip.operation), "Get");
+	f->kmip.result = KMA_KMIP_RESULT_COUNT - 1;
+	f->kmip.cause = KMA_CAUSE_TCP_REFUSED;
+	f->kmip.latency_ms = 12;
+	f->kmip.handshake_ms = 7;
+	snprintf(f->kmip.cipher_suite, sizeof(f->kmip.cipher_suite), "TLS-AES-128-GCM-SHA256");
+	snprintf(f->kmip.result_status, sizeof(f->kmip.result_status), "success");
+	snprintf(f->kmip.answer, sizeof(f->kmip.answer), "a key of 32 bytes");
+	snprintf(f->kmip.detail, sizeof(f->kmip.detail), "the key service answered");
+	f->kmip.checked_at = 991;
+	f->n_lq = 2;
+	f->lq[0] = (struct store_listenq){5696, "key_service", true, true, 3, 128, 9, 60};
+	f->lq[1] = (struct store_listenq){7443, "mesh", false, false, 0, 64, 0, 60};
+	f->parts_changed = 1u << KMA_PART_DISK | 1u << KMA_PART_MAC;
+	f->table_version = 42;
+	snprintf(f->last_directive, sizeof(f->last_directive), "d-7");
+	snprintf(f->last_detail, sizeof(f->last_detail), "rebooted");
+	f->last_done_at = 995;
+	f->fencing = 5;
+	f->modes[KMA_STEP_KIND_REBOOT] = (struct store_step_mode){true, true, "press the button"};
+	f->modes[KMA_STEP_KIND_FACTORY_RESET] = (struct store_step_mode){true, false, ""};
+}
+
+static void assert_facts_equal(const struct store_facts *a, const struct store_facts *b)
+{
+	assert_string_equal(a->boot_id, b->boot_id);
+	assert_int_equal(a->has_cert, b->has_cert);
+	assert_string_equal(a->cert_serial, b->cert_serial);
+	assert_int_equal(a->cert_not_after, b->cert_not_after);
+	assert_int_equal(a->health_known, b->health_known);
+	assert_int_equal(a->healthy, b->healthy);
+	assert_string_equal(a->health_detail, b->health_detail);
+	assert_int_equal(a->health_checked_at, b->health_checked_at);
+	assert_int_equal(a->kmip_known, b->kmip_known);
+	assert_memory_equal(&a->kmip, &b->kmip, sizeof(a->kmip));
+	assert_int_equal(a->n_lq, b->n_lq);
+	for (size_t i = 0; i < a->n_lq; i++)
+		assert_memory_equal(&a->lq[i], &b->lq[i], sizeof(a->lq[i]));
+	assert_int_equal(a->parts_changed, b->parts_changed);
+	assert_int_equal(a->table_version, b->table_version);
+	assert_string_equal(a->last_directive, b->last_directive);
+	assert_int_equal(a->last_ok, b->last_ok);
+	assert_string_equal(a->last_detail, b->last_detail);
+	assert_int_equal(a->last_done_at, b->last_done_at);
+	assert_int_equal(a->fencing, b->fencing);
+	for (int k = 0; k < KMA_STEP_KIND_COUNT; k++) {
+		assert_int_equal(a->modes[k].set, b->modes[k].set);
+		assert_int_equal(a->modes[k].manual, b->modes[k].manual);
+		assert_string_equal(a->modes[k].instruction, b->modes[k].instruction);
+	}
+}
+
 static void test_schema_idempotent(void **state)
 {
 	struct store *st;
@@ -132,6 +197,45 @@ static void test_schema_v9_tokens(void **state)
 	                 STORE_NOT_FOUND);
 	assert_int_equal(store_token_issued(st, "bb", "n1", 1000, serial, &der, &len),
 	                 STORE_NOT_FOUND);
+	store_close(st);
+}
+
+/*
+ * A schema v9 file (reports with their protobuf body) migrates: the report it held has no
+ * facts (store_facts_get: not found, so nothing takes an unknown board's steps for
+ * automatic) until the node's next report, whose facts are then read.
+ */
+static void test_schema_v10_facts(void **state)
+{
+	struct store *st = open_db();
+	struct store_facts facts, got;
+	struct store_report r = {.node_id = "a-kma01",
+	                         .sequence = 1,
+	                         .received_at = 100,
+	                         .state = KMA_STATE_ENROLLED,
+	                         .facts = &facts};
+	struct store_node n;
+
+	(void)state;
+	sample_facts(&facts);
+	add(st, "a-kma01", "", 1);
+	assert_int_equal(store_report_put(st, &r, NULL, 0), STORE_OK);
+	assert_int_equal(sqlite3_exec(store_sqlite(st),
+	                              "DROP TABLE facts; DROP TABLE fact_queues;"
+	                              " DROP TABLE fact_modes;"
+	                              " UPDATE reports SET body = x'0807';"
+	                              " PRAGMA user_version = 9",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	store_close(st);
+	st = open_db();
+	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
+	assert_true(n.has_report);
+	assert_int_equal(store_facts_get(st, "a-kma01", &got), STORE_NOT_FOUND);
+	r.sequence = 2;
+	assert_int_equal(store_report_put(st, &r, NULL, 0), STORE_OK);
+	assert_int_equal(store_facts_get(st, "a-kma01", &got), STORE_OK);
+	assert_facts_equal(&got, &facts);
 	store_close(st);
 }
 
@@ -353,15 +457,14 @@ static void test_report_upsert(void **state)
 {
 	struct store *st = open_db();
 	struct store_observation first[3], second[1], *list = NULL;
+	struct store_facts facts, got;
 	struct store_report r = {.node_id = "a-kma01",
 	                         .sequence = 7,
 	                         .received_at = 1000,
 	                         .state = KMA_STATE_ENROLLED,
-	                         .body = (const unsigned char *)"\x08\x07",
-	                         .body_len = 2};
+	                         .facts = &facts};
 	struct store_node n;
-	unsigned char *body = NULL;
-	size_t count = 0, len = 0;
+	size_t count = 0;
 	uint64_t v;
 
 	(void)state;
@@ -369,6 +472,7 @@ static void test_report_upsert(void **state)
 	add(st, "u-kma02", "", 1);
 	add(st, "x-kma03", "", 1);
 	v = version(st);
+	sample_facts(&facts);
 	first[0] = obs("u-kma02", "outbound", "ok", 900);
 	first[1] = obs("u-kma02", "inbound", "ok", 900);
 	first[2] = obs("x-kma03", "outbound", "tcp_refused", 900);
@@ -378,6 +482,10 @@ static void test_report_upsert(void **state)
 	r.sequence = 8;
 	r.received_at = 2000;
 	r.state = KMA_STATE_HARDWARE_CHANGED;
+	/* The facts of the last report only: a queue and a step's mode fewer. */
+	facts.n_lq = 1;
+	facts.modes[KMA_STEP_KIND_REBOOT] = (struct store_step_mode){0};
+	facts.last_ok = true;
 	assert_int_equal(put(st, &r, second, 1), STORE_OK);
 
 	assert_int_equal(store_node_get(st, "a-kma01", &n), STORE_OK);
@@ -385,10 +493,8 @@ static void test_report_upsert(void **state)
 	assert_int_equal(n.report_sequence, 8);
 	assert_int_equal(n.report_at, 2000);
 	assert_int_equal(n.report_state, KMA_STATE_HARDWARE_CHANGED);
-	assert_int_equal(store_report_body(st, "a-kma01", &body, &len), STORE_OK);
-	assert_int_equal(len, 2);
-	assert_memory_equal(body, "\x08\x07", 2);
-	free(body);
+	assert_int_equal(store_facts_get(st, "a-kma01", &got), STORE_OK);
+	assert_facts_equal(&got, &facts);
 
 	/* Only (a-kma01, u-kma02, outbound) was replaced; the other two stay. */
 	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
@@ -408,7 +514,7 @@ static void test_report_upsert(void **state)
 	/* A report of a node not in the cluster writes nothing. */
 	r.node_id = "stranger";
 	assert_int_equal(put(st, &r, second, 1), STORE_NOT_FOUND);
-	assert_int_equal(store_report_body(st, "stranger", &body, &len), STORE_NOT_FOUND);
+	assert_int_equal(store_facts_get(st, "stranger", &got), STORE_NOT_FOUND);
 	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 	assert_int_equal(count, 3);
 	free(list);
@@ -420,7 +526,7 @@ static void test_report_upsert(void **state)
 	assert_int_equal(store_observations_list(st, &list, &count), STORE_OK);
 	assert_int_equal(count, 0);
 	free(list);
-	assert_int_equal(store_report_body(st, "a-kma01", &body, &len), STORE_NOT_FOUND);
+	assert_int_equal(store_facts_get(st, "a-kma01", &got), STORE_NOT_FOUND);
 	store_close(st);
 }
 
@@ -433,8 +539,6 @@ static void test_observation_time_slack(void **state)
 	                         .sequence = 1,
 	                         .received_at = 1000,
 	                         .state = KMA_STATE_ENROLLED,
-	                         .body = (const unsigned char *)"\x08\x01",
-	                         .body_len = 2,
 	                         .at_slack = 120};
 	static const struct {
 		int64_t at;
@@ -729,12 +833,8 @@ static void test_reopen_keeps_data(void **state)
 {
 	struct store *st = open_db();
 	struct store_observation o = obs("u-kma02", "outbound", "ok", 5);
-	struct store_report r = {.node_id = "a-kma01",
-	                         .sequence = 41,
-	                         .received_at = 50,
-	                         .state = KMA_STATE_ENROLLED,
-	                         .body = (const unsigned char *)"x",
-	                         .body_len = 1};
+	struct store_report r = {
+	    .node_id = "a-kma01", .sequence = 41, .received_at = 50, .state = KMA_STATE_ENROLLED};
 	struct store_node n;
 	struct store_observation *list = NULL;
 	size_t count = 0;
@@ -917,6 +1017,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_schema_idempotent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema_v9_tokens, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_schema_v10_facts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nodes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_serial_history, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_revoked, setup, teardown),
