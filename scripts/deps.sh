@@ -10,7 +10,8 @@ libmbedtls-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev libevent-dev libj
 # faketime: the fault oracle (e2e_oracle, make oracle) installs an expired or not-yet-valid
 # certificate, which `identity import` verifies at the current time, under a clock of that time
 # python3-pykmip: a real KMIP server (PyKMIP's) for the key-service check's tests
-test_pkgs="libcmocka-dev openssl curl python3 procps iproute2 chromium faketime python3-pykmip"
+# etcd-server etcd-client: a real 3-member etcd cluster for the etcd client's tests (issue 19)
+test_pkgs="libcmocka-dev openssl curl python3 procps iproute2 chromium faketime python3-pykmip etcd-server etcd-client"
 cross_pkgs="qemu-user gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf dpkg-dev binutils-aarch64-linux-gnu binutils-arm-linux-gnueabihf"
 sanitize_pkgs="clang libclang-rt-14-dev"
 bench_pkgs="libssl-dev"
