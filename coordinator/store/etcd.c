@@ -252,6 +252,28 @@ void etcd_close(struct etcd *e)
 
 /* --- the answers --- */
 
+/*
+ * Whether an answer holds more JSON values than etcd ever writes in that many bytes (its
+ * commas and opening brackets outside strings). json-c spends 50 to 100 bytes on each value
+ * it builds: "[7,7,7,...]" would cost 40 times its size. etcd's densest answers (a txn's
+ * responses, a range of one-byte keys and values) take 11 bytes or more per value.
+ */
+static bool answer_dense(const struct answer *a)
+{
+	size_t i, values = 0;
+	bool in_string = false;
+
+	for (i = 0; i < a->len; i++) {
+		if (in_string && a->buf[i] == '\\')
+			i++;
+		else if (a->buf[i] == '"')
+			in_string = !in_string;
+		else if (!in_string && strchr(",[{", a->buf[i]) && a->buf[i])
+			values++;
+	}
+	return values > a->len / 8 + 1024;
+}
+
 /* The whole answer as one JSON object, nothing after it but white space; NULL if not. */
 static struct json_object *answer_parse(const struct answer *a)
 {
@@ -259,7 +281,7 @@ static struct json_object *answer_parse(const struct answer *a)
 	struct json_object *o = NULL;
 	size_t end;
 
-	if (!tok || !a->buf)
+	if (!tok || !a->buf || answer_dense(a))
 		goto exit;
 	o = json_tokener_parse_ex(tok, a->buf, (int)a->len);
 	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
@@ -437,7 +459,9 @@ static bool try_endpoint(struct etcd *e, size_t k, const struct request *r, cons
 	}
 	if (http == 200 || http < 400 || http >= 500 || http == 429) {
 		log_warn("etcd %s: %s (HTTP %ld)", url,
-		         http == 200 ? "malformed answer: not one JSON object" : "no answer", http);
+		         http == 200 ? "malformed answer: not one JSON object of etcd's density"
+		                     : "no answer",
+		         http);
 		json_object_put(o);
 		return false;
 	}

@@ -111,6 +111,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def m_nesting(self, r):
         self.send(200, "[" * 100000 + "]" * 100000)
 
+    def m_dense(self, r):
+        # 8 MiB of tiny values: json-c would build 40 times that
+        self.send(200, '{%s,"kvs":[' % HDR + "7," * (4 << 20) + '7]}')
+
     def m_5xx(self, r):
         self.send(503, '{%s,"succeeded":true,"ID":"7","TTL":"5"}' % HDR)
 
