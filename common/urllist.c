@@ -15,7 +15,7 @@ int urllist_check(const char *url, char *why, size_t wsize)
 		         URLLIST_URL_SIZE - 1);
 		return -1;
 	}
-	if (strncasecmp(url, "https://", 8) != 0) {
+	if (strncasecmp(url, "https://", 8) != 0 || url[8] == '\0') {
 		snprintf(why, wsize, "'%s' is not an https:// URL", url);
 		return -1;
 	}

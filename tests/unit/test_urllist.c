@@ -30,6 +30,7 @@ static void test_add(void **state)
 	    {"https://a:1/, ftp://b", 0, "'ftp://b' is not an https:// URL"},
 	    {"https://a:70000/", 0, "port '70000'"},
 	    {"https:///v1", 0, "no host"},
+	    {"https://", 0, "not an https:// URL"},
 	    {"https://u:p@a/", 0, "credentials"},
 	    {"https://a:8443/, https://A:8443", 0, "listed twice"},
 	    {"https://a/, https://a:443/", 0, "listed twice"},
