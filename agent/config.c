@@ -140,15 +140,13 @@ static int handler(void *user, const char *section, const char *name, const char
 			                            86400, name, value);
 	} else if (strcmp(section, "coordinator") == 0) {
 		if (strcmp(name, "url") == 0) {
+			struct urllist l = {0};
 			char why[160];
 
-			if (strncmp(value, "https://", 8) != 0)
-				return inifile_fail(&ctx->ini, "url: '%s' is not an https:// URL",
-				                    value);
-			if (hostport_check_url(value, why, sizeof(why)) != 0)
+			if (urllist_add(&l, value, why, sizeof(why)) != 0)
 				return inifile_fail(&ctx->ini, "url: %s", why);
-			return inifile_set_string(&ctx->ini, cfg->coord_url, sizeof(cfg->coord_url),
-			                          name, value);
+			cfg->coord_urls = l;
+			return 1;
 		}
 		if (strcmp(name, "report_interval") == 0)
 			return inifile_set_duration(&ctx->ini, &cfg->report_interval_s, 1, 3600,

@@ -31,7 +31,10 @@
  *                                      restarted or re-keyed peer cannot. 0: never resume
  *
  *   [coordinator]
- *   url = https://coord.example:8443/  where reports go (empty: no coordinator); https only
+ *   url = https://coord.example:8443/  where reports go (empty: no coordinator); https only;
+ *                                      up to 5, separated by commas and/or spaces: the
+ *                                      instances of a coordinator with standbys, tried in
+ *                                      order (common/urllist.h, docs/ha-clients.md)
  *   report_interval = 30               seconds between reports (1..3600); the coordinator
  *                                      may ask for another interval in its reply
  *   ca = /etc/kma-agent/coord-ca.pem   CA of the coordinator's server certificate (default:
@@ -44,6 +47,7 @@
 
 #include "board.h"
 #include "log.h"
+#include "urllist.h"
 
 struct agent_config {
 	char path[PATH_MAX];
@@ -61,7 +65,7 @@ struct agent_config {
 	unsigned max_handshakes;
 	unsigned max_per_source;
 	unsigned full_handshake_interval_s; /* 0: every probe is a full handshake */
-	char coord_url[512];
+	struct urllist coord_urls;          /* n == 0: no coordinator */
 	unsigned report_interval_s;
 	char coord_ca[PATH_MAX];
 };

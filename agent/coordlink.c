@@ -574,8 +574,8 @@ int coordlink_start(struct coordlink *c, struct event_base *base, struct hal *ha
 			goto exit;
 		}
 	}
-	if (reporter_start(&c->rep, base, cfg->coord_url, cert, key, ca, cfg->report_interval_s,
-	                   &ops, c, rand32) != 0)
+	if (reporter_start_list(&c->rep, base, &cfg->coord_urls, cert, key, ca,
+	                        cfg->report_interval_s, &ops, c, rand32) != 0)
 		goto exit;
 	c->running = true;
 	table_restore(c);

@@ -84,7 +84,7 @@ static void identity_restart(struct daemon *d)
 
 	enum hal_status st;
 
-	if (!cfg->mesh_listen[0] && !cfg->peers_file[0] && !cfg->coord_url[0])
+	if (!cfg->mesh_listen[0] && !cfg->peers_file[0] && !cfg->coord_urls.n)
 		return;
 	st = hal_identity_load(d->hal, &rec, &info);
 	if (st == HAL_ERR_NOT_FOUND && d->link.running) {
@@ -104,7 +104,7 @@ static void identity_restart(struct daemon *d)
 	if (st != HAL_OK) {
 		log_warn("mesh: not started: this node has no usable identity (%s)",
 		         kma_cause_id(KMA_CAUSE_LOCAL_IDENTITY_MISSING));
-		if (cfg->coord_url[0])
+		if (cfg->coord_urls.n)
 			log_warn(
 			    "coordinator: not reporting: no identity to authenticate with "
 			    "(after a factory reset a restarted agent cannot report; QuickStart "
@@ -118,7 +118,7 @@ static void identity_restart(struct daemon *d)
 		d->mesh.on_change = on_report;
 		d->mesh.on_change_arg = d;
 	}
-	if (cfg->coord_url[0]) {
+	if (cfg->coord_urls.n) {
 		struct coordlink_deps deps = {
 		    .view = &d->last,
 		    .mesh = &d->mesh,

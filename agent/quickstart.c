@@ -7,6 +7,7 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_csr.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include "nodeid.h"
 #include "reporter.h"
 #include "hexser.h"
+#include "log.h"
+#include "urllist.h"
 
 #define CSR_MAX   2048
 #define REPLY_MAX (256 * 1024)
@@ -64,6 +67,67 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static size_t on_header(char *line, size_t size, size_t n, void *arg)
+{
+	urllist_active_header(line, size * n, arg, URLLIST_URL_SIZE);
+	return size * n;
+}
+
+/* Appends "; " (after the first) and what one URL said to err. */
+static void say(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void say(char *err, size_t size, const char *fmt, ...)
+{
+	size_t used = strlen(err);
+	va_list ap;
+
+	if (used && used + 2 < size)
+		used += (size_t)snprintf(err + used, size - used, "; ");
+	va_start(ap, fmt);
+	vsnprintf(err + used, size - used, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * POSTs to each coordinator URL by common/urllist.h's rule until one gives a real answer
+ * (any but a transport failure or a standby's 503), once round the list: *status is its
+ * HTTP status, or 0 when none answered (err says what each said).
+ */
+static void post_round(CURL *c, const struct urllist *urls, struct buf *reply, long *status,
+                       char *err, size_t size)
+{
+	struct urllist_cursor cur;
+	char url[URLLIST_URL_SIZE + 16], active[URLLIST_URL_SIZE];
+	CURLcode rc;
+
+	urllist_cursor_init(&cur);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, (void *)active);
+	err[0] = '\0';
+	do {
+		free(reply->data);
+		*reply = (struct buf){0};
+		active[0] = '\0';
+		*status = 0;
+		if (urllist_join(urls->url[cur.at], "v1/enroll", url, sizeof(url)) != 0) {
+			say(err, size, "%s: URL too long", urls->url[cur.at]);
+			continue;
+		}
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		rc = curl_easy_perform(c);
+		if (rc != CURLE_OK) {
+			say(err, size, "%s: %s", url, curl_easy_strerror(rc));
+			continue;
+		}
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+		if (!urllist_standby(*status, reply->data, reply->len))
+			return;
+		log_printable(active);
+		say(err, size, "%s: a standby (active: %.64s)", url, active[0] ? active : "none");
+	} while (urllist_failed(urls, &cur, active));
+	*status = 0;
+}
+
 static enum quickstart_status post_enroll(const struct agent_config *cfg, const uint8_t *body,
                                           size_t len, struct buf *reply, char *err, size_t size)
 {
@@ -73,13 +137,12 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 	size_t ca_len = 0;
 	struct reporter_pem pem = {0};
 	bool blobs;
-	char url[600];
 	long status = 0;
 	CURL *c = NULL;
 	CURLcode rc;
 	int e;
 
-	if (!cfg->coord_url[0] || !cfg->coord_ca[0]) {
+	if (!cfg->coord_urls.n || !cfg->coord_ca[0]) {
 		snprintf(err, size,
 		         "QuickStart needs [coordinator] url and ca in the configuration");
 		return QUICKSTART_ERR_USAGE;
@@ -89,8 +152,6 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 		snprintf(err, size, "%s: %s", cfg->coord_ca, fileio_strerror(e));
 		return QUICKSTART_ERR_USAGE;
 	}
-	snprintf(url, sizeof(url), "%s%sv1/enroll", cfg->coord_url,
-	         cfg->coord_url[strlen(cfg->coord_url) - 1] == '/' ? "" : "/");
 	headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
 	c = curl_easy_init();
 	/* fileio_read_input() ends what it read with a NUL: ca is a string */
@@ -101,7 +162,6 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 		snprintf(err, size, "%s: %s", cfg->coord_ca, curl_easy_strerror(rc));
 		goto exit;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -110,13 +170,11 @@ static enum quickstart_status post_enroll(const struct agent_config *cfg, const 
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
-	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK) {
-		snprintf(err, size, "%s: %s", url, curl_easy_strerror(rc));
+	post_round(c, &cfg->coord_urls, reply, &status, err, size);
+	if (status == 0) {
 		ret = QUICKSTART_ERR_UNREACHABLE;
 		goto exit;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		snprintf(err, size, "the coordinator refused the enrolment: HTTP %ld: %.*s", status,
 		         (int)(reply->len < 200 ? reply->len : 200),

@@ -58,7 +58,9 @@ static uint32_t retry_after_ms(struct reporter *r, CURLcode rc)
 {
 	curl_off_t s = 0;
 
+	/* A standby's "Retry-After: 1" is for clients with no other instance: we back off. */
 	if (rc != CURLE_OK || r->last_status < 400 ||
+	    urllist_standby(r->last_status, r->resp, r->resp_len) ||
 	    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &s) != CURLE_OK || s <= 0)
 		return 0;
 	return s >= BACKOFF_MAX / 1000 ? BACKOFF_MAX : (uint32_t)s * 1000u;
@@ -79,6 +81,15 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	r->resp = grown;
 	r->resp_len += len;
 	return len;
+}
+
+/* Keeps what a standby says of the active instance (X-KMA-Active). */
+static size_t on_header(char *line, size_t size, size_t n, void *arg)
+{
+	struct reporter *r = arg;
+
+	urllist_active_header(line, size * n, r->active, sizeof(r->active));
+	return size * n;
 }
 
 static bool protobuf(CURL *e)
@@ -111,25 +122,111 @@ static void refused(struct reporter *r, char *why, size_t size)
 	kma__v1__coordinator_reply__free_unpacked(reply, NULL);
 }
 
-static void finish(struct reporter *r, CURLcode rc)
+/* The request is over: its handle and buffers go. */
+static void release(struct reporter *r)
+{
+	curl_multi_remove_handle(r->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	free(r->body);
+	r->body = NULL;
+	free(r->resp);
+	r->resp = NULL;
+	r->resp_len = 0;
+}
+
+static void watch_cancel(struct reporter *r)
+{
+	if (r->watch) {
+		curl_multi_remove_handle(r->multi, r->watch);
+		curl_easy_cleanup(r->watch);
+		r->watch = NULL;
+	}
+	if (r->watch_timer)
+		evtimer_del(r->watch_timer);
+	r->watch_failures = 0;
+}
+
+/*
+ * The URL asked gave no real answer: the next one is asked at once with a fresh report,
+ * unless every URL was asked in this round (false: the caller backs off).
+ */
+static bool fail_over(struct reporter *r, CURLcode rc)
+{
+	const char *from = r->urls.url[r->cur.at];
+	char active[LOG_SHOWN_MAX + 1];
+
+	if (!urllist_failed(&r->urls, &r->cur, r->active))
+		return false;
+	log_printable_copy(r->active[0] ? r->active : "none", active, sizeof(active));
+	if (rc != CURLE_OK)
+		log_info("coordinator: %s: %s; trying %s", from, curl_easy_strerror(rc),
+		         r->urls.url[r->cur.at]);
+	else
+		log_info("coordinator: %s is a standby (active: %s); trying %s", from, active,
+		         r->urls.url[r->cur.at]);
+	release(r);
+	arm(r->timer, 0);
+	return true;
+}
+
+/*
+ * r->cur.at gave a real answer. Another URL than the last that did: the coordinator
+ * changed (a standby took over), so the watch moves there and a report follows this one
+ * at once, for the newly active instance to have our latest without waiting an interval.
+ */
+static void answered(struct reporter *r)
+{
+	size_t was;
+
+	if (!urllist_answered(&r->cur, &was))
+		return;
+	log_notice("coordinator: now reporting to %s (was %s)", r->urls.url[r->cur.at],
+	           r->urls.url[was]);
+	watch_cancel(r);
+	r->pending = true;
+}
+
+/*
+ * The reply of a request that ended with rc, or NULL with why it is not one (which URL
+ * said so too, with several: asked).
+ */
+static Kma__V1__CoordinatorReply *outcome(struct reporter *r, CURLcode rc, size_t asked, char *why,
+                                          size_t size)
 {
 	Kma__V1__CoordinatorReply *reply = NULL;
-	char why[256] = "";
-	uint32_t next = r->interval_ms;
-	bool reply_ok;
+	size_t n = 0;
 
-	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->last_status);
+	if (r->urls.n > 1)
+		n = (size_t)snprintf(why, size, "%s: ", r->urls.url[asked]) % size;
 	if (rc != CURLE_OK)
-		snprintf(why, sizeof(why), "%s", curl_easy_strerror(rc));
+		snprintf(why + n, size - n, "%s", curl_easy_strerror(rc));
 	else if (r->last_status == 403 && protobuf(r->easy))
-		refused(r, why, sizeof(why));
+		refused(r, why + n, size - n);
 	else if (r->last_status != 200)
-		snprintf(why, sizeof(why), "HTTP %ld: %.*s", r->last_status,
+		snprintf(why + n, size - n, "HTTP %ld: %.*s", r->last_status,
 		         (int)(r->resp_len < 160 ? r->resp_len : 160), (const char *)r->resp);
 	else if (!(reply = kma__v1__coordinator_reply__unpack(NULL, r->resp_len, r->resp)))
-		snprintf(why, sizeof(why), "the reply does not decode as a CoordinatorReply");
+		snprintf(why + n, size - n, "the reply does not decode as a CoordinatorReply");
 	why[strcspn(why, "\r\n")] = '\0';
+	return reply;
+}
 
+static void finish(struct reporter *r, CURLcode rc)
+{
+	Kma__V1__CoordinatorReply *reply;
+	char why[URLLIST_URL_SIZE + 256] = "";
+	uint32_t next = r->interval_ms;
+	size_t asked = r->cur.at;
+	bool reply_ok, real;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->last_status);
+	real = rc == CURLE_OK && !urllist_standby(r->last_status, r->resp, r->resp_len);
+	if (real)
+		answered(r);
+	else if (fail_over(r, rc))
+		return;
+	reply = outcome(r, rc, asked, why, sizeof(why));
 	reply_ok = reply != NULL;
 	if (reply) {
 		if (r->failures)
@@ -153,9 +250,10 @@ static void finish(struct reporter *r, CURLcode rc)
 		r->failures++;
 		/* Say it once per kind of failure, not once per retry. */
 		if (strcmp(why, r->last_error) != 0)
-			log_warn("coordinator: report %llu failed: %s (retrying with backoff; "
+			log_warn("coordinator: report %llu failed: %s (%sretrying with backoff; "
 			         "probing goes on with the last peer table)",
-			         (unsigned long long)r->sequence, why);
+			         (unsigned long long)r->sequence, why,
+			         r->urls.n > 1 && !real ? "every instance asked; " : "");
 		snprintf(r->last_error, sizeof(r->last_error), "%s", why);
 		next = retry_after_ms(r, rc);
 		/*
@@ -168,14 +266,7 @@ static void finish(struct reporter *r, CURLcode rc)
 		else
 			next = backoff_ms(r);
 	}
-	curl_multi_remove_handle(r->multi, r->easy);
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
-	free(r->body);
-	r->body = NULL;
-	free(r->resp);
-	r->resp = NULL;
-	r->resp_len = 0;
+	release(r);
 	if (r->pending && reply_ok)
 		next = 0;
 	r->pending = false;
@@ -246,12 +337,15 @@ static size_t discard(char *data, size_t size, size_t n, void *arg)
 
 static void watch_start(struct reporter *r)
 {
-	char query[256], url[sizeof(r->base_url) + sizeof(query) + 16];
+	char query[256], path[sizeof(query) + 16], url[URLLIST_URL_SIZE + sizeof(path)];
 	CURLcode rc;
 
 	r->ops.watch_query(r->arg, query, sizeof(query));
-	snprintf(url, sizeof(url), "%sv1/watch?%s", r->base_url, query);
-	r->watch = curl_easy_init();
+	snprintf(path, sizeof(path), "v1/watch?%s", query);
+	/* At the coordinator that answered the report this watch follows. */
+	r->watch = urllist_join(r->urls.url[r->cur.at], path, url, sizeof(url)) == 0
+	               ? curl_easy_init()
+	               : NULL;
 	if (!r->watch) {
 		arm(r->watch_timer, 5000);
 		return;
@@ -286,6 +380,9 @@ static void watch_finish(struct reporter *r, CURLcode rc)
 		watch_start(r);
 		return;
 	}
+	/* Gone, or turned standby: a report now finds the active instance (fail_over). */
+	if (r->urls.n > 1 && (rc != CURLE_OK || status == 503))
+		reporter_kick(r);
 	/* Unreachable, or a coordinator without /v1/watch: the reports go on; try later. */
 	if (r->watch_failures++ == 0)
 		log_info("coordinator: watch failed (%s); changes arrive with the reports",
@@ -422,7 +519,12 @@ static void send_report(struct reporter *r)
 		arm(r->timer, 1000);
 		return;
 	}
-	rc = easy_common(r, r->easy, r->url, 15000L);
+	r->active[0] = '\0';
+	rc = urllist_join(r->urls.url[r->cur.at], "v1/report", r->url, sizeof(r->url)) == 0
+	         ? easy_common(r, r->easy, r->url, 15000L)
+	         : CURLE_URL_MALFORMAT;
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->body);
 	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->body_len);
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, headers);
@@ -518,12 +620,52 @@ static bool url_host_is_address(const char *url)
 	return inet_pton(AF_INET, host, &a) == 1;
 }
 
+/* Which libcurl, and on which TLS library: an image may carry any (docs/dependencies.md). */
+static void log_start(struct reporter *r, unsigned interval_s)
+{
+	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+	char list[URLLIST_MAX * (URLLIST_URL_SIZE + 2)];
+
+	log_notice("coordinator: reporting to %s every %u s (libcurl %s on %s)", r->url, interval_s,
+	           vi->version, vi->ssl_version ? vi->ssl_version : "no TLS");
+	if (r->urls.n > 1) {
+		urllist_text(&r->urls, list, sizeof(list));
+		log_notice("coordinator: %zu instances, asked in this order when one does not "
+		           "answer: %s",
+		           r->urls.n, list);
+	}
+	/* Mbed TLS 2.x matches a certificate's DNS names only, never its IP addresses. */
+	for (size_t i = 0; i < r->urls.n; i++)
+		if (vi->ssl_version && strncmp(vi->ssl_version, "mbedTLS/2.", 10) == 0 &&
+		    url_host_is_address(r->urls.url[i]))
+			log_warn("coordinator: %s names the coordinator by its address, which "
+			         "libcurl on %s cannot verify (it matches DNS names only): name it "
+			         "by a host name its certificate lists",
+			         r->urls.url[i], vi->ssl_version);
+}
+
 int reporter_start(struct reporter *r, struct event_base *base, const char *url,
                    const char *cert_pem, const char *key_pem, const char *ca_pem,
                    unsigned interval_s, const struct reporter_ops *ops, void *arg,
                    uint32_t (*random)(void *arg))
 {
-	const curl_version_info_data *vi;
+	struct urllist urls = {0};
+	char why[160];
+
+	if (urllist_add(&urls, url, why, sizeof(why)) != 0) {
+		memset(r, 0, sizeof(*r));
+		log_err("coordinator: %s", why);
+		return -1;
+	}
+	return reporter_start_list(r, base, &urls, cert_pem, key_pem, ca_pem, interval_s, ops, arg,
+	                           random);
+}
+
+int reporter_start_list(struct reporter *r, struct event_base *base, const struct urllist *urls,
+                        const char *cert_pem, const char *key_pem, const char *ca_pem,
+                        unsigned interval_s, const struct reporter_ops *ops, void *arg,
+                        uint32_t (*random)(void *arg))
+{
 
 	memset(r, 0, sizeof(*r));
 	r->base = base;
@@ -533,10 +675,10 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
 	/* Never 0, which stands for an agent that does not say. */
 	r->instance = ((uint64_t)random(arg) << 32 | random(arg)) | 1u;
 	r->interval_ms = interval_s * 1000u;
-	if (snprintf(r->base_url, sizeof(r->base_url), "%s%s", url,
-	             url[strlen(url) - 1] == '/' ? "" : "/") >= (int)sizeof(r->base_url) ||
-	    snprintf(r->url, sizeof(r->url), "%sv1/report", r->base_url) >= (int)sizeof(r->url)) {
-		log_err("coordinator: URL too long");
+	r->urls = *urls;
+	urllist_cursor_init(&r->cur);
+	if (urls->n == 0 || urllist_join(urls->url[0], "v1/report", r->url, sizeof(r->url)) != 0) {
+		log_err("coordinator: no URL, or one too long");
 		return -1;
 	}
 	if (reporter_pem_set(&r->cert, cert_pem) || reporter_pem_set(&r->key, key_pem) ||
@@ -553,19 +695,7 @@ int reporter_start(struct reporter *r, struct event_base *base, const char *url,
 	curl_multi_setopt(r->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(r->multi, CURLMOPT_TIMERDATA, r);
 	arm(r->timer, 0);
-	/* Which libcurl, and on which TLS library: an image may carry any (docs/dependencies.md).
-	 */
-	vi = curl_version_info(CURLVERSION_NOW);
-	log_notice("coordinator: reporting to %s every %u s (libcurl %s on %s)", r->url, interval_s,
-	           vi->version, vi->ssl_version ? vi->ssl_version : "no TLS");
-	/* Mbed TLS 2.x matches a certificate's DNS names only, never its IP addresses. */
-	if (vi->ssl_version && strncmp(vi->ssl_version, "mbedTLS/2.", 10) == 0 &&
-	    url_host_is_address(url))
-		log_warn(
-		    "coordinator: %s names the coordinator by its address, which libcurl on %s "
-		    "cannot verify (it matches DNS names only): name it by a host name its "
-		    "certificate lists",
-		    url, vi->ssl_version);
+	log_start(r, interval_s);
 	return 0;
 fail:
 	log_err("coordinator: cannot start reporting (out of memory)");
@@ -588,11 +718,7 @@ void reporter_kick(struct reporter *r)
 
 void reporter_stop(struct reporter *r)
 {
-	if (r->watch) {
-		curl_multi_remove_handle(r->multi, r->watch);
-		curl_easy_cleanup(r->watch);
-		r->watch = NULL;
-	}
+	watch_cancel(r);
 	if (r->watch_timer)
 		event_free(r->watch_timer);
 	r->watch_timer = NULL;

@@ -12,6 +12,14 @@
  * Between reports it holds a GET /v1/watch open (coordinator/api/watch.h): when the coordinator
  * answers "changed" (a new peer table, a directive for us) it reports at once, so the reply
  * brings the change without waiting for the interval.
+ *
+ * With several coordinator URLs (the instances of a coordinator with standbys,
+ * docs/ha-clients.md) a report that gets no real answer (a transport failure, a standby's
+ * 503) goes at once to the next URL by common/urllist.h's rule; only when every URL was
+ * asked does the backoff above apply. When another URL than the last answers, the agent
+ * logs "coordinator: now reporting to URL (was URL)", moves its watch there and reports
+ * again at once; a watch that fails or finds a standby makes it report at once too, so
+ * a newly active coordinator hears from every node within moments.
  */
 
 #include <curl/curl.h>
@@ -20,6 +28,7 @@
 #include <stdint.h>
 
 #include "kma.pb-c.h"
+#include "urllist.h"
 
 /*
  * A PEM text (a certificate chain, a key or CAs) as libcurl is given it, whatever its TLS
@@ -61,7 +70,10 @@ struct reporter {
 	CURL *easy; /* the request in flight, NULL when none */
 	struct event *timer;
 	struct event *curl_timer;
-	char url[512];
+	struct urllist urls;
+	struct urllist_cursor cur;         /* the URL asked, and the last that answered */
+	char url[URLLIST_URL_SIZE + 16];   /* the report's: urls.url[cur.at] + "/v1/report" */
+	char active[URLLIST_URL_SIZE];     /* X-KMA-Active of the answer, "" when none */
 	struct reporter_pem cert, key, ca; /* every handle points at them */
 	unsigned interval_ms;
 	unsigned failures;
@@ -73,23 +85,28 @@ struct reporter {
 	unsigned char *resp;
 	size_t resp_len;
 	long last_status;
-	char last_error[256];
+	char last_error[URLLIST_URL_SIZE + 256];
 	struct reporter_ops ops;
 	void *arg;
 	uint32_t (*random)(void *arg);
 	/* The watch: a held GET, restarted after each answer (after the report it causes). */
 	CURL *watch;
 	struct event *watch_timer;
-	char base_url[512];
 	unsigned watch_failures;
 	bool watch_after_report; /* "changed": start again once that report is answered */
 };
 
 /*
- * Starts reporting to url (".../v1/report" is appended) with the given PEM client
- * certificate chain, key and the CA that signs the coordinator's certificate. The PEM
- * buffers are copied. Returns 0, or -1 (logged).
+ * Starts reporting to urls (".../v1/report" is appended; at least one) with the given PEM
+ * client certificate chain, key and the CA that signs the coordinator's certificate. The
+ * list and the PEM buffers are copied. Returns 0, or -1 (logged).
  */
+int reporter_start_list(struct reporter *r, struct event_base *base, const struct urllist *urls,
+                        const char *cert_pem, const char *key_pem, const char *ca_pem,
+                        unsigned interval_s, const struct reporter_ops *ops, void *arg,
+                        uint32_t (*random)(void *arg)) __attribute__((warn_unused_result));
+
+/* reporter_start_list with the URLs as text: one, or a list as urllist_add takes it. */
 int reporter_start(struct reporter *r, struct event_base *base, const char *url,
                    const char *cert_pem, const char *key_pem, const char *ca_pem,
                    unsigned interval_s, const struct reporter_ops *ops, void *arg,
