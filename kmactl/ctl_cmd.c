@@ -698,7 +698,7 @@ static int verb_diagnose(const struct ctl_ctx *c, char **args)
 		fprintf(stderr,
 		        "kmactl: the coordinator at %s does not support diagnosis yet (GET %s "
 		        "answered 404)\n",
-		        c->cfg->url, path);
+		        r.url, path);
 		ret = KMA_EXIT_UNAVAILABLE;
 		goto exit;
 	}

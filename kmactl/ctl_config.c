@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "inifile.h"
+#include "urllist.h"
 
 /* kmactl.conf is a handful of lines; anything this large is not one. */
 #define CONFIG_FILE_MAX (64 * 1024)
@@ -25,11 +26,9 @@ void ctl_config_init(struct ctl_config *cfg)
 
 bool ctl_config_url_ok(const char *url)
 {
-	size_t n = strlen(url);
+	char why[200];
 
-	/* a host must follow the scheme; the path part is ours to append */
-	return n < CTL_URL_MAX && strncasecmp(url, "https://", 8) == 0 && url[8] != '\0' &&
-	       url[8] != '/' && strpbrk(url, " \t\r\n") == NULL;
+	return strlen(url) < CTL_URL_MAX && urllist_check(url, why, sizeof(why)) == 0;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -43,8 +42,11 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (strcmp(section, "kmactl") != 0)
 		return inifile_fail(&ctx->ini, "unknown section [%s] (expected [kmactl])", section);
 	if (strcmp(name, "url") == 0) {
-		if (!ctl_config_url_ok(value))
-			return inifile_fail(&ctx->ini, "url: '%s' is not an https:// URL", value);
+		struct urllist l = {0};
+		char why[200];
+
+		if (urllist_add(&l, value, why, sizeof(why)) != 0)
+			return inifile_fail(&ctx->ini, "url: %s", why);
 		return inifile_set_string(&ctx->ini, cfg->url, sizeof(cfg->url), name, value);
 	}
 	if (strcmp(name, "cert") == 0)

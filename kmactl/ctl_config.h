@@ -6,14 +6,16 @@
  * /etc/kma-agent/kmactl.conf):
  *
  *   [kmactl]
- *   url = https://coord.example:8443   the coordinator (https only)
+ *   url = https://coord.example:8443   the coordinator (https only); or its instances, up
+ *                                       to 5 separated by commas and/or spaces, asked in
+ *                                       order when one does not answer (ctl_http.h)
  *   cert = /etc/kma-agent/alice.pem     operator client certificate (PEM)
  *   key = /etc/kma-agent/alice.key      its private key (PEM); never printed
  *   ca = /etc/kma-agent/coord-ca.pem    CA that signed the coordinator's certificate (PEM);
  *                                       optional: the system's trust store otherwise
  *
  * Unknown sections and keys are errors. Command-line flags (--url, --cert, --key, --ca)
- * override the file.
+ * override the file; --url may be given several times, each one URL or a list.
  */
 
 #include <limits.h>
@@ -23,8 +25,8 @@
 #define CTL_URL_MAX 1024
 
 struct ctl_config {
-	char path[PATH_MAX]; /* the file that was read, "" when none */
-	char url[CTL_URL_MAX];
+	char path[PATH_MAX];   /* the file that was read, "" when none */
+	char url[CTL_URL_MAX]; /* one URL, or a list as urllist_add takes it */
 	char cert[PATH_MAX];
 	char key[PATH_MAX];
 	char ca[PATH_MAX];
@@ -46,7 +48,8 @@ struct ctl_config_error {
 /* Empty configuration: every setting unset. */
 void ctl_config_init(struct ctl_config *cfg);
 
-/* True for an "https://HOST..." URL (scheme case-insensitive) that fits CTL_URL_MAX. */
+/* True for one "https://HOST..." URL (scheme case-insensitive, urllist_check) that fits
+ * CTL_URL_MAX. */
 bool ctl_config_url_ok(const char *url);
 
 /*

@@ -24,7 +24,11 @@ int ctl_transport(const struct ctl_ctx *c, const char *method, const char *path,
 
 	if (st == CTL_HTTP_OK)
 		return KMA_EXIT_OK;
-	fprintf(stderr, "kmactl: %s (%s): %s\n", ctl_http_status_text(st), c->cfg->url, r->error);
+	if (r->failover)
+		fprintf(stderr, "kmactl: %s %s: %s\n", method, path, r->error);
+	else
+		fprintf(stderr, "kmactl: %s (%s): %s\n", ctl_http_status_text(st),
+		        r->url[0] ? r->url : c->cfg->url, r->error);
 	return st == CTL_HTTP_LOCAL_CERT ? KMA_EXIT_NOINPUT : KMACTL_EXIT_REMOTE;
 }
 

@@ -14,6 +14,7 @@
 
 #include "ctl_config.h"
 #include "ctl_http.h"
+#include "urllist.h"
 
 /*
  * etcdctl exits 2 for connection problems and Vault 2 for remote errors, and operators'
@@ -41,8 +42,9 @@ enum ctl_flag {
 
 /* Everything the command line said, before the configuration is read. */
 struct ctl_opts {
-	const char *config; /* -c, else $KMACTL_CONFIG, else NULL for the default path */
-	const char *url, *cert, *key, *ca; /* overrides, NULL when not given */
+	const char *config;          /* -c, else $KMACTL_CONFIG, else NULL for the default path */
+	struct urllist urls;         /* --url (each given appends), n == 0 when none */
+	const char *cert, *key, *ca; /* overrides, NULL when not given */
 	enum ctl_output output;
 	unsigned stale_s;
 	const char *name, *address, *serial;

@@ -8,9 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#define CONNECT_TIMEOUT_S 10L
-#define TOTAL_TIMEOUT_S   30L
+#include "log.h"
+#include "urllist.h"
+
+#define CONNECT_TIMEOUT_MS 10000L
+#define TOTAL_TIMEOUT_S    30L
+/* With several URLs: the rounds' waits double from this, all of it within FAILOVER_MS. */
+#define FAILOVER_FIRST_WAIT_MS 500L
+#define FAILOVER_MS            10000L
 
 struct sink {
 	struct ctl_http_reply *reply;
@@ -30,6 +37,13 @@ int ctl_http_global_init(void)
 void ctl_http_global_cleanup(void)
 {
 	curl_global_cleanup();
+}
+
+/* Keeps what a standby says of the active instance (X-KMA-Active). */
+static size_t on_header(char *line, size_t size, size_t n, void *user)
+{
+	urllist_active_header(line, size * n, user, URLLIST_URL_SIZE);
+	return size * n;
 }
 
 static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
@@ -117,25 +131,23 @@ const char *ctl_http_status_text(enum ctl_http_status st)
 	return "request to the coordinator failed";
 }
 
-enum ctl_http_status ctl_http_request(const struct ctl_config *cfg, const char *method,
-                                      const char *path, const char *json,
-                                      struct ctl_http_reply *reply)
+/* One request to the coordinator at base; active gets a standby's X-KMA-Active. */
+static enum ctl_http_status request_one(const struct ctl_config *cfg, const char *base,
+                                        const char *method, const char *path, const char *json,
+                                        long connect_ms, struct ctl_http_reply *reply, char *active)
 {
 	enum ctl_http_status ret = CTL_HTTP_ERROR;
 	char errbuf[CURL_ERROR_SIZE] = "";
-	char url[CTL_URL_MAX + 512];
+	char url[URLLIST_URL_SIZE + 512];
 	struct curl_slist *hdrs = NULL, *h;
 	struct sink sink = {.reply = reply};
-	size_t base;
 	CURL *curl;
 	CURLcode cc;
 
 	memset(reply, 0, sizeof(*reply));
-	base = strlen(cfg->url);
-	while (base > 0 && cfg->url[base - 1] == '/')
-		base--; /* "https://coord:8443/" + "/v1/nodes" */
-	if ((size_t)snprintf(url, sizeof(url), "%.*s%s", (int)base, cfg->url, path) >=
-	    sizeof(url)) {
+	active[0] = '\0';
+	snprintf(reply->url, sizeof(reply->url), "%s", base);
+	if (urllist_join(base, path, url, sizeof(url)) != 0) {
 		snprintf(reply->error, sizeof(reply->error), "URL too long");
 		return CTL_HTTP_ERROR;
 	}
@@ -158,7 +170,7 @@ enum ctl_http_status ctl_http_request(const struct ctl_config *cfg, const char *
 	if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_TIMEOUT, TOTAL_TIMEOUT_S) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
@@ -171,7 +183,9 @@ enum ctl_http_status ctl_http_request(const struct ctl_config *cfg, const char *
 	    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink) != CURLE_OK) {
+	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_HEADERDATA, (void *)active) != CURLE_OK) {
 		snprintf(reply->error, sizeof(reply->error), "libcurl refused an option");
 		goto exit;
 	}
@@ -205,6 +219,108 @@ exit:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(curl);
 	return ret;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Appends "  URL: what it said" to the list of a failed failover. */
+static void said(char *log, size_t size, const struct ctl_http_reply *r, enum ctl_http_status st,
+                 const char *active)
+{
+	size_t used = strlen(log);
+	char shown[80];
+
+	if (used >= size)
+		return;
+	if (st != CTL_HTTP_OK) {
+		snprintf(log + used, size - used, "\n  %.300s: %s: %.240s", r->url,
+		         ctl_http_status_text(st), r->error);
+		return;
+	}
+	log_printable_copy(active, shown, sizeof(shown));
+	snprintf(log + used, size - used, "\n  %.300s: a standby (%s%s)", r->url,
+	         active[0] ? "active: " : "no instance is active yet", shown);
+}
+
+/*
+ * The URL that answered last in this process: where the next request starts (kmactl is
+ * one thread asking one request at a time; `kmactl run` asks many).
+ */
+static struct {
+	char text[CTL_URL_MAX];
+	struct urllist_cursor cur;
+} last;
+
+enum ctl_http_status ctl_http_request(const struct ctl_config *cfg, const char *method,
+                                      const char *path, const char *json,
+                                      struct ctl_http_reply *reply)
+{
+	enum ctl_http_status st;
+	struct urllist urls = {0};
+	char active[URLLIST_URL_SIZE], log[sizeof(reply->error) - 160] = "", why[200];
+	long start = now_ms(), wait = FAILOVER_FIRST_WAIT_MS, left;
+	unsigned rounds = 1;
+
+	if (urllist_add(&urls, cfg->url, why, sizeof(why)) != 0) {
+		memset(reply, 0, sizeof(*reply));
+		snprintf(reply->error, sizeof(reply->error), "url: %s", why);
+		return CTL_HTTP_ERROR;
+	}
+	if (urls.n == 1)
+		return request_one(cfg, urls.url[0], method, path, json, CONNECT_TIMEOUT_MS, reply,
+		                   active);
+	if (strcmp(last.text, cfg->url) != 0) {
+		snprintf(last.text, sizeof(last.text), "%s", cfg->url);
+		urllist_cursor_init(&last.cur);
+	}
+	for (;;) {
+		left = FAILOVER_MS - (now_ms() - start);
+		st = request_one(cfg, urls.url[last.cur.at], method, path, json,
+		                 left < 1000                 ? 1000
+		                 : left < CONNECT_TIMEOUT_MS ? left
+		                                             : CONNECT_TIMEOUT_MS,
+		                 reply, active);
+		/* Our own certificate or a reply too large: no other instance would do better. */
+		if (st == CTL_HTTP_LOCAL_CERT || st == CTL_HTTP_TOO_BIG ||
+		    (st == CTL_HTTP_OK &&
+		     !urllist_standby(reply->status, reply->body, reply->len))) {
+			size_t was;
+
+			if (st == CTL_HTTP_OK)
+				(void)urllist_answered(&last.cur, &was);
+			return st;
+		}
+		said(log, sizeof(log), reply, st, active);
+		ctl_http_reply_free(reply);
+		if (urllist_failed(&urls, &last.cur, active))
+			continue;
+		left = FAILOVER_MS - (now_ms() - start);
+		if (wait > left)
+			break;
+		sleep_ms(wait);
+		wait *= 2;
+		rounds++;
+		log[0] = '\0';
+	}
+	reply->failover = true;
+	snprintf(reply->error, sizeof(reply->error),
+	         "no coordinator instance answered (%u rounds in %.1f s); in the last:%s", rounds,
+	         (double)(now_ms() - start) / 1000.0, log);
+	return st == CTL_HTTP_OK ? CTL_HTTP_CONNECT : st;
 }
 
 void ctl_http_reply_free(struct ctl_http_reply *reply)

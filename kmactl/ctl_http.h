@@ -8,9 +8,11 @@
  * HTTP status, or failed with a ctl_http_status saying which step failed.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ctl_config.h"
+#include "urllist.h"
 
 enum ctl_http_status {
 	CTL_HTTP_OK = 0,     /* the coordinator answered; see ctl_http_reply.status */
@@ -24,10 +26,13 @@ enum ctl_http_status {
 #define CTL_HTTP_BODY_MAX (16 * 1024 * 1024)
 
 struct ctl_http_reply {
-	long status;     /* HTTP status */
-	char *body;      /* NUL-terminated (may be empty), the caller's to ctl_http_reply_free */
-	size_t len;      /* bytes in body without the NUL */
-	char error[256]; /* for a failed request: libcurl's explanation */
+	long status;      /* HTTP status */
+	char *body;       /* NUL-terminated (may be empty), the caller's to ctl_http_reply_free */
+	size_t len;       /* bytes in body without the NUL */
+	char error[1536]; /* for a failed request: libcurl's explanation; after a failover,
+	                     what each URL said, a line each */
+	char url[URLLIST_URL_SIZE]; /* the coordinator URL asked last (that answered, on OK) */
+	bool failover;              /* several URLs, and none answered */
 };
 
 /* Process-wide libcurl set-up; call once from main before any request. 0 or -1. */
@@ -39,6 +44,13 @@ void ctl_http_global_cleanup(void);
  * CA, and json (NULL for no body) as application/json. Fills reply (always: free it with
  * ctl_http_reply_free). Returns CTL_HTTP_OK when an HTTP answer arrived, whatever its
  * status.
+ *
+ * cfg->url may list several URLs (common/urllist.h): one that does not answer, or answers
+ * as a standby, is followed at once by the next by urllist's rule, starting at the one that
+ * answered last in this process; after each round in which none answered it waits (0.5 s,
+ * then doubling) and tries again, for FAILOVER_MS (10 s) in all. Then it fails with
+ * reply->failover set and reply->error saying what each URL said. A local certificate
+ * problem or an answer too large ends it at once. One URL: one try, as ever.
  */
 enum ctl_http_status ctl_http_request(const struct ctl_config *cfg, const char *method,
                                       const char *path, const char *json,

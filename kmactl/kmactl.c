@@ -15,6 +15,7 @@
 #include "ctl_nodes.h"
 #include "exitcodes.h"
 #include "suggest.h"
+#include "urllist.h"
 
 enum {
 	OPT_URL = 256,
@@ -81,7 +82,7 @@ static int parse_options(int argc, char **argv, struct ctl_opts *opts)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	char *end;
+	char *end, why[200];
 	unsigned long v;
 	int c;
 
@@ -92,9 +93,8 @@ static int parse_options(int argc, char **argv, struct ctl_opts *opts)
 			opts->config = optarg;
 			break;
 		case OPT_URL:
-			if (!ctl_config_url_ok(optarg))
-				return usage_error("--url '%s' is not an https:// URL", optarg);
-			opts->url = optarg;
+			if (urllist_add(&opts->urls, optarg, why, sizeof(why)) != 0)
+				return usage_error("--url: %s", why);
 			break;
 		case OPT_CERT:
 			opts->cert = optarg;
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 	const struct ctl_verb *verb;
 	enum ctl_config_status st;
 	const char *path, *env = getenv("KMACTL_CONFIG");
-	char msg[2 * PATH_MAX + 300];
+	char msg[2 * PATH_MAX + 300], urls[URLLIST_MAX * (URLLIST_URL_SIZE + 2)];
 	int ret, nwords;
 	bool named;
 
@@ -207,7 +207,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kmactl: %s\n", msg);
 		return st == CTL_CONFIG_NOINPUT ? KMA_EXIT_NOINPUT : KMA_EXIT_CONFIG;
 	}
-	if (!override(cfg.url, sizeof(cfg.url), opts.url) ||
+	if (opts.urls.n)
+		urllist_text(&opts.urls, urls, sizeof(urls));
+	if (!override(cfg.url, sizeof(cfg.url), opts.urls.n ? urls : NULL) ||
 	    !override(cfg.cert, sizeof(cfg.cert), opts.cert) ||
 	    !override(cfg.key, sizeof(cfg.key), opts.key) ||
 	    !override(cfg.ca, sizeof(cfg.ca), opts.ca))
