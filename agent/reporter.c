@@ -122,12 +122,20 @@ static void refused(struct reporter *r, char *why, size_t size)
 	kma__v1__coordinator_reply__free_unpacked(reply, NULL);
 }
 
+/* Takes *e out of the multi handle and frees it; a NULL *e is left alone. */
+static void handle_drop(struct reporter *r, CURL **e)
+{
+	if (!*e)
+		return;
+	curl_multi_remove_handle(r->multi, *e);
+	curl_easy_cleanup(*e);
+	*e = NULL;
+}
+
 /* The request is over: its handle and buffers go. */
 static void release(struct reporter *r)
 {
-	curl_multi_remove_handle(r->multi, r->easy);
-	curl_easy_cleanup(r->easy);
-	r->easy = NULL;
+	handle_drop(r, &r->easy);
 	free(r->body);
 	r->body = NULL;
 	free(r->resp);
@@ -137,11 +145,7 @@ static void release(struct reporter *r)
 
 static void watch_cancel(struct reporter *r)
 {
-	if (r->watch) {
-		curl_multi_remove_handle(r->multi, r->watch);
-		curl_easy_cleanup(r->watch);
-		r->watch = NULL;
-	}
+	handle_drop(r, &r->watch);
 	if (r->watch_timer)
 		evtimer_del(r->watch_timer);
 	r->watch_failures = 0;
@@ -365,9 +369,7 @@ static void watch_finish(struct reporter *r, CURLcode rc)
 	uint32_t d = 5000;
 
 	curl_easy_getinfo(r->watch, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(r->multi, r->watch);
-	curl_easy_cleanup(r->watch);
-	r->watch = NULL;
+	handle_drop(r, &r->watch);
 	if (rc == CURLE_OK && status == 200) {
 		/* Something for us: report now; the reply brings it. Watch again after it. */
 		r->watch_failures = 0;
@@ -722,11 +724,7 @@ void reporter_stop(struct reporter *r)
 	if (r->watch_timer)
 		event_free(r->watch_timer);
 	r->watch_timer = NULL;
-	if (r->easy) {
-		curl_multi_remove_handle(r->multi, r->easy);
-		curl_easy_cleanup(r->easy);
-		r->easy = NULL;
-	}
+	handle_drop(r, &r->easy);
 	if (r->multi)
 		curl_multi_cleanup(r->multi);
 	r->multi = NULL;
