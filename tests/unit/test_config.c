@@ -99,6 +99,12 @@ static void test_defaults_and_values(void **state)
 	write_conf(
 	    "[mesh]\nlisten = 127.0.0.1:9443\n[coordinator]\nurl = https://coord.example/\n");
 	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_int_equal(cfg.coord_urls.n, 1);
+	assert_string_equal(cfg.coord_urls.url[0], "https://coord.example/");
+	write_conf("[coordinator]\nurl = https://a:8443/, https://b:8443/\thttps://c:8443\n");
+	assert_int_equal(config_load(&cfg, path, &err), 0);
+	assert_int_equal(cfg.coord_urls.n, 3);
+	assert_string_equal(cfg.coord_urls.url[2], "https://c:8443");
 }
 
 /*
@@ -190,6 +196,13 @@ static void test_errors_have_lines(void **state)
 	    {"[coordinator]\nurl = https://[::1]:0/\n", 2, "port '0'"},
 	    {"[coordinator]\nurl = https://:8443/\n", 2, "no host"},
 	    {"[coordinator]\nurl = https://u:p@localhost:8443/\n", 2, "credentials"},
+	    /* A coordinator with standbys: up to five URLs, each checked alike. */
+	    {"[coordinator]\nurl = https://a:1/, http://b:2/\n", 2,
+	     "'http://b:2/' is not an https://"},
+	    {"[coordinator]\nurl = https://a:1/ https://b:70000/\n", 2, "port '70000'"},
+	    {"[coordinator]\nurl = https://a:1/,https://A:1\n", 2, "listed twice"},
+	    {"[coordinator]\nurl = https://a https://b https://c https://d https://e https://f\n",
+	     2, "more than 5"},
 	};
 	struct agent_config cfg;
 	struct config_error err;
