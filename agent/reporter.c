@@ -201,8 +201,10 @@ static Kma__V1__CoordinatorReply *outcome(struct reporter *r, CURLcode rc, size_
 	Kma__V1__CoordinatorReply *reply = NULL;
 	size_t n = 0;
 
-	if (r->urls.n > 1)
-		n = (size_t)snprintf(why, size, "%s: ", r->urls.url[asked]) % size;
+	if (r->urls.n > 1) {
+		snprintf(why, size, "%s: ", r->urls.url[asked]);
+		n = strlen(why);
+	}
 	if (rc != CURLE_OK)
 		snprintf(why + n, size - n, "%s", curl_easy_strerror(rc));
 	else if (r->last_status == 403 && protobuf(r->easy))
@@ -668,7 +670,6 @@ int reporter_start_list(struct reporter *r, struct event_base *base, const struc
                         unsigned interval_s, const struct reporter_ops *ops, void *arg,
                         uint32_t (*random)(void *arg))
 {
-
 	memset(r, 0, sizeof(*r));
 	r->base = base;
 	r->ops = *ops;

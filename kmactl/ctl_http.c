@@ -3,6 +3,7 @@
 #include "mbedcompat.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -233,8 +234,16 @@ static void sleep_ms(long ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
 
-	while (nanosleep(&ts, &ts) != 0)
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/* A try's connection timeout: what is left of the failover's time, 1 s to 10 s. */
+static long connect_budget(long start)
+{
+	long left = FAILOVER_MS - (now_ms() - start);
+
+	return left < 1000 ? 1000 : left < CONNECT_TIMEOUT_MS ? left : CONNECT_TIMEOUT_MS;
 }
 
 /* Appends "  URL: what it said" to the list of a failed failover. */
@@ -288,12 +297,8 @@ enum ctl_http_status ctl_http_request(const struct ctl_config *cfg, const char *
 		urllist_cursor_init(&last.cur);
 	}
 	for (;;) {
-		left = FAILOVER_MS - (now_ms() - start);
 		st = request_one(cfg, urls.url[last.cur.at], method, path, json,
-		                 left < 1000                 ? 1000
-		                 : left < CONNECT_TIMEOUT_MS ? left
-		                                             : CONNECT_TIMEOUT_MS,
-		                 reply, active);
+		                 connect_budget(start), reply, active);
 		/* Our own certificate or a reply too large: no other instance would do better. */
 		if (st == CTL_HTTP_LOCAL_CERT || st == CTL_HTTP_TOO_BIG ||
 		    (st == CTL_HTTP_OK &&
