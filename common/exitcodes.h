@@ -14,6 +14,7 @@
 #define KMA_EXIT_UNAVAILABLE 69 /* a service or feature is not available */
 #define KMA_EXIT_SOFTWARE    70 /* internal error */
 #define KMA_EXIT_IOERR       74 /* the HAL or the file system failed */
+#define KMA_EXIT_TEMPFAIL    75 /* try again: e.g. a coordinator that is no longer the active one */
 #define KMA_EXIT_CONFIG      78 /* configuration file or board definition is wrong */
 
 #endif

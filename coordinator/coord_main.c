@@ -26,6 +26,7 @@
 #include "auth.h"
 #include "certinfo.h"
 #include "coord_config.h"
+#include "coord_ha.h"
 #include "diagnose.h"
 #include "enroll.h"
 #include "exitcodes.h"
@@ -305,6 +306,15 @@ static void run_until_stop(const sigset_t *set, struct http_server *srv, struct 
 	}
 }
 
+/* Starts the HTTPS server; the private key is wiped once GnuTLS has its own copy. */
+static struct http_server *serve(const struct http_params *hp, struct pem_files *pem)
+{
+	struct http_server *srv = http_start(hp);
+
+	mbedtls_platform_zeroize(pem->key, pem->key_len);
+	return srv;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -326,6 +336,7 @@ int main(int argc, char **argv)
 	struct http_server *srv = NULL;
 	struct status_server *status = NULL;
 	struct timeline *timeline = NULL;
+	struct coord_ha *ha = NULL;
 	struct http_params hp;
 	sigset_t set;
 	int ret = KMA_EXIT_SOFTWARE, c;
@@ -402,9 +413,9 @@ int main(int argc, char **argv)
 		         "superseded serials by pinning)",
 		         cfg.ca);
 	if (check_only) {
-		printf("%s: ok (listen %s, db %s, report interval %u s, enrolment %s, CRL %s)\n",
-		       config_path, cfg.listen, cfg.db, cfg.report_interval_s,
-		       enroll_ca ? "on" : "off (no ca_key)",
+		printf("%s: ok (listen %s, %s %s, report interval %u s, enrolment %s, CRL %s)\n",
+		       config_path, cfg.listen, cfg.etcd ? "etcd store, replica" : "db", cfg.db,
+		       cfg.report_interval_s, enroll_ca ? "on" : "off (no ca_key)",
 		       enroll_ca && enroll_ca_signs_crls(enroll_ca) ? "on" : "off");
 		ret = KMA_EXIT_OK;
 		goto exit;
@@ -413,6 +424,55 @@ int main(int argc, char **argv)
 	/* The database, its WAL and everything else we create are ours alone. */
 	umask(077);
 	raise_file_limit(cfg.max_connections);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
+		ret = KMA_EXIT_SOFTWARE;
+		goto exit;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	hp = (struct http_params){
+	    .listen = cfg.listen,
+	    .cert_pem = pem.cert,
+	    .key_pem = pem.key,
+	    .trust_pem = pem.trust,
+	    .max_body = cfg.max_body,
+	    .report_interval_ms = cfg.report_interval_s * 1000u,
+	    .threads = server_threads(),
+	    .auth = auth,
+	    .enroll_ca = enroll_ca,
+	    .token_ttl_s = cfg.token_ttl_s,
+	    .cert_days = cfg.cert_days,
+	    .cluster_id = cfg.cluster_id,
+	    .min_serving = cfg.min_serving,
+	    .max_connections = cfg.max_connections,
+	    .max_per_ip = cfg.max_per_ip,
+	};
+	ep = (struct engine_params){
+	    .stabilise_s = cfg.stabilise_s,
+	    .step_timeout_s = cfg.step_timeout_s,
+	    .lease_ttl_s = cfg.lease_ttl_s,
+	    .stale_after_s = coord_stale_after_s(cfg.report_interval_s),
+	    .min_serving = cfg.min_serving,
+	};
+	plan_token_key_set((const unsigned char *)pem.key, pem.key_len);
+	if (cfg.etcd) {
+		bool stopped = false;
+
+		/* A standby until this instance leads; the server answers as one meanwhile. */
+		if (!(srv = serve(&hp, &pem))) {
+			ret = KMA_EXIT_UNAVAILABLE;
+			goto exit;
+		}
+		ha = coord_ha_take_over(&cfg, srv, &set, &stopped);
+		if (!ha) {
+			ret = stopped ? KMA_EXIT_OK : KMA_EXIT_UNAVAILABLE;
+			goto exit;
+		}
+	}
 	/*
 	 * Two handles on one file: the HTTP threads' and the recovery engine's (this thread's),
 	 * which also checkpoints the WAL, off the threads answering reports.
@@ -431,47 +491,11 @@ int main(int argc, char **argv)
 			goto exit;
 		}
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
-		ret = KMA_EXIT_SOFTWARE;
-		goto exit;
-	}
-	signal(SIGPIPE, SIG_IGN);
-
-	hp = (struct http_params){
-	    .listen = cfg.listen,
-	    .cert_pem = pem.cert,
-	    .key_pem = pem.key,
-	    .trust_pem = pem.trust,
-	    .max_body = cfg.max_body,
-	    .report_interval_ms = cfg.report_interval_s * 1000u,
-	    .store = store,
-	    .threads = server_threads(),
-	    .auth = auth,
-	    .enroll_ca = enroll_ca,
-	    .revoke = revoke,
-	    .token_ttl_s = cfg.token_ttl_s,
-	    .cert_days = cfg.cert_days,
-	    .cluster_id = cfg.cluster_id,
-	    .min_serving = cfg.min_serving,
-	    .max_connections = cfg.max_connections,
-	    .max_per_ip = cfg.max_per_ip,
-	};
-	ep = (struct engine_params){
-	    .stabilise_s = cfg.stabilise_s,
-	    .step_timeout_s = cfg.step_timeout_s,
-	    .lease_ttl_s = cfg.lease_ttl_s,
-	    .stale_after_s = coord_stale_after_s(cfg.report_interval_s),
-	    .min_serving = cfg.min_serving,
-	};
-	plan_token_key_set((const unsigned char *)pem.key, pem.key_len);
-	srv = http_start(&hp);
-	/* GnuTLS has its own copy of the key now. */
-	mbedtls_platform_zeroize(pem.key, pem.key_len);
-	if (!srv) {
+	hp.store = store;
+	hp.revoke = revoke;
+	if (srv) {
+		http_promote(srv, store, revoke);
+	} else if (!(srv = serve(&hp, &pem))) {
 		ret = KMA_EXIT_UNAVAILABLE;
 		goto exit;
 	}
@@ -508,6 +532,7 @@ exit:
 	revoke_free(revoke);
 	store_close(store);
 	store_close(engine_store);
+	coord_ha_end(ha);
 	enroll_ca_free(enroll_ca);
 	auth_free(auth);
 	pem_files_free(&pem);

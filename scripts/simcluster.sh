@@ -6,8 +6,10 @@
 # working directory) set; it defines:
 #   say TEXT / run CMD... / port / until_ok SECONDS CMD...
 #   sc_pki                      cluster CA, coordinator certificate, operator alice
-#   sc_coord_start              writes coord.conf (once) and starts kma-coord; again after
-#                               a kill -9, same port and database
+#   sc_coord_start [I]          writes coord.conf (once) and starts kma-coord; again after
+#                               a kill -9, same port and database. SC_HA=N: N instances
+#                               on etcd (tests/e2e/etcd.sh's), I of them; sc_coord_active
+#                               names the one that serves
 #   appliance NAME SERIAL [BOARD]   a sim appliance's hardware and agent.conf
 #   enrol NAME / start NAME     kmactl node add + kma-agent quickstart / the agent daemon
 #   sc_cluster NAME[:BOARD]...  each appliance (board sim unless named) enrolled and
@@ -97,21 +99,35 @@ sc_pki() {
 	)
 }
 
-# sc_coord_start: kma-coord on a port chosen once; again after a kill -9, same port and db.
+# sc_coord_start [I]: kma-coord on a port chosen once; again after a kill -9, same port and
+# db. With SC_HA=N, instance I (default 1) of N on one etcd cluster (tests/e2e/etcd.sh's,
+# started): its files are coordI.conf, .log, .pid and .db; the first to start leads.
 sc_coord_start() {
-	[ -f "$demo/coord.conf" ] || sc_coord_config
-	"$coord" -c "$demo/coord.conf" >>"$demo/coord.log" 2>&1 &
-	echo $! >"$demo/coord.pid"
+	[ -f "$demo/kmactl.conf" ] || sc_coord_config
+	_c=coord${SC_HA:+${1:-1}}
+	"$coord" -c "$demo/$_c.conf" >>"$demo/$_c.log" 2>&1 &
+	echo $! >"$demo/$_c.pid"
 	pids="$pids $!"
 	until_ok 10 "$ctl" node list
 }
 
-sc_coord_config() {
-	CPORT=$(port)
-	cat >"$demo/coord.conf" <<CONF
+# sc_coord_active: the instance (1..SC_HA) that serves now, if one does.
+sc_coord_active() {
+	for _i in $(seq 1 "$SC_HA"); do
+		curl -sf -o /dev/null --cacert "$P/ca.pem" --cert "$P/alice.pem" --key "$P/alice.key" \
+			"https://localhost:$(cat "$demo/coord$_i.port")/v1/nodes" 2>/dev/null &&
+			{ echo "$_i"; return 0; }
+	done
+	return 1
+}
+
+# coord_conf I PORT: instance I's configuration (coord.conf without SC_HA).
+coord_conf() {
+	_c=coord${SC_HA:+$1}
+	cat >"$demo/$_c.conf" <<CONF
 [coord]
-listen = 127.0.0.1:$CPORT
-db = $demo/coord.db
+listen = 127.0.0.1:$2
+db = $demo/$_c.db
 cert = $P/coord.pem
 key = $P/coord.key
 ca = $P/ca.pem
@@ -125,9 +141,24 @@ step_timeout = ${SC_STEP_TIMEOUT:-120}
 lease_ttl = 60
 min_serving = 1
 CONF
+	[ -z "${SC_HA:-}" ] ||
+		etcd_ha_conf /kma-sim/ "https://localhost:$2" "${SC_ELECTION_TTL:-2}" >>"$demo/$_c.conf"
+}
+
+sc_coord_config() {
+	CPORT=$(port)
+	COORD_URLS="https://localhost:$CPORT"
+	coord_conf 1 "$CPORT"
+	echo "$CPORT" >"$demo/coord${SC_HA:+1}.port"
+	for _i in $(seq 2 "${SC_HA:-1}"); do
+		_p=$(port)
+		COORD_URLS="$COORD_URLS, https://localhost:$_p"
+		coord_conf "$_i" "$_p"
+		echo "$_p" >"$demo/coord$_i.port"
+	done
 	cat >"$demo/kmactl.conf" <<CONF
 [kmactl]
-url = https://localhost:$CPORT
+url = $COORD_URLS
 cert = $P/alice.pem
 key = $P/alice.key
 ca = $P/ca.pem
@@ -158,7 +189,7 @@ root = $d/sim
 listen = 127.0.0.1:$p
 probe_interval = 5
 [coordinator]
-url = https://localhost:$CPORT/
+url = $COORD_URLS
 ca = $P/ca.pem
 report_interval = 1
 CONF

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
+#include <json-c/json.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -59,6 +60,9 @@ struct http_server {
 	pthread_mutex_t queue_lock;
 	struct report_wait *queue;
 	struct report_wait **queue_tail;
+	/* A standby instance (http_standby): every request is sent to the active one. */
+	bool standby;     /* under lock */
+	char active[512]; /* the active instance's URL, "" when none is known; under lock */
 };
 
 /* A report in the queue, on the stack of the thread that decoded it. */
@@ -216,6 +220,54 @@ static enum MHD_Result refuse_revoked(struct http_server *srv, struct MHD_Connec
 	return ret;
 }
 
+/* 503 with the standby's headers (standby_answer). */
+static enum MHD_Result queue_standby(struct MHD_Connection *c, const char *body, size_t len,
+                                     const char *active)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret = MHD_NO;
+
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") ==
+	        MHD_YES &&
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1") == MHD_YES &&
+	    (!active[0] || MHD_add_response_header(r, "X-KMA-Active", active) == MHD_YES))
+		ret = MHD_queue_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/*
+ * A standby's answer to every request (docs/ha.md): 503, the active instance's URL in
+ * X-KMA-Active (when known) and the body, and Retry-After. Clients with no usable
+ * certificate learn nothing (403, as from the active), except enrolling nodes, whose token
+ * the active checks.
+ */
+static enum MHD_Result standby_answer(struct http_server *srv, struct MHD_Connection *c,
+                                      struct request *rq)
+{
+	char body[sizeof(srv->active) + 48];
+	json_object *j;
+	int n;
+
+	rq->responded = true;
+	if (rq->who.role == AUTH_NONE && rq->route != ROUTE_ENROLL)
+		return queue_text(c, MHD_HTTP_FORBIDDEN, "client certificate refused", NULL);
+	j = json_object_new_object();
+	json_object_object_add(j, "error", json_object_new_string("standby"));
+	json_object_object_add(j, "active", json_object_new_string(srv->active));
+	n = snprintf(body, sizeof(body), "%s\n",
+	             json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+	json_object_put(j);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		return MHD_NO;
+	log_debug("%s sent to the active coordinator (%s)", rq->client,
+	          srv->active[0] ? srv->active : "none yet");
+	return queue_standby(c, body, (size_t)n, srv->active);
+}
+
 static void authenticate(struct http_server *srv, struct MHD_Connection *c, struct request *rq)
 {
 	const union MHD_ConnectionInfo *ci;
@@ -334,6 +386,8 @@ static enum MHD_Result begin(struct http_server *srv, struct MHD_Connection *c, 
 	else
 		rq->route = ROUTE_NOT_FOUND;
 	log_debug("%s %s from %s", method, url, rq->client);
+	if (srv->standby)
+		return standby_answer(srv, c, rq);
 
 	/* Before anything else: what libmicrohttpd would pass on ambiguously (httpedge.h). */
 	if (rq->edge == HTTP_EDGE_OK)
@@ -762,7 +816,8 @@ struct http_server *http_start(const struct http_params *p)
 		return NULL;
 	}
 	srv->p = *p;
-	srv->p.key_pem = NULL; /* not kept: only MHD_start_daemon reads it */
+	srv->p.key_pem = NULL;    /* not kept: only MHD_start_daemon reads it */
+	srv->standby = !p->store; /* until http_promote */
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_mutex_init(&srv->queue_lock, NULL);
 	srv->queue_tail = &srv->queue;
@@ -830,4 +885,21 @@ void http_stop(struct http_server *srv)
 void http_tick(struct http_server *srv, struct store *st, int64_t now)
 {
 	watch_tick(srv->watches, st, now);
+}
+
+void http_standby(struct http_server *srv, const char *active_url)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->standby = true;
+	snprintf(srv->active, sizeof(srv->active), "%s", active_url ? active_url : "");
+	pthread_mutex_unlock(&srv->lock);
+}
+
+void http_promote(struct http_server *srv, struct store *st, struct revoke *revoke)
+{
+	pthread_mutex_lock(&srv->lock);
+	srv->p.store = st;
+	srv->p.revoke = revoke;
+	srv->standby = false;
+	pthread_mutex_unlock(&srv->lock);
 }

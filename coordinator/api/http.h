@@ -55,6 +55,18 @@ struct http_server;
 /* Starts serving. Returns NULL after logging why (bad address, port in use, bad PEM). */
 struct http_server *http_start(const struct http_params *p) __attribute__((warn_unused_result));
 
+/*
+ * Makes the server a standby's (high availability, docs/ha.md): from now on every request
+ * is answered 503 with the active instance's URL (active_url, "" when none is known), in
+ * the X-KMA-Active header and the JSON body {"error":"standby","active":URL}, and
+ * Retry-After: 1; nothing reaches the store. Called again as the active one changes.
+ * A server started with no store (http_params.store NULL) must be made a standby at once.
+ */
+void http_standby(struct http_server *srv, const char *active_url);
+
+/* The standby became active: requests are served from st (and revoke) from now on. */
+void http_promote(struct http_server *srv, struct store *st, struct revoke *revoke);
+
 /* Stops serving and waits for the server threads; no callback runs after it. NULL is fine. */
 void http_stop(struct http_server *srv);
 

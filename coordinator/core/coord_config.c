@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +41,8 @@ void coord_config_defaults(struct coord_config *cfg)
 	cfg->step_timeout_s = 900;
 	cfg->lease_ttl_s = 300;
 	cfg->min_serving = 1;
+	snprintf(cfg->etcd_prefix, sizeof(cfg->etcd_prefix), "/kma/");
+	cfg->election_ttl_s = 5;
 }
 
 /* The keys of each section, for "did you mean" (a key parsed below and missing here is only
@@ -90,6 +93,61 @@ static int recovery_key(struct parse_ctx *ctx, const char *name, const char *val
 	                           sizeof(recovery_keys) / sizeof(recovery_keys[0]));
 }
 
+static const char *const ha_keys[] = {"store",         "etcd_endpoints", "etcd_ca",
+                                      "etcd_cert",     "etcd_key",       "etcd_prefix",
+                                      "advertise_url", "election_ttl"};
+
+/* An https:// URL of a host and port, as agents and kmactl take them. */
+static bool https_url_ok(const char *url)
+{
+	size_t n = strlen(url);
+
+	return n > 8 && strncasecmp(url, "https://", 8) == 0 && url[8] != '/' &&
+	       strpbrk(url, " \t\r\n\"\\") == NULL;
+}
+
+static int ha_key(struct parse_ctx *ctx, const char *name, const char *value)
+{
+	struct coord_config *cfg = ctx->cfg;
+
+	if (strcmp(name, "store") == 0) {
+		if (strcmp(value, "sqlite") != 0 && strcmp(value, "etcd") != 0)
+			return inifile_fail(&ctx->ini, "store: '%s' is not sqlite or etcd", value);
+		cfg->etcd = strcmp(value, "etcd") == 0;
+		return 1;
+	}
+	if (strcmp(name, "etcd_endpoints") == 0)
+		return inifile_set_string(&ctx->ini, cfg->etcd_endpoints,
+		                          sizeof(cfg->etcd_endpoints), name, value);
+	if (strcmp(name, "etcd_ca") == 0)
+		return inifile_set_string(&ctx->ini, cfg->etcd_ca, sizeof(cfg->etcd_ca), name,
+		                          value);
+	if (strcmp(name, "etcd_cert") == 0)
+		return inifile_set_string(&ctx->ini, cfg->etcd_cert, sizeof(cfg->etcd_cert), name,
+		                          value);
+	if (strcmp(name, "etcd_key") == 0)
+		return inifile_set_string(&ctx->ini, cfg->etcd_key, sizeof(cfg->etcd_key), name,
+		                          value);
+	if (strcmp(name, "etcd_prefix") == 0) {
+		if (value[0] != '/' || strpbrk(value, " \t"))
+			return inifile_fail(&ctx->ini, "etcd_prefix: '%s' does not begin with /",
+			                    value);
+		return inifile_set_string(&ctx->ini, cfg->etcd_prefix, sizeof(cfg->etcd_prefix),
+		                          name, value);
+	}
+	if (strcmp(name, "advertise_url") == 0) {
+		if (!https_url_ok(value))
+			return inifile_fail(&ctx->ini, "advertise_url: '%s' is not an https:// URL",
+			                    value);
+		return inifile_set_string(&ctx->ini, cfg->advertise_url, sizeof(cfg->advertise_url),
+		                          name, value);
+	}
+	if (strcmp(name, "election_ttl") == 0)
+		return inifile_set_duration(&ctx->ini, &cfg->election_ttl_s, 2, 60, name, value);
+	return inifile_unknown_key(&ctx->ini, name, "ha", ha_keys,
+	                           sizeof(ha_keys) / sizeof(ha_keys[0]));
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -101,6 +159,8 @@ static int handler(void *user, const char *section, const char *name, const char
 		return inifile_fail(&ctx->ini, "'%s' is outside any [section]", name);
 	if (strcmp(section, "recovery") == 0)
 		return recovery_key(ctx, name, value);
+	if (strcmp(section, "ha") == 0)
+		return ha_key(ctx, name, value);
 	if (strcmp(section, "coord") != 0)
 		return inifile_fail(&ctx->ini, "unknown section [%s]", section);
 	if (strcmp(name, "listen") == 0) {
@@ -185,6 +245,11 @@ int coord_config_check(const struct coord_config *cfg, struct coord_config_error
 			         "[coord] %s is required (PEM file)", names[i]);
 			return -1;
 		}
+	}
+	if (cfg->etcd && (!cfg->etcd_endpoints[0] || !cfg->advertise_url[0] || !cfg->etcd_ca[0])) {
+		snprintf(err->message, sizeof(err->message),
+		         "[ha] store = etcd needs etcd_endpoints, etcd_ca and advertise_url");
+		return -1;
 	}
 	return 0;
 }

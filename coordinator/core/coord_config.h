@@ -37,6 +37,20 @@
  *   min_serving = 1                    nodes that must keep serving while one is disrupted
  *   max_disrupted = 1                  nodes disrupted at once; only 1 is supported
  *
+ *   [ha]                               high availability (docs/ha.md)
+ *   store = sqlite                     sqlite: db is the state, this host alone; etcd: the
+ *                                      state lives in etcd, db is this instance's replica,
+ *                                      and one instance of several is active
+ *   etcd_endpoints = https://127.0.0.1:2379, ...   the etcd cluster's client URLs
+ *   etcd_ca = ...                      CA of the etcd members' certificates (PEM)
+ *   etcd_cert = ...                    this instance's client certificate for etcd (PEM)
+ *   etcd_key = ...                     its private key (PEM, mode 0600)
+ *   etcd_prefix = /kma/                the keys this cluster's coordinators use
+ *   advertise_url = https://...        how agents and kmactl reach this instance (what a
+ *                                      standby tells them when this one is active)
+ *   election_ttl = 5                   seconds an active instance that stopped renewing its
+ *                                      leadership keeps it (2..60): the failover time
+ *
  * Every key but cert, key, ca and operator_ca is optional; those four are required to
  * serve (coord_config_check says which is missing). Unknown sections and keys are errors.
  * That ca_key belongs to ca is checked when the CA is loaded (enroll_ca_load), which
@@ -44,6 +58,7 @@
  */
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +86,12 @@ struct coord_config {
 	unsigned max_connections, max_per_ip;
 	enum log_level log_level;
 	unsigned stabilise_s, step_timeout_s, lease_ttl_s, min_serving;
+	bool etcd; /* [ha] store = etcd */
+	char etcd_endpoints[1024];
+	char etcd_ca[PATH_MAX], etcd_cert[PATH_MAX], etcd_key[PATH_MAX];
+	char etcd_prefix[96];
+	char advertise_url[512];
+	unsigned election_ttl_s;
 };
 
 struct coord_config_error {

@@ -6,11 +6,17 @@
 #include "store.h"
 #include "store_backend.h"
 #include "store_plan.h"
+#include "store_replica.h"
 #include "store_sqlite.h"
 
 enum store_status store_open(const char *path, struct store **out)
 {
-	return store_sqlite_open(path, out);
+	enum store_status st = store_sqlite_open(path, out);
+
+	/* The etcd store: the SQLite file is the active instance's replica (store_replica.h). */
+	if (st == STORE_OK && store_replica_on())
+		store_replica_attach(*out);
+	return st;
 }
 
 void store_close(struct store *st)

@@ -564,6 +564,11 @@ sqlite3 *sq_db(struct sqlstore *st)
 	return st->db;
 }
 
+int store_schema_version(void)
+{
+	return SCHEMA_VERSION;
+}
+
 sqlite3 *store_sqlite(struct store *st)
 {
 	return sq(st)->db;

@@ -35,6 +35,9 @@ sqlite3 *sq_db(struct sqlstore *st);
 enum store_status store_sqlite_open(const char *path, struct store **out)
     __attribute__((warn_unused_result));
 
+/* The schema version this build writes (older files are migrated to it when opened). */
+int store_schema_version(void);
+
 /* The SQLite handle behind a store of this backend (its tests reach under the interface). */
 sqlite3 *store_sqlite(struct store *st);
 

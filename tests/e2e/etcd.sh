@@ -13,6 +13,8 @@
 #   etcd_leader              the index of the current leader
 #   etcd_stop_all            SIGTERM to every member, bounded wait
 #   etcdctl_ EPS ARGS...     etcdctl with the client certificate, against the endpoints EPS
+#   etcd_ha_conf PREFIX URL [TTL]  kma-coord's [ha] section on this cluster (docs/ha.md):
+#                            keys under PREFIX, advertised as URL, election_ttl TTL (2)
 
 command -v etcd >/dev/null 2>&1 || { echo "SKIP: no etcd (scripts/deps.sh test)"; exit 77; }
 
@@ -163,4 +165,18 @@ etcd_stop_all() {
 	# shellcheck disable=SC2086 # one word per pid
 	stop_pids $_pids
 	for _pid in $_pids; do _etcd_forget "$_pid"; done
+}
+
+etcd_ha_conf() {
+	cat <<CONF
+[ha]
+store = etcd
+etcd_endpoints = $(etcd_endpoints)
+etcd_ca = $ETCD_DIR/ca.pem
+etcd_cert = $ETCD_DIR/client.pem
+etcd_key = $ETCD_DIR/client.key
+etcd_prefix = $1
+advertise_url = $2
+election_ttl = ${3:-2}
+CONF
 }
