@@ -12,6 +12,8 @@
 #   make bench-recovery       scheduling overhead per recovery step (RUNS=5 incident replays)
 #   make bench-coord          kma-coord under thousands of simulated agents (COORD_BENCH=
 #                             "-t SECONDS -r RATE AGENTSxNODES ...", see bench/bench_coord.c)
+#   make bench-coord-etcd     the same on the etcd store (3 members on loopback) beside
+#                             SQLite, in one run, with their ratios (docs/ha.md)
 #   make fuzz                 libFuzzer on every parser of untrusted bytes (FUZZ_SECONDS each)
 #   make valgrind             the agent's probe loop under memcheck (VALGRIND_SECONDS)
 #   make stress               the flood tests with STRESS_CONNS (4000) hostile connections
@@ -75,7 +77,7 @@ IMAGE_ARCHS ?= x86_64 aarch64
 # non-default combination, .ci/run)
 CTEST_FLAGS ?=
 
-.PHONY: test-curl-gnutls all build test oracle demo cross sanitize stress bench bench-build bench-coord bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test image-test docs
+.PHONY: test-curl-gnutls all build test oracle demo cross sanitize stress bench bench-build bench-coord bench-coord-etcd bench-recovery bench-latency bench-footprint fuzz valgrind clean deps install package package-test image-test docs
 
 all: build
 
@@ -183,6 +185,10 @@ bench-recovery: bench-build
 
 bench-coord: bench-build
 	build-bench/bench/bench_coord build-bench/coordinator/kma-coord $(COORD_BENCH)
+
+bench-coord-etcd: bench-build
+	@scripts/deps.sh test
+	bench/coord_etcd.sh build-bench $(COORD_BENCH)
 
 fuzz:
 	scripts/fuzz.sh

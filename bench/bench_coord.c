@@ -23,10 +23,11 @@
  * (probes and reports every 30 s); -f keeps it fixed, the best case, where only the
  * report's own fields change.
  *
- * Usage: bench_coord [-t SECONDS] [-r RATE] [-k] [-f] KMA_COORD [SIZE ...]
+ * Usage: bench_coord [-t SECONDS] [-r RATE] [-k] [-f] [-x FILE] KMA_COORD [SIZE ...]
  *   -t  length of each phase (default 10)   -r  rate of the paced phase (default 5000)
  *   -k  keep the work directory (database, log, config) and print its path
  *   -f  fixed observation times (see above)
+ *   -x  appended to kma-coord's configuration (an [ha] section: bench/coord_etcd.sh)
  */
 
 #include "mbedcompat.h"
@@ -196,7 +197,8 @@ struct bench {
 	unsigned phase_s;
 	double rate;
 	bool keep;
-	bool fixed_at; /* -f */
+	bool fixed_at;     /* -f */
+	const char *extra; /* -x: the text of a file appended to coord.conf */
 	struct pki pki;
 	char dir[64];
 	unsigned port;
@@ -857,7 +859,7 @@ static void proc_stop(pid_t pid)
 
 static void coord_start(struct bench *b)
 {
-	char conf[768], path[128], logpath[128], ready[64];
+	char conf[4096], path[128], logpath[128], ready[64];
 	char *argv[] = {(char *)b->coord_bin, "-c", path, NULL};
 
 	snprintf(b->dir, sizeof(b->dir), "%s/kma-bench-coord.XXXXXX",
@@ -874,8 +876,8 @@ static void coord_start(struct bench *b)
 	         "[coord]\nlisten = 127.0.0.1:%u\ndb = %s/coord.db\ncert = %s/coord.pem\n"
 	         "key = %s/coord.key\nca = %s/ca.pem\noperator_ca = %s/opca.pem\n"
 	         /* Every simulated agent connects from 127.0.0.1. */
-	         "max_connections_per_ip = 0\nlog_level = notice\n",
-	         b->port, b->dir, b->dir, b->dir, b->dir, b->dir);
+	         "max_connections_per_ip = 0\nlog_level = notice\n%s",
+	         b->port, b->dir, b->dir, b->dir, b->dir, b->dir, b->extra ? b->extra : "");
 	write_file(b->dir, "coord.conf", conf);
 	snprintf(path, sizeof(path), "%s/coord.conf", b->dir);
 	snprintf(logpath, sizeof(logpath), "%s/coord.log", b->dir);
@@ -1517,21 +1519,26 @@ static enum MHD_Result floor_request(void *cls, struct MHD_Connection *c, const 
 	return ret;
 }
 
-static char *slurp(const char *dir, const char *name)
+static char *slurp_path(const char *path)
 {
-	char path[128];
-	FILE *f;
+	FILE *f = fopen(path, "r");
 	char *buf = calloc(1, 16384);
 	size_t n;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "r");
 	if (!buf || !f)
 		die("cannot read %s", path);
 	n = fread(buf, 1, 16383, f);
 	fclose(f);
 	buf[n] = '\0';
 	return buf;
+}
+
+static char *slurp(const char *dir, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return slurp_path(path);
 }
 
 /*
@@ -1599,7 +1606,7 @@ static bool parse_size(const char *s, struct size *out)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_coord [-t SECONDS] [-r RATE] [-k] [-f] KMA_COORD "
+	fprintf(stderr, "usage: bench_coord [-t SECONDS] [-r RATE] [-k] [-f] [-x FILE] KMA_COORD "
 	                "[AGENTSxNODES ...]\n");
 	exit(64);
 }
@@ -1619,7 +1626,7 @@ int main(int argc, char **argv)
 	memset(&b, 0, sizeof(b));
 	b.phase_s = PHASE_S_DEFAULT;
 	b.rate = RATE_DEFAULT;
-	while ((opt = getopt(argc, argv, "t:r:kf")) != -1) {
+	while ((opt = getopt(argc, argv, "t:r:kfx:")) != -1) {
 		switch (opt) {
 		case 't':
 			b.phase_s = (unsigned)strtoul(optarg, NULL, 10);
@@ -1636,6 +1643,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			b.fixed_at = true;
+			break;
+		case 'x':
+			b.extra = slurp_path(optarg);
 			break;
 		default:
 			usage();
