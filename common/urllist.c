@@ -167,10 +167,11 @@ static const char *skip_space(const char *p, const char *end)
 
 bool urllist_standby(long status, const void *body, size_t len)
 {
-	const char *s = body, *end = s + len, *p = s;
+	const char *p = body, *end;
 
 	if (status != 503 || !body)
 		return false;
+	end = p + len;
 	/* The contract's member, wherever it stands in the object; any spacing around ':'. */
 	while ((p = find(p, (size_t)(end - p), "\"error\""))) {
 		p = skip_space(p + 7, end);
