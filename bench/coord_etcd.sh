@@ -17,11 +17,26 @@ set +e
 trap cleanup EXIT INT TERM
 
 etcd_start 3
-etcd_ha_conf /kma-bench/ https://127.0.0.1:1 >"$T/ha.conf" # one instance: it leads
 bench="$BUILD/bench/bench_coord"
 coord="$BUILD/coordinator/kma-coord"
-"$bench" "$@" "$coord" >"$T/sqlite.out" 2>"$T/sqlite.err" || { cat "$T/sqlite.err"; fail "bench on SQLite"; }
-"$bench" -x "$T/ha.conf" "$@" "$coord" >"$T/etcd.out" 2>"$T/etcd.err" || { cat "$T/etcd.err"; fail "bench on etcd"; }
+# bench_coord takes its options before the program and the sizes (AGENTSxNODES) after it;
+# each size on etcd gets a prefix of its own (the store outlives each size's kma-coord).
+opts="" sizes=""
+for a in "$@"; do
+	case "$a" in
+	[0-9]*x[0-9]*) sizes="$sizes $a" ;;
+	*) opts="$opts $a" ;;
+	esac
+done
+for size in ${sizes:-100x20 1000x20 3000x20}; do
+	etcd_ha_conf "/kma-bench-$size/" https://127.0.0.1:1 >"$T/ha.conf" # one instance: it leads
+	# shellcheck disable=SC2086 # words on purpose
+	"$bench" $opts "$coord" "$size" >>"$T/sqlite.out" 2>"$T/sqlite.err" ||
+		{ cat "$T/sqlite.err"; fail "bench on SQLite"; }
+	# shellcheck disable=SC2086
+	"$bench" -x "$T/ha.conf" $opts "$coord" "$size" >>"$T/etcd.out" 2>"$T/etcd.err" ||
+		{ cat "$T/etcd.err"; fail "bench on etcd"; }
+done
 echo "== SQLite"
 cat "$T/sqlite.out"
 echo "== etcd (3 members on loopback)"
