@@ -352,10 +352,21 @@ void store_write_leave(struct sqlstore *st)
 		pthread_mutex_unlock(&write_turn);
 }
 
-static enum store_status db_fail(struct sqlstore *st, const char *what)
+enum store_status sq_fail(struct sqlstore *st, const char *what)
 {
 	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
 	return STORE_ERROR;
+}
+
+enum store_status sq_done(struct sqlstore *st, sqlite3_stmt *s, const char *what)
+{
+	int rc;
+
+	if (!s)
+		return STORE_ERROR;
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? STORE_OK : sq_fail(st, what);
 }
 
 /* Resets and clears a statement for its next use. */
@@ -375,7 +386,7 @@ static enum store_status run(struct sqlstore *st, sqlite3_stmt *s, const char *w
 
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
-		return db_fail(st, what);
+		return sq_fail(st, what);
 	return STORE_OK;
 }
 
@@ -409,7 +420,7 @@ static void tx_rollback(struct sqlstore *st)
 	store_write_leave(st);
 }
 
-static void col_text(sqlite3_stmt *s, int col, char *buf, size_t size)
+void sq_col(sqlite3_stmt *s, int col, char *buf, size_t size)
 {
 	const unsigned char *t = sqlite3_column_text(s, col);
 
@@ -450,7 +461,7 @@ static enum store_status schema_migrate(struct sqlstore *st)
 		return STORE_ERROR;
 	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW) {
-		db_fail(st, "read schema version");
+		sq_fail(st, "read schema version");
 		goto exit;
 	}
 	version = sqlite3_column_int(s, 0);
@@ -527,7 +538,7 @@ enum store_status store_sqlite_open(const char *path, struct store **out)
 	/* journal_mode answers with the mode in effect: a file system without WAL says so. */
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW) {
-		db_fail(st, "set WAL mode");
+		sq_fail(st, "set WAL mode");
 		goto exit;
 	}
 	if (sqlite3_column_text(s, 0) == NULL ||
@@ -545,7 +556,7 @@ enum store_status store_sqlite_open(const char *path, struct store **out)
 	for (int i = 0; i < S_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                       &st->stmt[i], NULL) != SQLITE_OK) {
-			db_fail(st, stmt_sql[i]);
+			sq_fail(st, stmt_sql[i]);
 			goto exit;
 		}
 	}
@@ -609,7 +620,7 @@ static enum store_status sq_checkpoint(struct store *base)
 	}
 	/* BUSY: another connection checkpoints at this moment; the next call catches up. */
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-		return db_fail(st, "checkpoint");
+		return sq_fail(st, "checkpoint");
 	return STORE_OK;
 }
 
@@ -630,7 +641,7 @@ sqlite3_stmt *store_prepare_cached(struct sqlstore *st, const char *sql)
 		return NULL;
 	}
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
-		db_fail(st, sql);
+		sq_fail(st, sql);
 		return NULL;
 	}
 	st->cached[st->n_cached].sql = sql;
@@ -671,7 +682,7 @@ static enum store_status node_exists(struct sqlstore *st, const char *node_id)
 		return STORE_OK;
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
-	return db_fail(st, "look up node");
+	return sq_fail(st, "look up node");
 }
 
 static enum store_status version_bump(struct sqlstore *st)
@@ -797,7 +808,7 @@ static enum store_status token_verdict(struct sqlstore *st, const char *token_sh
 	if (rc == SQLITE_DONE) {
 		ret = STORE_TOKEN_UNKNOWN;
 	} else if (rc != SQLITE_ROW) {
-		ret = db_fail(st, "look up token");
+		ret = sq_fail(st, "look up token");
 	} else {
 		const unsigned char *owner = sqlite3_column_text(s, 0);
 
@@ -897,7 +908,7 @@ static enum store_status sq_token_issued(struct store *base, const char *token_s
 		goto exit;
 	}
 	if (rc != SQLITE_ROW) {
-		ret = db_fail(st, "look up a used token's certificate");
+		ret = sq_fail(st, "look up a used token's certificate");
 		goto exit;
 	}
 	text = sqlite3_column_text(s, 0);
@@ -1038,9 +1049,9 @@ static void fill_attempt(sqlite3_stmt *s, void *p)
 	struct store_attempt *a = p;
 
 	memset(a, 0, sizeof(*a));
-	col_text(s, 0, a->node_id, sizeof(a->node_id));
-	col_text(s, 1, a->serial, sizeof(a->serial));
-	col_text(s, 2, a->address, sizeof(a->address));
+	sq_col(s, 0, a->node_id, sizeof(a->node_id));
+	sq_col(s, 1, a->serial, sizeof(a->serial));
+	sq_col(s, 2, a->address, sizeof(a->address));
 	a->known = sqlite3_column_int(s, 3) != 0;
 	a->first_at = sqlite3_column_int64(s, 4);
 	a->last_at = sqlite3_column_int64(s, 5);
@@ -1064,20 +1075,20 @@ static enum store_status sq_attempts_list(struct store *base, struct store_attem
 static void node_from_row(sqlite3_stmt *s, struct store_node *n)
 {
 	memset(n, 0, sizeof(*n));
-	col_text(s, 0, n->node_id, sizeof(n->node_id));
-	col_text(s, 1, n->name, sizeof(n->name));
-	col_text(s, 2, n->address, sizeof(n->address));
-	col_text(s, 3, n->enrolled_serial, sizeof(n->enrolled_serial));
+	sq_col(s, 0, n->node_id, sizeof(n->node_id));
+	sq_col(s, 1, n->name, sizeof(n->name));
+	sq_col(s, 2, n->address, sizeof(n->address));
+	sq_col(s, 3, n->enrolled_serial, sizeof(n->enrolled_serial));
 	n->created_at = sqlite3_column_int64(s, 4);
 	n->has_report = sqlite3_column_type(s, 5) != SQLITE_NULL;
 	if (n->has_report) {
 		n->report_sequence = (uint64_t)sqlite3_column_int64(s, 5);
 		n->report_at = sqlite3_column_int64(s, 6);
 		n->report_state = kma_state_from_id((const char *)sqlite3_column_text(s, 7));
-		col_text(s, 9, n->report_boot_id, sizeof(n->report_boot_id));
-		col_text(s, 10, n->report_address, sizeof(n->report_address));
+		sq_col(s, 9, n->report_boot_id, sizeof(n->report_boot_id));
+		sq_col(s, 10, n->report_address, sizeof(n->report_address));
 	}
-	col_text(s, 8, n->pending_serial, sizeof(n->pending_serial));
+	sq_col(s, 8, n->pending_serial, sizeof(n->pending_serial));
 }
 
 static enum store_status sq_node_get(struct store *base, const char *node_id,
@@ -1097,7 +1108,7 @@ static enum store_status sq_node_get(struct store *base, const char *node_id,
 	} else if (rc == SQLITE_DONE) {
 		ret = STORE_NOT_FOUND;
 	} else {
-		ret = db_fail(st, "get node");
+		ret = sq_fail(st, "get node");
 	}
 	sqlite3_reset(s);
 	return ret;
@@ -1128,7 +1139,7 @@ enum store_status store_collect(struct sqlstore *st, sqlite3_stmt *s, size_t ele
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(st, what);
+		sq_fail(st, what);
 		goto exit;
 	}
 	*arr = a;
@@ -1164,9 +1175,9 @@ static void fill_enrolment(sqlite3_stmt *s, void *p)
 	struct store_enrolment *e = p;
 
 	memset(e, 0, sizeof(*e));
-	col_text(s, 0, e->serial, sizeof(e->serial));
+	sq_col(s, 0, e->serial, sizeof(e->serial));
 	e->at = sqlite3_column_int64(s, 1);
-	col_text(s, 2, e->how, sizeof(e->how));
+	sq_col(s, 2, e->how, sizeof(e->how));
 }
 
 static enum store_status sq_enrolments(struct store *base, const char *node_id,
@@ -1190,7 +1201,7 @@ static void fill_revoked(sqlite3_stmt *s, void *p)
 	struct store_revoked *r = p;
 
 	memset(r, 0, sizeof(*r));
-	col_text(s, 0, r->serial, sizeof(r->serial));
+	sq_col(s, 0, r->serial, sizeof(r->serial));
 	r->at = sqlite3_column_int64(s, 1);
 }
 
@@ -1220,7 +1231,7 @@ static enum store_status sq_peer_table_version(struct store *base, uint64_t *ver
 		*version = (uint64_t)sqlite3_column_int64(s, 0);
 		ret = STORE_OK;
 	} else {
-		db_fail(st, "read peer table version");
+		sq_fail(st, "read peer table version");
 	}
 	sqlite3_reset(s);
 	return ret;
@@ -1245,7 +1256,7 @@ static enum store_status seen_check(struct sqlstore *st)
 
 	if (sqlite3_step(s) != SQLITE_ROW) {
 		sqlite3_reset(s);
-		return db_fail(st, "read data_version");
+		return sq_fail(st, "read data_version");
 	}
 	v = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
@@ -1385,7 +1396,7 @@ static enum store_status obs_load(struct sqlstore *st, const char *node_id, stru
 	sqlite3_clear_bindings(s);
 	if (rc != SQLITE_DONE) {
 		obs_cache_forget(st->seen, node_id);
-		return rc == SQLITE_NOMEM ? STORE_ERROR : db_fail(st, "read observations");
+		return rc == SQLITE_NOMEM ? STORE_ERROR : sq_fail(st, "read observations");
 	}
 	*out = n;
 	return STORE_OK;
@@ -1515,7 +1526,7 @@ static enum store_status report_order(sqlite3_stmt *gate, const struct store_rep
 	retired[0] = '\0';
 	if (sqlite3_column_type(gate, 2) == SQLITE_NULL)
 		return STORE_OK; /* its first report */
-	col_text(gate, 3, last_boot, sizeof(last_boot));
+	sq_col(gate, 3, last_boot, sizeof(last_boot));
 	incarnation(r->boot_id ? r->boot_id : "", r->instance, now_key, sizeof(now_key));
 	incarnation(last_boot, last_instance, last_key, sizeof(last_key));
 	if (strcmp(now_key, last_key) == 0) {
@@ -1565,7 +1576,7 @@ static enum store_status report_admit(struct sqlstore *st, const struct store_re
 	if (rc == SQLITE_DONE)
 		ret = STORE_NOT_FOUND;
 	else if (rc != SQLITE_ROW)
-		ret = db_fail(st, "read the node's last report");
+		ret = sq_fail(st, "read the node's last report");
 	else if (r->cert_serial && !report_pinned(s, r->cert_serial))
 		ret = STORE_NOT_PINNED;
 	else
@@ -1617,21 +1628,21 @@ static void fill_observation(sqlite3_stmt *s, void *p)
 	struct store_observation *o = p;
 
 	memset(o, 0, sizeof(*o));
-	col_text(s, 0, o->node_id, sizeof(o->node_id));
-	col_text(s, 1, o->peer_id, sizeof(o->peer_id));
+	sq_col(s, 0, o->node_id, sizeof(o->node_id));
+	sq_col(s, 1, o->peer_id, sizeof(o->peer_id));
 	o->direction = kma_direction_from_id((const char *)sqlite3_column_text(s, 2));
 	o->cause = kma_cause_from_id((const char *)sqlite3_column_text(s, 3));
 	o->alert_sent = sqlite3_column_int(s, 4);
 	o->alert_received = sqlite3_column_int(s, 5);
-	col_text(s, 6, o->peer_serial, sizeof(o->peer_serial));
-	col_text(s, 7, o->expected_serial, sizeof(o->expected_serial));
+	sq_col(s, 6, o->peer_serial, sizeof(o->peer_serial));
+	sq_col(s, 7, o->expected_serial, sizeof(o->expected_serial));
 	o->at = sqlite3_column_int64(s, 8);
-	col_text(s, 9, o->detail, sizeof(o->detail));
-	col_text(s, 10, o->peer_node_id, sizeof(o->peer_node_id));
-	col_text(s, 11, o->peer_issuer, sizeof(o->peer_issuer));
+	sq_col(s, 9, o->detail, sizeof(o->detail));
+	sq_col(s, 10, o->peer_node_id, sizeof(o->peer_node_id));
+	sq_col(s, 11, o->peer_issuer, sizeof(o->peer_issuer));
 	o->peer_not_before = sqlite3_column_int64(s, 12);
 	o->peer_not_after = sqlite3_column_int64(s, 13);
-	col_text(s, 14, o->peer_address, sizeof(o->peer_address));
+	sq_col(s, 14, o->peer_address, sizeof(o->peer_address));
 }
 
 static enum store_status sq_observations_list(struct store *base, struct store_observation **out,
@@ -1678,7 +1689,7 @@ static enum store_status sq_rejects_get(struct store *base, int status, uint64_t
 	} else if (rc == SQLITE_DONE) {
 		ret = STORE_OK;
 	} else {
-		db_fail(st, "read rejects");
+		sq_fail(st, "read rejects");
 	}
 	sqlite3_reset(s);
 	return ret;

@@ -49,6 +49,18 @@ sqlite3 *store_sqlite(struct store *st);
  */
 sqlite3_stmt *store_prepare_cached(struct sqlstore *st, const char *sql);
 
+/* Logs what failed with SQLite's message; STORE_ERROR. */
+enum store_status sq_fail(struct sqlstore *st, const char *what);
+
+/*
+ * Steps s, a statement that returns no rows, and resets it; STORE_ERROR (logged with what)
+ * when it fails or s is NULL (store_prepare_cached failed).
+ */
+enum store_status sq_done(struct sqlstore *st, sqlite3_stmt *s, const char *what);
+
+/* Column c of s's current row as text into buf ("" for NULL), cut to size. */
+void sq_col(sqlite3_stmt *s, int c, char *buf, size_t size);
+
 /*
  * Takes (and store_write_leave gives back) this process's turn to write, so its threads
  * queue here instead of in SQLite's busy handler. Nests per store; every enter is left.

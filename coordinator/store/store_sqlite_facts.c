@@ -58,43 +58,17 @@ static const char *const node_deletes[] = {
     "DELETE FROM fact_modes WHERE node_id = ?1",
 };
 
-static enum store_status fail(struct sqlstore *st, const char *what)
-{
-	log_err("store: %s: %s", what, sqlite3_errmsg(sq_db(st)));
-	return STORE_ERROR;
-}
-
-/* Steps a statement that returns no rows and resets it (its bindings point at f). */
-static enum store_status step_done(struct sqlstore *st, sqlite3_stmt *s, const char *what)
-{
-	int rc;
-
-	if (!s)
-		return STORE_ERROR;
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? STORE_OK : fail(st, what);
-}
-
 /* After the rows of s: rc, its last step, is SQLITE_DONE unless reading failed. */
 static enum store_status rows_end(struct sqlstore *st, sqlite3_stmt *s, int rc, const char *what)
 {
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? STORE_OK : fail(st, what);
+	return rc == SQLITE_DONE ? STORE_OK : sq_fail(st, what);
 }
 
 static void text(sqlite3_stmt *s, int idx, const char *t)
 {
 	(void)sqlite3_bind_text(s, idx, t, -1, SQLITE_STATIC);
-}
-
-static void col(sqlite3_stmt *s, int c, char *buf, size_t size)
-{
-	const unsigned char *t = sqlite3_column_text(s, c);
-
-	snprintf(buf, size, "%s", t ? (const char *)t : "");
 }
 
 static void i64(sqlite3_stmt *s, int idx, int64_t v)
@@ -141,32 +115,32 @@ static void fact_read(sqlite3_stmt *s, struct store_facts *f)
 {
 	struct store_kmip *k = &f->kmip;
 
-	col(s, 1, f->boot_id, sizeof(f->boot_id));
+	sq_col(s, 1, f->boot_id, sizeof(f->boot_id));
 	f->has_cert = sqlite3_column_int(s, 2) != 0;
-	col(s, 3, f->cert_serial, sizeof(f->cert_serial));
+	sq_col(s, 3, f->cert_serial, sizeof(f->cert_serial));
 	f->cert_not_after = sqlite3_column_int64(s, 4);
 	f->health_known = sqlite3_column_int(s, 5) != 0;
 	f->healthy = sqlite3_column_int(s, 6) != 0;
-	col(s, 7, f->health_detail, sizeof(f->health_detail));
+	sq_col(s, 7, f->health_detail, sizeof(f->health_detail));
 	f->health_checked_at = sqlite3_column_int64(s, 8);
 	f->kmip_known = sqlite3_column_int(s, 9) != 0;
-	col(s, 10, k->endpoint, sizeof(k->endpoint));
-	col(s, 11, k->operation, sizeof(k->operation));
+	sq_col(s, 10, k->endpoint, sizeof(k->endpoint));
+	sq_col(s, 11, k->operation, sizeof(k->operation));
 	k->result = kma_kmip_result_from_id((const char *)sqlite3_column_text(s, 12));
 	k->cause = kma_cause_from_id((const char *)sqlite3_column_text(s, 13));
 	k->latency_ms = (uint32_t)sqlite3_column_int64(s, 14);
 	k->handshake_ms = (uint32_t)sqlite3_column_int64(s, 15);
-	col(s, 16, k->cipher_suite, sizeof(k->cipher_suite));
-	col(s, 17, k->result_status, sizeof(k->result_status));
-	col(s, 18, k->result_reason, sizeof(k->result_reason));
-	col(s, 19, k->answer, sizeof(k->answer));
-	col(s, 20, k->detail, sizeof(k->detail));
+	sq_col(s, 16, k->cipher_suite, sizeof(k->cipher_suite));
+	sq_col(s, 17, k->result_status, sizeof(k->result_status));
+	sq_col(s, 18, k->result_reason, sizeof(k->result_reason));
+	sq_col(s, 19, k->answer, sizeof(k->answer));
+	sq_col(s, 20, k->detail, sizeof(k->detail));
 	k->checked_at = sqlite3_column_int64(s, 21);
 	f->parts_changed = (uint32_t)sqlite3_column_int64(s, 22);
 	f->table_version = (uint64_t)sqlite3_column_int64(s, 23);
-	col(s, 24, f->last_directive, sizeof(f->last_directive));
+	sq_col(s, 24, f->last_directive, sizeof(f->last_directive));
 	f->last_ok = sqlite3_column_int(s, 25) != 0;
-	col(s, 26, f->last_detail, sizeof(f->last_detail));
+	sq_col(s, 26, f->last_detail, sizeof(f->last_detail));
 	f->last_done_at = sqlite3_column_int64(s, 27);
 	f->fencing = (uint64_t)sqlite3_column_int64(s, 28);
 }
@@ -193,7 +167,7 @@ static enum store_status queues_put(struct sqlstore *st, const char *node_id,
 		i64(s, 8, q->backlog);
 		i64(s, 9, (int64_t)q->dropped_recently);
 		i64(s, 10, q->window_s);
-		if (step_done(st, s, "store a listen queue") != STORE_OK)
+		if (sq_done(st, s, "store a listen queue") != STORE_OK)
 			return STORE_ERROR;
 	}
 	s = store_prepare_cached(st, queue_trim);
@@ -201,7 +175,7 @@ static enum store_status queues_put(struct sqlstore *st, const char *node_id,
 		text(s, 1, node_id);
 		i64(s, 2, (int64_t)n);
 	}
-	return step_done(st, s, "trim the listen queues");
+	return sq_done(st, s, "trim the listen queues");
 }
 
 static enum store_status modes_put(struct sqlstore *st, const char *node_id,
@@ -219,7 +193,7 @@ static enum store_status modes_put(struct sqlstore *st, const char *node_id,
 			i64(s, 3, m->manual);
 			text(s, 4, m->instruction);
 		}
-		if (step_done(st, s, "store a step's mode") != STORE_OK)
+		if (sq_done(st, s, "store a step's mode") != STORE_OK)
 			return STORE_ERROR;
 	}
 	return STORE_OK;
@@ -232,7 +206,7 @@ enum store_status sq_facts_delete(struct sqlstore *st, const char *node_id)
 
 		if (s)
 			text(s, 1, node_id);
-		if (step_done(st, s, "delete a node's facts") != STORE_OK)
+		if (sq_done(st, s, "delete a node's facts") != STORE_OK)
 			return STORE_ERROR;
 	}
 	return STORE_OK;
@@ -248,7 +222,7 @@ enum store_status sq_facts_put(struct sqlstore *st, const char *node_id,
 	s = store_prepare_cached(st, fact_upsert);
 	if (s)
 		fact_bind(s, node_id, f);
-	if (step_done(st, s, "store a report's facts") != STORE_OK)
+	if (sq_done(st, s, "store a report's facts") != STORE_OK)
 		return STORE_ERROR;
 	if (queues_put(st, node_id, f) != STORE_OK)
 		return STORE_ERROR;
@@ -268,7 +242,7 @@ static enum store_status queues_get(struct sqlstore *st, const char *node_id, st
 		struct store_listenq *q = &f->lq[f->n_lq++];
 
 		q->port = (uint32_t)sqlite3_column_int64(s, 0);
-		col(s, 1, q->role, sizeof(q->role));
+		sq_col(s, 1, q->role, sizeof(q->role));
 		q->key_service = sqlite3_column_int(s, 2) != 0;
 		q->listening = sqlite3_column_int(s, 3) != 0;
 		q->queued = (uint32_t)sqlite3_column_int64(s, 4);
@@ -296,7 +270,7 @@ static enum store_status modes_get(struct sqlstore *st, const char *node_id, str
 			continue; /* a kind this build does not know: automatic, as unnamed */
 		m->set = true;
 		m->manual = sqlite3_column_int(s, 1) != 0;
-		col(s, 2, m->instruction, sizeof(m->instruction));
+		sq_col(s, 2, m->instruction, sizeof(m->instruction));
 	}
 	return rows_end(st, s, rc, "read the steps' modes");
 }
@@ -317,7 +291,7 @@ enum store_status sq_facts_get(struct store *base, const char *node_id, struct s
 		fact_read(s, out);
 		ret = STORE_OK;
 	} else {
-		ret = rc == SQLITE_DONE ? STORE_NOT_FOUND : fail(st, "read a report's facts");
+		ret = rc == SQLITE_DONE ? STORE_NOT_FOUND : sq_fail(st, "read a report's facts");
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);

@@ -11,12 +11,6 @@
 	" phase_at, finished_at, stable_since, detail, directive_id, fencing, boot_before,"        \
 	" table_version, secret, confirmed_by, predicate, pred_kind, pred_serial, pred_name"
 
-static enum store_status fail(struct sqlstore *st, const char *what)
-{
-	log_err("store: %s: %s", what, sqlite3_errmsg(sq_db(st)));
-	return STORE_ERROR;
-}
-
 /* Reports ask for a directive every time: prepared once per store, reset after use. */
 static sqlite3_stmt *prepare(struct sqlstore *st, const char *sql)
 {
@@ -28,31 +22,12 @@ static void text(sqlite3_stmt *s, int idx, const char *t)
 	(void)sqlite3_bind_text(s, idx, t ? t : "", -1, SQLITE_TRANSIENT);
 }
 
-static void col(sqlite3_stmt *s, int c, char *buf, size_t size)
-{
-	const unsigned char *t = sqlite3_column_text(s, c);
-
-	snprintf(buf, size, "%s", t ? (const char *)t : "");
-}
-
-/* Steps a statement that returns no rows and resets it. */
-static enum store_status done(struct sqlstore *st, sqlite3_stmt *s, const char *what)
-{
-	int rc;
-
-	if (!s)
-		return STORE_ERROR;
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? STORE_OK : fail(st, what);
-}
-
 enum store_status sq_tx_begin(struct store *base)
 {
 	struct sqlstore *st = sq(base);
 
 	store_write_enter(st);
-	if (done(st, prepare(st, "BEGIN IMMEDIATE"), "begin") == STORE_OK)
+	if (sq_done(st, prepare(st, "BEGIN IMMEDIATE"), "begin") == STORE_OK)
 		return STORE_OK;
 	store_write_leave(st);
 	return STORE_ERROR;
@@ -66,12 +41,12 @@ enum store_status sq_tx_end(struct store *base, bool ok)
 
 	if (sqlite3_get_autocommit(sq_db(st)))
 		goto exit; /* SQLite rolled back already */
-	if (ok && done(st, prepare(st, "COMMIT"), "commit") == STORE_OK) {
+	if (ok && sq_done(st, prepare(st, "COMMIT"), "commit") == STORE_OK) {
 		ret = STORE_OK;
 		goto exit;
 	}
 	if (!sqlite3_get_autocommit(sq_db(st)))
-		(void)done(st, prepare(st, "ROLLBACK"), "rollback");
+		(void)sq_done(st, prepare(st, "ROLLBACK"), "rollback");
 exit:
 	store_write_leave(st);
 	return ret;
@@ -95,7 +70,7 @@ enum store_status sq_journal_add(struct store *base, int64_t plan_id, int step, 
 	text(s, 6, detail);
 	log_info("journal: plan %lld step %d %s by %s: %s", (long long)plan_id, step, event, actor,
 	         detail);
-	return done(st, s, "append to the journal");
+	return sq_done(st, s, "append to the journal");
 }
 
 static void step_bind(sqlite3_stmt *s, const struct store_step *p)
@@ -134,27 +109,27 @@ static void step_read(sqlite3_stmt *s, void *out)
 	p->plan_id = sqlite3_column_int64(s, 0);
 	p->idx = sqlite3_column_int(s, 1);
 	p->kind = kma_step_kind_from_id((const char *)sqlite3_column_text(s, 2));
-	col(s, 3, p->node_id, sizeof(p->node_id));
-	col(s, 4, p->reason, sizeof(p->reason));
+	sq_col(s, 3, p->node_id, sizeof(p->node_id));
+	sq_col(s, 4, p->reason, sizeof(p->reason));
 	p->manual = sqlite3_column_int(s, 5) != 0;
-	col(s, 6, p->instruction, sizeof(p->instruction));
+	sq_col(s, 6, p->instruction, sizeof(p->instruction));
 	p->state = kma_step_state_from_id((const char *)sqlite3_column_text(s, 7));
 	p->phase = kma_step_phase_from_id((const char *)sqlite3_column_text(s, 8));
 	p->started_at = sqlite3_column_int64(s, 9);
 	p->phase_at = sqlite3_column_int64(s, 10);
 	p->finished_at = sqlite3_column_int64(s, 11);
 	p->stable_since = sqlite3_column_int64(s, 12);
-	col(s, 13, p->detail, sizeof(p->detail));
-	col(s, 14, p->directive_id, sizeof(p->directive_id));
+	sq_col(s, 13, p->detail, sizeof(p->detail));
+	sq_col(s, 14, p->directive_id, sizeof(p->directive_id));
 	p->fencing = (uint64_t)sqlite3_column_int64(s, 15);
-	col(s, 16, p->boot_before, sizeof(p->boot_before));
+	sq_col(s, 16, p->boot_before, sizeof(p->boot_before));
 	p->table_version = (uint64_t)sqlite3_column_int64(s, 17);
-	col(s, 18, p->secret, sizeof(p->secret));
-	col(s, 19, p->confirmed_by, sizeof(p->confirmed_by));
-	col(s, 20, p->predicate, sizeof(p->predicate));
+	sq_col(s, 18, p->secret, sizeof(p->secret));
+	sq_col(s, 19, p->confirmed_by, sizeof(p->confirmed_by));
+	sq_col(s, 20, p->predicate, sizeof(p->predicate));
 	p->pred_kind = kma_pattern_from_id((const char *)sqlite3_column_text(s, 21));
-	col(s, 22, p->pred_serial, sizeof(p->pred_serial));
-	col(s, 23, p->pred_name, sizeof(p->pred_name));
+	sq_col(s, 22, p->pred_serial, sizeof(p->pred_serial));
+	sq_col(s, 23, p->pred_name, sizeof(p->pred_name));
 }
 
 enum store_status sq_step_put(struct store *base, const struct store_step *p)
@@ -168,7 +143,7 @@ enum store_status sq_step_put(struct store *base, const struct store_step *p)
 	if (!s)
 		return STORE_ERROR;
 	step_bind(s, p);
-	return done(st, s, "write a step");
+	return sq_done(st, s, "write a step");
 }
 
 enum store_status sq_plan_create(struct store *base, struct store_step *steps, size_t n,
@@ -190,14 +165,14 @@ enum store_status sq_plan_create(struct store *base, struct store_step *steps, s
 	if (rc == SQLITE_ROW)
 		return STORE_EXISTS;
 	if (rc != SQLITE_DONE)
-		return fail(st, "look for an unfinished plan");
+		return sq_fail(st, "look for an unfinished plan");
 	s = prepare(st, "INSERT INTO plans(state, created_by, created_at, updated_at, detail)"
 	                " VALUES ('running', ?1, ?2, ?2, '')");
 	if (!s)
 		return STORE_ERROR;
 	text(s, 1, who);
 	sqlite3_bind_int64(s, 2, now);
-	if (done(st, s, "create a plan") != STORE_OK)
+	if (sq_done(st, s, "create a plan") != STORE_OK)
 		return STORE_ERROR;
 	*id = sqlite3_last_insert_rowid(sq_db(st));
 	for (size_t i = 0; i < n; i++) {
@@ -231,16 +206,16 @@ enum store_status sq_plan_latest(struct store *base, struct store_plan *plan,
 		memset(plan, 0, sizeof(*plan));
 		plan->id = sqlite3_column_int64(s, 0);
 		plan->state = kma_plan_state_from_id((const char *)sqlite3_column_text(s, 1));
-		col(s, 2, plan->created_by, sizeof(plan->created_by));
+		sq_col(s, 2, plan->created_by, sizeof(plan->created_by));
 		plan->created_at = sqlite3_column_int64(s, 3);
 		plan->updated_at = sqlite3_column_int64(s, 4);
-		col(s, 5, plan->detail, sizeof(plan->detail));
+		sq_col(s, 5, plan->detail, sizeof(plan->detail));
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
 	if (rc != SQLITE_ROW)
-		return fail(st, "read the latest plan");
+		return sq_fail(st, "read the latest plan");
 	s = prepare(st, "SELECT " STEP_COLUMNS " FROM steps WHERE plan_id = ?1 ORDER BY idx");
 	if (!s)
 		return STORE_ERROR;
@@ -266,7 +241,7 @@ enum store_status sq_plan_set_state(struct store *base, int64_t id, enum kma_pla
 	text(s, 2, kma_plan_state_id(state));
 	text(s, 3, detail);
 	sqlite3_bind_int64(s, 4, now);
-	return done(st, s, "set a plan's state");
+	return sq_done(st, s, "set a plan's state");
 }
 
 static void journal_read(sqlite3_stmt *s, void *out)
@@ -277,9 +252,9 @@ static void journal_read(sqlite3_stmt *s, void *out)
 	e->at = sqlite3_column_int64(s, 1);
 	e->plan_id = sqlite3_column_int64(s, 2);
 	e->step = sqlite3_column_int(s, 3);
-	col(s, 4, e->actor, sizeof(e->actor));
-	col(s, 5, e->event, sizeof(e->event));
-	col(s, 6, e->detail, sizeof(e->detail));
+	sq_col(s, 4, e->actor, sizeof(e->actor));
+	sq_col(s, 5, e->event, sizeof(e->event));
+	sq_col(s, 6, e->detail, sizeof(e->detail));
 }
 
 enum store_status sq_journal_list(struct store *base, int64_t plan_id,
@@ -316,18 +291,18 @@ static enum store_status lease_read(struct sqlstore *st, struct store_lease *out
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		memset(out, 0, sizeof(*out));
-		col(s, 0, out->id, sizeof(out->id));
-		col(s, 1, out->node_id, sizeof(out->node_id));
+		sq_col(s, 0, out->id, sizeof(out->id));
+		sq_col(s, 1, out->node_id, sizeof(out->node_id));
 		out->plan_id = sqlite3_column_int64(s, 2);
 		out->step = sqlite3_column_int(s, 3);
 		out->fencing = (uint64_t)sqlite3_column_int64(s, 4);
 		out->expires_at = sqlite3_column_int64(s, 5);
-		col(s, 6, out->why, sizeof(out->why));
+		sq_col(s, 6, out->why, sizeof(out->why));
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
-	return rc == SQLITE_ROW ? STORE_OK : fail(st, "read the lease");
+	return rc == SQLITE_ROW ? STORE_OK : sq_fail(st, "read the lease");
 }
 
 enum store_status sq_lease_get(struct store *base, int64_t now, struct store_lease *out)
@@ -359,19 +334,19 @@ enum store_status sq_lease_take(struct store *base, const char *node_id, int64_t
 			return STORE_ERROR;
 		sqlite3_bind_int64(s, 1, now + ttl);
 		out->expires_at = now + ttl;
-		return done(st, s, "renew the lease");
+		return sq_done(st, s, "renew the lease");
 	}
 	if (ret == STORE_OK && out->expires_at > now)
 		return STORE_EXISTS;
-	if (done(st,
-	         prepare(st, "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
-	                     " WHERE key = 'fencing_token'"),
-	         "next fencing token") != STORE_OK)
+	if (sq_done(st,
+	            prepare(st, "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+	                        " WHERE key = 'fencing_token'"),
+	            "next fencing token") != STORE_OK)
 		return STORE_ERROR;
 	s = prepare(st, "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fencing_token'");
 	if (!s || sqlite3_step(s) != SQLITE_ROW) {
 		sqlite3_reset(s);
-		return fail(st, "read the fencing token");
+		return sq_fail(st, "read the fencing token");
 	}
 	memset(out, 0, sizeof(*out));
 	out->fencing = (uint64_t)sqlite3_column_int64(s, 0);
@@ -393,14 +368,14 @@ enum store_status sq_lease_take(struct store *base, const char *node_id, int64_t
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)out->fencing);
 	sqlite3_bind_int64(s, 6, out->expires_at);
 	text(s, 7, why);
-	return done(st, s, "take the lease");
+	return sq_done(st, s, "take the lease");
 }
 
 enum store_status sq_lease_release(struct store *base)
 {
 	struct sqlstore *st = sq(base);
 
-	return done(st, prepare(st, "DELETE FROM lease"), "release the lease");
+	return sq_done(st, prepare(st, "DELETE FROM lease"), "release the lease");
 }
 
 enum store_status sq_directive_for(struct store *base, const char *node_id, struct store_step *step,
@@ -423,7 +398,7 @@ enum store_status sq_directive_for(struct store *base, const char *node_id, stru
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
 	if (rc != SQLITE_ROW)
-		return fail(st, "look for a directive");
+		return sq_fail(st, "look for a directive");
 	if (lease_read(st, lease) != STORE_OK || lease->plan_id != step->plan_id ||
 	    lease->step != step->idx)
 		return STORE_NOT_FOUND; /* no lease, no directive */
@@ -446,11 +421,11 @@ enum store_status sq_plan_token(struct store *base, int64_t plan_id, const char 
 	text(s, 2, node_id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		col(s, 0, buf, size);
+		sq_col(s, 0, buf, size);
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return STORE_NOT_FOUND;
-	return rc == SQLITE_ROW ? STORE_OK : fail(st, "read an enrolment token");
+	return rc == SQLITE_ROW ? STORE_OK : sq_fail(st, "read an enrolment token");
 }
 
 bool sq_plan_unfinished(struct store *base)
