@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "inifile.h"
+#include "urllist.h"
 
 #ifndef KMA_COORD_DEFAULT_DB
 #define KMA_COORD_DEFAULT_DB "/var/lib/kma-coord/coord.db"
@@ -97,15 +97,6 @@ static const char *const ha_keys[] = {"store",         "etcd_endpoints", "etcd_c
                                       "etcd_cert",     "etcd_key",       "etcd_prefix",
                                       "advertise_url", "election_ttl"};
 
-/* An https:// URL of a host and port, as agents and kmactl take them. */
-static bool https_url_ok(const char *url)
-{
-	size_t n = strlen(url);
-
-	return n > 8 && strncasecmp(url, "https://", 8) == 0 && url[8] != '/' &&
-	       strpbrk(url, " \t\r\n\"\\") == NULL;
-}
-
 static int ha_key(struct parse_ctx *ctx, const char *name, const char *value)
 {
 	struct coord_config *cfg = ctx->cfg;
@@ -136,9 +127,11 @@ static int ha_key(struct parse_ctx *ctx, const char *name, const char *value)
 		                          name, value);
 	}
 	if (strcmp(name, "advertise_url") == 0) {
-		if (!https_url_ok(value))
-			return inifile_fail(&ctx->ini, "advertise_url: '%s' is not an https:// URL",
-			                    value);
+		char why[160];
+
+		/* One of the URLs agents and kmactl list: the same rule as theirs. */
+		if (urllist_check(value, why, sizeof(why)) != 0)
+			return inifile_fail(&ctx->ini, "advertise_url: %s", why);
 		return inifile_set_string(&ctx->ini, cfg->advertise_url, sizeof(cfg->advertise_url),
 		                          name, value);
 	}
