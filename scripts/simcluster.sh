@@ -17,6 +17,7 @@
 #   bench_quickstart NODE       the incident: parts replaced, QuickStarted at the bench
 #                               with a certificate the cluster never enrolled
 #   wedge NODE                  the node's listener refuses connections until a reboot
+#   sc_incident                 both faults on a-kma01 and a-kma02, until diagnosed
 # SC_STABILISE (default 10) is the stabilisation window; SC_STEP_TIMEOUT (120) a step's;
 # SC_AGENT_USER, when set, the user the agents' network side runs as (privilege separation).
 # SC_AGENTS, when set, "NAME=PROGRAM ..." runs those appliances with another kma-agent (a
@@ -253,4 +254,13 @@ bench_quickstart() {
 wedge() {
 	touch "$demo/$1/sim/wedge"
 	kill -HUP "$(cat "$demo/$1/pid")"
+}
+
+# sc_incident: the OKM incident on a cluster with a-kma01 and a-kma02 (sc_cluster): a-kma01
+# QuickStarted at the bench, a-kma02 wedged; a bounded wait until the diagnosis finds both
+# (node_not_rejoined, node_refused), in $demo/d.
+sc_incident() {
+	bench_quickstart a-kma01 >/dev/null
+	wedge a-kma02
+	until_ok 60 sh -c "\"$ctl\" diagnose >\"$demo/d\"; grep -q node_not_rejoined \"$demo/d\" && grep -q node_refused \"$demo/d\""
 }

@@ -111,6 +111,19 @@ assert [x for x in e if x["event"] == "done" and x["step"] == 0], "plan done"
 PY
 }
 
+# journal_wait CTL N EVENT PID OUT: bounded wait (240 s) until the plan's journal (CTL
+# history) holds N entries of EVENT, while PID (a kmactl run writing OUT) still runs.
+journal_wait() {
+	_n=0
+	until "$1" history --json >"$T/j.json" 2>/dev/null &&
+		[ "$(json_get "$T/j.json" "sum(1 for e in j['entries'] if e['event'] == '$3')")" -ge "$2" ]; do
+		_n=$((_n + 1))
+		[ $_n -lt 2400 ] || { cat "$5" "$T/j.json"; fail "no journal entry #$2 '$3'"; }
+		kill -0 "$4" 2>/dev/null || { cat "$5"; fail "kmactl run ended early"; }
+		sleep 0.1
+	done
+}
+
 # json_get FILE EXPR: evaluates a Python expression over the JSON document j.
 json_get() {
 	python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"

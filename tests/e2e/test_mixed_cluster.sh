@@ -68,9 +68,7 @@ for n in a-kma01 a-kma02 u-kma02; do
 done
 ok "mixed mesh ($our_line and $their_line): every pair ok both ways, each with the protocol both libraries speak"
 
-bench_quickstart a-kma01 >/dev/null
-wedge a-kma02
-until_ok 60 sh -c "\"$ctl\" diagnose >\"$demo/d\"; grep -q node_not_rejoined \"$demo/d\" && grep -q node_refused \"$demo/d\""
+sc_incident
 "$ctl" mesh >"$T/mesh" || true
 grep -q "tls_error\|tls-err" "$T/mesh" && { cat "$T/mesh"; fail "a pair failed with an unclassified TLS error"; }
 ok "the incident on the mixed cluster: a-kma01 never rejoined, a-kma02 ($their_line) refuses"

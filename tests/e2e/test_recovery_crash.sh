@@ -19,9 +19,7 @@ trap 'sc_cleanup; cleanup' EXIT INT TERM
 sc_pki
 sc_coord_start
 sc_cluster a-kma01 a-kma02 u-kma02
-bench_quickstart a-kma01 >/dev/null
-wedge a-kma02
-until_ok 60 sh -c "\"$ctl\" diagnose >\"$demo/d\"; grep -q node_not_rejoined \"$demo/d\" && grep -q node_refused \"$demo/d\""
+sc_incident
 ok "the incident: a-kma01 never rejoined, a-kma02 refuses"
 
 "$ctl" run --yes >"$T/run.out" 2>&1 &
@@ -31,14 +29,7 @@ RUN_PID=$!
 # a restart DOWN seconds later (default 0.3).
 crashes=0
 crash_after() {
-	n=0
-	until "$ctl" history --json >"$T/j.json" 2>/dev/null &&
-		[ "$(python3 -c 'import json,sys; print(sum(1 for e in json.load(open(sys.argv[1]))["entries"] if e["event"]==sys.argv[2]))' "$T/j.json" "$2")" -ge "$1" ]; do
-		n=$((n + 1))
-		[ $n -lt 2400 ] || { cat "$T/run.out" "$T/j.json"; fail "no journal entry #$1 '$2'"; }
-		kill -0 "$RUN_PID" 2>/dev/null || { cat "$T/run.out"; fail "kmactl run ended early"; }
-		sleep 0.1
-	done
+	journal_wait "$ctl" "$1" "$2" "$RUN_PID" "$T/run.out"
 	kill -9 "$(cat "$demo/coord.pid")"
 	sleep "${3:-0.3}"
 	sc_coord_start
