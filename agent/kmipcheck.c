@@ -200,8 +200,11 @@ static void advance(struct kmipcheck *c)
 			c->resp_need = TTLV_HEADER;
 		}
 	}
-	for (;;) {
+	for (unsigned held = 0;;) {
 		rc = mbedtls_ssl_read(ssl, c->resp + c->resp_len, c->resp_need - c->resp_len);
+		/* A record Mbed TLS holds back for the next call will not wake the socket. */
+		if (rc == MBEDTLS_ERR_SSL_WANT_READ && held++ < 4 && mbedtls_ssl_check_pending(ssl))
+			continue;
 		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
 			arm(c, rc == MBEDTLS_ERR_SSL_WANT_READ ? EV_READ : EV_WRITE);
 			return;

@@ -781,6 +781,7 @@ static enum probe_wait step_versions(struct probe *p, uint64_t now)
 enum probe_wait probe_step(struct probe *p)
 {
 	uint64_t now = probe_now_ms();
+	unsigned held = 0;
 
 	for (;;) {
 		enum probe_state before = p->state;
@@ -805,8 +806,18 @@ enum probe_wait probe_step(struct probe *p)
 		default:
 			return PROBE_WAIT_DONE;
 		}
-		if (p->state == before)
-			return w;
+		if (p->state != before)
+			continue;
+		/* Mbed TLS may answer WANT_READ while it holds a whole record back for the next
+		 * call (a TLS 1.3 session ticket, kept to be signalled): the socket will not
+		 * wake us for it, so step again (bounded: each call consumes what it holds). */
+		if (w == PROBE_WAIT_READ && held < 4 &&
+		    (p->state == PROBE_HANDSHAKE || p->state == PROBE_CONFIRM) &&
+		    mbedtls_ssl_check_pending(&p->ssl)) {
+			held++;
+			continue;
+		}
+		return w;
 	}
 }
 
