@@ -1,5 +1,6 @@
 /* Agent configuration: defaults, values, and every error names the file and the line. */
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,7 @@
 #include "config.h"
 #include "peers.h"
 
-static char path[64];
+static char path[PATH_MAX];
 
 static void write_conf(const char *text)
 {
