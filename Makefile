@@ -32,31 +32,41 @@
 #                             them (tests/e2e/oracle.py; ORACLE_FLAGS=--report exits 0)
 #   make build | clean
 #
-# The dependency matrix: MBEDTLS=2.28|3.6 and CURL=debian|image choose the libraries every
-# target above that uses BUILD (build, test, demo, oracle, stress, valgrind, docs) builds
-# against; the default (2.28, debian) is Debian 12's packages in BUILD=build. Another
-# combination builds in its own directory (build-mbedtls3.6-curlimage, ...) against
+# The dependency matrix: MBEDTLS=2.28|3.6, CURL=debian|image and SQLITE=debian|image choose
+# the libraries every target above that uses BUILD (build, test, demo, oracle, stress,
+# valgrind, docs) builds against; the default (2.28, debian, debian) is Debian 12's packages
+# in BUILD=build. Another combination builds in its own directory
+# (build-mbedtls3.6-curlimage, build-mbedtls3.6-curlimage-sqliteimage, ...) against
 # prefixes that scripts/extdeps.sh builds from Debian's source packages, cached outside the
 # tree (docs/dependencies.md):
 #   MBEDTLS=3.6     Mbed TLS 3.6 LTS (Debian 13's source, upstream default configuration)
 #   CURL=image      libcurl 7.88.1 (Debian 12's source) as images build it: Mbed TLS backend
 #                   (the MBEDTLS chosen), HTTP/HTTPS only
-#   e.g. make test MBEDTLS=3.6 CURL=image
+#   SQLITE=image    SQLite 3.40.1 (Debian 12's source) as Yocto builds it: no preupdate
+#                   hook, so kma-coord has the SQLite store only (no etcd store, docs/ha.md)
+#   e.g. make test MBEDTLS=3.6 CURL=image SQLITE=image
 # With MBEDTLS=3.6 the default build is made too: e2e_test_mixed_cluster runs its agents
 # beside one built on 2.28 (KMA_PEER_BUILD_DIR).
 
 MBEDTLS  ?= 2.28
 CURL     ?= debian
+SQLITE   ?= debian
 ifeq ($(filter 2.28 3.6,$(MBEDTLS)),)
 $(error MBEDTLS=$(MBEDTLS): 2.28 (Debian 12) or 3.6)
 endif
 ifeq ($(filter debian image,$(CURL)),)
 $(error CURL=$(CURL): debian (Debian 12's libcurl4-openssl) or image)
 endif
-ifeq ($(MBEDTLS)-$(CURL),2.28-debian)
+ifeq ($(filter debian image,$(SQLITE)),)
+$(error SQLITE=$(SQLITE): debian (Debian 12's libsqlite3) or image)
+endif
+ifeq ($(MBEDTLS)-$(CURL)-$(SQLITE),2.28-debian-debian)
 BUILD    ?= build
-else
+else ifeq ($(SQLITE),debian)
 BUILD    ?= build-mbedtls$(MBEDTLS)-curl$(CURL)
+EXTDEPS  := 1
+else
+BUILD    ?= build-mbedtls$(MBEDTLS)-curl$(CURL)-sqlite$(SQLITE)
 EXTDEPS  := 1
 endif
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
@@ -96,14 +106,16 @@ $(BUILD)/CMakeCache.txt:
 	@scripts/deps.sh test
 	@set -e; mb=""; cu=""; peer=""; \
 	if [ $(MBEDTLS) != 2.28 ]; then mb="$$(scripts/extdeps.sh mbedtls-$(MBEDTLS))"; \
-		$(MAKE) --no-print-directory build BUILD=build MBEDTLS=2.28 CURL=debian; \
+		$(MAKE) --no-print-directory build BUILD=build MBEDTLS=2.28 CURL=debian SQLITE=debian; \
 		peer="$(CURDIR)/build"; fi; \
 	if [ $(CURL) != debian ]; then cu="$$(scripts/extdeps.sh curl-$(CURL) $(MBEDTLS))"; fi; \
-	want="$$mb|$$cu|$$peer|$(CMAKE_FLAGS)"; \
+	sq=""; if [ $(SQLITE) != debian ]; then sq="$$(scripts/extdeps.sh sqlite-$(SQLITE))"; fi; \
+	want="$$mb|$$cu|$$sq|$$peer|$(CMAKE_FLAGS)"; \
 	if [ ! -f $@ ] || [ "$$(cat $(BUILD)/extdeps.used 2>/dev/null)" != "$$want" ]; then \
-		echo "cmake -S . -B $(BUILD) KMA_MBEDTLS_PREFIX=$$mb KMA_CURL_PREFIX=$$cu"; \
+		echo "cmake -S . -B $(BUILD) KMA_MBEDTLS_PREFIX=$$mb KMA_CURL_PREFIX=$$cu KMA_SQLITE_PREFIX=$$sq"; \
 		cmake -S . -B $(BUILD) -DKMA_WERROR=ON -DKMA_MBEDTLS_PREFIX="$$mb" \
-			-DKMA_CURL_PREFIX="$$cu" -DKMA_PEER_BUILD_DIR="$$peer" $(CMAKE_FLAGS); \
+			-DKMA_CURL_PREFIX="$$cu" -DKMA_SQLITE_PREFIX="$$sq" \
+			-DKMA_PEER_BUILD_DIR="$$peer" $(CMAKE_FLAGS); \
 		echo "$$want" >$(BUILD)/extdeps.used; \
 	fi
 endif

@@ -42,6 +42,7 @@
 #include "sdnotify.h"
 #include "status.h"
 #include "store.h"
+#include "store_replica.h"
 #include "timeline.h"
 
 #define SERVER_THREADS_MAX 4
@@ -352,8 +353,9 @@ int main(int argc, char **argv)
 			check_only = true;
 			break;
 		case 'V':
-			printf("kma-coord %s (wire schema %s)\n", KMA_VERSION,
-			       kma__v1__agent_report__descriptor.package_name);
+			printf("kma-coord %s (wire schema %s; stores: sqlite%s)\n", KMA_VERSION,
+			       kma__v1__agent_report__descriptor.package_name,
+			       store_replica_available() ? ", etcd" : "");
 			return KMA_EXIT_OK;
 		case 'h':
 			usage(stdout);

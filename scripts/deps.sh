@@ -23,8 +23,8 @@ package_pkgs="mmdebstrap arch-test"
 image_pkgs="systemd-container qemu-user-static openssl"
 oracle_pkgs=""
 # scripts/extdeps.sh: Debian source packages (dpkg-source) built with CMake (Mbed TLS) and
-# autotools (curl's buildconf)
-extdeps_pkgs="dpkg-dev patch python3 autoconf automake libtool make"
+# autotools (curl's buildconf; SQLite's amalgamation is made by Tcl scripts)
+extdeps_pkgs="dpkg-dev patch python3 autoconf automake libtool make tcl"
 
 pkgs="$base"
 case "$want" in

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "inifile.h"
+#include "store_replica.h"
 #include "urllist.h"
 
 #ifndef KMA_COORD_DEFAULT_DB
@@ -242,6 +243,12 @@ int coord_config_check(const struct coord_config *cfg, struct coord_config_error
 	if (cfg->etcd && (!cfg->etcd_endpoints[0] || !cfg->advertise_url[0] || !cfg->etcd_ca[0])) {
 		snprintf(err->message, sizeof(err->message),
 		         "[ha] store = etcd needs etcd_endpoints, etcd_ca and advertise_url");
+		return -1;
+	}
+	if (cfg->etcd && !store_replica_available()) {
+		snprintf(err->message, sizeof(err->message),
+		         "[ha] store = etcd: this kma-coord's SQLite has no preupdate hook "
+		         "(SQLITE_ENABLE_PREUPDATE_HOOK), which the etcd store needs (docs/ha.md)");
 		return -1;
 	}
 	return 0;

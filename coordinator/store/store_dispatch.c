@@ -4,6 +4,8 @@
  */
 
 #include "store.h"
+
+#include "log.h"
 #include "store_backend.h"
 #include "store_plan.h"
 #include "store_replica.h"
@@ -14,8 +16,12 @@ enum store_status store_open(const char *path, struct store **out)
 	enum store_status st = store_sqlite_open(path, out);
 
 	/* The etcd store: the SQLite file is the active instance's replica (store_replica.h). */
-	if (st == STORE_OK && store_replica_on())
-		store_replica_attach(*out);
+	if (st == STORE_OK && store_replica_on() && !store_replica_attach(*out)) {
+		log_err("store: this build has no etcd store (SQLite without preupdate hook)");
+		store_close(*out);
+		*out = NULL;
+		return STORE_ERROR;
+	}
 	return st;
 }
 

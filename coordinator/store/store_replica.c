@@ -1,5 +1,10 @@
-/* The preupdate hook's declarations (Debian's SQLite is built with it). */
+/*
+ * The preupdate hook's declarations. Debian's SQLite is built with the hook; an image's
+ * may not be (CMake checks: KMA_SQLITE_PREUPDATE), and then this store is not available.
+ */
+#ifdef KMA_SQLITE_PREUPDATE
 #define SQLITE_ENABLE_PREUPDATE_HOOK 1
+#endif
 
 #include "store_replica.h"
 
@@ -58,6 +63,8 @@ static long durable_table(const char *name)
 	return -1;
 }
 
+#ifdef KMA_SQLITE_PREUPDATE
+/* The write-through: SQLite's preupdate hook records each change of a durable row. */
 static void row_key(char *buf, size_t size, const char *table, int64_t rowid)
 {
 	snprintf(buf, size, "%s" ROWS_PREFIX "%s/%020" PRId64, rp.prefix, table, rowid);
@@ -210,7 +217,6 @@ static void on_preupdate(void *arg, sqlite3 *db, int op, const char *zdb, const 
 	}
 	pthread_mutex_unlock(&rp.lock);
 }
-
 /* Sends the transaction's changes to etcd; true when etcd applied them. */
 static bool write_through(const char **why)
 {
@@ -275,6 +281,7 @@ static void on_rollback(void *arg)
 	changes_clear();
 	pthread_mutex_unlock(&rp.lock);
 }
+#endif
 
 void store_replica_start(struct etcd *e, const char *prefix, const char *leader_key,
                          int64_t leader_rev, void (*deposed)(const char *why))
@@ -294,13 +301,28 @@ bool store_replica_on(void)
 	return rp.on;
 }
 
-void store_replica_attach(struct store *st)
+bool store_replica_available(void)
 {
+#ifdef KMA_SQLITE_PREUPDATE
+	return true;
+#else
+	return false;
+#endif
+}
+
+bool store_replica_attach(struct store *st)
+{
+#ifdef KMA_SQLITE_PREUPDATE
 	sqlite3 *db = store_sqlite(st);
 
 	(void)sqlite3_preupdate_hook(db, on_preupdate, NULL);
 	(void)sqlite3_commit_hook(db, on_commit, NULL);
 	(void)sqlite3_rollback_hook(db, on_rollback, NULL);
+	return true;
+#else
+	(void)st;
+	return false;
+#endif
 }
 
 void store_replica_counts(uint64_t *rows, uint64_t *txns)

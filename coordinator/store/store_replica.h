@@ -41,8 +41,15 @@ void store_replica_start(struct etcd *e, const char *prefix, const char *leader_
 /* Whether store_replica_start was called (store_open then attaches the replica). */
 bool store_replica_on(void);
 
-/* Installs the write-through on a SQLite store's handle (store_open calls it). */
-void store_replica_attach(struct store *st);
+/*
+ * Whether this build has the etcd store: it needs SQLite's preupdate hook
+ * (SQLITE_ENABLE_PREUPDATE_HOOK), which Debian's SQLite has and an image's may not.
+ */
+bool store_replica_available(void);
+
+/* Installs the write-through on a SQLite store's handle (store_open calls it); false when
+ * this build has no etcd store (store_replica_available). */
+bool store_replica_attach(struct store *st) __attribute__((warn_unused_result));
 
 /* Writes of durable rows sent to etcd since start, and the etcd transactions they took. */
 void store_replica_counts(uint64_t *rows, uint64_t *txns);

@@ -15,8 +15,16 @@
 #   etcdctl_ EPS ARGS...     etcdctl with the client certificate, against the endpoints EPS
 #   etcd_ha_conf PREFIX URL [TTL]  kma-coord's [ha] section on this cluster (docs/ha.md):
 #                            keys under PREFIX, advertised as URL, election_ttl TTL (2)
+#   etcd_need_store          skip the test (77) unless kma-coord has the etcd store
 
 command -v etcd >/dev/null 2>&1 || { echo "SKIP: no etcd (scripts/deps.sh test)"; exit 77; }
+
+# etcd_need_store: skip (77) unless this build's kma-coord has the etcd store.
+etcd_need_store() {
+	coord_has_etcd_store && return 0
+	echo "SKIP: this kma-coord has no etcd store (its SQLite has no preupdate hook)"
+	exit 77
+}
 
 ETCD_DIR="$T/etcd"
 ETCD_N=0

@@ -21,6 +21,12 @@ DATA="$KMA_SOURCE_DIR/tests/data"
 T=$(mktemp -d "${TMPDIR:-/tmp}/kma-e2e.XXXXXX")
 PIDS=""
 
+# coord_has_etcd_store: this build's kma-coord has the etcd store (its SQLite has the
+# preupdate hook; not an image's, SQLITE=image).
+coord_has_etcd_store() {
+	"$KMA_BUILD_DIR/coordinator/kma-coord" --version | grep -q "stores: .*etcd"
+}
+
 # alive PID: the process exists and is not a zombie waiting for its parent.
 alive() {
 	case $(cut -d')' -f2- "/proc/$1/stat" 2>/dev/null) in

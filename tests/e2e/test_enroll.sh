@@ -40,6 +40,21 @@ expect_grep "ca_key $T/open.key: mode 0644 lets others read it" "$T/err"
 if grep -q "PRIVATE KEY" "$T/out" "$T/err"; then fail "key material in the output"; fi
 ok "--check-config: ca_key must belong to ca; a key others can read is refused"
 
+# The etcd store needs SQLite's preupdate hook: a build against a SQLite without it (an
+# image's, make test SQLITE=image) refuses store = etcd with why, and keeps SQLite's store.
+cp "$T/coord.conf" "$T/ha.conf"
+printf '[ha]\nstore = etcd\netcd_endpoints = https://127.0.0.1:%s\netcd_ca = %s\nadvertise_url = https://127.0.0.1:%s\n' \
+	"$(free_port)" "$P/ca.pem" "$CPORT" >>"$T/ha.conf"
+if coord_has_etcd_store; then
+	expect_exit 0 "$COORD" -c "$T/ha.conf" --check-config
+	expect_grep "etcd store, replica" "$T/out"
+	ok "--check-config: store = etcd with a SQLite that has the preupdate hook"
+else
+	expect_exit 78 "$COORD" -c "$T/ha.conf" --check-config
+	expect_grep "SQLite has no preupdate hook (SQLITE_ENABLE_PREUPDATE_HOOK)" "$T/err"
+	ok "--check-config: store = etcd refused, with why, on a SQLite without the preupdate hook"
+fi
+
 start_bg "$T/coord.log" "$COORD" -c "$T/coord.conf"
 COORD_PID=$BG_PID
 wait_for_line "$T/coord.log" "serving on 127.0.0.1:$CPORT"

@@ -14,6 +14,7 @@ demo="$T/c"
 . "$src/scripts/simcluster.sh" >/dev/null
 trap 'sc_cleanup; cleanup' EXIT INT TERM
 
+etcd_need_store
 etcd_start 3
 sc_pki
 SC_HA=2

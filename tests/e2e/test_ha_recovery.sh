@@ -19,6 +19,7 @@ SC_ELECTION_TTL=5
 . "$src/scripts/simcluster.sh" >/dev/null
 trap 'sc_cleanup; cleanup' EXIT INT TERM
 
+etcd_need_store
 etcd_start 3
 sc_pki
 sc_coord_start 1
