@@ -18,6 +18,9 @@
 
 /* After the verdict, how long we wait for the peer to read our alert and close. */
 #define DRAIN_MS 300
+/* TLS 1.3 client: how long a server has to refuse our Finished before we ask it (at most
+ * half the time left). A refusal takes one round trip and one signature check. */
+#define CONFIRM_GRACE_MS 1000
 
 uint64_t probe_now_ms(void)
 {
@@ -429,7 +432,7 @@ static void probe_finish(struct probe *p)
 		                               MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
 	/* keep_open: the connection is the caller's now (probe.h). */
 	keep = p->obs.cause == KMA_CAUSE_OK && p->keep_open && p->fd >= 0;
-	if (p->obs.cause == KMA_CAUSE_OK && !keep)
+	if (p->obs.cause == KMA_CAUSE_OK && !keep && !p->nudged)
 		mbedtls_ssl_close_notify(&p->ssl); /* best effort, never waited for */
 	f->alert_sent = p->out.fatal_alert;
 	/* TLS 1.3 encrypts our alerts: the sniffer saw none, say which mbedTLS sent. */
@@ -442,7 +445,8 @@ static void probe_finish(struct probe *p)
 	p->obs.tls_error = f->tls_error;
 	p->obs.verify_flags = f->verify_flags;
 	if (p->tcp_ms)
-		p->obs.handshake_ms = (uint32_t)(probe_now_ms() - p->tcp_ms);
+		p->obs.handshake_ms =
+		    (uint32_t)((p->finished_ms ? p->finished_ms : probe_now_ms()) - p->tcp_ms);
 	if (f->handshake_done) {
 		snprintf(p->obs.protocol, sizeof(p->obs.protocol), "%s",
 		         mbedtls_ssl_get_version(&p->ssl));
@@ -674,11 +678,16 @@ static enum probe_wait step_handshake(struct probe *p, uint64_t now)
 		return PROBE_WAIT_WRITE;
 	p->facts.tls_error = rc;
 	p->facts.handshake_done = rc == 0;
+	if (rc == 0)
+		p->finished_ms = now;
 	if (rc == 0 && !p->leaf_verified)
 		resumed(p);
 	/* In TLS 1.3 the client finishes before the server has judged its certificate: wait
 	 * for the server's word (a ticket, a close or an alert) before calling it ok. */
 	if (p->facts.handshake_done && !p->facts.server && kma_ssl_is_tls13(&p->ssl)) {
+		uint64_t left = p->deadline_ms > now ? p->deadline_ms - now : 0;
+
+		p->nudge_ms = now + (left / 2 < CONFIRM_GRACE_MS ? left / 2 : CONFIRM_GRACE_MS);
 		p->state = PROBE_CONFIRM;
 		return PROBE_WAIT_READ;
 	}
@@ -689,7 +698,12 @@ static enum probe_wait step_handshake(struct probe *p, uint64_t now)
 /*
  * TLS 1.3 client after its Finished: the server sends a session ticket (resumption on)
  * or, as our listener does, a close_notify once it accepted our certificate, and an alert
- * when it did not. Anything else before the deadline is not an acceptance.
+ * when it did not. A server that says nothing until the client speaks (no tickets, and
+ * waiting for a request: OpenSSL's s_server -num_tickets 0) is asked after a grace
+ * (CONFIRM_GRACE_MS, by when a refusal would have come): our close_notify, which it answers
+ * by closing once it has judged our Finished. Anything else before the deadline is not an
+ * acceptance. A connection kept for the caller (keep_open, the KMIP check) is not closed:
+ * after the grace it is the caller's, and a late refusal breaks the caller's exchange.
  */
 static enum probe_wait step_confirm(struct probe *p, uint64_t now)
 {
@@ -702,6 +716,14 @@ static enum probe_wait step_confirm(struct probe *p, uint64_t now)
 		probe_finish(p);
 		return PROBE_WAIT_READ;
 	}
+	if (!p->nudged && now >= p->nudge_ms) {
+		p->nudged = true;
+		if (p->keep_open) {
+			probe_finish(p);
+			return PROBE_WAIT_READ;
+		}
+		(void)mbedtls_ssl_close_notify(&p->ssl); /* a few bytes: the socket takes them */
+	}
 	rc = mbedtls_ssl_read(&p->ssl, buf, sizeof(buf));
 	if (rc == MBEDTLS_ERR_SSL_WANT_READ)
 		return PROBE_WAIT_READ;
@@ -709,8 +731,9 @@ static enum probe_wait step_confirm(struct probe *p, uint64_t now)
 		return PROBE_WAIT_WRITE;
 	if (rc == KMA_ERR_SSL_RECEIVED_TICKET)
 		p->got_ticket = true;
+	/* After our close_notify, a server that closes without an alert accepted us. */
 	if (rc > 0 || rc == KMA_ERR_SSL_RECEIVED_TICKET ||
-	    rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+	    rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || (rc == 0 && p->nudged)) {
 		probe_finish(p);
 		return PROBE_WAIT_READ;
 	}
@@ -830,6 +853,8 @@ uint64_t probe_deadline(const struct probe *p)
 {
 	if (p->state == PROBE_VERSIONS)
 		return verscan_deadline(p->scan);
+	if (p->state == PROBE_CONFIRM && !p->nudged && p->nudge_ms < p->deadline_ms)
+		return p->nudge_ms;
 	return p->state == PROBE_CLOSING ? p->drain_ms : p->deadline_ms;
 }
 

@@ -169,6 +169,9 @@ struct probe {
 	struct probe_session *session;
 	bool keep_open;
 	uint64_t start_ms, tcp_ms, deadline_ms, drain_ms;
+	uint64_t finished_ms; /* the handshake's end (our Finished, or the client's) */
+	uint64_t nudge_ms;    /* TLS 1.3 client waiting for the server's word: when to ask */
+	bool nudged;          /* ... and it was asked (our close_notify sent) */
 	struct sockaddr_storage addr; /* outbound: the peer's, for the follow-up probes */
 	socklen_t addr_len;           /* 0: none (inbound, or never connected) */
 	uint32_t timeout_ms;

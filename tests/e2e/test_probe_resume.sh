@@ -6,7 +6,8 @@
 #      session was saved;
 #   4. full_handshake_interval forces full handshakes between resumed ones;
 #   5. interop: openssl s_client resumes with our listener (-sess_out/-sess_in), and we
-#      resume with openssl s_server, which verifies our certificate once.
+#      resume with openssl s_server, which verifies our certificate once; an s_server that
+#      sends no ticket and waits for the client is probed ok every time.
 # Waits are bounded polls for a state that persists (counters, causes), never durations.
 . "$KMA_SOURCE_DIR/tests/e2e/lib.sh"
 . "$KMA_SOURCE_DIR/tests/e2e/pki.sh"
@@ -139,6 +140,7 @@ ok "openssl s_client resumes with our listener, which reports the verified certi
 stop "$A_PID"
 start_bg "$T/s_server.log" openssl s_server -accept "127.0.0.1:$PU" -cert "$P/u-kma02.pem" \
 	-key "$P/u-kma02.key" -CAfile "$P/ca.pem" -Verify 1 -verify_return_error -www -num_tickets 1
+SS_PID=$BG_PID
 wait_for_line "$T/s_server.log" "ACCEPT" 60
 start_a 4
 wait_py a "$RESUMED_OK" "a-kma01 resumes with openssl s_server"
@@ -150,3 +152,26 @@ expect_json "$T/a/state/mesh.json" "j['peers'][0]['outbound_ok_handshakes']['ful
 n=$(grep -c "^depth=0 .*CN = a-kma01" "$T/s_server.log")
 [ "$n" = 1 ] || { cat "$T/s_server.log" >&2; fail "s_server verified us $n times, want 1"; }
 ok "we resume with openssl s_server, which verified our certificate only at the full handshake"
+
+# ---- 5c. a server that sends no ticket and waits for the client ----
+# (s_server -num_tickets 0 -www: in TLS 1.3 it says nothing after our Finished until we
+# speak; -no_ticket -no_cache: in TLS 1.2 no session to resume either.) Every probe is ok,
+# by a full handshake; none runs into its deadline.
+stop "$A_PID"
+stop_pids "$SS_PID"
+start_bg "$T/s_server0.log" openssl s_server -accept "127.0.0.1:$PU" -cert "$P/u-kma02.pem" \
+	-key "$P/u-kma02.key" -CAfile "$P/ca.pem" -Verify 1 -verify_return_error -www -num_tickets 0 -no_ticket -no_cache
+wait_for_line "$T/s_server0.log" "ACCEPT" 60
+start_a 5
+wait_py a "o.get('cause') == 'ok' and o.get('resumed') is False" "a-kma01 probes s_server -num_tickets 0 ok"
+# s_server verifies us at every probe (no ticket, no resumption): four probes (one a second;
+# mesh.json is rewritten only on a change), and none of them ran into its deadline.
+n=0
+while [ "$(grep -c "^depth=0 .*CN = a-kma01" "$T/s_server0.log")" -lt 4 ]; do
+	n=$((n + 1))
+	[ $n -lt 600 ] || { cat "$T/s_server0.log" >&2; fail "s_server -num_tickets 0 saw fewer than 4 probes in 60 s"; }
+	sleep 0.1
+done
+! grep -q "handshake_timeout" "$T/a.log.5" || { cat "$T/a.log.5" >&2; fail "a probe of s_server -num_tickets 0 timed out"; }
+expect_json "$T/a/state/mesh.json" "j['peers'][0]['outbound']['cause']" ok
+ok "a server that sends no ticket and waits: every probe ok, none timed out"
