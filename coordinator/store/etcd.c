@@ -441,9 +441,10 @@ static bool try_endpoint(struct etcd *e, size_t k, const struct request *r, cons
 	cc = curl_easy_perform(ep->curl);
 	if (cc != CURLE_OK) {
 		log_warn("etcd %s: %s", url,
-		         e->answer.too_big ? "answer larger than the limit"
-		         : e->errbuf[0]    ? e->errbuf
-		                           : curl_easy_strerror(cc));
+		         e->answer.too_big || cc == CURLE_FILESIZE_EXCEEDED
+		             ? "answer larger than the limit"
+		         : e->errbuf[0] ? e->errbuf
+		                        : curl_easy_strerror(cc));
 		return false;
 	}
 	if (curl_easy_getinfo(ep->curl, CURLINFO_RESPONSE_CODE, &http) != CURLE_OK)
