@@ -217,6 +217,7 @@ static void on_preupdate(void *arg, sqlite3 *db, int op, const char *zdb, const 
 	}
 	pthread_mutex_unlock(&rp.lock);
 }
+
 /* Sends the transaction's changes to etcd; true when etcd applied them. */
 static bool write_through(const char **why)
 {
