@@ -35,6 +35,17 @@ alive() {
 	return 0
 }
 
+# wait_gone PID [SECONDS]: bounded wait (default 30 s) until PID has ended (or is a zombie);
+# non-zero when it still runs then.
+wait_gone() {
+	_n=0
+	while alive "$1"; do
+		_n=$((_n + 1))
+		[ $_n -lt $((${2:-30} * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+
 # stop_pids PID...: SIGTERM to each, a bounded wait for them to end (a daemon finishes
 # what it is doing first), then SIGKILL to what is left. Nothing a test started outlives
 # it: the suite's last test (tests/tools/leftovers.py) fails the run if anything does.

@@ -45,12 +45,7 @@ stands_by() {
 now_ms() { date +%s%3N; }
 # exits_75 PID WHO: PID ends within 30 s with status 75 (no longer the active instance).
 exits_75() {
-	_n=0
-	while alive "$1"; do
-		_n=$((_n + 1))
-		[ $_n -lt 300 ] || fail "$2 still runs after 30 s"
-		sleep 0.1
-	done
+	wait_gone "$1" 30 || fail "$2 still runs after 30 s"
 	wait "$1"
 	_rc=$?
 	[ "$_rc" = 75 ] || fail "$2 exited $_rc, not 75"

@@ -45,13 +45,8 @@ wait $GDB
 # The redemption returned, then SIGKILL: the process is gone. (gdb itself may die of an
 # internal error while detaching from the killed process on a loaded machine, before it
 # prints "Program terminated": its own output is not the proof.)
-COORD_PID=$(cat "$demo/coord.pid")
-n=0
-while alive "$COORD_PID"; do
-	n=$((n + 1))
-	[ $n -lt 300 ] || { cat "$T/gdb.out"; fail "kma-coord is still running after gdb's SIGKILL"; }
-	sleep 0.1
-done
+wait_gone "$(cat "$demo/coord.pid")" 30 ||
+	{ cat "$T/gdb.out"; fail "kma-coord is still running after gdb's SIGKILL"; }
 grep -q "^Value returned is .* = STORE_OK" "$T/gdb.out" &&
 	grep -q "^Thread .* hit Breakpoint 1, store_token_redeem" "$T/gdb.out" ||
 	{ cat "$T/gdb.out"; fail "kma-coord was not killed after the redemption"; }
